@@ -1,0 +1,22 @@
+"""Domain-separation strings for every BLAKE2b derivation.
+
+BLAKE2b's *key* parameter carries the purpose. libsodium.js exposes keyed
+``crypto_generichash`` in its standard build (personalisation needs the sumo
+build), so the browser client can derive the same values.
+"""
+
+from __future__ import annotations
+
+import nacl.hash
+from nacl.encoding import RawEncoder
+
+PEER_ID = b"p2pchat/v1/peer-id"
+FINGERPRINT = b"p2pchat/v1/fingerprint"
+SAFETY_NUMBER = b"p2pchat/v1/safety-number"
+LINK_ROOM = b"p2pchat/v1/link-room"
+LINK_ENVELOPE = b"p2pchat/v1/link-envelope"
+
+
+def derive(purpose: bytes, data: bytes, length: int) -> bytes:
+    """BLAKE2b-``length`` of ``data`` keyed with ``purpose``."""
+    return nacl.hash.blake2b(data, digest_size=length, key=purpose, encoder=RawEncoder)

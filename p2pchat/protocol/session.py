@@ -1,0 +1,278 @@
+"""One chat session between two endpoints, sans I/O.
+
+Handshake: the initiator seals an OFFER (its SDP and an ephemeral ``crypto_kx``
+key share) in an authenticated envelope; the responder answers with an ANSWER
+carrying its own SDP and key share. Each side then derives rx/tx keys and, once
+the data channel is up, sends its secret-stream header as the first message.
+After both headers are in, chat frames flow.
+
+The adapter owns the I/O: it feeds envelopes and channel data in with the
+current time and sends what comes back. See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import Enum, auto
+from typing import Protocol
+
+from p2pchat.crypto.envelope import SESSION_ID_BYTES, Direction, EnvelopeError, OpenedEnvelope
+from p2pchat.crypto.stream import (
+    HEADER_BYTES,
+    KxKeyPair,
+    SessionKeys,
+    StreamError,
+    StreamReceiver,
+    StreamSender,
+)
+from p2pchat.protocol.errors import LocalProtocolError, RemoteProtocolError
+from p2pchat.protocol.events import (
+    AnswerReceived,
+    Event,
+    MessageReceived,
+    OfferReceived,
+    PingReceived,
+    PongReceived,
+    ReceiptReceived,
+    SessionClosed,
+    SessionOpened,
+)
+from p2pchat.protocol.frames import (
+    MAX_BODY_BYTES,
+    ChatFrame,
+    FrameError,
+    FrameType,
+    decode_frame,
+    new_message_id,
+)
+from p2pchat.protocol.handshake import EnvelopeKind, HandshakeBody, decode_handshake
+
+
+class Envelopes(Protocol):
+    """An envelope scheme: :class:`~p2pchat.crypto.envelope.LanEnvelopes` or ``LinkEnvelopes``."""
+
+    def seal(
+        self, kind: int, direction: Direction, session_id: bytes, body: bytes, now_ms: int
+    ) -> bytes: ...
+
+    def open(self, data: bytes, expected: Direction, now_ms: int) -> OpenedEnvelope: ...
+
+
+class Role(Enum):
+    INITIATOR = auto()
+    RESPONDER = auto()
+
+    @property
+    def direction(self) -> Direction:
+        return Direction.INITIATOR if self is Role.INITIATOR else Direction.RESPONDER
+
+
+class SessionState(Enum):
+    NEW = auto()
+    OFFER_SENT = auto()  # initiator, waiting for the answer
+    OFFER_RECEIVED = auto()  # responder, waiting for its own SDP to answer with
+    KEYED = auto()  # keys derived; stream headers not both exchanged yet
+    OPEN = auto()
+    CLOSED = auto()
+
+
+class _Input(Enum):
+    SEND_OFFER = auto()
+    RECEIVE_OFFER = auto()
+    SEND_ANSWER = auto()
+    RECEIVE_ANSWER = auto()
+    STREAMS_READY = auto()
+    CLOSE = auto()
+
+
+# Every legal transition, in one place (as in h11's _state.py).
+_TRANSITIONS: dict[tuple[Role, SessionState, _Input], SessionState] = {
+    (Role.INITIATOR, SessionState.NEW, _Input.SEND_OFFER): SessionState.OFFER_SENT,
+    (Role.INITIATOR, SessionState.OFFER_SENT, _Input.RECEIVE_ANSWER): SessionState.KEYED,
+    (Role.RESPONDER, SessionState.NEW, _Input.RECEIVE_OFFER): SessionState.OFFER_RECEIVED,
+    (Role.RESPONDER, SessionState.OFFER_RECEIVED, _Input.SEND_ANSWER): SessionState.KEYED,
+    (Role.INITIATOR, SessionState.KEYED, _Input.STREAMS_READY): SessionState.OPEN,
+    (Role.RESPONDER, SessionState.KEYED, _Input.STREAMS_READY): SessionState.OPEN,
+}
+
+
+class Session:
+    def __init__(
+        self,
+        role: Role,
+        envelopes: Envelopes,
+        *,
+        session_id: bytes | None = None,
+        kx: KxKeyPair | None = None,
+    ) -> None:
+        self.role = role
+        self.state = SessionState.NEW
+        self.session_id = session_id or os.urandom(SESSION_ID_BYTES)
+        self.peer_info: Mapping[str, str] = {}
+        self._envelopes = envelopes
+        self._kx = kx or KxKeyPair()
+        self._keys: SessionKeys | None = None
+        self._peer_kx: bytes | None = None
+        self._sender: StreamSender | None = None
+        self._receiver: StreamReceiver | None = None
+
+    # -- handshake -----------------------------------------------------------
+
+    def make_offer(self, sdp: str, now_ms: int, info: Mapping[str, str] | None = None) -> bytes:
+        self._advance(_Input.SEND_OFFER)
+        return self._seal(EnvelopeKind.OFFER, sdp, now_ms, info)
+
+    def receive_offer(self, data: bytes, now_ms: int) -> OfferReceived:
+        if self.role is not Role.RESPONDER or self.state is not SessionState.NEW:
+            raise LocalProtocolError(f"cannot receive an offer as {self._describe()}")
+        opened, body = self._open(data, EnvelopeKind.OFFER, now_ms)
+        self._advance(_Input.RECEIVE_OFFER)
+        self.session_id = opened.session_id
+        self._peer_kx = body.kx_public
+        self.peer_info = body.info
+        return OfferReceived(opened.session_id, body.sdp, body.info)
+
+    def make_answer(self, sdp: str, now_ms: int, info: Mapping[str, str] | None = None) -> bytes:
+        self._advance(_Input.SEND_ANSWER)
+        assert self._peer_kx is not None
+        self._keys = self._kx.server_keys(self._peer_kx)
+        return self._seal(EnvelopeKind.ANSWER, sdp, now_ms, info)
+
+    def receive_answer(self, data: bytes, now_ms: int) -> AnswerReceived:
+        if self.role is not Role.INITIATOR or self.state is not SessionState.OFFER_SENT:
+            raise LocalProtocolError(f"cannot receive an answer as {self._describe()}")
+        opened, body = self._open(data, EnvelopeKind.ANSWER, now_ms)
+        if opened.session_id != self.session_id:
+            raise RemoteProtocolError("answer belongs to another session", code="wrong-session")
+        try:
+            self._keys = self._kx.client_keys(body.kx_public)
+        except StreamError as exc:
+            raise RemoteProtocolError(str(exc), code="bad-handshake") from exc
+        self._advance(_Input.RECEIVE_ANSWER)
+        self.peer_info = body.info
+        return AnswerReceived(body.sdp, body.info)
+
+    # -- the channel ---------------------------------------------------------
+
+    def stream_header(self) -> bytes:
+        """The first message to send on the channel once it is open."""
+        if self.state is not SessionState.KEYED or self._keys is None:
+            raise LocalProtocolError(f"no stream to start as {self._describe()}")
+        if self._sender is None:
+            self._sender = StreamSender(self._keys.tx)
+        return self._sender.header
+
+    def receive_data(self, data: bytes, now_ms: int) -> list[Event]:
+        """Feed one channel message; returns what it means."""
+        if self.state is SessionState.CLOSED:
+            raise RemoteProtocolError("data after the session closed", code="closed")
+        if self._keys is None:
+            raise LocalProtocolError(f"channel data before the handshake as {self._describe()}")
+        if self._receiver is None:
+            return self._receive_header(data)
+        try:
+            plaintext, final = self._receiver.open(data)
+        except StreamError as exc:
+            raise RemoteProtocolError(str(exc), code="bad-stream") from exc
+        frame = decode_frame(plaintext)
+        if final:
+            self.state = SessionState.CLOSED
+            return [SessionClosed()]
+        return [self._frame_event(frame, now_ms)]
+
+    def send_text(
+        self, text: str, now_ms: int, *, message_id: bytes | None = None
+    ) -> tuple[bytes, bytes]:
+        """Encrypt a text message; returns (message_id, data for the channel)."""
+        body = text.encode("utf-8")
+        if len(body) > MAX_BODY_BYTES:
+            raise LocalProtocolError(
+                f"message is {len(body)} bytes; the limit is {MAX_BODY_BYTES} bytes"
+            )
+        message_id = message_id or new_message_id()
+        return message_id, self._send(ChatFrame(FrameType.TEXT, message_id, now_ms, body))
+
+    def send_receipt(self, message_id: bytes, now_ms: int) -> bytes:
+        return self._send(ChatFrame(FrameType.RECEIPT, message_id, now_ms))
+
+    def send_ping(self, now_ms: int) -> tuple[bytes, bytes]:
+        ping_id = new_message_id()
+        return ping_id, self._send(ChatFrame(FrameType.PING, ping_id, now_ms))
+
+    def pong(self, ping_id: bytes, now_ms: int) -> bytes:
+        return self._send(ChatFrame(FrameType.PONG, ping_id, now_ms))
+
+    def close(self, now_ms: int) -> bytes:
+        """The last frame of our stream; the session is closed after it."""
+        data = self._send(ChatFrame(FrameType.CLOSE, bytes(16), now_ms), final=True)
+        self.state = SessionState.CLOSED
+        return data
+
+    # -- private -------------------------------------------------------------
+
+    def _receive_header(self, data: bytes) -> list[Event]:
+        assert self._keys is not None
+        if len(data) != HEADER_BYTES:
+            raise RemoteProtocolError(
+                "first channel message is not a stream header", code="bad-stream"
+            )
+        self._receiver = StreamReceiver(self._keys.rx, data)
+        return self._maybe_open()
+
+    def _maybe_open(self) -> list[Event]:
+        if self._sender is not None and self._receiver is not None:
+            self._advance(_Input.STREAMS_READY)
+            return [SessionOpened()]
+        return []
+
+    def _send(self, frame: ChatFrame, *, final: bool = False) -> bytes:
+        # Sending may start as soon as our own header is out: the channel is
+        # ordered, so the peer reads our header before our first frame.
+        if self._sender is None or self.state not in (SessionState.KEYED, SessionState.OPEN):
+            raise LocalProtocolError(f"cannot send as {self._describe()}")
+        return self._sender.seal(frame.encode(), final=final)
+
+    def _frame_event(self, frame: ChatFrame, now_ms: int) -> Event:
+        if frame.type is FrameType.TEXT:
+            return MessageReceived(frame.message_id, frame.timestamp_ms, frame.text)
+        if frame.type is FrameType.RECEIPT:
+            return ReceiptReceived(frame.message_id)
+        if frame.type is FrameType.PING:
+            return PingReceived(frame.message_id)
+        if frame.type is FrameType.PONG:
+            return PongReceived(frame.message_id, frame.timestamp_ms)
+        raise FrameError("close frame without the end-of-stream tag")
+
+    def _seal(
+        self, kind: EnvelopeKind, sdp: str, now_ms: int, info: Mapping[str, str] | None
+    ) -> bytes:
+        body = HandshakeBody(sdp=sdp, kx_public=self._kx.public, info=dict(info or {}))
+        return self._envelopes.seal(
+            kind, self.role.direction, self.session_id, body.encode(), now_ms
+        )
+
+    def _open(
+        self, data: bytes, kind: EnvelopeKind, now_ms: int
+    ) -> tuple[OpenedEnvelope, HandshakeBody]:
+        try:
+            opened = self._envelopes.open(data, self.role.direction.opposite, now_ms)
+        except EnvelopeError as exc:
+            raise RemoteProtocolError(str(exc), code=exc.code) from exc
+        if opened.kind != kind:
+            raise RemoteProtocolError(
+                f"expected a {kind.name.lower()} envelope, got kind {opened.kind}",
+                code="wrong-kind",
+            )
+        return opened, decode_handshake(opened.body)
+
+    def _advance(self, event: _Input) -> None:
+        try:
+            self.state = _TRANSITIONS[(self.role, self.state, event)]
+        except KeyError:
+            raise LocalProtocolError(
+                f"cannot {event.name.lower().replace('_', ' ')} as {self._describe()}"
+            ) from None
+
+    def _describe(self) -> str:
+        return f"{self.role.name.lower()} in state {self.state.name}"
