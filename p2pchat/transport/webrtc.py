@@ -1,0 +1,440 @@
+"""One WebRTC data channel between two peers, over aiortc.
+
+The link only produces and consumes complete SDP strings; carrying them (encrypted and
+authenticated) is the signaling layer's job. There is no trickle ICE: aiortc gathers all
+candidates inside ``setLocalDescription``, so every SDP we hand out is complete, and we
+accept only complete SDP from the peer.
+
+Usage, initiator and responder::
+
+    link, offer = await DataChannelLink.async_create_offer(on_message=handle)
+    # ... offer -> signaling -> peer ...
+    peer, answer = await DataChannelLink.async_accept_offer(offer, on_message=handle)
+    # ... answer -> signaling -> initiator ...
+    await link.async_apply_answer(answer)
+    await link.async_wait_open(timeout=10)
+    link.send(b"frame")
+
+Incoming messages are delivered by the ``on_message`` callback given at construction,
+called in the event loop once per message, in order: it must be quick and must not
+block (hand the bytes to the sans-I/O protocol and return). ``on_closed`` is called
+exactly once when the link reaches ``CLOSED`` or ``FAILED``, whatever the cause
+(``async_close``, the peer closing, a failed connection, a bad message from the peer);
+``close_reason`` then says why. Callbacks, unlike a queue, add no per-message task
+switch, and a queue would need a bound that aiortc could not push back on anyway.
+
+Failure detection: a peer that closes sends an SCTP ABORT and is noticed at once. A cut
+link (cable out, peer frozen or killed without ICMP) is noticed only by ICE consent
+freshness (RFC 7675): aioice sends a consent check every 4-6 s and gives up after 6
+misses in a row, so an idle cut link goes ``FAILED`` after about 25-35 s (measured:
+see bench/bench_raw_aiortc.py). Faster detection belongs in the chat protocol (pings).
+
+Browsers: their offers carry ``<uuid>.local`` mDNS host candidates, which aioice resolves
+with a 1 s timeout each (aioice#77). Nothing to do here; it only delays the browser case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+from p2pchat.transport.errors import (
+    LinkClosedError,
+    LinkFailedError,
+    LinkTimeoutError,
+    LocalTransportError,
+    MessageTooLargeError,
+    RemoteSdpError,
+    SendBufferFullError,
+)
+from p2pchat.transport.host_addresses import addresses_of_interfaces, restricted_host_addresses
+from p2pchat.transport.sdp import check_remote_sdp, set_max_message_size
+
+__all__ = [
+    "CHANNEL_LABEL",
+    "DEFAULT_LOW_WATER",
+    "MAX_BUFFERED_AMOUNT",
+    "MAX_MESSAGE_SIZE",
+    "DataChannelLink",
+    "LinkState",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Label of the one data channel a link carries; a peer opening any other is rejected.
+CHANNEL_LABEL: Final = "p2pchat"
+
+#: Largest message, in bytes, sent or accepted: a 64 KiB chat frame plus room for its
+#: header and AEAD tag. Advertised to the peer as ``a=max-message-size``.
+MAX_MESSAGE_SIZE: Final = 64 * 1024 + 1024
+
+#: Hard bound on bytes queued for sending; ``send`` refuses to go past it.
+MAX_BUFFERED_AMOUNT: Final = 8 * 1024 * 1024
+
+#: Default level ``async_drain`` waits for.
+DEFAULT_LOW_WATER: Final = 256 * 1024
+
+
+class LinkState(enum.Enum):
+    """Where a link is in its life; ``CLOSED`` and ``FAILED`` are final."""
+
+    NEW = "new"  # offer made, answer not applied yet
+    CONNECTING = "connecting"  # both SDPs applied: ICE, DTLS, SCTP under way
+    OPEN = "open"  # the data channel carries messages
+    CLOSED = "closed"  # closed by either side in an orderly way
+    FAILED = "failed"  # could not connect, connection lost, or peer misbehaved
+
+
+_FINAL_STATES: Final = frozenset({LinkState.CLOSED, LinkState.FAILED})
+
+_TRANSITIONS: Final[dict[LinkState, frozenset[LinkState]]] = {
+    LinkState.NEW: frozenset({LinkState.CONNECTING, *_FINAL_STATES}),
+    LinkState.CONNECTING: frozenset({LinkState.OPEN, *_FINAL_STATES}),
+    LinkState.OPEN: _FINAL_STATES,
+    LinkState.CLOSED: frozenset(),
+    LinkState.FAILED: frozenset(),
+}
+
+
+class DataChannelLink:
+    """One ordered, reliable, binary WebRTC data channel to one peer.
+
+    Build it with ``async_create_offer`` (initiator) or ``async_accept_offer``
+    (responder), never directly.
+    """
+
+    def __init__(
+        self,
+        peer_connection: RTCPeerConnection,
+        *,
+        is_offerer: bool,
+        on_message: Callable[[bytes], None],
+        on_closed: Callable[[], None] | None,
+    ) -> None:
+        self._pc = peer_connection
+        self._is_offerer = is_offerer
+        self._on_message = on_message
+        self._on_closed = on_closed
+        self._channel: RTCDataChannel | None = None
+        self._state = LinkState.NEW
+        self._close_reason: str | None = None
+        self._answer_applied = False
+        loop = asyncio.get_running_loop()
+        # Resolved when the link opens or ends; async_wait_open awaits it.
+        self._settled: asyncio.Future[None] = loop.create_future()
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._pc_close_task: asyncio.Task[None] | None = None
+        peer_connection.on("connectionstatechange", self._on_connection_state_change)
+
+    # -- construction ---------------------------------------------------------------
+
+    @classmethod
+    async def async_create_offer(
+        cls,
+        *,
+        on_message: Callable[[bytes], None],
+        on_closed: Callable[[], None] | None = None,
+        interfaces: Sequence[str] | None = None,
+    ) -> tuple[DataChannelLink, str]:
+        """Initiator: create the link and its data channel; return it and a complete offer.
+
+        ``interfaces`` limits ICE host candidates to those interfaces' addresses
+        (``["lo"]`` is allowed, for tests); ``None`` uses every non-loopback address.
+        """
+        addresses = None if interfaces is None else addresses_of_interfaces(interfaces)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        link = cls(pc, is_offerer=True, on_message=on_message, on_closed=on_closed)
+        try:
+            link._attach_channel(pc.createDataChannel(CHANNEL_LABEL, ordered=True))
+            with restricted_host_addresses(addresses):
+                await pc.setLocalDescription(await pc.createOffer())
+            offer = link._local_sdp()
+        except BaseException:
+            await link._async_abandon("could not create an offer")
+            raise
+        return link, offer
+
+    @classmethod
+    async def async_accept_offer(
+        cls,
+        offer_sdp: str,
+        *,
+        on_message: Callable[[bytes], None],
+        on_closed: Callable[[], None] | None = None,
+        interfaces: Sequence[str] | None = None,
+    ) -> tuple[DataChannelLink, str]:
+        """Responder: create the link from the peer's offer; return it and a complete answer.
+
+        Raises ``RemoteSdpError`` if the offer is oversized, malformed or not a single
+        data channel.
+        """
+        check_remote_sdp(offer_sdp, "offer")
+        addresses = None if interfaces is None else addresses_of_interfaces(interfaces)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        link = cls(pc, is_offerer=False, on_message=on_message, on_closed=on_closed)
+        pc.on("datachannel", link._on_datachannel)
+        try:
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            except Exception as exc:
+                raise RemoteSdpError(f"SDP offer refused by aiortc: {_one_line(exc)}") from exc
+            with restricted_host_addresses(addresses):
+                await pc.setLocalDescription(await pc.createAnswer())
+            answer = link._local_sdp()
+        except BaseException:
+            await link._async_abandon("could not answer the offer")
+            raise
+        link._set_state(LinkState.CONNECTING)
+        return link, answer
+
+    async def async_apply_answer(self, answer_sdp: str) -> None:
+        """Initiator: apply the peer's answer; connecting starts at once.
+
+        An answer that fails the checks raises ``RemoteSdpError`` and leaves the link
+        waiting for a good one; an answer aiortc refuses fails the link.
+        """
+        if not self._is_offerer:
+            raise LocalTransportError("only the link that made the offer can apply an answer")
+        if self._answer_applied:
+            raise LocalTransportError("an answer was already applied to this link")
+        self._raise_if_final()
+        check_remote_sdp(answer_sdp, "answer")
+        self._answer_applied = True
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        except Exception as exc:
+            reason = f"SDP answer refused by aiortc: {_one_line(exc)}"
+            self._finish(LinkState.FAILED, reason)
+            raise RemoteSdpError(reason) from exc
+        self._set_state(LinkState.CONNECTING)
+
+    # -- use ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> LinkState:
+        return self._state
+
+    @property
+    def close_reason(self) -> str | None:
+        """Why the link closed or failed; ``None`` while it is alive."""
+        return self._close_reason
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes handed to ``send`` and not yet passed to SCTP (the send buffer)."""
+        return 0 if self._channel is None else self._channel.bufferedAmount
+
+    # The timeout is a parameter, not left to the caller's asyncio.timeout, because
+    # running out of it also fails and releases the link.
+    async def async_wait_open(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait until the link is open.
+
+        Raises ``LinkTimeoutError`` after ``timeout`` seconds (the link is then failed and
+        released) and ``LinkFailedError`` / ``LinkClosedError`` if it ended first.
+        """
+        if self._state is LinkState.OPEN:
+            return
+        self._raise_if_final()
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._settled)
+        except TimeoutError:
+            if self._settled.done():  # opened or ended just as time ran out
+                self._raise_if_final()
+                return
+            reason = f"the link did not open within {timeout:g} s"
+            self._finish(LinkState.FAILED, reason)
+            raise LinkTimeoutError(reason) from None
+        self._raise_if_final()
+
+    def send(self, data: bytes) -> None:
+        """Queue one binary message; it arrives whole, in order, exactly once.
+
+        Raises ``MessageTooLargeError`` over ``MAX_MESSAGE_SIZE``, ``SendBufferFullError``
+        if the send buffer would pass ``MAX_BUFFERED_AMOUNT`` (use ``async_drain``),
+        ``LinkClosedError`` if the link has ended and ``LocalTransportError`` if it is not
+        open yet.
+        """
+        channel = self._channel
+        if self._state is not LinkState.OPEN or channel is None:
+            self._raise_if_final()
+            raise LocalTransportError("the link is not open yet")
+        if type(data) is not bytes:
+            raise TypeError(f"messages must be bytes, not {type(data).__name__}")
+        size = len(data)
+        if size > MAX_MESSAGE_SIZE:
+            raise MessageTooLargeError(
+                f"message of {size} bytes is over the {MAX_MESSAGE_SIZE}-byte limit"
+            )
+        if channel.bufferedAmount + size > MAX_BUFFERED_AMOUNT:
+            raise SendBufferFullError(
+                f"send buffer is full ({channel.bufferedAmount} bytes queued); "
+                "await async_drain() between sends"
+            )
+        channel.send(data)
+
+    async def async_drain(self, low_water: int = DEFAULT_LOW_WATER) -> None:
+        """Wait until at most ``low_water`` bytes wait in the send buffer.
+
+        A sender of many messages awaits this every so often (or whenever
+        ``buffered_amount`` is over ``low_water``) so memory stays bounded. Uses the
+        data channel's ``bufferedamountlow`` event, no polling. Raises
+        ``LinkClosedError`` if the link ends while waiting.
+        """
+        if low_water < 0:
+            raise LocalTransportError("low_water must be >= 0")
+        loop = asyncio.get_running_loop()
+        while True:
+            channel = self._channel
+            if self._state is not LinkState.OPEN or channel is None:
+                self._raise_if_final()
+                raise LocalTransportError("the link is not open yet")
+            if channel.bufferedAmount <= low_water:
+                return
+            # The event fires when the amount falls from above the threshold to at or
+            # below it; with several waiters the last threshold set wins and the others
+            # re-check when woken, so each returns once its own level is reached.
+            channel.bufferedAmountLowThreshold = low_water
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._drain_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._drain_waiters:
+                    self._drain_waiters.remove(waiter)
+
+    async def async_close(self) -> None:
+        """Close the link and release its sockets; idempotent.
+
+        The peer sees the close at once (SCTP ABORT); ``on_closed`` runs if it has not.
+        """
+        self._finish(LinkState.CLOSED, "closed locally")
+        if self._pc_close_task is not None:
+            await asyncio.shield(self._pc_close_task)
+
+    # -- private --------------------------------------------------------------------
+
+    def _local_sdp(self) -> str:
+        description = self._pc.localDescription
+        if description is None or "a=candidate:" not in description.sdp:
+            raise LinkFailedError(
+                "ICE found no usable local address (no network interface is up, "
+                "or the chosen interfaces have no address)"
+            )
+        return set_max_message_size(description.sdp, MAX_MESSAGE_SIZE)
+
+    def _attach_channel(self, channel: RTCDataChannel) -> None:
+        self._channel = channel
+        channel.on("message", self._on_channel_message)
+        channel.on("open", self._on_channel_open)
+        channel.on("close", self._on_channel_close)
+        channel.on("bufferedamountlow", self._wake_drain_waiters)
+        if channel.readyState == "open":
+            self._on_channel_open()
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if self._channel is not None:
+            channel.close()
+            self._fail_remote("the peer opened a second data channel")
+        elif (
+            channel.label != CHANNEL_LABEL
+            or not channel.ordered
+            or channel.maxRetransmits is not None
+            or channel.maxPacketLifeTime is not None
+        ):
+            channel.close()
+            self._fail_remote(
+                f"the peer opened an unexpected data channel {channel.label[:40]!r} "
+                f"(want {CHANNEL_LABEL!r}, ordered and reliable)"
+            )
+        else:
+            self._attach_channel(channel)
+
+    def _on_channel_message(self, data: bytes | str) -> None:
+        # Hot path: keep it to a type check, a length check and the callback.
+        if type(data) is not bytes:
+            self._fail_remote("the peer sent a text message; only binary ones are allowed")
+        elif len(data) > MAX_MESSAGE_SIZE:
+            self._fail_remote(f"the peer sent a message over {MAX_MESSAGE_SIZE} bytes")
+        elif self._state is LinkState.OPEN:
+            try:
+                self._on_message(data)
+            except Exception:
+                # Raising into aiortc would break its SCTP receive loop.
+                logger.exception("on_message callback raised; message dropped")
+
+    def _on_channel_open(self) -> None:
+        if self._state in (LinkState.NEW, LinkState.CONNECTING):
+            self._set_state(LinkState.OPEN)
+
+    def _on_channel_close(self) -> None:
+        self._finish(LinkState.CLOSED, "the data channel was closed")
+
+    def _on_connection_state_change(self) -> None:
+        connection_state = self._pc.connectionState
+        if connection_state == "failed":
+            self._finish(LinkState.FAILED, "the connection failed (ICE or DTLS)")
+        elif connection_state == "closed":
+            self._finish(LinkState.CLOSED, "the connection was closed")
+
+    def _wake_drain_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _fail_remote(self, reason: str) -> None:
+        logger.warning("closing data channel link: %s", reason)
+        self._finish(LinkState.FAILED, reason)
+
+    def _raise_if_final(self) -> None:
+        if self._state is LinkState.FAILED:
+            raise LinkFailedError(f"the link failed: {self._close_reason}")
+        if self._state is LinkState.CLOSED:
+            raise LinkClosedError(f"the link is closed: {self._close_reason}")
+
+    def _set_state(self, new: LinkState) -> None:
+        if new is self._state:
+            return
+        if new not in _TRANSITIONS[self._state]:
+            raise AssertionError(f"bad link transition {self._state.value} -> {new.value}")
+        self._state = new
+        if (new is LinkState.OPEN or new in _FINAL_STATES) and not self._settled.done():
+            self._settled.set_result(None)
+
+    def _finish(self, state: LinkState, reason: str) -> None:
+        """Move to a final state (once), release aiortc, tell the owner."""
+        if self._state in _FINAL_STATES:
+            return
+        self._close_reason = reason
+        self._set_state(state)
+        self._wake_drain_waiters()
+        if self._pc_close_task is None:
+            self._pc_close_task = asyncio.ensure_future(self._pc.close())
+        if self._on_closed is not None:
+            try:
+                self._on_closed()
+            except Exception:
+                logger.exception("on_closed callback raised")
+
+    async def _async_abandon(self, reason: str) -> None:
+        """Release a link that failed during construction, without calling on_closed."""
+        self._on_closed = None
+        self._finish(LinkState.FAILED, reason)
+        if self._pc_close_task is not None:
+            await asyncio.shield(self._pc_close_task)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0][:200] if text else "") or type(exc).__name__
