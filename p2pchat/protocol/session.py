@@ -156,11 +156,16 @@ class Session:
     # -- the channel ---------------------------------------------------------
 
     def stream_header(self) -> bytes:
-        """The first message to send on the channel once it is open."""
+        """The first message to send on the channel once it is open (idempotent)."""
+        if self._sender is not None:
+            return self._sender.header
         if self.state is not SessionState.KEYED or self._keys is None:
             raise LocalProtocolError(f"no stream to start as {self._describe()}")
         if self._sender is None:
             self._sender = StreamSender(self._keys.tx)
+            # If the peer's header came first, this completes the session
+            # (check ``state``); otherwise ``receive_data`` reports SessionOpened.
+            self._maybe_open()
         return self._sender.header
 
     def receive_data(self, data: bytes, now_ms: int) -> list[Event]:
