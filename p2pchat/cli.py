@@ -1,0 +1,136 @@
+"""The ``p2pchat`` command line: parse, dispatch, turn user errors into one line.
+
+Only argparse is imported here; each command's module is imported when that
+command runs, so ``p2pchat --help`` stays fast (no aiortc, av or zeroconf).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from p2pchat import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+DESCRIPTION = """\
+Private chat across your home network: no internet, no server, no setup.
+Peers on the LAN find each other, become contacts and chat end-to-end encrypted;
+history is kept in an encrypted database.
+
+Run with no command to start p2pchat (first run creates your profile)."""
+
+EPILOG = """\
+passphrase: taken from --passphrase-file, else $P2PCHAT_PASSPHRASE, else a prompt.
+data: one profile per data directory: --data-dir, else $P2PCHAT_HOME,
+else ~/.local/share/p2pchat. Run `p2pchat COMMAND --help` for a command's options."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="p2pchat",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"p2pchat {__version__}")
+    _add_common(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = _command(
+        commands,
+        "init",
+        "create your profile (identity key and encrypted database)",
+        "p2pchat.commands.profile:run_init",
+    )
+    init.add_argument("--name", help="your display name on the LAN (default: your user name)")
+    init.add_argument(
+        "--no-history",
+        action="store_true",
+        help="never write message bodies to disk (can be changed later)",
+    )
+
+    ident = _command(
+        commands,
+        "id",
+        "show your name, peer id, fingerprint and a QR code",
+        "p2pchat.commands.profile:run_id",
+    )
+    _add_json(ident)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler_path: str = getattr(args, "handler", "p2pchat.commands.start:run_default")
+    try:
+        return _resolve(handler_path)(args)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except Exception as exc:  # user errors become one line; bugs keep their traceback
+        message = _user_message(exc)
+        if message is None:
+            raise
+        print(f"p2pchat: {message}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 1))
+
+
+def _user_message(exc: Exception) -> str | None:
+    from p2pchat.errors import UserError
+
+    if isinstance(exc, UserError):
+        return str(exc)
+    store_errors = sys.modules.get("p2pchat.store.errors")
+    if store_errors is not None and isinstance(exc, store_errors.StoreError):
+        return str(exc.user_message)
+    return None
+
+
+def _resolve(path: str) -> Handler:
+    module_name, _, function = path.partition(":")
+    handler: Handler = getattr(importlib.import_module(module_name), function)
+    return handler
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    handler: str,
+) -> argparse.ArgumentParser:
+    sub = commands.add_parser(
+        name, help=summary, description=summary[0].upper() + summary[1:] + "."
+    )
+    sub.set_defaults(handler=handler)
+    _add_common(sub, suppress=True)
+    return sub
+
+
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # Accepted before or after the command; SUPPRESS keeps a sub-parser from
+    # overwriting a value given before the command.
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help="profile directory (default: $P2PCHAT_HOME or ~/.local/share/p2pchat)",
+    )
+    parser.add_argument(
+        "--passphrase-file",
+        metavar="FILE",
+        default=default,
+        help="read the profile passphrase from FILE (first line)",
+    )
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

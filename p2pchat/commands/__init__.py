@@ -1,0 +1,1 @@
+"""One module per group of CLI commands; each ``run_*`` takes the parsed args, returns the exit code."""
