@@ -1,0 +1,617 @@
+"""The encrypted profile: identity, settings, contacts, messages, outbox, search.
+
+One SQLCipher database per profile (see paths.py for the files), unlocked with a
+key derived from the passphrase (keys.py). Callers pass ``now`` values
+(``timestamp_ms``, ``created_ms``…) in; the store never reads the clock.
+
+No-history mode (``keep_history=False``) — message bodies never reach the disk:
+
+- ``add_message`` writes nothing to the file. It remembers only the message id,
+  in an in-memory TEMP table, so de-duplication still works for this session
+  (a repeat returns False). ``messages``, ``search`` and ``conversations`` show
+  what was stored while history was on, and nothing from this mode.
+- The outbox lives in an in-memory TEMP table (``temp_store=MEMORY``): messages
+  queued for an offline contact are LOST when the profile is closed (the node
+  stops). Turning history off moves queued entries from the file into memory
+  (deleted from the file with ``secure_delete``); turning it on moves them back.
+- Contacts, identity and settings are still stored: they are not conversation.
+
+Threading: a Profile is one connection. Any thread may use it, one at a time
+(the node owns it and serialises calls).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import sqlcipher3
+
+from p2pchat.store.connection import configure, connect
+from p2pchat.store.conversation_id import contact_key_of
+from p2pchat.store.errors import (
+    InvalidSearchQuery,
+    OutboxFull,
+    ProfileCorrupt,
+    ProfileExists,
+    ProfileNotFound,
+    ProfileTooNew,
+)
+from p2pchat.store.fts_query import to_match_expression
+from p2pchat.store.keys import DEFAULT_KDF_LIMITS, SALT_BYTES, KdfLimits, derive_key, new_salt
+from p2pchat.store.paths import ProfilePaths
+from p2pchat.store.records import (
+    MESSAGE_ID_BYTES,
+    PUBLIC_KEY_BYTES,
+    SEED_BYTES,
+    Contact,
+    ConversationSummary,
+    DeliveryState,
+    Direction,
+    Identity,
+    OutboxEntry,
+    SearchHit,
+    Settings,
+    StoredMessage,
+    TrustState,
+)
+from p2pchat.store.schema import SCHEMA_VERSION, create_session_tables, migrate, schema_version
+
+Connection = Any  # sqlcipher3 has no stubs
+
+# A bound on the queue for one offline contact (every queue has a bound).
+MAX_OUTBOX_PER_CONVERSATION = 1000
+
+_MESSAGE_COLUMNS = (
+    "m.message_id, m.conversation_id, m.direction, m.sender, m.timestamp_ms, m.body, m.delivery"
+)
+_OUTBOX_COLUMNS = "message_id, conversation_id, created_ms, attempts, body"
+
+
+def profile_exists(data_dir: Path) -> bool:
+    return ProfilePaths(Path(data_dir)).database.exists()
+
+
+def create_profile(
+    data_dir: Path,
+    passphrase: str,
+    *,
+    name: str,
+    identity_seed: bytes,
+    keep_history: bool = True,
+    kdf_limits: KdfLimits = DEFAULT_KDF_LIMITS,
+) -> Profile:
+    """Create a new profile in ``data_dir`` and return it open.
+
+    The database is built under a temporary name and moved into place only when
+    complete, so a crash never leaves a half-made ``profile.db``.
+    """
+    if len(identity_seed) != SEED_BYTES:
+        raise ValueError(f"identity seed must be {SEED_BYTES} bytes")
+    paths = ProfilePaths(Path(data_dir))
+    if profile_exists(paths.data_dir):
+        raise ProfileExists(paths.data_dir)
+    paths.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    salt = new_salt()
+    key = derive_key(passphrase, salt, kdf_limits)
+    staging = paths.data_dir / "profile.db.creating"
+    _remove_database_files(staging)  # leftovers of an interrupted create
+    _create_private_file(staging)  # 0600 before SQLite opens it; -wal/-shm inherit it
+    conn = connect(staging, key, create=True)
+    try:
+        configure(conn)
+        migrate(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO identity (id, seed, display_name) VALUES (1, ?, ?)",
+            (identity_seed, name),
+        )
+        conn.execute(
+            "INSERT INTO settings (key, value) VALUES ('keep_history', ?)",
+            (json.dumps(keep_history),),
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()  # last close checkpoints and removes the staging -wal/-shm
+
+    _write_private_file(paths.salt, salt)  # the salt must exist before the database
+    _publish(staging, paths.database)
+    _fsync_directory(paths.data_dir)
+    return _open_with_key(paths, key)
+
+
+def open_profile(
+    data_dir: Path, passphrase: str, *, kdf_limits: KdfLimits = DEFAULT_KDF_LIMITS
+) -> Profile:
+    """Unlock the profile in ``data_dir``.
+
+    Raises ProfileNotFound, WrongPassphrase (files untouched), ProfileCorrupt or
+    ProfileTooNew. ``kdf_limits`` must be the ones the profile was created with.
+    """
+    paths = ProfilePaths(Path(data_dir))
+    if not paths.database.exists():
+        raise ProfileNotFound(paths.data_dir)
+    try:
+        salt = paths.salt.read_bytes()
+    except FileNotFoundError:
+        raise ProfileCorrupt(
+            paths.salt, "the salt file is missing, and the profile cannot be unlocked without it"
+        ) from None
+    if len(salt) != SALT_BYTES:
+        raise ProfileCorrupt(paths.salt, f"expected {SALT_BYTES} bytes, found {len(salt)}")
+    return _open_with_key(paths, derive_key(passphrase, salt, kdf_limits))
+
+
+class Profile:
+    """An open profile. Get one from ``create_profile`` or ``open_profile``."""
+
+    def __init__(self, conn: Connection, paths: ProfilePaths) -> None:
+        self._conn = conn
+        self._paths = paths
+        self._transaction_depth = 0
+        row = conn.execute("SELECT seed, display_name FROM identity WHERE id = 1").fetchone()
+        if row is None:
+            raise ProfileCorrupt(paths.database, "it has no identity")
+        self._identity = Identity(seed=bytes(row[0]), display_name=row[1])
+        self._settings = Settings(keep_history=self._read_setting("keep_history", True))
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @property
+    def paths(self) -> ProfilePaths:
+        return self._paths
+
+    def close(self) -> None:
+        """Close the database. In no-history mode this drops the in-memory outbox."""
+        self._conn.close()
+
+    def __enter__(self) -> Profile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group writes into one transaction (one commit instead of one each).
+
+        All or nothing: an exception leaving the block rolls back all of it.
+        """
+        with self._transaction():
+            yield
+
+    # -- identity and settings -------------------------------------------------
+
+    @property
+    def identity(self) -> Identity:
+        return self._identity
+
+    def set_display_name(self, name: str) -> None:
+        self._conn.execute("UPDATE identity SET display_name = ? WHERE id = 1", (name,))
+        self._identity = Identity(seed=self._identity.seed, display_name=name)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def set_keep_history(self, keep_history: bool) -> None:
+        """Switch history logging; moves the outbox between the file and memory."""
+        if keep_history == self._settings.keep_history:
+            return
+        source, target = ("temp.session_outbox", "outbox")
+        if not keep_history:
+            source, target = target, source
+        with self._transaction():
+            self._write_setting("keep_history", keep_history)
+            self._conn.execute(
+                f"INSERT INTO {target} ({_OUTBOX_COLUMNS})"  # noqa: S608 - fixed table names
+                f" SELECT {_OUTBOX_COLUMNS} FROM {source} ORDER BY created_ms, id"
+            )
+            self._conn.execute(f"DELETE FROM {source}")  # noqa: S608 - fixed table names
+        self._settings = Settings(keep_history=keep_history)
+        if not keep_history and self._transaction_depth == 0:
+            # Fold the WAL frames that still hold the moved bodies into the
+            # (secure-deleted) database file now rather than at some later point.
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- contacts ------------------------------------------------------------
+
+    def upsert_contact(self, contact: Contact) -> None:
+        """Add a contact, or update name/trust/verified of the one with this key.
+
+        A contact is its key: a new key is a new contact, never a replacement,
+        and ``pinned_at_ms`` keeps the time the key was first pinned.
+        """
+        _check_length("public key", contact.public_key, PUBLIC_KEY_BYTES)
+        self._conn.execute(
+            "INSERT INTO contacts (public_key, display_name, trust, verified, pinned_at_ms)"
+            " VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (public_key) DO UPDATE SET display_name = excluded.display_name,"
+            " trust = excluded.trust, verified = excluded.verified",
+            (
+                contact.public_key,
+                contact.display_name,
+                contact.trust.value,
+                int(contact.verified),
+                contact.pinned_at_ms,
+            ),
+        )
+
+    def get_contact(self, public_key: bytes) -> Contact | None:
+        row = self._conn.execute(
+            "SELECT public_key, display_name, trust, verified, pinned_at_ms FROM contacts"
+            " WHERE public_key = ?",
+            (public_key,),
+        ).fetchone()
+        return None if row is None else _contact_from_row(row)
+
+    def contacts(self) -> list[Contact]:
+        """All contacts, by display name."""
+        rows = self._conn.execute(
+            "SELECT public_key, display_name, trust, verified, pinned_at_ms FROM contacts"
+            " ORDER BY display_name COLLATE NOCASE, public_key"
+        ).fetchall()
+        return [_contact_from_row(row) for row in rows]
+
+    def set_trust(self, public_key: bytes, trust: TrustState) -> bool:
+        """Returns False if there is no such contact."""
+        cursor = self._conn.execute(
+            "UPDATE contacts SET trust = ? WHERE public_key = ?", (trust.value, public_key)
+        )
+        return bool(cursor.rowcount)
+
+    def set_verified(self, public_key: bytes, verified: bool) -> bool:
+        """Returns False if there is no such contact."""
+        cursor = self._conn.execute(
+            "UPDATE contacts SET verified = ? WHERE public_key = ?", (int(verified), public_key)
+        )
+        return bool(cursor.rowcount)
+
+    # -- messages ------------------------------------------------------------
+
+    def add_message(self, message: StoredMessage) -> bool:
+        """Store a message; False (and nothing changed) if its id was seen before.
+
+        In no-history mode only the id is remembered, in memory (see module doc).
+        """
+        _check_length("message id", message.message_id, MESSAGE_ID_BYTES)
+        if not self._settings.keep_history:
+            cursor = self._conn.execute(
+                "INSERT INTO temp.session_seen_messages (message_id) SELECT ?"
+                " WHERE NOT EXISTS (SELECT 1 FROM messages WHERE message_id = ?)"
+                " ON CONFLICT DO NOTHING",
+                (message.message_id, message.message_id),
+            )
+            return bool(cursor.rowcount)
+        cursor = self._conn.execute(
+            "INSERT INTO messages (message_id, conversation_id, direction, sender,"
+            " timestamp_ms, body, delivery) SELECT ?, ?, ?, ?, ?, ?, ?"
+            " WHERE NOT EXISTS"
+            " (SELECT 1 FROM temp.session_seen_messages WHERE message_id = ?)"
+            " ON CONFLICT (message_id) DO NOTHING",
+            (
+                message.message_id,
+                message.conversation_id,
+                message.direction.value,
+                message.sender,
+                message.timestamp_ms,
+                message.body,
+                message.delivery.value,
+                message.message_id,
+            ),
+        )
+        return bool(cursor.rowcount)
+
+    def get_message(self, message_id: bytes) -> StoredMessage | None:
+        row = self._conn.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m WHERE m.message_id = ?",  # noqa: S608
+            (message_id,),
+        ).fetchone()
+        return None if row is None else _message_from_row(row)
+
+    def messages(
+        self,
+        conversation_id: str,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[StoredMessage]:
+        """Messages of a conversation, oldest first.
+
+        ``since_ms`` is inclusive, ``until_ms`` exclusive. With ``limit``, the
+        most recent ``limit`` messages of that range (what a chat view scrolls to).
+        """
+        where = ["m.conversation_id = ?"]
+        params: list[object] = [conversation_id]
+        if since_ms is not None:
+            where.append("m.timestamp_ms >= ?")
+            params.append(since_ms)
+        if until_ms is not None:
+            where.append("m.timestamp_ms < ?")
+            params.append(until_ms)
+        params.append(-1 if limit is None else max(limit, 0))  # LIMIT -1: no limit
+        rows = self._conn.execute(
+            f"SELECT * FROM (SELECT {_MESSAGE_COLUMNS}, m.id FROM messages AS m"  # noqa: S608
+            f" WHERE {' AND '.join(where)} ORDER BY m.timestamp_ms DESC, m.id DESC LIMIT ?)"
+            " ORDER BY timestamp_ms, id",
+            params,
+        ).fetchall()
+        return [_message_from_row(row) for row in rows]
+
+    def mark_sent(self, message_id: bytes) -> bool:
+        """PENDING → SENT. False if unknown or already further along."""
+        return self._advance_delivery(message_id, DeliveryState.SENT, (DeliveryState.PENDING,))
+
+    def mark_delivered(self, message_id: bytes) -> bool:
+        """PENDING/SENT → DELIVERED. False if unknown or already delivered."""
+        return self._advance_delivery(
+            message_id, DeliveryState.DELIVERED, (DeliveryState.PENDING, DeliveryState.SENT)
+        )
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 50,
+        conversation_id: str | None = None,
+        marks: tuple[str, str] = ("[", "]"),
+    ) -> list[SearchHit]:
+        """Full-text search over stored message bodies, newest first.
+
+        Every word must match; ``word*`` matches a prefix. ``marks`` wrap the
+        matched words in the snippet. Raises InvalidSearchQuery if the query
+        cannot be run (it is quoted first, so ordinary text always can).
+        """
+        expression = to_match_expression(query)
+        if expression is None:
+            return []
+        sql = (
+            f"SELECT {_MESSAGE_COLUMNS},"  # noqa: S608 - only fixed SQL is interpolated
+            " snippet(messages_fts, 0, ?, ?, '…', 12)"
+            " FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid"
+            " WHERE messages_fts MATCH ?"
+        )
+        params: list[object] = [marks[0], marks[1], expression]
+        if conversation_id is not None:
+            sql += " AND m.conversation_id = ?"
+            params.append(conversation_id)
+        sql += " ORDER BY m.timestamp_ms DESC, m.id DESC LIMIT ?"
+        params.append(max(limit, 0))
+        try:
+            rows = self._conn.execute(sql, params).fetchall()
+        except sqlcipher3.OperationalError as error:
+            raise InvalidSearchQuery(query, str(error)) from None
+        return [SearchHit(message=_message_from_row(row), snippet=row[7]) for row in rows]
+
+    def conversations(self) -> list[ConversationSummary]:
+        """One summary per conversation with stored messages, most recent first."""
+        rows = self._conn.execute(
+            "SELECT c.conversation_id, max(c.timestamp_ms), count(*),"
+            " (SELECT i.sender FROM messages AS i"
+            "  WHERE i.conversation_id = c.conversation_id AND i.direction = 'in'"
+            "  ORDER BY i.timestamp_ms DESC, i.id DESC LIMIT 1)"
+            " FROM messages AS c GROUP BY c.conversation_id ORDER BY 2 DESC, 1"
+        ).fetchall()
+        contact_names = {
+            bytes(key): name
+            for key, name in self._conn.execute("SELECT public_key, display_name FROM contacts")
+        }
+        summaries = []
+        for conversation_id, last_ms, count, last_sender in rows:
+            name = contact_names.get(contact_key_of(conversation_id) or b"")
+            summaries.append(
+                ConversationSummary(
+                    conversation_id=conversation_id,
+                    name=name or last_sender or conversation_id,
+                    last_message_ms=last_ms,
+                    message_count=count,
+                )
+            )
+        return summaries
+
+    # -- outbox --------------------------------------------------------------
+
+    def enqueue_outbox(
+        self, message_id: bytes, conversation_id: str, body: str, *, created_ms: int
+    ) -> bool:
+        """Queue a message for an offline contact; False if already queued.
+
+        Raises OutboxFull past MAX_OUTBOX_PER_CONVERSATION entries.
+        """
+        _check_length("message id", message_id, MESSAGE_ID_BYTES)
+        table = self._outbox_table()
+        with self._transaction():
+            (queued,) = self._conn.execute(
+                f"SELECT count(*) FROM {table} WHERE conversation_id = ?",  # noqa: S608
+                (conversation_id,),
+            ).fetchone()
+            if queued >= MAX_OUTBOX_PER_CONVERSATION:
+                raise OutboxFull(conversation_id, MAX_OUTBOX_PER_CONVERSATION)
+            cursor = self._conn.execute(
+                f"INSERT INTO {table} (message_id, conversation_id, created_ms, body)"  # noqa: S608
+                " VALUES (?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                (message_id, conversation_id, created_ms, body),
+            )
+        return bool(cursor.rowcount)
+
+    def pending_outbox(self, conversation_id: str) -> list[OutboxEntry]:
+        """Queued messages for a conversation, in the order they were queued."""
+        rows = self._conn.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM {self._outbox_table()}"  # noqa: S608
+            " WHERE conversation_id = ? ORDER BY created_ms, id",
+            (conversation_id,),
+        ).fetchall()
+        return [
+            OutboxEntry(
+                message_id=bytes(row[0]),
+                conversation_id=row[1],
+                created_ms=row[2],
+                attempts=row[3],
+                body=row[4],
+            )
+            for row in rows
+        ]
+
+    def remove_outbox(self, message_id: bytes) -> bool:
+        """Drop a queued message (sent, or given up); False if it was not queued."""
+        cursor = self._conn.execute(
+            f"DELETE FROM {self._outbox_table()} WHERE message_id = ?",  # noqa: S608
+            (message_id,),
+        )
+        return bool(cursor.rowcount)
+
+    def bump_outbox_attempts(self, message_id: bytes) -> int | None:
+        """Count one more delivery attempt; returns the new count, None if not queued."""
+        row = self._conn.execute(
+            f"UPDATE {self._outbox_table()} SET attempts = attempts + 1"  # noqa: S608
+            " WHERE message_id = ? RETURNING attempts",
+            (message_id,),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    # -- private -------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # Re-entrant: an inner block joins the outer transaction.
+        if self._transaction_depth:
+            self._transaction_depth += 1
+            try:
+                yield
+            finally:
+                self._transaction_depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._transaction_depth = 1
+        try:
+            yield
+        except BaseException:
+            self._transaction_depth = 0
+            self._conn.execute("ROLLBACK")
+            raise
+        self._transaction_depth = 0
+        self._conn.execute("COMMIT")
+
+    def _outbox_table(self) -> str:
+        return "outbox" if self._settings.keep_history else "temp.session_outbox"
+
+    def _advance_delivery(
+        self, message_id: bytes, state: DeliveryState, allowed_from: tuple[DeliveryState, ...]
+    ) -> bool:
+        placeholders = ", ".join("?" for _ in allowed_from)
+        cursor = self._conn.execute(
+            "UPDATE messages SET delivery = ?"  # noqa: S608 - only placeholders interpolated
+            f" WHERE message_id = ? AND delivery IN ({placeholders})",
+            (state.value, message_id, *(s.value for s in allowed_from)),
+        )
+        return bool(cursor.rowcount)
+
+    def _read_setting(self, key: str, default: bool) -> bool:
+        row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else bool(json.loads(row[0]))
+
+    def _write_setting(self, key: str, value: bool) -> None:
+        self._conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+
+def _open_with_key(paths: ProfilePaths, key: bytes) -> Profile:
+    conn = connect(paths.database, key)
+    try:
+        found = schema_version(conn)
+        if found > SCHEMA_VERSION:  # checked before anything writes
+            raise ProfileTooNew(paths.database, found, SCHEMA_VERSION)
+        configure(conn)
+        migrate(conn)
+        create_session_tables(conn)
+        return Profile(conn, paths)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _contact_from_row(row: tuple[Any, ...]) -> Contact:
+    return Contact(
+        public_key=bytes(row[0]),
+        display_name=row[1],
+        trust=TrustState(row[2]),
+        verified=bool(row[3]),
+        pinned_at_ms=row[4],
+    )
+
+
+def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
+    return StoredMessage(
+        message_id=bytes(row[0]),
+        conversation_id=row[1],
+        direction=Direction(row[2]),
+        sender=row[3],
+        timestamp_ms=row[4],
+        body=row[5],
+        delivery=DeliveryState(row[6]),
+    )
+
+
+def _check_length(what: str, value: bytes, length: int) -> None:
+    if len(value) != length:
+        raise ValueError(f"{what} must be {length} bytes, got {len(value)}")
+
+
+def _create_private_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _write_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, readable by the owner only."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
+def _publish(staging: Path, database: Path) -> None:
+    """Move the finished database into place without overwriting another one."""
+    with open(staging, "rb") as file:
+        os.fsync(file.fileno())
+    try:
+        os.link(staging, database)  # fails if a profile appeared meanwhile
+    except FileExistsError:
+        staging.unlink()
+        raise ProfileExists(database.parent) from None
+    except OSError:  # a filesystem without hard links (FAT on a USB stick)
+        os.replace(staging, database)
+    else:
+        staging.unlink()
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_database_files(database: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)

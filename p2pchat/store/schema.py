@@ -1,0 +1,128 @@
+"""The database schema, as an ordered list of migrations.
+
+``PRAGMA user_version`` is the number of migrations applied. Opening a profile runs
+the missing ones, each in its own transaction with its version bump, so a crash
+leaves the profile at the last complete version. A released migration is never
+edited: change the schema by appending one.
+
+The TEMP tables at the end are not part of the file: they live in memory
+(``temp_store=MEMORY``) for one connection and hold what must not touch the disk
+when history is off (see profile.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+# sqlcipher3 has no stubs; a Connection is "Any" to mypy.
+Connection = Any
+
+# Each migration is one SQL script. (Scripts, not functions: the driver's
+# executescript() commits first, so the transaction has to be inside the script.)
+_V1_CORE_TABLES = """
+        CREATE TABLE identity (
+            id INTEGER PRIMARY KEY CHECK (id = 1),  -- exactly one row
+            seed BLOB NOT NULL CHECK (length(seed) = 32),
+            display_name TEXT NOT NULL
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL  -- JSON
+        ) WITHOUT ROWID;
+        CREATE TABLE contacts (
+            public_key BLOB PRIMARY KEY CHECK (length(public_key) = 32),
+            display_name TEXT NOT NULL,
+            trust TEXT NOT NULL,
+            verified INTEGER NOT NULL CHECK (verified IN (0, 1)),
+            pinned_at_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,  -- rowid: insertion order, and the FTS rowid
+            message_id BLOB NOT NULL UNIQUE CHECK (length(message_id) = 16),
+            conversation_id TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            sender TEXT NOT NULL,
+            timestamp_ms INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            delivery TEXT NOT NULL
+        );
+        CREATE INDEX messages_by_conversation ON messages (conversation_id, timestamp_ms, id);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,  -- tie-break for equal created_ms: FIFO
+            message_id BLOB NOT NULL UNIQUE CHECK (length(message_id) = 16),
+            conversation_id TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX outbox_by_conversation ON outbox (conversation_id, created_ms, id);
+"""
+
+# External-content FTS5: the index holds tokens only, the text stays in
+# `messages`; triggers keep the two in step. `rebuild` indexes existing rows.
+_V2_FULL_TEXT_SEARCH = """
+        CREATE VIRTUAL TABLE messages_fts USING fts5 (
+            body,
+            content = 'messages',
+            content_rowid = 'id',
+            tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+        END;
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body)
+                VALUES ('delete', old.id, old.body);
+        END;
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body)
+                VALUES ('delete', old.id, old.body);
+            INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+        END;
+        INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+"""
+
+MIGRATIONS: Sequence[str] = (_V1_CORE_TABLES, _V2_FULL_TEXT_SEARCH)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: Connection) -> int:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def migrate(conn: Connection, target: int = SCHEMA_VERSION) -> None:
+    """Apply the migrations after the database's version, up to ``target``.
+
+    Each step is one transaction, version bump included.
+    """
+    for version in range(schema_version(conn), target):
+        script = MIGRATIONS[version]
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version + 1:d};\nCOMMIT;"
+            )
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+def create_session_tables(conn: Connection) -> None:
+    """Per-connection, in-memory tables for no-history mode."""
+    conn.executescript(
+        """
+        CREATE TEMP TABLE session_outbox (
+            id INTEGER PRIMARY KEY,
+            message_id BLOB NOT NULL UNIQUE,
+            conversation_id TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            body TEXT NOT NULL
+        );
+        CREATE TEMP TABLE session_seen_messages (
+            message_id BLOB PRIMARY KEY
+        ) WITHOUT ROWID;
+        """
+    )
