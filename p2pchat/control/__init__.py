@@ -1,0 +1,1 @@
+"""Local control API: the running node on a Unix socket (mode 0600) in its data dir."""

@@ -1,0 +1,73 @@
+"""What the control socket can ask of the node: the node implements ``NodeApi``.
+
+Results are small frozen dataclasses, sent as JSON; errors the user can act on
+are ``UserError`` (a one-line message), e.g. an unknown or ambiguous PEER.
+PEER is a display name or a peer-id prefix (dashes optional).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from p2pchat.node_events import NodeEvent
+
+
+@dataclass(frozen=True)
+class PeerView:
+    peer_id: str
+    name: str
+    addresses: list[str]
+    contact: str | None  # trust state if a contact ("accepted", "pending_outgoing", ...)
+    session: str  # "none" | "connecting" | "open"
+
+
+@dataclass(frozen=True)
+class ContactView:
+    peer_id: str
+    name: str
+    state: str  # trust state
+    verified: bool
+    fingerprint: str
+    online: bool
+
+
+@dataclass(frozen=True)
+class SafetyView:
+    peer_id: str
+    name: str
+    safety_number: str  # 12 groups of 5 digits
+    qr_payload: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class SentView:
+    conversation: str
+    message_id: str  # hex
+    status: str  # "sent" (on an open session) | "queued" (waits in the outbox)
+
+
+@dataclass(frozen=True)
+class StatusView:
+    name: str
+    peer_id: str
+    port: int
+    instance: str | None
+    data_dir: str
+
+
+class NodeApi(Protocol):
+    async def async_status(self) -> StatusView: ...
+    async def async_peers(self) -> list[PeerView]: ...
+    async def async_contacts(self) -> list[ContactView]: ...
+    async def async_add_contact(self, peer: str) -> ContactView: ...
+    async def async_requests(self) -> list[ContactView]: ...
+    async def async_accept(self, peer: str) -> ContactView: ...
+    async def async_reject(self, peer: str) -> ContactView: ...
+    async def async_verify(self, peer: str, *, mark_verified: bool) -> SafetyView: ...
+    async def async_send(self, peer: str, text: str) -> SentView: ...
+    def subscribe(self) -> AsyncIterator[NodeEvent]:
+        """Every event from now on; a subscriber that falls far behind is dropped."""
+        ...

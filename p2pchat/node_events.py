@@ -1,0 +1,112 @@
+"""What the running node tells its front ends (``watch``, the TUI).
+
+Frozen dataclasses under one base; ``to_json`` gives the one-line JSON object
+that ``p2pchat watch --json`` prints. Keys are hex or base64url strings, never bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    type: ClassVar[str] = "event"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class NodeStarted(NodeEvent):
+    type: ClassVar[str] = "node_started"
+    name: str
+    peer_id: str
+    port: int
+
+
+@dataclass(frozen=True)
+class PeerFound(NodeEvent):
+    type: ClassVar[str] = "peer_found"
+    peer_id: str
+    name: str
+    addresses: list[str]
+    is_contact: bool
+
+
+@dataclass(frozen=True)
+class PeerLost(NodeEvent):
+    type: ClassVar[str] = "peer_lost"
+    peer_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ContactRequestReceived(NodeEvent):
+    type: ClassVar[str] = "contact_request"
+    peer_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ContactAccepted(NodeEvent):
+    """A contact is now mutual (we accepted, or they accepted our request)."""
+
+    type: ClassVar[str] = "contact_accepted"
+    peer_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ContactRejected(NodeEvent):
+    type: ClassVar[str] = "contact_rejected"
+    peer_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SessionChanged(NodeEvent):
+    """``state``: "connecting", "open" or "closed"; ``reason`` when closed."""
+
+    type: ClassVar[str] = "session"
+    peer_id: str
+    name: str
+    state: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageEvent(NodeEvent):
+    """A message shown in a conversation: received, or sent by us (``direction``)."""
+
+    type: ClassVar[str] = "message"
+    conversation: str
+    peer_id: str
+    sender: str
+    direction: str  # "in" | "out"
+    message_id: str  # hex
+    timestamp_ms: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ReceiptEvent(NodeEvent):
+    type: ClassVar[str] = "receipt"
+    conversation: str
+    peer_id: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class KeyChangeWarning(NodeEvent):
+    """A LAN advert claims a known contact's name or id with another key. Blocking:
+    no connection is made to that advert until the user acts."""
+
+    type: ClassVar[str] = "key_warning"
+    peer_id: str
+    name: str
+    pinned_fingerprint: str
+    advertised_fingerprint: str
+    advertised_peer_id: str
