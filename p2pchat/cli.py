@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `p2pchat id | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # user errors become one line; bugs keep their traceback
         message = _user_message(exc)
         if message is None:

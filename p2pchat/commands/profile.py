@@ -10,7 +10,7 @@ import sys
 from p2pchat.crypto.encoding import b64url_encode
 from p2pchat.crypto.identity import Identity, fingerprint
 from p2pchat.passphrase import read_passphrase
-from p2pchat.store import create_profile, open_profile
+from p2pchat.store import ProfileExists, create_profile, open_profile, profile_exists
 from p2pchat.store.paths import resolve_data_dir
 
 CONTACT_CARD_PREFIX = "p2pchat:contact:1:"
@@ -19,6 +19,8 @@ MAX_NAME_BYTES = 64
 
 def run_init(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
+    if profile_exists(data_dir):
+        raise ProfileExists(data_dir)  # before asking for a passphrase twice
     name = _checked_name(args.name or getpass.getuser())
     passphrase = read_passphrase(args.passphrase_file, confirm=True)
     identity = Identity.generate()
