@@ -1,0 +1,142 @@
+"""LAN signaling: sealed envelopes over HTTP on the port we advertise in mDNS.
+
+``POST /v1/envelope`` with the envelope as the body; the reply body, if any, is
+the answering envelope. The server never looks inside: the node's handler does,
+and refuses with :class:`SignalingRefused` (a 4xx and one line of text).
+Bodies, request rates per address and concurrent handlers are bounded; junk
+gets a 4xx and the node carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiohttp
+from aiohttp import web
+
+from p2pchat.crypto.envelope import MAX_ENVELOPE_BYTES
+
+logger = logging.getLogger(__name__)
+
+ENVELOPE_PATH = "/v1/envelope"
+CONTENT_TYPE = "application/octet-stream"
+RATE_PER_SECOND = 20.0  # envelopes per client address; bursts up to RATE_BURST
+RATE_BURST = 40
+MAX_CLIENTS_TRACKED = 4096
+MAX_CONCURRENT_HANDLERS = 32
+
+EnvelopeHandler = Callable[[bytes, str], Awaitable[bytes | None]]
+
+
+class SignalingRefused(Exception):
+    """The handler refuses an envelope: HTTP ``status`` with a one-line reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class SignalingError(Exception):
+    """We could not deliver an envelope to a peer (one line, for the user)."""
+
+
+class _RateLimiter:
+    """A token bucket per client address, with a bounded number of addresses."""
+
+    def __init__(self, rate: float, burst: int, max_clients: int) -> None:
+        self._rate, self._burst, self._max = rate, burst, max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, client: str, now: float) -> bool:
+        tokens, stamp = self._buckets.get(client, (float(self._burst), now))
+        tokens = min(self._burst, tokens + (now - stamp) * self._rate)
+        if len(self._buckets) >= self._max and client not in self._buckets:
+            self._buckets.clear()  # crude but bounded: a flood of addresses resets all
+        if tokens < 1:
+            self._buckets[client] = (tokens, now)
+            return False
+        self._buckets[client] = (tokens - 1, now)
+        return True
+
+
+class LanSignalingServer:
+    def __init__(self, handler: EnvelopeHandler, *, hosts: Sequence[str], port: int) -> None:
+        self._handler = handler
+        self._hosts = list(hosts)
+        self._port = port
+        self._limiter = _RateLimiter(RATE_PER_SECOND, RATE_BURST, MAX_CLIENTS_TRACKED)
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_HANDLERS)
+        self._runner: web.AppRunner | None = None
+        self.port = port
+
+    async def async_start(self) -> None:
+        app = web.Application(client_max_size=MAX_ENVELOPE_BYTES)
+        app.router.add_post(ENVELOPE_PATH, self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        # Bind the first host (port 0: the OS picks one), then the others on that port.
+        hosts: list[str | None] = list(self._hosts) or [None]
+        for host in hosts:
+            site = web.TCPSite(self._runner, host, self.port, reuse_address=True)
+            await site.start()
+            self.port = int(self._runner.addresses[0][1])
+
+    async def async_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        client = request.remote or "?"
+        if not self._limiter.allow(client, time.monotonic()):
+            return web.Response(status=429, text="too many requests: slow down")
+        if request.content_length is not None and request.content_length > MAX_ENVELOPE_BYTES:
+            return web.Response(status=413, text="envelope too large")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return web.Response(status=413, text="envelope too large")
+        if self._slots.locked():
+            return web.Response(status=503, text="busy: try again")
+        async with self._slots:
+            try:
+                reply = await self._handler(body, client)
+            except SignalingRefused as exc:
+                return web.Response(status=exc.status, text=str(exc))
+            except Exception:
+                logger.exception("envelope handler failed")
+                return web.Response(status=400, text="envelope could not be handled")
+        if reply is None:
+            return web.Response(status=202)
+        return web.Response(body=reply, content_type=CONTENT_TYPE)
+
+
+async def async_post_envelope(
+    addresses: Sequence[str], port: int, envelope: bytes, *, timeout: float = 5.0
+) -> bytes | None:
+    """Send an envelope to the first address that answers; the reply envelope, if any."""
+    problems: list[str] = []
+    client_timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 2.0))
+    async with aiohttp.ClientSession(timeout=client_timeout) as http:
+        for address in addresses:
+            host = f"[{address}]" if ":" in address else address
+            url = f"http://{host}:{port}{ENVELOPE_PATH}"
+            try:
+                async with http.post(
+                    url, data=envelope, headers={"Content-Type": CONTENT_TYPE}
+                ) as response:
+                    body = await response.content.read(MAX_ENVELOPE_BYTES + 1)
+                    if response.status == 202:
+                        return None
+                    if response.status != 200:
+                        reason = body[:200].decode("utf-8", "replace")
+                        raise SignalingError(f"peer refused ({response.status}): {reason}")
+                    if len(body) > MAX_ENVELOPE_BYTES:
+                        raise SignalingError("peer replied with an oversized envelope")
+                    return body
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                problems.append(f"{address}: {type(exc).__name__}")
+    raise SignalingError("peer unreachable (" + ", ".join(problems or ["no address"]) + ")")
