@@ -1,0 +1,52 @@
+"""Fixtures for real-browser tests (Debian's /usr/bin/chromium via Playwright).
+
+    @pytest.mark.browser
+    @pytest.mark.lan
+    async def test_guest(make_lan: MakeLan, launch_browser: LaunchBrowser) -> None:
+        lan = make_lan(2)
+        browser = await launch_browser(lan.hosts[1].name)   # Chromium inside host 2
+        context = await new_context(browser)                # ignore_https_errors=True
+        page = await context.new_page()
+        await page.goto(f"https://{lan.hosts[0].ip}:8443/")
+
+``launch_browser(None)`` runs Chromium in the root namespace (loopback tests).
+The LAN fixtures (``make_lan``, ``lan2``) are importable from here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+from tests.browser.chromium import launch_chromium
+from tests.conftest import require_chromium
+from tests.lan.conftest import lan2, make_lan
+
+__all__ = ["LaunchBrowser", "lan2", "launch_browser", "make_lan"]
+
+LaunchBrowser = Callable[..., Awaitable[Browser]]
+
+
+@pytest.fixture
+async def launch_browser() -> AsyncIterator[LaunchBrowser]:
+    """Factory: ``await launch_browser(netns=None, **launch_kwargs) -> Browser``.
+
+    One Playwright driver per test; every browser is closed afterwards.
+    """
+    require_chromium()
+    browsers: list[Browser] = []
+    async with async_playwright() as playwright:
+
+        async def launch(netns: str | None = None, **kwargs: Any) -> Browser:
+            browser = await launch_chromium(netns, playwright=playwright, **kwargs)
+            browsers.append(browser)
+            return browser
+
+        try:
+            yield launch
+        finally:
+            for browser in reversed(browsers):
+                await browser.close()
