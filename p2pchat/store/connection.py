@@ -1,10 +1,10 @@
 """Open a keyed SQLCipher connection, and say clearly why when we cannot.
 
-Order matters for the "wrong passphrase leaves the files untouched" rule:
-SQLCipher encrypts page 1 too (all but its 16-byte salt), so with a wrong key
-SQLite cannot even see that the database is in WAL mode; the first read fails
-with SQLITE_NOTADB before it opens -wal or -shm or writes anything. We run that
-first read before any PRAGMA that could write (journal_mode, migrations).
+"Wrong passphrase leaves the files untouched": SQLCipher checks the key when it
+first reads page 1 (HMAC failure → SQLITE_NOTADB). But a normal connection opens
+an existing -wal before that read, and closing it checkpoints and deletes the WAL
+even though the key was wrong, rewriting profile.db. So the key is first tried
+on an ``immutable=1`` connection, which never looks at -wal/-shm or writes.
 """
 
 from __future__ import annotations
@@ -31,11 +31,37 @@ def connect(database: Path, key: bytes, *, create: bool = False) -> Connection:
     """
     if len(key) != KEY_BYTES:
         raise ValueError(f"key must be {KEY_BYTES} bytes")
-    if not create:
-        _check_looks_encrypted(database)
-    mode = "rwc" if create else "rw"  # never create a stray file on open
+    uri = database.absolute().as_uri()
+    if create:
+        return _open_keyed(f"{uri}?mode=rwc", key, database)
+    _check_looks_encrypted(database)
+    # Probe the key first on an immutable view of the file: no locks, no -wal or
+    # -shm, no writes. A normal connection that finds a -wal (the node is running,
+    # or crashed) opens it at once and checkpoints it on close, key or no key.
+    _open_keyed(f"{uri}?immutable=1", key, database).close()
+    return _open_keyed(f"{uri}?mode=rw", key, database)  # rw: never create a file
+
+
+def configure(conn: Connection) -> None:
+    """Per-connection settings, applied once the key is known to be right."""
+    # WAL: readers (e.g. `p2pchat history` while the node runs) do not block the
+    # writer. SQLCipher encrypts WAL frames like pages, so no plaintext WAL.
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode survives application crashes (kill -9) and never
+    # corrupts; a power cut may lose the last commits. FULL would fsync each
+    # message, which blocks the node's event loop for milliseconds per message.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    # Temp tables (no-history outbox) and sort spills stay in RAM, never a file.
+    conn.execute("PRAGMA temp_store = MEMORY")
+    # Overwrite deleted rows (e.g. outbox bodies) instead of leaving free pages.
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
+
+
+def _open_keyed(uri: str, key: bytes, database: Path) -> Connection:
     conn = sqlcipher3.connect(
-        f"{database.absolute().as_uri()}?mode={mode}",
+        uri,
         uri=True,
         isolation_level=None,  # we issue BEGIN/COMMIT ourselves
         check_same_thread=False,  # the owner serialises calls; see Profile
@@ -59,23 +85,6 @@ def connect(database: Path, key: bytes, *, create: bool = False) -> Connection:
         conn.close()
         raise
     return conn
-
-
-def configure(conn: Connection) -> None:
-    """Per-connection settings, applied once the key is known to be right."""
-    # WAL: readers (e.g. `p2pchat history` while the node runs) do not block the
-    # writer. SQLCipher encrypts WAL frames like pages, so no plaintext WAL.
-    conn.execute("PRAGMA journal_mode = WAL")
-    # NORMAL in WAL mode survives application crashes (kill -9) and never
-    # corrupts; a power cut may lose the last commits. FULL would fsync each
-    # message, which blocks the node's event loop for milliseconds per message.
-    conn.execute("PRAGMA synchronous = NORMAL")
-    # Temp tables (no-history outbox) and sort spills stay in RAM, never a file.
-    conn.execute("PRAGMA temp_store = MEMORY")
-    # Overwrite deleted rows (e.g. outbox bodies) instead of leaving free pages.
-    conn.execute("PRAGMA secure_delete = ON")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 5000")
 
 
 def _check_looks_encrypted(database: Path) -> None:

@@ -158,7 +158,7 @@ class Profile:
         row = conn.execute("SELECT seed, display_name FROM identity WHERE id = 1").fetchone()
         if row is None:
             raise ProfileCorrupt(paths.database, "it has no identity")
-        self._identity = Identity(seed=bytes(row[0]), display_name=row[1])
+        self._identity = Identity(seed=bytes(row[0]), name=row[1])
         self._settings = Settings(keep_history=self._read_setting("keep_history", True))
 
     # -- lifecycle -----------------------------------------------------------
@@ -197,9 +197,9 @@ class Profile:
     def identity(self) -> Identity:
         return self._identity
 
-    def set_display_name(self, name: str) -> None:
+    def set_name(self, name: str) -> None:
         self._conn.execute("UPDATE identity SET display_name = ? WHERE id = 1", (name,))
-        self._identity = Identity(seed=self._identity.seed, display_name=name)
+        self._identity = Identity(seed=self._identity.seed, name=name)
 
     @property
     def settings(self) -> Settings:

@@ -39,7 +39,7 @@ class Identity:
     """Our own identity: the Ed25519 seed (the private key!) and our display name."""
 
     seed: bytes = field(repr=False)  # never in logs or tracebacks
-    display_name: str
+    name: str  # our display name, shown to peers
 
 
 @dataclass(frozen=True)
