@@ -25,6 +25,10 @@ class InterfaceAddresses:
     has_ipv4: bool
     has_ipv6: bool
 
+    @property
+    def ipv6_indexes(self) -> list[int]:
+        return [i for i in self.bind if isinstance(i, int)]
+
 
 def interface_addresses(
     names: Sequence[str] | None, ip_version: IpVersion = "both"

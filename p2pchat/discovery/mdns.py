@@ -22,9 +22,11 @@ Timing (RFC 6762):
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import secrets
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -69,6 +71,8 @@ LIVENESS_INTERVAL = 30.0  # s
 _PROBE_DELAY_MAX = 0.25
 _PROBE_INTERVAL = 0.25
 _PROBES = 3
+_IP_MULTICAST_ALL = 49  # Linux <linux/in.h>
+_IPV6_MULTICAST_ALL = 29  # Linux <linux/in6.h>
 _MAX_INSTANCE_BYTES = 63  # one DNS label
 _MAX_NAME_IN_INSTANCE = 44  # leaves room for " (abcd)" and " (999)"
 
@@ -125,6 +129,7 @@ class LanDiscovery:
         self._own_name: str | None = None  # full service name we probe or hold
         self._server = ""
         self._addresses: list[str] = []
+        self._only_ipv6_scope: str | None = None
         self._resolving: dict[str, asyncio.Task[None]] = {}
         self._resolve_again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -153,6 +158,8 @@ class LanDiscovery:
         """
         chosen = interface_addresses(self._interfaces, self._ip_version)
         self._addresses = chosen.advertised
+        indexes = chosen.ipv6_indexes
+        self._only_ipv6_scope = str(indexes[0]) if len(indexes) == 1 else None
         version = (
             IPVersion.All
             if chosen.has_ipv4 and chosen.has_ipv6
@@ -161,6 +168,8 @@ class LanDiscovery:
             else IPVersion.V6Only
         )
         self._azc = AsyncZeroconf(interfaces=chosen.bind, ip_version=version)
+        if self._interfaces is not None:
+            _hear_only_chosen_interfaces(self._azc.zeroconf)
         self._browser = AsyncServiceBrowser(
             self._azc.zeroconf, SERVICE_TYPE, handlers=[self._on_service_state_change]
         )
@@ -273,11 +282,10 @@ class LanDiscovery:
             self.stats.malformed += 1
             log.debug("dropping malformed advert %r: %s", name, exc)
             return
-        addresses = tuple(
-            info.parsed_scoped_addresses(IPVersion.V4Only)
-            + info.parsed_scoped_addresses(IPVersion.V6Only)
-        )
-        peer = LanPeer(_instance(name), advert, addresses, info.port)
+        addresses = info.parsed_scoped_addresses(IPVersion.V4Only) + [
+            a for a in map(self._scoped, info.parsed_scoped_addresses(IPVersion.V6Only)) if a
+        ]
+        peer = LanPeer(_instance(name), advert, tuple(dict.fromkeys(addresses)), info.port)
         old = self._peers.get(name)
         if old == peer:
             return
@@ -421,6 +429,14 @@ class LanDiscovery:
 
     # -- helpers ---------------------------------------------------------------
 
+    def _scoped(self, address: str) -> str | None:
+        """A link-local IPv6 address heard over IPv4 has no scope: add ours, if unique."""
+        if "%" in address or not ipaddress.IPv6Address(address).is_link_local:
+            return address
+        if self._only_ipv6_scope is None:
+            return None  # unusable without knowing the interface
+        return f"{address}%{self._only_ipv6_scope}"
+
     def _emit(self, event: DiscoveryEvent) -> None:
         try:
             self._on_event(event)
@@ -440,6 +456,23 @@ class LanDiscovery:
         if self._azc is None:
             raise RuntimeError("LanDiscovery is not running (call async_start first)")
         return self._azc
+
+
+def _hear_only_chosen_interfaces(zc: Zeroconf) -> None:
+    """Linux delivers multicast to a wildcard socket for groups that *any* socket on the
+    host joined, on any interface; turn that off so an interface restriction holds even
+    when another mDNS stack runs on the other interfaces."""
+    listen_socket = getattr(zc.engine, "_listen_socket", None)
+    if not isinstance(listen_socket, socket.socket):
+        return
+    options = [(socket.IPPROTO_IP, _IP_MULTICAST_ALL)]
+    if listen_socket.family == socket.AF_INET6:
+        options.append((socket.IPPROTO_IPV6, _IPV6_MULTICAST_ALL))
+    for level, option in options:
+        try:
+            listen_socket.setsockopt(level, option, 0)
+        except OSError as exc:  # not Linux, or an old kernel
+            log.debug("cannot restrict multicast delivery (%s, %s): %s", level, option, exc)
 
 
 def _answered_since(zc: Zeroconf, name: str, since: float) -> bool:
