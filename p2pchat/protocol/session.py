@@ -126,7 +126,13 @@ class Session:
     def receive_offer(self, data: bytes, now_ms: int) -> OfferReceived:
         if self.role is not Role.RESPONDER or self.state is not SessionState.NEW:
             raise LocalProtocolError(f"cannot receive an offer as {self._describe()}")
-        opened, body = self._open(data, EnvelopeKind.OFFER, now_ms)
+        return self.receive_opened_offer(self._open_envelope(data, now_ms))
+
+    def receive_opened_offer(self, opened: OpenedEnvelope) -> OfferReceived:
+        """Take an offer whose envelope the caller already opened (to learn its kind)."""
+        if self.role is not Role.RESPONDER or self.state is not SessionState.NEW:
+            raise LocalProtocolError(f"cannot receive an offer as {self._describe()}")
+        body = self._handshake_body(opened, EnvelopeKind.OFFER)
         self._advance(_Input.RECEIVE_OFFER)
         self.session_id = opened.session_id
         self._peer_kx = body.kx_public
@@ -142,7 +148,8 @@ class Session:
     def receive_answer(self, data: bytes, now_ms: int) -> AnswerReceived:
         if self.role is not Role.INITIATOR or self.state is not SessionState.OFFER_SENT:
             raise LocalProtocolError(f"cannot receive an answer as {self._describe()}")
-        opened, body = self._open(data, EnvelopeKind.ANSWER, now_ms)
+        opened = self._open_envelope(data, now_ms)
+        body = self._handshake_body(opened, EnvelopeKind.ANSWER)
         if opened.session_id != self.session_id:
             raise RemoteProtocolError("answer belongs to another session", code="wrong-session")
         try:
@@ -257,19 +264,21 @@ class Session:
             kind, self.role.direction, self.session_id, body.encode(), now_ms
         )
 
-    def _open(
-        self, data: bytes, kind: EnvelopeKind, now_ms: int
-    ) -> tuple[OpenedEnvelope, HandshakeBody]:
+    def _open_envelope(self, data: bytes, now_ms: int) -> OpenedEnvelope:
         try:
-            opened = self._envelopes.open(data, self.role.direction.opposite, now_ms)
+            return self._envelopes.open(data, self.role.direction.opposite, now_ms)
         except EnvelopeError as exc:
             raise RemoteProtocolError(str(exc), code=exc.code) from exc
+
+    def _handshake_body(self, opened: OpenedEnvelope, kind: EnvelopeKind) -> HandshakeBody:
         if opened.kind != kind:
             raise RemoteProtocolError(
                 f"expected a {kind.name.lower()} envelope, got kind {opened.kind}",
                 code="wrong-kind",
             )
-        return opened, decode_handshake(opened.body)
+        if opened.direction is self.role.direction:
+            raise RemoteProtocolError("envelope goes the wrong way (reflected)", code="reflected")
+        return decode_handshake(opened.body)
 
     def _advance(self, event: _Input) -> None:
         try:

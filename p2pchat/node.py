@@ -1,0 +1,647 @@
+"""The running node: discovery, LAN signaling, one PeerLink per contact, the outbox.
+
+It owns the tasks and the profile; front ends talk to it through ``NodeApi``
+(the control socket) and see what happens through ``subscribe()``.
+
+Who connects: of two contacts, the one with the smaller public key makes the
+offer, whenever the other is on the LAN and no session is up; the other waits.
+One rule, so two nodes never race each other with crossing offers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from p2pchat.control.api import (
+    ContactView,
+    PeerView,
+    SafetyView,
+    SentView,
+    StatusView,
+)
+from p2pchat.crypto.envelope import (
+    Direction,
+    EnvelopeError,
+    LanEnvelopes,
+    OpenedEnvelope,
+    ReplayGuard,
+    peek_lan_sender,
+)
+from p2pchat.crypto.identity import Identity, fingerprint, peer_id
+from p2pchat.crypto.safety import safety_number
+from p2pchat.discovery import events as disc
+from p2pchat.discovery.mdns import LanDiscovery
+from p2pchat.discovery.txt import PeerAdvert
+from p2pchat.errors import UserError
+from p2pchat.node_events import (
+    ContactAccepted,
+    ContactRejected,
+    ContactRequestReceived,
+    KeyChangeWarning,
+    MessageEvent,
+    NodeEvent,
+    PeerFound,
+    PeerLost,
+    ReceiptEvent,
+    SessionChanged,
+)
+from p2pchat.peer_link import PeerLink, now_ms
+from p2pchat.protocol.errors import ProtocolError
+from p2pchat.protocol.events import Event, MessageReceived, ReceiptReceived, SessionOpened
+from p2pchat.protocol.frames import MAX_BODY_BYTES
+from p2pchat.protocol.handshake import EnvelopeKind
+from p2pchat.protocol.session import Role, Session
+from p2pchat.store import Profile, contact_conversation_id
+from p2pchat.store.records import (
+    Contact,
+    DeliveryState,
+    StoredMessage,
+    TrustState,
+)
+from p2pchat.store.records import Direction as MessageDirection
+from p2pchat.transport.errors import TransportError
+from p2pchat.transport.lan_signaling import (
+    LanSignalingServer,
+    SignalingError,
+    SignalingRefused,
+    async_post_envelope,
+)
+from p2pchat.transport.webrtc import DataChannelLink
+
+logger = logging.getLogger(__name__)
+
+MAX_PENDING_REQUESTS = 100
+MAX_SUBSCRIBER_BACKLOG = 10_000
+RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 3.0)
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    data_dir: Path
+    interfaces: Sequence[str] | None = None
+    port: int = 0
+
+
+class NodeLock:
+    """One node per profile: an exclusive ``flock`` on ``node.lock`` in the data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._path = data_dir / "node.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserError(
+                f"p2pchat is already running for {self._path.parent} (pid {other}):"
+                " use `p2pchat peers`, `p2pchat send` ... to talk to it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class Node:
+    def __init__(self, profile: Profile, config: NodeConfig) -> None:
+        self.profile = profile
+        self.config = config
+        self.identity = Identity(profile.identity.seed)
+        self.name = profile.identity.name
+        self._guard = ReplayGuard()
+        self._lan: dict[bytes, disc.LanPeer] = {}  # by public key (verified adverts)
+        self._links: dict[bytes, PeerLink] = {}
+        self._connecting: dict[bytes, asyncio.Task[None]] = {}
+        self._warned: set[tuple[str, bytes]] = set()
+        self._subscribers: set[asyncio.Queue[NodeEvent | None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._signaling = LanSignalingServer(
+            self._async_handle_envelope, hosts=self._bind_hosts(), port=config.port
+        )
+        self._discovery: LanDiscovery | None = None
+        self._stopping = False
+
+    # -- life ----------------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        await self._signaling.async_start()
+        advert = PeerAdvert(
+            version=1,
+            peer_id=self.identity.peer_id,
+            public_key=self.identity.public_key,
+            name=self.name,
+        )
+        self._discovery = LanDiscovery(
+            advert,
+            self._signaling.port,
+            self._on_discovery_event,
+            interfaces=self.config.interfaces,
+        )
+        await self._discovery.async_start()
+
+    async def async_stop(self) -> None:
+        self._stopping = True
+        for link in list(self._links.values()):
+            link.close("node stopping")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._discovery is not None:
+            await self._discovery.async_stop()
+        await self._signaling.async_stop()
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+
+    @property
+    def port(self) -> int:
+        return self._signaling.port
+
+    # -- NodeApi -------------------------------------------------------------------
+
+    async def async_status(self) -> StatusView:
+        instance = self._discovery.instance_name if self._discovery else None
+        return StatusView(
+            name=self.name,
+            peer_id=self.identity.peer_id,
+            port=self.port,
+            instance=instance,
+            data_dir=str(self.config.data_dir),
+        )
+
+    async def async_peers(self) -> list[PeerView]:
+        views = []
+        for key, peer in self._lan.items():
+            contact = self.profile.get_contact(key)
+            link = self._links.get(key)
+            views.append(
+                PeerView(
+                    peer_id=peer.peer_id,
+                    name=peer.name,
+                    addresses=list(peer.addresses),
+                    contact=contact.trust.value if contact else None,
+                    session=link.state if link else "none",
+                )
+            )
+        return sorted(views, key=lambda v: v.name.lower())
+
+    async def async_contacts(self) -> list[ContactView]:
+        return [self._contact_view(c) for c in self.profile.contacts()]
+
+    async def async_add_contact(self, peer: str) -> ContactView:
+        from p2pchat.peer_match import resolve_peer
+
+        target = resolve_peer(
+            peer, list(self._lan.values()), name_of=lambda p: p.name, key_of=lambda p: p.public_key
+        )
+        existing = self.profile.get_contact(target.public_key)
+        if existing and existing.trust is TrustState.ACCEPTED:
+            raise UserError(f"{target.name} is already a contact")
+        if existing and existing.trust is TrustState.PENDING_INCOMING:
+            return await self.async_accept(peer)
+        contact = Contact(
+            public_key=target.public_key,
+            display_name=target.name,
+            trust=TrustState.PENDING_OUTGOING,
+            verified=False,
+            pinned_at_ms=now_ms(),
+        )
+        body = json.dumps({"name": self.name}).encode()
+        try:
+            await self._async_post(target.public_key, EnvelopeKind.CONTACT_REQUEST, body)
+        except SignalingError as exc:
+            raise UserError(f"could not reach {target.name}: {exc}") from None
+        self.profile.upsert_contact(contact)
+        return self._contact_view(contact)
+
+    async def async_requests(self) -> list[ContactView]:
+        return [
+            self._contact_view(c)
+            for c in self.profile.contacts()
+            if c.trust is TrustState.PENDING_INCOMING
+        ]
+
+    async def async_accept(self, peer: str) -> ContactView:
+        contact = self._resolve_contact(peer, states={TrustState.PENDING_INCOMING})
+        self.profile.set_trust(contact.public_key, TrustState.ACCEPTED)
+        with contextlib.suppress(SignalingError):  # they learn it on our next offer too
+            await self._async_post(contact.public_key, EnvelopeKind.CONTACT_ACCEPT, b"{}")
+        self._emit(ContactAccepted(peer_id(contact.public_key), contact.display_name))
+        self._maybe_connect(contact.public_key)
+        return self._contact_view(self._contact(contact.public_key))
+
+    async def async_reject(self, peer: str) -> ContactView:
+        contact = self._resolve_contact(peer, states={TrustState.PENDING_INCOMING})
+        self.profile.set_trust(contact.public_key, TrustState.REJECTED)
+        with contextlib.suppress(SignalingError):
+            await self._async_post(contact.public_key, EnvelopeKind.CONTACT_REJECT, b"{}")
+        return self._contact_view(self._contact(contact.public_key))
+
+    async def async_verify(self, peer: str, *, mark_verified: bool) -> SafetyView:
+        contact = self._resolve_contact(peer, states={TrustState.ACCEPTED})
+        if mark_verified:
+            self.profile.set_verified(contact.public_key, True)
+        number = safety_number(self.identity.public_key, contact.public_key)
+        return SafetyView(
+            peer_id=peer_id(contact.public_key),
+            name=contact.display_name,
+            safety_number=number.digits,
+            qr_payload=number.qr_payload,
+            verified=mark_verified or contact.verified,
+        )
+
+    async def async_send(self, peer: str, text: str) -> SentView:
+        contact = self._resolve_contact(peer, states={TrustState.ACCEPTED})
+        if not text:
+            raise UserError("the message is empty")
+        if len(text.encode("utf-8")) > MAX_BODY_BYTES:
+            raise UserError(f"the message is over {MAX_BODY_BYTES} bytes: split it")
+        conversation = contact_conversation_id(contact.public_key)
+        message_id, stamp = os.urandom(16), now_ms()
+        # Outbox first: whatever happens next, the message is not lost.
+        self.profile.enqueue_outbox(message_id, conversation, text, created_ms=stamp)
+        self.profile.add_message(
+            StoredMessage(
+                message_id=message_id,
+                conversation_id=conversation,
+                direction=MessageDirection.OUT,
+                sender=self.name,
+                timestamp_ms=stamp,
+                body=text,
+                delivery=DeliveryState.PENDING,
+            )
+        )
+        self._emit(
+            MessageEvent(
+                conversation=conversation,
+                peer_id=peer_id(contact.public_key),
+                sender=self.name,
+                direction="out",
+                message_id=message_id.hex(),
+                timestamp_ms=stamp,
+                text=text,
+            )
+        )
+        link = self._links.get(contact.public_key)
+        if link is None or link.state != "open":
+            self._maybe_connect(contact.public_key)
+            return SentView(conversation, message_id.hex(), "queued")
+        async with link.send_lock:
+            try:
+                link.send(link.session.send_text(text, stamp, message_id=message_id)[1])
+            except (TransportError, ProtocolError):
+                return SentView(conversation, message_id.hex(), "queued")
+        self.profile.mark_sent(message_id)
+        return SentView(conversation, message_id.hex(), "sent")
+
+    async def subscribe(self) -> AsyncIterator[NodeEvent]:
+        queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(MAX_SUBSCRIBER_BACKLOG)
+        self._subscribers.add(queue)
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            self._subscribers.discard(queue)
+
+    # -- discovery -----------------------------------------------------------------
+
+    def _on_discovery_event(self, event: disc.DiscoveryEvent) -> None:
+        if isinstance(event, disc.PeerFound | disc.PeerUpdated):
+            self._peer_seen(event.peer, new=isinstance(event, disc.PeerFound))
+        elif isinstance(event, disc.PeerLost):
+            for key, peer in list(self._lan.items()):
+                if peer.instance == event.instance:
+                    del self._lan[key]
+                    self._emit(PeerLost(peer.peer_id, peer.name))
+
+    def _peer_seen(self, peer: disc.LanPeer, *, new: bool) -> None:
+        if peer.public_key == self.identity.public_key:
+            return
+        if self._key_changed(peer):
+            return
+        known = peer.public_key in self._lan
+        self._lan[peer.public_key] = peer
+        contact = self.profile.get_contact(peer.public_key)
+        if not known:
+            self._emit(
+                PeerFound(
+                    peer.peer_id,
+                    peer.name,
+                    list(peer.addresses),
+                    is_contact=bool(contact and contact.trust is TrustState.ACCEPTED),
+                )
+            )
+        self._maybe_connect(peer.public_key)
+
+    def _key_changed(self, peer: disc.LanPeer) -> bool:
+        """A known contact's name or id with another key: warn, and never connect to it."""
+        for contact in self.profile.contacts():
+            if contact.public_key == peer.public_key or contact.trust is not TrustState.ACCEPTED:
+                continue
+            if contact.display_name == peer.name or peer_id(contact.public_key) == peer.peer_id:
+                if (peer.instance, peer.public_key) not in self._warned:
+                    self._warned.add((peer.instance, peer.public_key))
+                    self._emit(
+                        KeyChangeWarning(
+                            peer_id=peer_id(contact.public_key),
+                            name=contact.display_name,
+                            pinned_fingerprint=fingerprint(contact.public_key),
+                            advertised_fingerprint=fingerprint(peer.public_key),
+                            advertised_peer_id=peer.peer_id,
+                        )
+                    )
+                return True
+        return False
+
+    # -- connecting ----------------------------------------------------------------
+
+    def _maybe_connect(self, key: bytes) -> None:
+        contact = self.profile.get_contact(key)
+        if (
+            self._stopping
+            or contact is None
+            or contact.trust is not TrustState.ACCEPTED
+            or key not in self._lan
+            or key in self._connecting
+            or (key in self._links and self._links[key].state != "closed")
+            or self.identity.public_key > key  # the smaller key offers
+        ):
+            return
+        task = self._spawn(self._async_connect(key))
+        self._connecting[key] = task
+        task.add_done_callback(lambda _t: self._connecting.pop(key, None))
+
+    async def _async_connect(self, key: bytes) -> None:
+        for attempt in range(10_000):
+            if self._stopping or key not in self._lan:
+                return
+            contact = self._contact(key)
+            session = Session(Role.INITIATOR, LanEnvelopes(self.identity, key, self._guard))
+            link = self._new_link(key, session)
+            self._emit(SessionChanged(peer_id(key), contact.display_name, "connecting"))
+            try:
+                channel, offer = await DataChannelLink.async_create_offer(
+                    on_message=link.feed,
+                    on_closed=link.link_closed,
+                    interfaces=self.config.interfaces,
+                )
+                link._link = channel  # so close() also closes a half-made channel
+                envelope = session.make_offer(offer, now_ms(), {"name": self.name})
+                reply = await self._async_post_raw(key, envelope)
+                if reply is None:
+                    raise SignalingError("peer sent no answer")
+                answer = session.receive_answer(reply, now_ms())
+                await channel.async_apply_answer(answer.sdp)
+                link.attach(channel)
+                return
+            except (SignalingError, ProtocolError, TransportError) as exc:
+                link.close(f"connect failed: {exc}")
+                await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+
+    def _new_link(self, key: bytes, session: Session) -> PeerLink:
+        old = self._links.get(key)
+        if old is not None:
+            old.close("replaced by a new session")
+        link = PeerLink(key, session, on_event=self._on_link_event, on_closed=self._on_link_closed)
+        self._links[key] = link
+        return link
+
+    def _on_link_closed(self, link: PeerLink, reason: str) -> None:
+        if self._links.get(link.peer_key) is link:
+            del self._links[link.peer_key]
+            contact = self.profile.get_contact(link.peer_key)
+            name = contact.display_name if contact else "?"
+            self._emit(SessionChanged(peer_id(link.peer_key), name, "closed", reason))
+            if not self._stopping:
+                self._maybe_connect(link.peer_key)
+
+    def _on_link_event(self, link: PeerLink, event: Event) -> None:
+        key = link.peer_key
+        contact = self._contact(key)
+        conversation = contact_conversation_id(key)
+        if isinstance(event, SessionOpened):
+            self._emit(SessionChanged(peer_id(key), contact.display_name, "open"))
+            self._spawn(self._async_flush_outbox(link))
+        elif isinstance(event, MessageReceived):
+            stored = self.profile.add_message(
+                StoredMessage(
+                    message_id=event.message_id,
+                    conversation_id=conversation,
+                    direction=MessageDirection.IN,
+                    sender=contact.display_name,
+                    timestamp_ms=event.timestamp_ms,
+                    body=event.text,
+                    delivery=DeliveryState.DELIVERED,
+                )
+            )
+            # Receipt even for a duplicate: the first receipt may have been lost.
+            with contextlib.suppress(TransportError, ProtocolError):
+                link.send(link.session.send_receipt(event.message_id, now_ms()))
+            if stored:
+                self._emit(
+                    MessageEvent(
+                        conversation=conversation,
+                        peer_id=peer_id(key),
+                        sender=contact.display_name,
+                        direction="in",
+                        message_id=event.message_id.hex(),
+                        timestamp_ms=event.timestamp_ms,
+                        text=event.text,
+                    )
+                )
+        elif isinstance(event, ReceiptReceived):
+            removed = self.profile.remove_outbox(event.message_id)
+            self.profile.mark_delivered(event.message_id)
+            if removed:
+                self._emit(ReceiptEvent(conversation, peer_id(key), event.message_id.hex()))
+
+    async def _async_flush_outbox(self, link: PeerLink) -> None:
+        conversation = contact_conversation_id(link.peer_key)
+        async with link.send_lock:
+            for entry in self.profile.pending_outbox(conversation):
+                if link.state != "open":
+                    return
+                try:
+                    _, data = link.session.send_text(
+                        entry.body, entry.created_ms, message_id=entry.message_id
+                    )
+                    link.send(data)
+                    await link.async_drain()
+                except (TransportError, ProtocolError):
+                    return
+                self.profile.mark_sent(entry.message_id)
+
+    # -- signaling -----------------------------------------------------------------
+
+    async def _async_handle_envelope(self, data: bytes, remote: str) -> bytes | None:
+        try:
+            sender = peek_lan_sender(data)
+            envelopes = LanEnvelopes(self.identity, sender, self._guard)
+        except (EnvelopeError, ValueError) as exc:
+            raise SignalingRefused(400, f"bad envelope: {exc}") from None
+        contact = self.profile.get_contact(sender)
+        if contact is not None and contact.trust is TrustState.BLOCKED:
+            raise SignalingRefused(403, "blocked")
+        try:
+            opened = envelopes.open(data, Direction.INITIATOR, now_ms())
+        except EnvelopeError as exc:
+            raise SignalingRefused(403, f"envelope refused ({exc.code}): {exc}") from None
+        kind = opened.kind
+        if kind == EnvelopeKind.OFFER:
+            return await self._async_answer_offer(sender, contact, opened)
+        if kind == EnvelopeKind.CONTACT_REQUEST:
+            self._contact_request(sender, contact, opened.body)
+            return None
+        if kind == EnvelopeKind.CONTACT_ACCEPT:
+            if contact is None or contact.trust is not TrustState.PENDING_OUTGOING:
+                raise SignalingRefused(403, "no contact request to accept")
+            self.profile.set_trust(sender, TrustState.ACCEPTED)
+            self._emit(ContactAccepted(peer_id(sender), contact.display_name))
+            self._maybe_connect(sender)
+            return None
+        if kind == EnvelopeKind.CONTACT_REJECT:
+            if contact is not None and contact.trust is TrustState.PENDING_OUTGOING:
+                self.profile.set_trust(sender, TrustState.REJECTED)
+                self._emit(ContactRejected(peer_id(sender), contact.display_name))
+            return None
+        raise SignalingRefused(400, f"unknown envelope kind {kind}")
+
+    async def _async_answer_offer(
+        self, sender: bytes, contact: Contact | None, opened: OpenedEnvelope
+    ) -> bytes:
+        if contact is not None and contact.trust is TrustState.PENDING_OUTGOING:
+            # An authenticated offer from someone we asked: they accepted.
+            self.profile.set_trust(sender, TrustState.ACCEPTED)
+            self._emit(ContactAccepted(peer_id(sender), contact.display_name))
+            contact = self._contact(sender)
+        if contact is None or contact.trust is not TrustState.ACCEPTED:
+            raise SignalingRefused(403, "not a contact: send a contact request first")
+        session = Session(Role.RESPONDER, LanEnvelopes(self.identity, sender, self._guard))
+        try:
+            offer = session.receive_opened_offer(opened)
+        except ProtocolError as exc:
+            raise SignalingRefused(400, f"bad offer ({exc.code}): {exc}") from None
+        link = self._new_link(sender, session)
+        try:
+            channel, answer_sdp = await DataChannelLink.async_accept_offer(
+                offer.sdp,
+                on_message=link.feed,
+                on_closed=link.link_closed,
+                interfaces=self.config.interfaces,
+            )
+        except TransportError as exc:
+            link.close(str(exc))
+            raise SignalingRefused(400, f"bad offer: {exc}") from None
+        reply = session.make_answer(answer_sdp, now_ms(), {"name": self.name})
+        link.attach(channel)
+        self._emit(SessionChanged(peer_id(sender), contact.display_name, "connecting"))
+        return reply
+
+    def _contact_request(self, sender: bytes, contact: Contact | None, body: bytes) -> None:
+        name = _request_name(body) or peer_id(sender)
+        if contact is not None:
+            if contact.trust is TrustState.PENDING_OUTGOING:  # we both asked: done
+                self.profile.set_trust(sender, TrustState.ACCEPTED)
+                self._emit(ContactAccepted(peer_id(sender), contact.display_name))
+                self._maybe_connect(sender)
+            return  # repeated or already answered: nothing new
+        pending = sum(1 for c in self.profile.contacts() if c.trust is TrustState.PENDING_INCOMING)
+        if pending >= MAX_PENDING_REQUESTS:
+            raise SignalingRefused(429, "too many pending contact requests")
+        self.profile.upsert_contact(
+            Contact(
+                public_key=sender,
+                display_name=name,
+                trust=TrustState.PENDING_INCOMING,
+                verified=False,
+                pinned_at_ms=now_ms(),
+            )
+        )
+        self._emit(ContactRequestReceived(peer_id(sender), name))
+
+    async def _async_post(self, key: bytes, kind: EnvelopeKind, body: bytes) -> bytes | None:
+        envelope = LanEnvelopes(self.identity, key, self._guard).seal(
+            kind, Direction.INITIATOR, os.urandom(16), body, now_ms()
+        )
+        return await self._async_post_raw(key, envelope)
+
+    async def _async_post_raw(self, key: bytes, envelope: bytes) -> bytes | None:
+        peer = self._lan.get(key)
+        if peer is None:
+            raise SignalingError("peer is not on the LAN right now")
+        return await async_post_envelope(peer.addresses, peer.port, envelope)
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _resolve_contact(self, query: str, *, states: set[TrustState]) -> Contact:
+        from p2pchat.peer_match import resolve_peer
+
+        candidates = [c for c in self.profile.contacts() if c.trust in states]
+        return resolve_peer(
+            query, candidates, name_of=lambda c: c.display_name, key_of=lambda c: c.public_key
+        )
+
+    def _contact(self, key: bytes) -> Contact:
+        contact = self.profile.get_contact(key)
+        assert contact is not None
+        return contact
+
+    def _contact_view(self, contact: Contact) -> ContactView:
+        return ContactView(
+            peer_id=peer_id(contact.public_key),
+            name=contact.display_name,
+            state=contact.trust.value,
+            verified=contact.verified,
+            fingerprint=fingerprint(contact.public_key),
+            online=contact.public_key in self._lan,
+        )
+
+    def _emit(self, event: NodeEvent) -> None:
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:  # a subscriber that stopped reading is dropped
+                self._subscribers.discard(queue)
+                queue.get_nowait()
+                queue.put_nowait(None)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _bind_hosts(self) -> list[str]:
+        if not self.config.interfaces:
+            return []
+        from p2pchat.discovery.interfaces import interface_addresses
+
+        # IPv4 only: a link-local IPv6 bind needs a scope per address; peers on
+        # the chosen interface reach us over IPv4 (documented in docs/architecture.md).
+        return interface_addresses(self.config.interfaces, "v4").advertised
+
+
+def _request_name(body: bytes) -> str | None:
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    name = doc.get("name") if isinstance(doc, dict) else None
+    if isinstance(name, str) and 0 < len(name.encode()) <= 64 and name.isprintable():
+        return name
+    return None
