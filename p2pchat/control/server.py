@@ -1,0 +1,342 @@
+"""The control server: the node's ``NodeApi`` on a Unix socket (mode 0600) in its data dir.
+
+Each connection sends request lines and gets one response line per request, in
+order. ``watch`` turns the connection into an event stream until the client closes.
+A ``UserError`` from the node is an ``ok: false`` response with its message; any
+other exception is logged and answered with ``internal error: ...``: a bad request
+or a bug in one command never stops the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+import stat
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from p2pchat.control.api import NodeApi
+from p2pchat.control.socket_path import socket_address
+from p2pchat.control.wire import (
+    MAX_REQUEST_BYTES,
+    Request,
+    Response,
+    WireError,
+    decode_request,
+    encode_event,
+    encode_response,
+    one_line,
+)
+from p2pchat.errors import UserError
+from p2pchat.node_events import NodeEvent
+
+logger = logging.getLogger(__name__)
+
+MAX_CLIENTS = 32
+IDLE_TIMEOUT_S = 300.0  # a connection with no request for this long is closed
+MAX_WRITE_BUFFER_BYTES = 1024 * 1024  # a watcher that reads slower than this waits
+SOCKET_MODE = 0o600
+WATCH_ENDED = "the event stream ended: the node is stopping, or this watcher fell behind"
+
+_Command = Callable[[NodeApi, Mapping[str, Any]], Awaitable[Any]]
+
+
+class ControlServer:
+    """Serves ``api`` on ``socket_path`` between ``async_start`` and ``async_stop``."""
+
+    def __init__(self, api: NodeApi, socket_path: Path, *, max_clients: int = MAX_CLIENTS) -> None:
+        self._api = api
+        self._path = Path(socket_path)
+        self._max_clients = max_clients
+        self._server: asyncio.Server | None = None
+        self._inode: int | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    @property
+    def socket_path(self) -> Path:
+        return self._path
+
+    async def async_start(self) -> None:
+        """Bind and listen. A stale socket file (from a node that died) is replaced."""
+        if self._server is not None:
+            raise RuntimeError("control server already started")
+        sock = self._bind()
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._on_connection, sock=sock, limit=MAX_REQUEST_BYTES + 1
+            )
+        except BaseException:
+            sock.close()
+            self._unlink_own_socket()
+            raise
+        logger.debug("control socket listening at %s", self._path)
+
+    async def async_stop(self) -> None:
+        """Stop listening, close every connection, remove the socket file."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 5)
+        self._unlink_own_socket()
+
+    # -- connections ---------------------------------------------------------
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover (asyncio always runs callbacks in a task)
+            writer.close()
+            return
+        if len(self._connections) >= self._max_clients:
+            await _answer_and_close(
+                writer, Response(None, False, error="too many control clients: try again later")
+            )
+            return
+        self._connections.add(task)
+        writer.transport.set_write_buffer_limits(high=MAX_WRITE_BUFFER_BYTES)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client left mid-answer
+        except asyncio.CancelledError:
+            if self._server is not None:  # not ours: async_stop cancels on purpose
+                raise
+        except Exception:  # a bug here must not reach the event loop's handler
+            logger.exception("control connection failed")
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), IDLE_TIMEOUT_S)
+            except asyncio.IncompleteReadError:
+                return  # EOF: the client is done
+            except asyncio.LimitOverrunError:
+                message = f"request line over {MAX_REQUEST_BYTES // 1024} KiB: closing"
+                await _answer_and_close(writer, Response(None, False, error=message))
+                return
+            except TimeoutError:
+                return
+            if not line.strip():
+                continue
+            try:
+                request = decode_request(line)
+            except WireError as exc:
+                await _write(writer, Response(exc.request_id, False, error=str(exc)))
+                continue
+            if request.cmd == "watch":
+                await self._watch(request, reader, writer)
+                return
+            writer.write(await self._call(request))
+            await writer.drain()
+
+    async def _call(self, request: Request) -> bytes:
+        """The response line to ``request``; never raises (but for cancellation)."""
+        command = _COMMANDS[request.cmd]
+        try:
+            result = await command(self._api, request.args)
+            return encode_response(Response(request.id, True, _jsonable(result)))
+        except UserError as exc:
+            return encode_response(Response(request.id, False, error=str(exc)))
+        except Exception as exc:
+            logger.exception("control command %r failed", request.cmd)
+            return encode_response(Response(request.id, False, error=_internal_error(exc)))
+
+    async def _watch(
+        self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            events = self._api.subscribe()
+        except UserError as exc:
+            await _write(writer, Response(request.id, False, error=str(exc)))
+            return
+        except Exception as exc:
+            logger.exception("control command 'watch' failed")
+            await _write(writer, Response(request.id, False, error=_internal_error(exc)))
+            return
+        await _write(writer, Response(request.id, True, None))
+        pump = asyncio.create_task(_pump_events(events, writer))
+        client_gone = asyncio.create_task(_discard_until_eof(reader))
+        try:
+            await asyncio.wait({pump, client_gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, client_gone):
+                task.cancel()
+            await asyncio.gather(pump, client_gone, return_exceptions=True)
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+        if pump.done() and not pump.cancelled() and pump.exception() is None:
+            with contextlib.suppress(ConnectionError):
+                await _write(writer, Response(request.id, False, error=WATCH_ENDED))
+
+    # -- the socket file -----------------------------------------------------
+
+    def _bind(self) -> socket.socket:
+        self._remove_stale_socket()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with socket_address(self._path) as address:
+                sock.bind(address)
+            # Not listening yet, so nobody can connect while the mode is still wide.
+            os.chmod(self._path, SOCKET_MODE)
+            info = os.lstat(self._path)
+            if not stat.S_ISSOCK(info.st_mode) or stat.S_IMODE(info.st_mode) != SOCKET_MODE:
+                raise OSError(f"{self._path} is not the private socket just created")
+            self._inode = info.st_ino
+        except BaseException:
+            sock.close()
+            self._unlink_own_socket()
+            raise
+        return sock
+
+    def _remove_stale_socket(self) -> None:
+        try:
+            info = os.lstat(self._path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(info.st_mode):
+            raise UserError(
+                f"{self._path} exists and is not a socket: move it away, then start again"
+            )
+        if _is_listening(self._path):
+            raise UserError(f"another p2pchat node is already serving {self._path}")
+        self._path.unlink(missing_ok=True)  # a node that died left it behind
+
+    def _unlink_own_socket(self) -> None:
+        # Only the file we created: after a restart race it may be another node's.
+        inode, self._inode = self._inode, None
+        if inode is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            if os.lstat(self._path).st_ino == inode:
+                self._path.unlink()
+
+
+# -- the commands ------------------------------------------------------------
+
+
+async def _status(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_status()
+
+
+async def _peers(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_peers()
+
+
+async def _contacts(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_contacts()
+
+
+async def _add(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_add_contact(args["peer"])
+
+
+async def _requests(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_requests()
+
+
+async def _accept(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_accept(args["peer"])
+
+
+async def _reject(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_reject(args["peer"])
+
+
+async def _verify(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_verify(args["peer"], mark_verified=bool(args["mark"]))
+
+
+async def _send(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_send(args["peer"], args["text"])
+
+
+_COMMANDS: dict[str, _Command] = {
+    "status": _status,
+    "peers": _peers,
+    "contacts": _contacts,
+    "add": _add,
+    "requests": _requests,
+    "accept": _accept,
+    "reject": _reject,
+    "verify": _verify,
+    "send": _send,
+}
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def _internal_error(exc: Exception) -> str:
+    return f"internal error: {one_line(repr(exc))} (details are in the node's log)"
+
+
+def _jsonable(result: Any) -> Any:
+    """Dataclass views (and lists of them) as plain JSON data."""
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return dataclasses.asdict(result)
+    if isinstance(result, list | tuple):
+        return [_jsonable(item) for item in result]
+    return result
+
+
+async def _pump_events(events: AsyncIterator[NodeEvent], writer: asyncio.StreamWriter) -> None:
+    async for event in events:
+        try:
+            line = encode_event(event.to_json())
+        except Exception:
+            logger.exception("cannot encode event %r for a watcher", type(event).__name__)
+            continue
+        writer.write(line)
+        await writer.drain()
+
+
+async def _discard_until_eof(reader: asyncio.StreamReader) -> None:
+    # A watcher has nothing more to say; reading notices when it closes.
+    while await reader.read(4096):
+        pass
+
+
+async def _write(writer: asyncio.StreamWriter, response: Response) -> None:
+    writer.write(encode_response(response))
+    await writer.drain()
+
+
+async def _answer_and_close(writer: asyncio.StreamWriter, response: Response) -> None:
+    with contextlib.suppress(ConnectionError):
+        await _write(writer, response)
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+
+
+def _is_listening(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        with socket_address(path) as address:
+            probe.connect(address)
+    except OSError:
+        return False
+    else:
+        return True
+    finally:
+        probe.close()
