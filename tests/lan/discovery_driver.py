@@ -67,6 +67,7 @@ async def main() -> None:
     parser.add_argument("--ip-version", default="both", choices=["v4", "v6", "both"])
     parser.add_argument("--liveness", type=float, default=None)
     parser.add_argument("--browse-only", action="store_true")
+    parser.add_argument("--max-peers", type=int, default=256)
     args = parser.parse_args()
 
     identity = Identity(bytes.fromhex(args.seed) * (32 // len(bytes.fromhex(args.seed))))
@@ -78,6 +79,7 @@ async def main() -> None:
         interfaces=args.interfaces,
         ip_version=args.ip_version,
         liveness_interval=args.liveness,
+        max_peers=args.max_peers,
     )
     emit("starting", peer_id=advert.peer_id, public_key=advert.public_key.hex())
     await discovery.async_start()

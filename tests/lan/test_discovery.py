@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -235,6 +236,62 @@ def test_interface_restriction(make_lan: MakeLan, peers: list[Peer]) -> None:
     bob.wait_for("refreshed")
     assert not [e for e in bob.events if e.get("instance") == on_side.instance]
     assert not [e for e in on_side.events if e["event"] == "found"]
+
+
+BAD_ADVERT = textwrap.dedent(
+    """
+    import sys
+    from zeroconf import ServiceInfo, Zeroconf
+
+    ip = sys.argv[1]
+    zc = Zeroconf(interfaces=[ip])
+    for label, txt in [
+        ("no key", {"v": "1", "id": "abcd-efgh-ijkl-mnop", "name": "x"}),
+        ("wrong id", {"v": "1", "id": "abcd-efgh-ijkl-mnop", "pk": "A" * 43, "name": "x"}),
+        ("binary", b"\\x05v=1\\xff\\x03\\x00id"),
+    ]:
+        zc.register_service(ServiceInfo(
+            "_p2pchat._tcp.local.", f"{label}._p2pchat._tcp.local.", port=1,
+            properties=txt, server="bad.local.", parsed_addresses=[ip],
+        ))
+    print("registered", flush=True)
+    sys.stdin.read()
+    zc.close()
+    """
+)
+
+
+def test_malformed_adverts_are_dropped_and_peers_capped(
+    make_lan: MakeLan, peers: list[Peer]
+) -> None:
+    h1, h2, h3 = make_lan(3).hosts
+    bad = h1.python(BAD_ADVERT, h1.ip, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert bad.stdout is not None
+    assert bad.stdout.readline() == b"registered\n"
+    alice = start(peers, h2, "alice", "01", 4001)
+    alice.wait_for("advertised")
+    bob = start(peers, h3, "bob", "02", 4002)
+    bob.found(alice)
+    bob.send("refresh")  # by now every advert on the LAN has answered
+    bob.wait_for("refreshed")
+    bob.send("stats")
+    stats = bob.wait_for("stats")
+    assert stats["malformed"] == 3, stats
+    assert stats["peers"] == [alice.instance]
+    bob.stop()
+    # With room for one peer, everything beyond the first one is ignored, counted, and
+    # (being ignored before it is decoded) not counted as malformed.
+    capped = start(peers, h3, "bob", "02", 4002, "--max-peers", "1")
+    capped.wait_for("found")
+    capped.send("refresh")
+    capped.wait_for("refreshed")
+    capped.send("stats")
+    stats = capped.wait_for("stats")
+    assert len(stats["peers"]) == 1, stats
+    assert stats["malformed"] + stats["over_capacity"] >= 3, stats
+    assert bad.stdin is not None
+    bad.stdin.close()
+    bad.wait(TIMEOUT)
 
 
 def test_unknown_interface_is_an_error(make_lan: MakeLan, peers: list[Peer]) -> None:
