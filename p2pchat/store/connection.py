@@ -55,6 +55,9 @@ def configure(conn: Connection) -> None:
     conn.execute("PRAGMA temp_store = MEMORY")
     # Overwrite deleted rows (e.g. outbox bodies) instead of leaving free pages.
     conn.execute("PRAGMA secure_delete = ON")
+    # Pinned rather than left to the driver build (2 MiB stdlib, 8 MiB SQLCipher):
+    # 8 MiB keeps the FTS index of ~100k messages warm.
+    conn.execute("PRAGMA cache_size = -8000")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
 

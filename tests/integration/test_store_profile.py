@@ -231,6 +231,13 @@ def test_search(profile: Profile) -> None:
     assert hit.snippet == "the cafe is <b>closed</b>"
 
 
+def test_search_orders_by_arrival(profile: Profile) -> None:
+    # An old message delivered late (from an outbox) is the newest hit.
+    profile.add_message(message(body="lunch today", timestamp_ms=500))
+    profile.add_message(message(body="lunch yesterday", timestamp_ms=100))
+    assert [h.message.timestamp_ms for h in profile.search("lunch")] == [100, 500]
+
+
 @pytest.mark.parametrize(
     "typed", ['"unbalanced', "(cafe", "cafe AND", "NOT", "col:cafe", "^cafe", "a - b", "*"]
 )
