@@ -152,7 +152,7 @@ class Node:
             advert,
             self._signaling.port,
             self._on_discovery_event,
-            interfaces=self.config.interfaces,
+            interfaces=self.config.interfaces, peer_id_of=None,
         )
         await self._discovery.async_start()
 
@@ -311,6 +311,14 @@ class Node:
 
     async def subscribe(self) -> AsyncIterator[NodeEvent]:
         queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(MAX_SUBSCRIBER_BACKLOG)
+        # A new subscriber first learns the present: who is on the LAN, which sessions are up.
+        for key, peer in self._lan.items():
+            contact = self.profile.get_contact(key)
+            accepted = bool(contact and contact.trust is TrustState.ACCEPTED)
+            queue.put_nowait(PeerFound(peer.peer_id, peer.name, list(peer.addresses), accepted))
+            link = self._links.get(key)
+            if link is not None and link.state == "open":
+                queue.put_nowait(SessionChanged(peer.peer_id, peer.name, "open"))
         self._subscribers.add(queue)
         try:
             while (event := await queue.get()) is not None:
@@ -332,7 +340,9 @@ class Node:
     def _peer_seen(self, peer: disc.LanPeer, *, new: bool) -> None:
         if peer.public_key == self.identity.public_key:
             return
-        if self._key_changed(peer):
+        # Discovery passes adverts whose id does not match their key, so that one
+        # claiming a contact's id is seen here (and warned about), never used.
+        if self._key_changed(peer) or peer.peer_id != peer_id(peer.public_key):
             return
         known = peer.public_key in self._lan
         self._lan[peer.public_key] = peer

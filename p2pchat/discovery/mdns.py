@@ -27,7 +27,7 @@ import logging
 import random
 import secrets
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -107,7 +107,7 @@ class LanDiscovery:
         *,
         interfaces: Sequence[str] | None = None,
         ip_version: IpVersion = "both",
-        peer_id_of: Callable[[bytes], str] = crypto_peer_id,
+        peer_id_of: Callable[[bytes], str] | None = crypto_peer_id,
         max_peers: int = MAX_PEERS,
         liveness_interval: float | None = LIVENESS_INTERVAL,
     ) -> None:
@@ -354,6 +354,7 @@ class LanDiscovery:
     async def _async_probe(self, zc: Zeroconf, info: AsyncServiceInfo) -> bool:
         """RFC 6762 section 8.1 probing; True when nobody defended the name."""
         await asyncio.sleep(random.uniform(0, _PROBE_DELAY_MAX))
+        since = current_time_millis()
         out = DNSOutgoing(_FLAGS_QR_QUERY)
         out.add_question(DNSQuestion(info.name, _TYPE_ANY, _CLASS_IN | _CLASS_UNIQUE))
         # The proposed records go in the authority section (section 8.2); zeroconf's
@@ -363,16 +364,20 @@ class LanDiscovery:
         for _ in range(_PROBES):
             zc.async_send(out)
             await asyncio.sleep(_PROBE_INTERVAL)
-            if self._name_taken(zc, info.name):
+            if self._name_defended(zc, info.name, since):
                 return False
         return True
 
-    def _name_taken(self, zc: Zeroconf, name: str) -> bool:
-        """Someone else holds an SRV record for ``name``."""
+    def _name_defended(self, zc: Zeroconf, name: str, since: float) -> bool:
+        """Someone else answered with an SRV record for ``name`` while we probed.
+
+        A cached record from before the probe (say from a peer whose link is gone)
+        does not count: only a live defender does.
+        """
         return any(
             isinstance(r, DNSService) and r.server_key != self._server.lower()
             for r in zc.cache.async_all_by_details(name, _TYPE_SRV, _CLASS_IN)
-            if not r.is_expired(current_time_millis())
+            if r.created >= since
         )
 
     def _check_late_conflict(self, zc: Zeroconf) -> None:
@@ -399,7 +404,15 @@ class LanDiscovery:
             self._info = None
             # No goodbye: the winner's PTR record for this name is identical to ours,
             # and a goodbye would delete it from every cache on the link.
-            self._zc().registry.async_remove(old)
+            zc = self._zc()
+            zc.registry.async_remove(old)
+            # Our own SRV for that name came back to us by multicast loop; drop it so
+            # resolving the name finds the winner's.
+            zc.cache.async_remove_records(
+                r
+                for r in zc.cache.async_all_by_details(old.name, _TYPE_SRV, _CLASS_IN)
+                if isinstance(r, DNSService) and r.server_key == self._server.lower()
+            )
             self.stats.conflicts += 1
             base = _base_instance(self._advert)
             await self._async_probe_and_register(f"{base} ({_next_number(old.name, base)})")
@@ -443,9 +456,8 @@ class LanDiscovery:
         except Exception:
             log.exception("discovery event handler failed on %r", event)
 
-    def _spawn(self, coro: object) -> None:
-        assert asyncio.iscoroutine(coro)
-        task: asyncio.Task[None] = asyncio.create_task(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

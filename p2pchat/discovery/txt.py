@@ -78,12 +78,13 @@ def encode_txt(advert: PeerAdvert) -> dict[str, str]:
 def decode_txt(
     properties: Mapping[bytes, bytes | None],
     *,
-    peer_id_of: Callable[[bytes], str],
+    peer_id_of: Callable[[bytes], str] | None,
 ) -> PeerAdvert:
     """Parse and check a peer's TXT properties (as zeroconf's ``ServiceInfo.properties``).
 
     ``peer_id_of`` maps a public key to its peer id; an advert whose ``id`` does not
-    match its ``pk`` is rejected. Raises :class:`AdvertError` for anything malformed,
+    match its ``pk`` is rejected. ``None`` leaves that check to the caller (the node
+    wants to see an advert that claims a contact's id with another key, to warn). Raises :class:`AdvertError` for anything malformed,
     and nothing else.
     """
     fields: dict[str, bytes | None] = {}
@@ -107,7 +108,7 @@ def decode_txt(
 
     try:
         advert = PeerAdvert(PROTOCOL_VERSION, claimed_id, public_key, name)
-        expected_id = peer_id_of(public_key)
+        expected_id = claimed_id if peer_id_of is None else peer_id_of(public_key)
     except ValueError as exc:
         raise AdvertError(str(exc)) from None
     if claimed_id != expected_id:
