@@ -68,7 +68,81 @@ def build_parser() -> argparse.ArgumentParser:
         "p2pchat.commands.profile:run_id",
     )
     _add_json(ident)
+    _add_node_commands(commands)
     return parser
+
+
+def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands that talk to the running node over its control socket (and ``history``)."""
+    node = "p2pchat.commands.node_cmds:"
+    peer_help = "a display name or the start of a peer id (4+ characters)"
+    _add_json(_command(commands, "status", "show the running node", node + "run_status"))
+    _add_json(_command(commands, "peers", "list the peers found on the LAN", node + "run_peers"))
+    _add_json(
+        _command(commands, "contacts", "list your contacts and their state", node + "run_contacts")
+    )
+    add = _command(commands, "add", "ask a peer on the LAN to become a contact", node + "run_add")
+    add.add_argument("peer", metavar="PEER", help=peer_help)
+    _add_json(
+        _command(
+            commands, "requests", "list contact requests waiting for you", node + "run_requests"
+        )
+    )
+    accept = _command(commands, "accept", "accept a contact request", node + "run_accept")
+    accept.add_argument("peer", metavar="PEER", help=peer_help)
+    reject = _command(commands, "reject", "refuse a contact request", node + "run_reject")
+    reject.add_argument("peer", metavar="PEER", help=peer_help)
+    verify = _command(
+        commands,
+        "verify",
+        "show the safety number to compare with a contact, and mark them verified",
+        node + "run_verify",
+    )
+    verify.add_argument("peer", metavar="PEER", help=peer_help)
+    verify.add_argument(
+        "--mark-verified",
+        action="store_true",
+        help="record that the numbers matched on both screens",
+    )
+    _add_json(verify)
+    send = _command(commands, "send", "send a message to a contact", node + "run_send")
+    send.add_argument("peer", metavar="PEER", help=peer_help)
+    send.add_argument(
+        "text",
+        metavar="TEXT",
+        nargs="+",
+        help="the message (words joined by spaces; - reads stdin)",
+    )
+    _add_json(send)
+    _add_json(
+        _command(
+            commands,
+            "watch",
+            "print what happens (messages, peers, requests) until Ctrl-C",
+            node + "run_watch",
+        )
+    )
+    history = _command(
+        commands,
+        "history",
+        "show a conversation from your encrypted history (no running node needed)",
+        "p2pchat.commands.history_cmd:run_history",
+    )
+    history.add_argument("peer", metavar="PEER", help=peer_help)
+    history.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="only the last N messages"
+    )
+    _add_json(history)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from p2pchat.crypto.identity import normalize_peer_id
+from p2pchat.crypto.identity import normalize_peer_id, peer_id
 from p2pchat.errors import UserError
 
 T = TypeVar("T")
@@ -28,19 +28,25 @@ def resolve_peer(
     candidates: Sequence[T],
     *,
     name_of: Callable[[T], str],
-    key_of: Callable[[T], str],
+    key_of: Callable[[T], str | bytes],
     kind: str = "peer",
 ) -> T:
     """The one candidate ``query`` names; ``UserError`` if none or several.
 
-    ``name_of`` gives a candidate's display name, ``key_of`` its peer id; ``kind``
-    ("peer", "contact") is how the error message calls the candidates.
+    ``name_of`` gives a candidate's display name, ``key_of`` its peer id (or its
+    32-byte public key, whose peer id is then derived); ``kind`` ("peer",
+    "contact") is how the error message calls the candidates.
     """
     wanted = query.strip()
     if not wanted:
         raise UserError(f"no {kind} given: name one by display name or peer id")
+
+    def id_of(candidate: T) -> str:
+        key = key_of(candidate)
+        return peer_id(key) if isinstance(key, bytes) else key
+
     prefix = normalize_peer_id(wanted)
-    whole = [c for c in candidates if prefix and normalize_peer_id(key_of(c)) == prefix]
+    whole = [c for c in candidates if prefix and normalize_peer_id(id_of(c)) == prefix]
     if len(whole) == 1:
         return whole[0]
     folded = wanted.casefold()
@@ -49,7 +55,7 @@ def resolve_peer(
         c
         for c in candidates
         if name_of(c).strip().casefold() == folded
-        or (usable_prefix and normalize_peer_id(key_of(c)).startswith(prefix))
+        or (usable_prefix and normalize_peer_id(id_of(c)).startswith(prefix))
     ]
     if len(matches) == 1:
         return matches[0]
@@ -57,13 +63,13 @@ def resolve_peer(
     if matches:
         raise UserError(
             f"{shown} matches {len(matches)} {kind}s:"
-            f" {_listing(matches, name_of, key_of)}; use more of the peer id"
+            f" {_listing(matches, name_of, id_of)}; use more of the peer id"
         )
     if not candidates:
         raise UserError(f"no {kind} matches {shown}: there are no {kind}s yet")
     hint = "" if usable_prefix else f" (a peer-id prefix needs {MIN_PREFIX_CHARS}+ characters)"
     raise UserError(
-        f"no {kind} matches {shown}{hint}; {kind}s: {_listing(candidates, name_of, key_of)}"
+        f"no {kind} matches {shown}{hint}; {kind}s: {_listing(candidates, name_of, id_of)}"
     )
 
 
