@@ -152,7 +152,8 @@ class Node:
             advert,
             self._signaling.port,
             self._on_discovery_event,
-            interfaces=self.config.interfaces, peer_id_of=None,
+            interfaces=self.config.interfaces,
+            peer_id_of=None,
         )
         await self._discovery.async_start()
 
@@ -397,20 +398,19 @@ class Node:
         task.add_done_callback(lambda _t: self._connecting.pop(key, None))
 
     async def _async_connect(self, key: bytes) -> None:
+        self._emit(SessionChanged(peer_id(key), self._contact(key).display_name, "connecting"))
         for attempt in range(10_000):
             if self._stopping or key not in self._lan:
                 return
-            contact = self._contact(key)
             session = Session(Role.INITIATOR, LanEnvelopes(self.identity, key, self._guard))
             link = self._new_link(key, session)
-            self._emit(SessionChanged(peer_id(key), contact.display_name, "connecting"))
+            channel: DataChannelLink | None = None
             try:
                 channel, offer = await DataChannelLink.async_create_offer(
                     on_message=link.feed,
                     on_closed=link.link_closed,
                     interfaces=self.config.interfaces,
                 )
-                link._link = channel  # so close() also closes a half-made channel
                 envelope = session.make_offer(offer, now_ms(), {"name": self.name})
                 reply = await self._async_post_raw(key, envelope)
                 if reply is None:
@@ -421,6 +421,8 @@ class Node:
                 return
             except (SignalingError, ProtocolError, TransportError) as exc:
                 link.close(f"connect failed: {exc}")
+                if channel is not None:
+                    await channel.async_close()
                 await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
 
     def _new_link(self, key: bytes, session: Session) -> PeerLink:
@@ -436,7 +438,8 @@ class Node:
             del self._links[link.peer_key]
             contact = self.profile.get_contact(link.peer_key)
             name = contact.display_name if contact else "?"
-            self._emit(SessionChanged(peer_id(link.peer_key), name, "closed", reason))
+            if link.opened:  # failed attempts to connect are not news
+                self._emit(SessionChanged(peer_id(link.peer_key), name, "closed", reason))
             if not self._stopping:
                 self._maybe_connect(link.peer_key)
 

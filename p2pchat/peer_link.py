@@ -46,6 +46,7 @@ class PeerLink:
         self.peer_key = peer_key
         self.session = session
         self.state = "connecting"
+        self.opened = False  # ever open: its closing is worth telling
         self.close_reason: str | None = None
         self.send_lock = asyncio.Lock()  # keeps outbox flushes and new sends in order
         self._on_event = on_event
@@ -73,6 +74,7 @@ class PeerLink:
         for event in events:
             if isinstance(event, SessionOpened):
                 self.state = "open"
+                self.opened = True
             if isinstance(event, PingReceived):
                 self.send(self.session.pong(event.ping_id, now_ms()))
             elif not isinstance(event, PongReceived):
@@ -119,6 +121,7 @@ class PeerLink:
             self.send(self.session.stream_header())
             if self.session.state is SessionState.OPEN and self.state != "open":
                 self.state = "open"
+                self.opened = True
                 self._on_event(self, SessionOpened())
             while self.state != "closed":
                 await asyncio.sleep(PING_INTERVAL)
