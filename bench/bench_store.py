@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -39,7 +40,7 @@ from p2pchat.store import (
     open_profile,
 )
 from p2pchat.store.connection import configure
-from p2pchat.store.keys import derive_key, new_salt
+from p2pchat.store.keys import derive_key
 from p2pchat.store.schema import create_session_tables, migrate
 
 PASSPHRASE = "a passphrase for the benchmark"
@@ -155,7 +156,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with create_profile(
-            root / "encrypted", PASSPHRASE, name="bench", identity_seed=new_salt() * 2
+            root / "encrypted", PASSPHRASE, name="bench", identity_seed=os.urandom(32)
         ) as profile:
             encrypted = measure_store(profile, messages, args)
         encrypted["db_bytes"] = (root / "encrypted" / "profile.db").stat().st_size

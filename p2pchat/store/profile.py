@@ -53,10 +53,10 @@ from p2pchat.store.records import (
     ConversationSummary,
     DeliveryState,
     Direction,
-    Identity,
     OutboxEntry,
     SearchHit,
     Settings,
+    StoredIdentity,
     StoredMessage,
     TrustState,
 )
@@ -158,7 +158,7 @@ class Profile:
         row = conn.execute("SELECT seed, display_name FROM identity WHERE id = 1").fetchone()
         if row is None:
             raise ProfileCorrupt(paths.database, "it has no identity")
-        self._identity = Identity(seed=bytes(row[0]), name=row[1])
+        self._identity = StoredIdentity(seed=bytes(row[0]), name=row[1])
         self._settings = Settings(keep_history=self._read_setting("keep_history", True))
 
     # -- lifecycle -----------------------------------------------------------
@@ -194,19 +194,24 @@ class Profile:
     # -- identity and settings -------------------------------------------------
 
     @property
-    def identity(self) -> Identity:
+    def identity(self) -> StoredIdentity:
         return self._identity
 
     def set_name(self, name: str) -> None:
         self._conn.execute("UPDATE identity SET display_name = ? WHERE id = 1", (name,))
-        self._identity = Identity(seed=self._identity.seed, name=name)
+        self._identity = StoredIdentity(seed=self._identity.seed, name=name)
 
     @property
     def settings(self) -> Settings:
         return self._settings
 
     def set_keep_history(self, keep_history: bool) -> None:
-        """Switch history logging; moves the outbox between the file and memory."""
+        """Switch history logging; moves the outbox between the file and memory.
+
+        Not inside ``batch()``: a rollback there could not undo the switch.
+        """
+        if self._transaction_depth:
+            raise RuntimeError("set_keep_history() cannot run inside batch()")
         if keep_history == self._settings.keep_history:
             return
         source, target = ("temp.session_outbox", "outbox")
@@ -220,7 +225,7 @@ class Profile:
             )
             self._conn.execute(f"DELETE FROM {source}")  # noqa: S608 - fixed table names
         self._settings = Settings(keep_history=keep_history)
-        if not keep_history and self._transaction_depth == 0:
+        if not keep_history:
             # Fold the WAL frames that still hold the moved bodies into the
             # (secure-deleted) database file now rather than at some later point.
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -35,7 +35,7 @@ class DeliveryState(Enum):
 
 
 @dataclass(frozen=True)
-class Identity:
+class StoredIdentity:
     """Our own identity: the Ed25519 seed (the private key!) and our display name."""
 
     seed: bytes = field(repr=False)  # never in logs or tracebacks

@@ -337,3 +337,9 @@ def test_keep_history_setting_persists(profile: Profile) -> None:
     profile = reopen(profile)
     assert profile.settings.keep_history
     profile.close()
+
+
+def test_keep_history_cannot_switch_inside_batch(profile: Profile) -> None:
+    with profile.batch(), pytest.raises(RuntimeError, match="batch"):
+        profile.set_keep_history(False)
+    assert profile.settings.keep_history
