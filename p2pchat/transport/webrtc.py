@@ -26,8 +26,13 @@ switch, and a queue would need a bound that aiortc could not push back on anyway
 Failure detection: a peer that closes sends an SCTP ABORT and is noticed at once. A cut
 link (cable out, peer frozen or killed without ICMP) is noticed only by ICE consent
 freshness (RFC 7675): aioice sends a consent check every 4-6 s and gives up after 6
-misses in a row, so an idle cut link goes ``FAILED`` after about 25-35 s (measured:
-see bench/bench_raw_aiortc.py). Faster detection belongs in the chat protocol (pings).
+misses in a row, so a cut link goes ``FAILED`` after about 25-35 s (measured 32-33 s
+with the peer frozen by SIGSTOP, idle or sending one message a second; see
+``bench/bench_raw_aiortc.py --cut-detection``); SCTP retransmissions do not end the
+association sooner. Faster detection belongs in the chat protocol (pings). aiortc has
+no "disconnected" state and reports such a loss as a close; we tell the two apart by
+whether DTLS was still up when the channel closed (an orderly close is an SCTP ABORT
+or stream reset over a live DTLS session).
 
 Browsers: their offers carry ``<uuid>.local`` mDNS host candidates, which aioice resolves
 with a 1 s timeout each (aioice#77). Nothing to do here; it only delays the browser case.
@@ -83,6 +88,9 @@ MAX_BUFFERED_AMOUNT: Final = 8 * 1024 * 1024
 
 #: Default level ``async_drain`` waits for.
 DEFAULT_LOW_WATER: Final = 256 * 1024
+
+
+_CONNECTION_LOST: Final = "the connection was lost (ICE consent expired or DTLS ended)"
 
 
 class LinkState(enum.Enum):
@@ -236,7 +244,7 @@ class DataChannelLink:
 
     # The timeout is a parameter, not left to the caller's asyncio.timeout, because
     # running out of it also fails and releases the link.
-    async def async_wait_open(self, timeout: float) -> None:  # noqa: ASYNC109
+    async def async_wait_open(self, timeout: float) -> None:
         """Wait until the link is open.
 
         Raises ``LinkTimeoutError`` after ``timeout`` seconds (the link is then failed and
@@ -378,14 +386,24 @@ class DataChannelLink:
             self._set_state(LinkState.OPEN)
 
     def _on_channel_close(self) -> None:
-        self._finish(LinkState.CLOSED, "the data channel was closed")
+        # aiortc reports a lost connection as a close, never as "failed": when ICE
+        # consent expires, aioice closes, DTLS sees a ConnectionError, and the channel
+        # and then the peer connection close. An orderly close by the peer instead
+        # arrives as an SCTP ABORT or stream reset while DTLS is still connected.
+        sctp = self._pc.sctp
+        if sctp is not None and sctp.transport.state == "connected":
+            self._finish(LinkState.CLOSED, "the peer closed the link")
+        else:
+            self._finish(LinkState.FAILED, _CONNECTION_LOST)
 
     def _on_connection_state_change(self) -> None:
         connection_state = self._pc.connectionState
         if connection_state == "failed":
             self._finish(LinkState.FAILED, "the connection failed (ICE or DTLS)")
         elif connection_state == "closed":
-            self._finish(LinkState.CLOSED, "the connection was closed")
+            # Not closed by us (that would have finished the link first): aiortc closes
+            # the peer connection itself once DTLS has ended.
+            self._finish(LinkState.FAILED, _CONNECTION_LOST)
 
     def _wake_drain_waiters(self) -> None:
         waiters, self._drain_waiters = self._drain_waiters, []

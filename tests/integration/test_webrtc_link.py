@@ -501,3 +501,28 @@ async def test_unexpected_channel_from_peer_fails_the_link(
     finally:
         await link.async_close()
         await pc.close()
+
+
+async def test_dtls_ending_without_sctp_close_is_a_failure() -> None:
+    """A peer whose DTLS ends under a live channel (as when ICE consent expires after a
+    cut, which takes ~30 s to provoke) leaves the link FAILED, not CLOSED."""
+    pc, channel, offer = await raw_offerer()
+    inbox = Inbox()
+    link, answer = await DataChannelLink.async_accept_offer(
+        offer, on_message=inbox.on_message, on_closed=inbox.on_closed
+    )
+    try:
+        opened = asyncio.Event()
+        channel.on("open", opened.set)
+        await pc.setRemoteDescription(aiortc.RTCSessionDescription(answer, "answer"))
+        async with asyncio.timeout(HANG):
+            await opened.wait()
+        await link.async_wait_open(HANG)
+        assert pc.sctp is not None
+        await pc.sctp.transport.stop()  # DTLS close_notify, no SCTP ABORT first
+        await inbox.wait_closed()
+        assert link.state is LinkState.FAILED
+        assert "lost" in (link.close_reason or "")
+    finally:
+        await link.async_close()
+        await pc.close()
