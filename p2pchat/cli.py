@@ -210,7 +210,7 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--passphrase-file",
         metavar="FILE",
         default=default,
-        help="read the profile passphrase from FILE (first line)",
+        help="read the profile passphrase from FILE (its whole content, less one final newline)",
     )
 
 

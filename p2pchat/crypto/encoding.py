@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 
 def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64url_decode(text: str) -> bytes:
-    """Decode unpadded base64url; raise ``ValueError`` on anything else."""
-    if not text.isascii() or any(c in text for c in "+/= \n"):
+    """Decode canonical unpadded base64url; ``ValueError`` on anything else."""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise ValueError("not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise ValueError("not base64url") from exc
+    if b64url_encode(data) != text:  # unused low bits set: one value, one spelling
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def b32_encode(data: bytes) -> str:

@@ -51,11 +51,21 @@ class KxKeyPair:
             self.public, self._secret = crypto_kx_seed_keypair(seed)
 
     def client_keys(self, server_public: bytes) -> SessionKeys:
-        rx, tx = crypto_kx_client_session_keys(self.public, self._secret, _kx_key(server_public))
+        try:
+            rx, tx = crypto_kx_client_session_keys(
+                self.public, self._secret, _kx_key(server_public)
+            )
+        except CryptoError as exc:  # e.g. a low-order point: no shared secret
+            raise StreamError("session key share is unusable") from exc
         return SessionKeys(rx=rx, tx=tx)
 
     def server_keys(self, client_public: bytes) -> SessionKeys:
-        rx, tx = crypto_kx_server_session_keys(self.public, self._secret, _kx_key(client_public))
+        try:
+            rx, tx = crypto_kx_server_session_keys(
+                self.public, self._secret, _kx_key(client_public)
+            )
+        except CryptoError as exc:
+            raise StreamError("session key share is unusable") from exc
         return SessionKeys(rx=rx, tx=tx)
 
 

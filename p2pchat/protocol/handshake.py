@@ -57,7 +57,8 @@ def decode_handshake(data: bytes) -> HandshakeBody:
         raise HandshakeError("handshake is not valid JSON") from None
     if not isinstance(doc, dict):
         raise HandshakeError("handshake is not a JSON object")
-    if doc.get("v") != HANDSHAKE_VERSION:
+    version = doc.get("v")
+    if type(version) is not int or version != HANDSHAKE_VERSION:
         raise HandshakeError(f"handshake version {doc.get('v')!r} is not supported")
     sdp, kx, info = doc.get("sdp"), doc.get("kx"), doc.get("info", {})
     if not isinstance(sdp, str) or not sdp or len(sdp) > MAX_SDP_CHARS:

@@ -83,7 +83,6 @@ class _Input(Enum):
     SEND_ANSWER = auto()
     RECEIVE_ANSWER = auto()
     STREAMS_READY = auto()
-    CLOSE = auto()
 
 
 # Every legal transition, in one place (as in h11's _state.py).
@@ -113,7 +112,7 @@ class Session:
         self._envelopes = envelopes
         self._kx = kx or KxKeyPair()
         self._keys: SessionKeys | None = None
-        self._peer_kx: bytes | None = None
+        self._pending_keys: SessionKeys | None = None  # responder: keys before the answer
         self._sender: StreamSender | None = None
         self._receiver: StreamReceiver | None = None
 
@@ -133,16 +132,19 @@ class Session:
         if self.role is not Role.RESPONDER or self.state is not SessionState.NEW:
             raise LocalProtocolError(f"cannot receive an offer as {self._describe()}")
         body = self._handshake_body(opened, EnvelopeKind.OFFER)
+        try:  # derive now, so an unusable key share fails here, not in make_answer
+            keys = self._kx.server_keys(body.kx_public)
+        except StreamError as exc:
+            raise RemoteProtocolError(str(exc), code="bad-handshake") from exc
         self._advance(_Input.RECEIVE_OFFER)
         self.session_id = opened.session_id
-        self._peer_kx = body.kx_public
+        self._pending_keys = keys
         self.peer_info = body.info
         return OfferReceived(opened.session_id, body.sdp, body.info)
 
     def make_answer(self, sdp: str, now_ms: int, info: Mapping[str, str] | None = None) -> bytes:
         self._advance(_Input.SEND_ANSWER)
-        assert self._peer_kx is not None
-        self._keys = self._kx.server_keys(self._peer_kx)
+        self._keys = self._pending_keys
         return self._seal(EnvelopeKind.ANSWER, sdp, now_ms, info)
 
     def receive_answer(self, data: bytes, now_ms: int) -> AnswerReceived:
@@ -188,6 +190,8 @@ class Session:
         except StreamError as exc:
             raise RemoteProtocolError(str(exc), code="bad-stream") from exc
         frame = decode_frame(plaintext)
+        if final != (frame.type is FrameType.CLOSE):
+            raise FrameError("only a close frame may end the stream, and it must end it")
         if final:
             self.state = SessionState.CLOSED
             return [SessionClosed()]
@@ -254,7 +258,7 @@ class Session:
             return PingReceived(frame.message_id)
         if frame.type is FrameType.PONG:
             return PongReceived(frame.message_id, frame.timestamp_ms)
-        raise FrameError("close frame without the end-of-stream tag")
+        raise AssertionError(f"unhandled frame type {frame.type}")  # CLOSE is handled above
 
     def _seal(
         self, kind: EnvelopeKind, sdp: str, now_ms: int, info: Mapping[str, str] | None

@@ -78,3 +78,20 @@ def test_link_url_and_fragment() -> None:
     assert link.fragment not in link.room_id
     with pytest.raises(ValueError, match="damaged"):
         LinkSecret.from_fragment("#abc")
+
+
+@pytest.mark.parametrize("text", ["A.B.C.D", "AB==", "AB+/", "A", "AB C", "AR"])
+def test_b64url_is_strict(text: str) -> None:
+    from p2pchat.crypto.encoding import b64url_decode
+
+    with pytest.raises(ValueError, match="base64url"):
+        b64url_decode(text)
+
+
+def test_handshake_version_must_be_the_integer_1() -> None:
+    from p2pchat.protocol.handshake import HandshakeError, decode_handshake
+
+    for version in ("true", "1.0", '"1"'):
+        doc = '{{"v": {}, "sdp": "v=0", "kx": "{}"}}'.format(version, "A" * 43)
+        with pytest.raises(HandshakeError):
+            decode_handshake(doc.encode())

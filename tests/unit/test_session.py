@@ -174,3 +174,31 @@ def test_first_channel_message_must_be_a_header() -> None:
     a.receive_answer(b.make_answer("v=0", NOW), NOW)
     with pytest.raises(RemoteProtocolError):
         b.receive_data(b"not a header", NOW)
+
+
+def test_unusable_key_share_is_a_remote_error() -> None:
+    """An all-zero (low-order) kx share fails on receipt of the offer, cleanly."""
+    from p2pchat.crypto.stream import KxKeyPair
+
+    class ZeroShare(KxKeyPair):
+        public = bytes(32)
+
+    a, b = lan_pair()
+    a._kx = ZeroShare.__new__(ZeroShare)
+    with pytest.raises(RemoteProtocolError) as info:
+        b.receive_offer(a.make_offer("v=0", NOW), NOW)
+    assert info.value.code == "bad-handshake"
+    assert b.state is SessionState.NEW
+
+
+def test_only_a_close_frame_may_end_the_stream() -> None:
+    from p2pchat.protocol.frames import ChatFrame, FrameType
+
+    a, b = lan_pair()
+    handshake(a, b)
+    assert a._sender is not None
+    final_text = a._sender.seal(
+        ChatFrame(FrameType.TEXT, bytes(16), NOW, b"x").encode(), final=True
+    )
+    with pytest.raises(RemoteProtocolError):
+        b.receive_data(final_text, NOW)
