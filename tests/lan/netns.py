@@ -6,6 +6,7 @@ Topology for ``Lan(n)``::
        |- p1 ======= eth0 in <prefix>-h1   10.231.N.1/24, fe80::…/64
        |- p2 ======= eth0 in <prefix>-h2   10.231.N.2/24, fe80::…/64
        ...
+    default route via 10.231.N.254, which nobody answers (a router with no internet)
 
 Nothing is created in the root namespace: the veth pairs are made inside the switch
 namespace and one end is moved straight into the host namespace. Every host has ``lo``
@@ -197,12 +198,17 @@ class Lan:
     """``n_hosts`` namespaces on one bridge. Use as a context manager (or call close())."""
 
     def __init__(self, n_hosts: int, *, ipv6: bool = True) -> None:
-        if not 1 <= n_hosts <= 250:
+        if not 1 <= n_hosts <= 250:  # .254 is the (absent) gateway
             raise ValueError(f"n_hosts must be within 1..250, not {n_hosts}")
         self.instance = next(_counter)
         self.prefix: str = f"{NAME_PREFIX}-{os.getpid()}-{self.instance}"
         self.subnet_id: int = (os.getpid() + self.instance) % 250 + 1
         self.subnet: str = f"{SUBNET_BASE}.{self.subnet_id}.0/24"
+        # The default gateway's address is assigned to nobody: a home LAN whose router
+        # has no internet. The route matters: Chromium's WebRTC picks its interface by
+        # "connecting" a UDP socket to a public address and gathers no candidates at
+        # all without a default route.
+        self.gateway: str = f"{SUBNET_BASE}.{self.subnet_id}.254"
         self.ipv6 = ipv6
         self.switch: str = f"{self.prefix}-sw"
         self.hosts: list[Host] = [Host(self, i) for i in range(n_hosts)]
@@ -291,6 +297,7 @@ class Lan:
                     f"link set {h.ifname} up",
                     # mDNS (224.0.0.251) and any other IPv4 multicast leave via eth0.
                     f"route add 224.0.0.0/4 dev {h.ifname}",
+                    f"route add default via {self.gateway} dev {h.ifname}",
                 ],
             )
         for h in self.hosts:
