@@ -26,10 +26,10 @@ switch, and a queue would need a bound that aiortc could not push back on anyway
 Failure detection: a peer that closes sends an SCTP ABORT and is noticed at once. A cut
 link (cable out, peer frozen or killed without ICMP) is noticed only by ICE consent
 freshness (RFC 7675): aioice sends a consent check every 4-6 s and gives up after 6
-misses in a row, so a cut link goes ``FAILED`` after about 25-35 s (measured 32-33 s
-with the peer frozen by SIGSTOP, idle or sending one message a second; see
-``bench/bench_raw_aiortc.py --cut-detection``); SCTP retransmissions do not end the
-association sooner. Faster detection belongs in the chat protocol (pings). aiortc has
+misses in a row, so a cut link goes ``FAILED`` after about 25-35 s (measured 29.7-32.7 s
+with the peer process frozen by SIGSTOP or killed by SIGKILL, link idle or carrying one
+message a second; see ``bench/bench_raw_aiortc.py --cut-detection``); neither SCTP
+retransmissions nor ICMP port-unreachable end the association sooner. Faster detection belongs in the chat protocol (pings). aiortc has
 no "disconnected" state and reports such a loss as a close; we tell the two apart by
 whether DTLS was still up when the channel closed (an orderly close is an SCTP ABORT
 or stream reset over a live DTLS session).
