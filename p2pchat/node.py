@@ -125,7 +125,10 @@ class Node:
         self.config = config
         self.identity = Identity(profile.identity.seed)
         self.name = profile.identity.name
-        self._guard = ReplayGuard()
+        # One replay guard per contact, one for everyone else: strangers (who can
+        # seal contact requests with throwaway keys) cannot crowd out a contact's.
+        self._contact_guards: dict[bytes, ReplayGuard] = {}
+        self._stranger_guard = ReplayGuard()
         self._lan: dict[bytes, disc.LanPeer] = {}  # by public key (verified adverts)
         self._links: dict[bytes, PeerLink] = {}
         self._connecting: dict[bytes, asyncio.Task[None]] = {}
@@ -402,7 +405,9 @@ class Node:
         for attempt in range(10_000):
             if self._stopping or key not in self._lan:
                 return
-            session = Session(Role.INITIATOR, LanEnvelopes(self.identity, key, self._guard))
+            session = Session(
+                Role.INITIATOR, LanEnvelopes(self.identity, key, self._guard_for(key))
+            )
             link = self._new_link(key, session)
             channel: DataChannelLink | None = None
             try:
@@ -477,11 +482,13 @@ class Node:
                         text=event.text,
                     )
                 )
-        elif isinstance(event, ReceiptReceived):
-            removed = self.profile.remove_outbox(event.message_id)
+        # A receipt is scoped to its conversation: one from one contact cannot
+        # mark (or drop from the outbox) a message meant for another.
+        elif isinstance(event, ReceiptReceived) and self.profile.remove_outbox(
+            event.message_id, conversation
+        ):
             self.profile.mark_delivered(event.message_id)
-            if removed:
-                self._emit(ReceiptEvent(conversation, peer_id(key), event.message_id.hex()))
+            self._emit(ReceiptEvent(conversation, peer_id(key), event.message_id.hex()))
 
     async def _async_flush_outbox(self, link: PeerLink) -> None:
         conversation = contact_conversation_id(link.peer_key)
@@ -504,7 +511,7 @@ class Node:
     async def _async_handle_envelope(self, data: bytes, remote: str) -> bytes | None:
         try:
             sender = peek_lan_sender(data)
-            envelopes = LanEnvelopes(self.identity, sender, self._guard)
+            envelopes = LanEnvelopes(self.identity, sender, self._guard_for(sender))
         except (EnvelopeError, ValueError) as exc:
             raise SignalingRefused(400, f"bad envelope: {exc}") from None
         contact = self.profile.get_contact(sender)
@@ -544,7 +551,9 @@ class Node:
             contact = self._contact(sender)
         if contact is None or contact.trust is not TrustState.ACCEPTED:
             raise SignalingRefused(403, "not a contact: send a contact request first")
-        session = Session(Role.RESPONDER, LanEnvelopes(self.identity, sender, self._guard))
+        session = Session(
+            Role.RESPONDER, LanEnvelopes(self.identity, sender, self._guard_for(sender))
+        )
         try:
             offer = session.receive_opened_offer(opened)
         except ProtocolError as exc:
@@ -588,7 +597,7 @@ class Node:
         self._emit(ContactRequestReceived(peer_id(sender), name))
 
     async def _async_post(self, key: bytes, kind: EnvelopeKind, body: bytes) -> bytes | None:
-        envelope = LanEnvelopes(self.identity, key, self._guard).seal(
+        envelope = LanEnvelopes(self.identity, key, self._guard_for(key)).seal(
             kind, Direction.INITIATOR, os.urandom(16), body, now_ms()
         )
         return await self._async_post_raw(key, envelope)
@@ -608,6 +617,12 @@ class Node:
         return resolve_peer(
             query, candidates, name_of=lambda c: c.display_name, key_of=lambda c: c.public_key
         )
+
+    def _guard_for(self, key: bytes) -> ReplayGuard:
+        contact = self.profile.get_contact(key)
+        if contact is None or contact.trust is not TrustState.ACCEPTED:
+            return self._stranger_guard
+        return self._contact_guards.setdefault(key, ReplayGuard())
 
     def _contact(self, key: bytes) -> Contact:
         contact = self.profile.get_contact(key)

@@ -473,12 +473,23 @@ class Profile:
             for row in rows
         ]
 
-    def remove_outbox(self, message_id: bytes) -> bool:
-        """Drop a queued message (sent, or given up); False if it was not queued."""
-        cursor = self._conn.execute(
-            f"DELETE FROM {self._outbox_table()} WHERE message_id = ?",  # noqa: S608
-            (message_id,),
-        )
+    def remove_outbox(self, message_id: bytes, conversation_id: str | None = None) -> bool:
+        """Drop a queued message (sent, or given up); False if it was not queued.
+
+        With ``conversation_id``, only if it was queued for that conversation: a
+        receipt from one contact must not touch another contact's messages.
+        """
+        if conversation_id is None:
+            cursor = self._conn.execute(
+                f"DELETE FROM {self._outbox_table()} WHERE message_id = ?",  # noqa: S608
+                (message_id,),
+            )
+        else:
+            cursor = self._conn.execute(
+                f"DELETE FROM {self._outbox_table()}"  # noqa: S608
+                " WHERE message_id = ? AND conversation_id = ?",
+                (message_id, conversation_id),
+            )
         return bool(cursor.rowcount)
 
     def bump_outbox_attempts(self, message_id: bytes) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
@@ -48,13 +49,13 @@ class _RateLimiter:
 
     def __init__(self, rate: float, burst: int, max_clients: int) -> None:
         self._rate, self._burst, self._max = rate, burst, max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def allow(self, client: str, now: float) -> bool:
-        tokens, stamp = self._buckets.get(client, (float(self._burst), now))
+        tokens, stamp = self._buckets.pop(client, (float(self._burst), now))
         tokens = min(self._burst, tokens + (now - stamp) * self._rate)
-        if len(self._buckets) >= self._max and client not in self._buckets:
-            self._buckets.clear()  # crude but bounded: a flood of addresses resets all
+        if len(self._buckets) >= self._max:
+            self._buckets.popitem(last=False)  # forget the address heard from least recently
         if tokens < 1:
             self._buckets[client] = (tokens, now)
             return False
