@@ -74,12 +74,15 @@ def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     return str(longrepr)
 
 
-def _fail_skip_in_ci(report: pytest.TestReport | pytest.CollectReport) -> None:
+def _fail_skip_in_ci(report: pytest.TestReport) -> None:
     if not in_ci() or not report.skipped or hasattr(report, "wasxfail"):
         return
-    reason = _skip_reason(report)
     report.outcome = "failed"
-    report.longrepr = f"skipped in CI, which counts as a failure (CI is set): {reason}"
+    report.longrepr = f"{CI_SKIP_MESSAGE}: {_skip_reason(report)}"
+
+
+CI_SKIP_MESSAGE = "skipped in CI, which counts as a failure (CI is set)"
+_ci_collection_skips: list[str] = []
 
 
 @pytest.hookimpl(wrapper=True)
@@ -91,10 +94,21 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(
-    collector: pytest.Collector,
-) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-    report = yield
-    _fail_skip_in_ci(report)
-    return report
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    # A module skipped at collection (pytest.importorskip, module-level skip): turning
+    # the report into an error would interrupt the whole session, so the module stays
+    # skipped and the session fails at the end instead.
+    if in_ci() and report.skipped:
+        _ci_collection_skips.append(f"{report.nodeid}: {_skip_reason(report)}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _ci_collection_skips:
+        terminalreporter.section(CI_SKIP_MESSAGE, red=True)
+        for line in _ci_collection_skips:
+            terminalreporter.line(f"FAILED {line}", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _ci_collection_skips and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
