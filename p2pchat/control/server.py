@@ -152,29 +152,32 @@ class ControlServer:
         try:
             result = await command(self._api, request.args)
             return encode_response(Response(request.id, True, _jsonable(result)))
-        except UserError as exc:
-            return encode_response(Response(request.id, False, error=str(exc)))
         except Exception as exc:
-            logger.exception("control command %r failed", request.cmd)
-            return encode_response(Response(request.id, False, error=_internal_error(exc)))
+            return encode_response(Response(request.id, False, error=_failure(exc, request.cmd)))
 
     async def _watch(
         self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        acknowledged = asyncio.Event()
         try:
             events = self._api.subscribe()
-        except UserError as exc:
-            await _write(writer, Response(request.id, False, error=str(exc)))
-            return
         except Exception as exc:
-            logger.exception("control command 'watch' failed")
-            await _write(writer, Response(request.id, False, error=_internal_error(exc)))
+            await _write(writer, Response(request.id, False, error=_failure(exc, "watch")))
+            return
+        pump = asyncio.create_task(_pump_events(events, writer, acknowledged))
+        # One step for the subscription to register (and to fail, e.g. a UserError),
+        # so that the client, once told "ok", misses no event from then on.
+        await asyncio.sleep(0)
+        if pump.done() and not pump.cancelled() and pump.exception() is not None:
+            error = _failure(_exception(pump), "watch")
+            await _write(writer, Response(request.id, False, error=error))
             return
         await _write(writer, Response(request.id, True, None))
-        pump = asyncio.create_task(_pump_events(events, writer))
+        acknowledged.set()
         client_gone = asyncio.create_task(_discard_until_eof(reader))
         try:
             await asyncio.wait({pump, client_gone}, return_when=asyncio.FIRST_COMPLETED)
+            stream_ended = pump.done()
         finally:
             for task in (pump, client_gone):
                 task.cancel()
@@ -183,9 +186,14 @@ class ControlServer:
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
-        if pump.done() and not pump.cancelled() and pump.exception() is None:
-            with contextlib.suppress(ConnectionError):
-                await _write(writer, Response(request.id, False, error=WATCH_ENDED))
+        if not stream_ended or pump.cancelled():
+            return  # the client left
+        ended_by = pump.exception()
+        if isinstance(ended_by, ConnectionError):
+            return
+        error = WATCH_ENDED if ended_by is None else _failure(ended_by, "watch")
+        with contextlib.suppress(ConnectionError):
+            await _write(writer, Response(request.id, False, error=error))
 
     # -- the socket file -----------------------------------------------------
 
@@ -285,8 +293,18 @@ _COMMANDS: dict[str, _Command] = {
 # -- helpers -----------------------------------------------------------------
 
 
-def _internal_error(exc: Exception) -> str:
+def _failure(exc: BaseException, cmd: str) -> str:
+    """The error line for a failed command: a ``UserError`` as is, else a logged bug."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    logger.error("control command %r failed", cmd, exc_info=exc)
     return f"internal error: {one_line(repr(exc))} (details are in the node's log)"
+
+
+def _exception(task: asyncio.Task[None]) -> BaseException:
+    exc = task.exception()
+    assert exc is not None
+    return exc
 
 
 def _jsonable(result: Any) -> Any:
@@ -298,13 +316,16 @@ def _jsonable(result: Any) -> Any:
     return result
 
 
-async def _pump_events(events: AsyncIterator[NodeEvent], writer: asyncio.StreamWriter) -> None:
+async def _pump_events(
+    events: AsyncIterator[NodeEvent], writer: asyncio.StreamWriter, acknowledged: asyncio.Event
+) -> None:
     async for event in events:
         try:
             line = encode_event(event.to_json())
         except Exception:
             logger.exception("cannot encode event %r for a watcher", type(event).__name__)
             continue
+        await acknowledged.wait()  # the "ok" to the watch request goes first
         writer.write(line)
         await writer.drain()
 
