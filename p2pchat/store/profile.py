@@ -355,14 +355,27 @@ class Profile:
         ).fetchall()
         return [_message_from_row(row) for row in rows]
 
-    def mark_sent(self, message_id: bytes) -> bool:
-        """PENDING → SENT. False if unknown or already further along."""
-        return self._advance_delivery(message_id, DeliveryState.SENT, (DeliveryState.PENDING,))
+    def mark_sent(self, message_id: bytes, conversation_id: str | None = None) -> bool:
+        """PENDING → SENT. False if unknown or already further along.
 
-    def mark_delivered(self, message_id: bytes) -> bool:
-        """PENDING/SENT → DELIVERED. False if unknown or already delivered."""
+        With ``conversation_id``, only a message of that conversation (as for
+        ``remove_outbox``: one peer's receipt must not touch another's message).
+        """
         return self._advance_delivery(
-            message_id, DeliveryState.DELIVERED, (DeliveryState.PENDING, DeliveryState.SENT)
+            message_id, conversation_id, DeliveryState.SENT, (DeliveryState.PENDING,)
+        )
+
+    def mark_delivered(self, message_id: bytes, conversation_id: str | None = None) -> bool:
+        """PENDING/SENT → DELIVERED. False if unknown or already delivered.
+
+        Pass the receipt's ``conversation_id`` so a receipt from one peer cannot
+        mark another peer's message.
+        """
+        return self._advance_delivery(
+            message_id,
+            conversation_id,
+            DeliveryState.DELIVERED,
+            (DeliveryState.PENDING, DeliveryState.SENT),
         )
 
     def search(
@@ -528,15 +541,22 @@ class Profile:
         return "outbox" if self._settings.keep_history else "temp.session_outbox"
 
     def _advance_delivery(
-        self, message_id: bytes, state: DeliveryState, allowed_from: tuple[DeliveryState, ...]
+        self,
+        message_id: bytes,
+        conversation_id: str | None,
+        state: DeliveryState,
+        allowed_from: tuple[DeliveryState, ...],
     ) -> bool:
         placeholders = ", ".join("?" for _ in allowed_from)
-        cursor = self._conn.execute(
+        sql = (
             "UPDATE messages SET delivery = ?"  # noqa: S608 - only placeholders interpolated
-            f" WHERE message_id = ? AND delivery IN ({placeholders})",
-            (state.value, message_id, *(s.value for s in allowed_from)),
+            f" WHERE message_id = ? AND delivery IN ({placeholders})"
         )
-        return bool(cursor.rowcount)
+        params: list[object] = [state.value, message_id, *(s.value for s in allowed_from)]
+        if conversation_id is not None:
+            sql += " AND conversation_id = ?"
+            params.append(conversation_id)
+        return bool(self._conn.execute(sql, params).rowcount)
 
     def _read_setting(self, key: str, default: bool) -> bool:
         row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()

@@ -212,6 +212,21 @@ def test_delivery_state_only_moves_forward(profile: Profile) -> None:
     assert stored.delivery is DeliveryState.DELIVERED
 
 
+def test_delivery_can_be_scoped_to_a_conversation(profile: Profile) -> None:
+    out = StoredMessage(b"\x07" * 16, ALICE, Direction.OUT, "me", 1, "hi", DeliveryState.PENDING)
+    profile.add_message(out)
+    assert not profile.mark_sent(out.message_id, GUEST)  # another peer's receipt
+    assert not profile.mark_delivered(out.message_id, GUEST)
+    assert profile.mark_sent(out.message_id, ALICE)
+    assert profile.mark_delivered(out.message_id, ALICE)
+
+
+def test_remove_outbox_can_be_scoped_to_a_conversation(profile: Profile) -> None:
+    profile.enqueue_outbox(b"\x07" * 16, ALICE, "hi", created_ms=1)
+    assert not profile.remove_outbox(b"\x07" * 16, GUEST)
+    assert profile.remove_outbox(b"\x07" * 16, ALICE)
+
+
 def test_search(profile: Profile) -> None:
     profile.add_message(message(body="Meet at the café at noon", timestamp_ms=1))
     profile.add_message(message(body="the cafe is closed", timestamp_ms=2))
