@@ -41,6 +41,7 @@ MAX_CLIENTS = 32
 IDLE_TIMEOUT_S = 300.0  # a connection with no request for this long is closed
 MAX_WRITE_BUFFER_BYTES = 1024 * 1024  # a watcher that reads slower than this waits
 SOCKET_MODE = 0o600
+STOPPING = "the node is stopping"
 WATCH_ENDED = "the event stream ended: the node is stopping, or this watcher fell behind"
 
 _Command = Callable[[NodeApi, Mapping[str, Any]], Awaitable[Any]]
@@ -56,6 +57,7 @@ class ControlServer:
         self._server: asyncio.Server | None = None
         self._inode: int | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], int] = {}  # request being answered
 
     @property
     def socket_path(self) -> Path:
@@ -113,10 +115,15 @@ class ControlServer:
         except asyncio.CancelledError:
             if self._server is not None:  # not ours: async_stop cancels on purpose
                 raise
+            request_id = self._in_flight.get(task)
+            if request_id is not None:  # tell the client why, rather than just hang up
+                with contextlib.suppress(Exception):
+                    writer.write(encode_response(Response(request_id, False, error=STOPPING)))
         except Exception:  # a bug here must not reach the event loop's handler
             logger.exception("control connection failed")
         finally:
             self._connections.discard(task)
+            self._in_flight.pop(task, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -140,10 +147,14 @@ class ControlServer:
             except WireError as exc:
                 await _write(writer, Response(exc.request_id, False, error=str(exc)))
                 continue
+            task = asyncio.current_task()
+            assert task is not None
+            self._in_flight[task] = request.id
             if request.cmd == "watch":
                 await self._watch(request, reader, writer)
                 return
             writer.write(await self._call(request))
+            del self._in_flight[task]
             await writer.drain()
 
     async def _call(self, request: Request) -> bytes:

@@ -563,6 +563,18 @@ def test_watch_ends_when_the_node_stops(node: RunningNode) -> None:
     assert WATCH_ENDED.startswith("the event stream ended")
 
 
+def test_watchers_hear_why_when_the_server_stops(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path
+) -> None:
+    running = start_server(loop, tmp_path)
+    running.fake.backlog = [SessionChanged(ALICE_ID, "alice", "open")]
+    events = ControlClient(tmp_path).watch()
+    assert next(events)["type"] == "session"
+    running.run(running.server.async_stop())
+    with pytest.raises(NodeClosed, match=r"^the node is stopping$"):
+        next(events)
+
+
 def test_watch_cli_json_and_ctrl_c(
     node: RunningNode, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
