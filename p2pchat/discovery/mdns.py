@@ -73,6 +73,7 @@ _PROBE_INTERVAL = 0.25
 _PROBES = 3
 _IP_MULTICAST_ALL = 49  # Linux <linux/in.h>
 _IPV6_MULTICAST_ALL = 29  # Linux <linux/in6.h>
+_SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 _MAX_INSTANCE_BYTES = 63  # one DNS label
 _MAX_NAME_IN_INSTANCE = 44  # leaves room for " (abcd)" and " (999)"
 
@@ -169,7 +170,7 @@ class LanDiscovery:
         )
         self._azc = AsyncZeroconf(interfaces=chosen.bind, ip_version=version)
         if self._interfaces is not None:
-            _hear_only_chosen_interfaces(self._azc.zeroconf)
+            _hear_only_chosen_interfaces(self._azc.zeroconf, self._interfaces)
         self._browser = AsyncServiceBrowser(
             self._azc.zeroconf, SERVICE_TYPE, handlers=[self._on_service_state_change]
         )
@@ -470,20 +471,26 @@ class LanDiscovery:
         return self._azc
 
 
-def _hear_only_chosen_interfaces(zc: Zeroconf) -> None:
-    """Linux delivers multicast to a wildcard socket for groups that *any* socket on the
-    host joined, on any interface; turn that off so an interface restriction holds even
-    when another mDNS stack runs on the other interfaces."""
+def _hear_only_chosen_interfaces(zc: Zeroconf, names: Sequence[str]) -> None:
+    """Keep other interfaces' multicast out of zeroconf's wildcard listen socket.
+
+    Linux hands multicast to a wildcard socket for groups that *any* socket on the host
+    joined, on any interface (IP_MULTICAST_ALL), and its IPv6 group check ignores the
+    interface altogether. One chosen interface: bind the socket to it, which settles
+    both. Several: turn IP_MULTICAST_ALL off, which settles IPv4 only.
+    """
     listen_socket = getattr(zc.engine, "_listen_socket", None)
     if not isinstance(listen_socket, socket.socket):
         return
-    options = [(socket.IPPROTO_IP, _IP_MULTICAST_ALL)]
+    options: list[tuple[int, int, int | bytes]] = [(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)]
     if listen_socket.family == socket.AF_INET6:
-        options.append((socket.IPPROTO_IPV6, _IPV6_MULTICAST_ALL))
-    for level, option in options:
+        options.append((socket.IPPROTO_IPV6, _IPV6_MULTICAST_ALL, 0))
+    if len(names) == 1:
+        options.append((socket.SOL_SOCKET, _SO_BINDTODEVICE, names[0].encode()))
+    for level, option, value in options:
         try:
-            listen_socket.setsockopt(level, option, 0)
-        except OSError as exc:  # not Linux, or an old kernel
+            listen_socket.setsockopt(level, option, value)
+        except OSError as exc:  # not Linux, an old kernel, or no privilege
             log.debug("cannot restrict multicast delivery (%s, %s): %s", level, option, exc)
 
 
