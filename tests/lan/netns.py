@@ -119,19 +119,21 @@ class Host:
         _ip("-n", self._lan.switch, "link", "set", self.switch_port, "up")
         self._wait_carrier(True)
 
-    def drop_udp(self, percent: int) -> None:
+    def drop_udp(self, percent: int, *, port: int | None = None) -> None:
         """Drop ``percent`` % of incoming UDP in this host (nftables, input hook).
 
-        Replaces any earlier drop rule; ``percent=100`` drops all UDP, 0 drops none.
+        ``port`` limits it to that destination port. Replaces any earlier drop rule;
+        ``percent=100`` drops all (matching) UDP, 0 drops none.
         """
         if not 0 <= percent <= 100:
             raise ValueError(f"percent must be within 0..100, not {percent}")
+        match = "meta l4proto udp" if port is None else f"udp dport {int(port)}"
         if percent == 100:
-            rule = "meta l4proto udp counter drop"
+            rule = f"{match} counter drop"
         elif percent == 0:
-            rule = "meta l4proto udp counter accept"
+            rule = f"{match} counter accept"
         else:
-            rule = f"meta l4proto udp numgen random mod 100 < {percent} counter drop"
+            rule = f"{match} numgen random mod 100 < {percent} counter drop"
         script = (
             f"table inet {FAULT_TABLE}\n"
             f"delete table inet {FAULT_TABLE}\n"

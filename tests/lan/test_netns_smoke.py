@@ -210,6 +210,8 @@ def test_drop_udp(make_lan: MakeLan) -> None:
     assert echo.stdout.readline().strip() == b"ready"
     assert udp_echoes(a, b, 5) == 5
 
+    b.drop_udp(100, port=9998)  # another port: no effect
+    assert udp_echoes(a, b, 5) == 5
     b.drop_udp(100)
     assert udp_echoes(a, b, 5) == 0
     assert ping(a, b.ip)  # only UDP is dropped
