@@ -52,12 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="never write message bodies to disk (can be changed later)",
     )
 
-    daemon = _command(commands, "daemon", "run the node headless (discovery, sessions, outbox)",
-                      "p2pchat.commands.daemon:run_daemon")
-    daemon.add_argument("--interface", action="append", metavar="IF",
-                        help="use only this network interface (repeatable; default: all)")
-    daemon.add_argument("--port", type=int, default=0,
-                        help="LAN signaling port (default: any free port, advertised in mDNS)")
+    daemon = _command(
+        commands,
+        "daemon",
+        "run the node headless (discovery, sessions, outbox)",
+        "p2pchat.commands.daemon:run_daemon",
+    )
+    daemon.add_argument(
+        "--interface",
+        action="append",
+        metavar="IF",
+        help="use only this network interface (repeatable; default: all)",
+    )
+    daemon.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="LAN signaling port (default: any free port, advertised in mDNS)",
+    )
     daemon.add_argument("--verbose", action="store_true", help="debug logging on stderr")
     _add_json(daemon)
 

@@ -117,6 +117,18 @@ class ChatNode:
                 self._cond.wait(left)
         return self.messages_in()
 
+    def wait_history(self, peer: str, count: int, timeout: float = 120.0) -> list[Event]:
+        """Poll ``history PEER --json`` (the profile itself) until ``count`` messages came in.
+
+        For messages that may arrive before ``watch`` is attached (just after a start).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = [m for m in self.cli_json("history", peer) if m["direction"] == "in"]
+            if len(rows) >= count or time.monotonic() > deadline:
+                return rows
+            time.sleep(1)
+
     def _start_watch(self) -> None:
         self._watch = subprocess.Popen(
             [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "watch", "--json"],

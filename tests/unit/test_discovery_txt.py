@@ -157,7 +157,12 @@ def test_near_valid_mappings_never_crash(p: dict[bytes, bytes | None]) -> None:
 def test_id_check_can_be_left_to_the_caller() -> None:
     """The node decodes with ``peer_id_of=None`` so a spoofed id reaches its key-change check."""
     key = bytes(range(32))
-    props = {b"v": b"1", b"id": b"aaaa-bbbb-cccc-dddd", b"pk": base64.urlsafe_b64encode(key).rstrip(b"="), b"name": b"x"}
+    props = {
+        b"v": b"1",
+        b"id": b"aaaa-bbbb-cccc-dddd",
+        b"pk": base64.urlsafe_b64encode(key).rstrip(b"="),
+        b"name": b"x",
+    }
     advert = decode_txt(props, peer_id_of=None)
     assert advert.peer_id == "aaaa-bbbb-cccc-dddd"
     assert advert.public_key == key
