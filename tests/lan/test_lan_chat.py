@@ -6,14 +6,17 @@ through the CLI and watched through ``p2pchat watch --json``.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.lan.chat_nodes import ChatNode, befriend
+from tests.lan.chat_nodes import ChatNode, befriend, cli_env
 from tests.lan.conftest import MakeLan
+from tests.lan.netns import PYTHON
 
 pytestmark = pytest.mark.lan
 
@@ -147,4 +150,86 @@ async def main():
     await asyncio.sleep(3600)
 
 asyncio.run(main())
+"""
+
+
+def test_three_nodes_chat_in_a_triangle(make_lan: MakeLan, tmp_path: Path) -> None:
+    lan = make_lan(3)
+    nodes = [
+        ChatNode(host, tmp_path / name, name)
+        for host, name in zip(lan.hosts, ("alice", "bob", "carol"), strict=True)
+    ]
+    for node in nodes:
+        node.start()
+    try:
+        alice, bob, carol = nodes
+        befriend(alice, bob)
+        befriend(bob, carol)
+        befriend(carol, alice)
+        alice.cli("send", "bob", "a→b", check=True)
+        bob.cli("send", "carol", "b→c", check=True)
+        carol.cli("send", "alice", "c→a", check=True)
+        assert texts(bob.wait_messages(1)) == ["a→b"]
+        assert texts(carol.wait_messages(1)) == ["b→c"]
+        assert texts(alice.wait_messages(1)) == ["c→a"]
+        # Both sides compute the same safety number.
+        ab = alice.cli_json("verify", "bob")["safety_number"]
+        assert ab == bob.cli_json("verify", "alice")["safety_number"]
+        assert len(ab.replace(" ", "")) == 60
+        alice.cli("verify", "bob", "--mark-verified", check=True)
+        assert [c["verified"] for c in alice.cli_json("contacts") if c["name"] == "bob"] == [True]
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_second_node_for_a_profile_is_refused(pair: tuple[ChatNode, ChatNode]) -> None:
+    alice, _ = pair
+    result = alice.host.run(
+        [PYTHON, "-m", "p2pchat", "--data-dir", str(alice.data_dir), "daemon"], env=cli_env()
+    )
+    assert result.returncode == 1
+    assert "already running" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_junk_on_the_signaling_port_gets_4xx(pair: tuple[ChatNode, ChatNode]) -> None:
+    alice, bob = pair
+    port = bob.cli_json("status")["port"]
+    url = f"http://{bob.host.ip}:{port}/v1/envelope"
+    probe = alice.host.python(JUNK_SCRIPT, url, stdout=subprocess.PIPE)
+    out, _ = probe.communicate(timeout=120)
+    statuses = json.loads(out)
+    assert statuses["random"] == 400
+    assert statuses["empty"] == 400
+    assert statuses["oversized"] == 413
+    assert statuses["wrong_path"] == 404
+    assert statuses["get"] == 405
+    assert 429 in statuses["flood"]
+    assert all(400 <= s < 500 for s in statuses["flood"])
+    # The node carries on: a real conversation still works.
+    befriend(alice, bob)
+    alice.cli("send", "bob", "still here", check=True)
+    assert texts(bob.wait_messages(1)) == ["still here"]
+
+
+JUNK_SCRIPT = r"""
+import json, os, sys, urllib.request, urllib.error
+url = sys.argv[1]
+def post(data, target=url, method="POST"):
+    req = urllib.request.Request(target, data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+out = {
+    "random": post(os.urandom(300)),
+    "empty": post(b""),
+    "oversized": post(os.urandom(70 * 1024)),
+    "wrong_path": post(b"x", url.replace("/v1/envelope", "/nope")),
+    "get": post(None, method="GET"),
+    "flood": [post(os.urandom(100)) for _ in range(80)],
+}
+print(json.dumps(out))
 """
