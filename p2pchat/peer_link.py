@@ -1,9 +1,17 @@
-"""One live chat session with one peer: a data channel plus the sans-I/O Session.
+"""One live chat session with one peer: a channel plus the sans-I/O Session.
 
 The adapter loop of DESIGN.md: channel bytes → ``Session.receive_data`` → events
 → the node; the node's sends → ``Session`` → channel. Pings keep a quiet link
 honest: ICE consent takes ~30 s to notice a cut cable, a missed pong takes
-``ping_timeout``.
+``PING_TIMEOUT``.
+
+Two ways to start the streams:
+
+* LAN peers (:meth:`PeerLink.attach`): both sides send their stream header as
+  soon as the data channel opens.
+* Browser guests (:class:`GuestLink`): the guest picks the path (the data
+  channel, or the WebSocket relay when no direct connection comes up) by sending
+  its header on it; the owner answers with its own header on the same path.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, PingReceived, PongReceived, SessionOpened
@@ -26,10 +34,21 @@ logger = logging.getLogger(__name__)
 PING_INTERVAL = 2.0
 PING_TIMEOUT = 7.0
 OPEN_TIMEOUT = 15.0
+GUEST_HEADER_TIMEOUT = 30.0
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class Channel(Protocol):
+    """What a session runs over: a data channel, or the guest relay."""
+
+    @property
+    def close_reason(self) -> str | None: ...
+    def send(self, data: bytes) -> None: ...
+    async def async_drain(self) -> None: ...
+    async def async_close(self) -> None: ...
 
 
 class PeerLink:
@@ -37,13 +56,13 @@ class PeerLink:
 
     def __init__(
         self,
-        peer_key: bytes,
+        peer_ref: bytes,
         session: Session,
         *,
         on_event: Callable[[PeerLink, Event], None],
         on_closed: Callable[[PeerLink, str], None],
     ) -> None:
-        self.peer_key = peer_key
+        self.peer_ref = peer_ref  # a contact's public key, or a guest's id
         self.session = session
         self.state = "connecting"
         self.opened = False  # ever open: its closing is worth telling
@@ -51,18 +70,23 @@ class PeerLink:
         self.send_lock = asyncio.Lock()  # keeps outbox flushes and new sends in order
         self._on_event = on_event
         self._on_closed = on_closed
-        self._link: DataChannelLink | None = None
+        self._channel: Channel | None = None
         self._last_heard = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def peer_key(self) -> bytes:
+        return self.peer_ref
 
     # -- wiring ----------------------------------------------------------------
 
     def attach(self, link: DataChannelLink) -> None:
-        self._link = link
-        self._spawn(self._async_open_and_keep_alive())
+        """LAN: send our header once the channel opens, then keep the link alive."""
+        self._channel = link
+        self._spawn(self._async_open_lan(link))
 
     def feed(self, data: bytes) -> None:
-        """The data channel's ``on_message`` callback."""
+        """The channel's ``on_message`` callback."""
         if self.state == "closed":
             return
         self._last_heard = time.monotonic()
@@ -73,28 +97,27 @@ class PeerLink:
             return
         for event in events:
             if isinstance(event, SessionOpened):
-                self.state = "open"
-                self.opened = True
-            if isinstance(event, PingReceived):
+                self._mark_open()
+            elif isinstance(event, PingReceived):
                 self.send(self.session.pong(event.ping_id, now_ms()))
             elif not isinstance(event, PongReceived):
                 self._on_event(self, event)
 
     def link_closed(self) -> None:
-        """The data channel's ``on_closed`` callback."""
-        reason = (self._link.close_reason if self._link else None) or "the link closed"
+        """The channel's ``on_closed`` callback."""
+        reason = (self._channel.close_reason if self._channel else None) or "the link closed"
         self.close(reason)
 
     # -- use ---------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        if self._link is None or self.state == "closed":
+        if self._channel is None or self.state == "closed":
             raise TransportError("no open link to this peer")
-        self._link.send(data)
+        self._channel.send(data)
 
     async def async_drain(self) -> None:
-        if self._link is not None:
-            await self._link.async_drain()
+        if self._channel is not None:
+            await self._channel.async_drain()
 
     def close(self, reason: str) -> None:
         if self.state == "closed":
@@ -104,37 +127,109 @@ class PeerLink:
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
-        if self._link is not None:
-            link = self._link
-            if self.session.state is SessionState.OPEN:
+        for channel in self._channels():
+            if self.session.state is SessionState.OPEN and channel is self._channel:
                 with contextlib.suppress(Exception):
-                    link.send(self.session.close(now_ms()))
-            asyncio.get_running_loop().create_task(link.async_close())
+                    channel.send(self.session.close(now_ms()))
+            asyncio.get_running_loop().create_task(channel.async_close())
         self._on_closed(self, reason)
 
     # -- private -----------------------------------------------------------------
 
-    async def _async_open_and_keep_alive(self) -> None:
-        assert self._link is not None
+    def _channels(self) -> list[Channel]:
+        return [self._channel] if self._channel is not None else []
+
+    def _mark_open(self) -> None:
+        if self.state == "connecting":
+            self.state = "open"
+            self.opened = True
+            self._on_event(self, SessionOpened())
+
+    async def _async_open_lan(self, link: DataChannelLink) -> None:
         try:
-            await self._link.async_wait_open(OPEN_TIMEOUT)
+            await link.async_wait_open(OPEN_TIMEOUT)
             self.send(self.session.stream_header())
-            if self.session.state is SessionState.OPEN and self.state != "open":
-                self.state = "open"
-                self.opened = True
-                self._on_event(self, SessionOpened())
-            while self.state != "closed":
-                await asyncio.sleep(PING_INTERVAL)
-                if time.monotonic() - self._last_heard > PING_TIMEOUT:
-                    self.close("peer stopped answering")
-                    return
-                if self.session.state is SessionState.OPEN:
-                    _, ping = self.session.send_ping(now_ms())
-                    self.send(ping)
+            if self.session.state is SessionState.OPEN:
+                self._mark_open()
+            await self._async_keep_alive()
         except (TransportError, ProtocolError) as exc:
             self.close(str(exc))
+
+    async def _async_keep_alive(self) -> None:
+        while self.state != "closed":
+            await asyncio.sleep(PING_INTERVAL)
+            if time.monotonic() - self._last_heard > PING_TIMEOUT:
+                self.close("peer stopped answering")
+                return
+            if self.session.state is SessionState.OPEN:
+                _, ping = self.session.send_ping(now_ms())
+                self.send(ping)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+class GuestLink(PeerLink):
+    """A browser guest's session: the guest's header picks the path (direct or relay)."""
+
+    def __init__(
+        self,
+        guest_ref: bytes,
+        session: Session,
+        relay: Channel,
+        *,
+        on_event: Callable[[PeerLink, Event], None],
+        on_closed: Callable[[PeerLink, str], None],
+    ) -> None:
+        super().__init__(guest_ref, session, on_event=on_event, on_closed=on_closed)
+        self.relay = relay
+        self.direct: DataChannelLink | None = None
+        self.path: str | None = None  # "direct" | "relay", once the guest chose
+
+    def attach_direct(self, link: DataChannelLink) -> None:
+        self.direct = link
+        self._spawn(self._async_await_header())
+
+    def feed_direct(self, data: bytes) -> None:
+        if self.direct is not None:
+            self._feed_via(self.direct, "direct", data)
+
+    def feed_relay(self, data: bytes) -> None:
+        self._feed_via(self.relay, "relay", data)
+
+    def direct_closed(self) -> None:
+        if self.path == "direct":
+            self.link_closed()
+
+    def _feed_via(self, channel: Channel, path: str, data: bytes) -> None:
+        if self.path is None:
+            self.path = path
+            self._channel = channel
+            self.feed(data)  # the guest's stream header
+            if self.state == "closed":
+                return
+            try:
+                self.send(self.session.stream_header())
+            except (TransportError, ProtocolError) as exc:
+                self.close(str(exc))
+                return
+            if self.session.state is SessionState.OPEN:
+                self._mark_open()
+                self._spawn(self._async_keep_alive())
+        elif path == self.path:
+            self.feed(data)
+        # Data on the path not chosen is ignored: the session lives on one path.
+
+    def _channels(self) -> list[Channel]:
+        channels: list[Channel] = [self.relay]
+        if self.direct is not None:
+            channels.append(self.direct)
+        # The chosen path first, so the CLOSE frame goes where the guest listens.
+        return sorted(channels, key=lambda c: c is not self._channel)
+
+    async def _async_await_header(self) -> None:
+        await asyncio.sleep(GUEST_HEADER_TIMEOUT)
+        if self.path is None:
+            self.close("the guest never started the session")
