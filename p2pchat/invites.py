@@ -1,0 +1,93 @@
+"""Invite links the owner hands out to browser guests, and who came in through them.
+
+Pure bookkeeping (no I/O): the node asks it whether a guest may come in, and
+tells it when one did. A use is consumed only when an authenticated handshake
+from a guest id not seen before on that invite completes; a link-preview GET or a
+reconnect from the same browser tab never consumes one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from p2pchat.crypto.envelope import ReplayGuard
+from p2pchat.crypto.link import LinkSecret
+
+DEFAULT_EXPIRES_S = 15 * 60
+MAX_EXPIRES_S = 7 * 24 * 3600
+MAX_USES = 100
+MAX_INVITES = 64
+MAX_GUESTS_PER_INVITE = 100
+
+
+class Admission(Enum):
+    ADMIT = "admit"  # new guest, a use is consumed
+    READMIT = "readmit"  # a guest already in (reconnect): no use consumed
+    ASK_OWNER = "ask_owner"  # --approve: the owner decides
+    REFUSE_USED_UP = "used_up"
+    REFUSE_EXPIRED = "expired"
+    REFUSE_REVOKED = "revoked"
+
+
+@dataclass
+class Invite:
+    secret: LinkSecret
+    label: str | None
+    created_at: float
+    expires_at: float
+    uses: int
+    approve: bool
+    revoked: bool = False
+    admitted: set[str] = field(default_factory=set)
+    guard: ReplayGuard = field(default_factory=ReplayGuard)
+
+    @property
+    def room_id(self) -> str:
+        return self.secret.room_id
+
+    @property
+    def invite_id(self) -> str:
+        """What the owner types to revoke it; the server knows the room id anyway."""
+        return self.room_id[:8]
+
+    @property
+    def uses_left(self) -> int:
+        return max(0, self.uses - len(self.admitted))
+
+    def admission(self, guest_id: str, now: float) -> Admission:
+        if self.revoked:
+            return Admission.REFUSE_REVOKED
+        if now >= self.expires_at:
+            return Admission.REFUSE_EXPIRED
+        if guest_id in self.admitted:
+            return Admission.READMIT
+        if self.uses_left <= 0:
+            return Admission.REFUSE_USED_UP
+        return Admission.ASK_OWNER if self.approve else Admission.ADMIT
+
+    def admit(self, guest_id: str) -> None:
+        if len(self.admitted) < MAX_GUESTS_PER_INVITE:
+            self.admitted.add(guest_id)
+
+    def is_open_to_new_guests(self, now: float) -> bool:
+        return not self.revoked and now < self.expires_at and self.uses_left > 0
+
+    def accepts_connections(self, now: float) -> bool:
+        """New guests, or guests already in coming back after a drop."""
+        return not self.revoked and now < self.expires_at and (
+            self.uses_left > 0 or bool(self.admitted)
+        )
+
+
+def parse_duration(text: str) -> int:
+    """``"15m"``, ``"2h"``, ``"90s"``, ``"1d"`` or plain seconds → seconds; ``ValueError``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    if not number.isdigit():
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 2h, 1d)")
+    seconds = int(number) * units[unit]
+    if not 0 < seconds <= MAX_EXPIRES_S:
+        raise ValueError(f"a link lasts from 1 second to {MAX_EXPIRES_S // 86400} days")
+    return seconds

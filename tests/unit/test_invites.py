@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from p2pchat.crypto.link import LinkSecret
+from p2pchat.invites import Admission, Invite, parse_duration
+
+
+def make(uses: int = 1, approve: bool = False) -> Invite:
+    return Invite(LinkSecret.generate(), None, 0.0, 100.0, uses, approve)
+
+
+def test_one_use_admits_one_guest_who_may_come_back() -> None:
+    invite = make()
+    assert invite.admission("g1", 1.0) is Admission.ADMIT
+    invite.admit("g1")
+    assert invite.admission("g1", 2.0) is Admission.READMIT
+    assert invite.admission("g2", 2.0) is Admission.REFUSE_USED_UP
+    assert not invite.is_open_to_new_guests(2.0)
+    assert invite.accepts_connections(2.0)
+
+
+def test_expiry_and_revocation() -> None:
+    invite = make(uses=3)
+    assert invite.admission("g", 100.0) is Admission.REFUSE_EXPIRED
+    invite.revoked = True
+    assert invite.admission("g", 1.0) is Admission.REFUSE_REVOKED
+    assert not invite.accepts_connections(1.0)
+
+
+def test_approve_asks_the_owner() -> None:
+    assert make(approve=True).admission("g", 1.0) is Admission.ASK_OWNER
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("15m", 900), ("90s", 90), ("2h", 7200), ("1d", 86400), ("30", 30)]
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "-5m", "1.5h", "0", "99d", "5 weeks"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match=r"duration|lasts"):
+        parse_duration(text)
