@@ -81,7 +81,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(ident)
     _add_node_commands(commands)
+    _add_invite_commands(commands)
     return parser
+
+
+def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Browser guests: invite links served by the running node."""
+    guests = "p2pchat.commands.invite_cmds:"
+    invite = _command(
+        commands, "invite", "make a link (and QR code) for a browser guest", guests + "run_invite"
+    )
+    invite.add_argument(
+        "--expires",
+        default="15m",
+        metavar="TIME",
+        help="how long the link works: 90s, 15m, 2h, 1d (default 15m)",
+    )
+    invite.add_argument(
+        "--uses",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="how many guests may come in with it (default 1)",
+    )
+    invite.add_argument("--name", metavar="LABEL", help="a label for this invite, for you")
+    invite.add_argument(
+        "--approve", action="store_true", help="ask you to admit each guest (`p2pchat admit GUEST`)"
+    )
+    _add_json(invite)
+    _add_json(
+        _command(
+            commands, "invites", "list open invites and their time left", guests + "run_invites"
+        )
+    )
+    revoke = _command(commands, "revoke", "make an invite link stop working", guests + "run_revoke")
+    revoke.add_argument("invite", metavar="ID", help="the invite id `p2pchat invites` shows")
+    admit = _command(
+        commands, "admit", "let in a guest waiting at an --approve invite", guests + "run_admit"
+    )
+    admit.add_argument("guest", metavar="GUEST", help="the guest's name or guest:id")
+    admit.add_argument("--deny", action="store_true", help="turn the guest away instead")
 
 
 def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 from p2pchat.control.api import (
     ContactView,
+    GuestView,
+    InviteView,
     PeerView,
     SafetyView,
     SentView,
@@ -42,6 +44,7 @@ from p2pchat.discovery import events as disc
 from p2pchat.discovery.mdns import LanDiscovery
 from p2pchat.discovery.txt import PeerAdvert
 from p2pchat.errors import UserError
+from p2pchat.guest_host import GuestHost
 from p2pchat.node_events import (
     ContactAccepted,
     ContactRejected,
@@ -60,7 +63,7 @@ from p2pchat.protocol.events import Event, MessageReceived, ReceiptReceived, Ses
 from p2pchat.protocol.frames import MAX_BODY_BYTES
 from p2pchat.protocol.handshake import EnvelopeKind
 from p2pchat.protocol.session import Role, Session
-from p2pchat.store import Profile, contact_conversation_id
+from p2pchat.store import Profile, contact_conversation_id, contact_key_of
 from p2pchat.store.records import (
     Contact,
     DeliveryState,
@@ -85,10 +88,20 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 3.0)
 
 
 @dataclass(frozen=True)
+class ConversationRef:
+    """Who a session is with, as stored and as shown."""
+
+    conversation_id: str
+    peer_label: str  # a contact's peer id, or "guest:<id>"
+    name: str
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     data_dir: Path
     interfaces: Sequence[str] | None = None
-    port: int = 0
+    port: int = 0  # LAN signaling (advertised in mDNS); 0: any free port
+    invite_port: int = 0  # the invite server for browser guests; 0: any free port
 
 
 class NodeLock:
@@ -140,6 +153,7 @@ class Node:
         )
         self._discovery: LanDiscovery | None = None
         self._stopping = False
+        self.guests = GuestHost(self)
 
     # -- life ----------------------------------------------------------------------
 
@@ -162,6 +176,7 @@ class Node:
 
     async def async_stop(self) -> None:
         self._stopping = True
+        await self.guests.async_stop()
         for link in list(self._links.values()):
             link.close("node stopping")
         for task in list(self._tasks):
@@ -245,7 +260,7 @@ class Node:
         self.profile.set_trust(contact.public_key, TrustState.ACCEPTED)
         with contextlib.suppress(SignalingError):  # they learn it on our next offer too
             await self._async_post(contact.public_key, EnvelopeKind.CONTACT_ACCEPT, b"{}")
-        self._emit(ContactAccepted(peer_id(contact.public_key), contact.display_name))
+        self.emit(ContactAccepted(peer_id(contact.public_key), contact.display_name))
         self._maybe_connect(contact.public_key)
         return self._contact_view(self._contact(contact.public_key))
 
@@ -270,48 +285,92 @@ class Node:
         )
 
     async def async_send(self, peer: str, text: str) -> SentView:
-        contact = self._resolve_contact(peer, states={TrustState.ACCEPTED})
+        from p2pchat.peer_match import resolve_peer
+
         if not text:
             raise UserError("the message is empty")
         if len(text.encode("utf-8")) > MAX_BODY_BYTES:
             raise UserError(f"the message is over {MAX_BODY_BYTES} bytes: split it")
-        conversation = contact_conversation_id(contact.public_key)
+        contacts = [
+            ConversationRef(
+                contact_conversation_id(c.public_key), peer_id(c.public_key), c.display_name
+            )
+            for c in self.profile.contacts()
+            if c.trust is TrustState.ACCEPTED
+        ]
+        guests = [
+            ConversationRef(cid, label, name) for name, label, cid in self.guests.conversations()
+        ]
+        ref = resolve_peer(
+            peer, contacts + guests, name_of=lambda r: r.name, key_of=lambda r: r.peer_label,
+            kind="contact",
+        )  # fmt: skip
         message_id, stamp = os.urandom(16), now_ms()
         # Outbox first: whatever happens next, the message is not lost.
-        self.profile.enqueue_outbox(message_id, conversation, text, created_ms=stamp)
+        self.profile.enqueue_outbox(message_id, ref.conversation_id, text, created_ms=stamp)
         self.profile.add_message(
             StoredMessage(
-                message_id=message_id,
-                conversation_id=conversation,
-                direction=MessageDirection.OUT,
-                sender=self.name,
-                timestamp_ms=stamp,
-                body=text,
-                delivery=DeliveryState.PENDING,
+                message_id=message_id, conversation_id=ref.conversation_id,
+                direction=MessageDirection.OUT, sender=self.name, timestamp_ms=stamp,
+                body=text, delivery=DeliveryState.PENDING,
             )
-        )
-        self._emit(
+        )  # fmt: skip
+        self.emit(
             MessageEvent(
-                conversation=conversation,
-                peer_id=peer_id(contact.public_key),
-                sender=self.name,
-                direction="out",
-                message_id=message_id.hex(),
-                timestamp_ms=stamp,
-                text=text,
+                conversation=ref.conversation_id, peer_id=ref.peer_label, sender=self.name,
+                direction="out", message_id=message_id.hex(), timestamp_ms=stamp, text=text,
             )
-        )
-        link = self._links.get(contact.public_key)
+        )  # fmt: skip
+        key = contact_key_of(ref.conversation_id)
+        link = self._links.get(key) if key else self.guests.link_for(ref.peer_label)
         if link is None or link.state != "open":
-            self._maybe_connect(contact.public_key)
-            return SentView(conversation, message_id.hex(), "queued")
+            if key:
+                self._maybe_connect(key)
+            return SentView(ref.conversation_id, message_id.hex(), "queued")
         async with link.send_lock:
             try:
                 link.send(link.session.send_text(text, stamp, message_id=message_id)[1])
             except (TransportError, ProtocolError):
-                return SentView(conversation, message_id.hex(), "queued")
+                return SentView(ref.conversation_id, message_id.hex(), "queued")
         self.profile.mark_sent(message_id)
-        return SentView(conversation, message_id.hex(), "sent")
+        return SentView(ref.conversation_id, message_id.hex(), "sent")
+
+    async def async_invite(
+        self, *, expires_s: int, uses: int, label: str | None, approve: bool
+    ) -> InviteView:
+        return await self.guests.async_invite(
+            expires_s=expires_s, uses=uses, label=label, approve=approve
+        )
+
+    async def async_invites(self) -> list[InviteView]:
+        return self.guests.invites()
+
+    async def async_revoke(self, invite_id: str) -> InviteView:
+        return self.guests.revoke(invite_id)
+
+    async def async_admit(self, guest: str, *, admit: bool) -> GuestView:
+        from p2pchat.peer_match import resolve_peer
+
+        name, label = resolve_peer(
+            guest, self.guests.waiting(), name_of=lambda w: w[0], key_of=lambda w: w[1],
+            kind="waiting guest",
+        )  # fmt: skip
+        return GuestView(label, name, await self.guests.async_admit(label, admit=admit))
+
+    def lan_address(self) -> str:
+        """The IPv4 address invite links point at (first of the chosen interfaces)."""
+        from p2pchat.discovery.interfaces import interface_addresses
+
+        try:
+            return interface_addresses(self.config.interfaces, "v4").advertised[0]
+        except (ValueError, IndexError):
+            raise UserError(
+                "no IPv4 address on the network interfaces: invite links need one"
+            ) from None
+
+    def bind_host(self) -> str | None:
+        """Where the invite server listens: the chosen interfaces' address, else everywhere."""
+        return self.lan_address() if self.config.interfaces else None
 
     async def subscribe(self) -> AsyncIterator[NodeEvent]:
         queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(MAX_SUBSCRIBER_BACKLOG)
@@ -339,7 +398,7 @@ class Node:
             for key, peer in list(self._lan.items()):
                 if peer.instance == event.instance:
                     del self._lan[key]
-                    self._emit(PeerLost(peer.peer_id, peer.name))
+                    self.emit(PeerLost(peer.peer_id, peer.name))
 
     def _peer_seen(self, peer: disc.LanPeer, *, new: bool) -> None:
         if peer.public_key == self.identity.public_key:
@@ -352,7 +411,7 @@ class Node:
         self._lan[peer.public_key] = peer
         contact = self.profile.get_contact(peer.public_key)
         if not known:
-            self._emit(
+            self.emit(
                 PeerFound(
                     peer.peer_id,
                     peer.name,
@@ -370,7 +429,7 @@ class Node:
             if contact.display_name == peer.name or peer_id(contact.public_key) == peer.peer_id:
                 if (peer.instance, peer.public_key) not in self._warned:
                     self._warned.add((peer.instance, peer.public_key))
-                    self._emit(
+                    self.emit(
                         KeyChangeWarning(
                             peer_id=peer_id(contact.public_key),
                             name=contact.display_name,
@@ -401,7 +460,7 @@ class Node:
         task.add_done_callback(lambda _t: self._connecting.pop(key, None))
 
     async def _async_connect(self, key: bytes) -> None:
-        self._emit(SessionChanged(peer_id(key), self._contact(key).display_name, "connecting"))
+        self.emit(SessionChanged(peer_id(key), self._contact(key).display_name, "connecting"))
         for attempt in range(10_000):
             if self._stopping or key not in self._lan:
                 return
@@ -444,24 +503,29 @@ class Node:
             contact = self.profile.get_contact(link.peer_key)
             name = contact.display_name if contact else "?"
             if link.opened:  # failed attempts to connect are not news
-                self._emit(SessionChanged(peer_id(link.peer_key), name, "closed", reason))
+                self.emit(SessionChanged(peer_id(link.peer_key), name, "closed", reason))
             if not self._stopping:
                 self._maybe_connect(link.peer_key)
 
     def _on_link_event(self, link: PeerLink, event: Event) -> None:
         key = link.peer_key
-        contact = self._contact(key)
-        conversation = contact_conversation_id(key)
+        ref = ConversationRef(
+            contact_conversation_id(key), peer_id(key), self._contact(key).display_name
+        )
+        self.on_session_event(link, event, ref)
+
+    def on_session_event(self, link: PeerLink, event: Event, ref: ConversationRef) -> None:
+        """What a session (a contact's or a guest's) tells us, stored and passed on."""
         if isinstance(event, SessionOpened):
-            self._emit(SessionChanged(peer_id(key), contact.display_name, "open"))
-            self._spawn(self._async_flush_outbox(link))
+            self.emit(SessionChanged(ref.peer_label, ref.name, "open"))
+            self._spawn(self._async_flush_outbox(link, ref.conversation_id))
         elif isinstance(event, MessageReceived):
             stored = self.profile.add_message(
                 StoredMessage(
                     message_id=event.message_id,
-                    conversation_id=conversation,
+                    conversation_id=ref.conversation_id,
                     direction=MessageDirection.IN,
-                    sender=contact.display_name,
+                    sender=ref.name,
                     timestamp_ms=event.timestamp_ms,
                     body=event.text,
                     delivery=DeliveryState.DELIVERED,
@@ -471,11 +535,11 @@ class Node:
             with contextlib.suppress(TransportError, ProtocolError):
                 link.send(link.session.send_receipt(event.message_id, now_ms()))
             if stored:
-                self._emit(
+                self.emit(
                     MessageEvent(
-                        conversation=conversation,
-                        peer_id=peer_id(key),
-                        sender=contact.display_name,
+                        conversation=ref.conversation_id,
+                        peer_id=ref.peer_label,
+                        sender=ref.name,
                         direction="in",
                         message_id=event.message_id.hex(),
                         timestamp_ms=event.timestamp_ms,
@@ -485,13 +549,12 @@ class Node:
         # A receipt is scoped to its conversation: one from one contact cannot
         # mark (or drop from the outbox) a message meant for another.
         elif isinstance(event, ReceiptReceived) and self.profile.remove_outbox(
-            event.message_id, conversation
+            event.message_id, ref.conversation_id
         ):
             self.profile.mark_delivered(event.message_id)
-            self._emit(ReceiptEvent(conversation, peer_id(key), event.message_id.hex()))
+            self.emit(ReceiptEvent(ref.conversation_id, ref.peer_label, event.message_id.hex()))
 
-    async def _async_flush_outbox(self, link: PeerLink) -> None:
-        conversation = contact_conversation_id(link.peer_key)
+    async def _async_flush_outbox(self, link: PeerLink, conversation: str) -> None:
         async with link.send_lock:
             for entry in self.profile.pending_outbox(conversation):
                 if link.state != "open":
@@ -531,13 +594,13 @@ class Node:
             if contact is None or contact.trust is not TrustState.PENDING_OUTGOING:
                 raise SignalingRefused(403, "no contact request to accept")
             self.profile.set_trust(sender, TrustState.ACCEPTED)
-            self._emit(ContactAccepted(peer_id(sender), contact.display_name))
+            self.emit(ContactAccepted(peer_id(sender), contact.display_name))
             self._maybe_connect(sender)
             return None
         if kind == EnvelopeKind.CONTACT_REJECT:
             if contact is not None and contact.trust is TrustState.PENDING_OUTGOING:
                 self.profile.set_trust(sender, TrustState.REJECTED)
-                self._emit(ContactRejected(peer_id(sender), contact.display_name))
+                self.emit(ContactRejected(peer_id(sender), contact.display_name))
             return None
         raise SignalingRefused(400, f"unknown envelope kind {kind}")
 
@@ -547,7 +610,7 @@ class Node:
         if contact is not None and contact.trust is TrustState.PENDING_OUTGOING:
             # An authenticated offer from someone we asked: they accepted.
             self.profile.set_trust(sender, TrustState.ACCEPTED)
-            self._emit(ContactAccepted(peer_id(sender), contact.display_name))
+            self.emit(ContactAccepted(peer_id(sender), contact.display_name))
             contact = self._contact(sender)
         if contact is None or contact.trust is not TrustState.ACCEPTED:
             raise SignalingRefused(403, "not a contact: send a contact request first")
@@ -571,7 +634,7 @@ class Node:
             raise SignalingRefused(400, f"bad offer: {exc}") from None
         reply = session.make_answer(answer_sdp, now_ms(), {"name": self.name})
         link.attach(channel)
-        self._emit(SessionChanged(peer_id(sender), contact.display_name, "connecting"))
+        self.emit(SessionChanged(peer_id(sender), contact.display_name, "connecting"))
         return reply
 
     def _contact_request(self, sender: bytes, contact: Contact | None, body: bytes) -> None:
@@ -579,7 +642,7 @@ class Node:
         if contact is not None:
             if contact.trust is TrustState.PENDING_OUTGOING:  # we both asked: done
                 self.profile.set_trust(sender, TrustState.ACCEPTED)
-                self._emit(ContactAccepted(peer_id(sender), contact.display_name))
+                self.emit(ContactAccepted(peer_id(sender), contact.display_name))
                 self._maybe_connect(sender)
             return  # repeated or already answered: nothing new
         pending = sum(1 for c in self.profile.contacts() if c.trust is TrustState.PENDING_INCOMING)
@@ -594,7 +657,7 @@ class Node:
                 pinned_at_ms=now_ms(),
             )
         )
-        self._emit(ContactRequestReceived(peer_id(sender), name))
+        self.emit(ContactRequestReceived(peer_id(sender), name))
 
     async def _async_post(self, key: bytes, kind: EnvelopeKind, body: bytes) -> bytes | None:
         envelope = LanEnvelopes(self.identity, key, self._guard_for(key)).seal(
@@ -639,7 +702,7 @@ class Node:
             online=contact.public_key in self._lan,
         )
 
-    def _emit(self, event: NodeEvent) -> None:
+    def emit(self, event: NodeEvent) -> None:
         for queue in list(self._subscribers):
             try:
                 queue.put_nowait(event)

@@ -110,3 +110,42 @@ class KeyChangeWarning(NodeEvent):
     pinned_fingerprint: str
     advertised_fingerprint: str
     advertised_peer_id: str
+
+
+@dataclass(frozen=True)
+class GuestWaiting(NodeEvent):
+    """A guest came in through an ``--approve`` invite: `p2pchat accept` lets them in."""
+
+    type: ClassVar[str] = "guest_waiting"
+    peer_id: str  # "guest:<id>"
+    name: str
+    invite_id: str
+
+
+@dataclass(frozen=True)
+class GuestJoined(NodeEvent):
+    """A guest's session is open. Read ``safety_number`` out to check nobody is in between."""
+
+    type: ClassVar[str] = "guest_joined"
+    peer_id: str
+    name: str
+    invite_id: str
+    safety_number: str
+    path: str  # "direct" (WebRTC) | "relay" (through the signaling server, still end to end)
+
+
+@dataclass(frozen=True)
+class GuestLeft(NodeEvent):
+    type: ClassVar[str] = "guest_left"
+    peer_id: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GuestRefused(NodeEvent):
+    """A guest could not come in: a used-up, expired or revoked link, or a failed handshake."""
+
+    type: ClassVar[str] = "guest_refused"
+    invite_id: str
+    reason: str

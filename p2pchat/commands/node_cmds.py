@@ -257,6 +257,18 @@ _EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"delivered to {_text(e, 'peer_id')}: message {_text(e, 'message_id')[:8]}"
     ),
     "key_warning": _key_warning_line,
+    "guest_waiting": lambda e: (
+        f"{_who(e)} waits at invite {_text(e, 'invite_id')}:"
+        f" `p2pchat admit {_text(e, 'peer_id')}` (or --deny)"
+    ),
+    "guest_joined": lambda e: (
+        f"{_who(e)} joined through invite {_text(e, 'invite_id')} ({_text(e, 'path')} path);"
+        f" safety number {_text(e, 'safety_number')}"
+    ),
+    "guest_left": lambda e: f"{_who(e)} left ({_text(e, 'reason')})",
+    "guest_refused": lambda e: (
+        f"a guest was refused at invite {_text(e, 'invite_id')}: {_text(e, 'reason')}"
+    ),
 }
 
 

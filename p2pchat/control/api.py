@@ -50,6 +50,27 @@ class SentView:
 
 
 @dataclass(frozen=True)
+class InviteView:
+    invite_id: str  # what `p2pchat revoke` takes
+    url: str  # https://HOST:PORT/c/<room>#<secret>: show it only to the guest
+    label: str | None
+    expires_at: int  # unix seconds
+    seconds_left: int
+    uses_left: int
+    approve: bool
+    guests: int  # guests who came in through it
+    revoked: bool
+    certificate_sha256: str  # the invite server's certificate, for the guest to check
+
+
+@dataclass(frozen=True)
+class GuestView:
+    peer_id: str  # "guest:<id>"
+    name: str
+    state: str  # "admitted" | "refused"
+
+
+@dataclass(frozen=True)
 class StatusView:
     name: str
     peer_id: str
@@ -68,6 +89,12 @@ class NodeApi(Protocol):
     async def async_reject(self, peer: str) -> ContactView: ...
     async def async_verify(self, peer: str, *, mark_verified: bool) -> SafetyView: ...
     async def async_send(self, peer: str, text: str) -> SentView: ...
+    async def async_invite(
+        self, *, expires_s: int, uses: int, label: str | None, approve: bool
+    ) -> InviteView: ...
+    async def async_invites(self) -> list[InviteView]: ...
+    async def async_revoke(self, invite_id: str) -> InviteView: ...
+    async def async_admit(self, guest: str, *, admit: bool) -> GuestView: ...
     def subscribe(self) -> AsyncIterator[NodeEvent]:
         """Every event from now on; a subscriber that falls far behind is dropped."""
         ...

@@ -288,6 +288,36 @@ async def _send(api: NodeApi, args: Mapping[str, Any]) -> Any:
     return await api.async_send(args["peer"], args["text"])
 
 
+async def _invite(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    from p2pchat.invites import DEFAULT_EXPIRES_S, MAX_USES, parse_duration
+
+    try:
+        expires_s = parse_duration(args["expires"]) if args.get("expires") else DEFAULT_EXPIRES_S
+    except ValueError as exc:
+        raise UserError(f"--expires: {exc}") from None
+    uses_text = args.get("uses") or "1"
+    if not uses_text.isdigit() or not 1 <= int(uses_text) <= MAX_USES:
+        raise UserError(f"--uses must be a whole number from 1 to {MAX_USES}")
+    return await api.async_invite(
+        expires_s=expires_s,
+        uses=int(uses_text),
+        label=args.get("label") or None,
+        approve=bool(args.get("approve")),
+    )
+
+
+async def _invites(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_invites()
+
+
+async def _revoke(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_revoke(args["invite"])
+
+
+async def _admit(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_admit(args["peer"], admit=not args.get("deny"))
+
+
 _COMMANDS: dict[str, _Command] = {
     "status": _status,
     "peers": _peers,
@@ -298,6 +328,10 @@ _COMMANDS: dict[str, _Command] = {
     "reject": _reject,
     "verify": _verify,
     "send": _send,
+    "invite": _invite,
+    "invites": _invites,
+    "revoke": _revoke,
+    "admit": _admit,
 }
 
 

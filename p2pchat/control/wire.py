@@ -57,6 +57,15 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
     "verify": (_PEER, Arg("mark", bool, required=False)),
     "send": (_PEER, Arg("text", str, max_bytes=MAX_TEXT_BYTES)),
     "watch": (),
+    "invite": (
+        Arg("expires", str, required=False, max_bytes=16),
+        Arg("uses", str, required=False, max_bytes=8),
+        Arg("label", str, required=False, max_bytes=64),
+        Arg("approve", bool, required=False),
+    ),
+    "invites": (),
+    "revoke": (Arg("invite", str, max_bytes=64),),
+    "admit": (_PEER, Arg("deny", bool, required=False)),
 }
 
 

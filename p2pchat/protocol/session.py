@@ -109,6 +109,7 @@ class Session:
         self.state = SessionState.NEW
         self.session_id = session_id or os.urandom(SESSION_ID_BYTES)
         self.peer_info: Mapping[str, str] = {}
+        self.peer_kx_public: bytes | None = None  # the peer's ephemeral key share
         self._envelopes = envelopes
         self._kx = kx or KxKeyPair()
         self._keys: SessionKeys | None = None
@@ -139,6 +140,7 @@ class Session:
         self._advance(_Input.RECEIVE_OFFER)
         self.session_id = opened.session_id
         self._pending_keys = keys
+        self.peer_kx_public = body.kx_public
         self.peer_info = body.info
         return OfferReceived(opened.session_id, body.sdp, body.info)
 
@@ -156,6 +158,7 @@ class Session:
             raise RemoteProtocolError("answer belongs to another session", code="wrong-session")
         try:
             self._keys = self._kx.client_keys(body.kx_public)
+            self.peer_kx_public = body.kx_public
         except StreamError as exc:
             raise RemoteProtocolError(str(exc), code="bad-handshake") from exc
         self._advance(_Input.RECEIVE_ANSWER)

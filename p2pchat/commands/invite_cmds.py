@@ -1,0 +1,87 @@
+"""``invite``, ``invites``, ``revoke`` and ``admit``: browser guests, through the running node."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from p2pchat.commands.node_cmds import _client, _print_json, _print_table, _text
+from p2pchat.commands.profile import print_qr
+
+
+def run_invite(args: argparse.Namespace) -> int:
+    invite = _client(args).call(
+        "invite",
+        expires=args.expires,
+        uses=str(args.uses),
+        label=args.name or "",
+        approve=args.approve,
+    )
+    if args.json:
+        _print_json(invite)
+        return 0
+    print(f"Invite {_text(invite, 'invite_id')}: open this link on the guest's phone or laptop")
+    print()
+    print(f"  {_text(invite, 'url')}")
+    print()
+    print_qr(str(invite["url"]))
+    uses = int(invite.get("uses_left", 0))
+    print(
+        f"Valid for {_duration(int(invite.get('seconds_left', 0)))},"
+        f" {uses} guest{'s' if uses != 1 else ''}"
+        + (", each admitted by you (`p2pchat admit GUEST`)" if invite.get("approve") else "")
+        + f". Revoke it with `p2pchat revoke {_text(invite, 'invite_id')}`."
+    )
+    print(
+        "The browser will warn about the self-signed certificate; its SHA-256 is"
+        f" {_text(invite, 'certificate_sha256')}"
+    )
+    print(
+        "Anyone with the link can join until it is used or expires: share it only with your guest."
+    )
+    return 0
+
+
+def run_invites(args: argparse.Namespace) -> int:
+    invites: list[dict[str, Any]] = _client(args).call("invites")
+    if args.json:
+        _print_json(invites)
+        return 0
+    if not invites:
+        print("No open invites. Make one with `p2pchat invite`.")
+        return 0
+    _print_table(
+        ("ID", "LABEL", "TIME LEFT", "USES LEFT", "GUESTS", "APPROVE"),
+        [
+            (
+                _text(i, "invite_id"),
+                _text(i, "label") if i.get("label") else "-",
+                _duration(int(i.get("seconds_left", 0))),
+                _text(i, "uses_left"),
+                _text(i, "guests"),
+                "yes" if i.get("approve") else "no",
+            )
+            for i in invites
+        ],
+    )
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    invite = _client(args).call("revoke", invite=args.invite)
+    print(f"Invite {_text(invite, 'invite_id')} revoked: its link no longer works.")
+    return 0
+
+
+def run_admit(args: argparse.Namespace) -> int:
+    guest = _client(args).call("admit", peer=args.guest, deny=args.deny)
+    verb = "let in" if guest.get("state") == "admitted" else "turned away"
+    print(f"{_text(guest, 'name')} ({_text(guest, 'peer_id')}) {verb}.")
+    return 0
+
+
+def _duration(seconds: int) -> str:
+    if seconds >= 3600:
+        return time.strftime("%Hh%Mm", time.gmtime(seconds)).lstrip("0")
+    return f"{seconds // 60}m{seconds % 60:02d}s"

@@ -1,0 +1,329 @@
+"""The owner's side of browser guests: invites, the embedded signaling server, guest sessions.
+
+A guest's page seals an OFFER under the link key and sends it through the
+signaling server's WebSocket; we open it, decide admission (uses, expiry,
+``--approve``), answer, and run the session over the path the guest picks
+(see docs/guest-protocol.md). The server only ever relays ciphertext.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from p2pchat.control.api import InviteView
+from p2pchat.crypto.encoding import b64url_decode, b64url_encode
+from p2pchat.crypto.envelope import LinkEnvelopes
+from p2pchat.crypto.link import LinkSecret
+from p2pchat.crypto.safety import safety_number
+from p2pchat.errors import UserError
+from p2pchat.invites import MAX_INVITES, Admission, Invite
+from p2pchat.node_events import GuestJoined, GuestLeft, GuestRefused, GuestWaiting
+from p2pchat.peer_link import GuestLink, PeerLink, now_ms
+from p2pchat.protocol.errors import ProtocolError
+from p2pchat.protocol.events import Event, OfferReceived, SessionOpened
+from p2pchat.protocol.session import Role, Session
+from p2pchat.store import guest_conversation_id
+from p2pchat.transport.errors import TransportError
+from p2pchat.transport.webrtc import DataChannelLink
+
+if TYPE_CHECKING:
+    from p2pchat.node import ConversationRef, Node
+    from signaling.app import GuestConnection
+    from signaling.server import SignalingServer
+
+logger = logging.getLogger(__name__)
+
+SIGNAL = 0x01
+RELAY = 0x02
+MAX_WAITING = 32
+GUEST_ID_BYTES = 16
+
+_REFUSALS = {
+    Admission.REFUSE_USED_UP: "this link was already used: ask for a new one",
+    Admission.REFUSE_EXPIRED: "this link has expired: ask for a new one",
+    Admission.REFUSE_REVOKED: "this link was revoked: ask for a new one",
+}
+
+
+class RelayChannel:
+    """The guest's WebSocket as a session channel (the relay path)."""
+
+    def __init__(self, connection: GuestConnection) -> None:
+        self._connection = connection
+        self.close_reason: str | None = None
+
+    def send(self, data: bytes) -> None:
+        self._connection.send(bytes([RELAY]) + data)
+
+    async def async_drain(self) -> None:
+        await asyncio.sleep(0)  # the server bounds its queue per guest
+
+    async def async_close(self) -> None:
+        self._connection.close(1000, "session ended")
+
+
+@dataclass
+class _Guest:
+    guest_id: str
+    name: str
+    invite: Invite
+    link: GuestLink | None = None
+
+    @property
+    def label(self) -> str:
+        return f"guest:{self.guest_id}"
+
+    @property
+    def conversation_id(self) -> str:
+        return guest_conversation_id(self.guest_id)
+
+
+@dataclass
+class _Waiting:
+    guest: _Guest
+    connection: GuestConnection
+    session: Session
+    offer: OfferReceived
+
+
+class GuestHost:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._invites: dict[str, Invite] = {}  # by room id
+        self._guests: dict[str, _Guest] = {}  # by guest id
+        self._by_connection: dict[str, GuestLink] = {}
+        self._waiting: dict[str, _Waiting] = {}  # by guest id
+        self._server: SignalingServer | None = None
+        self._host = ""
+        self._fingerprint = ""
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- owner commands ---------------------------------------------------------------
+
+    async def async_invite(
+        self, *, expires_s: int, uses: int, label: str | None, approve: bool
+    ) -> InviteView:
+        now = time.time()
+        live = [i for i in self._invites.values() if i.accepts_connections(now)]
+        if len(live) >= MAX_INVITES:
+            raise UserError(f"{MAX_INVITES} invites are open already: revoke some first")
+        await self._async_ensure_server()
+        assert self._server is not None
+        invite = Invite(LinkSecret.generate(), label, now, now + expires_s, uses, approve)
+        self._invites[invite.room_id] = invite
+        self._server.registry.open_room(invite.room_id, invite.expires_at)
+        return self._view(invite, now)
+
+    def invites(self) -> list[InviteView]:
+        now = time.time()
+        return [self._view(i, now) for i in self._invites.values() if i.accepts_connections(now)]
+
+    def revoke(self, invite_id: str) -> InviteView:
+        matches = [i for i in self._invites.values() if i.invite_id == invite_id.strip()]
+        if not matches:
+            known = ", ".join(i.invite_id for i in self._invites.values()) or "none"
+            raise UserError(f"no invite {invite_id!r}; invites: {known}")
+        invite = matches[0]
+        invite.revoked = True
+        if self._server is not None:
+            self._server.registry.revoke(invite.room_id)
+        for guest in self._guests.values():
+            if guest.invite is invite and guest.link is not None:
+                guest.link.close("the invite was revoked")
+        return self._view(invite, time.time())
+
+    def conversations(self) -> list[tuple[str, str, str]]:
+        """(name, label, conversation id) of every guest known to this run."""
+        return [(g.name, g.label, g.conversation_id) for g in self._guests.values()]
+
+    def waiting(self) -> list[tuple[str, str]]:
+        return [(w.guest.name, w.guest.label) for w in self._waiting.values()]
+
+    def link_for(self, label: str) -> PeerLink | None:
+        guest = self._guests.get(label.removeprefix("guest:"))
+        return guest.link if guest else None
+
+    async def async_admit(self, label: str, *, admit: bool) -> str:
+        waiting = self._waiting.pop(label.removeprefix("guest:"), None)
+        if waiting is None:
+            raise UserError(f"{label} is not waiting to be let in")
+        if not admit:
+            waiting.connection.close(4403, "the owner did not let you in")
+            return "refused"
+        await self._async_complete(waiting)
+        return "admitted"
+
+    async def async_stop(self) -> None:
+        for guest in self._guests.values():
+            if guest.link is not None:
+                guest.link.close("node stopping")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._server is not None:
+            await self._server.async_stop()
+
+    # -- OwnerHooks (called by the signaling server) --------------------------------
+
+    def on_guest_message(self, room_id: str, guest: GuestConnection, data: bytes) -> None:
+        if not data:
+            return
+        if data[0] == RELAY:
+            link = self._by_connection.get(guest.id)
+            if link is not None:
+                link.feed_relay(data[1:])
+            return
+        if data[0] == SIGNAL and guest.id not in self._by_connection:
+            self._spawn(self._async_offer(room_id, guest, data[1:]))
+            return
+        guest.close(4400, "unexpected message")
+
+    def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
+        link = self._by_connection.pop(guest.id, None)
+        if link is not None:
+            link.close("the guest left")
+        for guest_id, waiting in list(self._waiting.items()):
+            if waiting.connection is guest:
+                del self._waiting[guest_id]
+
+    # -- the handshake ------------------------------------------------------------------
+
+    async def _async_offer(self, room_id: str, connection: GuestConnection, data: bytes) -> None:
+        invite = self._invites.get(room_id)
+        if invite is None:
+            connection.close(4404, "link not valid")
+            return
+        session = Session(Role.RESPONDER, LinkEnvelopes(invite.secret.envelope_key, invite.guard))
+        try:
+            offer = session.receive_offer(data, now_ms())
+            guest_id = _guest_id(offer.info.get("guest", ""))
+        except ProtocolError as exc:
+            # Tampered, replayed, reflected or stale: say so on both sides.
+            self._node.emit(GuestRefused(invite.invite_id, f"handshake failed ({exc.code}): {exc}"))
+            connection.close(4400, f"handshake failed ({exc.code})")
+            return
+        name = _guest_name(offer.info.get("name")) or f"guest-{guest_id[:4]}"
+        admission = invite.admission(guest_id, time.time())
+        if admission in _REFUSALS:
+            self._node.emit(GuestRefused(invite.invite_id, _REFUSALS[admission]))
+            connection.close(4403, _REFUSALS[admission])
+            return
+        guest = self._guests.get(guest_id) or _Guest(guest_id, name, invite)
+        guest.name = name
+        waiting = _Waiting(guest, connection, session, offer)
+        if admission is Admission.ASK_OWNER:
+            if len(self._waiting) >= MAX_WAITING:
+                connection.close(4429, "too many guests waiting: try again later")
+                return
+            self._waiting[guest_id] = waiting
+            self._node.emit(GuestWaiting(guest.label, name, invite.invite_id))
+            return
+        await self._async_complete(waiting)
+
+    async def _async_complete(self, waiting: _Waiting) -> None:
+        guest, connection, session = waiting.guest, waiting.connection, waiting.session
+        link = GuestLink(
+            b64url_decode(guest.guest_id), session, RelayChannel(connection),
+            on_event=lambda lk, ev: self._on_event(guest, lk, ev),
+            on_closed=lambda lk, reason: self._on_closed(guest, connection, lk, reason),
+        )  # fmt: skip
+        try:
+            channel, answer_sdp = await DataChannelLink.async_accept_offer(
+                waiting.offer.sdp, on_message=link.feed_direct, on_closed=link.direct_closed,
+                interfaces=self._node.config.interfaces,
+            )  # fmt: skip
+        except TransportError as exc:
+            connection.close(4400, f"bad offer: {exc}")
+            return
+        info = {"name": self._node.name, "pk": b64url_encode(self._node.identity.public_key)}
+        answer = session.make_answer(answer_sdp, now_ms(), info)
+        if guest.link is not None:
+            guest.link.close("the guest reconnected")
+        guest.link = link
+        self._guests[guest.guest_id] = guest
+        self._by_connection[connection.id] = link
+        guest.invite.admit(guest.guest_id)  # consumes a use for a new guest only
+        if not guest.invite.is_open_to_new_guests(time.time()) and self._server is not None:
+            self._server.registry.close_to_new_guests(guest.invite.room_id)
+        connection.send(bytes([SIGNAL]) + answer)
+        link.attach_direct(channel)
+
+    def _on_event(self, guest: _Guest, link: PeerLink, event: Event) -> None:
+        from p2pchat.node import ConversationRef
+
+        if isinstance(event, SessionOpened):
+            kx = link.session.peer_kx_public
+            number = safety_number(self._node.identity.public_key, kx).digits if kx else ""
+            path = link.path if isinstance(link, GuestLink) else None
+            self._node.emit(
+                GuestJoined(guest.label, guest.name, guest.invite.invite_id, number, path or "")
+            )
+        ref: ConversationRef = ConversationRef(guest.conversation_id, guest.label, guest.name)
+        self._node.on_session_event(link, event, ref)
+
+    def _on_closed(
+        self, guest: _Guest, connection: GuestConnection, link: PeerLink, reason: str
+    ) -> None:
+        self._by_connection.pop(connection.id, None)
+        if guest.link is link:
+            guest.link = None
+            if link.opened:
+                self._node.emit(GuestLeft(guest.label, guest.name, reason))
+
+    # -- private --------------------------------------------------------------------------
+
+    async def _async_ensure_server(self) -> None:
+        if self._server is not None:
+            return
+        from signaling.server import SignalingServer, default_static_dir
+        from signaling.tls import load_or_create_certificate, sha256_fingerprint, ssl_context
+
+        self._host = self._node.lan_address()
+        files = load_or_create_certificate(self._node.config.data_dir, hosts=[self._host])
+        self._fingerprint = sha256_fingerprint(files)
+        self._server = SignalingServer(
+            host=self._node.bind_host(), port=self._node.config.invite_port,
+            ssl_context=ssl_context(files), static_dir=default_static_dir(), owner_hooks=self,
+        )  # fmt: skip
+        await self._server.async_start()
+
+    def _view(self, invite: Invite, now: float) -> InviteView:
+        assert self._server is not None
+        return InviteView(
+            invite_id=invite.invite_id,
+            url=invite.secret.url(self._host, self._server.port),
+            label=invite.label,
+            expires_at=int(invite.expires_at),
+            seconds_left=max(0, int(invite.expires_at - now)),
+            uses_left=invite.uses_left,
+            approve=invite.approve,
+            guests=len(invite.admitted),
+            revoked=invite.revoked,
+            certificate_sha256=self._fingerprint,
+        )
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _guest_id(text: str) -> str:
+    try:
+        raw = b64url_decode(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != GUEST_ID_BYTES:
+        raise ProtocolError("the offer has no valid guest id", code="bad-handshake")
+    return text
+
+
+def _guest_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    name = "".join(c for c in value.strip() if c.isprintable())[:32]
+    return name or None
