@@ -1,0 +1,99 @@
+// npm run build: write the deployable guest page to signaling/static/.
+//
+// No bundler: the page is plain ES modules. libsodium-wrappers ships an ESM build
+// (dist/modules-esm) whose only import is the bare specifier "libsodium"; browsers
+// cannot resolve bare specifiers without an import map (and an inline import map
+// would need 'unsafe-inline' in the CSP), so the build copies both files and
+// rewrites that one specifier, and the same for src/sodium.js. The wasm is embedded
+// in libsodium's module (instantiated under 'wasm-unsafe-eval').
+//
+// Deterministic: the output depends only on src/ and the locked node_modules.
+
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const out = path.resolve(here, "..", "signaling", "static");
+const require = createRequire(import.meta.url);
+
+function packageDir(name) {
+  // package.json "exports" hides package.json itself: find the package from its main file.
+  let dir = path.dirname(require.resolve(name));
+  while (path.basename(dir) !== name) dir = path.dirname(dir);
+  return dir;
+}
+
+function read(file) {
+  return readFileSync(file, "utf8");
+}
+
+function replaceOnce(text, from, to, where) {
+  const count = text.split(from).length - 1;
+  if (count !== 1) throw new Error(`${where}: expected exactly one ${JSON.stringify(from)}, found ${count}`);
+  return text.replace(from, to);
+}
+
+function licenseBanner(dir) {
+  const pkg = JSON.parse(read(path.join(dir, "package.json")));
+  const license = read(path.join(dir, "LICENSE")).trim().replaceAll("*/", "* /");
+  return `/*! ${pkg.name} ${pkg.version} (${pkg.license}), copied unchanged except for the import path.\n${license}\n*/\n`;
+}
+
+const wrappersDir = packageDir("libsodium-wrappers");
+const sodiumDir = path.join(path.dirname(wrappersDir), "libsodium");
+
+const files = new Map([
+  ["index.html", read(path.join(here, "src", "index.html"))],
+  ["style.css", read(path.join(here, "src", "style.css"))],
+  ["app.js", read(path.join(here, "src", "app.js"))],
+  ["fragment.js", read(path.join(here, "src", "fragment.js"))],
+  ["crypto.js", read(path.join(here, "src", "crypto.js"))],
+  ["session.js", read(path.join(here, "src", "session.js"))],
+  [
+    "sodium.js",
+    replaceOnce(
+      read(path.join(here, "src", "sodium.js")),
+      'from "libsodium-wrappers"',
+      'from "./libsodium-wrappers.js"',
+      "src/sodium.js",
+    ),
+  ],
+  [
+    "libsodium-wrappers.js",
+    licenseBanner(wrappersDir) +
+      replaceOnce(
+        read(path.join(wrappersDir, "dist", "modules-esm", "libsodium-wrappers.mjs")),
+        'from"libsodium"',
+        'from"./libsodium.js"',
+        "libsodium-wrappers.mjs",
+      ),
+  ],
+  [
+    "libsodium.js",
+    licenseBanner(sodiumDir) + read(path.join(sodiumDir, "dist", "modules-esm", "libsodium.mjs")),
+  ],
+]);
+
+// Nothing may come from outside the node: no source maps, no remote URLs.
+for (const [name, text] of files) {
+  if (/sourceMappingURL/.test(text)) throw new Error(`${name}: has a source map reference`);
+  if (/\b(?:https?|wss?):\/\//i.test(text)) throw new Error(`${name}: refers to a remote URL`);
+}
+// The CSP allows no inline script or style.
+const html = files.get("index.html");
+if (/<script(?![^>]*\bsrc=)/i.test(html) || /\sstyle=|<style/i.test(html) || /\son\w+=/i.test(html)) {
+  throw new Error("index.html: inline script or style (the CSP refuses it)");
+}
+
+mkdirSync(out, { recursive: true });
+const manifest = [];
+for (const [name, text] of files) {
+  writeFileSync(path.join(out, name), text);
+  const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
+  manifest.push(`${digest}  ${String(Buffer.byteLength(text)).padStart(7)}  ${name}`);
+}
+console.log(`built ${files.size} files into ${path.relative(process.cwd(), out) || "."}:`);
+console.log(manifest.join("\n"));

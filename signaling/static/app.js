@@ -1,0 +1,696 @@
+// The guest page: joins the owner's chat through the invite link.
+//
+// docs/guest-protocol.md: a WebSocket to /ws/<room> on this host (SIGNAL 0x01 carries the
+// sealed OFFER/ANSWER, RELAY 0x02 carries secret-stream messages on the relay path),
+// one WebRTC data channel "p2pchat" with no ICE servers, the guest's stream header
+// on the direct path if the channel opens within 4 s of the ANSWER, else on the
+// relay. Every chat frame is end-to-end encrypted either way (session.js).
+
+// First: take the secret out of the address bar (no dependencies, runs at once).
+import { forgetFragment, linkFragment, pathRoomId } from "./fragment.js";
+import {
+  LinkEnvelopes,
+  MAX_FRAME_BODY_BYTES,
+  ProtocolError,
+  ReplayGuard,
+  b64urlDecode,
+  b64urlEncode,
+  concatBytes,
+  linkFromFragment,
+  randomBytes,
+  safetyNumber,
+  toHex,
+  utf8Encode,
+} from "./crypto.js";
+import { Role, Session, SessionState } from "./session.js";
+
+const SIGNAL = 0x01;
+const RELAY = 0x02;
+const DIRECT_WAIT_MS = 4000; // after the ANSWER, before falling back to the relay
+const ICE_GATHER_TIMEOUT_MS = 5000;
+const PING_EVERY_MS = 2000; // keep-alive as in peer_link.py
+const SILENCE_LIMIT_MS = 7000;
+const OPEN_LIMIT_MS = 15000; // from our header to the owner's, as for LAN channels
+const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+const MAX_NAME_BYTES = 64;
+const MAX_UNSENT = 200;
+const MAX_SEEN_IDS = 2000;
+const MAX_LOG_ENTRIES = 1000;
+const SEND_BUFFER_LIMIT = 8 * 1024 * 1024;
+const LINK_NOT_VALID = 4404;
+
+// What each refusal means to a person; every code from docs/protocol.md "Errors".
+const ERROR_TEXT = {
+  tampered: "The owner's answer failed authentication: the link is wrong or someone tampered with it.",
+  reflected: "Our own offer came back to us (reflected): someone on the network is interfering.",
+  replayed: "An old answer was sent again (replayed): someone on the network is interfering.",
+  stale: "The owner's answer is too old or from the future: check that both clocks are right.",
+  "wrong-session": "The answer belongs to another session: someone on the network is interfering.",
+  "wrong-kind": "Received a signaling message of the wrong kind.",
+  malformed: "Received a damaged signaling message.",
+  unsupported: "The owner runs a p2pchat version this page does not support.",
+  "bad-handshake": "The owner's answer could not be read.",
+  "bad-stream": "The encrypted stream broke (tampered, reordered or cut).",
+  "bad-frame": "Received a damaged chat message.",
+  closed: "Received data after the chat was closed.",
+};
+
+// -- page elements -------------------------------------------------------------------
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $("status"),
+  statusText: $("status-text"),
+  error: $("error"),
+  join: $("join"),
+  joinForm: $("join-form"),
+  name: $("name"),
+  peer: $("peer"),
+  peerName: $("peer-name"),
+  path: $("path"),
+  safety: $("safety"),
+  log: $("log"),
+  composer: $("composer"),
+  message: $("message"),
+  send: $("send"),
+};
+
+function setStatus(state, text) {
+  ui.status.dataset.state = state;
+  ui.statusText.textContent = text;
+}
+
+function showError(text) {
+  ui.error.textContent = text;
+  ui.error.hidden = false;
+}
+
+function clearError() {
+  ui.error.hidden = true;
+  ui.error.textContent = "";
+}
+
+function describeError(err) {
+  if (err instanceof ProtocolError && Object.hasOwn(ERROR_TEXT, err.code)) return ERROR_TEXT[err.code];
+  return err instanceof Error ? err.message : String(err);
+}
+
+function storage(key, value) {
+  try {
+    if (value === undefined) return sessionStorage.getItem(key);
+    if (value === null) sessionStorage.removeItem(key);
+    else sessionStorage.setItem(key, value);
+  } catch {
+    // storage disabled: this tab just forgets
+  }
+  return null;
+}
+
+function timeText(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function appendEntry(kind, who, text, timestampMs) {
+  const entry = document.createElement("div");
+  entry.className = `msg ${kind}`;
+  if (who) {
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    const whoEl = document.createElement("span");
+    whoEl.className = "who";
+    whoEl.textContent = who;
+    const time = document.createElement("time");
+    time.dateTime = new Date(timestampMs).toISOString();
+    time.textContent = timeText(timestampMs);
+    meta.append(whoEl, " ", time);
+    entry.append(meta);
+  }
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = text;
+  entry.append(body);
+  const stick = ui.log.scrollTop + ui.log.clientHeight >= ui.log.scrollHeight - 24;
+  ui.log.append(entry);
+  while (ui.log.childElementCount > MAX_LOG_ENTRIES) ui.log.firstElementChild.remove();
+  if (stick) ui.log.scrollTop = ui.log.scrollHeight;
+  return entry;
+}
+
+function systemNote(text) {
+  appendEntry("system", null, text, Date.now());
+}
+
+function setReceipt(entry, state, text) {
+  let receipt = entry.querySelector(".receipt");
+  if (!receipt) {
+    receipt = document.createElement("span");
+    receipt.className = "receipt";
+    entry.append(receipt);
+  }
+  receipt.dataset.state = state;
+  receipt.textContent = text;
+}
+
+// -- outgoing messages: kept until the owner's receipt, resent after a reconnect -----
+
+const unsent = new Map(); // message id hex -> {messageId, text, timestampMs, entry}
+const seenIncoming = new Set(); // de-duplicates resent messages
+
+function rememberIncoming(idHex) {
+  if (seenIncoming.has(idHex)) return false;
+  seenIncoming.add(idHex);
+  if (seenIncoming.size > MAX_SEEN_IDS) seenIncoming.delete(seenIncoming.values().next().value);
+  return true;
+}
+
+// -- one connection attempt: WebSocket + RTCPeerConnection + Session -----------------
+
+class Attempt {
+  constructor(link, guard, info, hooks) {
+    this.link = link;
+    this.info = info;
+    this.hooks = hooks;
+    this.session = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, guard));
+    this.path = null; // "direct" | "relay" once the guest's header is out
+    this.ended = false;
+    this.ws = null;
+    this.pc = null;
+    this.dc = null;
+    this.pingTimer = null;
+    this.openTimer = null;
+    this.lastHeard = 0;
+  }
+
+  get isOpen() {
+    return !this.ended && this.session.state === SessionState.OPEN;
+  }
+
+  async start() {
+    const scheme = location.protocol === "http:" ? "ws:" : "wss:";
+    const ws = new WebSocket(`${scheme}//${location.host}/ws/${this.link.roomId}`);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    ws.addEventListener("message", (event) => this.onSocketMessage(event));
+    ws.addEventListener("close", (event) => this.onSocketClose(event));
+    const socketOpen = new Promise((resolve, reject) => {
+      ws.addEventListener("open", resolve, { once: true });
+      ws.addEventListener("close", () => reject(new Error("the server closed the connection")), {
+        once: true,
+      });
+    });
+    socketOpen.catch(() => {}); // reported by onSocketClose
+
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this.pc = pc;
+    const dc = pc.createDataChannel("p2pchat", { ordered: true });
+    dc.binaryType = "arraybuffer";
+    this.dc = dc;
+    dc.addEventListener("message", (event) => this.onChannelMessage(event));
+    dc.addEventListener("close", () => {
+      if (this.path === "direct") this.drop("the direct connection closed");
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (this.path === "direct" && pc.connectionState === "failed") {
+        this.drop("the direct connection failed");
+      }
+    });
+
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGatheringComplete(pc, ICE_GATHER_TIMEOUT_MS);
+    if (this.ended) return;
+    const offer = this.session.makeOffer(pc.localDescription.sdp, this.info);
+    await socketOpen;
+    if (this.ended) return;
+    ws.send(concatBytes(Uint8Array.of(SIGNAL), offer));
+    this.hooks.status("connecting", "connecting: waiting for the owner to answer…");
+  }
+
+  onSocketMessage(event) {
+    if (this.ended) return;
+    if (typeof event.data === "string") {
+      this.onServerNotice(event.data);
+      return;
+    }
+    const bytes = new Uint8Array(event.data);
+    if (bytes.length === 0) return;
+    const payload = bytes.slice(1);
+    if (bytes[0] === SIGNAL) {
+      this.onAnswer(payload).catch((err) => this.hooks.unexpected(err));
+    } else if (bytes[0] === RELAY && this.path === "relay") {
+      this.onStreamData(payload);
+    } else {
+      console.warn("p2pchat: ignored a relay message of type", bytes[0], "on path", this.path);
+    }
+  }
+
+  onServerNotice(text) {
+    let notice;
+    try {
+      notice = JSON.parse(text);
+    } catch {
+      console.warn("p2pchat: ignored a server message that is not JSON");
+      return;
+    }
+    if (notice?.type === "error") {
+      const message = typeof notice.message === "string" ? notice.message.slice(0, 300) : "unknown error";
+      console.error("p2pchat: server error:", message);
+      this.hooks.serverError(message);
+    } else if (notice?.type === "owner_left" && this.path !== "direct") {
+      this.drop("the owner left");
+    }
+  }
+
+  onSocketClose(event) {
+    if (this.ended) return;
+    if (event.code === LINK_NOT_VALID) {
+      this.end();
+      this.hooks.linkInvalid();
+      return;
+    }
+    // On the direct path the signaling socket is no longer needed.
+    if (this.path !== "direct") this.drop("lost the connection to the server");
+  }
+
+  async onAnswer(envelope) {
+    if (this.session.state !== SessionState.OFFER_SENT) {
+      console.warn("p2pchat: ignored an answer in state", this.session.state);
+      return;
+    }
+    let answer;
+    try {
+      answer = this.session.receiveAnswer(envelope);
+    } catch (err) {
+      // Refuse it and keep waiting: a genuine answer may still come.
+      this.hooks.handshakeError(err);
+      return;
+    }
+    this.hooks.peer(answer.info, this.session.kxPublicKey);
+    this.hooks.status("connecting", "connecting: opening the encrypted channel…");
+    let remoteOk = true;
+    try {
+      await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    } catch (err) {
+      remoteOk = false;
+      console.warn("p2pchat: the owner's SDP was refused, using the relay:", err);
+    }
+    const direct = remoteOk && (await channelOpen(this.dc, DIRECT_WAIT_MS));
+    if (this.ended) return;
+    const header = this.session.streamHeader();
+    if (direct) {
+      this.path = "direct";
+      this.dc.send(header);
+    } else {
+      this.path = "relay";
+      this.closePeerConnection(); // the whole session stays on the relay
+      this.ws.send(concatBytes(Uint8Array.of(RELAY), header));
+    }
+    this.lastHeard = Date.now();
+    this.openTimer = setTimeout(() => {
+      if (this.session.state !== SessionState.OPEN) this.drop("the owner did not start the session");
+    }, OPEN_LIMIT_MS);
+    this.hooks.status("connecting", `connecting (${this.path}): waiting for the owner…`);
+  }
+
+  onChannelMessage(event) {
+    if (this.ended || this.path !== "direct") return;
+    if (typeof event.data === "string") {
+      this.protocolFailure(new ProtocolError("text message on the data channel", "bad-stream"));
+      return;
+    }
+    this.onStreamData(new Uint8Array(event.data));
+  }
+
+  onStreamData(bytes) {
+    this.lastHeard = Date.now();
+    let events;
+    try {
+      events = this.session.receiveData(bytes);
+    } catch (err) {
+      this.protocolFailure(err);
+      return;
+    }
+    for (const ev of events) {
+      if (ev.type === "opened") {
+        this.startKeepAlive();
+        this.hooks.opened(this);
+      } else if (ev.type === "message") {
+        this.transmit(this.session.sendReceipt(ev.messageId));
+        this.hooks.message(ev);
+      } else if (ev.type === "receipt") {
+        this.hooks.receipt(ev.messageId);
+      } else if (ev.type === "ping") {
+        this.transmit(this.session.pong(ev.pingId));
+      } else if (ev.type === "closed") {
+        this.drop("the owner closed the chat");
+      }
+    }
+  }
+
+  /** Send one secret-stream message on the path in use. */
+  transmit(data) {
+    if (this.ended) return false;
+    if (this.path === "direct" && this.dc.readyState === "open") {
+      if (this.dc.bufferedAmount > SEND_BUFFER_LIMIT) throw new Error("the connection is congested");
+      this.dc.send(data);
+      return true;
+    }
+    if (this.path === "relay" && this.ws.readyState === WebSocket.OPEN) {
+      if (this.ws.bufferedAmount > SEND_BUFFER_LIMIT) throw new Error("the connection is congested");
+      this.ws.send(concatBytes(Uint8Array.of(RELAY), data));
+      return true;
+    }
+    return false;
+  }
+
+  sendText(text, messageId, timestampMs) {
+    return this.transmit(this.session.sendText(text, timestampMs, { messageId }).data);
+  }
+
+  startKeepAlive() {
+    this.pingTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > SILENCE_LIMIT_MS) {
+        this.drop(`no sign of the owner for ${SILENCE_LIMIT_MS / 1000} s`);
+        return;
+      }
+      try {
+        this.transmit(this.session.ping().data);
+      } catch (err) {
+        this.drop(describeError(err));
+      }
+    }, PING_EVERY_MS);
+  }
+
+  protocolFailure(err) {
+    console.error(`p2pchat: refused data from the owner (${err.code ?? "error"}):`, err.message);
+    this.drop(describeError(err));
+  }
+
+  /** The path broke: clean up and let the page reconnect. */
+  drop(reason) {
+    if (this.ended) return;
+    const wasOpen = this.session.state === SessionState.OPEN;
+    this.end();
+    this.hooks.dropped(reason, wasOpen);
+  }
+
+  /** Leave cleanly (page closing): our CLOSE frame, then tear down. */
+  leave() {
+    if (this.isOpen) {
+      try {
+        this.transmit(this.session.close());
+      } catch {
+        // best effort
+      }
+    }
+    this.end();
+  }
+
+  end() {
+    this.ended = true;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.openTimer);
+    this.closePeerConnection();
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000);
+  }
+
+  closePeerConnection() {
+    try {
+      this.dc?.close();
+      this.pc?.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function iceGatheringComplete(pc, timeoutMs) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, timeoutMs);
+    function done() {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    }
+    function check() {
+      if (pc.iceGatheringState === "complete") done();
+    }
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+function channelOpen(dc, timeoutMs) {
+  if (dc.readyState === "open") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    function finish(ok) {
+      clearTimeout(timer);
+      dc.removeEventListener("open", onOpen);
+      dc.removeEventListener("close", onClose);
+      resolve(ok);
+    }
+    const onOpen = () => finish(true);
+    const onClose = () => finish(false);
+    dc.addEventListener("open", onOpen);
+    dc.addEventListener("close", onClose);
+  });
+}
+
+// -- the page: join, reconnect with backoff, chat ------------------------------------
+
+class GuestPage {
+  constructor(link) {
+    this.link = link;
+    this.guard = new ReplayGuard(); // one per page: answers from earlier attempts stay refused
+    this.guestId = storage(`p2pchat:${link.roomId}:guest`);
+    if (!this.guestId) {
+      this.guestId = b64urlEncode(randomBytes(16));
+      storage(`p2pchat:${link.roomId}:guest`, this.guestId);
+    }
+    this.ownerName = "owner";
+    this.attempt = null;
+    this.failures = 0;
+    this.retryTimer = null;
+    this.stopped = false;
+  }
+
+  start() {
+    ui.composer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    window.addEventListener("pagehide", () => this.attempt?.leave());
+    window.addEventListener("pageshow", (event) => {
+      // Back from the back/forward cache: the attempt was closed on pagehide.
+      if (event.persisted && this.attempt?.ended && !this.retryTimer) this.connect();
+    });
+    const name = storage("p2pchat:name") ?? "";
+    ui.name.value = name;
+    if (storage(`p2pchat:${this.link.roomId}:joined`)) {
+      this.join(name);
+      return;
+    }
+    ui.join.hidden = false;
+    setStatus("connecting", "ready to join");
+    ui.joinForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.join(ui.name.value);
+    });
+    ui.name.focus();
+  }
+
+  join(rawName) {
+    const name = clipUtf8(rawName.trim().replace(/[\p{Cc}\p{Cf}]/gu, ""), MAX_NAME_BYTES);
+    storage("p2pchat:name", name || null);
+    storage(`p2pchat:${this.link.roomId}:joined`, "1");
+    this.name = name;
+    ui.join.hidden = true;
+    ui.message.disabled = false;
+    ui.send.disabled = false;
+    ui.message.focus();
+    this.connect();
+  }
+
+  connect() {
+    if (this.stopped) return;
+    this.retryTimer = null;
+    setStatus(this.failures ? "reconnecting" : "connecting", this.failures ? "reconnecting…" : "connecting…");
+    const info = { guest: this.guestId };
+    if (this.name) info.name = this.name;
+    const attempt = new Attempt(this.link, this.guard, info, this.hooks());
+    this.attempt = attempt;
+    attempt.start().catch((err) => {
+      console.error("p2pchat: could not start a connection:", err);
+      attempt.drop(err instanceof Error ? err.message : String(err));
+    });
+  }
+
+  hooks() {
+    return {
+      status: (state, text) => setStatus(state, text),
+      peer: (info, ourKxKey) => this.showPeer(info, ourKxKey),
+      handshakeError: (err) => {
+        const text = describeError(err);
+        console.error(`p2pchat: handshake refused (${err.code ?? "error"}): ${err.message}`);
+        showError(text);
+        setStatus("failed", `failed: ${err.code ?? "error"}`);
+      },
+      serverError: (message) => showError(`Server: ${message}`),
+      linkInvalid: () => {
+        this.stopped = true;
+        forgetFragment();
+        storage(`p2pchat:${this.link.roomId}:joined`, null);
+        showError("This link is not valid (expired, used up or revoked): ask for a new one.");
+        setStatus("failed", "failed: link not valid");
+        ui.message.disabled = true;
+        ui.send.disabled = true;
+      },
+      opened: (attempt) => this.opened(attempt),
+      message: (ev) => this.received(ev),
+      receipt: (messageId) => this.delivered(messageId),
+      dropped: (reason, wasOpen) => this.dropped(reason, wasOpen),
+      unexpected: (err) => {
+        console.error("p2pchat:", err);
+        this.attempt?.drop(err instanceof Error ? err.message : String(err));
+      },
+    };
+  }
+
+  showPeer(info, ourKxKey) {
+    this.ownerName = typeof info.name === "string" && info.name ? info.name : "owner";
+    ui.peerName.textContent = this.ownerName;
+    ui.peer.hidden = false;
+    let ownerKey = null;
+    try {
+      ownerKey = typeof info.pk === "string" ? b64urlDecode(info.pk) : null;
+    } catch {
+      ownerKey = null;
+    }
+    ui.safety.replaceChildren();
+    if (ownerKey && ownerKey.length === 32) {
+      const sn = safetyNumber(ownerKey, ourKxKey);
+      for (const group of sn.groups) {
+        const span = document.createElement("span");
+        span.textContent = group;
+        ui.safety.append(span);
+      }
+      ui.safety.setAttribute("aria-label", `Safety number: ${sn.digits}`);
+    } else {
+      ui.safety.textContent = "unavailable: the owner sent no public key";
+    }
+  }
+
+  opened(attempt) {
+    this.failures = 0;
+    clearError();
+    setStatus("connected", `connected (${attempt.path})`);
+    ui.path.textContent = attempt.path;
+    ui.path.dataset.path = attempt.path;
+    ui.path.hidden = false;
+    for (const item of unsent.values()) this.transmit(item);
+  }
+
+  received(ev) {
+    if (!rememberIncoming(toHex(ev.messageId))) return;
+    appendEntry("in", this.ownerName, ev.text, ev.timestampMs);
+  }
+
+  delivered(messageId) {
+    const key = toHex(messageId);
+    const item = unsent.get(key);
+    if (!item) return;
+    unsent.delete(key);
+    setReceipt(item.entry, "delivered", "delivered");
+  }
+
+  dropped(reason, wasOpen) {
+    if (this.stopped) return;
+    ui.path.hidden = true;
+    if (wasOpen) {
+      this.failures = 0;
+      systemNote(`connection lost: ${reason}`);
+    }
+    const delay = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)];
+    const jittered = Math.round(delay * (0.8 + Math.random() * 0.4));
+    this.failures += 1;
+    setStatus("reconnecting", `reconnecting in ${Math.ceil(jittered / 1000)} s: ${reason}`);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), jittered);
+  }
+
+  send() {
+    const text = ui.message.value;
+    if (!text.trim()) return;
+    if (utf8Encode(text).length > MAX_FRAME_BODY_BYTES) {
+      showError(`That message is too long (the limit is ${MAX_FRAME_BODY_BYTES} bytes).`);
+      return;
+    }
+    if (unsent.size >= MAX_UNSENT) {
+      showError("Too many messages are waiting to be delivered: wait for the connection to come back.");
+      return;
+    }
+    const messageId = randomBytes(16);
+    const timestampMs = Date.now();
+    const entry = appendEntry("out", this.name || "you", text, timestampMs);
+    const item = { messageId, text, timestampMs, entry };
+    unsent.set(toHex(messageId), item);
+    ui.message.value = "";
+    ui.log.scrollTop = ui.log.scrollHeight;
+    if (!this.transmit(item)) setReceipt(entry, "waiting", "waiting for the connection…");
+  }
+
+  transmit(item) {
+    const attempt = this.attempt;
+    if (!attempt?.isOpen) return false;
+    try {
+      if (!attempt.sendText(item.text, item.messageId, item.timestampMs)) return false;
+    } catch (err) {
+      console.error("p2pchat: could not send:", err);
+      setReceipt(item.entry, "failed", "not sent");
+      return false;
+    }
+    setReceipt(item.entry, "sent", "sent");
+    return true;
+  }
+}
+
+function clipUtf8(text, maxBytes) {
+  let out = "";
+  let size = 0;
+  for (const ch of text) {
+    const n = utf8Encode(ch).length;
+    if (size + n > maxBytes) break;
+    out += ch;
+    size += n;
+  }
+  return out;
+}
+
+function main() {
+  if (!linkFragment) {
+    showError("This page needs the whole invite link (the part after # is missing): ask for a new one.");
+    setStatus("failed", "failed: no invite secret");
+    return;
+  }
+  let link;
+  try {
+    link = linkFromFragment(linkFragment);
+    if (pathRoomId !== null && link.roomId !== pathRoomId) {
+      throw new Error("the link is damaged: ask for a new one");
+    }
+  } catch (err) {
+    forgetFragment();
+    console.error("p2pchat:", err.message);
+    showError(`This invite link is damaged: ask for a new one.`);
+    setStatus("failed", "failed: damaged link");
+    return;
+  }
+  if (typeof RTCPeerConnection !== "function" || typeof WebSocket !== "function") {
+    showError("This browser cannot join: it has no WebRTC or WebSocket support.");
+    setStatus("failed", "failed: unsupported browser");
+    return;
+  }
+  new GuestPage(link).start();
+}
+
+main();

@@ -1,0 +1,318 @@
+// One chat session between two endpoints, sans I/O: mirrors p2pchat/protocol/session.py.
+//
+// The browser guest is the INITIATOR: it seals an OFFER (its SDP and an ephemeral
+// crypto_kx key share) in a link envelope, opens the owner's ANSWER, derives rx/tx
+// keys, sends its secret-stream header first, then chat frames. The RESPONDER role
+// is here too (the owner's side), so tests can run both ends in JavaScript.
+//
+// The caller owns the I/O: it feeds envelopes and channel data in (with the current
+// time, default Date.now()) and sends what comes back. Events are plain objects:
+//   {type: "opened"}                                   both stream headers exchanged
+//   {type: "message", messageId, timestampMs, text}    a TEXT frame
+//   {type: "receipt", messageId}                       the peer got our TEXT
+//   {type: "ping", pingId} / {type: "pong", pingId, timestampMs}
+//   {type: "closed"}                                   the peer ended its stream cleanly
+
+import {
+  Direction,
+  EnvelopeError,
+  EnvelopeKind,
+  FrameType,
+  KxKeyPair,
+  LocalProtocolError,
+  MAX_FRAME_BODY_BYTES,
+  RemoteProtocolError,
+  SESSION_ID_BYTES,
+  STREAM_HEADER_BYTES,
+  StreamError,
+  StreamReceiver,
+  StreamSender,
+  bytesEqual,
+  decodeFrame,
+  decodeHandshake,
+  encodeFrame,
+  encodeHandshake,
+  newMessageId,
+  oppositeDirection,
+  randomBytes,
+  utf8Encode,
+} from "./crypto.js";
+
+export const Role = Object.freeze({ INITIATOR: "INITIATOR", RESPONDER: "RESPONDER" });
+
+export const SessionState = Object.freeze({
+  NEW: "NEW",
+  OFFER_SENT: "OFFER_SENT", // initiator, waiting for the answer
+  OFFER_RECEIVED: "OFFER_RECEIVED", // responder, waiting for its own SDP to answer with
+  KEYED: "KEYED", // keys derived; stream headers not both exchanged yet
+  OPEN: "OPEN",
+  CLOSED: "CLOSED",
+});
+
+const Input = Object.freeze({
+  SEND_OFFER: "send offer",
+  RECEIVE_OFFER: "receive offer",
+  SEND_ANSWER: "send answer",
+  RECEIVE_ANSWER: "receive answer",
+  STREAMS_READY: "streams ready",
+});
+
+// Every legal transition, in one place (as in session.py's _TRANSITIONS).
+const TRANSITIONS = new Map([
+  [`${Role.INITIATOR}|${SessionState.NEW}|${Input.SEND_OFFER}`, SessionState.OFFER_SENT],
+  [`${Role.INITIATOR}|${SessionState.OFFER_SENT}|${Input.RECEIVE_ANSWER}`, SessionState.KEYED],
+  [`${Role.RESPONDER}|${SessionState.NEW}|${Input.RECEIVE_OFFER}`, SessionState.OFFER_RECEIVED],
+  [`${Role.RESPONDER}|${SessionState.OFFER_RECEIVED}|${Input.SEND_ANSWER}`, SessionState.KEYED],
+  [`${Role.INITIATOR}|${SessionState.KEYED}|${Input.STREAMS_READY}`, SessionState.OPEN],
+  [`${Role.RESPONDER}|${SessionState.KEYED}|${Input.STREAMS_READY}`, SessionState.OPEN],
+]);
+
+export class Session {
+  /**
+   * @param {string} role Role.INITIATOR (the guest) or Role.RESPONDER
+   * @param {{seal: Function, open: Function}} envelopes e.g. a LinkEnvelopes
+   * @param {{sessionId?: Uint8Array, kx?: KxKeyPair}} [options] fixed values for tests
+   */
+  constructor(role, envelopes, { sessionId, kx } = {}) {
+    if (role !== Role.INITIATOR && role !== Role.RESPONDER) throw new TypeError("unknown role");
+    this.role = role;
+    this.state = SessionState.NEW;
+    this.sessionId = sessionId ?? randomBytes(SESSION_ID_BYTES);
+    this.peerInfo = {};
+    this._envelopes = envelopes;
+    this._kx = kx ?? new KxKeyPair();
+    this._keys = null;
+    this._pendingKeys = null; // responder: keys before the answer
+    this._sender = null;
+    this._receiver = null;
+  }
+
+  /** Our ephemeral crypto_kx public key (the guest's half of the safety number). */
+  get kxPublicKey() {
+    return this._kx.publicKey;
+  }
+
+  get direction() {
+    return this.role === Role.INITIATOR ? Direction.INITIATOR : Direction.RESPONDER;
+  }
+
+  // -- handshake ---------------------------------------------------------------------
+
+  /** Initiator: the sealed OFFER envelope to send. */
+  makeOffer(sdp, info = {}, nowMs = Date.now()) {
+    this._advance(Input.SEND_OFFER);
+    return this._seal(EnvelopeKind.OFFER, sdp, info, nowMs);
+  }
+
+  /** Responder: open an OFFER envelope; returns {sessionId, sdp, info}. */
+  receiveOffer(data, nowMs = Date.now()) {
+    if (this.role !== Role.RESPONDER || this.state !== SessionState.NEW) {
+      throw new LocalProtocolError(`cannot receive an offer as ${this._describe()}`);
+    }
+    const opened = this._openEnvelope(data, nowMs);
+    const body = this._handshakeBody(opened, EnvelopeKind.OFFER);
+    const keys = this._deriveKeys(() => this._kx.serverKeys(body.kxPublic));
+    this._advance(Input.RECEIVE_OFFER);
+    this.sessionId = opened.sessionId;
+    this._pendingKeys = keys;
+    this.peerInfo = body.info;
+    return { sessionId: opened.sessionId, sdp: body.sdp, info: body.info, kxPublic: body.kxPublic };
+  }
+
+  /** Responder: the sealed ANSWER envelope to send. */
+  makeAnswer(sdp, info = {}, nowMs = Date.now()) {
+    this._advance(Input.SEND_ANSWER);
+    this._keys = this._pendingKeys;
+    return this._seal(EnvelopeKind.ANSWER, sdp, info, nowMs);
+  }
+
+  /** Initiator: open the ANSWER envelope; returns {sdp, info}. */
+  receiveAnswer(data, nowMs = Date.now()) {
+    if (this.role !== Role.INITIATOR || this.state !== SessionState.OFFER_SENT) {
+      throw new LocalProtocolError(`cannot receive an answer as ${this._describe()}`);
+    }
+    const opened = this._openEnvelope(data, nowMs);
+    const body = this._handshakeBody(opened, EnvelopeKind.ANSWER);
+    if (!bytesEqual(opened.sessionId, this.sessionId)) {
+      throw new RemoteProtocolError("answer belongs to another session", "wrong-session");
+    }
+    this._keys = this._deriveKeys(() => this._kx.clientKeys(body.kxPublic));
+    this._advance(Input.RECEIVE_ANSWER);
+    this.peerInfo = body.info;
+    return { sdp: body.sdp, info: body.info, kxPublic: body.kxPublic };
+  }
+
+  // -- the channel -------------------------------------------------------------------
+
+  /** The first message to send on the path once it is up (idempotent). */
+  streamHeader() {
+    if (this._sender !== null) return this._sender.header;
+    if (this.state !== SessionState.KEYED || this._keys === null) {
+      throw new LocalProtocolError(`no stream to start as ${this._describe()}`);
+    }
+    this._sender = new StreamSender(this._keys.tx);
+    // If the peer's header came first, this completes the session (check `state`);
+    // otherwise receiveData reports {type: "opened"}.
+    this._maybeOpen();
+    return this._sender.header;
+  }
+
+  /** Feed one channel message (Uint8Array); returns the events it means. */
+  receiveData(data, nowMs = Date.now()) {
+    void nowMs; // frame timestamps are not checked (as in Python)
+    if (this.state === SessionState.CLOSED) {
+      throw new RemoteProtocolError("data after the session closed", "closed");
+    }
+    if (this._keys === null) {
+      throw new LocalProtocolError(`channel data before the handshake as ${this._describe()}`);
+    }
+    if (this._receiver === null) return this._receiveHeader(data);
+    let opened;
+    try {
+      opened = this._receiver.open(data);
+    } catch (exc) {
+      if (exc instanceof StreamError) throw new RemoteProtocolError(exc.message, "bad-stream");
+      throw exc;
+    }
+    const frame = decodeFrame(opened.plaintext);
+    if (opened.final !== (frame.type === FrameType.CLOSE)) {
+      throw new RemoteProtocolError(
+        "only a close frame may end the stream, and it must end it",
+        "bad-frame",
+      );
+    }
+    if (opened.final) {
+      this.state = SessionState.CLOSED;
+      return [{ type: "closed" }];
+    }
+    return [frameEvent(frame)];
+  }
+
+  /** Encrypt a text message; returns {messageId, data}. Pass messageId to resend. */
+  sendText(text, nowMs = Date.now(), { messageId } = {}) {
+    const body = utf8Encode(text);
+    if (body.length > MAX_FRAME_BODY_BYTES) {
+      throw new LocalProtocolError(
+        `message is ${body.length} bytes; the limit is ${MAX_FRAME_BODY_BYTES} bytes`,
+      );
+    }
+    const id = messageId ?? newMessageId();
+    return { messageId: id, data: this._send({ type: FrameType.TEXT, messageId: id, timestampMs: nowMs, body }) };
+  }
+
+  sendReceipt(messageId, nowMs = Date.now()) {
+    return this._send({ type: FrameType.RECEIPT, messageId, timestampMs: nowMs });
+  }
+
+  /** Returns {pingId, data}. */
+  ping(nowMs = Date.now()) {
+    const pingId = newMessageId();
+    return { pingId, data: this._send({ type: FrameType.PING, messageId: pingId, timestampMs: nowMs }) };
+  }
+
+  pong(pingId, nowMs = Date.now()) {
+    return this._send({ type: FrameType.PONG, messageId: pingId, timestampMs: nowMs });
+  }
+
+  /** The last frame of our stream (TAG_FINAL); the session is closed after it. */
+  close(nowMs = Date.now()) {
+    const data = this._send(
+      { type: FrameType.CLOSE, messageId: new Uint8Array(16), timestampMs: nowMs },
+      { final: true },
+    );
+    this.state = SessionState.CLOSED;
+    return data;
+  }
+
+  // -- private -----------------------------------------------------------------------
+
+  _receiveHeader(data) {
+    if (!(data instanceof Uint8Array) || data.length !== STREAM_HEADER_BYTES) {
+      throw new RemoteProtocolError("first channel message is not a stream header", "bad-stream");
+    }
+    this._receiver = new StreamReceiver(this._keys.rx, data);
+    return this._maybeOpen();
+  }
+
+  _maybeOpen() {
+    if (this._sender !== null && this._receiver !== null) {
+      this._advance(Input.STREAMS_READY);
+      return [{ type: "opened" }];
+    }
+    return [];
+  }
+
+  _send(frame, { final = false } = {}) {
+    // Sending may start as soon as our own header is out: the path is ordered, so
+    // the peer reads our header before our first frame.
+    if (
+      this._sender === null ||
+      (this.state !== SessionState.KEYED && this.state !== SessionState.OPEN)
+    ) {
+      throw new LocalProtocolError(`cannot send as ${this._describe()}`);
+    }
+    return this._sender.seal(encodeFrame(frame), { final });
+  }
+
+  _seal(kind, sdp, info, nowMs) {
+    const body = encodeHandshake({ sdp, kxPublic: this._kx.publicKey, info });
+    return this._envelopes.seal(kind, this.direction, this.sessionId, body, nowMs);
+  }
+
+  _openEnvelope(data, nowMs) {
+    try {
+      return this._envelopes.open(data, oppositeDirection(this.direction), nowMs);
+    } catch (exc) {
+      if (exc instanceof EnvelopeError) throw new RemoteProtocolError(exc.message, exc.code);
+      throw exc;
+    }
+  }
+
+  _handshakeBody(opened, kind) {
+    if (opened.kind !== kind) {
+      const name = kind === EnvelopeKind.OFFER ? "offer" : "answer";
+      throw new RemoteProtocolError(
+        `expected an ${name} envelope, got kind ${opened.kind}`,
+        "wrong-kind",
+      );
+    }
+    if (opened.direction === this.direction) {
+      throw new RemoteProtocolError("envelope goes the wrong way (reflected)", "reflected");
+    }
+    return decodeHandshake(opened.body);
+  }
+
+  _deriveKeys(derive) {
+    try {
+      return derive();
+    } catch (exc) {
+      if (exc instanceof StreamError) throw new RemoteProtocolError(exc.message, "bad-handshake");
+      throw exc;
+    }
+  }
+
+  _advance(input) {
+    const next = TRANSITIONS.get(`${this.role}|${this.state}|${input}`);
+    if (next === undefined) throw new LocalProtocolError(`cannot ${input} as ${this._describe()}`);
+    this.state = next;
+  }
+
+  _describe() {
+    return `${this.role.toLowerCase()} in state ${this.state}`;
+  }
+}
+
+function frameEvent(frame) {
+  switch (frame.type) {
+    case FrameType.TEXT:
+      return { type: "message", messageId: frame.messageId, timestampMs: frame.timestampMs, text: frame.text };
+    case FrameType.RECEIPT:
+      return { type: "receipt", messageId: frame.messageId };
+    case FrameType.PING:
+      return { type: "ping", pingId: frame.messageId };
+    case FrameType.PONG:
+      return { type: "pong", pingId: frame.messageId, timestampMs: frame.timestampMs };
+    default:
+      throw new Error(`unhandled frame type ${frame.type}`); // CLOSE is handled by the caller
+  }
+}
