@@ -1,0 +1,727 @@
+"""The signaling web application: guest page, static assets, the guest WebSocket relay
+and, in standalone mode, the owner WebSocket.
+
+The server is untrusted by design (docs/threat-model.md): it sees room ids and opaque
+blobs, never the link secret. It stores nothing and never parses a payload; the only
+byte it reads is the first one of a guest message (its type), to refuse junk early.
+
+Routes
+------
+``GET /c/{room_id}``
+    The guest page (``static/index.html``) while the room is live, else one generic
+    "link not valid" page with status 404 for unknown, expired, used-up, revoked and
+    malformed room ids alike, built with the same work on both paths.
+``GET /static/{name}``
+    The page's assets; no listing, symlinks never followed outside the directory.
+``GET /ws/{room_id}``
+    The guest WebSocket (docs/guest-protocol.md): binary messages whose first byte is
+    ``0x01`` SIGNAL or ``0x02`` RELAY, handed whole (type byte included) to the
+    owner. A room that is not live: close 4404 ``link not valid``.
+``GET /owner/{room_id}`` (standalone mode only, ``owner=None``)
+    The owner WebSocket, see below.
+
+Every response carries the security headers of docs/guest-protocol.md (set in an
+``on_response_prepare`` hook, so WebSocket upgrades and aiohttp's own error pages get
+them too).
+
+Owner modes
+-----------
+*Embedded*: the node passes itself as ``owner`` (:class:`OwnerHooks`) and opens and
+revokes rooms in the shared :class:`~signaling.rooms.RoomRegistry`. Guests reach it as
+:class:`GuestConnection` handles.
+
+*Standalone* (``owner=None``, ``p2pchat signal-server``): an owner claims a room by
+opening ``wss://HOST:PORT/owner/{room_id}`` (with ``Authorization: Bearer <token>``
+when the server has an owner token). First owner wins; another claim of a claimed room
+is closed with 4409. The owner's first message, within 10 s, is text
+``{"expires_at": <unix seconds>}``; the server opens the room (expiry clamped to at
+most 24 h ahead) and answers ``{"type": "ready", "expires_at": <clamped>}``. The room
+stays live while the owner stays connected and until that expiry. Later text messages
+from the owner: ``{"room": "used-up"}`` or ``{"room": "revoked"}`` (no new guests;
+connected guests stay). When the owner leaves, the room is forgotten and each of its
+guests gets ``{"type": "owner_left"}`` and a close (1001).
+
+Binary framing on the owner socket (``id`` = the guest connection id, 8 bytes, the
+same bytes as :attr:`GuestConnection.id` in hex)::
+
+    0x01 SIGNAL / 0x02 RELAY  both ways   [type][id][payload]
+                              server→owner: a guest sent [type][payload]
+                              owner→server: send [type][payload] to that guest
+    0x10 GUEST_OPENED  server→owner  [0x10][id][guest address, UTF-8]
+                       (sent once, before that guest's first message)
+    0x11 GUEST_CLOSED  server→owner  [0x11][id]
+    0x12 CLOSE_GUEST   owner→server  [0x12][id][close code, u16 big-endian][reason, UTF-8]
+
+A message for a guest that has gone is dropped (the GUEST_CLOSED is on its way).
+Malformed owner frames close the owner socket with 1002.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import math
+import secrets
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Protocol
+
+import aiohttp
+from aiohttp import web
+
+from signaling.bounds import AddressBuckets, Outbox, TokenBucket
+from signaling.rooms import RoomLimitError, RoomRegistry, is_valid_room_id
+
+logger = logging.getLogger(__name__)
+
+TYPE_SIGNAL: Final = 0x01
+TYPE_RELAY: Final = 0x02
+GUEST_TYPES: Final = frozenset({TYPE_SIGNAL, TYPE_RELAY})
+OWNER_GUEST_OPENED: Final = 0x10
+OWNER_GUEST_CLOSED: Final = 0x11
+OWNER_CLOSE_GUEST: Final = 0x12
+GUEST_ID_BYTES: Final = 8
+OWNER_HEADER_BYTES: Final = 1 + GUEST_ID_BYTES
+
+CLOSE_LINK_NOT_VALID: Final = 4404
+CLOSE_ROOM_CLAIMED: Final = 4409
+REASON_LINK_NOT_VALID: Final = "link not valid"
+
+CSP: Final = (
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS: Final[dict[str, str]] = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": CSP,
+}
+
+INVALID_LINK_PAGE: Final = b"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>p2pchat: link not valid</title>
+</head>
+<body>
+<h1>This link is not valid</h1>
+<p>It expired, was used up or was revoked: ask for a new one.</p>
+</body>
+</html>
+"""
+MISSING_PAGE: Final = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>p2pchat</title></head>
+<body><p>The guest page is not installed on this server.</p></body></html>
+"""
+# A well-formed room id that is never opened: malformed ids are looked up as this one,
+# so both paths of the page handler do the same work.
+_NEVER_A_ROOM: Final = "A" * 22
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every bound of the application (docs/guest-protocol.md; DESIGN §3)."""
+
+    max_msg_size: int = 128 * 1024  # one guest message; over it aiohttp closes with 1009
+    heartbeat: float = 20.0  # seconds between pings
+    connections_per_address: int = 8  # guest WebSockets per client address
+    connections_per_room: int = 8  # guest WebSockets per room
+    total_connections: int = 512  # guest WebSockets in all
+    messages_per_second: float = 50.0  # per guest WebSocket, token bucket...
+    message_burst: int = 100  # ...with this many tokens
+    send_queue_bytes: int = 1024 * 1024  # queued towards one guest; over it: disconnect
+    send_queue_messages: int = 512
+    requests_per_second: float = 20.0  # HTTP requests per client address (bucket)
+    request_burst: int = 100
+    addresses_tracked: int = 4096  # rate-limit buckets kept (least recent dropped)
+    owners_per_address: int = 4  # standalone: owner WebSockets per address
+    total_owners: int = 256
+    owner_messages_per_second: float = 800.0
+    owner_message_burst: int = 1600
+    owner_queue_bytes: int = 8 * 1024 * 1024  # queued towards one owner
+    owner_queue_messages: int = 4096
+    owner_hello_timeout: float = 10.0
+    max_room_lifetime: float = 24 * 3600.0  # standalone: furthest expiry an owner may set
+    max_guests_per_owner: int = 64  # owner client: guests tracked per room
+
+
+class GuestConnection(Protocol):
+    """One guest WebSocket, as the owner sees it."""
+
+    @property
+    def id(self) -> str:
+        """Random per connection: 16 hex digits (8 bytes)."""
+        ...
+
+    @property
+    def remote(self) -> str:
+        """The guest's address, for display."""
+        ...
+
+    def send(self, data: bytes) -> None:
+        """Queue one whole guest message (type byte first). Never blocks; a guest that
+        falls too far behind is disconnected. ``ValueError`` for an empty or oversized
+        message (local misuse)."""
+        ...
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close after what is queued has been sent."""
+        ...
+
+
+class OwnerHooks(Protocol):
+    """What the owner (the node, or the owner client) is told. Called on the event
+    loop; must return quickly and never raise for a guest's bad data."""
+
+    def on_guest_message(self, room_id: str, guest: GuestConnection, data: bytes) -> None:
+        """A guest sent ``data`` (whole message, type byte first: SIGNAL or RELAY)."""
+        ...
+
+    def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
+        """A guest that was passed to :meth:`on_guest_message` has gone."""
+        ...
+
+
+def make_app(
+    registry: RoomRegistry,
+    *,
+    static_dir: Path | None,
+    owner: OwnerHooks | None,
+    limits: Limits | None = None,
+    owner_token: str | None = None,
+    trusted_proxies: Collection[str] = (),
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """The aiohttp application.
+
+    ``owner``: the node's hooks (embedded mode), or ``None`` for standalone mode (the
+    ``/owner/{room_id}`` route). ``owner_token``: standalone owners must present it as
+    a bearer token. ``trusted_proxies``: peer addresses whose ``X-Forwarded-For`` is
+    believed (the TLS proxy in front of a standalone server), so per-address bounds
+    apply to the real clients. ``clock``: wall-clock seconds (tests).
+    """
+    relay = _Relay(
+        registry,
+        static_dir=static_dir,
+        owner=owner,
+        limits=limits or Limits(),
+        owner_token=owner_token,
+        trusted_proxies=frozenset(trusted_proxies),
+        clock=clock,
+    )
+    app = web.Application(middlewares=[relay.rate_limit_middleware], client_max_size=4096)
+    app[RELAY_KEY] = relay
+    app.on_response_prepare.append(_add_security_headers)
+    app.cleanup_ctx.append(relay.lifetime)
+    app.on_shutdown.append(relay.on_shutdown)
+    app.router.add_get("/c/{room_id}", relay.guest_page)
+    app.router.add_get("/ws/{room_id}", relay.guest_socket)
+    if owner is None:
+        app.router.add_get("/owner/{room_id}", relay.owner_socket)
+    if static_dir is not None and static_dir.is_dir():
+        app.router.add_static("/static", static_dir, follow_symlinks=False, show_index=False)
+    else:
+        logger.warning("no static directory at %s: the guest page will not work", static_dir)
+    return app
+
+
+def relay_of(app: web.Application) -> _Relay:
+    """The application's relay state (tests, the server's statistics)."""
+    return app[RELAY_KEY]
+
+
+# --- private ---------------------------------------------------------------------
+
+
+async def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Server"] = "p2pchat"
+
+
+class _GuestSocket:
+    """A guest WebSocket: the :class:`GuestConnection` handed to the owner."""
+
+    __slots__ = ("_closing", "_max_msg", "_outbox", "id", "raw_id", "remote", "room_id", "seen")
+
+    def __init__(
+        self, ws: web.WebSocketResponse, room_id: str, remote: str, limits: Limits
+    ) -> None:
+        self.raw_id = secrets.token_bytes(GUEST_ID_BYTES)
+        self.id = self.raw_id.hex()
+        self.room_id = room_id
+        self.remote = remote
+        self.seen = False  # handed to the owner at least once
+        self._max_msg = limits.max_msg_size
+        self._outbox = Outbox(ws, limits.send_queue_bytes, limits.send_queue_messages)
+        self._closing = False
+
+    def send(self, data: bytes) -> None:
+        if not data or len(data) > self._max_msg:
+            raise ValueError(f"a guest message is 1 to {self._max_msg} bytes, not {len(data)}")
+        if self._closing:
+            return
+        if not self._outbox.push(bytes(data)):
+            logger.info("guest %s is too far behind: disconnecting it", self.id)
+            self.fail(1013, "too far behind: reconnect")
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if not self._closing:
+            self._closing = True
+            self._outbox.close(code, reason)
+
+    def fail(self, code: int, reason: str, *, notice: str | None = None) -> None:
+        """Close now, dropping what is queued; ``notice`` goes first as a text message."""
+        if self._closing:
+            return
+        self._closing = True
+        self._outbox.cancel()
+        if notice is not None:
+            self._outbox.push(notice)
+        self._outbox.close(code, reason)
+
+    def stop(self) -> None:
+        """The socket is gone or about to be closed by its handler: drop the queue."""
+        self._closing = True
+        self._outbox.clear()
+
+    def __repr__(self) -> str:  # never the queue: it holds payloads
+        return f"<guest {self.id} room {self.room_id[:4]}… from {self.remote}>"
+
+
+class _OwnerSocket:
+    """A standalone owner's WebSocket; it is the :class:`OwnerHooks` of its guests."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, room_id: str, remote: str, limits: Limits
+    ) -> None:
+        self.ws = ws
+        self.room_id = room_id
+        self.remote = remote
+        self.ready = False
+        self.guests: dict[bytes, _GuestSocket] = {}
+        self._outbox = Outbox(ws, limits.owner_queue_bytes, limits.owner_queue_messages)
+        self._opened: set[bytes] = set()
+
+    def on_guest_message(self, room_id: str, guest: GuestConnection, data: bytes) -> None:
+        assert isinstance(guest, _GuestSocket)
+        if guest.raw_id not in self._opened:
+            # Control frames are small and sent once per guest: never refused.
+            opened = bytes([OWNER_GUEST_OPENED]) + guest.raw_id + guest.remote.encode()
+            self._outbox.push(opened, force=True)
+            self._opened.add(guest.raw_id)
+        if not self._outbox.push(data[:1] + guest.raw_id + data[1:]):
+            guest.fail(1013, "the owner is too far behind: reconnect")
+
+    def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
+        assert isinstance(guest, _GuestSocket)
+        if guest.raw_id in self._opened:
+            self._opened.discard(guest.raw_id)
+            self._outbox.push(bytes([OWNER_GUEST_CLOSED]) + guest.raw_id, force=True)
+
+    def send_text(self, text: str) -> None:
+        self._outbox.push(text, force=True)
+
+    def fail(self, code: int, reason: str) -> None:
+        self._outbox.close(code, reason, drop_queued=True)
+
+    def stop(self) -> None:
+        self._outbox.clear()
+
+
+class _Relay:
+    """All state of one application: counters, sockets, rate limits."""
+
+    def __init__(
+        self,
+        registry: RoomRegistry,
+        *,
+        static_dir: Path | None,
+        owner: OwnerHooks | None,
+        limits: Limits,
+        owner_token: str | None,
+        trusted_proxies: frozenset[str],
+        clock: Callable[[], float],
+    ) -> None:
+        self.registry = registry
+        self.limits = limits
+        self._owner = owner
+        self._owner_token = owner_token.encode() if owner_token else None
+        self._trusted_proxies = trusted_proxies
+        self._clock = clock
+        self._page = _PageFile(static_dir / "index.html" if static_dir else None)
+        self._requests = AddressBuckets(
+            limits.requests_per_second, limits.request_burst, limits.addresses_tracked
+        )
+        self.guests: dict[str, dict[bytes, _GuestSocket]] = {}  # room id → guests
+        self.guest_count = 0
+        self.owners: dict[str, _OwnerSocket] = {}  # standalone: room id → owner
+        self._per_address: dict[str, int] = {}
+        self._owners_per_address: dict[str, int] = {}
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    # --- HTTP ---
+
+    @web.middleware
+    async def rate_limit_middleware(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        if not self._requests.allow(self.client_address(request), time.monotonic()):
+            return web.Response(status=429, text="too many requests: slow down")
+        return await handler(request)
+
+    async def guest_page(self, request: web.Request) -> web.Response:
+        # Same work whatever the answer: a regex, one lookup, one page read, one choice.
+        room_id = request.match_info["room_id"]
+        well_formed = is_valid_room_id(room_id)
+        live = self.registry.is_live(room_id if well_formed else _NEVER_A_ROOM, self._clock())
+        page = self._page.read()
+        if well_formed and live:
+            body, status = (page, 200) if page is not None else (MISSING_PAGE, 503)
+        else:
+            body, status = INVALID_LINK_PAGE, 404
+        return web.Response(body=body, status=status, content_type="text/html", charset="utf-8")
+
+    def client_address(self, request: web.Request) -> str:
+        peer = request.remote or "?"
+        if peer in self._trusted_proxies:
+            forwarded = request.headers.get("X-Forwarded-For", "")[:1024]
+            last = forwarded.rsplit(",", 1)[-1].strip()
+            if last:
+                return last[:64]
+        return peer
+
+    # --- guest WebSocket ---
+
+    async def guest_socket(self, request: web.Request) -> web.WebSocketResponse:
+        room_id = request.match_info["room_id"]
+        address = self.client_address(request)
+        ws = self._new_socket(self.limits.max_msg_size)
+        refusal = self._guest_refusal(room_id, address)
+        await ws.prepare(request)
+        if refusal is not None:
+            await _refuse(ws, *refusal)
+            return ws
+        hooks: OwnerHooks | None = self._owner or self.owners.get(room_id)
+        if hooks is None:  # standalone room whose owner is not (or no longer) there
+            await _refuse(ws, CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID)
+            return ws
+        guest = _GuestSocket(ws, room_id, address, self.limits)
+        self._add_guest(guest, address)
+        self._sockets.add(ws)
+        failure: tuple[int, str] | None = None
+        try:
+            failure = await self._guest_loop(ws, guest, hooks)
+        finally:
+            self._sockets.discard(ws)
+            self._remove_guest(guest, address)
+            guest.stop()
+            if guest.seen:
+                try:
+                    hooks.on_guest_closed(room_id, guest)
+                except Exception:
+                    logger.exception("owner hook on_guest_closed failed")
+        if failure is not None:
+            await _refuse(ws, *failure)
+        return ws
+
+    def _guest_refusal(self, room_id: str, address: str) -> tuple[int, str] | None:
+        if not is_valid_room_id(room_id) or not self.registry.is_live(room_id, self._clock()):
+            return CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID
+        if self.guest_count >= self.limits.total_connections:
+            return 1013, "server busy: try again later"
+        if self._per_address.get(address, 0) >= self.limits.connections_per_address:
+            return 1008, "too many connections from your address"
+        if len(self.guests.get(room_id, ())) >= self.limits.connections_per_room:
+            return 1008, "too many connections to this room"
+        return None
+
+    async def _guest_loop(
+        self, ws: web.WebSocketResponse, guest: _GuestSocket, hooks: OwnerHooks
+    ) -> tuple[int, str] | None:
+        """Receive until the socket closes; a (code, reason) when we must close it."""
+        bucket = TokenBucket(
+            self.limits.messages_per_second, self.limits.message_burst, time.monotonic()
+        )
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.BINARY:
+                data: bytes = msg.data
+                if not bucket.take(time.monotonic()):
+                    return 1008, "too many messages: slow down"
+                if not data or data[0] not in GUEST_TYPES:
+                    return 1003, "unsupported message type"
+                guest.seen = True
+                try:
+                    hooks.on_guest_message(guest.room_id, guest, data)
+                except Exception as exc:
+                    logger.error("owner hook on_guest_message failed: %s", type(exc).__name__)
+                    return 1011, "internal error"
+            elif msg.type is aiohttp.WSMsgType.TEXT:
+                return 1003, "binary messages only"
+            else:  # ERROR: aiohttp has closed it (1009 for an oversized message)
+                break
+        return None
+
+    def _add_guest(self, guest: _GuestSocket, address: str) -> None:
+        self.guests.setdefault(guest.room_id, {})[guest.raw_id] = guest
+        self.guest_count += 1
+        self._per_address[address] = self._per_address.get(address, 0) + 1
+        owner = self.owners.get(guest.room_id)
+        if self._owner is None and owner is not None:
+            owner.guests[guest.raw_id] = guest
+
+    def _remove_guest(self, guest: _GuestSocket, address: str) -> None:
+        room = self.guests.get(guest.room_id)
+        if room is not None and room.pop(guest.raw_id, None) is not None:
+            self.guest_count -= 1
+            if not room:
+                del self.guests[guest.room_id]
+        count = self._per_address.get(address, 0) - 1
+        if count > 0:
+            self._per_address[address] = count
+        else:
+            self._per_address.pop(address, None)
+        owner = self.owners.get(guest.room_id)
+        if owner is not None:
+            owner.guests.pop(guest.raw_id, None)
+
+    # --- owner WebSocket (standalone) ---
+
+    async def owner_socket(self, request: web.Request) -> web.StreamResponse:
+        room_id = request.match_info["room_id"]
+        address = self.client_address(request)
+        if self._owner_token is not None and not self._token_ok(request):
+            return web.Response(status=401, text="owner token required")
+        ws = self._new_socket(self.limits.max_msg_size + OWNER_HEADER_BYTES)
+        await ws.prepare(request)
+        refusal = self._owner_refusal(room_id, address)
+        if refusal is not None:
+            await _refuse(ws, *refusal)
+            return ws
+        owner = _OwnerSocket(ws, room_id, address, self.limits)
+        self.owners[room_id] = owner  # claimed before the first await: first owner wins
+        self._owners_per_address[address] = self._owners_per_address.get(address, 0) + 1
+        self._sockets.add(ws)
+        failure: tuple[int, str] | None = None
+        try:
+            failure = await self._owner_hello(ws, owner)
+            if failure is None:
+                failure = await self._owner_loop(ws, owner)
+        finally:
+            self._sockets.discard(ws)
+            del self.owners[room_id]
+            count = self._owners_per_address[address] - 1
+            if count > 0:
+                self._owners_per_address[address] = count
+            else:
+                del self._owners_per_address[address]
+            self.registry.discard(room_id)
+            owner.stop()
+            notice = json.dumps({"type": "owner_left"})
+            for guest in list(owner.guests.values()):
+                guest.fail(1001, "owner left", notice=notice)
+        if failure is not None:
+            await _refuse(ws, *failure)
+        return ws
+
+    def _token_ok(self, request: web.Request) -> bool:
+        assert self._owner_token is not None
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self._owner_token
+        )
+
+    def _owner_refusal(self, room_id: str, address: str) -> tuple[int, str] | None:
+        if not is_valid_room_id(room_id):
+            return CLOSE_LINK_NOT_VALID, "room id not valid"
+        if room_id in self.owners or room_id in self.registry:
+            return CLOSE_ROOM_CLAIMED, "room already claimed"
+        if len(self.owners) >= self.limits.total_owners:
+            return 1013, "server busy: try again later"
+        if self._owners_per_address.get(address, 0) >= self.limits.owners_per_address:
+            return 1008, "too many rooms from your address"
+        return None
+
+    async def _owner_hello(
+        self, ws: web.WebSocketResponse, owner: _OwnerSocket
+    ) -> tuple[int, str] | None:
+        try:
+            msg = await ws.receive(timeout=self.limits.owner_hello_timeout)
+        except TimeoutError:
+            return 1008, "no hello from the owner"
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            return (1002, "the first message must be the hello") if _is_data(msg) else None
+        expires_at = _parse_hello(msg.data)
+        now = self._clock()
+        if expires_at is None or expires_at <= now:
+            return 1002, 'hello must be {"expires_at": <future unix seconds>}'
+        expires_at = min(expires_at, now + self.limits.max_room_lifetime)
+        try:
+            self.registry.open_room(owner.room_id, expires_at=expires_at, now=now)
+        except RoomLimitError:
+            return 1013, "server busy: too many rooms"
+        owner.ready = True
+        owner.send_text(json.dumps({"type": "ready", "expires_at": expires_at}))
+        return None
+
+    async def _owner_loop(
+        self, ws: web.WebSocketResponse, owner: _OwnerSocket
+    ) -> tuple[int, str] | None:
+        limits = self.limits
+        bucket = TokenBucket(
+            limits.owner_messages_per_second, limits.owner_message_burst, time.monotonic()
+        )
+        async for msg in ws:
+            if not _is_data(msg):
+                break
+            if not bucket.take(time.monotonic()):
+                return 1008, "too many messages: slow down"
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                state = _parse_room_state(msg.data)
+                if state == "used-up":
+                    self.registry.close(owner.room_id)
+                elif state == "revoked":
+                    self.registry.revoke(owner.room_id)
+                else:
+                    return 1002, 'text must be {"room": "used-up" | "revoked"}'
+                continue
+            data: bytes = msg.data
+            if len(data) < OWNER_HEADER_BYTES:
+                return 1002, "owner frame too short"
+            kind, guest_id = data[0], data[1:OWNER_HEADER_BYTES]
+            guest = owner.guests.get(guest_id)
+            if kind in GUEST_TYPES:
+                if len(data) == OWNER_HEADER_BYTES:
+                    return 1002, "empty message for a guest"
+                if guest is not None:
+                    guest.send(data[:1] + data[OWNER_HEADER_BYTES:])
+            elif kind == OWNER_CLOSE_GUEST:
+                parsed = _parse_close_guest(data[OWNER_HEADER_BYTES:])
+                if parsed is None:
+                    return 1002, "bad CLOSE_GUEST frame"
+                if guest is not None:
+                    guest.close(*parsed)
+            else:
+                return 1002, "unknown owner frame type"
+        return None
+
+    # --- lifetime ---
+
+    def _new_socket(self, max_msg_size: int) -> web.WebSocketResponse:
+        return web.WebSocketResponse(
+            max_msg_size=max_msg_size, compress=False, heartbeat=self.limits.heartbeat
+        )
+
+    async def lifetime(self, app: web.Application) -> AsyncIterator[None]:
+        """Purge expired rooms now and then (the registry is pure: it has no timer)."""
+
+        async def purge_forever() -> None:
+            while True:
+                await asyncio.sleep(30.0)
+                self.registry.purge(self._clock())
+
+        task = asyncio.get_running_loop().create_task(purge_forever())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        sockets = list(self._sockets)
+        for ws in sockets:
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"server shutting down")
+
+
+RELAY_KEY: Final = web.AppKey("signaling_relay", _Relay)
+
+
+class _PageFile:
+    """The guest page, re-read when the file changes (stat on every request)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._stamp: tuple[int, int] | None = None
+        self._body: bytes | None = None
+
+    def read(self) -> bytes | None:
+        if self._path is None:
+            return None
+        try:
+            stat = self._path.stat()
+        except OSError:
+            self._stamp, self._body = None, None
+            return None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp != self._stamp:
+            try:
+                self._body = self._path.read_bytes()
+            except OSError:
+                self._body = None
+            self._stamp = stamp
+        return self._body
+
+
+async def _refuse(ws: web.WebSocketResponse, code: int, reason: str) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.send_str(_error_notice(reason))
+        await ws.close(code=code, message=reason.encode())
+
+
+def _error_notice(reason: str) -> str:
+    return json.dumps({"type": "error", "message": reason})
+
+
+def _is_data(msg: aiohttp.WSMessage) -> bool:
+    return msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT)
+
+
+def _parse_json_object(text: str) -> dict[str, object] | None:
+    if len(text) > 1024:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _parse_hello(text: str) -> float | None:
+    hello = _parse_json_object(text)
+    if hello is None:
+        return None
+    expires_at = hello.get("expires_at")
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
+        return None
+    value = float(expires_at)
+    return value if math.isfinite(value) else None
+
+
+def _parse_room_state(text: str) -> str | None:
+    command = _parse_json_object(text)
+    state = command.get("room") if command is not None else None
+    return state if isinstance(state, str) else None
+
+
+def _parse_close_guest(rest: bytes) -> tuple[int, str] | None:
+    if len(rest) < 2 or len(rest) > 2 + 123:
+        return None
+    (code,) = struct.unpack(">H", rest[:2])
+    if not (code == 1000 or 3000 <= code <= 4999):
+        return None
+    try:
+        return code, rest[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return None

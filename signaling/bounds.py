@@ -1,0 +1,138 @@
+"""Bounds shared by the server and the owner client: token buckets and a bounded
+outgoing queue per WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict, deque
+from typing import Protocol
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; one token per event."""
+
+    __slots__ = ("_burst", "_rate", "_stamp", "_tokens")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self._rate, self._burst = rate, float(burst)
+        self._tokens, self._stamp = float(burst), now
+
+    def take(self, now: float) -> bool:
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class AddressBuckets:
+    """A token bucket per client address, at most ``max_addresses`` of them (the one
+    heard from least recently is forgotten first)."""
+
+    def __init__(self, rate: float, burst: int, max_addresses: int) -> None:
+        self._rate, self._burst, self._max = rate, burst, max_addresses
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def allow(self, address: str, now: float) -> bool:
+        bucket = self._buckets.pop(address, None)
+        if bucket is None:
+            bucket = TokenBucket(self._rate, self._burst, now)
+        if len(self._buckets) >= self._max:
+            self._buckets.popitem(last=False)
+        self._buckets[address] = bucket
+        return bucket.take(now)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class Socket(Protocol):
+    """What :class:`Outbox` needs of a WebSocket (server or client side)."""
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+    async def send_str(self, data: str) -> None: ...
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+
+
+class _Close:
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code, self.reason = code, reason
+
+
+class Outbox:
+    """Messages waiting for one WebSocket, at most ``max_bytes`` and ``max_items``.
+
+    Drained in order by a task that exists only while something is queued, so an idle
+    socket costs no task. :meth:`close` queues a close after what is queued.
+    """
+
+    __slots__ = ("_bytes", "_items", "_max_bytes", "_max_items", "_task", "_ws")
+
+    def __init__(self, ws: Socket, max_bytes: int, max_items: int) -> None:
+        self._ws = ws
+        self._max_bytes, self._max_items = max_bytes, max_items
+        self._items: deque[bytes | str | _Close] = deque()
+        self._bytes = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def push(self, item: bytes | str, *, force: bool = False) -> bool:
+        """Queue ``item``; False (nothing queued) when over the bounds. ``force``
+        ignores the bounds: only for small control messages sent once per peer."""
+        over = self._bytes + len(item) > self._max_bytes or len(self._items) >= self._max_items
+        if over and not force:
+            return False
+        self._items.append(item)
+        self._bytes += len(item)
+        self._kick()
+        return True
+
+    def close(self, code: int, reason: str, *, drop_queued: bool = False) -> None:
+        if drop_queued:
+            self.clear()
+        self._items.append(_Close(code, reason))
+        self._kick()
+
+    def clear(self) -> None:
+        """Drop what is queued; a send in progress finishes."""
+        self._items.clear()
+        self._bytes = 0
+
+    def cancel(self) -> None:
+        """Drop what is queued and stop a send in progress."""
+        self.clear()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
+    def _kick(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._items:
+                item = self._items.popleft()
+                if isinstance(item, _Close):
+                    self.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await self._ws.close(code=item.code, message=item.reason.encode()[:123])
+                    return
+                self._bytes -= len(item)
+                if isinstance(item, bytes):
+                    await self._ws.send_bytes(item)
+                else:
+                    await self._ws.send_str(item)
+        except (ConnectionError, RuntimeError):
+            self.clear()  # the socket is going away; its reader cleans up
+        finally:
+            self._task = None

@@ -1,0 +1,87 @@
+"""Run the signaling application on a port: embedded in the node, or standalone."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from signaling.app import Limits, OwnerHooks, make_app
+from signaling.rooms import RoomRegistry
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SHUTDOWN_TIMEOUT = 5.0
+
+
+class SignalingServer:
+    """The signaling app served on ``host`` (one address, or several on one port).
+
+    ``port`` 0 lets the OS choose; :attr:`port` holds the real one after
+    :meth:`async_start`. ``ssl_context`` None serves plain HTTP (only behind a
+    TLS-terminating proxy, or in tests).
+    """
+
+    def __init__(
+        self,
+        registry: RoomRegistry,
+        *,
+        host: str | Sequence[str],
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        static_dir: Path | None = STATIC_DIR,
+        owner_hooks: OwnerHooks | None,
+        limits: Limits | None = None,
+        owner_token: str | None = None,
+        trusted_proxies: Collection[str] = (),
+    ) -> None:
+        self.registry = registry
+        self.hosts = [host] if isinstance(host, str) else list(host)
+        self.port = port
+        self.ssl_context = ssl_context
+        self.app = make_app(
+            registry,
+            static_dir=static_dir,
+            owner=owner_hooks,
+            limits=limits,
+            owner_token=owner_token,
+            trusted_proxies=trusted_proxies,
+        )
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.ssl_context is None else "https"
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host:port`` for the first host (for logs and tests)."""
+        host = self.hosts[0] if self.hosts else "127.0.0.1"
+        any_address = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104
+        host = any_address.get(host, host)
+        return f"{self.scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    async def async_start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError("the signaling server is running already")
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            # Bind the first host (port 0: the OS picks one), then the others on that port.
+            for host in self.hosts or [""]:
+                site = web.TCPSite(runner, host or None, self.port, ssl_context=self.ssl_context)
+                await site.start()
+                self.port = int(runner.addresses[0][1])
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+
+    async def async_stop(self) -> None:
+        """Close every WebSocket (1001) and stop listening."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
