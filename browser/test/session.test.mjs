@@ -1,0 +1,223 @@
+// The guest session state machine against a JavaScript owner (Role.RESPONDER) in
+// memory: handshake, both stream headers, every frame type, close, and refusals.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  Direction,
+  EnvelopeKind,
+  LinkEnvelopes,
+  ReplayGuard,
+  b64urlDecode,
+  b64urlEncode,
+  encodeHandshake,
+  linkFromSecret,
+  randomBytes,
+  safetyNumber,
+} from "../src/crypto.js";
+import { Role, Session, SessionState } from "../src/session.js";
+
+const NOW = Date.now();
+const OWNER_PK = new Uint8Array(32).fill(0x42);
+
+function pair() {
+  const link = linkFromSecret(randomBytes(32));
+  const guest = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()));
+  const owner = new Session(Role.RESPONDER, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()));
+  return { link, guest, owner };
+}
+
+function handshake({ guest, owner }) {
+  const offer = guest.makeOffer("v=0\r\nguest\r\n", { guest: "g1", name: "Zoë" }, NOW);
+  const received = owner.receiveOffer(offer, NOW);
+  const answer = owner.makeAnswer("v=0\r\nowner\r\n", { name: "Alice", pk: b64urlEncode(OWNER_PK) }, NOW);
+  const answered = guest.receiveAnswer(answer, NOW);
+  return { offer, received, answer, answered };
+}
+
+function open(sessions) {
+  handshake(sessions);
+  const { guest, owner } = sessions;
+  assert.deepEqual(owner.receiveData(guest.streamHeader(), NOW), []); // guest's header first
+  assert.deepEqual(guest.receiveData(owner.streamHeader(), NOW), [{ type: "opened" }]);
+  assert.equal(owner.state, SessionState.OPEN); // completed silently by its own header
+  assert.equal(guest.state, SessionState.OPEN);
+}
+
+const code = (c) => (err) => {
+  assert.equal(err.code, c, `expected ${c}, got ${err.code}: ${err.message}`);
+  return true;
+};
+
+test("handshake: offer and answer carry SDP and info; same session id; states", () => {
+  const s = pair();
+  assert.equal(s.guest.state, SessionState.NEW);
+  const { received, answered } = handshake(s);
+  assert.equal(received.sdp, "v=0\r\nguest\r\n");
+  assert.deepEqual({ ...received.info }, { guest: "g1", name: "Zoë" });
+  assert.deepEqual(received.sessionId, s.guest.sessionId);
+  assert.deepEqual(s.owner.sessionId, s.guest.sessionId);
+  assert.equal(answered.sdp, "v=0\r\nowner\r\n");
+  assert.equal(answered.info.name, "Alice");
+  assert.equal(s.guest.state, SessionState.KEYED);
+  assert.equal(s.owner.state, SessionState.KEYED);
+  // both sides compute the same safety number from the owner's key and the guest's kx key
+  const guestSide = safetyNumber(b64urlDecode(answered.info.pk), s.guest.kxPublicKey);
+  const ownerSide = safetyNumber(s.guest.kxPublicKey, OWNER_PK);
+  assert.equal(guestSide.digits, ownerSide.digits);
+  assert.deepEqual(received.kxPublic, s.guest.kxPublicKey);
+});
+
+test("chat: frames both ways, receipts, ping/pong, close with FINAL", () => {
+  const s = pair();
+  open(s);
+  const { guest, owner } = s;
+  const sent = guest.sendText("hello ✓", NOW);
+  const [msg] = owner.receiveData(sent.data, NOW);
+  assert.equal(msg.type, "message");
+  assert.equal(msg.text, "hello ✓");
+  assert.deepEqual(msg.messageId, sent.messageId);
+  assert.equal(msg.timestampMs, NOW);
+  assert.deepEqual(guest.receiveData(owner.sendReceipt(msg.messageId, NOW), NOW), [
+    { type: "receipt", messageId: sent.messageId },
+  ]);
+  const reply = owner.sendText("hi there", NOW + 1);
+  assert.equal(guest.receiveData(reply.data, NOW)[0].text, "hi there");
+  const ping = owner.ping(NOW);
+  assert.deepEqual(guest.receiveData(ping.data, NOW), [{ type: "ping", pingId: ping.pingId }]);
+  assert.deepEqual(owner.receiveData(guest.pong(ping.pingId, NOW + 5), NOW), [
+    { type: "pong", pingId: ping.pingId, timestampMs: NOW + 5 },
+  ]);
+  // resend with the same id (after a reconnect the page resends undelivered messages)
+  const again = guest.sendText("hello ✓", NOW, { messageId: sent.messageId });
+  assert.deepEqual(owner.receiveData(again.data, NOW)[0].messageId, sent.messageId);
+  assert.deepEqual(owner.receiveData(guest.close(NOW), NOW), [{ type: "closed" }]);
+  assert.equal(guest.state, SessionState.CLOSED);
+  assert.equal(owner.state, SessionState.CLOSED);
+  assert.throws(() => owner.receiveData(new Uint8Array(40), NOW), code("closed"));
+  assert.throws(() => guest.sendText("late", NOW), code("local"));
+});
+
+test("chat: sending may start as soon as our header is out (KEYED)", () => {
+  const s = pair();
+  handshake(s);
+  const header = s.guest.streamHeader();
+  assert.equal(s.guest.streamHeader(), header); // idempotent
+  const early = s.guest.sendText("early", NOW);
+  assert.equal(s.guest.state, SessionState.KEYED);
+  s.owner.receiveData(header, NOW);
+  assert.equal(s.owner.receiveData(early.data, NOW)[0].text, "early");
+});
+
+test("chat: the owner's header first opens the guest on its own header", () => {
+  const s = pair();
+  handshake(s);
+  assert.deepEqual(s.guest.receiveData(s.owner.streamHeader(), NOW), []);
+  assert.equal(s.guest.state, SessionState.KEYED);
+  s.guest.streamHeader();
+  assert.equal(s.guest.state, SessionState.OPEN);
+});
+
+test("stream refusals: bad header, tampered, reordered, text too long", () => {
+  const s = pair();
+  handshake(s);
+  assert.throws(() => s.guest.receiveData(new Uint8Array(23), NOW), code("bad-stream"));
+  const t = pair();
+  open(t);
+  t.owner.sendText("one", NOW); // never delivered
+  const b = t.owner.sendText("two", NOW).data;
+  assert.throws(() => t.guest.receiveData(b, NOW), code("bad-stream")); // out of order
+  const u = pair();
+  open(u);
+  const bad = u.owner.sendText("x", NOW).data.slice();
+  bad[bad.length - 1] ^= 1;
+  assert.throws(() => u.guest.receiveData(bad, NOW), code("bad-stream"));
+  assert.throws(() => u.guest.sendText("x".repeat(65_511), NOW), code("local"));
+  u.guest.sendText("x".repeat(65_510), NOW);
+});
+
+test("a FINAL tag on a non-CLOSE frame, or CLOSE without FINAL, is bad-frame", () => {
+  const s = pair();
+  open(s);
+  const sender = s.owner._sender;
+  const id = new Uint8Array(16);
+  const closeNoFinal = sender.seal(Uint8Array.of(1, 5, ...id, 0, 0, 0, 0, 0, 0, 0, 0));
+  assert.throws(() => s.guest.receiveData(closeNoFinal, NOW), code("bad-frame"));
+  const t = pair();
+  open(t);
+  const textFinal = t.owner._sender.seal(Uint8Array.of(1, 1, ...id, 0, 0, 0, 0, 0, 0, 0, 0, 0x61), { final: true });
+  assert.throws(() => t.guest.receiveData(textFinal, NOW), code("bad-frame"));
+});
+
+test("handshake refusals: tampered, reflected, replayed, stale, wrong session, wrong kind", () => {
+  // bit flip
+  let s = pair();
+  let offer = s.guest.makeOffer("v=0", {}, NOW);
+  s.owner.receiveOffer(offer, NOW);
+  let answer = s.owner.makeAnswer("v=0", {}, NOW);
+  const flipped = answer.slice();
+  flipped[40] ^= 0x04;
+  assert.throws(() => s.guest.receiveAnswer(flipped, NOW), code("tampered"));
+  assert.equal(s.guest.state, SessionState.OFFER_SENT); // still waiting for a genuine answer
+  s.guest.receiveAnswer(answer, NOW);
+
+  // reflection: the guest's own offer sent back as if it were the answer
+  s = pair();
+  offer = s.guest.makeOffer("v=0", {}, NOW);
+  assert.throws(() => s.guest.receiveAnswer(offer, NOW), code("reflected"));
+
+  // replay: the same answer twice to a new session with the same guard
+  const link = linkFromSecret(randomBytes(32));
+  const guard = new ReplayGuard();
+  const g1 = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, guard));
+  const owner = new Session(Role.RESPONDER, new LinkEnvelopes(link.envelopeKey));
+  owner.receiveOffer(g1.makeOffer("v=0", {}, NOW), NOW);
+  answer = owner.makeAnswer("v=0", {}, NOW);
+  g1.receiveAnswer(answer, NOW);
+  const g2 = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, guard), { sessionId: g1.sessionId });
+  g2.makeOffer("v=0", {}, NOW);
+  assert.throws(() => g2.receiveAnswer(answer, NOW), code("replayed"));
+
+  // stale: an answer from 6 minutes ago, and one from 6 minutes in the future
+  for (const skew of [-6 * 60_000, 6 * 60_000]) {
+    s = pair();
+    s.owner.receiveOffer(s.guest.makeOffer("v=0", {}, NOW), NOW);
+    answer = s.owner.makeAnswer("v=0", {}, NOW + skew);
+    assert.throws(() => s.guest.receiveAnswer(answer, NOW), code("stale"));
+  }
+
+  // wrong session: a genuine answer to another offer under the same link
+  s = pair();
+  const other = new Session(Role.INITIATOR, new LinkEnvelopes(s.link.envelopeKey));
+  s.guest.makeOffer("v=0", {}, NOW);
+  s.owner.receiveOffer(other.makeOffer("v=0", {}, NOW), NOW);
+  assert.throws(() => s.guest.receiveAnswer(s.owner.makeAnswer("v=0", {}, NOW), NOW), code("wrong-session"));
+
+  // wrong kind: a responder-direction envelope that is not an ANSWER
+  s = pair();
+  s.guest.makeOffer("v=0", {}, NOW);
+  const envelopes = new LinkEnvelopes(s.link.envelopeKey);
+  const body = encodeHandshake({ sdp: "v=0", kxPublic: new Uint8Array(32).fill(9) });
+  const notAnswer = envelopes.seal(EnvelopeKind.OFFER, Direction.RESPONDER, s.guest.sessionId, body, NOW);
+  assert.throws(() => s.guest.receiveAnswer(notAnswer, NOW), code("wrong-kind"));
+
+  // bad handshake: an unusable key share (all zeros)
+  const zeroKx = envelopes.seal(
+    EnvelopeKind.ANSWER, Direction.RESPONDER, s.guest.sessionId,
+    encodeHandshake({ sdp: "v=0", kxPublic: new Uint8Array(32) }), NOW,
+  );
+  assert.throws(() => s.guest.receiveAnswer(zeroKx, NOW), code("bad-handshake"));
+});
+
+test("local misuse is LocalProtocolError (code local)", () => {
+  const s = pair();
+  assert.throws(() => s.guest.receiveAnswer(new Uint8Array(80), NOW), code("local"));
+  assert.throws(() => s.guest.streamHeader(), code("local"));
+  assert.throws(() => s.guest.receiveData(new Uint8Array(24), NOW), code("local"));
+  assert.throws(() => s.guest.makeAnswer("v=0"), code("local"));
+  assert.throws(() => s.guest.receiveOffer(new Uint8Array(80)), code("local"));
+  s.guest.makeOffer("v=0", {}, NOW);
+  assert.throws(() => s.guest.makeOffer("v=0", {}, NOW), code("local"));
+  assert.throws(() => s.guest.ping(NOW), code("local"));
+  assert.throws(() => s.owner.makeAnswer("v=0"), code("local"));
+});
