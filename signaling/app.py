@@ -224,7 +224,8 @@ def make_app(
     app.on_response_prepare.append(_add_security_headers)
     app.cleanup_ctx.append(relay.lifetime)
     app.on_shutdown.append(relay.on_shutdown)
-    app.router.add_get("/c/{room_id}", relay.guest_page)
+    # Anything under /c/ gets the page or the one 404 page: nothing to probe.
+    app.router.add_get("/c/{room_id:.*}", relay.guest_page)
     app.router.add_get("/ws/{room_id}", relay.guest_socket)
     if owner is None:
         app.router.add_get("/owner/{room_id}", relay.owner_socket)
@@ -233,6 +234,12 @@ def make_app(
     else:
         logger.warning("no static directory at %s: the guest page will not work", static_dir)
     return app
+
+
+def aiohttp_max_msg_size(largest: int) -> int:
+    """aiohttp's ``max_msg_size`` that lets messages of ``largest`` bytes through (it
+    refuses a message of ``max_msg_size`` bytes or more)."""
+    return largest + 1
 
 
 def relay_of(app: web.Application) -> _Relay:
@@ -272,7 +279,8 @@ class _GuestSocket:
             return
         if not self._outbox.push(bytes(data)):
             logger.info("guest %s is too far behind: disconnecting it", self.id)
-            self.fail(1013, "too far behind: reconnect")
+            reason = "too far behind: reconnect"
+            self.fail(1013, reason, notice=_error_notice(reason))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if not self._closing:
@@ -621,7 +629,9 @@ class _Relay:
 
     def _new_socket(self, max_msg_size: int) -> web.WebSocketResponse:
         return web.WebSocketResponse(
-            max_msg_size=max_msg_size, compress=False, heartbeat=self.limits.heartbeat
+            max_msg_size=aiohttp_max_msg_size(max_msg_size),
+            compress=False,
+            heartbeat=self.limits.heartbeat,
         )
 
     async def lifetime(self, app: web.Application) -> AsyncIterator[None]:

@@ -31,6 +31,7 @@ from signaling.app import (
     OWNER_HEADER_BYTES,
     Limits,
     OwnerHooks,
+    aiohttp_max_msg_size,
 )
 from signaling.bounds import Outbox
 from signaling.rooms import is_valid_room_id
@@ -145,7 +146,7 @@ class OwnerClient:
                 f"{self._base}/owner/{room_id}",
                 ssl=self._ssl,
                 headers=headers,
-                max_msg_size=limits.max_msg_size + OWNER_HEADER_BYTES,
+                max_msg_size=aiohttp_max_msg_size(limits.max_msg_size + OWNER_HEADER_BYTES),
                 compress=0,
                 heartbeat=limits.heartbeat,
                 timeout=aiohttp.ClientWSTimeout(ws_close=CONNECT_TIMEOUT),
