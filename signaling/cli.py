@@ -111,21 +111,21 @@ def run_signal_server(args: argparse.Namespace) -> int:
     )
 
     async def serve() -> None:
-        await server.async_start()
-        if insecure:
-            print(
-                "WARNING: plain HTTP: this server must sit behind a TLS-terminating proxy",
-                file=sys.stderr,
-                flush=True,
-            )
-        print(f"signaling server listening on {server.base_url}", flush=True)
-        if fingerprint is not None:
-            print(f"certificate SHA-256 fingerprint: {fingerprint}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
+            await server.async_start()
+            if insecure:
+                print(
+                    "WARNING: plain HTTP: this server must sit behind a TLS-terminating proxy",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            print(f"signaling server listening on {server.base_url}", flush=True)
+            if fingerprint is not None:
+                print(f"certificate SHA-256 fingerprint: {fingerprint}", flush=True)
             await stop.wait()
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
