@@ -306,15 +306,16 @@ class Node:
             kind="contact",
         )  # fmt: skip
         message_id, stamp = os.urandom(16), now_ms()
-        # Outbox first: whatever happens next, the message is not lost.
-        self.profile.enqueue_outbox(message_id, ref.conversation_id, text, created_ms=stamp)
-        self.profile.add_message(
-            StoredMessage(
-                message_id=message_id, conversation_id=ref.conversation_id,
-                direction=MessageDirection.OUT, sender=self.name, timestamp_ms=stamp,
-                body=text, delivery=DeliveryState.PENDING,
-            )
-        )  # fmt: skip
+        # Outbox and history in one commit: whatever happens next, nothing is lost.
+        with self.profile.batch():
+            self.profile.enqueue_outbox(message_id, ref.conversation_id, text, created_ms=stamp)
+            self.profile.add_message(
+                StoredMessage(
+                    message_id=message_id, conversation_id=ref.conversation_id,
+                    direction=MessageDirection.OUT, sender=self.name, timestamp_ms=stamp,
+                    body=text, delivery=DeliveryState.PENDING,
+                )
+            )  # fmt: skip
         self.emit(
             MessageEvent(
                 conversation=ref.conversation_id, peer_id=ref.peer_label, sender=self.name,
@@ -463,6 +464,13 @@ class Node:
         self.emit(SessionChanged(peer_id(key), self._contact(key).display_name, "connecting"))
         for attempt in range(10_000):
             if self._stopping or key not in self._lan:
+                if not self._stopping:  # a watcher saw "connecting": end that story
+                    self.emit(
+                        SessionChanged(
+                            peer_id(key), self._contact(key).display_name, "closed",
+                            "peer left the LAN",
+                        )
+                    )  # fmt: skip
                 return
             session = Session(
                 Role.INITIATOR, LanEnvelopes(self.identity, key, self._guard_for(key))
@@ -548,11 +556,17 @@ class Node:
                 )
         # A receipt is scoped to its conversation: one from one contact cannot
         # mark (or drop from the outbox) a message meant for another.
-        elif isinstance(event, ReceiptReceived) and self.profile.remove_outbox(
+        elif isinstance(event, ReceiptReceived) and self._delivered(
             event.message_id, ref.conversation_id
         ):
-            self.profile.mark_delivered(event.message_id)
             self.emit(ReceiptEvent(ref.conversation_id, ref.peer_label, event.message_id.hex()))
+
+    def _delivered(self, message_id: bytes, conversation: str) -> bool:
+        with self.profile.batch():
+            if not self.profile.remove_outbox(message_id, conversation):
+                return False
+            self.profile.mark_delivered(message_id)
+        return True
 
     async def _async_flush_outbox(self, link: PeerLink, conversation: str) -> None:
         async with link.send_lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from nacl.bindings import (
@@ -62,6 +63,7 @@ def x25519_public(public_key: bytes) -> bytes:
         raise ValueError("not a valid Ed25519 public key") from exc
 
 
+@functools.lru_cache(maxsize=4096)  # asked for on every message; the keys seen are few
 def peer_id(public_key: bytes) -> str:
     """Short, readable id: 16 base32 characters in groups of four (``abcd-efgh-...``)."""
     text = b32_encode(purposes.derive(purposes.PEER_ID, public_key, PEER_ID_BYTES))
