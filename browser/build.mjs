@@ -16,7 +16,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const out = path.resolve(here, "..", "signaling", "static");
+// --out DIR: build elsewhere (the tests check that the committed output is current).
+const outArg = process.argv.indexOf("--out");
+const out = outArg > 0 ? path.resolve(process.argv[outArg + 1]) : path.resolve(here, "..", "signaling", "static");
 const require = createRequire(import.meta.url);
 
 function packageDir(name) {
@@ -95,5 +97,6 @@ for (const [name, text] of files) {
   const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
   manifest.push(`${digest}  ${String(Buffer.byteLength(text)).padStart(7)}  ${name}`);
 }
+if (process.argv.includes("--quiet")) process.exit(0);
 console.log(`built ${files.size} files into ${path.relative(process.cwd(), out) || "."}:`);
 console.log(manifest.join("\n"));
