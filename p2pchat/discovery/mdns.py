@@ -74,6 +74,7 @@ _PROBES = 3
 _IP_MULTICAST_ALL = 49  # Linux <linux/in.h>
 _IPV6_MULTICAST_ALL = 29  # Linux <linux/in6.h>
 _SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+_RESOLVE_ATTEMPTS = 3
 _MAX_INSTANCE_BYTES = 63  # one DNS label
 _MAX_NAME_IN_INSTANCE = 44  # leaves room for " (abcd)" and " (999)"
 
@@ -121,6 +122,7 @@ class LanDiscovery:
         self._ip_version = ip_version
         self._peer_id_of = peer_id_of
         self._max_peers = max_peers
+        self._max_resolving = max(16, min(max_peers, 64))
         self._liveness_interval = liveness_interval
         self.stats = DiscoveryStats()
         self._peers: dict[str, LanPeer] = {}  # by full service name
@@ -133,6 +135,7 @@ class LanDiscovery:
         self._only_ipv6_scope: str | None = None
         self._resolving: dict[str, asyncio.Task[None]] = {}
         self._resolve_again: set[str] = set()
+        self._rejected: set[str] = set()  # malformed adverts: not re-resolved by refresh
         self._tasks: set[asyncio.Task[None]] = set()
         self._register_lock = asyncio.Lock()
         self._last_reannounce = -1e9
@@ -225,6 +228,18 @@ class LanDiscovery:
         for name in silent:
             self.stats.lost_by_refresh += 1
             self._lose(name, purge_cache=True)
+        # Instances the browser reported but that we could not resolve then.
+        for record in zc.cache.async_all_by_details(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN):
+            name = getattr(record, "alias", "")
+            if (
+                name
+                and name not in self._peers
+                and name not in self._resolving
+                and name not in self._rejected
+                and (self._info is None or name != self._info.name)
+                and len(self._peers) < self._max_peers
+            ):
+                self._schedule_resolve(name)
 
     # -- zeroconf callbacks ----------------------------------------------------
 
@@ -239,6 +254,7 @@ class LanDiscovery:
             if state_change is not ServiceStateChange.Removed:
                 self._check_late_conflict(zeroconf)
             return
+        self._rejected.discard(name)
         if state_change is ServiceStateChange.Removed:
             self._lose(name, purge_cache=False)
             return
@@ -254,15 +270,19 @@ class LanDiscovery:
         if name in self._resolving:
             self._resolve_again.add(name)
             return
-        if len(self._resolving) >= self._max_peers:
-            self.stats.over_capacity += 1
+        if len(self._resolving) >= self._max_resolving:
+            # Bounded work under a flood; the next refresh sweeps up what we skip.
+            log.debug("not resolving %r now: %d lookups in flight", name, len(self._resolving))
             return
         task = asyncio.create_task(self._async_resolve(name))
         self._resolving[name] = task
-        task.add_done_callback(lambda _t: self._resolve_done(name))
+        task.add_done_callback(lambda t: self._resolve_done(name, t))
 
-    def _resolve_done(self, name: str) -> None:
-        self._resolving.pop(name, None)
+    def _resolve_done(self, name: str, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("resolving %r failed", name, exc_info=exc)
+        if self._resolving.get(name) is task:
+            del self._resolving[name]
         if name in self._resolve_again and self._azc is not None:
             self._resolve_again.discard(name)
             self._schedule_resolve(name)
@@ -270,7 +290,10 @@ class LanDiscovery:
     async def _async_resolve(self, name: str) -> None:
         zc = self._zc()
         info = AsyncServiceInfo(SERVICE_TYPE, name)
-        if not await info.async_request(zc, RESOLVE_TIMEOUT * 1000):
+        for _attempt in range(_RESOLVE_ATTEMPTS):
+            if await info.async_request(zc, RESOLVE_TIMEOUT * 1000):
+                break
+        else:
             log.debug("no SRV/TXT/address answer for %r", name)
             return
         if zc.cache.current_entry_with_name_and_alias(SERVICE_TYPE, name) is None:
@@ -280,6 +303,9 @@ class LanDiscovery:
             if not info.port:
                 raise AdvertError("no port in SRV record")
         except AdvertError as exc:
+            if len(self._rejected) >= 4 * self._max_peers:
+                self._rejected.clear()
+            self._rejected.add(name)
             self.stats.malformed += 1
             log.debug("dropping malformed advert %r: %s", name, exc)
             return

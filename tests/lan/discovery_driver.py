@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 import time
 from typing import Any
@@ -68,7 +70,16 @@ async def main() -> None:
     parser.add_argument("--liveness", type=float, default=None)
     parser.add_argument("--browse-only", action="store_true")
     parser.add_argument("--max-peers", type=int, default=256)
+    parser.add_argument("--debug", action="store_true", help="log discovery at debug level")
     args = parser.parse_args()
+    if args.debug:
+        logging.basicConfig(stream=sys.stderr, format="%(relativeCreated)d %(name)s %(message)s")
+        logging.getLogger("p2pchat.discovery").setLevel(logging.DEBUG)
+        if trace := os.environ.get("DISCOVERY_ZEROCONF_TRACE"):  # a directory
+            handler = logging.FileHandler(f"{trace}/{args.name}-{os.getpid()}.log")
+            handler.setFormatter(logging.Formatter("%(relativeCreated)d %(name)s %(message)s"))
+            logging.getLogger("zeroconf").addHandler(handler)
+            logging.getLogger("zeroconf").setLevel(logging.DEBUG)
 
     identity = Identity(bytes.fromhex(args.seed) * (32 // len(bytes.fromhex(args.seed))))
     advert = PeerAdvert(1, identity.peer_id, identity.public_key, args.name)

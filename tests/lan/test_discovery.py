@@ -36,7 +36,8 @@ class Peer:
 
     def __init__(self, host: Host, name: str, seed: str, port: int, *extra: str) -> None:
         self.host = host
-        argv = [PYTHON, DRIVER, "--name", name, "--seed", seed, "--port", str(port), *extra]
+        argv = [PYTHON, DRIVER, "--name", name, "--seed", seed, "--port", str(port), "--debug"]
+        argv += extra
         self.proc = host.popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -77,7 +78,8 @@ class Peer:
             self.events.append(event)
             if event["event"] == what and predicate(event):
                 return event
-        raise AssertionError(f"no {what!r} event in {TIMEOUT}s; saw {self.events}")
+        stderr = b"".join(self._stderr).decode(errors="replace")[-20000:]
+        raise AssertionError(f"no {what!r} event in {TIMEOUT}s; saw {self.events}\n{stderr}")
 
     def last_advertised(self) -> str:
         return str([e for e in self.events if e["event"] == "advertised"][-1]["instance"])
@@ -279,8 +281,8 @@ def test_malformed_adverts_are_dropped_and_peers_capped(
     assert stats["malformed"] == 3, stats
     assert stats["peers"] == [alice.instance]
     bob.stop()
-    # With room for one peer, everything beyond the first one is ignored, counted, and
-    # (being ignored before it is decoded) not counted as malformed.
+    # With room for one peer: one good peer is kept; adverts beyond the cap are ignored
+    # and counted (or dropped as malformed if they were decoded before it was reached).
     capped = start(peers, h3, "bob", "02", 4002, "--max-peers", "1")
     capped.wait_for("found")
     capped.send("refresh")
