@@ -74,6 +74,7 @@ from typing import Final, Protocol
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from signaling.bounds import AddressBuckets, Outbox, TokenBucket
 from signaling.rooms import RoomLimitError, RoomRegistry, is_valid_room_id
@@ -410,11 +411,31 @@ class _Relay:
                 return last[:64]
         return peer
 
+    def _same_origin(self, request: web.Request) -> bool:
+        """A browser's ``Origin`` must be this server (no cross-site WebSocket from
+        another page in the guest's browser); clients without one (owners) pass."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        host = request.host
+        if (request.remote or "") in self._trusted_proxies:
+            host = request.headers.get("X-Forwarded-Host", host)
+        try:
+            url = URL(origin)
+            if url.scheme not in ("http", "https"):
+                return False
+            served = URL.build(scheme=url.scheme, authority=host)
+        except (ValueError, TypeError):
+            return False
+        return (url.host, url.port) == (served.host, served.port)
+
     # --- guest WebSocket ---
 
-    async def guest_socket(self, request: web.Request) -> web.WebSocketResponse:
+    async def guest_socket(self, request: web.Request) -> web.StreamResponse:
         room_id = request.match_info["room_id"]
         address = self.client_address(request)
+        if not self._same_origin(request):
+            return web.Response(status=403, text="cross-origin WebSocket refused")
         ws = self._new_socket(self.limits.max_msg_size)
         refusal = self._guest_refusal(room_id, address)
         await ws.prepare(request)
@@ -509,6 +530,8 @@ class _Relay:
     async def owner_socket(self, request: web.Request) -> web.StreamResponse:
         room_id = request.match_info["room_id"]
         address = self.client_address(request)
+        if not self._same_origin(request):
+            return web.Response(status=403, text="cross-origin WebSocket refused")
         if self._owner_token is not None and not self._token_ok(request):
             return web.Response(status=401, text="owner token required")
         ws = self._new_socket(self.limits.max_msg_size + OWNER_HEADER_BYTES)

@@ -605,3 +605,22 @@ async def test_recording_server_keeps_and_logs_no_payload(
     assert held, "the walk found the application's strings"
     for blob in blobs + replies:
         assert not any(blob[1:17] in s for s in held)
+    # Control: the walk does see into the relay's state.
+    relay_of(server.app).guests["planted"] = {b"k": blobs[0]}  # type: ignore[dict-item]
+    assert any(blobs[0][1:17] in s for s in _strings_reachable_from(server.app))
+    del relay_of(server.app).guests["planted"]
+
+
+async def test_cross_origin_websocket_is_refused(
+    start_server: Start, http: aiohttp.ClientSession
+) -> None:
+    owner = FakeOwner()
+    server = await start_server(owner=owner)
+    room = open_room(server)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(ws_url(server, room), headers={"Origin": "https://evil.example"})
+    assert refused.value.status == 403
+    same = {"Origin": f"http://127.0.0.1:{server.port}"}
+    async with http.ws_connect(ws_url(server, room), headers=same) as ws:
+        await ws.send_bytes(b"\x01same origin")
+        await owner.wait_for(lambda: bool(owner.messages))
