@@ -38,6 +38,7 @@ const MAX_SEEN_IDS = 2000;
 const MAX_LOG_ENTRIES = 1000;
 const SEND_BUFFER_LIMIT = 8 * 1024 * 1024;
 const LINK_NOT_VALID = 4404;
+const REFUSED = 4403; // the owner refused: link used up, expired, revoked, or not let in
 
 // What each refusal means to a person; every code from docs/protocol.md "Errors".
 const ERROR_TEXT = {
@@ -262,9 +263,9 @@ class Attempt {
 
   onSocketClose(event) {
     if (this.ended) return;
-    if (event.code === LINK_NOT_VALID) {
+    if (event.code === LINK_NOT_VALID || event.code === REFUSED) {
       this.end();
-      this.hooks.linkInvalid();
+      this.hooks.linkInvalid(event.code === REFUSED ? event.reason : "");
       return;
     }
     // On the direct path the signaling socket is no longer needed.
@@ -536,11 +537,16 @@ class GuestPage {
         setStatus("failed", `failed: ${err.code ?? "error"}`);
       },
       serverError: (message) => showError(`Server: ${message}`),
-      linkInvalid: () => {
+      linkInvalid: (reason) => {
         this.stopped = true;
         forgetFragment();
         storage(`p2pchat:${this.link.roomId}:joined`, null);
-        showError("This link is not valid (expired, used up or revoked): ask for a new one.");
+        const why = typeof reason === "string" && reason ? reason.slice(0, 120) : "";
+        showError(
+          why
+            ? `The owner refused: ${why}.`
+            : "This link is not valid (expired, used up or revoked): ask for a new one.",
+        );
         setStatus("failed", "failed: link not valid");
         ui.message.disabled = true;
         ui.send.disabled = true;
