@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(ident)
     _add_node_commands(commands)
     _add_invite_commands(commands)
+    _add_signal_server_command(commands)
     return parser
 
 
@@ -121,6 +122,20 @@ def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     admit.add_argument("guest", metavar="GUEST", help="the guest's name or guest:id")
     admit.add_argument("--deny", action="store_true", help="turn the guest away instead")
+
+
+def _add_signal_server_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    from signaling.cli import add_signal_server_arguments  # argparse only, no aiohttp
+
+    server = _command(
+        commands,
+        "signal-server",
+        "run the invite server on its own (for a TLS proxy or a shared host)",
+        "signaling.cli:run_signal_server",
+    )
+    add_signal_server_arguments(server)
 
 
 def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

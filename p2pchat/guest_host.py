@@ -34,6 +34,7 @@ from p2pchat.transport.webrtc import DataChannelLink
 if TYPE_CHECKING:
     from p2pchat.node import ConversationRef, Node
     from signaling.app import GuestConnection
+    from signaling.rooms import RoomRegistry
     from signaling.server import SignalingServer
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class GuestHost:
         self._by_connection: dict[str, GuestLink] = {}
         self._waiting: dict[str, _Waiting] = {}  # by guest id
         self._server: SignalingServer | None = None
+        self._registry: RoomRegistry | None = None
         self._host = ""
         self._fingerprint = ""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -114,9 +116,12 @@ class GuestHost:
             raise UserError(f"{MAX_INVITES} invites are open already: revoke some first")
         await self._async_ensure_server()
         assert self._server is not None
+        assert self._registry is not None
         invite = Invite(LinkSecret.generate(), label, now, now + expires_s, uses, approve)
+        # A used-up room stays live until it expires, so a guest already in can
+        # reconnect; the node refuses new guests on it (close code 4403).
+        self._registry.open_room(invite.room_id, expires_at=invite.expires_at, now=now)
         self._invites[invite.room_id] = invite
-        self._server.registry.open_room(invite.room_id, invite.expires_at)
         return self._view(invite, now)
 
     def invites(self) -> list[InviteView]:
@@ -130,8 +135,8 @@ class GuestHost:
             raise UserError(f"no invite {invite_id!r}; invites: {known}")
         invite = matches[0]
         invite.revoked = True
-        if self._server is not None:
-            self._server.registry.revoke(invite.room_id)
+        if self._registry is not None:
+            self._registry.revoke(invite.room_id)
         for guest in self._guests.values():
             if guest.invite is invite and guest.link is not None:
                 guest.link.close("the invite was revoked")
@@ -247,8 +252,6 @@ class GuestHost:
         self._guests[guest.guest_id] = guest
         self._by_connection[connection.id] = link
         guest.invite.admit(guest.guest_id)  # consumes a use for a new guest only
-        if not guest.invite.is_open_to_new_guests(time.time()) and self._server is not None:
-            self._server.registry.close_to_new_guests(guest.invite.room_id)
         connection.send(bytes([SIGNAL]) + answer)
         link.attach_direct(channel)
 
@@ -279,17 +282,25 @@ class GuestHost:
     async def _async_ensure_server(self) -> None:
         if self._server is not None:
             return
-        from signaling.server import SignalingServer, default_static_dir
+        from signaling.rooms import RoomRegistry
+        from signaling.server import SignalingServer
         from signaling.tls import load_or_create_certificate, sha256_fingerprint, ssl_context
 
         self._host = self._node.lan_address()
-        files = load_or_create_certificate(self._node.config.data_dir, hosts=[self._host])
+        files = load_or_create_certificate(self._node.config.data_dir)
         self._fingerprint = sha256_fingerprint(files)
-        self._server = SignalingServer(
-            host=self._node.bind_host(), port=self._node.config.invite_port,
-            ssl_context=ssl_context(files), static_dir=default_static_dir(), owner_hooks=self,
+        self._registry = RoomRegistry()
+        # Guests are on the LAN: without --interface, every IPv4 address serves them.
+        host = self._node.bind_host() or "0.0.0.0"  # noqa: S104
+        server = SignalingServer(
+            self._registry, host=host, port=self._node.config.invite_port,
+            ssl_context=ssl_context(files), owner_hooks=self,
         )  # fmt: skip
-        await self._server.async_start()
+        try:
+            await server.async_start()
+        except OSError as exc:
+            raise UserError(f"cannot start the invite server: {exc}") from None
+        self._server = server
 
     def _view(self, invite: Invite, now: float) -> InviteView:
         assert self._server is not None

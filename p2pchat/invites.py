@@ -75,8 +75,10 @@ class Invite:
 
     def accepts_connections(self, now: float) -> bool:
         """New guests, or guests already in coming back after a drop."""
-        return not self.revoked and now < self.expires_at and (
-            self.uses_left > 0 or bool(self.admitted)
+        return (
+            not self.revoked
+            and now < self.expires_at
+            and (self.uses_left > 0 or bool(self.admitted))
         )
 
 

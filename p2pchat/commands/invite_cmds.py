@@ -11,13 +11,14 @@ from p2pchat.commands.profile import print_qr
 
 
 def run_invite(args: argparse.Namespace) -> int:
-    invite = _client(args).call(
-        "invite",
-        expires=args.expires,
-        uses=str(args.uses),
-        label=args.name or "",
-        approve=args.approve,
-    )
+    options: dict[str, str | bool] = {
+        "expires": args.expires,
+        "uses": str(args.uses),
+        "approve": args.approve,
+    }
+    if args.name:
+        options["label"] = args.name
+    invite = _client(args).call("invite", **options)
     if args.json:
         _print_json(invite)
         return 0

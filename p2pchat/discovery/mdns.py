@@ -98,7 +98,8 @@ class LanDiscovery:
     :class:`PeerUpdated`, :class:`PeerLost` and :class:`Advertised`; it must not block
     (``asyncio.Queue.put_nowait`` is a good choice). ``advert=None`` browses only.
     ``peer_id_of`` checks each peer's id against its key (default: the crypto
-    module's ``peer_id``).
+    module's ``peer_id``); ``None`` passes adverts with a mismatched id on, for a
+    caller that checks them itself (the node does, to warn about a changed key).
     """
 
     def __init__(

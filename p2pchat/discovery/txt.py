@@ -84,8 +84,8 @@ def decode_txt(
 
     ``peer_id_of`` maps a public key to its peer id; an advert whose ``id`` does not
     match its ``pk`` is rejected. ``None`` leaves that check to the caller (the node
-    wants to see an advert that claims a contact's id with another key, to warn). Raises :class:`AdvertError` for anything malformed,
-    and nothing else.
+    wants to see an advert that claims a contact's id with another key, to warn).
+    Raises :class:`AdvertError` for anything malformed, and nothing else.
     """
     fields: dict[str, bytes | None] = {}
     for raw_key, value in properties.items():
