@@ -191,14 +191,57 @@ def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     history = _command(
         commands,
         "history",
-        "show a conversation from your encrypted history (no running node needed)",
+        "list, read, search and export your encrypted history (no running node needed)",
         "p2pchat.commands.history_cmd:run_history",
     )
-    history.add_argument("peer", metavar="PEER", help=peer_help)
+    history.epilog = HISTORY_EPILOG
+    history.formatter_class = argparse.RawDescriptionHelpFormatter
     history.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="only the last N messages"
+        "peer",
+        metavar="PEER",
+        nargs="?",
+        help="a contact (name or peer id) or a guest (name or guest:ID);"
+        " without it, list the conversations",
+    )
+    history.add_argument(
+        "--since", metavar="DATE", help="only messages from DATE on (2026-11-23, 2h, 3d…)"
+    )
+    history.add_argument(
+        "--until", metavar="DATE", help="only messages before DATE (a day alone: to its end)"
+    )
+    history.add_argument(
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        help="only the last N messages (--search: the newest N hits, default 50)",
+    )
+    history.add_argument(
+        "--search",
+        metavar="WORDS",
+        help="full-text search (all conversations, or PEER's); every word must match,"
+        " word* matches a prefix",
+    )
+    history.add_argument(
+        "--export",
+        metavar="FILE",
+        help="write PEER's conversation to FILE, NOT encrypted: .json or .md (- for stdout)",
+    )
+    history.add_argument(
+        "--force", action="store_true", help="let --export replace an existing FILE"
     )
     _add_json(history)
+
+
+HISTORY_EPILOG = """\
+examples:
+  p2pchat history                              conversations, most recent first
+  p2pchat history alice --since 3d             alice's messages of the last 3 days
+  p2pchat history alice --since 2026-11-01 --until "2026-11-23 14:30"
+  p2pchat history --search "lunch tomorrow"    search every conversation
+  p2pchat history alice --export alice.md      Markdown (.json: JSON), not encrypted
+
+DATE: 2026-11-23, "2026-11-23 14:30", ISO 8601 (2026-11-23T14:30:00+01:00), or
+2h / 3d / 1w ago; local time unless an offset is given."""
 
 
 def _positive_int(text: str) -> int:
