@@ -44,9 +44,12 @@ def export_format(target: str, *, json_requested: bool) -> str:
 
 
 def check_can_write(target: Path, *, force: bool) -> None:
-    """Fail early (before the passphrase) if ``target`` exists and ``force`` is off."""
+    """Fail early (before the passphrase) if ``target`` cannot be written or would be
+    replaced without ``force``."""
     if not force and (target.exists() or target.is_symlink()):
         raise UserError(f"{target} already exists: choose another name, or pass --force")
+    if not target.parent.is_dir():
+        raise UserError(f"cannot write {target}: there is no directory {target.parent}")
 
 
 def render_export(
