@@ -256,7 +256,8 @@ def test_bad_dates_are_usage_errors(
     assert run(profile_dir, *argv) == 2
     message = error_line(capsys)
     assert "cannot read" in message
-    assert "2026-11-23" in message and "2h" in message  # examples of what works
+    assert "2026-11-23" in message
+    assert "2h" in message
 
 
 def test_other_usage_errors(profile_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -297,14 +298,16 @@ def test_unknown_and_ambiguous_peers(profile_dir: Path, capsys: pytest.CaptureFi
     assert run(profile_dir, "sam") == 1
     message = error_line(capsys)
     assert message.startswith('"sam" matches 2 conversations: ')
-    assert f"Sam ({SAM1.peer_id})" in message and f"sam ({SAM2.peer_id})" in message
+    assert f"Sam ({SAM1.peer_id})" in message
+    assert f"sam ({SAM2.peer_id})" in message
     # A guest who calls herself "alice" makes the name ambiguous: never a guess.
     with open_profile(profile_dir, PASSPHRASE, kdf_limits=FAST) as profile:
         profile.add_message(stored(guest_conversation_id("g2"), 5, "hi", sender="alice"))
     assert run(profile_dir, "alice") == 1
     message = error_line(capsys)
     assert message.startswith('"alice" matches 2 conversations:')
-    assert f"alice ({ALICE.peer_id})" in message and "alice (guest:g2)" in message
+    assert f"alice ({ALICE.peer_id})" in message
+    assert "alice (guest:g2)" in message
     assert run(profile_dir, ALICE.peer_id[:9], "--json") == 0
     assert len(json.loads(capsys.readouterr().out)) == 4
 
