@@ -46,7 +46,9 @@ def valid_requests(draw: st.DrawFn) -> Request:
         if arg.kind is bool:
             args[arg.name] = draw(st.booleans())
         else:
-            args[arg.name] = draw(peer_text)
+            args[arg.name] = draw(
+                peer_text.filter(lambda t, a=arg: len(t.encode("utf-8")) <= a.max_bytes)
+            )
     return Request(draw(st.integers(0, 2**53 - 1)), cmd, args)
 
 
