@@ -1,0 +1,303 @@
+"""A recording (and optionally tampering) reverse proxy in front of a node's invite server.
+
+It plays the untrusted signaling relay of DESIGN.md section 3: the guest's browser talks
+to it as if it were the node (same ``/c/<room>`` path and fragment, the proxy's own
+self-signed certificate), and it forwards ``GET /c/...``, ``GET /static/...`` and the
+WebSocket ``/ws/<room>`` to the node over TLS (no verification). On the upstream
+WebSocket request it sets ``Origin`` and ``Host`` to the upstream's ``host:port``, since
+the server refuses WebSockets whose Origin is not its own Host.
+
+Recording (``--record FILE``): every HTTP request the clients send (request line,
+headers as received, body) and every WebSocket message in either direction, as records
+``[tag: 1 byte][length: u32 big-endian][data]``; :func:`read_recording` reads them back.
+Tags: ``H`` request head, ``B`` request body, ``g`` guest→server WebSocket binary,
+``t`` guest→server WebSocket text, ``G`` server→guest binary, ``T`` server→guest text.
+HTTP response bodies (the page and its scripts) are not recorded: they are the node's
+public assets, not what the clients say.
+
+Tampering (``--mode``), each an attack of a malicious relay on the handshake:
+
+``pass``
+    Forward untouched.
+``flip``
+    Flip one bit inside the ciphertext of every guest→owner SIGNAL (the OFFER
+    envelope), so every attempt of the guest fails authentication at the owner.
+``reflect``
+    Forward the guest's OFFER; when the owner's ANSWER comes back, give the guest its
+    own OFFER instead (the guest must refuse it as reflected), and send the owner's
+    ANSWER back to the owner as an OFFER on a fresh upstream WebSocket (the owner must
+    refuse it as reflected).
+``replay``
+    Forward the first guest connection untouched, remembering its OFFER and ANSWER.
+    Then send that OFFER again to the owner on a fresh upstream WebSocket (the owner
+    must refuse it as replayed). On every later guest connection, give the guest the
+    remembered ANSWER instead of the owner's new one (the guest must refuse it: it
+    belongs to an earlier session).
+
+Events go to stdout as JSON lines (``{"event": "ready", "port": N}`` first, then e.g.
+``{"event": "attacker_closed", "code": 4400, "reason": "..."}`` for the sockets the
+proxy opened itself).
+
+    python tests/browser/relay_proxy.py --upstream 10.0.0.1:8443 --record rec.bin \\
+        --cert-dir /tmp/x [--mode flip] [--port 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import ssl
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+SIGNAL = 0x01
+RELAY = 0x02
+#: SIGNAL type byte + envelope version + scheme + 24-byte nonce: the ciphertext follows.
+CIPHERTEXT_OFFSET = 1 + 2 + 24
+MODES = ("pass", "flip", "reflect", "replay")
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-encoding",
+    "upgrade",
+}
+
+
+def read_recording(path: Path) -> list[tuple[str, bytes]]:
+    """The records of a recording file, in order: ``(tag, data)``."""
+    raw = path.read_bytes()
+    records: list[tuple[str, bytes]] = []
+    pos = 0
+    while pos < len(raw):
+        tag = chr(raw[pos])
+        (size,) = struct.unpack_from(">I", raw, pos + 1)
+        records.append((tag, raw[pos + 5 : pos + 5 + size]))
+        pos += 5 + size
+    return records
+
+
+def emit(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+class Recorder:
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("ab", buffering=0)
+
+    def record(self, tag: str, data: bytes) -> None:
+        self._file.write(tag.encode("ascii") + struct.pack(">I", len(data)) + data)
+
+
+class Proxy:
+    def __init__(self, upstream: str, recorder: Recorder, mode: str) -> None:
+        self.upstream = upstream
+        self.recorder = recorder
+        self.mode = mode
+        self.client_ssl = ssl.create_default_context()
+        self.client_ssl.check_hostname = False
+        self.client_ssl.verify_mode = ssl.CERT_NONE
+        self.connections = 0
+        self.first_offer: bytes | None = None  # replay mode
+        self.first_answer: bytes | None = None
+        self.session: Any = None
+
+    # -- HTTP -----------------------------------------------------------------------
+
+    async def handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        head = f"{request.method} {request.raw_path} HTTP/{request.version.major}.{request.version.minor}\r\n"
+        head += "".join(
+            f"{k.decode('latin-1')}: {v.decode('latin-1')}\r\n" for k, v in request.raw_headers
+        )
+        self.recorder.record("H", head.encode("latin-1") + b"\r\n")
+        body = await request.read()
+        if body:
+            self.recorder.record("B", body)
+        if request.path.startswith("/ws/"):
+            return await self.websocket(request)
+        if not (request.path.startswith("/c/") or request.path.startswith("/static/")):
+            return web.Response(status=404, text="not proxied")
+        async with self.session.get(
+            f"https://{self.upstream}{request.raw_path}",
+            ssl=self.client_ssl,
+            allow_redirects=False,
+            headers={"Accept": request.headers.get("Accept", "*/*")},
+        ) as upstream:
+            data = await upstream.read()
+            headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+            return web.Response(status=upstream.status, body=data, headers=headers)
+
+    # -- WebSocket -------------------------------------------------------------------
+
+    async def websocket(self, request: Any) -> Any:
+        import aiohttp
+        from aiohttp import web
+
+        self.connections += 1
+        index = self.connections
+        downstream = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        await downstream.prepare(request)
+        url = f"wss://{self.upstream}{request.raw_path}"
+        try:
+            upstream = await self.session.ws_connect(
+                url, ssl=self.client_ssl, origin=f"https://{self.upstream}", autoping=True
+            )
+        except aiohttp.ClientError as exc:
+            emit(event="upstream_failed", error=str(exc))
+            await downstream.close(code=1011, message=b"upstream failed")
+            return downstream
+        emit(event="ws_open", index=index, path=request.path)
+        state: dict[str, Any] = {"offer": None}
+
+        async def guest_to_owner() -> None:
+            async for msg in downstream:
+                if msg.type is aiohttp.WSMsgType.BINARY:
+                    data = bytes(msg.data)
+                    self.recorder.record("g", data)
+                    data = await self.tamper_up(index, data, state, request.raw_path)
+                    if data is not None:
+                        await upstream.send_bytes(data)
+                elif msg.type is aiohttp.WSMsgType.TEXT:
+                    self.recorder.record("t", msg.data.encode())
+                    await upstream.send_str(msg.data)
+                else:
+                    break
+            await upstream.close()
+
+        async def owner_to_guest() -> None:
+            while True:
+                msg = await upstream.receive()
+                if msg.type is aiohttp.WSMsgType.BINARY:
+                    data = bytes(msg.data)
+                    self.recorder.record("G", data)
+                    data = await self.tamper_down(index, data, state, request.raw_path)
+                    if data is not None:
+                        await downstream.send_bytes(data)
+                elif msg.type is aiohttp.WSMsgType.TEXT:
+                    self.recorder.record("T", msg.data.encode())
+                    await downstream.send_str(msg.data)
+                else:
+                    if msg.type is aiohttp.WSMsgType.CLOSE:
+                        state["close"] = (int(msg.data), str(msg.extra or ""))
+                    break
+
+        tasks = [asyncio.ensure_future(guest_to_owner()), asyncio.ensure_future(owner_to_guest())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        # The owner's close code and reason (4403 used up, 4400 handshake failed…) reach
+        # the guest unchanged.
+        code, reason = state.get("close") or (upstream.close_code or 1000, "")
+        emit(event="ws_closed", index=index, code=code, reason=reason)
+        if not downstream.closed:
+            await downstream.close(code=code, message=reason.encode())
+        if not upstream.closed:
+            await upstream.close()
+        return downstream
+
+    # -- tampering ---------------------------------------------------------------------
+
+    async def tamper_up(self, index: int, data: bytes, state: dict[str, Any], path: str) -> bytes | None:
+        if not data or data[0] != SIGNAL:
+            return data
+        state["offer"] = data
+        if self.mode == "flip" and len(data) > CIPHERTEXT_OFFSET + 8:
+            flipped = bytearray(data)
+            flipped[CIPHERTEXT_OFFSET + 4] ^= 0x01
+            emit(event="flipped", index=index)
+            return bytes(flipped)
+        if self.mode == "replay" and self.first_offer is None:
+            self.first_offer = data
+        return data
+
+    async def tamper_down(self, index: int, data: bytes, state: dict[str, Any], path: str) -> bytes | None:
+        if not data or data[0] != SIGNAL:
+            return data
+        if self.mode == "reflect" and state["offer"] is not None:
+            emit(event="reflected", index=index)
+            asyncio.ensure_future(self.attack(path, data, "reflect"))
+            return state["offer"]
+        if self.mode == "replay":
+            if self.first_answer is None:
+                self.first_answer = data
+                assert self.first_offer is not None
+                asyncio.ensure_future(self.attack(path, self.first_offer, "replay"))
+                return data
+            emit(event="replayed_answer", index=index)
+            return self.first_answer
+        return data
+
+    async def attack(self, path: str, data: bytes, what: str) -> None:
+        """Send ``data`` to the owner on a WebSocket of our own; report how it ends."""
+        import aiohttp
+
+        await asyncio.sleep(0.5)
+        try:
+            ws = await self.session.ws_connect(
+                f"wss://{self.upstream}{path}",
+                ssl=self.client_ssl,
+                origin=f"https://{self.upstream}",
+            )
+        except aiohttp.ClientError as exc:
+            emit(event="attacker_failed", what=what, error=str(exc))
+            return
+        await ws.send_bytes(data)
+        try:
+            msg = await asyncio.wait_for(ws.receive(), timeout=30)
+            extra = msg.extra if msg.type is aiohttp.WSMsgType.CLOSE else None
+            emit(
+                event="attacker_closed",
+                what=what,
+                type=str(msg.type),
+                code=int(msg.data) if msg.type is aiohttp.WSMsgType.CLOSE else ws.close_code,
+                reason=extra if isinstance(extra, str) else None,
+            )
+        except TimeoutError:
+            emit(event="attacker_timeout", what=what)
+        await ws.close()
+
+
+async def main(argv: list[str]) -> None:
+    import aiohttp
+    from aiohttp import web
+
+    from signaling.tls import load_or_create_certificate, ssl_context
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--upstream", required=True, help="HOST:PORT of the node's invite server")
+    parser.add_argument("--record", required=True, type=Path)
+    parser.add_argument("--cert-dir", required=True, type=Path)
+    parser.add_argument("--host", default="0.0.0.0")  # noqa: S104
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--mode", choices=MODES, default="pass")
+    args = parser.parse_args(argv)
+
+    args.cert_dir.mkdir(parents=True, exist_ok=True)
+    files = load_or_create_certificate(args.cert_dir)
+    proxy = Proxy(args.upstream, Recorder(args.record), args.mode)
+    proxy.session = aiohttp.ClientSession()
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port, ssl_context=ssl_context(files))
+    await site.start()
+    server = site._server
+    assert server is not None
+    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    emit(event="ready", port=port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await proxy.session.close()
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))

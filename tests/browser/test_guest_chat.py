@@ -1,0 +1,666 @@
+"""Browser guests end to end: a real ``p2pchat daemon`` in host 1, headless Chromium in
+host 2 opening real invite links (DESIGN.md sections 3 and 5, docs/guest-protocol.md).
+
+One LAN and one owner node are shared by the whole module (starting them is the slow
+part); every test makes its own invites and its own browser, and looks only at the
+events of its own invite or guest, so the tests do not depend on their order.
+
+No timing thresholds: the timeouts below only catch hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.chromium import new_context
+from tests.browser.conftest import LaunchBrowser
+from tests.browser.relay_proxy import SIGNAL, RELAY, read_recording
+from tests.conftest import require_chromium, require_netns
+from tests.lan.chat_nodes import ChatNode, Event
+from tests.lan.netns import PYTHON, Host, Lan
+
+pytestmark = [pytest.mark.browser, pytest.mark.lan]
+
+OWNER_NAME = "olivia"
+#: Generous: catch hangs only (ICE gathering, mDNS resolution, the 4 s direct wait…).
+CONNECT_MS = 45_000
+UI_MS = 20_000
+EVENT_S = 45.0
+PROXY_SCRIPT = Path(__file__).with_name("relay_proxy.py")
+
+_counter = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_counter)}-{time.monotonic_ns() % 1_000_000}"
+
+
+@dataclass
+class GuestLan:
+    lan: Lan
+    owner: ChatNode
+    tmp: Path
+
+    @property
+    def owner_host(self) -> Host:
+        return self.lan.hosts[0]
+
+    @property
+    def guest_host(self) -> Host:
+        return self.lan.hosts[1]
+
+    def invite(self, *args: str) -> dict[str, Any]:
+        invite: dict[str, Any] = self.owner.cli_json("invite", *args)
+        return invite
+
+    def invite_view(self, invite_id: str) -> dict[str, Any]:
+        views = [i for i in self.owner.cli_json("invites") if i["invite_id"] == invite_id]
+        assert len(views) == 1, views
+        return views[0]
+
+    def wait_event(self, type_: str, timeout: float = EVENT_S, **fields: Any) -> Event:
+        return self.owner.wait_for(
+            lambda e: e.get("type") == type_ and all(e.get(k) == v for k, v in fields.items()),
+            timeout=timeout,
+        )
+
+    def events(self, type_: str, **fields: Any) -> list[Event]:
+        return [
+            e
+            for e in list(self.owner.events)
+            if e.get("type") == type_ and all(e.get(k) == v for k, v in fields.items())
+        ]
+
+
+@pytest.fixture(scope="module")
+def guest_lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuestLan]:
+    """Two hosts; a daemon named "olivia" in host 1 (the owner). Shared by the module."""
+    require_netns()
+    require_chromium()
+    tmp = tmp_path_factory.mktemp("guests")
+    with Lan(2) as lan:
+        owner = ChatNode(lan.hosts[0], tmp / "owner", OWNER_NAME)
+        owner.start()
+        try:
+            yield GuestLan(lan, owner, tmp)
+        finally:
+            lan.hosts[1].clear_drops()
+            owner.stop()
+
+
+@pytest.fixture
+def clean_drops(guest_lan: GuestLan) -> Iterator[None]:
+    """Whatever a test drops in host 2, the next test starts with a clean network."""
+    guest_lan.guest_host.clear_drops()
+    yield
+    guest_lan.guest_host.clear_drops()
+
+
+# -- the guest's browser -------------------------------------------------------------
+
+
+async def guest_context(launch_browser: LaunchBrowser, gl: GuestLan) -> BrowserContext:
+    browser: Browser = await launch_browser(gl.guest_host.name)
+    return await new_context(browser)
+
+
+async def open_link(context: BrowserContext, url: str) -> Page:
+    page = await context.new_page()
+    await page.goto(url, timeout=UI_MS)
+    return page
+
+
+async def join(page: Page, name: str) -> None:
+    await page.get_by_label("Your name").fill(name)
+    await page.get_by_role("button", name="Join").click()
+
+
+async def wait_connected(page: Page) -> None:
+    try:
+        await page.wait_for_selector("#status[data-state=connected]", timeout=CONNECT_MS)
+    except Exception as exc:
+        raise AssertionError(f"guest page not connected: {await page_state(page)}") from exc
+
+
+async def page_state(page: Page) -> dict[str, Any]:
+    return {
+        "state": await page.get_attribute("#status", "data-state"),
+        "status": await page.inner_text("#status"),
+        "error": await page.text_content("#error"),
+    }
+
+
+async def send_from_page(page: Page, text: str) -> None:
+    await page.get_by_label("Message").fill(text)
+    await page.get_by_role("button", name="Send").click()
+
+
+async def expect_in_log(page: Page, text: str) -> None:
+    await expect(page.get_by_role("log")).to_contain_text(text, timeout=UI_MS)
+
+
+async def wait_error(page: Page, *needles: str) -> str:
+    """Wait until #error is shown and says all of ``needles`` (case-insensitive)."""
+    error = page.locator("#error")
+    await expect(error).to_be_visible(timeout=CONNECT_MS)
+    for needle in needles:
+        await expect(error).to_contain_text(needle, ignore_case=True, timeout=CONNECT_MS)
+    return await error.inner_text()
+
+
+async def chat_both_ways(gl: GuestLan, page: Page, label: str) -> tuple[str, str]:
+    """Guest → owner and owner → guest; returns the two texts."""
+    to_owner, to_guest = unique("hello owner"), unique("hello guest")
+    await send_from_page(page, to_owner)
+    got = await asyncio.to_thread(
+        gl.wait_event, "message", direction="in", peer_id=label, text=to_owner
+    )
+    assert got["text"] == to_owner
+    result = await asyncio.to_thread(gl.owner.cli, "send", label, to_guest)
+    assert result.returncode == 0, result.stderr
+    await expect_in_log(page, to_guest)
+    return to_owner, to_guest
+
+
+def with_authority(url: str, host: str, port: int) -> str:
+    """The same link (path and fragment) on another host:port."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{host}:{port}").geturl()
+
+
+# -- 1. a guest joins and chats --------------------------------------------------------
+
+
+async def test_guest_joins_and_chats_both_ways(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser, clean_drops: None
+) -> None:
+    gl = guest_lan
+    invite = gl.invite()
+    assert "#" in invite["url"]
+    fragment = invite["url"].split("#", 1)[1]
+    context = await guest_context(launch_browser, gl)
+    page = await open_link(context, invite["url"])
+    # The secret leaves the address bar at once (history.replaceState).
+    assert "#" not in page.url, page.url
+    assert fragment not in page.url
+    assert await page.evaluate("location.hash") == ""
+
+    await join(page, "gus")
+    await wait_connected(page)
+    joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    label = joined["peer_id"]
+    assert label.startswith("guest:")
+    assert joined["name"] == "gus"
+    assert joined["path"] == "direct"
+
+    await expect(page.locator("#peer-name")).to_have_text(OWNER_NAME)
+    assert await page.get_attribute("#status", "data-state") == "connected"
+    await expect(page.locator("#status")).to_contain_text("direct")
+    await expect(page.locator("#path")).to_have_text("direct")
+    safety_label = await page.get_attribute("#safety", "aria-label")
+    assert safety_label is not None
+    page_digits = "".join(ch for ch in safety_label if ch.isdigit())
+    node_digits = "".join(ch for ch in joined["safety_number"] if ch.isdigit())
+    assert len(node_digits) == 60, joined
+    assert page_digits == node_digits
+
+    to_owner, to_guest = await chat_both_ways(gl, page, label)
+    # The page's own message shows delivered (the owner's receipt came back).
+    mine = page.locator(".msg.out", has_text=to_owner)
+    await expect(mine.locator(".receipt")).to_have_attribute(
+        "data-state", "delivered", timeout=UI_MS
+    )
+    await expect(page.locator(".msg.in", has_text=to_guest)).to_have_count(1)
+
+    history = await asyncio.to_thread(gl.owner.cli_json, "history", label)
+    texts = {(m["direction"], m["text"]) for m in history}
+    assert ("in", to_owner) in texts, history
+    assert ("out", to_guest) in texts, history
+    await context.close()
+
+
+# -- 2. links that no longer work --------------------------------------------------------
+
+
+async def test_expired_link_is_refused(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser
+) -> None:
+    gl = guest_lan
+    invite = gl.invite("--expires", "2s")
+    await asyncio.sleep(3)
+    context = await guest_context(launch_browser, gl)
+    page = await context.new_page()
+    response = await page.goto(invite["url"], timeout=UI_MS)
+    assert response is not None
+    assert response.status == 404
+    await expect(page.locator("h1")).to_have_text("This link is not valid")
+    await expect(page.locator("body")).to_contain_text("ask for a new one")
+    await context.close()
+
+
+async def test_revoked_link_is_refused(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser
+) -> None:
+    gl = guest_lan
+    invite = gl.invite()
+    context = await guest_context(launch_browser, gl)
+    # The page was already open when the owner revoked the link: joining fails clearly.
+    early = await open_link(context, invite["url"])
+    result = await asyncio.to_thread(gl.owner.cli, "revoke", invite["invite_id"])
+    assert result.returncode == 0, result.stderr
+    assert "revoked" in result.stdout
+    await join(early, "late")
+    text = await wait_error(early, "not valid")
+    assert "ask for a new one" in text
+    assert await early.get_attribute("#status", "data-state") == "failed"
+    # Opened after the revocation: the generic 404 page.
+    page = await context.new_page()
+    response = await page.goto(invite["url"], timeout=UI_MS)
+    assert response is not None
+    assert response.status == 404
+    await expect(page.locator("h1")).to_have_text("This link is not valid")
+    assert not [i for i in gl.owner.cli_json("invites") if i["invite_id"] == invite["invite_id"]]
+    await context.close()
+
+
+async def test_used_up_link_is_refused(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser, clean_drops: None
+) -> None:
+    gl = guest_lan
+    invite = gl.invite("--uses", "1")
+    browser = await launch_browser(gl.guest_host.name)
+    first = await new_context(browser)
+    page = await open_link(first, invite["url"])
+    await join(page, "first")
+    await wait_connected(page)
+    await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+
+    second = await new_context(browser)  # a separate browser context: another guest
+    other = await open_link(second, invite["url"])
+    await join(other, "second")
+    text = await wait_error(other, "already used")
+    assert "ask for a new one" in text
+    assert await other.get_attribute("#status", "data-state") == "failed"
+    refused = await asyncio.to_thread(
+        gl.wait_event, "guest_refused", invite_id=invite["invite_id"]
+    )
+    assert "already used" in refused["reason"]
+    # The first guest is still in; the count did not move.
+    assert await page.get_attribute("#status", "data-state") == "connected"
+    view = gl.invite_view(invite["invite_id"])
+    assert (view["uses_left"], view["guests"]) == (0, 1)
+    await first.close()
+    await second.close()
+
+
+# -- 3. link previews ---------------------------------------------------------------------
+
+PREVIEW = """
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+for _ in range(int(sys.argv[2])):
+    with urllib.request.urlopen(sys.argv[1], context=ctx, timeout=20) as r:
+        body = r.read()
+        print(r.status, len(body), r.headers.get("Cache-Control"), flush=True)
+"""
+
+
+async def test_link_preview_does_not_burn_the_link(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser, clean_drops: None
+) -> None:
+    gl = guest_lan
+    invite = gl.invite("--uses", "1")
+    page_url = invite["url"].split("#", 1)[0]  # a previewer never sees the fragment
+    result = await asyncio.to_thread(
+        gl.guest_host.run, [PYTHON, "-c", PREVIEW, page_url, "4"]
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4, result.stdout
+    assert all(line.startswith("200 ") and line.endswith("no-store") for line in lines), lines
+    view = gl.invite_view(invite["invite_id"])
+    assert (view["uses_left"], view["guests"]) == (1, 0)
+
+    context = await guest_context(launch_browser, gl)
+    page = await open_link(context, invite["url"])
+    await join(page, "previewed")
+    await wait_connected(page)
+    await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    view = gl.invite_view(invite["invite_id"])
+    assert (view["uses_left"], view["guests"]) == (0, 1)
+    await context.close()
+
+
+# -- 4. reconnect ---------------------------------------------------------------------------
+
+
+async def test_reload_reconnects_as_the_same_guest(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser, clean_drops: None
+) -> None:
+    gl = guest_lan
+    invite = gl.invite("--uses", "1")
+    context = await guest_context(launch_browser, gl)
+    page = await open_link(context, invite["url"])
+    await join(page, "reloader")
+    await wait_connected(page)
+    first = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    label = first["peer_id"]
+    await chat_both_ways(gl, page, label)
+
+    await page.reload(timeout=UI_MS)  # same tab: sessionStorage keeps secret and guest id
+    await wait_connected(page)  # no Join form this time: it reconnects at once
+
+    def second_join() -> list[Event]:
+        gl.owner.wait_for(
+            lambda e: e.get("type") == "guest_joined"
+            and e.get("invite_id") == invite["invite_id"]
+            and e is not first,
+            timeout=EVENT_S,
+        )
+        return gl.events("guest_joined", invite_id=invite["invite_id"])
+
+    joins = await asyncio.to_thread(second_join)
+    assert len(joins) == 2, joins
+    assert {j["peer_id"] for j in joins} == {label}  # the same guest id, the same label
+    assert joins[1]["safety_number"] != joins[0]["safety_number"]  # a new session, new keys
+    view = gl.invite_view(invite["invite_id"])
+    assert (view["uses_left"], view["guests"]) == (0, 1)  # the reconnect used nothing
+    await chat_both_ways(gl, page, label)
+    await context.close()
+
+
+# -- 5. relay fallback ------------------------------------------------------------------------
+
+
+async def test_relay_fallback_without_udp(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser, clean_drops: None
+) -> None:
+    gl = guest_lan
+    gl.guest_host.drop_udp(100)  # no WebRTC (and no mDNS) for host 2: relay only
+    invite = gl.invite()
+    context = await guest_context(launch_browser, gl)
+    page = await open_link(context, invite["url"])
+    await join(page, "relayed")
+    await wait_connected(page)
+    await expect(page.locator("#path")).to_contain_text("relay")
+    await expect(page.locator("#status")).to_contain_text("relay")
+    joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    assert joined["path"] == "relay"
+    to_owner, _ = await chat_both_ways(gl, page, joined["peer_id"])
+    mine = page.locator(".msg.out", has_text=to_owner)
+    await expect(mine.locator(".receipt")).to_have_attribute(
+        "data-state", "delivered", timeout=UI_MS
+    )
+    await context.close()
+
+
+# -- 6. an untrusted relay in between -----------------------------------------------------------
+
+
+class RelayProxy:
+    """tests/browser/relay_proxy.py running in host 1 in front of the node's server."""
+
+    def __init__(self, gl: GuestLan, invite_url: str, mode: str) -> None:
+        self.dir = gl.tmp / unique(f"proxy-{mode}")
+        self.dir.mkdir()
+        self.recording = self.dir / "recording.bin"
+        upstream = urlsplit(invite_url).netloc
+        self.host = gl.owner_host
+        self.events: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self.proc = self.host.popen(
+            [PYTHON, str(PROXY_SCRIPT), "--upstream", upstream, "--record", str(self.recording),
+             "--cert-dir", str(self.dir / "tls"), "--mode", mode],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        threading.Thread(target=self._read, daemon=True).start()
+        ready = self.wait_for(lambda e: e["event"] == "ready", timeout=30)
+        self.url = with_authority(invite_url, self.host.ip, int(ready["port"]))
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.events.append(json.loads(line))
+                self._cond.notify_all()
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = EVENT_S
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    err = b""
+                    if self.proc.poll() is not None and self.proc.stderr is not None:
+                        err = self.proc.stderr.read()
+                    raise AssertionError(f"proxy: timed out; events {self.events} {err!r}")
+                self._cond.wait(min(left, 0.5))
+
+    def records(self) -> list[tuple[str, bytes]]:
+        return read_recording(self.recording)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def relay_proxies(guest_lan: GuestLan) -> Iterator[Callable[[str, str], RelayProxy]]:
+    proxies: list[RelayProxy] = []
+
+    def start(invite_url: str, mode: str) -> RelayProxy:
+        proxy = RelayProxy(guest_lan, invite_url, mode)
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()
+
+
+def secret_forms(url: str) -> list[bytes]:
+    """The link secret as the fragment (base64url), its raw bytes and its hex."""
+    fragment = url.split("#", 1)[1]
+    raw = base64.urlsafe_b64decode(fragment + "=" * (-len(fragment) % 4))
+    assert len(raw) == 32
+    return [fragment.encode(), raw, raw.hex().encode(), raw.hex().upper().encode()]
+
+
+async def test_relay_sees_only_ciphertext(
+    guest_lan: GuestLan,
+    launch_browser: LaunchBrowser,
+    relay_proxies: Callable[[str, str], RelayProxy],
+    clean_drops: None,
+) -> None:
+    """Everything the guest and the owner say through the relay is recorded: no SDP, no
+    message text, no link secret in it. UDP is dropped in host 2 so the chat itself also
+    runs through the relay (RELAY frames), not only the handshake."""
+    gl = guest_lan
+    invite = gl.invite()
+    proxy = relay_proxies(invite["url"], "pass")
+    gl.guest_host.drop_udp(100)
+    context = await guest_context(launch_browser, gl)
+    page = await open_link(context, proxy.url)
+    assert "#" not in page.url
+    await join(page, "Gwendolyn-the-guest")
+    await wait_connected(page)
+    await expect(page.locator("#path")).to_contain_text("relay")
+    joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    assert joined["path"] == "relay"
+    page_label = await page.get_attribute("#safety", "aria-label")
+    assert page_label is not None
+    assert "".join(c for c in page_label if c.isdigit()) == "".join(
+        c for c in joined["safety_number"] if c.isdigit()
+    )  # nobody in the middle: the relay could not change the keys
+    texts = await chat_both_ways(gl, page, joined["peer_id"])
+    await context.close()
+    await asyncio.sleep(0.5)  # let the proxy write the last frames
+
+    records = proxy.records()
+    tags = [tag for tag, _ in records]
+    heads = [data for tag, data in records if tag == "H"]
+    assert any(h.startswith(b"GET /c/" + invite["url"].split("/c/")[1].split("#")[0].encode()) for h in heads)
+    assert any(h.startswith(b"GET /static/") for h in heads)
+    assert any(h.startswith(b"GET /ws/") for h in heads)
+    up_signals = [d for t, d in records if t == "g" and d[:1] == bytes([SIGNAL])]
+    down_signals = [d for t, d in records if t == "G" and d[:1] == bytes([SIGNAL])]
+    up_relay = [d for t, d in records if t == "g" and d[:1] == bytes([RELAY])]
+    down_relay = [d for t, d in records if t == "G" and d[:1] == bytes([RELAY])]
+    assert len(up_signals) >= 1 and len(down_signals) >= 1, tags
+    assert len(up_relay) >= 2 and len(down_relay) >= 2, tags  # headers + chat frames
+    everything = b"\n".join(data for _, data in records)
+    forbidden = [b"v=0", b"a=fingerprint", b"candidate", b"Gwendolyn", OWNER_NAME.encode()]
+    forbidden += [t.encode() for t in texts]
+    forbidden += secret_forms(invite["url"])
+    for needle in forbidden:
+        assert needle not in everything, f"the relay saw {needle!r}"
+    # The HTTP requests themselves (where a careless page would leak a Referer or the
+    # fragment) carry no secret either.
+    for head in heads:
+        assert b"#" not in head.split(b"\r\n", 1)[0]
+
+
+async def test_relay_flipping_a_bit_fails_the_handshake(
+    guest_lan: GuestLan,
+    launch_browser: LaunchBrowser,
+    relay_proxies: Callable[[str, str], RelayProxy],
+    clean_drops: None,
+) -> None:
+    """The relay flips one bit inside every OFFER's ciphertext.
+
+    Owner: refuses each OFFER (``guest_refused``, reason names the code ``tampered``) and
+    closes the socket with 4400 ``handshake failed (tampered)``; no guest joins and no use
+    is consumed. Guest: never connects and shows why in #error.
+    """
+    gl = guest_lan
+    invite = gl.invite()
+    proxy = relay_proxies(invite["url"], "flip")
+    context = await guest_context(launch_browser, gl)
+    page = await open_link(context, proxy.url)
+    await join(page, "flipped")
+    refused = await asyncio.to_thread(
+        gl.wait_event, "guest_refused", invite_id=invite["invite_id"]
+    )
+    assert "tampered" in refused["reason"], refused
+    assert "handshake failed" in refused["reason"], refused
+    closed = await asyncio.to_thread(
+        proxy.wait_for, lambda e: e["event"] == "ws_closed" and e["code"] == 4400
+    )
+    assert "tampered" in closed["reason"], closed
+    text = await wait_error(page, "tamper")
+    assert await page.get_attribute("#status", "data-state") != "connected", text
+    assert not gl.events("guest_joined", invite_id=invite["invite_id"])
+    view = gl.invite_view(invite["invite_id"])
+    assert (view["uses_left"], view["guests"]) == (1, 0)
+    await context.close()
+
+
+async def test_relay_reflecting_envelopes_fails_the_handshake(
+    guest_lan: GuestLan,
+    launch_browser: LaunchBrowser,
+    relay_proxies: Callable[[str, str], RelayProxy],
+    clean_drops: None,
+) -> None:
+    """The relay reflects an envelope back to the side that sealed it, on both sides.
+
+    The guest's OFFER reaches the owner, which answers. The relay then gives the guest
+    its own OFFER instead of that ANSWER, and sends the owner's ANSWER back to the owner
+    as an OFFER on a WebSocket of its own. "Both sides" means each endpoint is handed
+    its own envelope and refuses it:
+
+    * Guest: refuses the reflected OFFER (code ``reflected``), shows it in #error, state
+      ``failed``, and never connects (the page keeps waiting for a genuine ANSWER,
+      which the relay withholds).
+    * Owner: refuses its reflected ANSWER (``guest_refused``, reason with ``reflected``;
+      the relay's socket is closed 4400). The genuine OFFER it answered admitted the
+      guest's id (a use is consumed when the owner answers), but no session ever
+      opens: no ``guest_joined``.
+    """
+    gl = guest_lan
+    invite = gl.invite()
+    proxy = relay_proxies(invite["url"], "reflect")
+    context = await guest_context(launch_browser, gl)
+    page = await open_link(context, proxy.url)
+    await join(page, "reflected")
+    text = await wait_error(page, "reflected")
+    assert "own offer came back" in text.lower(), text
+    await expect(page.locator("#status")).to_have_attribute("data-state", "failed")
+    refused = await asyncio.to_thread(
+        gl.wait_event, "guest_refused", invite_id=invite["invite_id"]
+    )
+    assert "reflected" in refused["reason"], refused
+    closed = await asyncio.to_thread(
+        proxy.wait_for, lambda e: e["event"] == "attacker_closed" and e["what"] == "reflect"
+    )
+    assert closed["code"] == 4400 and "reflected" in (closed["reason"] or ""), closed
+    assert await page.get_attribute("#status", "data-state") == "failed"
+    assert not gl.events("guest_joined", invite_id=invite["invite_id"])
+    await context.close()
+
+
+async def test_relay_replaying_envelopes_fails_the_handshake(
+    guest_lan: GuestLan,
+    launch_browser: LaunchBrowser,
+    relay_proxies: Callable[[str, str], RelayProxy],
+    clean_drops: None,
+) -> None:
+    """The relay replays envelopes of an earlier session, to both sides.
+
+    * Owner: the relay sends the guest's first OFFER again on a WebSocket of its own;
+      the owner refuses it (``guest_refused``, reason with ``replayed``; socket closed
+      4400) and the real guest's session is unharmed.
+    * Guest: after a reload (same tab: a new attempt with a new session), the relay
+      gives the page the owner's ANSWER of the first session instead of the new one;
+      the page refuses it (it belongs to another session: ``wrong-session``), shows it
+      in #error with state ``failed``, and keeps waiting (the genuine ANSWER is
+      withheld), so it never connects with the stale answer.
+    """
+    gl = guest_lan
+    invite = gl.invite()
+    proxy = relay_proxies(invite["url"], "replay")
+    context = await guest_context(launch_browser, gl)
+    page = await open_link(context, proxy.url)
+    await join(page, "replayed")
+    await wait_connected(page)  # the first session goes through untouched
+    joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+
+    refused = await asyncio.to_thread(
+        gl.wait_event, "guest_refused", invite_id=invite["invite_id"]
+    )
+    assert "replayed" in refused["reason"], refused
+    closed = await asyncio.to_thread(
+        proxy.wait_for, lambda e: e["event"] == "attacker_closed" and e["what"] == "replay"
+    )
+    assert closed["code"] == 4400 and "replayed" in (closed["reason"] or ""), closed
+    await chat_both_ways(gl, page, joined["peer_id"])  # the real session is unharmed
+
+    await page.reload(timeout=UI_MS)
+    await asyncio.to_thread(
+        proxy.wait_for, lambda e: e["event"] == "replayed_answer", EVENT_S
+    )
+    text = await wait_error(page, "another session")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "failed")
+    assert "interfering" in text
+    await context.close()
