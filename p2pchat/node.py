@@ -659,6 +659,18 @@ class Node:
                 self.emit(ContactAccepted(peer_id(sender), contact.display_name))
                 self._maybe_connect(sender)
             return  # repeated or already answered: nothing new
+        for known in self.profile.contacts():
+            if known.trust is TrustState.ACCEPTED and known.display_name == name:
+                # Another key under a contact's name: never a silent new "bob".
+                self.emit(
+                    KeyChangeWarning(
+                        peer_id=peer_id(known.public_key), name=known.display_name,
+                        pinned_fingerprint=fingerprint(known.public_key),
+                        advertised_fingerprint=fingerprint(sender),
+                        advertised_peer_id=peer_id(sender),
+                    )
+                )  # fmt: skip
+                raise SignalingRefused(403, "that name belongs to one of our contacts")
         pending = sum(1 for c in self.profile.contacts() if c.trust is TrustState.PENDING_INCOMING)
         if pending >= MAX_PENDING_REQUESTS:
             raise SignalingRefused(429, "too many pending contact requests")
