@@ -59,10 +59,17 @@ def render_export(
     *,
     exported_ms: int,
     filters: dict[str, Any],
+    ascii_only: bool = False,
 ) -> Iterator[str]:
-    """The export as text chunks (``export``: ``json`` or ``markdown``)."""
+    """The export as text chunks (``export``: ``json`` or ``markdown``).
+
+    ``ascii_only`` (for a terminal): JSON escapes every non-ASCII character, so
+    no C1 control or bidi override from a message reaches the screen raw.
+    """
     if export == "json":
-        return _render_json(conversation, messages, exported_ms=exported_ms, filters=filters)
+        return _render_json(
+            conversation, messages, exported_ms=exported_ms, filters=filters, ascii_only=ascii_only
+        )
     return _render_markdown(conversation, messages, exported_ms=exported_ms, filters=filters)
 
 
@@ -126,6 +133,7 @@ def _render_json(
     *,
     exported_ms: int,
     filters: dict[str, Any],
+    ascii_only: bool,
 ) -> Iterator[str]:
     head = {
         "format": EXPORT_FORMAT_NAME,
@@ -141,10 +149,10 @@ def _render_json(
         "message_count": len(messages),
     }
     # One message per line: a 100k-message export stays a stream of small writes.
-    yield json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "messages": ['
+    yield json.dumps(head, ensure_ascii=ascii_only, indent=1)[:-2] + ',\n "messages": ['
     for index, message in enumerate(messages):
         separator = "," if index else ""
-        yield f"{separator}\n  {json.dumps(message_record(message), ensure_ascii=False)}"
+        yield f"{separator}\n  {json.dumps(message_record(message), ensure_ascii=ascii_only)}"
     yield "\n ]\n}\n"
 
 

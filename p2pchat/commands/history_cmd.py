@@ -290,7 +290,12 @@ def _export(
         flush=True,
     )
     chunks = render_export(
-        export_format, conversation, messages, exported_ms=round(now * 1000), filters=filters
+        export_format,
+        conversation,
+        messages,
+        exported_ms=round(now * 1000),
+        filters=filters,
+        ascii_only=target == "-",
     )
     if target == "-":
         for chunk in chunks:

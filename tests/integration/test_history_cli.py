@@ -497,6 +497,19 @@ def test_export_to_stdout_and_bad_names(
     assert [m["text"] for m in exported["messages"]] == ["budget meeting notes", "meeting moved"]
     assert run(profile_dir, "bob", "--export", "-") == 0
     assert capsys.readouterr().out.startswith("# Conversation with bob\n")
+    # On stdout (maybe a terminal) nothing from a message is written raw.
+    tricky = "caf\u00e9 \u202eevil\u202c \x9b31m"
+    with open_profile(profile_dir, PASSPHRASE, kdf_limits=FAST) as profile:
+        profile.add_message(stored(BOB_CONVERSATION, 7, tricky, sender="bob"))
+    assert run(profile_dir, "bob", "--export", "-", "--json") == 0
+    out = capsys.readouterr().out
+    assert out.isascii()
+    assert json.loads(out)["messages"][0]["text"] == tricky
+    assert run(profile_dir, "bob", "--export", "-") == 0
+    out = capsys.readouterr().out
+    assert "\u202e" not in out
+    assert "\x9b" not in out
+    assert r"- **1970-01-01 02:00:00** bob: café \\u202eevil\\u202c \\x9b31m" in out
     assert run(profile_dir, "bob", "--export", str(tmp_path / "bob.txt")) == 2
     assert "name it .json or .md" in error_line(capsys)
     assert run(profile_dir, "bob", "--export", str(tmp_path / "missing" / "bob.md")) == 1
