@@ -105,6 +105,12 @@ class Proxy:
         self.first_offer: bytes | None = None  # replay mode
         self.first_answer: bytes | None = None
         self.session: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- HTTP -----------------------------------------------------------------------
 
@@ -203,7 +209,9 @@ class Proxy:
 
     # -- tampering ---------------------------------------------------------------------
 
-    async def tamper_up(self, index: int, data: bytes, state: dict[str, Any], path: str) -> bytes | None:
+    async def tamper_up(
+        self, index: int, data: bytes, state: dict[str, Any], path: str
+    ) -> bytes | None:
         if not data or data[0] != SIGNAL:
             return data
         state["offer"] = data
@@ -216,18 +224,20 @@ class Proxy:
             self.first_offer = data
         return data
 
-    async def tamper_down(self, index: int, data: bytes, state: dict[str, Any], path: str) -> bytes | None:
+    async def tamper_down(
+        self, index: int, data: bytes, state: dict[str, Any], path: str
+    ) -> bytes | None:
         if not data or data[0] != SIGNAL:
             return data
         if self.mode == "reflect" and state["offer"] is not None:
             emit(event="reflected", index=index)
-            asyncio.ensure_future(self.attack(path, data, "reflect"))
+            self.spawn(self.attack(path, data, "reflect"))
             return state["offer"]
         if self.mode == "replay":
             if self.first_answer is None:
                 self.first_answer = data
                 assert self.first_offer is not None
-                asyncio.ensure_future(self.attack(path, self.first_offer, "replay"))
+                self.spawn(self.attack(path, self.first_offer, "replay"))
                 return data
             emit(event="replayed_answer", index=index)
             return self.first_answer
@@ -273,7 +283,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--upstream", required=True, help="HOST:PORT of the node's invite server")
     parser.add_argument("--record", required=True, type=Path)
     parser.add_argument("--cert-dir", required=True, type=Path)
-    parser.add_argument("--host", default="0.0.0.0")  # noqa: S104
+    parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mode", choices=MODES, default="pass")
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.chromium import new_context
 from tests.browser.conftest import LaunchBrowser
-from tests.browser.relay_proxy import SIGNAL, RELAY, read_recording
+from tests.browser.relay_proxy import RELAY, SIGNAL, read_recording
 from tests.conftest import require_chromium, require_netns
 from tests.lan.chat_nodes import ChatNode, Event
 from tests.lan.netns import PYTHON, Host, Lan
@@ -236,9 +236,7 @@ async def test_guest_joins_and_chats_both_ways(
 # -- 2. links that no longer work --------------------------------------------------------
 
 
-async def test_expired_link_is_refused(
-    guest_lan: GuestLan, launch_browser: LaunchBrowser
-) -> None:
+async def test_expired_link_is_refused(guest_lan: GuestLan, launch_browser: LaunchBrowser) -> None:
     gl = guest_lan
     invite = gl.invite("--expires", "2s")
     await asyncio.sleep(3)
@@ -252,9 +250,7 @@ async def test_expired_link_is_refused(
     await context.close()
 
 
-async def test_revoked_link_is_refused(
-    guest_lan: GuestLan, launch_browser: LaunchBrowser
-) -> None:
+async def test_revoked_link_is_refused(guest_lan: GuestLan, launch_browser: LaunchBrowser) -> None:
     gl = guest_lan
     invite = gl.invite()
     context = await guest_context(launch_browser, gl)
@@ -295,9 +291,7 @@ async def test_used_up_link_is_refused(
     text = await wait_error(other, "already used")
     assert "ask for a new one" in text
     assert await other.get_attribute("#status", "data-state") == "failed"
-    refused = await asyncio.to_thread(
-        gl.wait_event, "guest_refused", invite_id=invite["invite_id"]
-    )
+    refused = await asyncio.to_thread(gl.wait_event, "guest_refused", invite_id=invite["invite_id"])
     assert "already used" in refused["reason"]
     # The first guest is still in; the count did not move.
     assert await page.get_attribute("#status", "data-state") == "connected"
@@ -327,9 +321,7 @@ async def test_link_preview_does_not_burn_the_link(
     gl = guest_lan
     invite = gl.invite("--uses", "1")
     page_url = invite["url"].split("#", 1)[0]  # a previewer never sees the fragment
-    result = await asyncio.to_thread(
-        gl.guest_host.run, [PYTHON, "-c", PREVIEW, page_url, "4"]
-    )
+    result = await asyncio.to_thread(gl.guest_host.run, [PYTHON, "-c", PREVIEW, page_url, "4"])
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 4, result.stdout
@@ -368,9 +360,11 @@ async def test_reload_reconnects_as_the_same_guest(
 
     def second_join() -> list[Event]:
         gl.owner.wait_for(
-            lambda e: e.get("type") == "guest_joined"
-            and e.get("invite_id") == invite["invite_id"]
-            and e is not first,
+            lambda e: (
+                e.get("type") == "guest_joined"
+                and e.get("invite_id") == invite["invite_id"]
+                and e is not first
+            ),
             timeout=EVENT_S,
         )
         return gl.events("guest_joined", invite_id=invite["invite_id"])
@@ -521,15 +515,20 @@ async def test_relay_sees_only_ciphertext(
     records = proxy.records()
     tags = [tag for tag, _ in records]
     heads = [data for tag, data in records if tag == "H"]
-    assert any(h.startswith(b"GET /c/" + invite["url"].split("/c/")[1].split("#")[0].encode()) for h in heads)
+    assert any(
+        h.startswith(b"GET /c/" + invite["url"].split("/c/")[1].split("#")[0].encode())
+        for h in heads
+    )
     assert any(h.startswith(b"GET /static/") for h in heads)
     assert any(h.startswith(b"GET /ws/") for h in heads)
     up_signals = [d for t, d in records if t == "g" and d[:1] == bytes([SIGNAL])]
     down_signals = [d for t, d in records if t == "G" and d[:1] == bytes([SIGNAL])]
     up_relay = [d for t, d in records if t == "g" and d[:1] == bytes([RELAY])]
     down_relay = [d for t, d in records if t == "G" and d[:1] == bytes([RELAY])]
-    assert len(up_signals) >= 1 and len(down_signals) >= 1, tags
-    assert len(up_relay) >= 2 and len(down_relay) >= 2, tags  # headers + chat frames
+    assert len(up_signals) >= 1, tags  # the OFFER…
+    assert len(down_signals) >= 1, tags  # …and the ANSWER went through it
+    assert len(up_relay) >= 2, tags  # stream header + chat frames, both ways
+    assert len(down_relay) >= 2, tags
     everything = b"\n".join(data for _, data in records)
     forbidden = [b"v=0", b"a=fingerprint", b"candidate", b"Gwendolyn", OWNER_NAME.encode()]
     forbidden += [t.encode() for t in texts]
@@ -542,6 +541,49 @@ async def test_relay_sees_only_ciphertext(
         assert b"#" not in head.split(b"\r\n", 1)[0]
 
 
+#: Injected before the page's own scripts (through the DevTools protocol, so the CSP does
+#: not apply): remembers how each WebSocket of the page was closed.
+RECORD_CLOSES = """
+(() => {
+  const closes = [];
+  Object.defineProperty(window, "__p2pchatCloses", { value: closes });
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("close", (e) => closes.push({ code: e.code, reason: e.reason }));
+    }
+  };
+})();
+"""
+
+
+async def flipped_guest(
+    gl: GuestLan,
+    launch_browser: LaunchBrowser,
+    relay_proxies: Callable[[str, str], RelayProxy],
+) -> tuple[dict[str, Any], Page]:
+    """A guest joining through a relay that flips a bit in every OFFER; returns once
+    the owner has refused it and the page has been told."""
+    invite = gl.invite()
+    proxy = relay_proxies(invite["url"], "flip")
+    context = await guest_context(launch_browser, gl)
+    await context.add_init_script(RECORD_CLOSES)
+    page = await open_link(context, proxy.url)
+    await join(page, "flipped")
+    refused = await asyncio.to_thread(gl.wait_event, "guest_refused", invite_id=invite["invite_id"])
+    assert "tampered" in refused["reason"], refused
+    assert "handshake failed" in refused["reason"], refused
+    closed = await asyncio.to_thread(
+        proxy.wait_for, lambda e: e["event"] == "ws_closed" and e["code"] == 4400
+    )
+    assert "tampered" in closed["reason"], closed
+    await page.wait_for_selector("#status[data-state=reconnecting]", timeout=CONNECT_MS)
+    closes = await page.evaluate("window.__p2pchatCloses")
+    assert {"code": 4400, "reason": "handshake failed (tampered)"} in closes, closes
+    return invite, page
+
+
 async def test_relay_flipping_a_bit_fails_the_handshake(
     guest_lan: GuestLan,
     launch_browser: LaunchBrowser,
@@ -550,31 +592,41 @@ async def test_relay_flipping_a_bit_fails_the_handshake(
 ) -> None:
     """The relay flips one bit inside every OFFER's ciphertext.
 
-    Owner: refuses each OFFER (``guest_refused``, reason names the code ``tampered``) and
-    closes the socket with 4400 ``handshake failed (tampered)``; no guest joins and no use
-    is consumed. Guest: never connects and shows why in #error.
+    Owner: refuses each OFFER (``guest_refused``, reason ``handshake failed (tampered):
+    …``), closes the guest's socket with 4400 ``handshake failed (tampered)``; no guest
+    joins and no use is consumed. Guest: its socket is closed with that code and
+    reason, and it never connects (it keeps retrying, each attempt refused).
+    What the page shows is checked by the next test.
     """
     gl = guest_lan
-    invite = gl.invite()
-    proxy = relay_proxies(invite["url"], "flip")
-    context = await guest_context(launch_browser, gl)
-    page = await open_link(context, proxy.url)
-    await join(page, "flipped")
-    refused = await asyncio.to_thread(
-        gl.wait_event, "guest_refused", invite_id=invite["invite_id"]
-    )
-    assert "tampered" in refused["reason"], refused
-    assert "handshake failed" in refused["reason"], refused
-    closed = await asyncio.to_thread(
-        proxy.wait_for, lambda e: e["event"] == "ws_closed" and e["code"] == 4400
-    )
-    assert "tampered" in closed["reason"], closed
-    text = await wait_error(page, "tamper")
-    assert await page.get_attribute("#status", "data-state") != "connected", text
+    invite, page = await flipped_guest(gl, launch_browser, relay_proxies)
+    await asyncio.sleep(1)
+    assert await page.get_attribute("#status", "data-state") != "connected"
+    await expect(page.locator("#peer-name")).to_be_hidden()
     assert not gl.events("guest_joined", invite_id=invite["invite_id"])
     view = gl.invite_view(invite["invite_id"])
     assert (view["uses_left"], view["guests"]) == (1, 0)
-    await context.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: the page treats close 4400 'handshake failed (tampered)' as a"
+    " network drop (browser/src/app.js onSocketClose): no #error, it shows only"
+    " 'reconnecting in N s: lost the connection to the server' and retries forever",
+)
+async def test_relay_flipping_a_bit_page_shows_a_clear_error(
+    guest_lan: GuestLan,
+    launch_browser: LaunchBrowser,
+    relay_proxies: Callable[[str, str], RelayProxy],
+    clean_drops: None,
+) -> None:
+    """DESIGN.md section 3: a relay that flips a bit makes the handshake fail with a
+    clear error on both sides. The guest's side: #error says the handshake failed
+    because of tampering."""
+    _, page = await flipped_guest(guest_lan, launch_browser, relay_proxies)
+    error = page.locator("#error")
+    await expect(error).to_be_visible(timeout=5_000)
+    await expect(error).to_contain_text("tamper", ignore_case=True)
 
 
 async def test_relay_reflecting_envelopes_fails_the_handshake(
@@ -607,14 +659,13 @@ async def test_relay_reflecting_envelopes_fails_the_handshake(
     text = await wait_error(page, "reflected")
     assert "own offer came back" in text.lower(), text
     await expect(page.locator("#status")).to_have_attribute("data-state", "failed")
-    refused = await asyncio.to_thread(
-        gl.wait_event, "guest_refused", invite_id=invite["invite_id"]
-    )
+    refused = await asyncio.to_thread(gl.wait_event, "guest_refused", invite_id=invite["invite_id"])
     assert "reflected" in refused["reason"], refused
     closed = await asyncio.to_thread(
         proxy.wait_for, lambda e: e["event"] == "attacker_closed" and e["what"] == "reflect"
     )
-    assert closed["code"] == 4400 and "reflected" in (closed["reason"] or ""), closed
+    assert closed["code"] == 4400, closed
+    assert "reflected" in (closed["reason"] or ""), closed
     assert await page.get_attribute("#status", "data-state") == "failed"
     assert not gl.events("guest_joined", invite_id=invite["invite_id"])
     await context.close()
@@ -646,20 +697,17 @@ async def test_relay_replaying_envelopes_fails_the_handshake(
     await wait_connected(page)  # the first session goes through untouched
     joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
 
-    refused = await asyncio.to_thread(
-        gl.wait_event, "guest_refused", invite_id=invite["invite_id"]
-    )
+    refused = await asyncio.to_thread(gl.wait_event, "guest_refused", invite_id=invite["invite_id"])
     assert "replayed" in refused["reason"], refused
     closed = await asyncio.to_thread(
         proxy.wait_for, lambda e: e["event"] == "attacker_closed" and e["what"] == "replay"
     )
-    assert closed["code"] == 4400 and "replayed" in (closed["reason"] or ""), closed
+    assert closed["code"] == 4400, closed
+    assert "replayed" in (closed["reason"] or ""), closed
     await chat_both_ways(gl, page, joined["peer_id"])  # the real session is unharmed
 
     await page.reload(timeout=UI_MS)
-    await asyncio.to_thread(
-        proxy.wait_for, lambda e: e["event"] == "replayed_answer", EVENT_S
-    )
+    await asyncio.to_thread(proxy.wait_for, lambda e: e["event"] == "replayed_answer", EVENT_S)
     text = await wait_error(page, "another session")
     await expect(page.locator("#status")).to_have_attribute("data-state", "failed")
     assert "interfering" in text
