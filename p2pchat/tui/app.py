@@ -1,0 +1,134 @@
+"""ChatApp: the first-run or unlock screen, then the node and the main screen.
+
+The app owns what ``p2pchat daemon`` owns (NodeHost: node + control socket,
+under the NodeLock) and stops it when it exits. A failure to start (the lock
+is held, a port is taken, a wrong ``P2PCHAT_PASSPHRASE``) ends the app with
+``error`` set; ``launch.py`` hands it to the CLI, which prints the usual line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+from textual import work
+from textual.app import App
+
+from p2pchat.errors import UserError
+from p2pchat.node import NodeConfig, NodeLock
+from p2pchat.store import (
+    DEFAULT_KDF_LIMITS,
+    KdfLimits,
+    Profile,
+    StoreError,
+    open_profile,
+    profile_exists,
+)
+from p2pchat.tui.create_profile_screen import CreateProfileScreen
+from p2pchat.tui.history import ProfileHistory
+from p2pchat.tui.main_screen import MainScreen
+from p2pchat.tui.node_host import NodeHost
+from p2pchat.tui.unlock_screen import UnlockScreen
+
+
+class ChatApp(App[None]):
+    TITLE = "p2pchat"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        lock: NodeLock,
+        *,
+        lock_held: bool,
+        passphrase: str | None = None,
+        interfaces: Sequence[str] | None = None,
+        port: int = 0,
+        kdf_limits: KdfLimits = DEFAULT_KDF_LIMITS,
+    ) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.error: UserError | StoreError | None = None
+        self.host: NodeHost | None = None
+        self.profile: Profile | None = None
+        self._lock = lock
+        self._lock_held = lock_held
+        self._passphrase = passphrase
+        self._interfaces = interfaces
+        self._port = port
+        self._kdf_limits = kdf_limits
+
+    @property
+    def main_screen(self) -> MainScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    def on_mount(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+        if not profile_exists(self.data_dir):
+            self.push_screen(
+                CreateProfileScreen(self.data_dir, kdf_limits=self._kdf_limits), self._unlocked
+            )
+        elif self._passphrase is not None:
+            self._unlock_with(self._passphrase)
+        else:
+            self.push_screen(
+                UnlockScreen(self.data_dir, kdf_limits=self._kdf_limits), self._unlocked
+            )
+
+    async def on_unmount(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        if self.host is not None:
+            await self.host.async_stop()
+            self.host = None
+        if self.profile is not None:
+            self.profile.close()
+            self.profile = None
+
+    @work(exclusive=True, group="start")
+    async def _unlock_with(self, passphrase: str) -> None:
+        try:
+            profile = await asyncio.to_thread(
+                open_profile, self.data_dir, passphrase, kdf_limits=self._kdf_limits
+            )
+        except StoreError as exc:
+            self.fail(exc)
+            return
+        self._unlocked(profile)
+
+    def _unlocked(self, profile: Profile | None) -> None:
+        if profile is None:
+            return
+        self.profile = profile
+        self._start_node(profile)
+
+    @work(exclusive=True, group="start")
+    async def _start_node(self, profile: Profile) -> None:
+        try:
+            if not self._lock_held:  # first run: the directory exists only now
+                self._lock.acquire()
+                self._lock_held = True
+            config = NodeConfig(
+                data_dir=self.data_dir, interfaces=self._interfaces, port=self._port
+            )
+            host = NodeHost(profile, config)
+            await host.async_start()
+        except UserError as exc:
+            self.fail(exc)
+            return
+        self.host = host
+        status = await host.node.async_status()
+        # The create / unlock screen has already dismissed itself: nothing to go back to.
+        await self.push_screen(
+            MainScreen(host.node, ProfileHistory(profile), status, data_dir=self.data_dir)
+        )
+
+    def fail(self, error: UserError | StoreError) -> None:
+        self.error = error
+        self.exit(return_code=1)

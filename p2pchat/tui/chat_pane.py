@@ -1,0 +1,107 @@
+"""One conversation: who it is with, its messages with their delivery state, the input.
+
+Our messages show ``queued`` (waiting in the outbox for the contact to come
+online), ``sent`` (on the wire, no receipt yet) or ``delivered`` (the peer's
+receipt came back).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, RichLog, Static
+
+from p2pchat.protocol.frames import MAX_BODY_BYTES
+from p2pchat.tui.conversation_log import ChatLine
+from p2pchat.tui.text_format import clock_time, one_line, terminal_safe
+
+SENDER_WIDTH = 12
+STATE_LABELS = {"queued": ("· queued", "yellow"), "sent": ("✓ sent", "dim"),
+                "delivered": ("✓✓ delivered", "green")}  # fmt: skip
+
+WELCOME = """\
+Welcome to p2pchat.
+
+• Peers on your network appear on the left under "On the LAN":
+  pick one and press Enter to ask them to be a contact.
+• Press s (or the Start chat button) to invite someone with a browser:
+  a link and a QR code for their phone or laptop, nothing to install.
+• Enter on a contact opens the conversation. ? shows every key."""
+
+
+class ChatPane(Vertical):
+    DEFAULT_CSS = """
+    ChatPane { width: 1fr; height: 1fr; }
+    ChatPane #chat-title { height: 1; padding: 0 1; background: $boost; text-style: bold; }
+    ChatPane #chat-log { height: 1fr; padding: 0 1; }
+    ChatPane #chat-input { dock: bottom; }
+    """
+
+    class Send(Message):
+        def __init__(self, label: str, text: str) -> None:
+            super().__init__()
+            self.label = label
+            self.text = text
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("No conversation open"), id="chat-title")
+        yield RichLog(id="chat-log", wrap=True, markup=False, highlight=False, auto_scroll=True)
+        yield Input(
+            placeholder="Pick a contact on the left first",
+            id="chat-input",
+            max_length=MAX_BODY_BYTES,
+            disabled=True,
+        )
+
+    def on_mount(self) -> None:
+        self.query_one(RichLog).write(Text(WELCOME))
+
+    @property
+    def input(self) -> Input:
+        return self.query_one("#chat-input", Input)
+
+    def open(self, label: str, name: str) -> None:
+        self.label = label
+        self.input.disabled = False
+        self.input.placeholder = f"Message {one_line(name, 30)}: Enter sends, Esc goes back"
+
+    def show_title(self, title: Text) -> None:
+        self.query_one("#chat-title", Static).update(title)
+
+    def show_lines(self, lines: list[ChatLine], *, me: str, keep_history: bool) -> None:
+        log = self.query_one(RichLog)
+        log.clear()
+        if not lines:
+            hint = "No messages yet." if keep_history else "No messages yet (history is off)."
+            log.write(Text(hint, style="dim"))
+        for line in lines:
+            log.write(_render(line, me))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text or self.label is None:
+            return
+        self.input.value = ""
+        self.post_message(self.Send(self.label, text))
+
+
+def _render(line: ChatLine, me: str) -> Text:
+    out = line.direction == "out"
+    text = Text(clock_time(line.timestamp_ms) + "  ", style="dim")
+    sender = me if out else line.sender
+    text.append(one_line(sender, SENDER_WIDTH).ljust(SENDER_WIDTH), style="bold cyan" if out
+                else "bold magenta")  # fmt: skip
+    text.append("  ")
+    body = "\n".join(terminal_safe(part) for part in line.text.splitlines()) or ""
+    text.append(body)
+    if out:
+        label, style = STATE_LABELS.get(line.state, (line.state, "dim"))
+        text.append(f"  {label}", style=style)
+    return text

@@ -1,0 +1,101 @@
+"""The messages of each conversation as shown, with their delivery state.
+
+Seeded from history (the Profile) when a conversation is first opened, then
+kept up to date by events: our own messages go queued → sent → delivered and
+never back. Works the same with history off: what this session saw is kept
+in memory (bounded), and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from p2pchat.store.records import StoredMessage
+
+MAX_LINES_PER_CONVERSATION = 1000
+HISTORY_PAGE = 200  # messages loaded from the profile when a conversation opens
+
+# Our messages only move forward through these; incoming ones are "in".
+_ORDER = {"queued": 0, "sent": 1, "delivered": 2}
+_FROM_STORE = {"pending": "queued", "sent": "sent", "delivered": "delivered"}
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    message_id: str  # hex
+    direction: str  # "in" | "out"
+    sender: str
+    timestamp_ms: int
+    text: str
+    state: str  # "in", or for ours: "queued" | "sent" | "delivered"
+
+
+class ConversationLog:
+    def __init__(self) -> None:
+        self._lines: OrderedDict[str, ChatLine] = OrderedDict()
+        self._early_states: dict[str, str] = {}  # a state that came before its message
+        self.seeded = False
+
+    def lines(self) -> list[ChatLine]:
+        return sorted(self._lines.values(), key=lambda line: line.timestamp_ms)
+
+    def seed(self, stored: Iterable[StoredMessage]) -> None:
+        """History from the profile; lines this session already has win."""
+        for message in stored:
+            key = message.message_id.hex()
+            if key in self._lines:
+                continue
+            outgoing = message.direction.value == "out"
+            self._put(
+                ChatLine(
+                    message_id=key,
+                    direction=message.direction.value,
+                    sender=message.sender,
+                    timestamp_ms=message.timestamp_ms,
+                    text=message.body,
+                    state=_FROM_STORE.get(message.delivery.value, "queued") if outgoing else "in",
+                )
+            )
+        self.seeded = True
+
+    def add(
+        self, *, message_id: str, direction: str, sender: str, timestamp_ms: int, text: str
+    ) -> bool:
+        """A message event; False if the line was already there."""
+        if message_id in self._lines:
+            return False
+        state = "in" if direction == "in" else self._early_states.pop(message_id, "queued")
+        self._put(ChatLine(message_id, direction, sender, timestamp_ms, text, state))
+        return True
+
+    def advance(self, message_id: str, state: str) -> bool:
+        """Move one of our messages forward (queued → sent → delivered); False if no change."""
+        line = self._lines.get(message_id)
+        if line is None:
+            # The send's result or the receipt can overtake the message event.
+            if _ORDER[state] > _ORDER.get(self._early_states.get(message_id, "queued"), 0):
+                self._early_states[message_id] = state
+                while len(self._early_states) > MAX_LINES_PER_CONVERSATION:
+                    del self._early_states[next(iter(self._early_states))]
+            return False
+        if line.direction != "out" or _ORDER[state] <= _ORDER[line.state]:
+            return False
+        self._lines[message_id] = replace(line, state=state)
+        return True
+
+    def _put(self, line: ChatLine) -> None:
+        self._lines[line.message_id] = line
+        while len(self._lines) > MAX_LINES_PER_CONVERSATION:
+            self._lines.popitem(last=False)
+
+
+class Conversations:
+    """One ConversationLog per conversation label, made on first use."""
+
+    def __init__(self) -> None:
+        self._logs: dict[str, ConversationLog] = {}
+
+    def log(self, label: str) -> ConversationLog:
+        return self._logs.setdefault(label, ConversationLog())

@@ -1,0 +1,60 @@
+"""``?``: every key, in one place."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("Anywhere", ""),
+    ("?", "this help"),
+    ("Ctrl+Q", "quit (the node stops; queued messages wait in the outbox)"),
+    ("Tab / Shift+Tab", "move between the sidebar, the chat and the buttons"),
+    ("Esc", "close a dialog; from the message box, back to the sidebar"),
+    ("Sidebar", ""),
+    ("↑ ↓ Enter (or click)", "open a contact or guest; answer a request; ask a LAN peer"),
+    ("s", "Start chat: an invite link and QR code for a browser guest"),
+    ("/", "search the encrypted history"),
+    ("v", "safety number of the open contact (compare it, then mark verified)"),
+    ("a / r", "accept / reject the highlighted contact request"),
+    ("i", "write in the open conversation"),
+    ("n", "notifications on / off (bell, title, desktop)"),
+    ("Start chat dialog", ""),
+    ("c", "copy the link (terminals with OSC 52 clipboard)"),
+    ("x", "revoke the link: it stops working at once"),
+    ("Key-change warning", ""),
+    ("A (Shift+a)", "acknowledge: the only way to close it"),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 86; height: auto; max-height: 90%; padding: 1 2;
+                            border: thick $accent; background: $surface; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss_help", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, what in KEYS:
+            if what:
+                table.add_row(key, what)
+            else:
+                table.add_row(f"[bold underline]{key}[/]", "")
+        with Vertical():
+            yield Static("[b]p2pchat keys[/b]  (Esc closes)\n")
+            yield Static(table)
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,50 @@
+"""``p2pchat`` with no command: the terminal UI, hosting the node.
+
+The lock comes first (before any passphrase is asked), so a second instance
+for the same profile stops at once with the same message as ``p2pchat daemon``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from p2pchat.errors import UserError
+from p2pchat.node import NodeLock
+from p2pchat.passphrase import PASSPHRASE_ENV, read_passphrase
+from p2pchat.store import profile_exists
+from p2pchat.store.paths import resolve_data_dir
+
+NO_TERMINAL = (
+    "p2pchat with no command opens the terminal UI, which needs a terminal:"
+    " run `p2pchat daemon` for a node without one"
+)
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError(NO_TERMINAL)
+    data_dir = resolve_data_dir(args.data_dir)
+    lock = NodeLock(data_dir)
+    exists = profile_exists(data_dir)
+    if exists:
+        lock.acquire()
+    try:
+        passphrase = None
+        if exists and (args.passphrase_file is not None or PASSPHRASE_ENV in os.environ):
+            passphrase = read_passphrase(args.passphrase_file)
+        from textual.logging import TextualHandler
+
+        from p2pchat.tui.app import ChatApp  # Textual and the node load only now
+
+        # Log records must not scribble over the screen: they go to Textual's devtools.
+        logging.basicConfig(level=logging.WARNING, handlers=[TextualHandler()], force=True)
+        app = ChatApp(data_dir, lock, lock_held=exists, passphrase=passphrase)
+        app.run()
+        if app.error is not None:
+            raise app.error
+        return app.return_code or 0
+    finally:
+        lock.release()

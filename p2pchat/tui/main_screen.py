@@ -1,0 +1,386 @@
+"""The main screen: sidebar + chat pane, fed by the node's events.
+
+One worker reads ``api.subscribe()`` and updates the state (Roster, the
+conversation logs) and the widgets; user actions call the ``NodeApi``. The
+screen knows the node only as a ``NodeApi`` and history only as a
+``HistoryReader``, so it runs as well over fakes (snapshot tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, OptionList
+
+from p2pchat.control.api import NodeApi, StatusView
+from p2pchat.errors import UserError
+from p2pchat.node_events import (
+    ContactRequestReceived,
+    GuestJoined,
+    GuestLeft,
+    GuestRefused,
+    GuestWaiting,
+    KeyChangeWarning,
+    MessageEvent,
+    NodeEvent,
+    ReceiptEvent,
+)
+from p2pchat.store import StoreError
+from p2pchat.tui.chat_pane import ChatPane
+from p2pchat.tui.confirm_screen import ConfirmScreen
+from p2pchat.tui.conversation_log import HISTORY_PAGE, Conversations
+from p2pchat.tui.help_screen import HelpScreen
+from p2pchat.tui.history import HistoryReader
+from p2pchat.tui.invite_screen import InviteScreen
+from p2pchat.tui.key_warning_screen import KeyWarningScreen
+from p2pchat.tui.notifier import Notifier
+from p2pchat.tui.request_screen import RequestScreen
+from p2pchat.tui.roster import Change, Roster
+from p2pchat.tui.safety_screen import SafetyScreen
+from p2pchat.tui.search_screen import SearchScreen
+from p2pchat.tui.settings import TuiSettings, load_settings, save_settings
+from p2pchat.tui.sidebar import Sidebar
+from p2pchat.tui.text_format import one_line
+
+T = TypeVar("T")
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "start_chat", "Start chat"),
+        Binding("slash", "search", "Search"),
+        Binding("v", "safety", "Safety no."),
+        Binding("a", "answer('accept')", "Accept", show=False),
+        Binding("r", "answer('reject')", "Reject", show=False),
+        Binding("i", "write", "Write", show=False),
+        Binding("n", "toggle_notifications", "Notify on/off"),
+        Binding("escape", "to_sidebar", "Sidebar", show=False),
+        Binding("question_mark", "help", "Keys"),
+    ]
+
+    def __init__(
+        self, api: NodeApi, history: HistoryReader, me: StatusView, *, data_dir: Path | None
+    ) -> None:
+        super().__init__()
+        self.api = api
+        self.history = history
+        self.me = me
+        self.data_dir = data_dir  # where tui.json lives; None: settings not saved
+        self.settings = load_settings(data_dir) if data_dir else TuiSettings()
+        self.roster = Roster()
+        self.conversations = Conversations()
+        self.current: str | None = None  # label of the conversation in view
+        self.warnings_shown = 0
+        self.notifier: Notifier  # made on mount, when the app is there
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield Sidebar()
+            yield ChatPane()
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.notifier = Notifier(
+            self.app, self.app.title, enabled=lambda: self.settings.notifications
+        )
+        self.sub_title = f"{one_line(self.me.name, 30)} · {self.me.peer_id}"
+        await self._refresh_contacts()
+        self.sidebar.options.focus()
+        self.consume_events()
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one(Sidebar)
+
+    @property
+    def chat(self) -> ChatPane:
+        return self.query_one(ChatPane)
+
+    # -- events from the node ------------------------------------------------------
+
+    @work(exclusive=True, group="node-events")
+    async def consume_events(self) -> None:
+        async for event in self.api.subscribe():
+            await self.on_node_event(event)
+
+    async def on_node_event(self, event: NodeEvent) -> None:
+        change = self.roster.apply(event)
+        if isinstance(event, MessageEvent):
+            self._message(event)
+        elif isinstance(event, ReceiptEvent):
+            if self.conversations.log(event.peer_id).advance(event.message_id, "delivered"):
+                self._redraw_chat_if(event.peer_id)
+        elif isinstance(event, KeyChangeWarning):
+            self.warnings_shown += 1
+            self.notifier.attention(f"Key change warning for {event.name}")
+            self.app.push_screen(KeyWarningScreen(event))
+        elif isinstance(event, ContactRequestReceived):
+            self.notify(f"{one_line(event.name, 30)} wants to be your contact: see the sidebar.")
+            self.notifier.attention(f"{event.name} wants to be your contact")
+        elif isinstance(event, GuestWaiting):
+            self.notify(f"Guest {one_line(event.name, 30)} is waiting: Enter on them to let in.")
+            self.notifier.attention(f"Guest {event.name} is waiting to come in")
+        elif isinstance(event, GuestJoined):
+            self.notify(
+                f"Guest {one_line(event.name, 30)} joined ({event.path}). Safety number: "
+                f"{event.safety_number}",
+                timeout=15,
+            )
+            if self.current is None:
+                self.open_conversation(event.peer_id)
+        elif isinstance(event, GuestLeft):
+            self.notify(f"Guest {one_line(event.name, 30)} left: {one_line(event.reason, 60)}")
+        elif isinstance(event, GuestRefused):
+            self.notify(f"A guest was refused: {one_line(event.reason, 80)}", severity="warning")
+        if change is Change.CONTACTS:
+            await self._refresh_contacts()
+        elif change is Change.SIDEBAR:
+            self._redraw_sidebar()
+        if self.current is not None and change is not Change.NOTHING:
+            self._redraw_title()
+
+    def _message(self, event: MessageEvent) -> None:
+        label = event.peer_id
+        log = self.conversations.log(label)
+        if not log.seeded:  # history first, so the new line lands after it
+            log.seed(self.history.messages(label, limit=HISTORY_PAGE))
+        added = log.add(
+            message_id=event.message_id, direction=event.direction, sender=event.sender,
+            timestamp_ms=event.timestamp_ms, text=event.text,
+        )  # fmt: skip
+        if not added:
+            return
+        in_view = label == self.current and self.app.screen is self
+        if event.direction == "in" and not in_view:
+            self.roster.count_unread(label)
+            self._redraw_sidebar()
+        if event.direction == "in" and (not in_view or not self.app.app_focus):
+            self.notifier.unseen_message(event.sender, self.roster.total_unread())
+        self._redraw_chat_if(label)
+
+    # -- opening conversations ---------------------------------------------------
+
+    def open_conversation(self, label: str) -> None:
+        self.current = label
+        log = self.conversations.log(label)
+        if not log.seeded:
+            log.seed(self.history.messages(label, limit=HISTORY_PAGE))
+        self.chat.open(label, self.roster.name_of(label))
+        self.roster.mark_read(label)
+        self.notifier.show_unread(self.roster.total_unread())
+        self._redraw_chat_if(label)
+        self._redraw_title()
+        self._redraw_sidebar()
+        self.chat.input.focus()
+
+    @on(OptionList.OptionSelected, "#roster")
+    def _row_chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        kind, _, key = (event.option.id or "").partition(":")
+        if kind == "c":
+            self.open_conversation(key)
+        elif kind == "r":
+            self._answer_request(key)
+        elif kind == "p":
+            self._ask_peer(key)
+        elif kind == "g":
+            guest = self.roster.guests.get(key)
+            if guest is not None and guest.state == "waiting":
+                self._admit(key, guest.name)
+            else:
+                self.open_conversation(key)
+
+    @on(Button.Pressed, "#start-chat")
+    def _start_chat_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_start_chat()
+
+    @on(ChatPane.Send)
+    def _send(self, event: ChatPane.Send) -> None:
+        self._async_send(event.label, event.text)
+
+    @work(group="send")
+    async def _async_send(self, label: str, text: str) -> None:
+        sent = await self._call(self.api.async_send(label, text))
+        if (
+            sent is not None
+            and sent.status == "sent"
+            and self.conversations.log(label).advance(sent.message_id, "sent")
+        ):
+            self._redraw_chat_if(label)
+
+    # -- actions -----------------------------------------------------------------
+
+    def action_start_chat(self) -> None:
+        self.app.push_screen(InviteScreen(self.api))
+
+    def action_search(self) -> None:
+        names = {label: self.roster.name_of(label) for label in self.roster.contacts}
+        names.update({label: g.name for label, g in self.roster.guests.items()})
+
+        def chosen(label: str | None) -> None:
+            if label:
+                self.open_conversation(label)
+
+        self.app.push_screen(SearchScreen(self.history, names), chosen)
+
+    def action_safety(self) -> None:
+        if self.current is None or self.current not in self.roster.contacts:
+            self.notify("Open a contact's conversation first (guests show theirs on joining).")
+            return
+        self._show_safety(self.current)
+
+    @work(group="safety")
+    async def _show_safety(self, label: str) -> None:
+        view = await self._call(self.api.async_verify(label, mark_verified=False))
+        if view is None:
+            return
+        if not await self.app.push_screen_wait(SafetyScreen(view)):
+            return
+        if await self._call(self.api.async_verify(label, mark_verified=True)):
+            self.notify(f"{one_line(view.name, 30)} is now marked verified ✓")
+            await self._refresh_contacts()
+
+    def action_answer(self, answer: str) -> None:
+        option = self.sidebar.options.highlighted_option
+        kind, _, key = ((option.id if option else None) or "").partition(":")
+        if kind != "r" or self.focused is not self.sidebar.options:
+            return
+        self._settle_request(key, answer)
+
+    def action_write(self) -> None:
+        if self.current is not None:
+            self.chat.input.focus()
+
+    def action_to_sidebar(self) -> None:
+        self.sidebar.options.focus()
+
+    def action_toggle_notifications(self) -> None:
+        self.settings = TuiSettings(notifications=not self.settings.notifications)
+        if self.data_dir is not None:
+            try:
+                save_settings(self.data_dir, self.settings)
+            except OSError as exc:
+                self.notify(f"could not save the setting: {exc}", severity="error")
+        self.notifier.show_unread(self.roster.total_unread())
+        state = "on" if self.settings.notifications else "off"
+        self.notify(f"Notifications {state} (bell, title, desktop).")
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    # -- requests, peers, guests -------------------------------------------------
+
+    @work(group="dialog")
+    async def _answer_request(self, peer: str) -> None:
+        view = self.roster.contacts.get(peer)
+        if view is None:
+            return
+        answer = await self.app.push_screen_wait(RequestScreen(view))
+        if answer:
+            await self._settle(peer, answer)
+
+    @work(group="dialog")
+    async def _settle_request(self, peer: str, answer: str) -> None:
+        await self._settle(peer, answer)
+
+    async def _settle(self, peer: str, answer: str) -> None:
+        call = self.api.async_accept if answer == "accept" else self.api.async_reject
+        view = await self._call(call(peer))
+        if view is not None:
+            verb = "accepted" if answer == "accept" else "rejected"
+            self.notify(f"{one_line(view.name, 30)}: request {verb}.")
+            await self._refresh_contacts()
+
+    @work(group="dialog")
+    async def _ask_peer(self, peer: str) -> None:
+        lan = self.roster.peers.get(peer)
+        if lan is None:
+            return
+        question = Text("Ask ")
+        question.append(one_line(lan.name, 40), style="bold")
+        question.append(f" ({lan.peer_id}) to be your contact?\n\n")
+        question.append("They see your name and peer id, and can accept or refuse.", style="dim")
+        if not await self.app.push_screen_wait(ConfirmScreen(question, "Ask")):
+            return
+        view = await self._call(self.api.async_add_contact(peer))
+        if view is not None:
+            self.notify(f"Contact request sent to {one_line(view.name, 30)}.")
+            await self._refresh_contacts()
+
+    @work(group="dialog")
+    async def _admit(self, label: str, name: str) -> None:
+        question = Text("Let guest ")
+        question.append(one_line(name, 40), style="bold")
+        question.append(" in?")
+        admit: bool = await self.app.push_screen_wait(
+            ConfirmScreen(question, "Let in", "Turn away")
+        )
+        view = await self._call(self.api.async_admit(label, admit=admit))
+        if view is not None and not admit:
+            self.roster.guests.pop(label, None)
+            self._redraw_sidebar()
+
+    # -- drawing -----------------------------------------------------------------
+
+    async def _refresh_contacts(self) -> None:
+        views = await self._call(self.api.async_contacts())
+        if views is not None:
+            self.roster.set_contacts(views)
+        self._redraw_sidebar()
+        if self.current is not None:
+            self._redraw_title()
+
+    def _redraw_sidebar(self) -> None:
+        self.sidebar.show(self.roster, self.current)
+
+    def _redraw_chat_if(self, label: str) -> None:
+        if label == self.current:
+            self.chat.show_lines(
+                self.conversations.log(label).lines(),
+                me=self.me.name, keep_history=self.history.keep_history,
+            )  # fmt: skip
+
+    def _redraw_title(self) -> None:
+        label = self.current
+        if label is None:
+            return
+        title = Text(one_line(self.roster.name_of(label), 40), style="bold")
+        contact = self.roster.contacts.get(label)
+        guest = self.roster.guests.get(label)
+        if contact is not None:
+            session = self.roster.session(label)
+            where = (
+                "online" if self.roster.online(label) else "offline: messages wait in the outbox"
+            )
+            title.append(f"  ·  {where}", style="")
+            if session != "none":
+                title.append(f"  ·  session {session}", style="green" if session == "open" else "")
+            if contact.verified:
+                title.append("  ·  ✓ verified", style="green")
+            else:
+                title.append("  ·  not verified (v)", style="yellow")
+        elif guest is not None:
+            title.append(f"  ·  guest, {guest.state}", style="")
+            if guest.path:
+                title.append(f" ({guest.path})", style="")
+        if not self.history.keep_history:
+            title.append("  ·  history off", style="dim")
+        self.chat.show_title(title)
+
+    async def _call(self, call: Awaitable[T]) -> T | None:
+        """A node call; a user error becomes a red toast instead of a crash."""
+        try:
+            return await call
+        except (UserError, StoreError) as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return None

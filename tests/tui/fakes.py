@@ -1,0 +1,206 @@
+"""A node-less stand-in for the main screen: a scripted NodeApi and history.
+
+For snapshot tests of the rendering only; the real flow is tested against the
+real node (test_tui_lan.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from textual.app import App
+
+from p2pchat.control.api import (
+    ContactView,
+    GuestView,
+    InviteView,
+    PeerView,
+    SafetyView,
+    SentView,
+    StatusView,
+)
+from p2pchat.errors import UserError
+from p2pchat.node_events import MessageEvent, NodeEvent
+from p2pchat.store import ConversationSummary, SearchHit, StoredMessage
+from p2pchat.store.records import DeliveryState, Direction
+from p2pchat.tui.history import MARK_END, MARK_START
+from p2pchat.tui.main_screen import MainScreen
+
+# A fixed moment (2026-03-14 09:26:53 UTC) so snapshots do not depend on the clock.
+NOW_S = 1_773_480_413
+NOW_MS = NOW_S * 1000
+
+ME = StatusView(
+    name="alice", peer_id="abcd-efgh-ijkl-mnop", port=45123, instance="alice", data_dir="/x"
+)
+BOB = ContactView(
+    peer_id="bobb-2345-6789-qrst", name="bob", state="accepted", verified=True,
+    fingerprint="1a2b " * 15 + "1a2b", online=True,
+)  # fmt: skip
+CAROL = ContactView(
+    peer_id="caro-7777-8888-wxyz", name="carol", state="accepted", verified=False,
+    fingerprint="9f8e " * 15 + "9f8e", online=False,
+)  # fmt: skip
+DAVE = ContactView(
+    peer_id="dave-1111-2222-3333", name="dave", state="pending_incoming", verified=False,
+    fingerprint="7c6d " * 15 + "7c6d", online=True,
+)  # fmt: skip
+SAFETY = "12345 67890 13579 24680 11223 34455 66778 89900 10293 84756 56473 82910"
+
+
+@dataclass
+class FakeNode:
+    """NodeApi over canned data; ``events`` are what subscribe() yields, in order."""
+
+    contacts: list[ContactView] = field(default_factory=lambda: [BOB, CAROL, DAVE])
+    events: list[NodeEvent] = field(default_factory=list)
+    calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
+    queue: asyncio.Queue[NodeEvent] = field(default_factory=asyncio.Queue)
+    _sent: int = 0
+
+    async def async_status(self) -> StatusView:
+        return ME
+
+    async def async_peers(self) -> list[PeerView]:
+        return []
+
+    async def async_contacts(self) -> list[ContactView]:
+        return list(self.contacts)
+
+    async def async_add_contact(self, peer: str) -> ContactView:
+        self.calls.append(("add", (peer,)))
+        view = ContactView(peer, "erin", "pending_outgoing", False, "00", True)
+        self.contacts.append(view)
+        return view
+
+    async def async_requests(self) -> list[ContactView]:
+        return [c for c in self.contacts if c.state == "pending_incoming"]
+
+    async def async_accept(self, peer: str) -> ContactView:
+        return self._settle(peer, "accepted")
+
+    async def async_reject(self, peer: str) -> ContactView:
+        return self._settle(peer, "rejected")
+
+    async def async_verify(self, peer: str, *, mark_verified: bool) -> SafetyView:
+        self.calls.append(("verify", (peer, mark_verified)))
+        view = next(c for c in self.contacts if c.peer_id == peer)
+        return SafetyView(peer, view.name, SAFETY, "p2pchat:safety:1:" + SAFETY.replace(" ", ""),
+                          view.verified or mark_verified)  # fmt: skip
+
+    async def async_send(self, peer: str, text: str) -> SentView:
+        self.calls.append(("send", (peer, text)))
+        if not text:
+            raise UserError("the message is empty")
+        self._sent += 1
+        message_id = f"ff{self._sent:030x}"
+        await self.queue.put(MessageEvent(peer, peer, ME.name, "out", message_id, NOW_MS, text))
+        return SentView(peer, message_id, "sent")
+
+    async def async_invite(
+        self, *, expires_s: int, uses: int, label: str | None, approve: bool
+    ) -> InviteView:
+        self.calls.append(("invite", (expires_s, uses)))
+        return InviteView(
+            invite_id="inv1", url="https://192.168.1.20:43117/c/Rm9vYmFyUm9vbQ#c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0",
+            label=label, expires_at=NOW_S + expires_s, seconds_left=expires_s, uses_left=uses,
+            approve=approve, guests=0, revoked=False, certificate_sha256="ab:cd:ef:01:23:45:67:89:" * 4,
+        )  # fmt: skip
+
+    async def async_invites(self) -> list[InviteView]:
+        return []
+
+    async def async_revoke(self, invite_id: str) -> InviteView:
+        self.calls.append(("revoke", (invite_id,)))
+        invite = await self.async_invite(expires_s=900, uses=1, label=None, approve=False)
+        return replace(invite, revoked=True)
+
+    async def async_admit(self, guest: str, *, admit: bool) -> GuestView:
+        return GuestView(guest, "guest", "admitted" if admit else "refused")
+
+    async def subscribe(self) -> AsyncIterator[NodeEvent]:
+        for event in self.events:
+            yield event
+        while True:
+            yield await self.queue.get()
+
+    def _settle(self, peer: str, state: str) -> ContactView:
+        self.calls.append((state, (peer,)))
+        view = next(c for c in self.contacts if c.peer_id == peer)
+        new = replace(view, state=state)
+        self.contacts[self.contacts.index(view)] = new
+        return new
+
+
+def stored(label: str, n: int, text: str, direction: str, delivery: str, sender: str) -> StoredMessage:
+    return StoredMessage(
+        message_id=n.to_bytes(16, "big"), conversation_id=label, direction=Direction(direction),
+        sender=sender, timestamp_ms=NOW_MS - (10 - n) * 60_000, body=text,
+        delivery=DeliveryState(delivery),
+    )  # fmt: skip
+
+
+@dataclass
+class FakeHistory:
+    keep_history: bool = True
+    stored: dict[str, list[StoredMessage]] = field(default_factory=dict)
+
+    def messages(self, label: str, *, limit: int) -> list[StoredMessage]:
+        return self.stored.get(label, [])[-limit:]
+
+    def search(self, query: str, *, limit: int) -> list[SearchHit]:
+        hits = []
+        for messages in self.stored.values():
+            for message in reversed(messages):
+                if query.lower() in message.body.lower():
+                    start = message.body.lower().index(query.lower())
+                    end = start + len(query)
+                    body = message.body
+                    snippet = body[:start] + MARK_START + body[start:end] + MARK_END + body[end:]
+                    hits.append(SearchHit(message, snippet))
+        return hits[:limit]
+
+    def conversations(self) -> list[ConversationSummary]:
+        return []
+
+    def label_of(self, conversation_id: str) -> str:
+        return conversation_id
+
+
+def bob_history() -> FakeHistory:
+    label = BOB.peer_id
+    return FakeHistory(
+        stored={
+            label: [
+                stored(label, 1, "Are you coming to the board game night?", "in", "delivered", "bob"),
+                stored(label, 2, "Yes! I'll bring the snacks.", "out", "delivered", "alice"),
+                stored(label, 3, "Great, see you at 8.", "in", "delivered", "bob"),
+                stored(label, 4, "Can you print the rules sheet?", "out", "sent", "alice"),
+                stored(label, 5, "On my way", "out", "pending", "alice"),
+            ]
+        }
+    )
+
+
+class MainScreenApp(App[None]):
+    """Just the main screen, over fakes."""
+
+    TITLE = "p2pchat"
+
+    def __init__(self, node: FakeNode, history: FakeHistory, data_dir: Path | None = None) -> None:
+        super().__init__()
+        self.node = node
+        self.history = history
+        self.data_dir = data_dir
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen(self.node, self.history, ME, data_dir=self.data_dir))
+
+    @property
+    def main(self) -> MainScreen:
+        screen = self.screen_stack[1]
+        assert isinstance(screen, MainScreen)
+        return screen
