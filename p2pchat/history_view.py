@@ -104,8 +104,8 @@ def format_conversations(conversations: Sequence[Conversation]) -> list[str]:
 
 
 def format_hits(hits: Sequence[ShownHit], *, color: bool) -> list[str]:
-    """One line per hit: time, conversation, sender, the snippet (matches highlighted)."""
-    names = [terminal_safe(h.conversation) for h in hits]
+    """One line per hit: time, [conversation], sender, the snippet (matches highlighted)."""
+    names = [f"[{terminal_safe(h.conversation)}]" for h in hits]
     senders = [terminal_safe(h.sender) for h in hits]
     name_width = max((display_width(n) for n in names), default=0)
     sender_width = max((display_width(s) for s in senders), default=0)

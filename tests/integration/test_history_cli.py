@@ -320,12 +320,12 @@ def test_search_shows_hits_and_total(profile_dir: Path, capsys: pytest.CaptureFi
     lines = capsys.readouterr().out.splitlines()
     assert "\x1b" not in "".join(lines)  # not a terminal: no highlighting
     assert [line.split()[2:4] for line in lines[:4]] == [
-        ["Gina", "Gina"],
-        ["alice", "alice"],
-        ["alice", "me"],
-        ["alice", "alice"],
+        ["[Gina]", "Gina"],
+        ["[alice]", "alice"],
+        ["[alice]", "me"],
+        ["[alice]", "alice"],
     ]
-    assert re.fullmatch(STAMP + r"  Gina   Gina   > hello from the browser, lunch\?", lines[0])
+    assert re.fullmatch(STAMP + r"  \[Gina\]   Gina   > hello from the browser, lunch\?", lines[0])
     assert lines[1].endswith("  > see you at the lunch place second line")
     assert lines[4] == '4 messages match "lunch".'
     assert len(lines) == 5
