@@ -70,6 +70,8 @@ def run_history(args: argparse.Namespace) -> int:
     if since_ms is not None and until_ms is not None and since_ms >= until_ms:
         raise UsageError("--since must be before --until")
     _check_combination(args)
+    if args.search is not None:
+        _check_query(args.search)
     export_format = None
     if args.export is not None:  # checked before the passphrase is asked for
         from p2pchat import history_export
@@ -206,7 +208,7 @@ def _search(
     since_ms: int | None,
     until_ms: int | None,
 ) -> int:
-    query = _checked_query(args.search)
+    query = args.search
     scope: dict[str, Any] = {
         "conversation_id": None if conversation is None else conversation.conversation_id,
         "since_ms": since_ms,
@@ -388,7 +390,7 @@ def _check_combination(args: argparse.Namespace) -> None:
         raise UsageError("--since and --until need a PEER or --search")
 
 
-def _checked_query(query: str) -> str:
+def _check_query(query: str) -> None:
     if any(not c.isprintable() and not c.isspace() for c in query):
         raise UsageError("the search has control characters in it: type words")
     if not any(c.isalnum() for c in query):
@@ -396,7 +398,6 @@ def _checked_query(query: str) -> str:
             f"nothing to search for in {terminal_safe(query)!r}: give a word,"
             ' e.g. --search "lunch tomorrow" or --search "meet*"'
         )
-    return query
 
 
 def _moment_option(option: str, text: str | None, *, now: float, end_of_day: bool) -> int | None:

@@ -251,8 +251,12 @@ def test_conversation_lines_are_aligned_and_safe(
     ],
 )
 def test_bad_dates_are_usage_errors(
-    profile_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+    profile_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
 ) -> None:
+    monkeypatch.delenv("P2PCHAT_PASSPHRASE")  # refused before a passphrase is needed
     assert run(profile_dir, *argv) == 2
     message = error_line(capsys)
     assert "cannot read" in message
@@ -391,8 +395,13 @@ def test_search_highlights_on_a_terminal_only(
     [("!!!", "nothing to search for"), ("*", "nothing to search for"), ("a\x00b", "control")],
 )
 def test_unusable_searches(
-    profile_dir: Path, capsys: pytest.CaptureFixture[str], query: str, expected: str
+    profile_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+    expected: str,
 ) -> None:
+    monkeypatch.delenv("P2PCHAT_PASSPHRASE")  # refused before a passphrase is needed
     assert run(profile_dir, "--search", query) == 2
     assert expected in error_line(capsys)
 
