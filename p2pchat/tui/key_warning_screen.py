@@ -2,7 +2,8 @@
 
 The node never connects to that advert; this screen makes sure the user saw
 it. It covers everything and closes only with an explicit acknowledgement
-(Shift+A, or the button): Esc, q, Enter and clicks elsewhere do nothing.
+(Shift+A, or a click on its button): Esc, q, Tab, Enter and clicks elsewhere
+do nothing.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class KeyWarningScreen(ModalScreen[KeyChangeWarning]):
         text.append("Press Shift+A to acknowledge.", style="bold")
         with Vertical():
             yield Static(text)
-            yield Button("I understand (Shift+A)", id="ack", variant="error")
+            ack = Button("I understand (Shift+A)", id="ack", variant="error")
+            ack.can_focus = False  # Tab then Enter must not acknowledge by accident
+            yield ack
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -70,7 +73,3 @@ class KeyWarningScreen(ModalScreen[KeyChangeWarning]):
 
     def action_ignore(self) -> None:
         self.app.bell()
-
-    def on_mount(self) -> None:
-        # No focus on the button: Enter or Space must not acknowledge by accident.
-        self.set_focus(None)

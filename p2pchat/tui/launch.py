@@ -24,14 +24,14 @@ NO_TERMINAL = (
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UserError(NO_TERMINAL)
     data_dir = resolve_data_dir(args.data_dir)
     lock = NodeLock(data_dir)
     exists = profile_exists(data_dir)
     if exists:
-        lock.acquire()
+        lock.acquire()  # first: "already running" is the news, whatever else is wrong
     try:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UserError(NO_TERMINAL)
         passphrase = None
         if exists and (args.passphrase_file is not None or PASSPHRASE_ENV in os.environ):
             passphrase = read_passphrase(args.passphrase_file)

@@ -33,7 +33,10 @@ class SearchScreen(ModalScreen[str | None]):
     SearchScreen #search-status { height: 1; color: $text-muted; }
     SearchScreen OptionList { height: 1fr; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("down", "to_results", "Results", show=False),
+    ]
 
     def __init__(self, history: HistoryReader, names: dict[str, str]) -> None:
         super().__init__()
@@ -74,10 +77,11 @@ class SearchScreen(ModalScreen[str | None]):
         for index, hit in enumerate(hits):
             message = hit.message
             label = self._history.label_of(message.conversation_id)
-            who = self._names.get(label) or message.sender
+            conversation = self._names.get(label) or label
             line = Text(day_and_time(message.timestamp_ms) + "  ", style="dim")
-            line.append(one_line(who, 16).ljust(16), style="bold")
+            line.append(one_line(conversation, 14).ljust(14), style="bold")
             line.append("  ")
+            line.append(one_line(message.sender, 14) + ": ", style="cyan")
             line.append_text(_snippet(hit.snippet))
             option_id = f"hit:{index}"
             self._labels[option_id] = label
@@ -85,11 +89,17 @@ class SearchScreen(ModalScreen[str | None]):
         results.add_options(options)
         found = f"{len(hits)} message(s)" + (" (the newest shown)" if len(hits) >= MAX_RESULTS
                                              else "")  # fmt: skip
-        self._status(found + ("  ·  ↓ then Enter opens the conversation" if hits else ""))
+        self._status(found + ("  ·  ↓ then Enter opens its conversation" if hits else ""))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.dismiss(self._labels.get(event.option.id or ""))
+
+    def action_to_results(self) -> None:
+        results = self.query_one(OptionList)
+        if results.option_count and not results.has_focus:
+            results.focus()
+            results.highlighted = 0
 
     def action_close(self) -> None:
         self.dismiss(None)

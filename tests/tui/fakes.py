@@ -135,7 +135,9 @@ class FakeNode:
         return new
 
 
-def stored(label: str, n: int, text: str, direction: str, delivery: str, sender: str) -> StoredMessage:
+def stored(
+    label: str, n: int, text: str, direction: str, delivery: str, sender: str
+) -> StoredMessage:
     return StoredMessage(
         message_id=n.to_bytes(16, "big"), conversation_id=label, direction=Direction(direction),
         sender=sender, timestamp_ms=NOW_MS - (10 - n) * 60_000, body=text,
@@ -175,7 +177,9 @@ def bob_history() -> FakeHistory:
     return FakeHistory(
         stored={
             label: [
-                stored(label, 1, "Are you coming to the board game night?", "in", "delivered", "bob"),
+                stored(
+                    label, 1, "Are you coming to the board game night?", "in", "delivered", "bob"
+                ),
                 stored(label, 2, "Yes! I'll bring the snacks.", "out", "delivered", "alice"),
                 stored(label, 3, "Great, see you at 8.", "in", "delivered", "bob"),
                 stored(label, 4, "Can you print the rules sheet?", "out", "sent", "alice"),

@@ -1,0 +1,124 @@
+"""The real TUI on a real LAN: ChatApp and its node under Textual's Pilot in one
+network namespace, a ``p2pchat daemon`` peer in another (tests/lan/netns.py).
+
+Nothing touches the machine's own interfaces: each node uses only its
+namespace's eth0. The Pilot side is tests/tui/tui_driver.py, in a subprocess
+inside host 1; it reports each step as a JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.lan.chat_nodes import PASSPHRASE, ChatNode, cli_env
+from tests.lan.conftest import MakeLan
+from tests.lan.netns import PYTHON, Host
+
+pytestmark = [pytest.mark.lan, pytest.mark.timeout(400)]
+
+CHAT_STEPS = [
+    "wrong_passphrase_refused", "unlocked", "control_socket", "peer_found",
+    "contact_accepted", "sent_delivered", "invite_shown", "unread_notified",
+    "invite_revoked", "unread_cleared", "safety_verified", "search",
+    "key_warning_blocks", "key_warning_acknowledged", "stopped",
+]  # fmt: skip
+
+
+class Driver:
+    def __init__(self, host: Host, args: dict[str, Any]) -> None:
+        env = cli_env()
+        env.pop("P2PCHAT_PASSPHRASE")  # the TUI must ask for it
+        self.proc = host.popen(
+            [PYTHON, "-m", "tests.tui.tui_driver", json.dumps(args)],
+            cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        self.steps: list[str] = []
+        self.lines: list[dict[str, Any]] = []
+
+    def read_until(self, predicate: Any) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                line = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            self.lines.append(line)
+            if "step" in line:
+                self.steps.append(line["step"])
+            if "error" in line:
+                raise AssertionError(f"after {self.steps}: {line['error']}")
+            if predicate(line):
+                return line
+        self.proc.wait(30)
+        stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+        raise AssertionError(
+            f"driver ended after {self.steps} (exit {self.proc.returncode}): {stderr[-3000:]}"
+        )
+
+    def answer(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.flush()
+
+
+def test_tui_chat_flow(make_lan: MakeLan, tmp_path: Path) -> None:
+    lan = make_lan(3)
+    tui_host, bob_host, impostor_host = lan.hosts
+    alice = ChatNode(tui_host, tmp_path / "alice", "alice")  # profile only: the TUI runs it
+    bob = ChatNode(bob_host, tmp_path / "bob", "bob")
+    bob.start()
+    driver = Driver(tui_host, {
+        "scenario": "chat", "data_dir": str(alice.data_dir), "passphrase": PASSPHRASE,
+        "interface": tui_host.ifname, "peer_data_dir": str(bob.data_dir),
+        "peer_name": "bob", "peer_id": bob.peer_id, "me": "alice",
+    })  # fmt: skip
+    driver.read_until(lambda line: line.get("wait") == "impostor")
+    impostor = ChatNode(impostor_host, tmp_path / "impostor", "bob")  # bob's name, another key
+    impostor.start()
+    driver.answer()
+    driver.read_until(lambda line: line.get("step") == "stopped")
+    assert driver.proc.wait(30) == 0
+    assert driver.steps == CHAT_STEPS
+
+    # What the TUI sent reached bob's node and history; what bob sent is in alice's.
+    bob_history = bob.cli_json("history", "alice")
+    assert [m["text"] for m in bob_history if m["direction"] == "in"] == ["hello from the TUI"]
+    alice_history = alice.cli_json("history", "bob")
+    assert {m["text"] for m in alice_history} >= {"hello from the TUI", "are you there?"}
+    # The impostor never became anything to alice.
+    contacts = alice_contacts(alice)
+    assert [c for c in contacts if c["name"] == "bob"] == [
+        c for c in contacts if c["peer_id"] == bob.peer_id
+    ]
+
+
+def test_tui_first_run_creates_the_profile(make_lan: MakeLan, tmp_path: Path) -> None:
+    (host,) = make_lan(1).hosts
+    data_dir = tmp_path / "new"
+    driver = Driver(host, {
+        "scenario": "first_run", "data_dir": str(data_dir), "passphrase": PASSPHRASE,
+        "interface": host.ifname, "me": "newbie",
+    })  # fmt: skip
+    driver.read_until(lambda line: line.get("step") == "stopped")
+    assert driver.proc.wait(30) == 0
+    assert driver.steps == ["mismatch_refused", "created", "profile_opens", "stopped"]
+    assert (data_dir / "profile.db").stat().st_mode & 0o077 == 0
+
+
+def alice_contacts(alice: ChatNode) -> list[dict[str, Any]]:
+    """Alice's contacts, read from her profile (her node is not running now)."""
+    from p2pchat.crypto.identity import peer_id
+    from p2pchat.store import open_profile
+
+    with open_profile(alice.data_dir, PASSPHRASE) as profile:
+        return [
+            {"name": c.display_name, "peer_id": peer_id(c.public_key), "state": c.trust.value}
+            for c in profile.contacts()
+        ]
