@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 KEYS = [
     ("Anywhere", ""),
-    ("?", "this help"),
+    ("? or F1", "this help (F1 also while typing a message)"),
     ("Ctrl+Q", "quit (the node stops; queued messages wait in the outbox)"),
     ("Tab / Shift+Tab", "move between the sidebar, the chat and the buttons"),
     ("Esc", "close a dialog; from the message box, back to the sidebar"),
@@ -40,7 +40,7 @@ class HelpScreen(ModalScreen[None]):
                             border: thick $accent; background: $surface; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "dismiss_help", "Close"),
+        Binding("escape,q,question_mark,f1", "dismiss_help", "Close"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -24,7 +24,7 @@ from p2pchat.tui.text_format import one_line
 class KeyWarningScreen(ModalScreen[KeyChangeWarning]):
     DEFAULT_CSS = """
     KeyWarningScreen { align: center middle; background: $error 30%; }
-    KeyWarningScreen > Vertical { width: 84; height: auto; padding: 1 2;
+    KeyWarningScreen > Vertical { width: 92; height: auto; padding: 1 2;
                                   border: heavy $error; background: $surface; }
     KeyWarningScreen #ack { margin-top: 1; }
     """

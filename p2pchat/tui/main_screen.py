@@ -63,7 +63,7 @@ class MainScreen(Screen[None]):
         Binding("i", "write", "Write", show=False),
         Binding("n", "toggle_notifications", "Notify on/off"),
         Binding("escape", "to_sidebar", "Sidebar", show=False),
-        Binding("question_mark", "help", "Keys"),
+        Binding("question_mark,f1", "help", "Keys"),
     ]
 
     def __init__(
@@ -135,8 +135,8 @@ class MainScreen(Screen[None]):
                 f"{event.safety_number}",
                 timeout=15,
             )
-            if self.current is None:
-                self.open_conversation(event.peer_id)
+            if self.current is None:  # show it, without taking the focus from the user
+                self.open_conversation(event.peer_id, focus_input=False)
         elif isinstance(event, GuestLeft):
             self.notify(f"Guest {one_line(event.name, 30)} left: {one_line(event.reason, 60)}")
         elif isinstance(event, GuestRefused):
@@ -169,7 +169,7 @@ class MainScreen(Screen[None]):
 
     # -- opening conversations ---------------------------------------------------
 
-    def open_conversation(self, label: str) -> None:
+    def open_conversation(self, label: str, *, focus_input: bool = True) -> None:
         self.current = label
         log = self.conversations.log(label)
         if not log.seeded:
@@ -180,7 +180,8 @@ class MainScreen(Screen[None]):
         self._redraw_chat_if(label)
         self._redraw_title()
         self._redraw_sidebar()
-        self.chat.input.focus()
+        if focus_input:
+            self.chat.input.focus()
 
     @on(OptionList.OptionSelected, "#roster")
     def _row_chosen(self, event: OptionList.OptionSelected) -> None:

@@ -1,0 +1,174 @@
+"""Snapshots of the main screens, drawn over a scripted node (tests/tui/fakes.py).
+
+What is under test here is the rendering; the behaviour with the real node is
+test_tui_lan.py's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.app import App
+
+from p2pchat.node_events import (
+    GuestJoined,
+    KeyChangeWarning,
+    MessageEvent,
+    PeerFound,
+    SessionChanged,
+)
+from p2pchat.tui.create_profile_screen import CreateProfileScreen
+from p2pchat.tui.help_screen import HelpScreen
+from p2pchat.tui.invite_screen import InviteScreen
+from p2pchat.tui.key_warning_screen import KeyWarningScreen
+from p2pchat.tui.request_screen import RequestScreen
+from p2pchat.tui.safety_screen import SafetyScreen
+from p2pchat.tui.search_screen import SearchScreen
+from p2pchat.tui.unlock_screen import UnlockScreen
+from tests.tui.fakes import (
+    BOB,
+    DAVE,
+    NOW_MS,
+    NOW_S,
+    FakeNode,
+    MainScreenApp,
+    bob_history,
+)
+from tests.tui.snapshot import assert_snapshot
+
+SIZE = (110, 34)
+DATA_DIR = Path("/home/alice/.local/share/p2pchat")
+ERIN = "erin-4444-5555-6666"
+GUEST = "guest:q7fz2k"
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def lively_node() -> FakeNode:
+    return FakeNode(
+        events=[
+            PeerFound(BOB.peer_id, "bob", ["192.168.1.21"], True),
+            PeerFound(DAVE.peer_id, "dave", ["192.168.1.23"], False),
+            PeerFound(ERIN, "erin", ["192.168.1.24"], False),
+            SessionChanged(BOB.peer_id, "bob", "open"),
+            GuestJoined(GUEST, "Grandma's tablet", "inv1", "12345 67890 13579", "direct"),
+            MessageEvent(GUEST, GUEST, "Grandma's tablet", "in", "ee" * 16, NOW_MS, "hi!"),
+        ]
+    )
+
+
+async def test_main_screen(tmp_path: Path) -> None:
+    app = MainScreenApp(lively_node(), bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        app.main.open_conversation(BOB.peer_id)
+        await pilot.pause(0.1)
+        # The guest's message came while nothing was open; the guest joined and
+        # was opened; bob's conversation is open now, the guest's is unread.
+        assert app.main.roster.unread == {}
+        await pilot.press(*"See you soon")
+        await pilot.pause(0.1)
+        assert_snapshot(app, "main", tmp_path)
+
+
+async def test_welcome_screen(tmp_path: Path) -> None:
+    app = MainScreenApp(FakeNode(contacts=[], events=[]), bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        assert_snapshot(app, "welcome", tmp_path)
+
+
+async def test_invite_screen(tmp_path: Path) -> None:
+    app = MainScreenApp(lively_node(), bob_history())
+    async with app.run_test(size=(110, 46)) as pilot:
+        await pilot.pause(0.2)
+        await app.push_screen(InviteScreen(app.node, clock=lambda: NOW_S + 75))
+        await pilot.pause(0.2)
+        assert_snapshot(app, "start-chat", tmp_path)
+
+
+async def test_key_warning_screen(tmp_path: Path) -> None:
+    warning = KeyChangeWarning(
+        BOB.peer_id, "bob", BOB.fingerprint, "77aa " * 15 + "77aa", "zzzz-9999-8888-7777"
+    )
+    app = MainScreenApp(lively_node(), bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        await app.push_screen(KeyWarningScreen(warning))
+        await pilot.pause(0.1)
+        assert_snapshot(app, "key-warning", tmp_path)
+
+
+async def test_safety_screen(tmp_path: Path) -> None:
+    app = MainScreenApp(lively_node(), bob_history())
+    async with app.run_test(size=(110, 46)) as pilot:
+        await pilot.pause(0.2)
+        view = await app.node.async_verify(DAVE.peer_id, mark_verified=False)
+        await app.push_screen(SafetyScreen(view))
+        await pilot.pause(0.1)
+        assert_snapshot(app, "safety-number", tmp_path)
+
+
+async def test_request_screen(tmp_path: Path) -> None:
+    app = MainScreenApp(lively_node(), bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        await app.push_screen(RequestScreen(DAVE))
+        await pilot.pause(0.1)
+        assert_snapshot(app, "contact-request", tmp_path)
+
+
+async def test_search_screen(tmp_path: Path) -> None:
+    app = MainScreenApp(lively_node(), bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        await app.push_screen(SearchScreen(app.history, {BOB.peer_id: "bob"}))
+        await pilot.press(*"the", "enter")
+        await pilot.pause(0.1)
+        assert_snapshot(app, "search", tmp_path)
+
+
+async def test_help_screen(tmp_path: Path) -> None:
+    app = MainScreenApp(lively_node(), bob_history())
+    async with app.run_test(size=(110, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, HelpScreen)
+        assert_snapshot(app, "help", tmp_path)
+
+
+class ScreenApp(App[None]):
+    TITLE = "p2pchat"
+
+    def __init__(self, screen_factory: type[CreateProfileScreen] | type[UnlockScreen]) -> None:
+        super().__init__()
+        self._factory = screen_factory
+
+    def on_mount(self) -> None:
+        self.push_screen(self._factory(DATA_DIR))
+
+
+async def test_create_profile_screen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("p2pchat.tui.create_profile_screen.getpass.getuser", lambda: "alice")
+    app = ScreenApp(CreateProfileScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        assert_snapshot(app, "create-profile", tmp_path)
+
+
+async def test_unlock_screen(tmp_path: Path) -> None:
+    app = ScreenApp(UnlockScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        assert_snapshot(app, "unlock", tmp_path)
