@@ -74,12 +74,13 @@ def generate(count: int, chunk: int, seed: int = 1) -> Iterator[list[StoredMessa
         batch = []
         for n in range(start, min(start + chunk, count)):
             body = " ".join(rng.choices(words, cum_weights=cumulative, k=rng.randint(3, 25)))
+            incoming = (n // CONVERSATIONS) % 2 == 1  # each conversation: in, out, in…
             batch.append(
                 StoredMessage(
                     message_id=n.to_bytes(16, "big"),
                     conversation_id=f"guest:{n % CONVERSATIONS}",
-                    direction=Direction.IN if n % 2 else Direction.OUT,
-                    sender="peer" if n % 2 else "me",
+                    direction=Direction.IN if incoming else Direction.OUT,
+                    sender=f"guest{n % CONVERSATIONS}" if incoming else "me",
                     timestamp_ms=START_MS + n * STEP_MS,
                     body=body,
                     delivery=DeliveryState.DELIVERED,

@@ -449,25 +449,30 @@ class Profile:
         return int(count)
 
     def conversations(self) -> list[ConversationSummary]:
-        """One summary per conversation with stored messages, most recent first."""
+        """One summary per conversation with stored messages, most recent first.
+
+        One pass over the (covering) conversation index. The latest sender's name
+        is looked up only where there is no contact name: that search walks back
+        over our own messages, and for a contact who never answers would read the
+        whole conversation.
+        """
         rows = self._conn.execute(
-            "SELECT c.conversation_id, max(c.timestamp_ms), count(*),"
-            " (SELECT i.sender FROM messages AS i"
-            "  WHERE i.conversation_id = c.conversation_id AND i.direction = 'in'"
-            "  ORDER BY i.timestamp_ms DESC, i.id DESC LIMIT 1)"
-            " FROM messages AS c GROUP BY c.conversation_id ORDER BY 2 DESC, 1"
+            "SELECT conversation_id, max(timestamp_ms), count(*)"
+            " FROM messages GROUP BY conversation_id ORDER BY 2 DESC, 1"
         ).fetchall()
         contact_names = {
             bytes(key): name
             for key, name in self._conn.execute("SELECT public_key, display_name FROM contacts")
         }
         summaries = []
-        for conversation_id, last_ms, count, last_sender in rows:
+        for conversation_id, last_ms, count in rows:
             name = contact_names.get(contact_key_of(conversation_id) or b"")
+            if not name:
+                name = self._last_sender(conversation_id)
             summaries.append(
                 ConversationSummary(
                     conversation_id=conversation_id,
-                    name=name or last_sender or conversation_id,
+                    name=name or conversation_id,
                     last_message_ms=last_ms,
                     message_count=count,
                 )
@@ -567,6 +572,15 @@ class Profile:
             raise
         self._transaction_depth = 0
         self._conn.execute("COMMIT")
+
+    def _last_sender(self, conversation_id: str) -> str | None:
+        """The name on the latest incoming message of a conversation."""
+        row = self._conn.execute(
+            "SELECT sender FROM messages WHERE conversation_id = ? AND direction = 'in'"
+            " ORDER BY timestamp_ms DESC, id DESC LIMIT 1",
+            (conversation_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def _outbox_table(self) -> str:
         return "outbox" if self._settings.keep_history else "temp.session_outbox"
