@@ -82,12 +82,13 @@ def run_history(args: argparse.Namespace) -> int:
 
     data_dir = resolve_data_dir(args.data_dir)
     with open_profile(data_dir, read_passphrase(args.passphrase_file)) as profile:
+        known = _conversations(profile)
         if args.search is not None:
-            conversation = None if args.peer is None else _resolve(profile, args.peer)
-            return _search(profile, args, conversation, since_ms, until_ms)
+            conversation = None if args.peer is None else _resolve(known, args.peer)
+            return _search(profile, known, args, conversation, since_ms, until_ms)
         if args.peer is None:
-            return _list_conversations(profile, args)
-        conversation = _resolve(profile, args.peer)
+            return _list_conversations(profile, args, known)
+        conversation = _resolve(known, args.peer)
         messages = profile.messages(
             conversation.conversation_id, since_ms=since_ms, until_ms=until_ms, limit=args.limit
         )
@@ -125,8 +126,10 @@ def parse_moment(text: str, *, now: float, end_of_day: bool = False) -> int:
 # -- the four forms -------------------------------------------------------------
 
 
-def _list_conversations(profile: Profile, args: argparse.Namespace) -> int:
-    conversations = [c for c in _conversations(profile) if c.message_count]
+def _list_conversations(
+    profile: Profile, args: argparse.Namespace, known: Sequence[Conversation]
+) -> int:
+    conversations = [c for c in known if c.message_count]
     conversations.sort(key=lambda c: (-(c.last_message_ms or 0), c.name.casefold()))
     if args.limit is not None:
         conversations = conversations[: args.limit]
@@ -203,6 +206,7 @@ def _show_conversation(
 
 def _search(
     profile: Profile,
+    known: Sequence[Conversation],
     args: argparse.Namespace,
     conversation: Conversation | None,
     since_ms: int | None,
@@ -217,7 +221,7 @@ def _search(
     limit = DEFAULT_SEARCH_LIMIT if args.limit is None else args.limit
     hits = profile.search(query, limit=limit, marks=HIGHLIGHT_MARKS, **scope)
     total = len(hits) if len(hits) < limit else profile.search_count(query, **scope)
-    names = {c.conversation_id: c for c in _conversations(profile)} if hits else {}
+    names = {c.conversation_id: c for c in known}
 
     def name_of(conversation_id: str) -> str:
         found = names.get(conversation_id)
@@ -364,10 +368,9 @@ def _conversations(profile: Profile) -> list[Conversation]:
     return found
 
 
-def _resolve(profile: Profile, query: str) -> Conversation:
+def _resolve(candidates: Sequence[Conversation], query: str) -> Conversation:
     from p2pchat.peer_match import resolve_peer
 
-    candidates = _conversations(profile)
     only_contacts = all(c.kind == "contact" for c in candidates)
     return resolve_peer(
         query,
