@@ -1,0 +1,147 @@
+"""The main screen's behaviour over a scripted node: what events do to it, what
+keys call on the node. (The same flow against the real node: test_tui_lan.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from p2pchat.node_events import KeyChangeWarning, MessageEvent, PeerFound, ReceiptEvent
+from p2pchat.tui.confirm_screen import ConfirmScreen
+from p2pchat.tui.invite_screen import InviteScreen
+from p2pchat.tui.key_warning_screen import KeyWarningScreen
+from p2pchat.tui.request_screen import RequestScreen
+from p2pchat.tui.settings import load_settings
+from tests.tui.fakes import BOB, CAROL, DAVE, NOW_MS, FakeNode, MainScreenApp, bob_history
+
+SIZE = (110, 34)
+
+
+def incoming(label: str, n: int, text: str = "hi") -> MessageEvent:
+    return MessageEvent(label, label, "bob", "in", f"dd{n:030x}", NOW_MS + n, text)
+
+
+async def test_unread_and_notification_for_a_conversation_out_of_view(tmp_path: Path) -> None:
+    node = FakeNode()
+    app = MainScreenApp(node, bob_history(), data_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        screen = app.main
+        screen.open_conversation(CAROL.peer_id)
+        await node.queue.put(incoming(BOB.peer_id, 1))
+        await node.queue.put(incoming(BOB.peer_id, 2))
+        await pilot.pause(0.1)
+        assert screen.roster.unread == {BOB.peer_id: 2}
+        assert app.title == "(2) p2pchat"
+        assert len(screen.notifier.sent) == 2
+        assert "hi" not in str(screen.notifier.sent[0])  # the sender, never the text
+        # A message in the conversation in view is neither counted nor announced.
+        await node.queue.put(incoming(CAROL.peer_id, 3))
+        await pilot.pause(0.1)
+        assert CAROL.peer_id not in screen.roster.unread
+        assert len(screen.notifier.sent) == 2
+        screen.open_conversation(BOB.peer_id)
+        assert screen.roster.unread == {}
+        assert app.title == "p2pchat"
+
+
+async def test_notifications_setting_turns_them_off_and_is_saved(tmp_path: Path) -> None:
+    node = FakeNode()
+    app = MainScreenApp(node, bob_history(), data_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        await pilot.press("n")
+        assert not load_settings(tmp_path).notifications
+        await node.queue.put(incoming(BOB.peer_id, 1))
+        await pilot.pause(0.1)
+        assert app.main.roster.unread == {BOB.peer_id: 1}  # still counted
+        assert not app.main.notifier.sent
+        assert app.title == "p2pchat"
+        await pilot.press("n")
+        assert load_settings(tmp_path).notifications
+
+
+async def test_send_shows_the_delivery_state(tmp_path: Path) -> None:
+    node = FakeNode()
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        screen = app.main
+        screen.open_conversation(BOB.peer_id)
+        await pilot.press(*"hello [bold]bob[/]", "enter")
+        await pilot.pause(0.1)
+        assert node.calls[-1] == ("send", (BOB.peer_id, "hello [bold]bob[/]"))
+        line = screen.conversations.log(BOB.peer_id).lines()[-1]
+        assert (line.text, line.state) == ("hello [bold]bob[/]", "sent")
+        await node.queue.put(ReceiptEvent(BOB.peer_id, BOB.peer_id, line.message_id))
+        await pilot.pause(0.1)
+        assert screen.conversations.log(BOB.peer_id).lines()[-1].state == "delivered"
+        assert screen.chat.input.value == ""
+
+
+async def test_ask_a_lan_peer_and_answer_a_request() -> None:
+    node = FakeNode(events=[PeerFound("erin-0000-1111-2222", "erin", [], False)])
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        options = app.main.sidebar.options
+        options.highlighted = options.get_option_index("p:erin-0000-1111-2222")
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # no: nothing asked
+        await pilot.pause(0.1)
+        assert not any(call[0] == "add" for call in node.calls)
+        await pilot.press("enter", "y")
+        await pilot.pause(0.1)
+        assert ("add", ("erin-0000-1111-2222",)) in node.calls
+
+        options.highlighted = options.get_option_index(f"r:{DAVE.peer_id}")
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, RequestScreen)
+        await pilot.press("a")
+        await pilot.pause(0.1)
+        assert ("accepted", (DAVE.peer_id,)) in node.calls
+        assert app.main.roster.contacts[DAVE.peer_id].state == "accepted"
+
+
+async def test_key_warning_blocks_until_acknowledged() -> None:
+    warning = KeyChangeWarning(BOB.peer_id, "bob", "aa", "bb", "zzzz-0000-0000-0000")
+    node = FakeNode(events=[warning, warning])  # two warnings: two acknowledgements
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        for acknowledge in ("key", "click"):
+            assert isinstance(app.screen, KeyWarningScreen)
+            shown = app.screen
+            for key in ("escape", "enter", "space", "tab", "enter", "a", "q", "s", "question_mark"):
+                await pilot.press(key)
+                assert app.screen is shown, key
+            await pilot.click(offset=(2, 30))  # outside the dialog: nothing
+            assert app.screen is shown
+            if acknowledge == "key":
+                await pilot.press("A")
+            else:
+                await pilot.click("#ack")  # the mouse works too
+            await pilot.pause(0.05)
+        assert app.screen is app.main
+        assert app.main.warnings_shown == 2
+
+
+async def test_start_chat_button_shows_the_link_and_revokes() -> None:
+    node = FakeNode()
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=(110, 46)) as pilot:
+        await pilot.pause(0.1)
+        await pilot.click("#start-chat")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, InviteScreen)
+        invite_screen = app.screen
+        assert invite_screen.invite is not None
+        assert invite_screen.invite.url.startswith("https://")
+        await pilot.click("#revoke")
+        await pilot.pause(0.1)
+        assert ("revoke", ("inv1",)) in node.calls
+        assert invite_screen.invite.revoked
+        await pilot.press("escape")
+        assert app.screen is app.main
