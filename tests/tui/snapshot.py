@@ -3,8 +3,9 @@
 pytest-textual-snapshot would do this, but it pins syrupy 4.8, which needs
 pytest < 9; this is the same idea in a few lines. ``P2PCHAT_UPDATE_SNAPSHOTS=1``
 rewrites the files (review the change, e.g. open the SVGs in a browser); a
-mismatch leaves ``<name>.actual.svg`` beside the test's tmp dir to compare.
-The same SVGs illustrate docs/user-guide.md (scripts: tests/tui/README.md).
+mismatch writes ``<name>.actual.svg`` into the test's tmp dir to compare.
+The same SVGs illustrate docs/user-guide.md: after an update, copy the changed
+ones to docs/screenshots/.
 """
 
 from __future__ import annotations
