@@ -61,7 +61,8 @@ def vocabulary(rng: random.Random) -> list[str]:
     words: set[str] = set()
     while len(words) < VOCABULARY_SIZE:
         words.add("".join(rng.choices(letters, k=rng.randint(3, 9))))
-    return sorted(words, key=lambda w: rng.random())  # rank order = frequency order
+    # rank order = frequency order; sorted first: a set's order changes with the hash seed
+    return sorted(sorted(words), key=lambda w: rng.random())
 
 
 def generate(count: int, chunk: int, seed: int = 1) -> Iterator[list[StoredMessage]]:
