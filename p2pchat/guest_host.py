@@ -251,7 +251,7 @@ class GuestHost:
         guest.link = link
         self._guests[guest.guest_id] = guest
         self._by_connection[connection.id] = link
-        guest.invite.admit(guest.guest_id)  # consumes a use for a new guest only
+        guest.invite.reserve(guest.guest_id)  # consumed when the session opens
         connection.send(bytes([SIGNAL]) + answer)
         link.attach_direct(channel)
 
@@ -259,6 +259,7 @@ class GuestHost:
         from p2pchat.node import ConversationRef
 
         if isinstance(event, SessionOpened):
+            guest.invite.admit(guest.guest_id)
             kx = link.session.peer_kx_public
             number = safety_number(self._node.identity.public_key, kx).digits if kx else ""
             path = link.path if isinstance(link, GuestLink) else None
@@ -272,6 +273,8 @@ class GuestHost:
         self, guest: _Guest, connection: GuestConnection, link: PeerLink, reason: str
     ) -> None:
         self._by_connection.pop(connection.id, None)
+        if not link.opened:
+            guest.invite.release(guest.guest_id)
         if guest.link is link:
             guest.link = None
             if link.opened:

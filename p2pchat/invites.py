@@ -2,8 +2,11 @@
 
 Pure bookkeeping (no I/O): the node asks it whether a guest may come in, and
 tells it when one did. A use is consumed only when an authenticated handshake
-from a guest id not seen before on that invite completes; a link-preview GET or a
-reconnect from the same browser tab never consumes one.
+from a guest id not seen before on that invite completes (the session opens); a
+link-preview GET or a reconnect from the same browser tab never consumes one.
+Between our answer and the open session the use is *reserved*, so two guests
+racing for the last use cannot both get in, and a relay that swallows the answer
+only holds the use until the attempt times out.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Invite:
     approve: bool
     revoked: bool = False
     admitted: set[str] = field(default_factory=set)
+    reserved: set[str] = field(default_factory=set)
     guard: ReplayGuard = field(default_factory=ReplayGuard)
 
     @property
@@ -53,22 +57,33 @@ class Invite:
 
     @property
     def uses_left(self) -> int:
-        return max(0, self.uses - len(self.admitted))
+        return max(0, self.uses - len(self.admitted) - len(self.reserved - self.admitted))
 
     def admission(self, guest_id: str, now: float) -> Admission:
         if self.revoked:
             return Admission.REFUSE_REVOKED
         if now >= self.expires_at:
             return Admission.REFUSE_EXPIRED
-        if guest_id in self.admitted:
+        if guest_id in self.admitted or guest_id in self.reserved:
             return Admission.READMIT
         if self.uses_left <= 0:
             return Admission.REFUSE_USED_UP
         return Admission.ASK_OWNER if self.approve else Admission.ADMIT
 
+    def reserve(self, guest_id: str) -> None:
+        """We answered this guest: hold a use until its session opens or fails."""
+        if guest_id not in self.admitted and len(self.reserved) < MAX_GUESTS_PER_INVITE:
+            self.reserved.add(guest_id)
+
     def admit(self, guest_id: str) -> None:
+        """The guest's session opened: the use is consumed."""
+        self.reserved.discard(guest_id)
         if len(self.admitted) < MAX_GUESTS_PER_INVITE:
             self.admitted.add(guest_id)
+
+    def release(self, guest_id: str) -> None:
+        """The attempt failed before the session opened: the use is free again."""
+        self.reserved.discard(guest_id)
 
     def is_open_to_new_guests(self, now: float) -> bool:
         return not self.revoked and now < self.expires_at and self.uses_left > 0

@@ -39,6 +39,8 @@ const MAX_LOG_ENTRIES = 1000;
 const SEND_BUFFER_LIMIT = 8 * 1024 * 1024;
 const LINK_NOT_VALID = 4404;
 const REFUSED = 4403; // the owner refused: link used up, expired, revoked, or not let in
+const HANDSHAKE_FAILED = 4400; // the owner could not verify our offer (reason names the code)
+const ANSWER_LIMIT_MS = 20000; // an answer that never comes: start over
 
 // What each refusal means to a person; every code from docs/protocol.md "Errors".
 const ERROR_TEXT = {
@@ -224,6 +226,10 @@ class Attempt {
     if (this.ended) return;
     ws.send(concatBytes(Uint8Array.of(SIGNAL), offer));
     this.hooks.status("connecting", "connecting: waiting for the owner to answer…");
+    // A relay that swallows the offer or the answer must not leave us waiting forever.
+    this.answerTimer = setTimeout(() => {
+      if (this.session.state === SessionState.OFFER_SENT) this.drop("the owner did not answer");
+    }, ANSWER_LIMIT_MS);
   }
 
   onSocketMessage(event) {
@@ -266,6 +272,15 @@ class Attempt {
     if (event.code === LINK_NOT_VALID || event.code === REFUSED) {
       this.end();
       this.hooks.linkInvalid(event.code === REFUSED ? event.reason : "");
+      return;
+    }
+    if (event.code === HANDSHAKE_FAILED) {
+      // The owner refused our offer as tampered, replayed, reflected or stale: someone
+      // between us changed it. Say so and stop; a reload tries again.
+      this.end();
+      const code = /\(([a-z-]+)\)/.exec(event.reason ?? "")?.[1] ?? "error";
+      this.hooks.handshakeError(Object.assign(new Error(event.reason || "handshake failed"), { code, byOwner: true }));
+      this.hooks.stop();
       return;
     }
     // On the direct path the signaling socket is no longer needed.
@@ -410,6 +425,7 @@ class Attempt {
     this.ended = true;
     clearInterval(this.pingTimer);
     clearTimeout(this.openTimer);
+    clearTimeout(this.answerTimer);
     this.closePeerConnection();
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000);
   }
@@ -530,8 +546,13 @@ class GuestPage {
     return {
       status: (state, text) => setStatus(state, text),
       peer: (info, ourKxKey) => this.showPeer(info, ourKxKey),
+      stop: () => {
+        this.stopped = true;
+      },
       handshakeError: (err) => {
-        const text = describeError(err);
+        const text = err.byOwner
+          ? `The owner refused our connection request: ${err.message}. Someone on the network may be interfering; reload the page to try again.`
+          : describeError(err);
         console.error(`p2pchat: handshake refused (${err.code ?? "error"}): ${err.message}`);
         showError(text);
         setStatus("failed", `failed: ${err.code ?? "error"}`);

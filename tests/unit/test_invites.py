@@ -43,3 +43,16 @@ def test_parse_duration(text: str, seconds: int) -> None:
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(ValueError, match=r"duration|lasts"):
         parse_duration(text)
+
+
+def test_a_use_is_reserved_by_the_answer_and_consumed_by_the_open_session() -> None:
+    invite = make()
+    invite.reserve("g1")
+    assert invite.uses_left == 0
+    assert invite.admission("g2", 1.0) is Admission.REFUSE_USED_UP
+    invite.release("g1")  # the answer never led to a session (e.g. a relay swallowed it)
+    assert invite.uses_left == 1
+    invite.reserve("g2")
+    invite.admit("g2")
+    assert invite.uses_left == 0
+    assert invite.admitted == {"g2"}
