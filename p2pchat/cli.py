@@ -37,6 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"p2pchat {__version__}")
     _add_common(parser, suppress=False)
+    parser.add_argument(
+        "--interface",
+        action="append",
+        metavar="IF",
+        dest="tui_interfaces",
+        help="with no command: use only this network interface (repeatable)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        dest="tui_port",
+        help="with no command: the LAN signaling port (default: any free port)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     init = _command(

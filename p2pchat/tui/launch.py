@@ -41,7 +41,10 @@ def run_tui(args: argparse.Namespace) -> int:
 
         # Log records must not scribble over the screen: they go to Textual's devtools.
         logging.basicConfig(level=logging.WARNING, handlers=[TextualHandler()], force=True)
-        app = ChatApp(data_dir, lock, lock_held=exists, passphrase=passphrase)
+        app = ChatApp(
+            data_dir, lock, lock_held=exists, passphrase=passphrase,
+            interfaces=getattr(args, "tui_interfaces", None), port=getattr(args, "tui_port", 0),
+        )  # fmt: skip
         app.run()
         if app.error is not None:
             raise app.error
