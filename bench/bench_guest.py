@@ -1,0 +1,166 @@
+"""A browser guest, end to end: invite link opened → first message delivered to the owner.
+
+Prints ONE JSON object. Real parts: a ``p2pchat daemon`` (the owner) in one network
+namespace, Debian's Chromium (Playwright) in another, the real invite server (TLS,
+self-signed) and the real guest page. Per run: a fresh invite and a fresh browser
+context; the clock starts at ``page.goto(link)`` and stops when the owner's
+``watch`` stream shows the guest's message. The guest's actions (type a name,
+press Join, type, press Send) are scripted, so no human think time is in it.
+
+Baseline, same run, same two namespaces: an aiohttp HTTPS server (same kind of
+self-signed certificate) serving a tiny page that opens a WebSocket and waits for
+one echo: page load + TLS + WebSocket round trip, the least any browser chat needs.
+
+    .venv/bin/python bench/bench_guest.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from playwright.async_api import async_playwright  # noqa: E402
+
+from tests.browser.chromium import launch_chromium, new_context  # noqa: E402
+from tests.lan.chat_nodes import ChatNode  # noqa: E402
+from tests.lan.netns import PYTHON, Lan  # noqa: E402
+
+BASELINE_SERVER = r"""
+import asyncio, ssl, sys, json
+from pathlib import Path
+from aiohttp import web
+from signaling.tls import load_or_create_certificate, ssl_context
+PAGE = '''<!doctype html><title>baseline</title><p id=s>loading</p><script>
+const ws = new WebSocket("wss://" + location.host + "/ws");
+ws.onopen = () => ws.send("ping");
+ws.onmessage = () => { document.getElementById("s").id = "done"; };
+</script>'''
+async def page(request): return web.Response(text=PAGE, content_type="text/html")
+async def ws(request):
+    sock = web.WebSocketResponse(); await sock.prepare(request)
+    async for msg in sock: await sock.send_str(msg.data)
+    return sock
+async def main():
+    files = load_or_create_certificate(Path(sys.argv[2]))
+    app = web.Application(); app.router.add_get("/", page); app.router.add_get("/ws", ws)
+    runner = web.AppRunner(app); await runner.setup()
+    site = web.TCPSite(runner, sys.argv[1], 0, ssl_context=ssl_context(files)); await site.start()
+    print(json.dumps({"port": runner.addresses[0][1]}), flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+async def guest_run(owner: ChatNode, browser: Any) -> dict[str, float]:
+    invite = owner.cli_json("invite")
+    context = await new_context(browser)
+    page = await context.new_page()
+    text = f"first message {time.monotonic_ns()}"
+    start = time.perf_counter()
+    await page.goto(invite["url"])
+    loaded = time.perf_counter()
+    await page.fill("#name", "bench")
+    await page.click("#join-button")
+    await page.wait_for_selector("#status[data-state=connected]", timeout=30_000)
+    connected = time.perf_counter()
+    await page.get_by_label("Message").fill(text)
+    await page.get_by_role("button", name="Send").click()
+    await asyncio.to_thread(
+        owner.wait_for, lambda e: e.get("type") == "message" and e.get("text") == text, 30
+    )
+    delivered = time.perf_counter()
+    path = await page.inner_text("#path")
+    await context.close()
+    owner.cli("revoke", invite["invite_id"])
+    return {
+        "page_loaded_ms": (loaded - start) * 1000,
+        "connected_ms": (connected - start) * 1000,
+        "first_message_ms": (delivered - start) * 1000,
+        "path": path,
+    }
+
+
+async def baseline_run(url: str, browser: Any) -> float:
+    context = await new_context(browser)
+    page = await context.new_page()
+    start = time.perf_counter()
+    await page.goto(url)
+    await page.wait_for_selector("#done", timeout=30_000)
+    elapsed = (time.perf_counter() - start) * 1000
+    await context.close()
+    return elapsed
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "runs": len(values),
+        "p50_ms": round(statistics.median(ordered), 1),
+        "min_ms": round(ordered[0], 1),
+        "max_ms": round(ordered[-1], 1),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-guest-"))
+    with Lan(2) as lan:
+        owner_host, guest_host = lan.hosts
+        owner = ChatNode(owner_host, tmp / "owner", "owner")
+        owner.start()
+        server = owner_host.popen(
+            [PYTHON, "-c", BASELINE_SERVER, owner_host.ip, str(tmp / "baseline")],
+            stdout=subprocess.PIPE, cwd=str(REPO),
+        )  # fmt: skip
+        try:
+            assert server.stdout is not None
+            port = json.loads(server.stdout.readline())["port"]
+            baseline_url = f"https://{owner_host.ip}:{port}/"
+            async with async_playwright() as pw:
+                browser = await launch_chromium(guest_host.name, playwright=pw)
+                await guest_run(owner, browser)  # warm-up: Chromium's first start
+                await baseline_run(baseline_url, browser)
+                guests = [await guest_run(owner, browser) for _ in range(args.runs)]
+                baselines = [await baseline_run(baseline_url, browser) for _ in range(args.runs)]
+                await browser.close()
+        finally:
+            server.kill()
+            owner.stop()
+    first = summary([g["first_message_ms"] for g in guests])
+    base = summary(baselines)
+    print(
+        json.dumps(
+            {
+                "benchmark": "guest",
+                "p2pchat": {
+                    "link_to_first_message": first,
+                    "link_to_connected": summary([g["connected_ms"] for g in guests]),
+                    "page_loaded": summary([g["page_loaded_ms"] for g in guests]),
+                    "paths": sorted({g["path"] for g in guests}),
+                },
+                "baseline_https_page_plus_ws_echo": base,
+                "ratio_p50": round(first["p50_ms"] / base["p50_ms"], 2),
+                "method": (
+                    "Chromium in one namespace, the owner's daemon in another; goto(link) →"
+                    " scripted Join and Send → the owner's watch shows the message"
+                ),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
