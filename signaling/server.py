@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from signaling.app import Limits, OwnerHooks, make_app
+from signaling.http_log import http_server_logger
 from signaling.rooms import RoomRegistry
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -66,7 +67,11 @@ class SignalingServer:
         if self._runner is not None:
             raise RuntimeError("the signaling server is running already")
         runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            logger=http_server_logger(),
         )
         await runner.setup()
         try:

@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from p2pchat.crypto.envelope import MAX_ENVELOPE_BYTES
+from signaling.http_log import http_server_logger
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ class LanSignalingServer:
     async def async_start(self) -> None:
         app = web.Application(client_max_size=MAX_ENVELOPE_BYTES)
         app.router.add_post(ENVELOPE_PATH, self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, logger=http_server_logger()
+        )
         await self._runner.setup()
         # Bind the first host (port 0: the OS picks one), then the others on that port.
         hosts: list[str | None] = list(self._hosts) or [None]
