@@ -98,6 +98,7 @@ class GuestHost:
         self._invites: dict[str, Invite] = {}  # by room id
         self._guests: dict[str, _Guest] = {}  # by guest id
         self._by_connection: dict[str, GuestLink] = {}
+        self._offered: set[str] = set()  # guest sockets that sent their offer
         self._waiting: dict[str, _Waiting] = {}  # by guest id
         self._server: SignalingServer | None = None
         self._registry: RoomRegistry | None = None
@@ -160,6 +161,12 @@ class GuestHost:
         if not admit:
             waiting.connection.close(4403, "the owner did not let you in")
             return "refused"
+        invite, guest_id = waiting.guest.invite, waiting.guest.guest_id
+        admission = invite.admission(guest_id, time.time())
+        if admission in _REFUSALS:  # the link ran out (or was revoked) while they waited
+            waiting.connection.close(4403, _REFUSALS[admission])
+            return "refused"
+        invite.reserve(guest_id)
         await self._async_complete(waiting)
         return "admitted"
 
@@ -182,12 +189,16 @@ class GuestHost:
             if link is not None:
                 link.feed_relay(data[1:])
             return
-        if data[0] == SIGNAL and guest.id not in self._by_connection:
+        if data[0] == SIGNAL and guest.id not in self._offered:
+            # One handshake per socket: a second offer would start another peer
+            # connection for nothing (the page opens a new socket to start over).
+            self._offered.add(guest.id)
             self._spawn(self._async_offer(room_id, guest, data[1:]))
             return
         guest.close(4400, "unexpected message")
 
     def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
+        self._offered.discard(guest.id)
         link = self._by_connection.pop(guest.id, None)
         if link is not None:
             link.close("the guest left")
@@ -227,6 +238,9 @@ class GuestHost:
             self._waiting[guest_id] = waiting
             self._node.emit(GuestWaiting(guest.label, name, invite.invite_id))
             return
+        # Reserve before the first await: two guests racing for the last use
+        # cannot both be answered.
+        invite.reserve(guest_id)
         await self._async_complete(waiting)
 
     async def _async_complete(self, waiting: _Waiting) -> None:
@@ -242,6 +256,7 @@ class GuestHost:
                 interfaces=self._node.config.interfaces,
             )  # fmt: skip
         except TransportError as exc:
+            guest.invite.release(guest.guest_id)
             connection.close(4400, f"bad offer: {exc}")
             return
         info = {"name": self._node.name, "pk": b64url_encode(self._node.identity.public_key)}
@@ -251,7 +266,6 @@ class GuestHost:
         guest.link = link
         self._guests[guest.guest_id] = guest
         self._by_connection[connection.id] = link
-        guest.invite.reserve(guest.guest_id)  # consumed when the session opens
         connection.send(bytes([SIGNAL]) + answer)
         link.attach_direct(channel)
 

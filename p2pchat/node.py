@@ -16,6 +16,7 @@ import fcntl
 import json
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,7 @@ from p2pchat.transport.webrtc import DataChannelLink
 logger = logging.getLogger(__name__)
 
 MAX_PENDING_REQUESTS = 100
+MAX_STRANGER_GUARDS = 1024
 MAX_SUBSCRIBER_BACKLOG = 10_000
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 3.0)
 
@@ -138,10 +140,12 @@ class Node:
         self.config = config
         self.identity = Identity(profile.identity.seed)
         self.name = profile.identity.name
-        # One replay guard per contact, one for everyone else: strangers (who can
-        # seal contact requests with throwaway keys) cannot crowd out a contact's.
+        # One replay guard per sender key. Contacts' guards are kept for good;
+        # strangers' (who can seal requests with throwaway keys) live in a bounded
+        # LRU, so they cannot crowd out a contact's. A stranger who becomes a
+        # contact keeps its guard: an envelope seen before acceptance stays seen.
         self._contact_guards: dict[bytes, ReplayGuard] = {}
-        self._stranger_guard = ReplayGuard()
+        self._stranger_guards: OrderedDict[bytes, ReplayGuard] = OrderedDict()
         self._lan: dict[bytes, disc.LanPeer] = {}  # by public key (verified adverts)
         self._links: dict[bytes, PeerLink] = {}
         self._connecting: dict[bytes, asyncio.Task[None]] = {}
@@ -708,10 +712,17 @@ class Node:
         )
 
     def _guard_for(self, key: bytes) -> ReplayGuard:
+        if key in self._contact_guards:
+            return self._contact_guards[key]
         contact = self.profile.get_contact(key)
-        if contact is None or contact.trust is not TrustState.ACCEPTED:
-            return self._stranger_guard
-        return self._contact_guards.setdefault(key, ReplayGuard())
+        guard = self._stranger_guards.pop(key) if key in self._stranger_guards else ReplayGuard()
+        if contact is not None and contact.trust is TrustState.ACCEPTED:
+            self._contact_guards[key] = guard
+            return guard
+        self._stranger_guards[key] = guard  # most recent last
+        if len(self._stranger_guards) > MAX_STRANGER_GUARDS:
+            self._stranger_guards.popitem(last=False)
+        return guard
 
     def _contact(self, key: bytes) -> Contact:
         contact = self.profile.get_contact(key)

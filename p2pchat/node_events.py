@@ -114,7 +114,7 @@ class KeyChangeWarning(NodeEvent):
 
 @dataclass(frozen=True)
 class GuestWaiting(NodeEvent):
-    """A guest came in through an ``--approve`` invite: `p2pchat accept` lets them in."""
+    """A guest came in through an ``--approve`` invite: `p2pchat admit` lets them in."""
 
     type: ClassVar[str] = "guest_waiting"
     peer_id: str  # "guest:<id>"

@@ -29,6 +29,10 @@ RATE_PER_SECOND = 20.0  # envelopes per client address; bursts up to RATE_BURST
 RATE_BURST = 40
 MAX_CLIENTS_TRACKED = 4096
 MAX_CONCURRENT_HANDLERS = 32
+# A client that has not sent a whole request head, or a whole body, by then is cut
+# off (slow clients that hold connections open a byte at a time).
+REQUEST_HEAD_TIMEOUT = 10.0  # seconds, from the connection or the previous request
+REQUEST_BODY_TIMEOUT = 10.0  # seconds
 
 EnvelopeHandler = Callable[[bytes, str], Awaitable[bytes | None]]
 
@@ -78,7 +82,11 @@ class LanSignalingServer:
         app = web.Application(client_max_size=MAX_ENVELOPE_BYTES)
         app.router.add_post(ENVELOPE_PATH, self._handle)
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, logger=http_server_logger()
+            app,
+            access_log=None,
+            handle_signals=False,
+            logger=http_server_logger(),
+            keepalive_timeout=REQUEST_HEAD_TIMEOUT,
         )
         await self._runner.setup()
         # Bind the first host (port 0: the OS picks one), then the others on that port.
@@ -99,13 +107,18 @@ class LanSignalingServer:
             return web.Response(status=429, text="too many requests: slow down")
         if request.content_length is not None and request.content_length > MAX_ENVELOPE_BYTES:
             return web.Response(status=413, text="envelope too large")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return web.Response(status=413, text="envelope too large")
-        if self._slots.locked():
+        if self._slots.locked():  # before reading: a slot bounds bodies in memory too
             return web.Response(status=503, text="busy: try again")
         async with self._slots:
+            try:
+                async with asyncio.timeout(REQUEST_BODY_TIMEOUT):
+                    body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return web.Response(status=413, text="envelope too large")
+            except TimeoutError:
+                return web.Response(
+                    status=408, text="envelope too slow", headers={"Connection": "close"}
+                )
             try:
                 reply = await self._handler(body, client)
             except SignalingRefused as exc:
@@ -132,15 +145,30 @@ async def async_post_envelope(
                 async with http.post(
                     url, data=envelope, headers={"Content-Type": CONTENT_TYPE}
                 ) as response:
-                    body = await response.content.read(MAX_ENVELOPE_BYTES + 1)
+                    body = await _read_bounded(response, MAX_ENVELOPE_BYTES)
                     if response.status == 202:
                         return None
                     if response.status != 200:
                         reason = body[:200].decode("utf-8", "replace")
                         raise SignalingError(f"peer refused ({response.status}): {reason}")
-                    if len(body) > MAX_ENVELOPE_BYTES:
-                        raise SignalingError("peer replied with an oversized envelope")
                     return body
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 problems.append(f"{address}: {type(exc).__name__}")
     raise SignalingError("peer unreachable (" + ", ".join(problems or ["no address"]) + ")")
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, or ``SignalingError`` past ``limit`` bytes.
+
+    (``content.read(n)`` returns what is buffered so far, not the whole body.)
+    """
+    if response.content_length is not None and response.content_length > limit:
+        raise SignalingError("peer replied with an oversized envelope")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(16 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise SignalingError("peer replied with an oversized envelope")
+        chunks.append(chunk)
+    return b"".join(chunks)
