@@ -14,24 +14,45 @@ import os
 from pathlib import Path
 
 from textual.app import App
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 SNAPSHOT_DIR = Path(__file__).parent / "snapshots"
 UPDATE_ENV = "P2PCHAT_UPDATE_SNAPSHOTS"
 
 
-def assert_snapshot(app: App[object], name: str, actual_dir: Path) -> None:
-    for field in app.screen.query(Input):
-        field.cursor_blink = False  # a blinking cursor would differ shot to shot
-    svg = app.export_screenshot(title="p2pchat")
+SETTLE_ATTEMPTS = 20  # a busy machine may need a few more frames before the screen is final
+SETTLE_PAUSE_S = 0.25
+
+
+async def assert_snapshot(
+    pilot: Pilot[object], app: App[object], name: str, actual_dir: Path
+) -> None:
+    """The screen equals the stored SVG, once rendering has settled.
+
+    The same screenshot is retried a few times: under load, workers and refreshes can
+    land after the test's own pause. A screen that never matches still fails.
+    """
     expected = SNAPSHOT_DIR / f"{name}.svg"
     if os.environ.get(UPDATE_ENV) == "1":
         SNAPSHOT_DIR.mkdir(exist_ok=True)
-        expected.write_text(svg, encoding="utf-8")
+        await pilot.pause(SETTLE_PAUSE_S)
+        expected.write_text(_screenshot(app), encoding="utf-8")
         return
     if not expected.exists():
         raise AssertionError(f"no snapshot {expected}: run with {UPDATE_ENV}=1 to make it")
-    if expected.read_text(encoding="utf-8") != svg:
-        actual = actual_dir / f"{name}.actual.svg"
-        actual.write_text(svg, encoding="utf-8")
-        raise AssertionError(f"{name} differs from {expected}; this run drew {actual}")
+    wanted = expected.read_text(encoding="utf-8")
+    for _ in range(SETTLE_ATTEMPTS):
+        svg = _screenshot(app)
+        if svg == wanted:
+            return
+        await pilot.pause(SETTLE_PAUSE_S)
+    actual = actual_dir / f"{name}.actual.svg"
+    actual.write_text(svg, encoding="utf-8")
+    raise AssertionError(f"{name} differs from {expected}; this run drew {actual}")
+
+
+def _screenshot(app: App[object]) -> str:
+    for field in app.screen.query(Input):
+        field.cursor_blink = False  # a blinking cursor would differ shot to shot
+    return app.export_screenshot(title="p2pchat")

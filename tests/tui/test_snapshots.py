@@ -78,14 +78,14 @@ async def test_main_screen(tmp_path: Path) -> None:
         assert app.main.roster.unread == {}
         await pilot.press(*"See you soon")
         await pilot.pause(0.1)
-        assert_snapshot(app, "main", tmp_path)
+        await assert_snapshot(pilot, app, "main", tmp_path)
 
 
 async def test_welcome_screen(tmp_path: Path) -> None:
     app = MainScreenApp(FakeNode(contacts=[], events=[]), bob_history())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
-        assert_snapshot(app, "welcome", tmp_path)
+        await assert_snapshot(pilot, app, "welcome", tmp_path)
 
 
 async def test_invite_screen(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ async def test_invite_screen(tmp_path: Path) -> None:
         await pilot.pause(0.2)
         await app.push_screen(InviteScreen(app.node, clock=lambda: NOW_S + 75))
         await pilot.pause(0.2)
-        assert_snapshot(app, "start-chat", tmp_path)
+        await assert_snapshot(pilot, app, "start-chat", tmp_path)
 
 
 async def test_key_warning_screen(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ async def test_key_warning_screen(tmp_path: Path) -> None:
         await pilot.pause(0.2)
         await app.push_screen(KeyWarningScreen(warning))
         await pilot.pause(0.1)
-        assert_snapshot(app, "key-warning", tmp_path)
+        await assert_snapshot(pilot, app, "key-warning", tmp_path)
 
 
 async def test_safety_screen(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ async def test_safety_screen(tmp_path: Path) -> None:
         view = await app.node.async_verify(DAVE.peer_id, mark_verified=False)
         await app.push_screen(SafetyScreen(view))
         await pilot.pause(0.1)
-        assert_snapshot(app, "safety-number", tmp_path)
+        await assert_snapshot(pilot, app, "safety-number", tmp_path)
 
 
 async def test_request_screen(tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ async def test_request_screen(tmp_path: Path) -> None:
         await pilot.pause(0.2)
         await app.push_screen(RequestScreen(DAVE))
         await pilot.pause(0.1)
-        assert_snapshot(app, "contact-request", tmp_path)
+        await assert_snapshot(pilot, app, "contact-request", tmp_path)
 
 
 async def test_search_screen(tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ async def test_search_screen(tmp_path: Path) -> None:
         await app.push_screen(SearchScreen(app.history, {BOB.peer_id: "bob"}))
         await pilot.press(*"the", "enter")
         await pilot.pause(0.1)
-        assert_snapshot(app, "search", tmp_path)
+        await assert_snapshot(pilot, app, "search", tmp_path)
 
 
 async def test_help_screen(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ async def test_help_screen(tmp_path: Path) -> None:
         await pilot.press("question_mark")
         await pilot.pause(0.1)
         assert isinstance(app.screen, HelpScreen)
-        assert_snapshot(app, "help", tmp_path)
+        await assert_snapshot(pilot, app, "help", tmp_path)
 
 
 class ScreenApp(App[None]):
@@ -164,11 +164,11 @@ async def test_create_profile_screen(tmp_path: Path, monkeypatch: pytest.MonkeyP
     app = ScreenApp(CreateProfileScreen)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
-        assert_snapshot(app, "create-profile", tmp_path)
+        await assert_snapshot(pilot, app, "create-profile", tmp_path)
 
 
 async def test_unlock_screen(tmp_path: Path) -> None:
     app = ScreenApp(UnlockScreen)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
-        assert_snapshot(app, "unlock", tmp_path)
+        await assert_snapshot(pilot, app, "unlock", tmp_path)
