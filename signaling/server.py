@@ -14,6 +14,10 @@ from signaling.rooms import RoomRegistry
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SHUTDOWN_TIMEOUT = 5.0
+# A client that has not sent a whole request head this long after connecting (or after
+# its previous request) is cut off: slow clients cannot hold connections for an hour,
+# aiohttp's default.
+REQUEST_HEAD_TIMEOUT = 15.0
 
 
 class SignalingServer:
@@ -72,6 +76,7 @@ class SignalingServer:
             handle_signals=False,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
             logger=http_server_logger(),
+            keepalive_timeout=REQUEST_HEAD_TIMEOUT,
         )
         await runner.setup()
         try:
