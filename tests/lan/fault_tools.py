@@ -17,6 +17,7 @@ seed of the random choices (it is printed either way).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -171,7 +172,7 @@ def compare(sent: list[str], got: list[str]) -> Delivery:
         lost=[t for t in sent if t not in counts],
         duplicates=sorted(t for t, n in counts.items() if n > 1),
         unexpected=[t for t in got if t not in sent_set],
-        in_order=all(order[a] < order[b] for a, b in zip(first, first[1:], strict=False)),
+        in_order=all(order[a] < order[b] for a, b in itertools.pairwise(first)),
     )
 
 
@@ -208,7 +209,7 @@ def wait_all_delivered(node: ChatNode, peer: str, *, timeout: float) -> list[dic
 class LinkFlapper:
     """From a thread: every ``period`` s (±1 s) unplug ``host`` for ``down`` (lo, hi) s.
 
-    A 1–2 s cut is shorter than the ping timeout: SCTP retransmits and the session
+    A 1-2 s cut is shorter than the ping timeout: SCTP retransmits and the session
     survives. Every ``long_every``-th cut lasts ``long_down`` s instead, long enough
     for the session to close, so reconnecting and the outbox are exercised too.
     """

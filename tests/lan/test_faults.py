@@ -35,6 +35,7 @@ from tests.lan.fault_tools import (
     assert_profile_intact,
     compare,
     full_profile,
+    history_texts,
     integrity_check,
     outbox_size,
     profile_key,
@@ -70,12 +71,22 @@ class PacedSender(threading.Thread):
     A send that the node refuses (it must not, here) is recorded as an error.
     """
 
-    def __init__(self, node: ChatNode, peer: str, bodies: list[str], duration: float) -> None:
+    def __init__(
+        self,
+        node: ChatNode,
+        peer: str,
+        bodies: list[str],
+        duration: float,
+        *,
+        stop_on_error: bool = False,
+    ) -> None:
         super().__init__(daemon=True, name=f"send-{node.name}")
         self.node, self.peer, self.bodies, self.duration = node, peer, bodies, duration
-        self.sent: list[str] = []
+        self.stop_on_error = stop_on_error
+        self.sent: list[str] = []  # the node answered: stored, it will be delivered
         self.states: dict[str, int] = {}
         self.errors: list[str] = []
+        self.failed: list[str] = []  # no answer (e.g. the node was killed): may be stored
 
     def run(self) -> None:
         client = ControlClient(self.node.data_dir)
@@ -85,8 +96,11 @@ class PacedSender(threading.Thread):
             time.sleep(max(0.0, due - time.monotonic()))
             try:
                 state = client.call("send", peer=self.peer, text=body)["status"]
-            except Exception as exc:  # noqa: BLE001 - reported by the test
+            except Exception as exc:  # reported by the test
                 self.errors.append(f"{body}: {exc}")
+                self.failed.append(body)
+                if self.stop_on_error:
+                    return
                 continue
             self.sent.append(body)
             self.states[state] = self.states.get(state, 0) + 1
@@ -109,11 +123,22 @@ def check_conversation(
     return shown.figures()
 
 
+def wait_session_open(node: ChatNode, peer: ChatNode, *, since: int, timeout: float = 120) -> None:
+    """Wait for ``node``'s watch to report a session open with ``peer`` after event ``since``."""
+    deadline = time.monotonic() + timeout
+    while not any(
+        e.get("type") == "session" and e["state"] == "open" and e["peer_id"] == peer.peer_id
+        for e in node.events[since:]
+    ):
+        assert time.monotonic() < deadline, f"{node.name}: no session with {peer.name}"
+        time.sleep(0.1)
+
+
 # -- link flaps ------------------------------------------------------------------------
 
 
 def test_link_flaps_during_a_conversation(pair: tuple[ChatNode, ChatNode]) -> None:
-    """The cable of one node is pulled every ~3 s (for 1–2 s) while both talk."""
+    """The cable of one node is pulled every ~3 s (for 1-2 s) while both talk."""
     alice, bob = pair
     rng, seed = seeded_rng("link_flaps")
     # 500 each way (1,000 in all); the long profile 2,500 each way over 150 s.
@@ -124,7 +149,7 @@ def test_link_flaps_during_a_conversation(pair: tuple[ChatNode, ChatNode]) -> No
         PacedSender(alice, "bob", a_bodies, duration),
         PacedSender(bob, "alice", b_bodies, duration),
     ]
-    # Mostly 1–2 s cuts (the session rides them out); every 4th lasts ~10 s.
+    # Mostly 1-2 s cuts (the session rides them out); every 4th lasts ~10 s.
     flapper = LinkFlapper(alice.host, rng, long_every=4).start()
     events_before = len(alice.events)
     start = time.monotonic()
@@ -165,3 +190,91 @@ def test_link_flaps_during_a_conversation(pair: tuple[ChatNode, ChatNode]) -> No
     assert flapper.flaps > 0
     if flapper.long_flaps:
         assert drops > 0, "a ~10 s cut should have closed the session"
+
+
+# -- SIGKILL ---------------------------------------------------------------------------
+
+
+def test_sigkill_either_node_during_bursts(pair: tuple[ChatNode, ChatNode]) -> None:
+    """Rounds of: both send a burst; one of them (random) is SIGKILLed at a random
+    point of it; its profile passes the integrity checks; it restarts and the
+    session comes back by itself. At the end every message is there exactly once."""
+    alice, bob = pair
+    rng, seed = seeded_rng("sigkill")
+    rounds, burst, burst_seconds = (12, 150, 3.0) if FULL else (3, 100, 2.0)
+    keys = {n.name: profile_key(n.data_dir) for n in (alice, bob)}
+    peer_of = {"alice": bob, "bob": alice}
+    acked: dict[str, list[str]] = {"alice": [], "bob": []}  # the node said "stored"
+    unanswered: dict[str, list[str]] = {"alice": [], "bob": []}  # killed mid-call
+    figures: list[dict[str, object]] = []
+    for r in range(rounds):
+        victim = rng.choice((alice, bob))
+        kill_after = rng.uniform(0.05, burst_seconds)
+        senders = [
+            PacedSender(
+                node, peer_of[node.name].name,
+                [f"{node.name[0]}{r:02d}-{i:03d}" for i in range(burst)], burst_seconds,
+                stop_on_error=node is victim,
+            )
+            for node in (alice, bob)
+        ]  # fmt: skip
+        for s in senders:
+            s.start()
+        time.sleep(kill_after)
+        victim.kill()
+        for s in senders:
+            s.join(timeout=burst_seconds + 120)
+            assert not s.is_alive(), f"{s.name} hung"
+            acked[s.node.name] += s.sent
+            unanswered[s.node.name] += s.failed[:1]  # the one in flight at the kill
+            if s.node is not victim:
+                assert s.errors == [], s.errors[:5]
+        check = integrity_check(victim.data_dir, keys[victim.name])
+        assert check["cipher_integrity_check"] == [], check
+        assert check["integrity_check"] == ["ok"], check
+
+        other = peer_of[victim.name]
+        mark = len(other.events)
+        restarted = time.monotonic()
+        victim.start()
+        wait_session_open(other, victim, since=mark)
+        figures.append(
+            {
+                "round": r,
+                "killed": victim.name,
+                "kill_after_s": round(kill_after, 2),
+                "sent_before_kill": {s.node.name: len(s.sent) for s in senders},
+                "cipher_integrity_check_rows": len(check["cipher_integrity_check"]),
+                "seconds_to_session_after_restart": round(time.monotonic() - restarted, 1),
+            }
+        )
+        print(f"[sigkill] round {figures[-1]}", flush=True)
+
+    results: dict[str, object] = {"seed": seed, "rounds": figures}
+    lost = duplicates = 0
+    for sender in (alice, bob):
+        receiver = peer_of[sender.name]
+        # What the sender's own history shows as sent: every acknowledged message,
+        # plus the one in flight at a kill if its commit made it to disk.
+        own = history_texts(sender, receiver.name, direction="out")
+        missing = [t for t in acked[sender.name] if t not in own]
+        assert not missing, f"{sender.name}: acknowledged sends lost by the crash: {missing}"
+        assert set(own) <= set(acked[sender.name]) | set(unanswered[sender.name])
+        delivery = check_conversation(sender, receiver, own)
+        results[f"{sender.name}_to_{receiver.name}"] = delivery
+        results[f"{sender.name}_unanswered_at_kill_then_found_stored"] = len(
+            set(own) & set(unanswered[sender.name])
+        )
+        lost += int(delivery["lost"])  # type: ignore[call-overload]
+        duplicates += int(delivery["duplicates"])  # type: ignore[call-overload]
+    for node in (alice, bob):
+        node.stop()
+        assert_profile_intact(node.data_dir, keys[node.name])
+    results.update(
+        crashes=rounds,
+        crashes_by_node={n: sum(1 for f in figures if f["killed"] == n) for n in peer_of},
+        messages_sent=len(acked["alice"]) + len(acked["bob"]),
+        messages_lost=lost,
+        duplicates=duplicates,
+    )
+    write_results("sigkill", results)
