@@ -29,6 +29,9 @@ RATE_PER_SECOND = 20.0  # envelopes per client address; bursts up to RATE_BURST
 RATE_BURST = 40
 MAX_CLIENTS_TRACKED = 4096
 MAX_CONCURRENT_HANDLERS = 32
+# Of those, one client address may hold this many: a slow or flooding host cannot
+# take every slot (each holds a body for up to REQUEST_BODY_TIMEOUT) from the others.
+MAX_HANDLERS_PER_ADDRESS = 4
 # A client that has not sent a whole request head, or a whole body, by then is cut
 # off (slow clients that hold connections open a byte at a time).
 REQUEST_HEAD_TIMEOUT = 10.0  # seconds, from the connection or the previous request
@@ -75,6 +78,7 @@ class LanSignalingServer:
         self._port = port
         self._limiter = _RateLimiter(RATE_PER_SECOND, RATE_BURST, MAX_CLIENTS_TRACKED)
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_HANDLERS)
+        self._in_flight: dict[str, int] = {}  # handlers per client address (only > 0)
         self._runner: web.AppRunner | None = None
         self.port = port
 
@@ -107,8 +111,19 @@ class LanSignalingServer:
             return web.Response(status=429, text="too many requests: slow down")
         if request.content_length is not None and request.content_length > MAX_ENVELOPE_BYTES:
             return web.Response(status=413, text="envelope too large")
+        if self._in_flight.get(client, 0) >= MAX_HANDLERS_PER_ADDRESS:
+            return web.Response(status=429, text="too many requests at once: slow down")
         if self._slots.locked():  # before reading: a slot bounds bodies in memory too
             return web.Response(status=503, text="busy: try again")
+        self._in_flight[client] = self._in_flight.get(client, 0) + 1
+        try:
+            return await self._handle_in_slot(request, client)
+        finally:
+            left = self._in_flight.pop(client) - 1
+            if left:
+                self._in_flight[client] = left
+
+    async def _handle_in_slot(self, request: web.Request, client: str) -> web.Response:
         async with self._slots:
             try:
                 async with asyncio.timeout(REQUEST_BODY_TIMEOUT):
