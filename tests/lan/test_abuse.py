@@ -8,6 +8,7 @@ bob. Figures go to bench/results/abuse_lan.json (and stdout) for docs/reliabilit
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -96,6 +97,7 @@ def test_junk_and_a_flood_on_the_signaling_port(
     port = bob.cli_json("status")["port"]
     rss_before = bob.rss_kb()
     junk = run_attack(mallory, "signaling-junk", bob.host.ip, port, bob.public_key_b64())
+    print(json.dumps(junk))
     no_5xx("junk", junk)
     for outcome in [*junk["raw_random_bytes"], *junk["malformed_http"].values()]:
         assert outcome in ("closed", "reset") or outcome.startswith("4"), outcome
@@ -133,6 +135,7 @@ def test_junk_and_a_flood_on_the_invite_server(
     url = bob.cli_json("invite")["url"]
     rss_before = bob.rss_kb()
     junk = run_attack(mallory, "invite-junk", url)
+    print(json.dumps(junk))
     no_5xx("junk", junk)
     ws = junk["websocket"]
     assert ws["oversized_200KB"] == "close:1009"
@@ -195,6 +198,7 @@ def test_slow_clients_are_timed_out_while_real_requests_go_on(
     befriend(alice, bob)
     during = converse(alice, bob, "during")
     results = {name: attack.result(timeout=SLOW_CAP_S + 60) for name, attack in attacks.items()}
+    print(json.dumps(results))
     for name, result in results.items():
         assert result["opened"] == result["sockets"], (name, result)
         assert result["closed_by_server"] == result["opened"], (name, result)
@@ -213,8 +217,9 @@ def test_thousands_of_fake_contact_requests(trio: tuple[WatchedNode, WatchedNode
         mallory, "contact-flood", f"http://{bob.host.ip}:{port}/v1/envelope",
         bob.public_key_b64(), FLOOD_REQUESTS, FLOOD_SECONDS,
     )  # fmt: skip
+    print(json.dumps(flood))
     statuses = flood["statuses"]
-    assert not [k for k in statuses if not re.fullmatch(r"(202|429 pending|429 rate)", k)], flood
+    assert not [k for k in statuses if not re.fullmatch(r"202|429 .*", k)], flood
     assert statuses["202"] == 100  # the bound on pending requests...
     assert statuses.get("429 pending", 0) > 0  # ...was hit
     assert statuses.get("429 rate", 0) > 0  # and so was the rate limit
