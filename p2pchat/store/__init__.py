@@ -16,6 +16,7 @@ from p2pchat.store.conversation_id import (
     guest_conversation_id,
 )
 from p2pchat.store.errors import (
+    DiskFull,
     InvalidSearchQuery,
     OutboxFull,
     ProfileCorrupt,
@@ -54,6 +55,7 @@ __all__ = [
     "ConversationSummary",
     "DeliveryState",
     "Direction",
+    "DiskFull",
     "InvalidSearchQuery",
     "KdfLimits",
     "OutboxEntry",

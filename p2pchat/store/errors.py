@@ -87,3 +87,14 @@ class OutboxFull(StoreError):
             " wait until the contact is back online"
         )
         self.conversation_id = conversation_id
+
+
+class DiskFull(StoreError):
+    """The disk holding the profile is full: the write was not made (all or nothing)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(
+            f"disk is full: nothing was written to the profile at {data_dir};"
+            " free some space and try again"
+        )
+        self.data_dir = data_dir

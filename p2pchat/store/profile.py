@@ -35,6 +35,7 @@ import sqlcipher3
 from p2pchat.store.connection import configure, connect
 from p2pchat.store.conversation_id import contact_key_of
 from p2pchat.store.errors import (
+    DiskFull,
     InvalidSearchQuery,
     OutboxFull,
     ProfileCorrupt,
@@ -152,7 +153,7 @@ class Profile:
     """An open profile. Get one from ``create_profile`` or ``open_profile``."""
 
     def __init__(self, conn: Connection, paths: ProfilePaths) -> None:
-        self._conn = conn
+        self._conn = _DiskFullGuard(conn, paths.data_dir)
         self._paths = paths
         self._transaction_depth = 0
         row = conn.execute("SELECT seed, display_name FROM identity WHERE id = 1").fetchone()
@@ -566,12 +567,15 @@ class Profile:
         self._transaction_depth = 1
         try:
             yield
+            self._transaction_depth = 0
+            self._conn.execute("COMMIT")
         except BaseException:
             self._transaction_depth = 0
-            self._conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk at COMMIT does):
+            # a second ROLLBACK would fail and hide the real error.
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
-        self._transaction_depth = 0
-        self._conn.execute("COMMIT")
 
     def _last_sender(self, conversation_id: str) -> str | None:
         """The name on the latest incoming message of a conversation."""
@@ -613,6 +617,26 @@ class Profile:
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, json.dumps(value)),
         )
+
+
+class _DiskFullGuard:
+    """The connection, with SQLITE_FULL raised as DiskFull (a StoreError a front end
+    can show) instead of a bare ``OperationalError``."""
+
+    def __init__(self, conn: Connection, data_dir: Path) -> None:
+        self._conn = conn
+        self._data_dir = data_dir
+
+    def execute(self, sql: str, parameters: Any = ()) -> Any:
+        try:
+            return self._conn.execute(sql, parameters)
+        except sqlcipher3.OperationalError as error:
+            if getattr(error, "sqlite_errorname", "") == "SQLITE_FULL":
+                raise DiskFull(self._data_dir) from None
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def _open_with_key(paths: ProfilePaths, key: bytes) -> Profile:
