@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ class WatchedNode(ChatNode):
 
     def start(self, timeout: float = 30.0) -> None:
         super().start(timeout)
-        assert self.daemon is not None and self.daemon.stderr is not None
+        assert self.daemon is not None
+        assert self.daemon.stderr is not None
         self.stderr_lines: list[str] = []
         threading.Thread(target=self._drain, args=(self.daemon.stderr,), daemon=True).start()
 
@@ -67,7 +69,8 @@ class WatchedNode(ChatNode):
         raise AssertionError("no VmRSS line")
 
     def assert_alive(self) -> None:
-        assert self.daemon is not None and self.daemon.poll() is None, (
+        assert self.daemon is not None
+        assert self.daemon.poll() is None, (
             f"{self.name}'s daemon died: {self.stderr_text()[-3000:]}"
         )
 
@@ -127,7 +130,7 @@ def statuses_4xx_only(histogram: dict[str, int]) -> list[str]:
 
 def attack_main(argv: list[str]) -> None:
     mode, *args = argv
-    modes = {
+    modes: dict[str, Callable[..., Coroutine[Any, Any, dict[str, Any]]]] = {
         "signaling-junk": _signaling_junk,
         "http-flood": _http_flood,
         "invite-junk": _invite_junk,
@@ -308,7 +311,7 @@ async def _http_flood(
     sent = 0
     start = time.monotonic()
     deadline = start + seconds
-    connector = aiohttp.TCPConnector(limit=64, ssl=False if tls else None)
+    connector = aiohttp.TCPConnector(limit=64, ssl=not tls)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=10)
     ) as http:
@@ -370,7 +373,7 @@ async def _invite_junk(url: str) -> dict[str, Any]:
     import aiohttp
     from yarl import URL
 
-    from p2pchat.crypto.envelope import LinkEnvelopes, ReplayGuard
+    from p2pchat.crypto.envelope import Direction, LinkEnvelopes, ReplayGuard
     from p2pchat.crypto.link import LinkSecret
 
     link = URL(url)
@@ -399,7 +402,9 @@ async def _invite_junk(url: str) -> dict[str, Any]:
     secret = LinkSecret.from_fragment(link.fragment)
     envelopes = LinkEnvelopes(secret.envelope_key, ReplayGuard())
     now = int(time.time() * 1000)
-    real_offer = envelopes.seal(1, 1, os.urandom(16), b'{"sdp": "v=0", "guest": "x"}', now)
+    real_offer = envelopes.seal(
+        1, Direction.INITIATOR, os.urandom(16), b'{"sdp": "v=0", "guest": "x"}', now
+    )
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=False), timeout=aiohttp.ClientTimeout(total=20)
     ) as http:
@@ -599,9 +604,18 @@ async def _mdns_flood(my_ip: str, count_text: str, target_port_text: str) -> dic
     """``count`` distinct, well-formed ``_p2pchat._tcp`` adverts (one packet each, with
     SRV/TXT/A as additional records), plus random-byte datagrams, to 224.0.0.251:5353."""
     from nacl.signing import SigningKey
-    from zeroconf import DNSAddress, DNSOutgoing, DNSPointer, DNSService, DNSText
-    from zeroconf.const import _CLASS_IN, _CLASS_UNIQUE, _FLAGS_AA, _FLAGS_QR_RESPONSE
-    from zeroconf.const import _TYPE_A, _TYPE_PTR, _TYPE_SRV, _TYPE_TXT
+    from zeroconf._dns import DNSAddress, DNSPointer, DNSService, DNSText
+    from zeroconf._protocol.outgoing import DNSOutgoing
+    from zeroconf.const import (
+        _CLASS_IN,
+        _CLASS_UNIQUE,
+        _FLAGS_AA,
+        _FLAGS_QR_RESPONSE,
+        _TYPE_A,
+        _TYPE_PTR,
+        _TYPE_SRV,
+        _TYPE_TXT,
+    )
 
     from p2pchat.crypto.encoding import b64url_encode
     from p2pchat.crypto.identity import peer_id
@@ -631,7 +645,7 @@ async def _mdns_flood(my_ip: str, count_text: str, target_port_text: str) -> dic
                 b"id=" + pid.encode(),
                 b"pk=" + b64url_encode(key).encode(),
                 b"name=fake%d" % i,
-            )  # fmt: skip
+            )
         )
         out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
         out.add_answer_at_time(DNSPointer(service, _TYPE_PTR, _CLASS_IN, ttl, instance), 0)
