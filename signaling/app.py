@@ -726,7 +726,7 @@ def _parse_json_object(text: str) -> dict[str, object] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[" * 1000 is short enough
         return None
     return value if isinstance(value, dict) else None
 

@@ -288,6 +288,6 @@ def _json_object(text: str) -> dict[str, object] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[" * 1000 is short enough
         return None
     return value if isinstance(value, dict) else None
