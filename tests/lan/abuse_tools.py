@@ -163,9 +163,6 @@ async def _raw_exchange(
         return "tls-failed"
     try:
         writer.write(payload)
-        with_eof = not tls
-        if with_eof:
-            writer.write_eof()
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), wait)
         return line.decode("latin-1").strip() or "closed"

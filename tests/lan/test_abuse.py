@@ -266,9 +266,11 @@ def test_a_flood_of_mdns_adverts_and_udp_junk(
     ss = bob.host.run(["ss", "-Hunap"]).stdout
     assert bob.daemon is not None
     ports = sorted(
-        int(m.group(1))
-        for line in ss.splitlines()
-        if f"pid={bob.daemon.pid}," in line and (m := re.search(r"\S+:(\d+)\s+\S+:\*", line))
+        {
+            int(m.group(1))
+            for line in ss.splitlines()
+            if f"pid={bob.daemon.pid}," in line and (m := re.search(r"\S+:(\d+)\s+\S+:\*", line))
+        }
     )
     assert 5353 in ports, ss
     udp = run_attack(mallory, "udp-junk", bob.host.ip, ",".join(map(str, ports)), 1000)
