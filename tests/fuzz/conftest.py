@@ -32,7 +32,7 @@ _COMMON: dict[str, object] = {
     "print_blob": True,
 }
 # (decoder examples, state-machine runs, steps per run)
-_SIZES = {"ci": (2000, 200, 60), "full": (50_000, 5000, 120)}
+_SIZES = {"ci": (2000, 500, 80), "full": (50_000, 10_000, 150)}
 _decoders, _machines, _steps = _SIZES[PROFILE]
 
 if PROFILE == "ci":

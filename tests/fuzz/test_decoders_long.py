@@ -222,8 +222,10 @@ def test_handshake_near_valid(doc: dict[str, Any]) -> None:
         body = decode_handshake(data)
     except HandshakeError:
         return
-    assert type(doc["v"]) is int and doc["v"] == 1
-    assert body.sdp == doc["sdp"] and b64url_encode(body.kx_public) == doc["kx"]
+    assert type(doc["v"]) is int
+    assert doc["v"] == 1
+    assert body.sdp == doc["sdp"]
+    assert b64url_encode(body.kx_public) == doc["kx"]
     assert len(body.kx_public) == 32
 
 
@@ -267,7 +269,8 @@ def test_envelope_any_or_mutated_bytes(scheme: str, data: st.DataObject) -> None
             sender = peek_lan_sender(blob)
         except EnvelopeError:
             return
-        assert sender == blob[2:34] and len(sender) == 32
+        assert sender == blob[2:34]
+        assert len(sender) == 32
 
 
 @FUZZ
@@ -302,9 +305,11 @@ def test_envelope_checks_direction_age_and_replay(
             assert attempt > 0
             continue
         except EnvelopeError as exc:
-            assert sealed_as != expected, exc
+            assert sealed_as != expected, str(exc)  # noqa: PT017
             continue
-        assert attempt == 0 and sealed_as == expected and abs(skew) <= DEFAULT_MAX_AGE_MS
+        assert attempt == 0
+        assert sealed_as == expected
+        assert abs(skew) <= DEFAULT_MAX_AGE_MS
         assert (opened.kind, opened.body, opened.timestamp_ms) == (kind, body, NOW)
 
 
@@ -368,7 +373,8 @@ def test_link_fragment(text: str) -> None:
         secret = LinkSecret.from_fragment(text)
     except ValueError:
         return
-    assert secret.fragment == text.removeprefix("#") and len(secret.secret) == 32
+    assert secret.fragment == text.removeprefix("#")
+    assert len(secret.secret) == 32
     assert is_valid_room_id(secret.room_id)
 
 
@@ -422,7 +428,7 @@ request_docs = st.fixed_dictionaries(
             st.text(max_size=300) | st.booleans() | st.integers() | st.none(),
             max_size=4,
         )
-        | json_values,  # fmt: skip
+        | json_values,
         "extra": json_values,
     },
 )
@@ -456,7 +462,7 @@ def test_control_request(line: bytes) -> None:
             "error": json_values,
             "event": json_values,
         },
-    ).map(lambda d: json.dumps(d).encode())  # fmt: skip
+    ).map(lambda d: json.dumps(d).encode())
     | deep_nesting.map(str.encode)
 )
 def test_control_server_line(line: bytes) -> None:
@@ -505,7 +511,8 @@ def test_room_registry_inputs(ops: list[tuple[str, float, str]]) -> None:
             except (ValueError, RoomLimitError):
                 pass
             else:
-                assert is_valid_room_id(room_id) and math.isfinite(expires)
+                assert is_valid_room_id(room_id)
+                assert math.isfinite(expires)
         elif op == "close":
             registry.close(room_id)
         elif op == "revoke":
