@@ -43,7 +43,10 @@ class Invite:
     approve: bool
     revoked: bool = False
     admitted: set[str] = field(default_factory=set)
-    reserved: set[str] = field(default_factory=set)
+    # guest id -> attempts (answers out, sessions not open yet) holding its use: a
+    # guest may have two at once (a reconnect), and one failing must not free the
+    # use the other still holds.
+    reserved: dict[str, int] = field(default_factory=dict)
     guard: ReplayGuard = field(default_factory=ReplayGuard)
 
     @property
@@ -57,7 +60,7 @@ class Invite:
 
     @property
     def uses_left(self) -> int:
-        return max(0, self.uses - len(self.admitted) - len(self.reserved - self.admitted))
+        return max(0, self.uses - len(self.admitted) - len(self.reserved.keys() - self.admitted))
 
     def admission(self, guest_id: str, now: float) -> Admission:
         if self.revoked:
@@ -72,18 +75,25 @@ class Invite:
 
     def reserve(self, guest_id: str) -> None:
         """We answered this guest: hold a use until its session opens or fails."""
-        if guest_id not in self.admitted and len(self.reserved) < MAX_GUESTS_PER_INVITE:
-            self.reserved.add(guest_id)
+        if guest_id in self.admitted:
+            return
+        if guest_id in self.reserved or len(self.reserved) < MAX_GUESTS_PER_INVITE:
+            self.reserved[guest_id] = self.reserved.get(guest_id, 0) + 1
 
     def admit(self, guest_id: str) -> None:
         """The guest's session opened: the use is consumed."""
-        self.reserved.discard(guest_id)
+        self.reserved.pop(guest_id, None)
         if len(self.admitted) < MAX_GUESTS_PER_INVITE:
             self.admitted.add(guest_id)
 
     def release(self, guest_id: str) -> None:
-        """The attempt failed before the session opened: the use is free again."""
-        self.reserved.discard(guest_id)
+        """An attempt failed before its session opened: the use is free again once no
+        other attempt of the same guest holds it."""
+        attempts = self.reserved.get(guest_id, 0)
+        if attempts > 1:
+            self.reserved[guest_id] = attempts - 1
+        else:
+            self.reserved.pop(guest_id, None)
 
     def is_open_to_new_guests(self, now: float) -> bool:
         return not self.revoked and now < self.expires_at and self.uses_left > 0
