@@ -134,7 +134,7 @@ class SessionPair(RuleBasedStateMachine):
             call()
         except ProtocolError as exc:
             expected = LocalProtocolError if local else RemoteProtocolError
-            assert isinstance(exc, expected), f"{type(exc).__name__}: {exc}"
+            assert isinstance(exc, expected), f"{type(exc).__name__}: {exc}"  # noqa: PT017
             assert snapshot(session) == before
             return exc
         raise AssertionError("accepted what must be refused")
