@@ -64,7 +64,7 @@ from p2pchat.protocol.events import Event, MessageReceived, ReceiptReceived, Ses
 from p2pchat.protocol.frames import MAX_BODY_BYTES
 from p2pchat.protocol.handshake import EnvelopeKind
 from p2pchat.protocol.session import Role, Session
-from p2pchat.store import Profile, contact_conversation_id, contact_key_of
+from p2pchat.store import Profile, StoreError, contact_conversation_id, contact_key_of
 from p2pchat.store.records import (
     Contact,
     DeliveryState,
@@ -311,15 +311,19 @@ class Node:
         )  # fmt: skip
         message_id, stamp = os.urandom(16), now_ms()
         # Outbox and history in one commit: whatever happens next, nothing is lost.
-        with self.profile.batch():
-            self.profile.enqueue_outbox(message_id, ref.conversation_id, text, created_ms=stamp)
-            self.profile.add_message(
-                StoredMessage(
-                    message_id=message_id, conversation_id=ref.conversation_id,
-                    direction=MessageDirection.OUT, sender=self.name, timestamp_ms=stamp,
-                    body=text, delivery=DeliveryState.PENDING,
-                )
-            )  # fmt: skip
+        # If it cannot be stored (a full disk, a full outbox), it is not sent: one line says why.
+        try:
+            with self.profile.batch():
+                self.profile.enqueue_outbox(message_id, ref.conversation_id, text, created_ms=stamp)
+                self.profile.add_message(
+                    StoredMessage(
+                        message_id=message_id, conversation_id=ref.conversation_id,
+                        direction=MessageDirection.OUT, sender=self.name, timestamp_ms=stamp,
+                        body=text, delivery=DeliveryState.PENDING,
+                    )
+                )  # fmt: skip
+        except StoreError as exc:
+            raise UserError(exc.user_message) from None
         self.emit(
             MessageEvent(
                 conversation=ref.conversation_id, peer_id=ref.peer_label, sender=self.name,
@@ -337,7 +341,8 @@ class Node:
                 link.send(link.session.send_text(text, stamp, message_id=message_id)[1])
             except (TransportError, ProtocolError):
                 return SentView(ref.conversation_id, message_id.hex(), "queued")
-        self.profile.mark_sent(message_id)
+        with contextlib.suppress(StoreError):  # only the PENDING → SENT mark is lost
+            self.profile.mark_sent(message_id)
         return SentView(ref.conversation_id, message_id.hex(), "sent")
 
     async def async_invite(
@@ -532,17 +537,27 @@ class Node:
             self.emit(SessionChanged(ref.peer_label, ref.name, "open"))
             self._spawn(self._async_flush_outbox(link, ref.conversation_id))
         elif isinstance(event, MessageReceived):
-            stored = self.profile.add_message(
-                StoredMessage(
-                    message_id=event.message_id,
-                    conversation_id=ref.conversation_id,
-                    direction=MessageDirection.IN,
-                    sender=ref.name,
-                    timestamp_ms=event.timestamp_ms,
-                    body=event.text,
-                    delivery=DeliveryState.DELIVERED,
+            if link.state == "closed":  # a message after one we could not store: not yet
+                return
+            try:
+                stored = self.profile.add_message(
+                    StoredMessage(
+                        message_id=event.message_id,
+                        conversation_id=ref.conversation_id,
+                        direction=MessageDirection.IN,
+                        sender=ref.name,
+                        timestamp_ms=event.timestamp_ms,
+                        body=event.text,
+                        delivery=DeliveryState.DELIVERED,
+                    )
                 )
-            )
+            except StoreError as exc:
+                # No receipt for what we could not store: the peer keeps it queued.
+                # Ending the session makes it send its queue again, in order, on
+                # the next one (a session resends only when it opens).
+                logger.warning("message from %s not stored: %s", ref.peer_label, exc)
+                link.close(f"could not store a message: {exc}")
+                return
             # Receipt even for a duplicate: the first receipt may have been lost.
             with contextlib.suppress(TransportError, ProtocolError):
                 link.send(link.session.send_receipt(event.message_id, now_ms()))
@@ -566,10 +581,14 @@ class Node:
             self.emit(ReceiptEvent(ref.conversation_id, ref.peer_label, event.message_id.hex()))
 
     def _delivered(self, message_id: bytes, conversation: str) -> bool:
-        with self.profile.batch():
-            if not self.profile.remove_outbox(message_id, conversation):
-                return False
-            self.profile.mark_delivered(message_id)
+        try:
+            with self.profile.batch():
+                if not self.profile.remove_outbox(message_id, conversation):
+                    return False
+                self.profile.mark_delivered(message_id)
+        except StoreError as exc:  # still queued: sent again next session, receipted again
+            logger.warning("receipt not recorded: %s", exc)
+            return False
         return True
 
     async def _async_flush_outbox(self, link: PeerLink, conversation: str) -> None:
@@ -585,7 +604,8 @@ class Node:
                     await link.async_drain()
                 except (TransportError, ProtocolError):
                     return
-                self.profile.mark_sent(entry.message_id)
+                with contextlib.suppress(StoreError):  # only the PENDING → SENT mark is lost
+                    self.profile.mark_sent(entry.message_id)
 
     # -- signaling -----------------------------------------------------------------
 
