@@ -17,6 +17,7 @@ seed of the random choices (it is printed either way).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -60,6 +61,45 @@ def write_results(name: str, figures: dict[str, Any]) -> Path:
     path.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"[{name}] {json.dumps(figures)}", flush=True)
     return path
+
+
+class FaultNode(ChatNode):
+    """A ChatNode whose daemon stderr is read (so a chatty node never blocks on a full
+    pipe) and kept, across restarts, for the failure report."""
+
+    def start(self, timeout: float = 30.0) -> None:
+        super().start(timeout)
+        assert self.daemon is not None
+        assert self.daemon.stderr is not None
+        if not hasattr(self, "log"):
+            self.log: list[str] = []
+        self.log.append(f"--- {self.name}: daemon started (pid {self.daemon.pid}) ---\n")
+        threading.Thread(target=self._drain, args=(self.daemon.stderr,), daemon=True).start()
+
+    def _drain(self, stream: Any) -> None:
+        for raw in stream:
+            self.log.append(raw.decode("utf-8", "replace"))
+
+    def alive(self) -> bool:
+        return self.daemon is not None and self.daemon.poll() is None
+
+    def report(self, events: int = 40) -> str:
+        """The last events and log lines, for an assertion message."""
+        seen = [
+            {k: e.get(k) for k in ("type", "state", "reason") if k in e}
+            for e in self.events
+            if e.get("type") not in ("message", "receipt")
+        ][-events:]
+        counts = Counter(f"{e.get('type')}:{e.get('direction', '')}" for e in self.events)
+        peers = "?"
+        if self.alive():
+            with contextlib.suppress(Exception):
+                peers = json.dumps(self.cli_json("peers"))
+        log = "".join(getattr(self, "log", [])[-60:])
+        return (
+            f"\n=== {self.name} (alive: {self.alive()}) peers now: {peers}"
+            f"\nevent counts: {dict(counts)}\nevents: {seen}\n{log}"
+        )
 
 
 # -- the profile on disk ---------------------------------------------------------------

@@ -19,6 +19,7 @@ Default run: each test ≲ 90 s. Long run::
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -27,10 +28,13 @@ from pathlib import Path
 import pytest
 
 from p2pchat.control.client import ControlClient
+from p2pchat.errors import UserError
 from tests.lan.chat_nodes import ChatNode, befriend
 from tests.lan.conftest import MakeLan
 from tests.lan.fault_tools import (
+    FaultNode,
     LinkFlapper,
+    SmallDisk,
     arrival_order,
     assert_profile_intact,
     compare,
@@ -54,8 +58,8 @@ pytestmark = [pytest.mark.lan, pytest.mark.timeout(1800 if FULL else 600)]
 @pytest.fixture
 def pair(make_lan: MakeLan, tmp_path: Path) -> Iterator[tuple[ChatNode, ChatNode]]:
     lan = make_lan(2)
-    alice = ChatNode(lan.hosts[0], tmp_path / "alice", "alice")
-    bob = ChatNode(lan.hosts[1], tmp_path / "bob", "bob")
+    alice = FaultNode(lan.hosts[0], tmp_path / "alice", "alice")
+    bob = FaultNode(lan.hosts[1], tmp_path / "bob", "bob")
     alice.start()
     bob.start()
     befriend(alice, bob)
@@ -113,7 +117,9 @@ def check_conversation(
     the sender sees every one delivered and its outbox is empty."""
     got = wait_received(receiver, sender.name, len(sent), timeout=timeout)
     shown = compare(sent, got)
-    assert shown.ok, f"{sender.name}→{receiver.name} (history): {shown}"
+    assert shown.ok, f"{sender.name}→{receiver.name} (history): {shown}" + "".join(
+        n.report() for n in (sender, receiver) if isinstance(n, FaultNode)
+    )
     stored = compare(sent, arrival_order(receiver.data_dir, profile_key(receiver.data_dir)))
     assert stored.ok, f"{sender.name}→{receiver.name} (arrival order): {stored}"
     out = wait_all_delivered(sender, receiver.name, timeout=timeout)
@@ -278,3 +284,117 @@ def test_sigkill_either_node_during_bursts(pair: tuple[ChatNode, ChatNode]) -> N
         duplicates=duplicates,
     )
     write_results("sigkill", results)
+
+
+# -- disk full -------------------------------------------------------------------------
+
+
+def test_disk_full_while_writing_history(make_lan: MakeLan, tmp_path: Path) -> None:
+    """Bob's profile lives on a small tmpfs that we fill up.
+
+    Expected: a send bob's node cannot store fails with one clear line ("disk is
+    full", exit 1) and is in no history; messages alice sends meanwhile are not
+    acknowledged unless stored (alice keeps them queued); the node does not die.
+    Once space is freed, everything accepted is delivered exactly once, in order.
+    """
+    lan = make_lan(2)
+    disk = SmallDisk(tmp_path / "bob", 16 * 1024 * 1024)  # > the ~4 MiB WAL, < a lot
+    nodes: list[ChatNode] = []
+    try:
+        nodes.append(FaultNode(lan.hosts[0], tmp_path / "alice", "alice"))
+        nodes.append(FaultNode(lan.hosts[1], tmp_path / "bob", "bob"))
+        alice, bob = nodes
+        alice.start()
+        bob.start()
+        befriend(alice, bob)
+        _disk_full_scenario(alice, bob, disk)
+    finally:
+        for node in nodes:
+            with contextlib.suppress(Exception):
+                node.stop()
+        disk.free()
+        disk.unmount()
+
+
+def _disk_full_scenario(alice: ChatNode, bob: ChatNode, disk: SmallDisk) -> None:
+    keys = {n.name: profile_key(n.data_dir) for n in (alice, bob)}
+    # Bob queues messages for alice while she is away, then his disk fills up: once
+    # she is back he delivers them but cannot record her receipts (they stay queued,
+    # are sent again and must still be shown once).
+    alice.stop()
+    bob_sent = send_bodies(bob, "alice", [f"q{i:02d}" for i in range(20)])
+    filler = disk.fill()
+    mark = len(bob.events)
+    alice.start()
+    wait_session_open(bob, alice, since=mark)
+    # The WAL is reused after a checkpoint, so some writes may still fit: send until
+    # one is refused (bounded), then check how a refusal looks from the CLI.
+    client = ControlClient(bob.data_dir)
+    refusal = None
+    for i in range(2000):
+        body = f"b{i:04d}"
+        try:
+            client.call("send", peer="alice", text=body)
+        except UserError as exc:
+            refusal = str(exc)
+            break
+        bob_sent.append(body)
+    assert refusal is not None, "2000 sends fitted on a full disk"
+    cli = bob.cli("send", "alice", "refused by the CLI")
+    assert bob.daemon is not None
+    assert bob.daemon.poll() is None, "bob's node died"
+    lines = cli.stderr.strip().splitlines()
+    assert cli.returncode == 1, cli
+    assert len(lines) == 1, cli.stderr
+    assert "disk is full" in lines[0], lines
+    assert "internal error" not in lines[0]
+    assert "Traceback" not in cli.stderr
+
+    # Alice writes to the full node: nothing may be acknowledged that was not stored.
+    a_sent = send_bodies(alice, "bob", [f"a{i:03d}" for i in range(50)])
+    time.sleep(10)
+    assert bob.daemon.poll() is None, "bob's node died"
+    stored_at_bob = set(history_texts(bob, "alice"))
+    out = alice.cli_json("history", "bob")
+    acked_unstored = [
+        m["text"]
+        for m in out
+        if m["direction"] == "out"
+        and m["delivery"] == "delivered"
+        and m["text"] not in stored_at_bob
+    ]
+    assert not acked_unstored, f"receipts for messages bob never stored: {acked_unstored}"
+    held_while_full = len(a_sent) - len(stored_at_bob & set(a_sent))
+
+    disk.free()
+    freed_at = time.monotonic()
+    a_to_b = check_conversation(alice, bob, a_sent)
+    b_to_a = check_conversation(bob, alice, bob_sent)
+    assert "refused by the CLI" not in history_texts(bob, "alice", direction="out")
+    recovered = time.monotonic() - freed_at
+    bob.stop()
+    assert_profile_intact(bob.data_dir, keys["bob"])
+    write_results(
+        "disk_full",
+        {
+            "disk_bytes": disk.size,
+            "filler_bytes": filler,
+            "bob_messages_queued_before_full": 20,
+            "bob_sends_that_still_fitted": len(bob_sent) - 20,
+            "refusal": refusal,
+            "alice_messages_sent_while_full": len(a_sent),
+            "alice_messages_held_back_while_full": held_while_full,
+            "seconds_to_deliver_after_freeing": round(recovered, 1),
+            "alice_to_bob": a_to_b,
+            "bob_to_alice": b_to_a,
+            "messages_lost": int(a_to_b["lost"]) + int(b_to_a["lost"]),  # type: ignore[call-overload]
+            "duplicates": int(a_to_b["duplicates"]) + int(b_to_a["duplicates"]),  # type: ignore[call-overload]
+        },
+    )
+
+
+def send_bodies(node: ChatNode, peer: str, bodies: list[str]) -> list[str]:
+    client = ControlClient(node.data_dir)
+    for body in bodies:
+        client.call("send", peer=peer, text=body)
+    return bodies
