@@ -24,19 +24,21 @@ OUTBOX = 200
 
 async def test_signaling_serves_every_guest() -> None:
     raise_fd_limit(2 * GUESTS + 256)
-    async with ServerProcess() as server:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            sockets, failed = await open_guests(http, server.url, GUESTS)
-            try:
-                assert failed == 0
-                assert len(sockets) == GUESTS
-                relay = await echo_all(sockets, per_guest=5)
-                assert relay["failed"] == 0
-                assert relay["wrong_echo"] == 0  # each echo is the message just sent
-                assert relay["messages"] == GUESTS * 5
-                assert all(not ws.closed for ws in sockets)
-            finally:
-                await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    async with (
+        ServerProcess() as server,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
+    ):
+        sockets, failed = await open_guests(http, server.url, GUESTS)
+        try:
+            assert failed == 0
+            assert len(sockets) == GUESTS
+            relay = await echo_all(sockets, per_guest=5)
+            assert relay["failed"] == 0
+            assert relay["wrong_echo"] == 0  # each echo is the message just sent
+            assert relay["messages"] == GUESTS * 5
+            assert all(not ws.closed for ws in sockets)
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
 
 
 def test_profile_with_many_contacts_and_a_full_outbox() -> None:
