@@ -304,28 +304,32 @@ class LinkFlapper:
 
 
 class TcpFault:
-    """nftables rules in ``host``'s namespace against TCP to ``port`` (its own table).
+    """nftables rules in ``host``'s namespace against TCP (IPv4) to ``port``, or to any
+    port when ``port`` is None (a test namespace serves only the node's signaling).
 
-    ``reset_incoming()``: every new request to the port is answered with a TCP reset
-    once its data arrives (the SYN is let through, so the reset comes mid-exchange).
-    ``drop_replies()``: the server's answers are dropped, so requests hang and time out.
+    ``reset_incoming()``: the connection is let through (SYN, handshake), and the
+    request's first data segment is answered with a TCP reset: a reset mid-exchange.
+    ``drop_replies()``: the server's data segments are dropped, so a request hangs
+    until the client's timeout.
     """
 
-    def __init__(self, host: Host, port: int) -> None:
+    def __init__(self, host: Host, port: int | None = None) -> None:
         self.host = host
         self.port = port
 
     def reset_incoming(self) -> None:
+        # IPv4 + TCP headers with timestamps are 52 bytes: longer is a segment with data.
+        match = "" if self.port is None else f" tcp dport {self.port}"
         self._load(
             "chain input { type filter hook input priority -20; policy accept;\n"
-            f"  tcp dport {self.port} tcp flags & (syn | ack) == ack meta length > 60"
-            " counter reject with tcp reset\n}"
+            f"  ip protocol tcp{match} meta length > 60 counter reject with tcp reset\n}}"
         )
 
     def drop_replies(self) -> None:
+        match = "" if self.port is None else f" tcp sport {self.port}"
         self._load(
             "chain output { type filter hook output priority -20; policy accept;\n"
-            f"  tcp sport {self.port} meta length > 60 counter drop\n}}"
+            f"  ip protocol tcp{match} meta length > 60 counter drop\n}}"
         )
 
     def counters(self) -> int:

@@ -35,6 +35,7 @@ from tests.lan.fault_tools import (
     FaultNode,
     LinkFlapper,
     SmallDisk,
+    TcpFault,
     arrival_order,
     assert_profile_intact,
     compare,
@@ -132,10 +133,7 @@ def check_conversation(
 def wait_session_open(node: ChatNode, peer: ChatNode, *, since: int, timeout: float = 120) -> None:
     """Wait for ``node``'s watch to report a session open with ``peer`` after event ``since``."""
     deadline = time.monotonic() + timeout
-    while not any(
-        e.get("type") == "session" and e["state"] == "open" and e["peer_id"] == peer.peer_id
-        for e in node.events[since:]
-    ):
+    while not session_opened(node, peer, since=since):
         assert time.monotonic() < deadline, f"{node.name}: no session with {peer.name}"
         time.sleep(0.1)
 
@@ -398,3 +396,82 @@ def send_bodies(node: ChatNode, peer: str, bodies: list[str]) -> list[str]:
     for body in bodies:
         client.call("send", peer=peer, text=body)
     return bodies
+
+
+# -- signaling reset mid-handshake -----------------------------------------------------
+
+
+def test_signaling_reset_mid_handshake(pair: tuple[ChatNode, ChatNode]) -> None:
+    """Bob restarts while the LAN signaling (HTTP over TCP) is broken on both hosts:
+    first every request is reset once its data arrived, then every answer is dropped
+    (the request hangs). The initiator keeps retrying; once the rule is gone the
+    session comes up by itself and the queued messages are delivered once, in order.
+
+    Browser guests are not covered here: their signaling is a WebSocket that the
+    page opens once (tests/browser covers its refusals)."""
+    alice, bob = pair
+    faults = [TcpFault(alice.host), TcpFault(bob.host)]
+    hold = 12.0 if FULL else 8.0
+    sent: dict[str, list[str]] = {"alice": [], "bob": []}
+    rounds = []
+    for r, mode in enumerate(("reset_incoming", "drop_replies")):
+        bob.stop()
+        wait_session_closed(alice, bob)
+        sent["alice"] += send_bodies(alice, "bob", [f"a{r}-{i:02d}" for i in range(20)])
+        for fault in faults:
+            getattr(fault, mode)()
+        mark = len(alice.events)
+        bob.start()
+        # Hold the fault until the initiator has been refused a few times.
+        deadline = time.monotonic() + hold
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+        hits = sum(f.counters() for f in faults)
+        opened_during_fault = session_opened(alice, bob, since=mark)
+        sent["bob"] += send_bodies(bob, "alice", [f"b{r}-{i:02d}" for i in range(10)])
+        for fault in faults:
+            fault.clear()
+        cleared = time.monotonic()
+        wait_session_open(alice, bob, since=mark)
+        rounds.append(
+            {
+                "fault": mode,
+                "held_s": hold,
+                "packets_hit": hits,
+                "session_opened_during_fault": opened_during_fault,
+                "seconds_to_session_after_clearing": round(time.monotonic() - cleared, 1),
+            }
+        )
+        print(f"[signaling] {rounds[-1]}", flush=True)
+        assert hits > 0, f"{mode}: no signaling request met the fault"
+        assert not opened_during_fault, f"{mode}: a session opened through the fault"
+    a_to_b = check_conversation(alice, bob, sent["alice"])
+    b_to_a = check_conversation(bob, alice, sent["bob"])
+    write_results(
+        "signaling_reset",
+        {
+            "rounds": rounds,
+            "alice_to_bob": a_to_b,
+            "bob_to_alice": b_to_a,
+            "messages_sent": len(sent["alice"]) + len(sent["bob"]),
+            "messages_lost": int(a_to_b["lost"]) + int(b_to_a["lost"]),  # type: ignore[call-overload]
+            "duplicates": int(a_to_b["duplicates"]) + int(b_to_a["duplicates"]),  # type: ignore[call-overload]
+        },
+    )
+
+
+def session_opened(node: ChatNode, peer: ChatNode, *, since: int) -> bool:
+    return any(
+        e.get("type") == "session" and e["state"] == "open" and e["peer_id"] == peer.peer_id
+        for e in node.events[since:]
+    )
+
+
+def wait_session_closed(node: ChatNode, peer: ChatNode, timeout: float = 60) -> None:
+    """Until ``node`` has no open session with ``peer`` (its ``peers`` says so)."""
+    deadline = time.monotonic() + timeout
+    while any(
+        p["peer_id"] == peer.peer_id and p["session"] == "open" for p in node.cli_json("peers")
+    ):
+        assert time.monotonic() < deadline, f"{node.name}: session with {peer.name} still open"
+        time.sleep(0.2)
