@@ -475,3 +475,57 @@ def wait_session_closed(node: ChatNode, peer: ChatNode, timeout: float = 60) -> 
     ):
         assert time.monotonic() < deadline, f"{node.name}: session with {peer.name} still open"
         time.sleep(0.2)
+
+
+# -- packet loss -----------------------------------------------------------------------
+
+
+def test_packet_loss_25_percent_with_a_crash(pair: tuple[ChatNode, ChatNode]) -> None:
+    """25 % of incoming UDP dropped on both hosts (nftables): WebRTC, mDNS and the
+    reconnect after a SIGKILL all run through the loss."""
+    alice, bob = pair
+    per_phase, seconds = (600, 60.0) if FULL else (150, 10.0)
+    for node in (alice, bob):
+        node.host.drop_udp(25)
+    sent: dict[str, list[str]] = {"alice": [], "bob": []}
+
+    def phase(tag: str) -> None:
+        senders = [
+            PacedSender(alice, "bob", [f"a{tag}{i:04d}" for i in range(per_phase)], seconds),
+            PacedSender(bob, "alice", [f"b{tag}{i:04d}" for i in range(per_phase)], seconds),
+        ]
+        for s in senders:
+            s.start()
+        for s in senders:
+            s.join(timeout=seconds + 120)
+            assert not s.is_alive(), f"{s.name} hung"
+            assert s.errors == [], s.errors[:5]
+            sent[s.node.name] += s.sent
+
+    phase("1")
+    bob.kill()
+    assert_profile_intact(bob.data_dir)
+    sent["alice"] += send_bodies(alice, "bob", [f"q{i:03d}" for i in range(50)])
+    mark = len(alice.events)
+    restarted = time.monotonic()
+    bob.start()
+    wait_session_open(alice, bob, since=mark)
+    reconnect = time.monotonic() - restarted
+    phase("2")
+    a_to_b = check_conversation(alice, bob, sent["alice"])
+    b_to_a = check_conversation(bob, alice, sent["bob"])
+    for node in (alice, bob):
+        node.host.clear_drops()
+    write_results(
+        "packet_loss_25",
+        {
+            "udp_loss_percent": 25,
+            "crashes": 1,
+            "seconds_to_session_after_restart_under_loss": round(reconnect, 1),
+            "messages_sent": len(sent["alice"]) + len(sent["bob"]),
+            "alice_to_bob": a_to_b,
+            "bob_to_alice": b_to_a,
+            "messages_lost": int(a_to_b["lost"]) + int(b_to_a["lost"]),  # type: ignore[call-overload]
+            "duplicates": int(a_to_b["duplicates"]) + int(b_to_a["duplicates"]),  # type: ignore[call-overload]
+        },
+    )
