@@ -345,10 +345,13 @@ class LanDiscovery:
             self._emit(PeerLost(peer.instance, peer.peer_id))
 
     async def _async_liveness_loop(self, interval: float) -> None:
+        # Also with no peers: the service-type question finds peers lost during an
+        # outage once the link is back. The browser's own queries back off to an
+        # hour apart, so after a long uptime two nodes that lost each other during
+        # a cut would otherwise not meet again for up to an hour.
         while True:
             await asyncio.sleep(interval * random.uniform(0.9, 1.1))
-            if self._peers:
-                await self.async_refresh()
+            await self.async_refresh()
 
     def _send_refresh_query(self, zc: Zeroconf, names: list[str], with_type: bool = True) -> None:
         # QU questions without known answers: every live peer answers, by unicast
