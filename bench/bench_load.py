@@ -10,8 +10,8 @@ long outbox. Prints exactly one JSON object on stdout (progress goes to stderr).
   (default 500, 1000, 2000, 4000, 8000): N guest WebSockets opened (250 at a time), RSS per
   connection, then every guest sends ``--echo`` 100-byte messages one after another,
   all guests at once; relayed messages/s, round-trip p50/p99/max, failures. It
-  *degrades* at the first N where a message or a connection fails, p99 passes
-  ``--p99-limit-ms`` or the rate falls under 70 % of the best so far.
+  *degrades* at the first N where a message or a connection fails or p99 passes
+  ``--p99-limit-ms``; runs whose rate falls under 70 % of the smallest N's are listed.
   The guests run in this process (one asyncio loop, one CPU): on a 2-CPU machine the
   client and the server share the machine, which the figures include.
 * ``store``: a profile (real SQLCipher, default KDF) with ``--contacts`` contacts, and
@@ -248,7 +248,10 @@ async def signaling_at(n: int, per_guest: int) -> dict[str, Any]:
 
 
 def degradation(rows: list[dict[str, Any]], p99_limit_ms: float) -> dict[str, Any]:
-    best = 0
+    """The first N with a failure or a p99 over the limit; rate dips are listed apart
+    (on a shared 2-CPU machine one run can dip for reasons outside the server)."""
+    first = rows[0]["relay"]["messages_per_s"] or 0
+    dips = [row["guests"] for row in rows if (row["relay"]["messages_per_s"] or 0) < 0.7 * first]
     for row in rows:
         relay = row["relay"]
         reasons = []
@@ -258,13 +261,13 @@ def degradation(rows: list[dict[str, Any]], p99_limit_ms: float) -> dict[str, An
             reasons.append("connections dropped")
         if relay["rtt_ms_p99"] is not None and relay["rtt_ms_p99"] > p99_limit_ms:
             reasons.append(f"p99 {relay['rtt_ms_p99']} ms > {p99_limit_ms} ms")
-        rate = relay["messages_per_s"] or 0
-        if best and rate < 0.7 * best:
-            reasons.append(f"rate {rate}/s < 70% of best {best}/s")
-        best = max(best, rate)
         if reasons:
-            return {"at_guests": row["guests"], "reasons": reasons}
-    return {"at_guests": None, "reasons": [f"none up to {rows[-1]['guests']} guests"]}
+            return {"at_guests": row["guests"], "reasons": reasons, "rate_dips_at": dips}
+    return {
+        "at_guests": None,
+        "reasons": [f"none up to {rows[-1]['guests']} guests"],
+        "rate_dips_at": dips,
+    }
 
 
 async def bench_signaling(sizes: list[int], per_guest: int, p99_limit_ms: float) -> dict[str, Any]:
