@@ -16,7 +16,6 @@ import os
 import ssl
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,40 +27,11 @@ from signaling import tls
 from signaling.app import CSP, SECURITY_HEADERS, GuestConnection, Limits, relay_of
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
+from tests.integration.signaling_fakes import FakeOwner, new_room_id
 
 NOW_SLACK = 600.0
 INDEX = b"<!doctype html><title>guest</title><script type=module src=/static/app.js></script>"
 SECRET = b"TOP-SECRET-OUTSIDE-STATIC"
-
-
-def new_room_id() -> str:
-    return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
-
-
-@dataclass
-class FakeOwner:
-    """Records what the server hands the owner; echoes when asked to."""
-
-    echo: bool = False
-    messages: list[tuple[str, GuestConnection, bytes]] = field(default_factory=list)
-    closed: list[tuple[str, GuestConnection]] = field(default_factory=list)
-    event: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def on_guest_message(self, room_id: str, guest: GuestConnection, data: bytes) -> None:
-        self.messages.append((room_id, guest, data))
-        self.event.set()
-        if self.echo:
-            guest.send(data)
-
-    def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
-        self.closed.append((room_id, guest))
-        self.event.set()
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self.event.clear()
-                await self.event.wait()
 
 
 @pytest.fixture

@@ -5,56 +5,25 @@ Plus the ``signal-server`` command in a subprocess."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from signaling.app import GuestConnection, Limits, relay_of
+from signaling.app import Limits, relay_of
 from signaling.owner_client import OwnerClient, OwnerClientError
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
+from tests.integration.signaling_fakes import FakeOwner, new_room_id
 
 TOKEN = "owner-token-0123456789"
-
-
-def new_room_id() -> str:
-    return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
-
-
-@dataclass
-class Hooks:
-    """The node's side, as a fake: records, and echoes when asked."""
-
-    echo: bool = False
-    messages: list[tuple[str, GuestConnection, bytes]] = field(default_factory=list)
-    closed: list[tuple[str, GuestConnection]] = field(default_factory=list)
-    event: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def on_guest_message(self, room_id: str, guest: GuestConnection, data: bytes) -> None:
-        self.messages.append((room_id, guest, data))
-        self.event.set()
-        if self.echo:
-            guest.send(data)
-
-    def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
-        self.closed.append((room_id, guest))
-        self.event.set()
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self.event.clear()
-                await self.event.wait()
 
 
 @pytest.fixture
@@ -81,8 +50,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def owner(server: SignalingServer) -> AsyncIterator[tuple[OwnerClient, Hooks]]:
-    hooks = Hooks()
+async def owner(server: SignalingServer) -> AsyncIterator[tuple[OwnerClient, FakeOwner]]:
+    hooks = FakeOwner()
     client = OwnerClient(server.base_url, hooks, owner_token=TOKEN)
     yield client, hooks
     await client.async_close()
@@ -106,7 +75,7 @@ async def expect_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None,
 
 
 async def test_relay_through_a_claimed_room_both_ways(
-    server: SignalingServer, owner: tuple[OwnerClient, Hooks], http: aiohttp.ClientSession
+    server: SignalingServer, owner: tuple[OwnerClient, FakeOwner], http: aiohttp.ClientSession
 ) -> None:
     client, hooks = owner
     room = new_room_id()
@@ -149,13 +118,13 @@ async def test_relay_through_a_claimed_room_both_ways(
 
 
 async def test_first_owner_wins_and_the_room_ends_with_its_owner(
-    server: SignalingServer, owner: tuple[OwnerClient, Hooks], http: aiohttp.ClientSession
+    server: SignalingServer, owner: tuple[OwnerClient, FakeOwner], http: aiohttp.ClientSession
 ) -> None:
     client, hooks = owner
     hooks.echo = True
     room = new_room_id()
     await client.async_open_room(room, expires_at=time.time() + 600)
-    rival = OwnerClient(server.base_url, Hooks(), owner_token=TOKEN)
+    rival = OwnerClient(server.base_url, FakeOwner(), owner_token=TOKEN)
     try:
         with pytest.raises(OwnerClientError, match=r"4409.*already claimed"):
             await rival.async_open_room(room, expires_at=time.time() + 600)
@@ -191,8 +160,8 @@ async def test_owner_needs_the_token_a_valid_room_and_a_hello(
     server: SignalingServer, http: aiohttp.ClientSession
 ) -> None:
     room = new_room_id()
-    nobody = OwnerClient(server.base_url, Hooks())
-    wrong = OwnerClient(server.base_url, Hooks(), owner_token="x" * 22)
+    nobody = OwnerClient(server.base_url, FakeOwner())
+    wrong = OwnerClient(server.base_url, FakeOwner(), owner_token="x" * 22)
     try:
         with pytest.raises(OwnerClientError, match="401"):
             await nobody.async_open_room(room, expires_at=time.time() + 60)
