@@ -16,7 +16,6 @@ import fcntl
 import json
 import logging
 import os
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +45,13 @@ from p2pchat.discovery.mdns import LanDiscovery
 from p2pchat.discovery.txt import PeerAdvert
 from p2pchat.errors import UserError
 from p2pchat.guest_host import GuestHost
+from p2pchat.key_warnings import KeyWarnings, KeyWarningState
+from p2pchat.lan_view import LanView
 from p2pchat.node_events import (
     ContactAccepted,
     ContactRejected,
     ContactRequestReceived,
+    EventsDropped,
     KeyChangeWarning,
     MessageEvent,
     NodeEvent,
@@ -84,7 +86,6 @@ from p2pchat.transport.webrtc import DataChannelLink
 logger = logging.getLogger(__name__)
 
 MAX_PENDING_REQUESTS = 100
-MAX_STRANGER_GUARDS = 1024
 MAX_SUBSCRIBER_BACKLOG = 10_000
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 3.0)
 
@@ -140,16 +141,17 @@ class Node:
         self.config = config
         self.identity = Identity(profile.identity.seed)
         self.name = profile.identity.name
-        # One replay guard per sender key. Contacts' guards are kept for good;
-        # strangers' (who can seal requests with throwaway keys) live in a bounded
-        # LRU, so they cannot crowd out a contact's. A stranger who becomes a
-        # contact keeps its guard: an envelope seen before acceptance stays seen.
+        # Replay guards: one per accepted contact, kept for good, and ONE shared by
+        # every stranger (who can seal envelopes with throwaway keys, so a guard per
+        # key would be memory per key). A contact's guard also consults the stranger
+        # guard: an envelope seen before acceptance stays seen after it.
+        self._stranger_guard = ReplayGuard()
         self._contact_guards: dict[bytes, ReplayGuard] = {}
-        self._stranger_guards: OrderedDict[bytes, ReplayGuard] = OrderedDict()
-        self._lan: dict[bytes, disc.LanPeer] = {}  # by public key (verified adverts)
+        self._lan = LanView()  # verified adverts, one per mDNS instance
         self._links: dict[bytes, PeerLink] = {}
         self._connecting: dict[bytes, asyncio.Task[None]] = {}
-        self._warned: set[tuple[str, bytes]] = set()
+        self._key_warnings = KeyWarnings()
+        self._key_warning_timer: asyncio.TimerHandle | None = None
         self._subscribers: set[asyncio.Queue[NodeEvent | None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._signaling = LanSignalingServer(
@@ -180,6 +182,8 @@ class Node:
 
     async def async_stop(self) -> None:
         self._stopping = True
+        if self._key_warning_timer is not None:
+            self._key_warning_timer.cancel()
         await self.guests.async_stop()
         for link in list(self._links.values()):
             link.close("node stopping")
@@ -209,9 +213,9 @@ class Node:
 
     async def async_peers(self) -> list[PeerView]:
         views = []
-        for key, peer in self._lan.items():
-            contact = self.profile.get_contact(key)
-            link = self._links.get(key)
+        for peer in self._lan.peers():
+            contact = self.profile.get_contact(peer.public_key)
+            link = self._links.get(peer.public_key)
             views.append(
                 PeerView(
                     peer_id=peer.peer_id,
@@ -230,7 +234,7 @@ class Node:
         from p2pchat.peer_match import resolve_peer
 
         target = resolve_peer(
-            peer, list(self._lan.values()), name_of=lambda p: p.name, key_of=lambda p: p.public_key
+            peer, list(self._lan.peers()), name_of=lambda p: p.name, key_of=lambda p: p.public_key
         )
         existing = self.profile.get_contact(target.public_key)
         if existing and existing.trust is TrustState.ACCEPTED:
@@ -385,13 +389,7 @@ class Node:
     async def subscribe(self) -> AsyncIterator[NodeEvent]:
         queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(MAX_SUBSCRIBER_BACKLOG)
         # A new subscriber first learns the present: who is on the LAN, which sessions are up.
-        for key, peer in self._lan.items():
-            contact = self.profile.get_contact(key)
-            accepted = bool(contact and contact.trust is TrustState.ACCEPTED)
-            queue.put_nowait(PeerFound(peer.peer_id, peer.name, list(peer.addresses), accepted))
-            link = self._links.get(key)
-            if link is not None and link.state == "open":
-                queue.put_nowait(SessionChanged(peer.peer_id, peer.name, "open"))
+        self._put_snapshot(queue)
         self._subscribers.add(queue)
         try:
             while (event := await queue.get()) is not None:
@@ -403,24 +401,32 @@ class Node:
 
     def _on_discovery_event(self, event: disc.DiscoveryEvent) -> None:
         if isinstance(event, disc.PeerFound | disc.PeerUpdated):
-            self._peer_seen(event.peer, new=isinstance(event, disc.PeerFound))
+            self._peer_seen(event.peer)
         elif isinstance(event, disc.PeerLost):
-            for key, peer in list(self._lan.items()):
-                if peer.instance == event.instance:
-                    del self._lan[key]
-                    self.emit(PeerLost(peer.peer_id, peer.name))
+            self._instance_gone(event.instance)
 
-    def _peer_seen(self, peer: disc.LanPeer, *, new: bool) -> None:
-        if peer.public_key == self.identity.public_key:
-            return
+    def _instance_gone(self, instance: str) -> None:
+        gone = self._lan.lost(instance)
+        if gone is not None:
+            self.emit(PeerLost(gone.peer_id, gone.name))
+
+    def _peer_seen(self, peer: disc.LanPeer) -> None:
         # Discovery passes adverts whose id does not match their key, so that one
         # claiming a contact's id is seen here (and warned about), never used.
-        if self._key_changed(peer) or peer.peer_id != peer_id(peer.public_key):
+        if (
+            peer.public_key == self.identity.public_key
+            or self._key_changed(peer)
+            or peer.peer_id != peer_id(peer.public_key)
+        ):
+            self._instance_gone(peer.instance)  # whatever it advertised before no longer holds
             return
-        known = peer.public_key in self._lan
-        self._lan[peer.public_key] = peer
+        change = self._lan.seen(peer)
+        if change is None:  # the LAN view is full (discovery's own bound, held here too)
+            return
+        if change.gone is not None:
+            self.emit(PeerLost(change.gone.peer_id, change.gone.name))
         contact = self.profile.get_contact(peer.public_key)
-        if not known:
+        if change.new_key:
             self.emit(
                 PeerFound(
                     peer.peer_id,
@@ -437,19 +443,52 @@ class Node:
             if contact.public_key == peer.public_key or contact.trust is not TrustState.ACCEPTED:
                 continue
             if contact.display_name == peer.name or peer_id(contact.public_key) == peer.peer_id:
-                if (peer.instance, peer.public_key) not in self._warned:
-                    self._warned.add((peer.instance, peer.public_key))
-                    self.emit(
-                        KeyChangeWarning(
-                            peer_id=peer_id(contact.public_key),
-                            name=contact.display_name,
-                            pinned_fingerprint=fingerprint(contact.public_key),
-                            advertised_fingerprint=fingerprint(peer.public_key),
-                            advertised_peer_id=peer.peer_id,
-                        )
-                    )
+                address = peer.addresses[0] if peer.addresses else ""
+                self._warn_key_change(contact, peer.public_key, address, "advert")
                 return True
         return False
+
+    def _warn_key_change(
+        self, contact: Contact, offending_key: bytes, address: str, source: str
+    ) -> None:
+        """One open warning per contact; a stream of attempts folds into its count."""
+        state = self._key_warnings.note(
+            contact.public_key, offending_key, address, source, now_ms()
+        )
+        if state is not None:
+            self._emit_key_warning(state)
+        elif self._key_warning_timer is None and not self._stopping:
+            due = self._key_warnings.next_due_ms()
+            delay = 0.0 if due is None else max(0.0, (due - now_ms()) / 1000)
+            loop = asyncio.get_running_loop()
+            self._key_warning_timer = loop.call_later(delay, self._report_due_key_warnings)
+
+    def _report_due_key_warnings(self) -> None:
+        self._key_warning_timer = None
+        for state in self._key_warnings.due(now_ms()):
+            self._emit_key_warning(state)
+        due = self._key_warnings.next_due_ms()
+        if due is not None and not self._stopping:
+            delay = max(0.0, (due - now_ms()) / 1000)
+            loop = asyncio.get_running_loop()
+            self._key_warning_timer = loop.call_later(delay, self._report_due_key_warnings)
+
+    def _emit_key_warning(self, state: KeyWarningState) -> None:
+        contact = self.profile.get_contact(state.contact_key)
+        if contact is None:
+            return
+        self.emit(
+            KeyChangeWarning(
+                peer_id=peer_id(contact.public_key),
+                name=contact.display_name,
+                pinned_fingerprint=fingerprint(contact.public_key),
+                advertised_fingerprint=fingerprint(state.offending_key),
+                advertised_peer_id=peer_id(state.offending_key),
+                count=state.count,
+                source=state.source,
+                address=state.address,
+            )
+        )
 
     # -- connecting ----------------------------------------------------------------
 
@@ -626,7 +665,7 @@ class Node:
         if kind == EnvelopeKind.OFFER:
             return await self._async_answer_offer(sender, contact, opened)
         if kind == EnvelopeKind.CONTACT_REQUEST:
-            self._contact_request(sender, contact, opened.body)
+            self._contact_request(sender, contact, opened.body, remote)
             return None
         if kind == EnvelopeKind.CONTACT_ACCEPT:
             if contact is None or contact.trust is not TrustState.PENDING_OUTGOING:
@@ -675,7 +714,9 @@ class Node:
         self.emit(SessionChanged(peer_id(sender), contact.display_name, "connecting"))
         return reply
 
-    def _contact_request(self, sender: bytes, contact: Contact | None, body: bytes) -> None:
+    def _contact_request(
+        self, sender: bytes, contact: Contact | None, body: bytes, remote: str
+    ) -> None:
         name = _request_name(body) or peer_id(sender)
         if contact is not None:
             if contact.trust is TrustState.PENDING_OUTGOING:  # we both asked: done
@@ -683,21 +724,20 @@ class Node:
                 self.emit(ContactAccepted(peer_id(sender), contact.display_name))
                 self._maybe_connect(sender)
             return  # repeated or already answered: nothing new
-        for known in self.profile.contacts():
-            if known.trust is TrustState.ACCEPTED and known.display_name == name:
-                # Another key under a contact's name: never a silent new "bob".
-                self.emit(
-                    KeyChangeWarning(
-                        peer_id=peer_id(known.public_key), name=known.display_name,
-                        pinned_fingerprint=fingerprint(known.public_key),
-                        advertised_fingerprint=fingerprint(sender),
-                        advertised_peer_id=peer_id(sender),
-                    )
-                )  # fmt: skip
-                raise SignalingRefused(403, "that name belongs to one of our contacts")
-        pending = sum(1 for c in self.profile.contacts() if c.trust is TrustState.PENDING_INCOMING)
+        contacts = self.profile.contacts()
+        clash = next(
+            (c for c in contacts if c.trust is TrustState.ACCEPTED and c.display_name == name),
+            None,
+        )
+        if clash is not None:  # another key under a contact's name: never a silent new "bob"
+            self._warn_key_change(clash, sender, remote, "contact_request")
+        pending = sum(1 for c in contacts if c.trust is TrustState.PENDING_INCOMING)
         if pending >= MAX_PENDING_REQUESTS:
             raise SignalingRefused(429, "too many pending contact requests")
+        if clash is not None:
+            # Dropped with the answer every request gets (as one from someone we
+            # rejected): the sender cannot tell which names are our contacts.
+            return
         self.profile.upsert_contact(
             Contact(
                 public_key=sender,
@@ -735,14 +775,11 @@ class Node:
         if key in self._contact_guards:
             return self._contact_guards[key]
         contact = self.profile.get_contact(key)
-        guard = self._stranger_guards.pop(key) if key in self._stranger_guards else ReplayGuard()
         if contact is not None and contact.trust is TrustState.ACCEPTED:
+            guard = ReplayGuard(seen_before=self._stranger_guard)
             self._contact_guards[key] = guard
             return guard
-        self._stranger_guards[key] = guard  # most recent last
-        if len(self._stranger_guards) > MAX_STRANGER_GUARDS:
-            self._stranger_guards.popitem(last=False)
-        return guard
+        return self._stranger_guard
 
     def _contact(self, key: bytes) -> Contact:
         contact = self.profile.get_contact(key)
@@ -760,13 +797,28 @@ class Node:
         )
 
     def emit(self, event: NodeEvent) -> None:
-        for queue in list(self._subscribers):
+        for queue in self._subscribers:
             try:
                 queue.put_nowait(event)
-            except asyncio.QueueFull:  # a subscriber that stopped reading is dropped
-                self._subscribers.discard(queue)
-                queue.get_nowait()
-                queue.put_nowait(None)
+            except asyncio.QueueFull:
+                # A subscriber that fell MAX_SUBSCRIBER_BACKLOG events behind loses
+                # them: it is told how many, then gets the present state again.
+                missed = queue.qsize() + 1
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(EventsDropped(missed))
+                self._put_snapshot(queue)
+
+    def _put_snapshot(self, queue: asyncio.Queue[NodeEvent | None]) -> None:
+        """Who is on the LAN and which sessions are up: at most 2 events per LAN peer,
+        and the LAN view is bounded, so this always fits an empty subscriber queue."""
+        for peer in self._lan.peers():
+            contact = self.profile.get_contact(peer.public_key)
+            accepted = bool(contact and contact.trust is TrustState.ACCEPTED)
+            queue.put_nowait(PeerFound(peer.peer_id, peer.name, list(peer.addresses), accepted))
+            link = self._links.get(peer.public_key)
+            if link is not None and link.state == "open":
+                queue.put_nowait(SessionChanged(peer.peer_id, peer.name, "open"))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)

@@ -101,15 +101,30 @@ class ReceiptEvent(NodeEvent):
 
 @dataclass(frozen=True)
 class KeyChangeWarning(NodeEvent):
-    """A LAN advert claims a known contact's name or id with another key. Blocking:
-    no connection is made to that advert until the user acts."""
+    """Someone on the LAN claims a known contact's name or id with another key (an
+    mDNS advert, or a contact request under the contact's name). Blocking: no
+    connection is made to that key, whatever the user does."""
 
     type: ClassVar[str] = "key_warning"
     peer_id: str
     name: str
     pinned_fingerprint: str
-    advertised_fingerprint: str
+    advertised_fingerprint: str  # the latest offending key
     advertised_peer_id: str
+    # One warning per contact: later attempts update it (at most every few seconds)
+    # with how many there were and where the latest came from.
+    count: int = 1
+    source: str = "advert"  # "advert" (mDNS) | "contact_request"
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class EventsDropped(NodeEvent):
+    """This subscriber fell too far behind: ``missed`` events were dropped. The
+    present state (peers on the LAN, open sessions) follows at once."""
+
+    type: ClassVar[str] = "events_dropped"
+    missed: int
 
 
 @dataclass(frozen=True)

@@ -229,8 +229,13 @@ def _session_line(e: dict[str, Any]) -> str:
 
 
 def _key_warning_line(e: dict[str, Any]) -> str:
+    count = e.get("count")
+    seen = ""
+    if isinstance(count, int) and count > 1:
+        where = f", the latest from {_text(e, 'address')}" if e.get("address") else ""
+        seen = f" ({count} attempts{where})"
     return (
-        f"WARNING: a LAN peer claims to be {_who(e)} with another key"
+        f"WARNING: a LAN peer claims to be {_who(e)} with another key{seen}"
         f" (pinned fingerprint {_text(e, 'pinned_fingerprint')},"
         f" advertised {_text(e, 'advertised_fingerprint')}"
         f" as {_text(e, 'advertised_peer_id')}): not connecting to it;"
@@ -249,6 +254,10 @@ _EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"{_who(e)} is on the LAN" + (" (a contact)" if e.get("is_contact") else "")
     ),
     "peer_lost": lambda e: f"{_who(e)} left the LAN",
+    "events_dropped": lambda e: (
+        f"{_text(e, 'missed')} events were missed (this watcher fell behind);"
+        " who is on the LAN now follows"
+    ),
     "contact_request": _contact_request_line,
     "contact_accepted": lambda e: f"{_who(e)} is now a contact",
     "contact_rejected": lambda e: f"contact request with {_who(e)} rejected",

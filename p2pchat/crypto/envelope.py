@@ -106,13 +106,27 @@ class ReplayGuard:
     Bounded: when full, the oldest entry is dropped and everything at least as
     old as it is refused as stale from then on, so a replay can never slip in
     through eviction.
+
+    ``seen_before``: another guard whose nonces also count as seen here (read, never
+    written): a sender that moves from the shared stranger guard to a guard of its
+    own cannot have its earlier envelopes replayed into the new one.
     """
 
-    def __init__(self, max_age_ms: int = DEFAULT_MAX_AGE_MS, capacity: int = 65_536) -> None:
+    def __init__(
+        self,
+        max_age_ms: int = DEFAULT_MAX_AGE_MS,
+        capacity: int = 65_536,
+        *,
+        seen_before: ReplayGuard | None = None,
+    ) -> None:
         self.max_age_ms = max_age_ms
         self._capacity = capacity
         self._seen: OrderedDict[bytes, int] = OrderedDict()
         self._floor_ms = -1
+        self._seen_before = seen_before
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def check(self, nonce: bytes, timestamp_ms: int, now_ms: int) -> None:
         if abs(now_ms - timestamp_ms) > self.max_age_ms:
@@ -121,7 +135,9 @@ class ReplayGuard:
             )
         if timestamp_ms <= self._floor_ms:
             raise StaleEnvelope("envelope is older than the replay window kept in memory")
-        if nonce in self._seen:
+        if nonce in self._seen or (
+            self._seen_before is not None and nonce in self._seen_before._seen
+        ):
             raise ReplayedEnvelope("envelope was already received (replay)")
         self._expire(now_ms)
         if len(self._seen) >= self._capacity:
@@ -187,7 +203,8 @@ class LanEnvelopes:
         if inner[-PUBLIC_KEY_BYTES:] != self._identity_key:
             raise ReflectedEnvelope("envelope was addressed to someone else (reflected)")
         opened = _unpack_inner(inner[:-PUBLIC_KEY_BYTES], expected, self._peer_key)
-        self._guard.check(nonce, opened.timestamp_ms, now_ms)
+        # Keyed by sender too: strangers share one guard, and one cannot spend another's nonce.
+        self._guard.check(self._peer_key + nonce, opened.timestamp_ms, now_ms)
         return opened
 
 

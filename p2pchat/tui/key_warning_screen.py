@@ -1,7 +1,8 @@
 """A known contact's name or id, advertised with another key: a blocking warning.
 
-The node never connects to that advert; this screen makes sure the user saw
-it. It covers everything and closes only with an explicit acknowledgement
+The node never connects to that key; this screen makes sure the user saw it.
+There is at most one per contact: later attempts update the open one (count,
+latest key and address) instead of stacking dialogs. It covers everything and closes only with an explicit acknowledgement
 (Shift+A, or a click on its button): Esc, q, Tab, Enter and clicks elsewhere
 do nothing.
 """
@@ -39,6 +40,19 @@ class KeyWarningScreen(ModalScreen[KeyChangeWarning]):
         self.warning = warning
 
     def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self._body(), id="warning-text")
+            ack = Button("I understand (Shift+A)", id="ack", variant="error")
+            ack.can_focus = False  # Tab then Enter must not acknowledge by accident
+            yield ack
+
+    def update_warning(self, warning: KeyChangeWarning) -> None:
+        """Another attempt for the same contact: shown here, never as a second dialog."""
+        self.warning = warning
+        if self.is_mounted:
+            self.query_one("#warning-text", Static).update(self._body())
+
+    def _body(self) -> Text:
         w = self.warning
         name = one_line(w.name, 40)
         text = Text()
@@ -51,17 +65,17 @@ class KeyWarningScreen(ModalScreen[KeyChangeWarning]):
         text.append("Key advertised now:\n", style="bold")
         text.append(f"  {w.advertised_fingerprint}\n", style="red")
         text.append(f"  (peer id {w.advertised_peer_id})\n\n")
+        if w.count > 1:
+            how = "contact request" if w.source == "contact_request" else "network advert"
+            where = f" from {one_line(w.address, 46)}" if w.address else ""
+            text.append(f"Seen {w.count} times; the latest as a {how}{where}.\n\n", style="bold")
         text.append(
             "p2pchat will NOT connect to it and keeps talking only to the pinned key. "
             "It may be someone pretending to be them, or they may have made a new "
             "profile. Ask them in person (or by phone) before you trust anything new.\n\n"
         )
         text.append("Press Shift+A to acknowledge.", style="bold")
-        with Vertical():
-            yield Static(text)
-            ack = Button("I understand (Shift+A)", id="ack", variant="error")
-            ack.can_focus = False  # Tab then Enter must not acknowledge by accident
-            yield ack
+        return text
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -8,6 +8,7 @@ screen knows the node only as a ``NodeApi`` and history only as a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -52,6 +53,10 @@ from p2pchat.tui.text_format import one_line
 
 T = TypeVar("T")
 
+#: After the user acknowledged a contact's key warning, further attempts for that
+#: contact are a notification, not another blocking dialog, for this long.
+WARNING_QUIET_S = 600.0
+
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -79,6 +84,7 @@ class MainScreen(Screen[None]):
         self.conversations = Conversations()
         self.current: str | None = None  # label of the conversation in view
         self.warnings_shown = 0
+        self._warning_acknowledged: dict[str, float] = {}  # peer id → monotonic time
         self.notifier: Notifier  # made on mount, when the app is there
 
     def compose(self) -> ComposeResult:
@@ -120,9 +126,7 @@ class MainScreen(Screen[None]):
             if self.conversations.log(event.peer_id).advance(event.message_id, "delivered"):
                 self._redraw_chat_if(event.peer_id)
         elif isinstance(event, KeyChangeWarning):
-            self.warnings_shown += 1
-            self.notifier.attention(f"Key change warning for {event.name}")
-            self.app.push_screen(KeyWarningScreen(event))
+            self._key_warning(event)
         elif isinstance(event, ContactRequestReceived):
             self.notify(f"{one_line(event.name, 30)} wants to be your contact: see the sidebar.")
             self.notifier.attention(f"{event.name} wants to be your contact")
@@ -147,6 +151,29 @@ class MainScreen(Screen[None]):
             self._redraw_sidebar()
         if self.current is not None and change is not Change.NOTHING:
             self._redraw_title()
+
+    def _key_warning(self, event: KeyChangeWarning) -> None:
+        """One dialog per contact at a time: a warning for a contact whose dialog is
+        open updates it (the node already folds a flood into a count)."""
+        for screen in self.app.screen_stack:
+            if isinstance(screen, KeyWarningScreen) and screen.warning.peer_id == event.peer_id:
+                screen.update_warning(event)
+                return
+        acknowledged = self._warning_acknowledged.get(event.peer_id)
+        if acknowledged is not None and time.monotonic() - acknowledged < WARNING_QUIET_S:
+            self.notify(
+                f"Still someone claiming to be {one_line(event.name, 30)} with another key"
+                f" ({event.count} attempts): not connecting to it.",
+                severity="warning",
+            )
+            return
+        self.warnings_shown += 1
+        self.notifier.attention(f"Key change warning for {event.name}")
+
+        def acknowledged_now(_warning: KeyChangeWarning | None) -> None:
+            self._warning_acknowledged[event.peer_id] = time.monotonic()
+
+        self.app.push_screen(KeyWarningScreen(event), acknowledged_now)
 
     def _message(self, event: MessageEvent) -> None:
         label = event.peer_id

@@ -15,6 +15,7 @@ from p2pchat.node_events import (
     ContactAccepted,
     ContactRejected,
     ContactRequestReceived,
+    EventsDropped,
     GuestJoined,
     GuestLeft,
     GuestWaiting,
@@ -110,6 +111,10 @@ class Roster:
         if isinstance(event, PeerLost):
             self.peers.pop(event.peer_id, None)
             self.sessions.pop(event.peer_id, None)
+            return Change.CONTACTS
+        if isinstance(event, EventsDropped):  # the present state follows: start from it
+            self.peers.clear()
+            self.sessions.clear()
             return Change.CONTACTS
         if isinstance(event, ContactRequestReceived | ContactAccepted | ContactRejected):
             return Change.CONTACTS

@@ -106,8 +106,9 @@ async def test_ask_a_lan_peer_and_answer_a_request() -> None:
 
 
 async def test_key_warning_blocks_until_acknowledged() -> None:
-    warning = KeyChangeWarning(BOB.peer_id, "bob", "aa", "bb", "zzzz-0000-0000-0000")
-    node = FakeNode(events=[warning, warning])  # two warnings: two acknowledgements
+    bob_warning = KeyChangeWarning(BOB.peer_id, "bob", "aa", "bb", "zzzz-0000-0000-0000")
+    carol_warning = KeyChangeWarning(CAROL.peer_id, "carol", "cc", "dd", "yyyy-0000-0000-0000")
+    node = FakeNode(events=[bob_warning, carol_warning])  # two contacts: two acknowledgements
     app = MainScreenApp(node, bob_history())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
@@ -124,6 +125,38 @@ async def test_key_warning_blocks_until_acknowledged() -> None:
             else:
                 await pilot.click("#ack")  # the mouse works too
             await pilot.pause(0.05)
+        assert app.screen is app.main
+        assert app.main.warnings_shown == 2
+
+
+async def test_a_flood_of_key_warnings_opens_one_dialog_per_contact() -> None:
+    """Issue 9 finding 1: 300 warnings for one contact once stacked 300 dialogs and
+    ended in a RecursionError; now they update the contact's one dialog."""
+    flood = [
+        KeyChangeWarning(
+            BOB.peer_id, "bob", "aa", f"{n:04x}", "zzzz-0000-0000-0000",
+            count=n, source="contact_request", address=f"10.0.0.{n % 250}",
+        )
+        for n in range(1, 301)
+    ]  # fmt: skip
+    carol = KeyChangeWarning(CAROL.peer_id, "carol", "cc", "dd", "yyyy-0000-0000-0000")
+    node = FakeNode(events=[*flood[:150], carol, *flood[150:]])
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)
+        dialogs = [s for s in app.screen_stack if isinstance(s, KeyWarningScreen)]
+        assert [d.warning.peer_id for d in dialogs] == [BOB.peer_id, CAROL.peer_id]
+        assert app.main.warnings_shown == 2
+        bob_dialog = dialogs[0]
+        assert bob_dialog.warning.count == 300
+        assert "Seen 300 times" in str(bob_dialog.query_one("#warning-text").render())
+        await pilot.press("A")  # carol's, on top
+        await pilot.press("A")  # bob's
+        await pilot.pause(0.05)
+        assert app.screen is app.main
+        # After the acknowledgement, more attempts for bob are a notice, not a dialog.
+        await app.main.on_node_event(flood[-1])
+        await pilot.pause(0.05)
         assert app.screen is app.main
         assert app.main.warnings_shown == 2
 
