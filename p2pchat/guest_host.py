@@ -130,7 +130,8 @@ class GuestHost:
         return [self._view(i, now) for i in self._invites.values() if i.accepts_connections(now)]
 
     def revoke(self, invite_id: str) -> InviteView:
-        matches = [i for i in self._invites.values() if i.invite_id == invite_id.strip()]
+        wanted = invite_id.strip().lower()  # base32: any case reads the same
+        matches = [i for i in self._invites.values() if i.invite_id == wanted]
         if not matches:
             known = ", ".join(i.invite_id for i in self._invites.values()) or "none"
             raise UserError(f"no invite {invite_id!r}; invites: {known}")
