@@ -26,7 +26,7 @@ P2PCHAT_APP = r"""
 import asyncio, sys, time
 start = time.perf_counter()
 from pathlib import Path
-from p2pchat.node import NodeLock
+from p2pchat.node_lock import NodeLock
 from p2pchat.tui.app import ChatApp
 from p2pchat.tui.unlock_screen import UnlockScreen
 async def main():

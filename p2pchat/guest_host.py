@@ -130,7 +130,8 @@ class GuestHost:
         return [self._view(i, now) for i in self._invites.values() if i.accepts_connections(now)]
 
     def revoke(self, invite_id: str) -> InviteView:
-        matches = [i for i in self._invites.values() if i.invite_id == invite_id.strip()]
+        wanted = invite_id.strip().lower()  # base32: any case reads the same
+        matches = [i for i in self._invites.values() if i.invite_id == wanted]
         if not matches:
             known = ", ".join(i.invite_id for i in self._invites.values()) or "none"
             raise UserError(f"no invite {invite_id!r}; invites: {known}")
@@ -141,6 +142,10 @@ class GuestHost:
         for guest in self._guests.values():
             if guest.invite is invite and guest.link is not None:
                 guest.link.close("the invite was revoked")
+        for guest_id, waiting in list(self._waiting.items()):
+            if waiting.guest.invite is invite:
+                del self._waiting[guest_id]
+                waiting.connection.close(4403, _REFUSALS[Admission.REFUSE_REVOKED])
         return self._view(invite, time.time())
 
     def conversations(self) -> list[tuple[str, str, str]]:
@@ -228,6 +233,15 @@ class GuestHost:
             self._node.emit(GuestRefused(invite.invite_id, _REFUSALS[admission]))
             connection.close(4403, _REFUSALS[admission])
             return
+        bound = self._bound_invite(guest_id)
+        if bound is not None and bound is not invite:
+            # A guest id names one guest (its label, its conversation) through one
+            # invite; the page makes a new id per link, so this offer reuses an id
+            # it was never given: never let it take over that guest's session.
+            reason = f"this guest id came in through invite {bound.invite_id}"
+            self._node.emit(GuestRefused(invite.invite_id, reason))
+            connection.close(4403, "this guest already came in through another link")
+            return
         guest = self._guests.get(guest_id) or _Guest(guest_id, name, invite)
         guest.name = name
         waiting = _Waiting(guest, connection, session, offer)
@@ -258,6 +272,11 @@ class GuestHost:
         except TransportError as exc:
             guest.invite.release(guest.guest_id)
             connection.close(4400, f"bad offer: {exc}")
+            return
+        if guest.invite.revoked:  # revoked while we made the answer: nothing may open
+            guest.invite.release(guest.guest_id)
+            connection.close(4403, _REFUSALS[Admission.REFUSE_REVOKED])
+            self._spawn(channel.async_close())
             return
         info = {"name": self._node.name, "pk": b64url_encode(self._node.identity.public_key)}
         answer = session.make_answer(answer_sdp, now_ms(), info)
@@ -295,6 +314,20 @@ class GuestHost:
                 self._node.emit(GuestLeft(guest.label, guest.name, reason))
 
     # -- private --------------------------------------------------------------------------
+
+    def _bound_invite(self, guest_id: str) -> Invite | None:
+        """The invite a guest id came in, waits or holds a use at, if any."""
+        known = self._guests.get(guest_id)
+        if known is not None:
+            return known.invite
+        waiting = self._waiting.get(guest_id)
+        if waiting is not None:
+            return waiting.guest.invite
+        # Answered but not in ``_guests`` yet (our answer is being made).
+        for invite in self._invites.values():
+            if guest_id in invite.reserved or guest_id in invite.admitted:
+                return invite
+        return None
 
     async def _async_ensure_server(self) -> None:
         if self._server is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from p2pchat.crypto.encoding import b32_encode, b64url_decode
 from p2pchat.crypto.envelope import ReplayGuard
 from p2pchat.crypto.link import LinkSecret
 
@@ -22,6 +23,7 @@ MAX_EXPIRES_S = 7 * 24 * 3600
 MAX_USES = 100
 MAX_INVITES = 64
 MAX_GUESTS_PER_INVITE = 100
+INVITE_ID_CHARS = 8
 
 
 class Admission(Enum):
@@ -55,8 +57,10 @@ class Invite:
 
     @property
     def invite_id(self) -> str:
-        """What the owner types to revoke it; the server knows the room id anyway."""
-        return self.room_id[:8]
+        """What the owner types to revoke it: the room id's first 40 bits in lower-case
+        base32 (a-z, 2-7), which never starts with ``-`` (``p2pchat revoke`` would
+        take it for an option); the server knows the room id anyway."""
+        return b32_encode(b64url_decode(self.room_id))[:INVITE_ID_CHARS]
 
     @property
     def uses_left(self) -> int:

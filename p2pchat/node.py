@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -60,6 +59,7 @@ from p2pchat.node_events import (
     ReceiptEvent,
     SessionChanged,
 )
+from p2pchat.node_lock import NodeLock as NodeLock  # re-export: was defined here
 from p2pchat.peer_link import PeerLink, now_ms
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, MessageReceived, ReceiptReceived, SessionOpened
@@ -105,34 +105,6 @@ class NodeConfig:
     interfaces: Sequence[str] | None = None
     port: int = 0  # LAN signaling (advertised in mDNS); 0: any free port
     invite_port: int = 0  # the invite server for browser guests; 0: any free port
-
-
-class NodeLock:
-    """One node per profile: an exclusive ``flock`` on ``node.lock`` in the data dir."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self._path = data_dir / "node.lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise UserError(
-                f"p2pchat is already running for {self._path.parent} (pid {other}):"
-                " use `p2pchat peers`, `p2pchat send` ... to talk to it"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class Node:

@@ -89,11 +89,17 @@ def run_signal_server(args: argparse.Namespace) -> int:
             if cert is not None and key is not None:
                 files = tls.user_certificate(Path(cert), Path(key))
             else:
+                from p2pchat.store import StoreError
+                from p2pchat.store.data_dir import make_data_dir
                 from p2pchat.store.paths import resolve_data_dir
 
-                files = tls.load_or_create_certificate(
-                    resolve_data_dir(getattr(args, "data_dir", None))
-                )
+                try:
+                    data_dir = resolve_data_dir(getattr(args, "data_dir", None))
+                    make_data_dir(data_dir)  # the key goes there: ours alone, 0700
+                except StoreError as exc:
+                    print(f"p2pchat: {exc}", file=sys.stderr)
+                    return 1
+                files = tls.load_or_create_certificate(data_dir)
             context = tls.ssl_context(files)
             fingerprint = tls.sha256_fingerprint(files)
         except (tls.CertificateError, OSError) as exc:

@@ -12,7 +12,8 @@ import sys
 from p2pchat.control.server import ControlServer
 from p2pchat.control.socket_path import control_socket_path
 from p2pchat.errors import UserError
-from p2pchat.node import Node, NodeConfig, NodeLock
+from p2pchat.node import Node, NodeConfig
+from p2pchat.node_lock import NodeLock
 from p2pchat.passphrase import read_passphrase
 from p2pchat.store import open_profile
 from p2pchat.store.paths import resolve_data_dir

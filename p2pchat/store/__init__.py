@@ -16,6 +16,7 @@ from p2pchat.store.conversation_id import (
     guest_conversation_id,
 )
 from p2pchat.store.errors import (
+    DataDirUnusable,
     DiskFull,
     InvalidSearchQuery,
     OutboxFull,
@@ -53,6 +54,7 @@ __all__ = [
     "MAX_OUTBOX_PER_CONVERSATION",
     "Contact",
     "ConversationSummary",
+    "DataDirUnusable",
     "DeliveryState",
     "Direction",
     "DiskFull",

@@ -98,3 +98,7 @@ class DiskFull(StoreError):
             " free some space and try again"
         )
         self.data_dir = data_dir
+
+
+class DataDirUnusable(StoreError):
+    """The data directory cannot be trusted (another user may write into it) or made."""

@@ -13,18 +13,26 @@ from pathlib import Path
 
 import platformdirs
 
+from p2pchat.store.data_dir import check_data_dir
+
 DATA_DIR_ENV = "P2PCHAT_HOME"
 
 
 def resolve_data_dir(cli_value: str | None) -> Path:
     """The data directory: ``--data-dir`` value, else ``$P2PCHAT_HOME``, else the
-    platform's user data directory (``~/.local/share/p2pchat`` on Linux)."""
+    platform's user data directory (``~/.local/share/p2pchat`` on Linux).
+
+    Every command finds its profile here, so this is where an untrustworthy data dir
+    (another user's, or writable by others) is refused: ``DataDirUnusable``.
+    """
     if cli_value:
-        return Path(cli_value).expanduser()
-    from_env = os.environ.get(DATA_DIR_ENV)
-    if from_env:
-        return Path(from_env).expanduser()
-    return Path(platformdirs.user_data_dir("p2pchat"))
+        path = Path(cli_value).expanduser()
+    elif os.environ.get(DATA_DIR_ENV):
+        path = Path(os.environ[DATA_DIR_ENV]).expanduser()
+    else:
+        path = Path(platformdirs.user_data_dir("p2pchat"))
+    check_data_dir(path)
+    return path
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ import sqlcipher3
 
 from p2pchat.store.connection import configure, connect
 from p2pchat.store.conversation_id import contact_key_of
+from p2pchat.store.data_dir import make_data_dir
 from p2pchat.store.errors import (
     DiskFull,
     InvalidSearchQuery,
@@ -97,7 +98,7 @@ def create_profile(
     paths = ProfilePaths(Path(data_dir))
     if profile_exists(paths.data_dir):
         raise ProfileExists(paths.data_dir)
-    paths.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_data_dir(paths.data_dir)
 
     salt = new_salt()
     key = derive_key(passphrase, salt, kdf_limits)

@@ -18,7 +18,8 @@ from textual import work
 from textual.app import App
 
 from p2pchat.errors import UserError
-from p2pchat.node import NodeConfig, NodeLock
+from p2pchat.node import NodeConfig
+from p2pchat.node_lock import NodeLock
 from p2pchat.store import (
     DEFAULT_KDF_LIMITS,
     KdfLimits,

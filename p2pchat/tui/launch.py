@@ -12,7 +12,7 @@ import os
 import sys
 
 from p2pchat.errors import UserError
-from p2pchat.node import NodeLock
+from p2pchat.node_lock import NodeLock
 from p2pchat.passphrase import PASSPHRASE_ENV, read_passphrase
 from p2pchat.store import profile_exists
 from p2pchat.store.paths import resolve_data_dir

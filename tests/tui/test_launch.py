@@ -11,7 +11,7 @@ import pytest
 
 from p2pchat.commands.daemon import run_daemon
 from p2pchat.errors import UserError
-from p2pchat.node import NodeLock
+from p2pchat.node_lock import NodeLock
 from p2pchat.store import KdfLimits, WrongPassphrase, create_profile
 from p2pchat.tui.app import ChatApp
 from p2pchat.tui.launch import NO_TERMINAL, run_tui

@@ -24,7 +24,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Static
 
-from p2pchat.node import NodeLock
+from p2pchat.node_lock import NodeLock
 from p2pchat.tui.app import ChatApp
 from p2pchat.tui.confirm_screen import ConfirmScreen
 from p2pchat.tui.create_profile_screen import CreateProfileScreen

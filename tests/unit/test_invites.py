@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from p2pchat.crypto.link import LinkSecret
@@ -56,3 +59,16 @@ def test_a_use_is_reserved_by_the_answer_and_consumed_by_the_open_session() -> N
     invite.admit("g2")
     assert invite.uses_left == 0
     assert invite.admitted == {"g2"}
+
+
+def test_invite_ids_never_look_like_options() -> None:
+    # One base64url id in 64 started with "-", which argparse takes for an option.
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    ids = [make_with(LinkSecret(rng.randbytes(32))).invite_id for _ in range(4096)]
+    odd = [i for i in ids if not re.fullmatch(r"[a-z2-7]{8}", i)]
+    assert not odd, f"seed {seed}: {odd[:5]}"
+
+
+def make_with(secret: LinkSecret) -> Invite:
+    return Invite(secret, None, 0.0, 100.0, 1, False)
