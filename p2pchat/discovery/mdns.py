@@ -64,7 +64,10 @@ from p2pchat.discovery.txt import AdvertError, PeerAdvert, decode_txt, encode_tx
 SERVICE_TYPE = "_p2pchat._tcp.local."
 MAX_PEERS = 256
 RESOLVE_TIMEOUT = 1.5  # s: only spent when a browse answer lacked SRV/TXT/addresses
-REFRESH_TIMEOUT = 1.0  # s: a peer that does not answer twice in this time is lost
+# s: a peer that answers neither query of a refresh in this time is lost; the second
+# (multicast) query goes out halfway, and a peer may hold its multicast answer for a
+# second after its last one, plus up to ~0.3 s of aggregation.
+REFRESH_TIMEOUT = 2.5
 LIVENESS_INTERVAL = 30.0  # s
 
 # RFC 6762 section 8.1
@@ -214,7 +217,7 @@ class LanDiscovery:
         zc = self._zc()
         now = current_time_millis()
         names = [_full(instance)] if instance is not None else list(self._peers)
-        self._send_refresh_query(zc, names)
+        self._send_refresh_query(zc, names, with_type=True, unicast=True)
         half = wait / 2
         deadline = now + wait * 1000
         retried = False
@@ -224,7 +227,7 @@ class LanDiscovery:
                 break
             if not retried and current_time_millis() >= now + half * 1000:
                 retried = True
-                self._send_refresh_query(zc, silent, with_type=False)
+                self._send_refresh_query(zc, silent, with_type=False, unicast=False)
             await asyncio.sleep(0.05)
         for name in silent:
             self.stats.lost_by_refresh += 1
@@ -353,14 +356,22 @@ class LanDiscovery:
             await asyncio.sleep(interval * random.uniform(0.9, 1.1))
             await self.async_refresh()
 
-    def _send_refresh_query(self, zc: Zeroconf, names: list[str], with_type: bool = True) -> None:
-        # QU questions without known answers: every live peer answers, by unicast
-        # when it multicast the record recently, else by multicast.
+    def _send_refresh_query(
+        self, zc: Zeroconf, names: list[str], *, with_type: bool, unicast: bool
+    ) -> None:
+        # No known answers, so every live peer answers. The first query asks QU: a
+        # peer answers by multicast unless it multicast the record recently, then by
+        # unicast to our address's port 5353. Where two nodes share an address (two
+        # profiles on one machine) the kernel hands such a datagram to only one of
+        # their sockets, so the retry asks QM: the answer is multicast, which every
+        # socket gets (at least a second after the peer's last multicast of it,
+        # RFC 6762 section 14: hence REFRESH_TIMEOUT).
+        qclass = _CLASS_IN | _CLASS_UNIQUE if unicast else _CLASS_IN
         out = DNSOutgoing(_FLAGS_QR_QUERY)
         if with_type:
-            out.add_question(DNSQuestion(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN | _CLASS_UNIQUE))
+            out.add_question(DNSQuestion(SERVICE_TYPE, _TYPE_PTR, qclass))
         for name in names:
-            out.add_question(DNSQuestion(name, _TYPE_SRV, _CLASS_IN | _CLASS_UNIQUE))
+            out.add_question(DNSQuestion(name, _TYPE_SRV, qclass))
         if out.questions:
             zc.async_send(out)
 

@@ -216,6 +216,32 @@ def test_refresh_after_link_cut(make_lan: MakeLan, peers: list[Peer]) -> None:
     assert bob.wait_for("found", lambda e: e["t"] > bob.wait_for("lost")["t"])
 
 
+def test_two_nodes_on_one_address_keep_every_peer_across_refreshes(
+    make_lan: MakeLan, peers: list[Peer]
+) -> None:
+    """Two profiles on one machine share its address and port 5353; a unicast mDNS
+    answer reaches only one of their sockets, so refreshes must ask for multicast
+    answers, or one node loses its peers at the next refresh (issue 10, part 6)."""
+    h1, h2 = make_lan(2).hosts
+    alice = start(peers, h1, "alice", "01", 4001)
+    carol = start(peers, h1, "carol", "03", 4003)  # same namespace, same address
+    bob = start(peers, h2, "bob", "02", 4002)
+    everyone = [alice, carol, bob]
+    for peer in everyone:
+        for other in everyone:
+            if other is not peer:
+                peer.found(other)
+    for _ in range(3):
+        for peer in everyone:
+            peer.send("refresh")
+        for peer in everyone:
+            peer.wait_for("refreshed")
+            peer.events = [e for e in peer.events if e["event"] != "refreshed"]
+    for peer in everyone:
+        lost = [e for e in peer.events if e["event"] == "lost"]
+        assert not lost, (peer.instance, lost)
+
+
 def test_interface_restriction(make_lan: MakeLan, peers: list[Peer]) -> None:
     h1, h2 = make_lan(2).hosts
     # A second interface on host 1 that no other host can reach: a veth pair whose
