@@ -39,6 +39,7 @@ from p2pchat.crypto.envelope import (
 )
 from p2pchat.crypto.identity import Identity, fingerprint, peer_id
 from p2pchat.crypto.safety import safety_number
+from p2pchat.delivery_marks import DeliveryMarks
 from p2pchat.discovery import events as disc
 from p2pchat.discovery.mdns import LanDiscovery
 from p2pchat.discovery.txt import PeerAdvert
@@ -121,6 +122,8 @@ class Node:
         self._contact_guards: dict[bytes, ReplayGuard] = {}
         self._lan = LanView()  # verified adverts, one per mDNS instance
         self._links: dict[bytes, PeerLink] = {}
+        self._refs: dict[bytes, ConversationRef] = {}  # a contact's, made once per session
+        self._marks = DeliveryMarks(profile)
         self._connecting: dict[bytes, asyncio.Task[None]] = {}
         self._key_warnings = KeyWarnings()
         self._key_warning_timer: asyncio.TimerHandle | None = None
@@ -164,6 +167,7 @@ class Node:
         if self._discovery is not None:
             await self._discovery.async_stop()
         await self._signaling.async_stop()
+        self._marks.flush()
         for queue in self._subscribers:
             queue.put_nowait(None)
 
@@ -317,8 +321,7 @@ class Node:
                 link.send(link.session.send_text(text, stamp, message_id=message_id)[1])
             except (TransportError, ProtocolError):
                 return SentView(ref.conversation_id, message_id.hex(), "queued")
-        with contextlib.suppress(StoreError):  # only the PENDING → SENT mark is lost
-            self.profile.mark_sent(message_id)
+        self._marks.mark_sent(message_id)
         return SentView(ref.conversation_id, message_id.hex(), "sent")
 
     async def async_invite(
@@ -523,6 +526,7 @@ class Node:
             old.close("replaced by a new session")
         link = PeerLink(key, session, on_event=self._on_link_event, on_closed=self._on_link_closed)
         self._links[key] = link
+        self._refs.pop(key, None)  # the contact's name as it is now, once per session
         return link
 
     def _on_link_closed(self, link: PeerLink, reason: str) -> None:
@@ -537,9 +541,12 @@ class Node:
 
     def _on_link_event(self, link: PeerLink, event: Event) -> None:
         key = link.peer_key
-        ref = ConversationRef(
-            contact_conversation_id(key), peer_id(key), self._contact(key).display_name
-        )
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = ConversationRef(
+                contact_conversation_id(key), peer_id(key), self._contact(key).display_name
+            )
+            self._refs[key] = ref
         self.on_session_event(link, event, ref)
 
     def on_session_event(self, link: PeerLink, event: Event, ref: ConversationRef) -> None:
@@ -586,24 +593,14 @@ class Node:
                 )
         # A receipt is scoped to its conversation: one from one contact cannot
         # mark (or drop from the outbox) a message meant for another.
-        elif isinstance(event, ReceiptReceived) and self._delivered(
+        elif isinstance(event, ReceiptReceived) and self._marks.take_receipt(
             event.message_id, ref.conversation_id
         ):
             self.emit(ReceiptEvent(ref.conversation_id, ref.peer_label, event.message_id.hex()))
 
-    def _delivered(self, message_id: bytes, conversation: str) -> bool:
-        try:
-            with self.profile.batch():
-                if not self.profile.remove_outbox(message_id, conversation):
-                    return False
-                self.profile.mark_delivered(message_id)
-        except StoreError as exc:  # still queued: sent again next session, receipted again
-            logger.warning("receipt not recorded: %s", exc)
-            return False
-        return True
-
     async def _async_flush_outbox(self, link: PeerLink, conversation: str) -> None:
         async with link.send_lock:
+            self._marks.flush()  # receipts still queued must not send their messages again
             for entry in self.profile.pending_outbox(conversation):
                 if link.state != "open":
                     return
@@ -615,8 +612,7 @@ class Node:
                     await link.async_drain()
                 except (TransportError, ProtocolError):
                     return
-                with contextlib.suppress(StoreError):  # only the PENDING → SENT mark is lost
-                    self.profile.mark_sent(entry.message_id)
+                self._marks.mark_sent(entry.message_id)
 
     # -- signaling -----------------------------------------------------------------
 

@@ -16,7 +16,23 @@ class NodeEvent:
     type: ClassVar[str] = "event"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, **dataclasses.asdict(self)}
+        # Shallow: fields are str/int/bool/None or lists of str. dataclasses.asdict
+        # deep-copies recursively and costs ~10x more, once per event per watcher.
+        doc: dict[str, Any] = {"type": self.type}
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            doc[name] = list(value) if isinstance(value, list) else value
+        return doc
+
+
+_FIELD_NAMES: dict[type[NodeEvent], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[NodeEvent]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 @dataclass(frozen=True)

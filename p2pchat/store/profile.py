@@ -524,6 +524,15 @@ class Profile:
             for row in rows
         ]
 
+    def in_outbox(self, message_id: bytes, conversation_id: str) -> bool:
+        """Whether ``message_id`` is queued for ``conversation_id`` (a read, no write)."""
+        row = self._conn.execute(
+            f"SELECT 1 FROM {self._outbox_table()}"  # noqa: S608
+            " WHERE message_id = ? AND conversation_id = ?",
+            (message_id, conversation_id),
+        ).fetchone()
+        return row is not None
+
     def remove_outbox(self, message_id: bytes, conversation_id: str | None = None) -> bool:
         """Drop a queued message (sent, or given up); False if it was not queued.
 

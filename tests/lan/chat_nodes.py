@@ -45,11 +45,11 @@ class ChatNode:
 
     # -- processes -------------------------------------------------------------
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, *, env: dict[str, str] | None = None) -> None:
         self.daemon = self.host.popen(
             [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
              "--interface", self.host.ifname],
-            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**cli_env(), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         assert self.daemon.stdout is not None
         line = self.daemon.stdout.readline()

@@ -1,0 +1,82 @@
+"""Delivery marks written behind: SENT marks and receipts, a few at a time.
+
+A message's own write (history + outbox) is synchronous: once ``send`` answers, it
+survives a crash. What follows it — the PENDING → SENT mark, and on a receipt the
+outbox removal and the DELIVERED mark — changes nothing that could be lost, so it
+is queued here and written in one transaction ``delay`` seconds later (or at once
+before anything reads the outbox). A crash inside that window loses only marks:
+the message is still in the outbox, is sent again on the next session, and the
+receiver, which has it already, stores nothing new and answers with a receipt.
+
+Receipts must be told apart at once (a receipt for a message that is not in this
+conversation's outbox is not news): :meth:`take_receipt` answers from the outbox
+as stored plus what is queued here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from p2pchat.store import Profile, StoreError
+
+logger = logging.getLogger(__name__)
+
+#: How long marks wait to share a transaction: long enough to gather a burst, short
+#: enough that a crash loses next to nothing. ``P2PCHAT_WRITE_BEHIND_S`` overrides it
+#: (the fault tests widen the window to SIGKILL a node surely inside it).
+WRITE_DELAY_S = float(os.environ.get("P2PCHAT_WRITE_BEHIND_S", "0.005"))
+#: Marks queued at most before they are written at once, whatever the delay.
+MAX_QUEUED = 512
+
+
+class DeliveryMarks:
+    def __init__(self, profile: Profile, *, delay: float = WRITE_DELAY_S) -> None:
+        self._profile = profile
+        self._delay = delay
+        self._sent: list[bytes] = []
+        self._delivered: dict[bytes, str] = {}  # message id → conversation, in arrival order
+        self._timer: asyncio.TimerHandle | None = None
+
+    def mark_sent(self, message_id: bytes) -> None:
+        self._sent.append(message_id)
+        self._schedule()
+
+    def take_receipt(self, message_id: bytes, conversation: str) -> bool:
+        """A receipt for ``message_id`` came in ``conversation``: True (and queued) if
+        it was waiting in that conversation's outbox, False for a duplicate or a
+        receipt that is not this conversation's to give."""
+        if message_id in self._delivered:
+            return False
+        if not self._profile.in_outbox(message_id, conversation):
+            return False
+        self._delivered[message_id] = conversation
+        self._schedule()
+        return True
+
+    def flush(self) -> None:
+        """Write what is queued, in one transaction. A failure (a full disk) is
+        logged: the messages stay in the outbox and are sent again."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._sent and not self._delivered:
+            return
+        sent, delivered = self._sent, self._delivered
+        self._sent, self._delivered = [], {}
+        try:
+            with self._profile.batch():
+                for message_id in sent:
+                    self._profile.mark_sent(message_id)
+                for message_id, conversation in delivered.items():
+                    if self._profile.remove_outbox(message_id, conversation):
+                        self._profile.mark_delivered(message_id)
+        except StoreError as exc:
+            logger.warning("delivery marks not recorded (sent again later): %s", exc)
+
+    def _schedule(self) -> None:
+        if len(self._sent) + len(self._delivered) >= MAX_QUEUED:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._delay, self.flush)
