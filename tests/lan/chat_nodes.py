@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,11 @@ class ChatNode:
 
     # -- processes -------------------------------------------------------------
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, *, prefix: Sequence[str] = ()) -> None:
+        """Start the daemon; ``prefix`` wraps it (e.g. ``prlimit --nofile=1024:4096 --``)."""
         self.daemon = self.host.popen(
-            [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
-             "--interface", self.host.ifname],
+            [*prefix, PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon",
+             "--json", "--interface", self.host.ifname],
             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         assert self.daemon.stdout is not None
