@@ -45,12 +45,15 @@ class ChatNode:
 
     # -- processes -------------------------------------------------------------
 
+    def daemon_command(self) -> list[str]:
+        """How the daemon is started (a subclass may start a patched one)."""
+        return [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
+                "--interface", self.host.ifname]  # fmt: skip
+
     def start(self, timeout: float = 30.0) -> None:
         self.daemon = self.host.popen(
-            [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
-             "--interface", self.host.ifname],
-            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            self.daemon_command(), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         assert self.daemon.stdout is not None
         line = self.daemon.stdout.readline()
         if not line:
