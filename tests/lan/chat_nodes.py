@@ -45,11 +45,15 @@ class ChatNode:
 
     # -- processes -------------------------------------------------------------
 
+    def daemon_command(self) -> list[str]:
+        """How the daemon is started (a subclass may start a patched one)."""
+        return [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
+                "--interface", self.host.ifname]  # fmt: skip
+
     def start(self, timeout: float = 30.0, *, prefix: Sequence[str] = ()) -> None:
         """Start the daemon; ``prefix`` wraps it (e.g. ``prlimit --nofile=1024:4096 --``)."""
         self.daemon = self.host.popen(
-            [*prefix, PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon",
-             "--json", "--interface", self.host.ifname],
+            [*prefix, *self.daemon_command()],
             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         assert self.daemon.stdout is not None
