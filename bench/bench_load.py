@@ -4,8 +4,8 @@ long outbox. Prints exactly one JSON object on stdout (progress goes to stderr).
 * ``signaling``: a real ``SignalingServer`` on 127.0.0.1 in its own subprocess (so its
   RSS is its own), embedded mode with an echoing owner (``OwnerHooks``: every SIGNAL
   message goes back to its guest through ``GuestConnection.send``). **The server's
-  ``Limits`` are raised for the bench** (total connections, per address, per room, rate
-  limits): all guests come from 127.0.0.1 into one room, which the defaults (512 in
+  ``Limits`` are raised for the bench** (TCP and WebSocket connections in all, per
+  address, per room, rate limits): all guests come from 127.0.0.1 into one room, which the defaults (512 in
   all, 8 per address and per room, 50 msg/s per socket) are there to refuse. For each N
   (default 500, 1000, 2000, 4000, 8000): N guest WebSockets opened (250 at a time), RSS per
   connection, then every guest sends ``--echo`` 100-byte messages one after another,
@@ -80,9 +80,11 @@ class EchoOwner:
 def bench_limits() -> Any:
     """The server's bounds, raised: every guest comes from 127.0.0.1 into one room."""
     from signaling.app import Limits
+    from signaling.connection_caps import ConnectionCaps
 
     big = 10**9
     return Limits(
+        tcp=ConnectionCaps(per_address=big, total=big),
         connections_per_address=big, connections_per_room=big, total_connections=big,
         messages_per_second=1e12, message_burst=big, requests_per_second=1e12,
         request_burst=big, addresses_tracked=big,
@@ -283,7 +285,8 @@ async def bench_signaling(sizes: list[int], per_guest: int, p99_limit_ms: float)
     measured = [r for r in rows if "relay" in r]
     return {
         "limits": "raised for the bench (signaling.app.Limits: total/per-address/per-room "
-        "connections 1e9, rate limits off); defaults are 512 in all, 8 per address/room",
+        "connections 1e9, TCP connection caps 1e9, rate limits off); defaults are 512 in "
+        "all, 8 per address/room, 64 TCP connections per address",
         "message_bytes": SIZE,
         "echo_per_guest": per_guest,
         "open_file_limit": fd_limit,

@@ -62,11 +62,13 @@ class CountingOwner:
 
 async def serve_signaling() -> int:
     from signaling.app import Limits
+    from signaling.connection_caps import ConnectionCaps
     from signaling.rooms import RoomRegistry
     from signaling.server import SignalingServer
 
     big = 10**9
     limits = Limits(
+        tcp=ConnectionCaps(per_address=big, total=big),
         connections_per_address=big,
         connections_per_room=big,
         total_connections=big,

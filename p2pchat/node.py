@@ -83,6 +83,7 @@ from p2pchat.transport.lan_signaling import (
     async_post_envelope,
 )
 from p2pchat.transport.webrtc import DataChannelLink
+from signaling.open_files import raise_open_file_limit
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ class Node:
     # -- life ----------------------------------------------------------------------
 
     async def async_start(self) -> None:
+        # Before any server starts: their connection caps are sized from the limit.
+        raise_open_file_limit()
         await self._signaling.async_start()
         advert = PeerAdvert(
             version=1,

@@ -77,6 +77,7 @@ from aiohttp import web
 from yarl import URL
 
 from signaling.bounds import AddressBuckets, Outbox, TokenBucket
+from signaling.connection_caps import ConnectionCaps
 from signaling.rooms import RoomLimitError, RoomRegistry, is_valid_room_id
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,12 @@ MISSING_PAGE: Final = b"""<!doctype html>
 _NEVER_A_ROOM: Final = "A" * 22
 
 
+# Open TCP connections (TLS handshakes included), checked at accept: a browser opens
+# about 6 at once beside its WebSocket, and up to Limits.connections_per_address guests
+# may share an address.
+INVITE_CONNECTION_CAPS: Final = ConnectionCaps(per_address=64)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Every bound of the application (docs/guest-protocol.md; DESIGN §3)."""
@@ -154,6 +161,7 @@ class Limits:
     owner_hello_timeout: float = 10.0
     max_room_lifetime: float = 24 * 3600.0  # standalone: furthest expiry an owner may set
     max_guests_per_owner: int = 64  # owner client: guests tracked per room
+    tcp: ConnectionCaps = INVITE_CONNECTION_CAPS  # TCP connections, capped at accept
 
 
 class GuestConnection(Protocol):

@@ -55,6 +55,7 @@ def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
 def run_signal_server(args: argparse.Namespace) -> int:
     """Handler of ``p2pchat signal-server``: serve until SIGINT/SIGTERM; exit code."""
     from signaling import tls
+    from signaling.open_files import raise_open_file_limit
     from signaling.rooms import RoomRegistry
     from signaling.server import SignalingServer
 
@@ -82,6 +83,7 @@ def run_signal_server(args: argparse.Namespace) -> int:
             print("p2pchat: the owner token must be at least 16 characters", file=sys.stderr)
             return 2
 
+    raise_open_file_limit()  # before the server sizes its connection cap from it
     context = None
     fingerprint = None
     if not insecure:

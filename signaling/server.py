@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
 
 from signaling.app import Limits, OwnerHooks, make_app
+from signaling.connection_caps import CappedSite
 from signaling.http_log import http_server_logger
 from signaling.rooms import RoomRegistry
 
@@ -45,6 +47,9 @@ class SignalingServer:
         self.hosts = [host] if isinstance(host, str) else list(host)
         self.port = port
         self.ssl_context = ssl_context
+        limits = limits or Limits()
+        # A trusted proxy brings many clients' connections from its one address.
+        self._caps = replace(limits.tcp, exempt=limits.tcp.exempt | frozenset(trusted_proxies))
         self.app = make_app(
             registry,
             static_dir=static_dir,
@@ -80,11 +85,12 @@ class SignalingServer:
         )
         await runner.setup()
         try:
-            # Bind the first host (port 0: the OS picks one), then the others on that port.
-            for host in self.hosts or [""]:
-                site = web.TCPSite(runner, host or None, self.port, ssl_context=self.ssl_context)
-                await site.start()
-                self.port = int(runner.addresses[0][1])
+            site = CappedSite(
+                runner, [host or None for host in self.hosts], self.port,
+                caps=self._caps, ssl_context=self.ssl_context,
+            )  # fmt: skip
+            await site.start()
+            self.port = site.port
         except BaseException:
             await runner.cleanup()
             raise

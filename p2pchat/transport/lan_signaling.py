@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from p2pchat.crypto.envelope import MAX_ENVELOPE_BYTES
+from signaling.connection_caps import CappedSite, ConnectionCaps
 from signaling.http_log import http_server_logger
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ MAX_HANDLERS_PER_ADDRESS = 4
 # off (slow clients that hold connections open a byte at a time).
 REQUEST_HEAD_TIMEOUT = 10.0  # seconds, from the connection or the previous request
 REQUEST_BODY_TIMEOUT = 10.0  # seconds
+# Open TCP connections: a node posts one envelope per connection, a few at once; a
+# host may be several nodes behind one NAT.
+CONNECTION_CAPS = ConnectionCaps(per_address=32)
 
 EnvelopeHandler = Callable[[bytes, str], Awaitable[bytes | None]]
 
@@ -72,10 +76,17 @@ class _RateLimiter:
 
 
 class LanSignalingServer:
-    def __init__(self, handler: EnvelopeHandler, *, hosts: Sequence[str], port: int) -> None:
+    def __init__(
+        self,
+        handler: EnvelopeHandler,
+        *,
+        hosts: Sequence[str],
+        port: int,
+        caps: ConnectionCaps = CONNECTION_CAPS,
+    ) -> None:
         self._handler = handler
         self._hosts = list(hosts)
-        self._port = port
+        self._caps = caps
         self._limiter = _RateLimiter(RATE_PER_SECOND, RATE_BURST, MAX_CLIENTS_TRACKED)
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_HANDLERS)
         self._in_flight: dict[str, int] = {}  # handlers per client address (only > 0)
@@ -93,12 +104,9 @@ class LanSignalingServer:
             keepalive_timeout=REQUEST_HEAD_TIMEOUT,
         )
         await self._runner.setup()
-        # Bind the first host (port 0: the OS picks one), then the others on that port.
-        hosts: list[str | None] = list(self._hosts) or [None]
-        for host in hosts:
-            site = web.TCPSite(self._runner, host, self.port, reuse_address=True)
-            await site.start()
-            self.port = int(self._runner.addresses[0][1])
+        site = CappedSite(self._runner, self._hosts, self.port, caps=self._caps)
+        await site.start()
+        self.port = site.port
 
     async def async_stop(self) -> None:
         if self._runner is not None:

@@ -63,6 +63,7 @@ from p2pchat.transport.errors import (
     SendBufferFullError,
 )
 from p2pchat.transport.host_addresses import addresses_of_interfaces, restricted_host_addresses
+from p2pchat.transport.sctp_bounds import bound_sctp_transport
 from p2pchat.transport.sdp import check_remote_sdp, set_max_message_size
 
 __all__ = [
@@ -164,6 +165,7 @@ class DataChannelLink:
         link = cls(pc, is_offerer=True, on_message=on_message, on_closed=on_closed)
         try:
             link._attach_channel(pc.createDataChannel(CHANNEL_LABEL, ordered=True))
+            link._bound_sctp()
             with restricted_host_addresses(addresses):
                 await pc.setLocalDescription(await pc.createOffer())
             offer = link._local_sdp()
@@ -196,6 +198,7 @@ class DataChannelLink:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:
                 raise RemoteSdpError(f"SDP offer refused by aiortc: {_one_line(exc)}") from exc
+            link._bound_sctp()
             with restricted_host_addresses(addresses):
                 await pc.setLocalDescription(await pc.createAnswer())
             answer = link._local_sdp()
@@ -340,6 +343,16 @@ class DataChannelLink:
                 "or the chosen interfaces have no address)"
             )
         return set_max_message_size(description.sdp, MAX_MESSAGE_SIZE)
+
+    def _bound_sctp(self) -> None:
+        # aiortc's SCTP would reassemble any amount of data before _on_channel_message
+        # sees it; a peer that breaks a bound is cut off there, with the reason.
+        sctp = self._pc.sctp
+        if sctp is None:
+            raise LinkFailedError("aiortc made no SCTP transport for the data channel")
+        bound_sctp_transport(
+            sctp, max_message_size=MAX_MESSAGE_SIZE, on_violation=self._fail_remote
+        )
 
     def _attach_channel(self, channel: RTCDataChannel) -> None:
         self._channel = channel

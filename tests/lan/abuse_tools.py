@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import random
+import resource
 import socket
 import ssl
 import struct
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,9 @@ from tests.lan.netns import Host
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "abuse_lan.json"
 _LAUNCH = "import sys; from tests.lan.abuse_tools import attack_main; attack_main(sys.argv[1:])"
+# Longer than any server-side timeout (request head 10-15 s, TLS handshake 5 s): a probe
+# that waits this long for the server's verdict has seen it, or found a real hang.
+PATIENCE = 40.0
 
 
 # --- test side -----------------------------------------------------------------------
@@ -46,8 +51,8 @@ _LAUNCH = "import sys; from tests.lan.abuse_tools import attack_main; attack_mai
 class WatchedNode(ChatNode):
     """A ChatNode whose daemon stderr is drained into :attr:`stderr_lines`."""
 
-    def start(self, timeout: float = 30.0) -> None:
-        super().start(timeout)
+    def start(self, timeout: float = 30.0, *, prefix: Sequence[str] = ()) -> None:
+        super().start(timeout, prefix=prefix)
         assert self.daemon is not None
         assert self.daemon.stderr is not None
         self.stderr_lines: list[str] = []
@@ -77,6 +82,20 @@ class WatchedNode(ChatNode):
     def public_key_b64(self) -> str:
         return str(json.loads(self.cli("id", "--json", check=True).stdout)["public_key"])
 
+    def open_fds(self) -> int:
+        """How many file descriptors the daemon holds right now."""
+        assert self.daemon is not None
+        return len(os.listdir(f"/proc/{self.daemon.pid}/fd"))
+
+    def fd_limits(self) -> tuple[int, int]:
+        """The daemon's (soft, hard) RLIMIT_NOFILE, from /proc/PID/limits."""
+        assert self.daemon is not None
+        for line in Path(f"/proc/{self.daemon.pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+        raise AssertionError("no 'Max open files' line")
+
 
 class Attack:
     """One attack running in the attacker's namespace."""
@@ -84,7 +103,19 @@ class Attack:
     def __init__(self, proc: subprocess.Popen[bytes], mode: str) -> None:
         self.proc, self.mode = proc, mode
 
+    def first_line(self) -> dict[str, Any]:
+        """The first JSON line the attack prints (attacks that report while running)."""
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            _, err = self.proc.communicate(timeout=30)
+            raise AssertionError(f"attack {self.mode} ended early:\n{err.decode()[-4000:]}")
+        doc: dict[str, Any] = json.loads(line)
+        return doc
+
     def result(self, timeout: float = 180.0) -> dict[str, Any]:
+        """Wait for the attack to end (its stdin is closed first: attacks that hold
+        something until told to stop stop then); its last JSON line."""
         out, err = self.proc.communicate(timeout=timeout)
         text = err.decode("utf-8", "replace")
         assert self.proc.returncode == 0, f"attack {self.mode} failed:\n{text[-4000:]}"
@@ -94,16 +125,19 @@ class Attack:
         return doc
 
 
-def start_attack(host: Host, mode: str, *args: object) -> Attack:
+def start_attack(host: Host, mode: str, *args: object, seed: int) -> Attack:
+    """Start attack ``mode``; its random inputs come from ``random.Random(seed)``."""
     proc = host.python(
-        _LAUNCH, mode, *map(str, args), cwd=str(REPO_ROOT),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        _LAUNCH, mode, str(seed), *map(str, args), cwd=str(REPO_ROOT),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     return Attack(proc, mode)
 
 
-def run_attack(host: Host, mode: str, *args: object, timeout: float = 180.0) -> dict[str, Any]:
-    return start_attack(host, mode, *args).result(timeout)
+def run_attack(
+    host: Host, mode: str, *args: object, seed: int, timeout: float = 180.0
+) -> dict[str, Any]:
+    return start_attack(host, mode, *args, seed=seed).result(timeout)
 
 
 def record(name: str, figures: dict[str, Any]) -> None:
@@ -120,6 +154,15 @@ def record(name: str, figures: dict[str, Any]) -> None:
     tmp.replace(RESULTS_FILE)
 
 
+def abuse_seed(test: str) -> int:
+    """The seed of a test's random inputs, printed (pytest shows it on failure);
+    ``P2PCHAT_ABUSE_SEED=N`` replays a run."""
+    env = os.environ.get("P2PCHAT_ABUSE_SEED", "").strip()
+    seed = int(env) if env else random.SystemRandom().randrange(2**32)
+    print(f"[{test}] seed {seed} (replay with P2PCHAT_ABUSE_SEED={seed})", flush=True)
+    return seed
+
+
 def statuses_4xx_only(histogram: dict[str, int]) -> list[str]:
     """Keys of a status histogram that are not 4xx (or 2xx for accepted requests)."""
     return [k for k in histogram if not (k.isdigit() and 200 <= int(k) < 500)]
@@ -129,7 +172,8 @@ def statuses_4xx_only(histogram: dict[str, int]) -> list[str]:
 
 
 def attack_main(argv: list[str]) -> None:
-    mode, *args = argv
+    """``MODE SEED ARGS...``: each attack takes its RNG first (replayable junk)."""
+    mode, seed, *args = argv
     modes: dict[str, Callable[..., Coroutine[Any, Any, dict[str, Any]]]] = {
         "signaling-junk": _signaling_junk,
         "http-flood": _http_flood,
@@ -138,8 +182,9 @@ def attack_main(argv: list[str]) -> None:
         "contact-flood": _contact_flood,
         "mdns-flood": _mdns_flood,
         "udp-junk": _udp_junk,
+        "idle-hold": _idle_hold,
     }
-    result = asyncio.run(modes[mode](*args))
+    result = asyncio.run(modes[mode](random.Random(int(seed)), *args))
     print(json.dumps(result), flush=True)
 
 
@@ -151,10 +196,14 @@ def _tls_client() -> ssl.SSLContext:
 
 
 async def _raw_exchange(
-    host: str, port: int, payload: bytes, *, tls: bool = False, wait: float = 5.0
+    host: str, port: int, payload: bytes, *, tls: bool = False, wait: float = PATIENCE
 ) -> str:
     """Send ``payload`` on a fresh connection; the status line we get back, or what
-    happened instead (``closed``, ``reset``, ``timeout``, ``tls-failed``)."""
+    happened instead (``closed``, ``reset``, ``timeout``, ``tls-failed``).
+
+    A payload that may still become a valid request (``G``, say) is rightly waited on
+    until the server's request-head timeout and then closed: ``wait`` outlasts it, so
+    ``timeout`` means the server held the connection past its own bound."""
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=_tls_client() if tls else None), wait
@@ -166,7 +215,7 @@ async def _raw_exchange(
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), wait)
         return line.decode("latin-1").strip() or "closed"
-    except (ConnectionResetError, BrokenPipeError):
+    except ConnectionError:
         return "reset"
     except ssl.SSLError:
         return "tls-failed"
@@ -197,19 +246,28 @@ def _lan_envelope(recipient_b64: str, *, kind: int = 3, direction: int = 1, body
     return envelopes.seal(kind, Direction(direction), os.urandom(16), body, now)
 
 
-async def _signaling_junk(host: str, port_text: str, bob_key: str) -> dict[str, Any]:
+async def _raw_probes(
+    host: str, port: int, payloads: list[bytes], *, tls: bool = False
+) -> dict[str, int]:
+    """:func:`_raw_exchange` for each payload, all at once (some wait for the server's
+    timeout); a histogram of the outcomes."""
+    outcomes = await asyncio.gather(*(_raw_exchange(host, port, p, tls=tls) for p in payloads))
+    return dict(collections.Counter(_status_of(outcome) for outcome in outcomes))
+
+
+async def _signaling_junk(
+    rng: random.Random, host: str, port_text: str, bob_key: str
+) -> dict[str, Any]:
     """Everything but a flood at the LAN signaling port; paced under its rate limit."""
     import aiohttp
 
     port = int(port_text)
     out: dict[str, Any] = {}
     # Not HTTP at all, on raw TCP.
-    raw: collections.Counter[str] = collections.Counter()
-    for size in (1, 16, 300, 4096, 65536):
-        for _ in range(3):
-            raw[_status_of(await _raw_exchange(host, port, os.urandom(size)))] += 1
-            await asyncio.sleep(0.06)
-    out["raw_random_bytes"] = dict(raw)
+    sizes = (1, 16, 300, 4096, 65536)
+    out["raw_random_bytes"] = await _raw_probes(
+        host, port, [rng.randbytes(size) for size in sizes for _ in range(3)]
+    )
     # HTTP that is broken in the head.
     malformed_http = {
         "no_version": b"POST /v1/envelope\r\n\r\n",
@@ -240,7 +298,7 @@ async def _signaling_junk(host: str, port_text: str, bob_key: str) -> dict[str, 
     real = _lan_envelope(bob_key, body=b'{"name": "mallory"}')
     bodies: dict[str, bytes] = {
         "empty": b"",
-        "random_300": os.urandom(300),
+        "random_300": rng.randbytes(300),
         "json_not_envelope": b'{"v": 1, "kind": "offer", "sdp": "v=0"}',
         "truncated_json": b'{"v": 1, "kind": "off',
         "wrong_version": bytes([2]) + real[1:],
@@ -262,22 +320,25 @@ async def _signaling_junk(host: str, port_text: str, bob_key: str) -> dict[str, 
     replayed = _lan_envelope(bob_key, body=b'{"name": "replay-me"}')
     bodies["replay_first"] = replayed
     bodies["replay_second"] = replayed
+    # Random bytes that happen to start like a LAN envelope (version 1, scheme 1) are
+    # refused for failing authentication (403), not as malformed (400).
+    out["random_300_head"] = bodies["random_300"][:2].hex()
     url = f"http://{host}:{port}/v1/envelope"
     results: dict[str, Any] = {}
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PATIENCE)) as http:
         for name, body in bodies.items():
             async with http.post(url, data=body) as r:
                 results[name] = [r.status, (await r.text())[:120]]
             await asyncio.sleep(0.06)
         await asyncio.sleep(1.0)
         extra: dict[str, Any] = {}
-        async with http.post(url, data=os.urandom(70 * 1024)) as r:
+        async with http.post(url, data=rng.randbytes(70 * 1024)) as r:
             extra["oversized_70KB"] = r.status
         await asyncio.sleep(0.1)
 
         async def chunks() -> Any:
             for _ in range(80):
-                yield os.urandom(1024)
+                yield rng.randbytes(1024)
 
         try:
             async with http.post(url, data=chunks()) as r:
@@ -297,20 +358,25 @@ async def _signaling_junk(host: str, port_text: str, bob_key: str) -> dict[str, 
 
 
 async def _http_flood(
-    url: str, count_text: str, seconds_text: str, tls_text: str
-) -> dict[str, Any]:
-    """``count`` requests as fast as 64 keep-alive connections go, stopping at ``seconds``."""
+    rng: random.Random, url: str, count_text: str, seconds_text: str, tls_text: str,
+    connections_text: str,
+) -> dict[str, Any]:  # fmt: skip
+    """``count`` requests as fast as ``connections`` keep-alive connections go, stopping
+    at ``seconds``. (Keep ``connections`` under the server's per-address cap: this is
+    about the request rate limit; the connection cap has its own test.)"""
     import aiohttp
 
     count, seconds, tls = int(count_text), float(seconds_text), tls_text == "tls"
+    connections = int(connections_text)
+    bodies = [rng.randbytes(rng.randint(0, 200)) for _ in range(count)]
     post = url.endswith("/v1/envelope")
     histogram: collections.Counter[str] = collections.Counter()
     sent = 0
     start = time.monotonic()
     deadline = start + seconds
-    connector = aiohttp.TCPConnector(limit=64, ssl=not tls)
+    connector = aiohttp.TCPConnector(limit=connections, ssl=not tls)
     async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=10)
+        connector=connector, timeout=aiohttp.ClientTimeout(total=PATIENCE)
     ) as http:
 
         async def worker() -> None:
@@ -318,17 +384,14 @@ async def _http_flood(
             while sent < count and time.monotonic() < deadline:
                 sent += 1
                 try:
-                    if post:
-                        ctx = http.post(url, data=os.urandom(random.randint(0, 200)))
-                    else:
-                        ctx = http.get(url)
+                    ctx = http.post(url, data=bodies[sent - 1]) if post else http.get(url)
                     async with ctx as r:
                         await r.read()
                         histogram[str(r.status)] += 1
                 except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                     histogram[f"error:{type(exc).__name__}"] += 1
 
-        await asyncio.gather(*(worker() for _ in range(64)))
+        await asyncio.gather(*(worker() for _ in range(connections)))
     elapsed = time.monotonic() - start
     return {"sent": sent, "seconds": round(elapsed, 2), "per_second": round(sent / elapsed),
             "statuses": dict(histogram)}  # fmt: skip
@@ -350,7 +413,7 @@ async def _ws_probe(http: Any, url: str, *frames: tuple[str, bytes | str]) -> st
             else:
                 await ws.send_str(str(data))
         while True:
-            msg = await ws.receive(timeout=10)
+            msg = await ws.receive(timeout=PATIENCE)
             if msg.type is aiohttp.WSMsgType.CLOSE:  # the code in the server's close frame
                 return f"close:{msg.data}"
             if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
@@ -358,14 +421,14 @@ async def _ws_probe(http: Any, url: str, *frames: tuple[str, bytes | str]) -> st
             if msg.type is aiohttp.WSMsgType.ERROR:
                 return f"error:{ws.close_code}"
     except TimeoutError:
-        return "open-after-10s"
+        return "still-open"
     except (aiohttp.ClientError, ConnectionError) as exc:
         return f"error:{type(exc).__name__}:{ws.close_code}"
     finally:
         await ws.close()
 
 
-async def _invite_junk(url: str) -> dict[str, Any]:
+async def _invite_junk(rng: random.Random, url: str) -> dict[str, Any]:
     """Junk at the invite server: raw TCP, broken TLS, odd paths, WebSocket abuse."""
     import aiohttp
     from yarl import URL
@@ -377,33 +440,28 @@ async def _invite_junk(url: str) -> dict[str, Any]:
     host, port = str(link.host), int(link.port or 443)
     room = link.path.rsplit("/", 1)[-1]
     out: dict[str, Any] = {}
-    raw: collections.Counter[str] = collections.Counter()
-    for size in (1, 300, 4096, 65536):
-        raw[_status_of(await _raw_exchange(host, port, os.urandom(size)))] += 1
-    raw["plain_http_on_tls_port"] = 0
+    # Random bytes on the TLS port, before TLS: a TLS alert or a close (a start that
+    # could be a ClientHello is waited on until the handshake deadline).
+    out["raw_random_bytes"] = await _raw_probes(
+        host, port, [rng.randbytes(size) for size in (1, 300, 4096, 65536)]
+    )
     line = await _raw_exchange(host, port, b"GET /c/x HTTP/1.1\r\nHost: x\r\n\r\n")
     out["plain_http_on_tls_port"] = line[:60]
-    out["raw_random_bytes"] = dict(raw)
-    tls_junk: collections.Counter[str] = collections.Counter()
-    for size in (1, 300, 4096):
-        tls_junk[_status_of(await _raw_exchange(host, port, os.urandom(size), tls=True))] += 1
-        await asyncio.sleep(0.06)
-    for payload in (b"GET /c/" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n",
-                    b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(500))
-                    + b"\r\n", b"GET / HTTP/1.1\r\nbroken\r\n\r\n"):  # fmt: skip
-        tls_junk[_status_of(await _raw_exchange(host, port, payload, tls=True))] += 1
-        await asyncio.sleep(0.06)
-    out["tls_then_junk"] = dict(tls_junk)
+    heads = [b"GET /c/" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n",
+             b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(500)) + b"\r\n",
+             b"GET / HTTP/1.1\r\nbroken\r\n\r\n"]  # fmt: skip
+    payloads = [rng.randbytes(size) for size in (1, 300, 4096)] + heads
+    out["tls_then_junk"] = await _raw_probes(host, port, payloads, tls=True)
     base = f"https://{host}:{port}"
     pages: dict[str, Any] = {}
     secret = LinkSecret.from_fragment(link.fragment)
     envelopes = LinkEnvelopes(secret.envelope_key, ReplayGuard())
     now = int(time.time() * 1000)
     real_offer = envelopes.seal(
-        1, Direction.INITIATOR, os.urandom(16), b'{"sdp": "v=0", "guest": "x"}', now
+        1, Direction.INITIATOR, rng.randbytes(16), b'{"sdp": "v=0", "guest": "x"}', now
     )
     async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(ssl=False), timeout=aiohttp.ClientTimeout(total=20)
+        connector=aiohttp.TCPConnector(ssl=False), timeout=aiohttp.ClientTimeout(total=PATIENCE)
     ) as http:
         for name, method, path, body in (
             ("page_random_room", "GET", "/c/" + "B" * 22, None),
@@ -413,8 +471,8 @@ async def _invite_junk(url: str) -> dict[str, Any]:
             ("static_encoded_dotdot", "GET", "/static/%2e%2e/%2e%2e/etc/passwd", None),
             ("static_missing", "GET", "/static/nope.js", None),
             ("root", "GET", "/", None),
-            ("post_page_8KB", "POST", f"/c/{room}", os.urandom(8192)),
-            ("post_ws_1MB", "POST", f"/ws/{room}", os.urandom(1 << 20)),
+            ("post_page_8KB", "POST", f"/c/{room}", rng.randbytes(8192)),
+            ("post_ws_1MB", "POST", f"/ws/{room}", rng.randbytes(1 << 20)),
             ("ws_without_upgrade", "GET", f"/ws/{room}", None),
             ("owner_route", "GET", f"/owner/{room}", None),
         ):
@@ -432,14 +490,14 @@ async def _invite_junk(url: str) -> dict[str, Any]:
         )
         ws["text_message"] = await _ws_probe(http, ws_url, ("text", "hello"))
         ws["oversized_200KB"] = await _ws_probe(
-            http, ws_url, ("bin", b"\x02" + os.urandom(200_000))
+            http, ws_url, ("bin", b"\x02" + rng.randbytes(200_000))
         )
         ws["oversized_2MB"] = await _ws_probe(
-            http, ws_url, ("bin", b"\x02" + os.urandom(2_000_000))
+            http, ws_url, ("bin", b"\x02" + rng.randbytes(2_000_000))
         )
         ws["empty_binary"] = await _ws_probe(http, ws_url, ("bin", b""))
-        ws["unknown_type"] = await _ws_probe(http, ws_url, ("bin", b"\x7f" + os.urandom(50)))
-        ws["signal_random"] = await _ws_probe(http, ws_url, ("bin", b"\x01" + os.urandom(300)))
+        ws["unknown_type"] = await _ws_probe(http, ws_url, ("bin", b"\x7f" + rng.randbytes(50)))
+        ws["signal_random"] = await _ws_probe(http, ws_url, ("bin", b"\x01" + rng.randbytes(300)))
         ws["signal_truncated_real"] = await _ws_probe(
             http, ws_url, ("bin", b"\x01" + real_offer[:40])
         )
@@ -451,7 +509,7 @@ async def _invite_junk(url: str) -> dict[str, Any]:
         )
         ws["signal_sealed_junk_sdp"] = await _ws_probe(http, ws_url, ("bin", b"\x01" + real_offer))
         ws["message_flood"] = await _ws_probe(
-            http, ws_url, *[("bin", b"\x02" + os.urandom(20)) for _ in range(400)]
+            http, ws_url, *[("bin", b"\x02" + rng.randbytes(20)) for _ in range(400)]
         )
         # More sockets from one address than the bound: the extra ones are refused.
         held = []
@@ -479,7 +537,8 @@ async def _invite_junk(url: str) -> dict[str, Any]:
     return out
 
 
-async def _slowloris(host: str, port_text: str, count_text: str, interval_text: str,
+async def _slowloris(rng: random.Random, host: str, port_text: str, count_text: str,
+                     interval_text: str,
                      cap_text: str, tls_text: str, style: str) -> dict[str, Any]:  # fmt: skip
     """``count`` sockets that send one byte every ``interval`` s and never finish.
 
@@ -499,7 +558,7 @@ async def _slowloris(host: str, port_text: str, count_text: str, interval_text: 
         drip = b"X-Slow: " + b"a" * 10000
     else:
         head = b"POST /v1/envelope HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n"
-        drip = os.urandom(4000)
+        drip = rng.randbytes(4000)
     start = time.monotonic()
     closed_after: list[float] = []
     opened = 0
@@ -551,7 +610,7 @@ async def _slowloris(host: str, port_text: str, count_text: str, interval_text: 
 
 
 async def _contact_flood(
-    url: str, bob_key: str, count_text: str, seconds_text: str
+    rng: random.Random, url: str, bob_key: str, count_text: str, seconds_text: str
 ) -> dict[str, Any]:
     """``count`` contact requests over ``seconds``, each sealed from a new throwaway key."""
     import aiohttp
@@ -562,7 +621,7 @@ async def _contact_flood(
     start = time.monotonic()
     deadline = start + seconds
     async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=32), timeout=aiohttp.ClientTimeout(total=10)
+        connector=aiohttp.TCPConnector(limit=32), timeout=aiohttp.ClientTimeout(total=PATIENCE)
     ) as http:
 
         async def worker() -> None:
@@ -573,7 +632,7 @@ async def _contact_flood(
                 lag = start + sent * seconds / count - time.monotonic()
                 if lag > 0:
                     await asyncio.sleep(lag)
-                name = f"fake-{sent}-{os.urandom(3).hex()}".encode()
+                name = f"fake-{sent}-{rng.randbytes(3).hex()}".encode()
                 body = _lan_envelope(bob_key, body=b'{"name": "' + name + b'"}')
                 try:
                     async with http.post(url, data=body) as r:
@@ -597,7 +656,9 @@ async def _contact_flood(
             "statuses": dict(histogram)}  # fmt: skip
 
 
-async def _mdns_flood(my_ip: str, count_text: str, target_port_text: str) -> dict[str, Any]:
+async def _mdns_flood(
+    rng: random.Random, my_ip: str, count_text: str, target_port_text: str
+) -> dict[str, Any]:
     """``count`` distinct, well-formed ``_p2pchat._tcp`` adverts (one packet each, with
     SRV/TXT/A as additional records), plus random-byte datagrams, to 224.0.0.251:5353."""
     from nacl.signing import SigningKey
@@ -662,7 +723,7 @@ async def _mdns_flood(my_ip: str, count_text: str, target_port_text: str) -> dic
             await asyncio.sleep(0.05)
     junk = 0
     for _ in range(500):
-        packet = os.urandom(random.randint(1, 1400))
+        packet = rng.randbytes(rng.randint(1, 1400))
         sock.sendto(packet, group)
         junk += 1
         sent_bytes += len(packet)
@@ -674,7 +735,9 @@ async def _mdns_flood(my_ip: str, count_text: str, target_port_text: str) -> dic
             "seconds": round(time.monotonic() - start, 2)}  # fmt: skip
 
 
-async def _udp_junk(host: str, ports_text: str, per_port_text: str) -> dict[str, Any]:
+async def _udp_junk(
+    rng: random.Random, host: str, ports_text: str, per_port_text: str
+) -> dict[str, Any]:
     """Random datagrams (STUN-looking and not) to each of ``ports`` (comma-separated)."""
     ports = [int(p) for p in ports_text.split(",") if p]
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -682,18 +745,96 @@ async def _udp_junk(host: str, ports_text: str, per_port_text: str) -> dict[str,
     for port in ports:
         for i in range(int(per_port_text)):
             if i % 3 == 0:  # a STUN binding request header with a random body
-                body = os.urandom(random.randint(0, 200))
-                packet = struct.pack(">HHI", 0x0001, len(body), 0x2112A442) + os.urandom(12) + body
+                body = rng.randbytes(rng.randint(0, 200))
+                packet = (
+                    struct.pack(">HHI", 0x0001, len(body), 0x2112A442) + rng.randbytes(12) + body
+                )
             elif i % 3 == 1:  # DTLS-looking record header
-                packet = bytes([22, 0xFE, 0xFD]) + os.urandom(random.randint(10, 1200))
+                packet = bytes([22, 0xFE, 0xFD]) + rng.randbytes(rng.randint(10, 1200))
             else:
-                packet = os.urandom(random.randint(1, 1400))
+                packet = rng.randbytes(rng.randint(1, 1400))
             sock.sendto(packet, (host, port))
             sent += 1
             if sent % 200 == 0:
                 await asyncio.sleep(0.01)
     sock.close()
     return {"ports": ports, "datagrams": sent}
+
+
+async def _idle_hold(rng: random.Random, host: str, plain_port_text: str, tls_port_text: str,
+                     plain_text: str, tls_text: str, cap_text: str) -> dict[str, Any]:  # fmt: skip
+    """Hold ``plain`` idle TCP connections to ``plain_port`` and ``tls`` to ``tls_port``
+    (that never send a ClientHello): send nothing, and when the server hangs up, connect
+    again after a pause. Prints one ``holding`` line once every connection has been
+    tried once, then holds until stdin closes (or ``cap`` seconds) and reports."""
+    _raise_own_fd_limit()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    threading.Thread(target=_set_at_stdin_eof, args=(loop, stop), daemon=True).start()
+    loop.call_later(float(cap_text), stop.set)
+    kinds = {"plain": (int(plain_port_text), int(plain_text)),
+             "tls": (int(tls_port_text), int(tls_text))}  # fmt: skip
+    stats = {kind: collections.Counter[str]() for kind in kinds}
+    first_tries = 0
+    all_tried = asyncio.Event()
+    total = sum(count for _, count in kinds.values())
+
+    async def keep(kind: str, port: int, delay: float) -> None:
+        nonlocal first_tries
+        await asyncio.sleep(delay)
+        first = True
+        counts = stats[kind]
+        while not stop.is_set():
+            counts["attempts"] += 1
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+            except (OSError, TimeoutError):
+                counts["connect_failed"] += 1
+                reader = None
+            if first:
+                first, first_tries = False, first_tries + 1
+                if first_tries == total:
+                    all_tried.set()
+            if reader is not None:
+                counts["open"] += 1
+                counts["max_open"] = max(counts["max_open"], counts["open"])
+                hangup = asyncio.ensure_future(reader.read(1))
+                stopped = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({hangup, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                if hangup.done():
+                    counts["closed_by_server"] += 1
+                    hangup.exception()  # a reset counts as a hang-up too
+                else:
+                    hangup.cancel()
+                counts["open"] -= 1
+                writer.close()
+            # Reconnect after a pause, as an attacker keeping up the pressure would.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5 + rng.random() / 2)
+
+    tasks = [
+        asyncio.ensure_future(keep(kind, port, i * 0.003))
+        for kind, (port, count) in kinds.items()
+        for i in range(count)
+    ]
+    await all_tried.wait()
+    open_now = {kind: counts["open"] for kind, counts in stats.items()}
+    print(json.dumps({"type": "holding", "open": open_now}), flush=True)
+    await stop.wait()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"type": "done", **{kind: dict(counts) for kind, counts in stats.items()}}
+
+
+def _raise_own_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _set_at_stdin_eof(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    sys.stdin.buffer.read()
+    loop.call_soon_threadsafe(event.set)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,22 @@ class ChatNode:
 
     # -- processes -------------------------------------------------------------
 
-    def start(self, timeout: float = 30.0, *, env: dict[str, str] | None = None) -> None:
+    def daemon_command(self) -> list[str]:
+        """How the daemon is started (a subclass may start a patched one)."""
+        return [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
+                "--interface", self.host.ifname]  # fmt: skip
+
+    def start(
+        self,
+        timeout: float = 30.0,
+        *,
+        prefix: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """Start the daemon; ``prefix`` wraps it (e.g. ``prlimit --nofile=1024:4096 --``),
+        ``env`` adds to its environment."""
         self.daemon = self.host.popen(
-            [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
-             "--interface", self.host.ifname],
+            [*prefix, *self.daemon_command()],
             env={**cli_env(), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         assert self.daemon.stdout is not None

@@ -67,8 +67,14 @@ class FaultNode(ChatNode):
     """A ChatNode whose daemon stderr is read (so a chatty node never blocks on a full
     pipe) and kept, across restarts, for the failure report."""
 
-    def start(self, timeout: float = 30.0, *, env: dict[str, str] | None = None) -> None:
-        super().start(timeout, env=env)
+    def start(
+        self,
+        timeout: float = 30.0,
+        *,
+        prefix: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().start(timeout, prefix=prefix, env=env)
         assert self.daemon is not None
         assert self.daemon.stderr is not None
         if not hasattr(self, "log"):
