@@ -125,6 +125,7 @@ class Node:
         self._links: dict[bytes, PeerLink] = {}
         self._refs: dict[bytes, ConversationRef] = {}  # a contact's, made once per session
         self._marks = DeliveryMarks(profile)
+        self._incoming: list[tuple[PeerLink, MessageReceived, ConversationRef]] = []
         self._connecting: dict[bytes, asyncio.Task[None]] = {}
         self._key_warnings = KeyWarnings()
         self._key_warning_timer: asyncio.TimerHandle | None = None
@@ -560,46 +561,55 @@ class Node:
         elif isinstance(event, MessageReceived):
             if link.state == "closed":  # a message after one we could not store: not yet
                 return
-            try:
-                stored = self.profile.add_message(
-                    StoredMessage(
-                        message_id=event.message_id,
-                        conversation_id=ref.conversation_id,
-                        direction=MessageDirection.IN,
-                        sender=ref.name,
-                        timestamp_ms=event.timestamp_ms,
-                        body=event.text,
-                        delivery=DeliveryState.DELIVERED,
-                    )
-                )
-            except StoreError as exc:
-                # No receipt for what we could not store: the peer keeps it queued.
-                # Ending the session makes it send its queue again, in order, on
-                # the next one (a session resends only when it opens).
-                logger.warning("message from %s not stored: %s", ref.peer_label, exc)
-                link.close(f"could not store a message: {exc}")
-                return
-            # Receipt even for a duplicate: the first receipt may have been lost.
-            with contextlib.suppress(TransportError, ProtocolError):
-                link.send(link.session.send_receipt(event.message_id, now_ms()))
-            if stored:
-                self.emit(
-                    MessageEvent(
-                        conversation=ref.conversation_id,
-                        peer_id=ref.peer_label,
-                        sender=ref.name,
-                        direction="in",
-                        message_id=event.message_id.hex(),
-                        timestamp_ms=event.timestamp_ms,
-                        text=event.text,
-                    )
-                )
+            # Stored in a group commit at the end of this loop turn: the messages of a
+            # burst (several per SCTP packet) share one transaction; receipts follow it.
+            self._incoming.append((link, event, ref))
+            if len(self._incoming) == 1:
+                asyncio.get_running_loop().call_soon(self._store_incoming)
         # A receipt is scoped to its conversation: one from one contact cannot
         # mark (or drop from the outbox) a message meant for another.
         elif isinstance(event, ReceiptReceived) and self._marks.take_receipt(
             event.message_id, ref.conversation_id
         ):
             self.emit(ReceiptEvent(ref.conversation_id, ref.peer_label, event.message_id.hex()))
+
+    def _store_incoming(self) -> None:
+        batch, self._incoming = self._incoming, []
+        batch = [item for item in batch if item[0].state != "closed"]
+        try:
+            with self.profile.batch():
+                stored = [
+                    self.profile.add_message(
+                        StoredMessage(
+                            message_id=event.message_id, conversation_id=ref.conversation_id,
+                            direction=MessageDirection.IN, sender=ref.name,
+                            timestamp_ms=event.timestamp_ms, body=event.text,
+                            delivery=DeliveryState.DELIVERED,
+                        )
+                    )
+                    for _, event, ref in batch
+                ]  # fmt: skip
+        except StoreError as exc:
+            # No receipt for what we could not store: the peers keep it queued.
+            # Ending a session makes its peer send its queue again, in order, on
+            # the next one (a session resends only when it opens).
+            for link, _, ref in batch:
+                if link.state != "closed":
+                    logger.warning("message from %s not stored: %s", ref.peer_label, exc)
+                    link.close(f"could not store a message: {exc}")
+            return
+        for (link, event, ref), new in zip(batch, stored, strict=True):
+            # Receipt even for a duplicate: the first receipt may have been lost.
+            with contextlib.suppress(TransportError, ProtocolError):
+                link.send(link.session.send_receipt(event.message_id, now_ms()))
+            if new:
+                self.emit(
+                    MessageEvent(
+                        conversation=ref.conversation_id, peer_id=ref.peer_label,
+                        sender=ref.name, direction="in", message_id=event.message_id.hex(),
+                        timestamp_ms=event.timestamp_ms, text=event.text,
+                    )
+                )  # fmt: skip
 
     async def _async_flush_outbox(self, link: PeerLink, conversation: str) -> None:
         async with link.send_lock:
