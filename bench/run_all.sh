@@ -10,7 +10,7 @@
 # --no-docs       print the table, leave docs/ alone
 # --cut-detection add bench_raw_aiortc's ~40 s cut test
 # The LAN and browser benches (bench_discovery, bench_guest, bench_lan, the LAN part of
-# bench_load) need root: they make their own network namespaces. About 10-12 min in all
+# bench_load) need root: they make their own network namespaces. About 8-11 min in all
 # on a 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
@@ -27,12 +27,11 @@ while [ $# -gt 0 ]; do
 done
 mkdir -p bench/results
 [ -z "$only" ] && rm -f bench/results/bench_*.json bench/results/bench_*.json.tmp
-# Per-bench options that keep the whole run near 10 min (each bench's defaults are
-# the same or larger; see its --help).
+# Per-bench options that keep the whole run near 10 min (bench_load's default goes on
+# to 8000 guests; see its --help).
 args_for() {
     case "$1" in
         bench_raw_aiortc) echo "$raw_args" ;;
-        bench_history) echo "--messages 300000" ;;
         bench_load) echo "--sizes 500,1000,2000,4000" ;;
         *) echo "" ;;
     esac
