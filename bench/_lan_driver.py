@@ -5,7 +5,10 @@ Modes (JSON lines on stdin/stdout; ``bench_lan.py`` relays between the two ends)
 * ``raw-offer``: for each of ``--opens`` rounds, print ``{"offer": SDP}``, read
   ``{"answer": SDP}``, time offer creation -> channel open; on the last channel run
   the RTT and throughput measurements of ``bench_raw_aiortc`` and print
-  ``{"result": {...}}``.
+  ``{"result": {...}}``. One-way throughput runs ``--oneway-runs`` times, at most
+  ``--window`` messages ahead of the receiver's acks, with the ``Udp RcvbufErrors``
+  of both namespaces before and after each run (the receiver's read through
+  ``/proc/<--receiver-pid>/net/snmp``); ``--flood-runs`` adds unpaced runs.
 * ``raw-answer``: answer every ``{"offer": SDP}`` line with ``{"answer": SDP}``; on the
   channel, obey ``MODE:<name>`` messages: ``echo`` (send every message back),
   ``oneway`` (send ``K`` for every 64 messages received), ``acked`` (send ``k`` for
@@ -37,7 +40,7 @@ from aiortc import (  # noqa: E402
     RTCSessionDescription,
 )
 
-from bench._udp import force_rcvbuf, rcvbuf_errors  # noqa: E402
+from bench._udp import rcvbuf_errors  # noqa: E402
 from bench.bench_raw_aiortc import (  # noqa: E402
     DEFAULT_WINDOW,
     HANG,
@@ -88,8 +91,6 @@ async def raw_offer(args: argparse.Namespace) -> None:
             await pc.setRemoteDescription(RTCSessionDescription(reply["answer"], "answer"))
             await opened.wait()
         open_ms.append((time.perf_counter() - started) * 1000)
-        if args.rcvbuf:
-            force_rcvbuf(pc, args.rcvbuf)
     assert pc is not None
     assert channel is not None
     a = channel_endpoint(channel)
@@ -139,8 +140,6 @@ async def raw_answer(args: argparse.Namespace) -> None:
         pc.on("datachannel", serve_channel)
         await pc.setRemoteDescription(RTCSessionDescription(request["offer"], "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
-        if args.rcvbuf:
-            force_rcvbuf(pc, args.rcvbuf)
         emit({"answer": pc.localDescription.sdp})
     for pc in peers:
         await pc.close()
@@ -210,7 +209,6 @@ def main() -> None:
         "--window", type=int, default=DEFAULT_WINDOW, help="messages unacknowledged at most"
     )
     parser.add_argument("--receiver-pid", default="self", help="for its namespace's counters")
-    parser.add_argument("--rcvbuf", type=int, default=0, help="SO_RCVBUFFORCE bytes (0: leave)")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--url", default="")
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""UDP receive-buffer drops, and the receive buffer of aiortc's own sockets.
+"""UDP receive-buffer drops: per namespace, and per socket for aiortc's own sockets.
 
 A data-channel flood that outruns its receiver overflows the receiver's UDP socket
 buffer: the kernel drops the datagrams (``RcvbufErrors`` in ``/proc/net/snmp``) and
@@ -12,9 +12,6 @@ import os
 import socket
 from pathlib import Path
 from typing import Any
-
-#: Linux's SO_RCVBUFFORCE (root only: may exceed net.core.rmem_max); not in ``socket``.
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 def rcvbuf_errors(pid: int | str = "self") -> int:
@@ -55,16 +52,6 @@ def ice_sockets(pc: Any) -> list[socket.socket]:
             if sock is not None:
                 found.append(sock)
     return found
-
-
-def force_rcvbuf(pc: Any, size: int) -> list[int]:
-    """Set SO_RCVBUFFORCE on every ICE socket of ``pc``; return the sizes in force
-    (Linux reports twice the size asked: its own bookkeeping is included)."""
-    sizes = []
-    for sock in ice_sockets(pc):
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
-        sizes.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
-    return sizes
 
 
 def _ice_transports(pc: Any) -> list[Any]:

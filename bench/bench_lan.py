@@ -353,7 +353,7 @@ def baseline_raw(h1: Host, h2: Host, args: argparse.Namespace) -> dict[str, Any]
         "method": (
             "aiortc in two processes, one per namespace, iceServers=[]; SDP relayed over"
             " pipes through the bench process; bench_raw_aiortc's measure_rtt (remote echo)"
-            " and measure_throughput (100-byte messages, bufferedAmount backpressure);"
+            " and measure_throughput (100-byte messages, at most --window unreceived);"
             " 'oneway' counts messages via one ack per 64, 'acked' gets one 1-byte reply"
             " per message (the shape of p2pchat's receipts)"
         ),
