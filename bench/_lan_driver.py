@@ -5,7 +5,10 @@ Modes (JSON lines on stdin/stdout; ``bench_lan.py`` relays between the two ends)
 * ``raw-offer``: for each of ``--opens`` rounds, print ``{"offer": SDP}``, read
   ``{"answer": SDP}``, time offer creation -> channel open; on the last channel run
   the RTT and throughput measurements of ``bench_raw_aiortc`` and print
-  ``{"result": {...}}``.
+  ``{"result": {...}}``. One-way throughput runs ``--oneway-runs`` times, at most
+  ``--window`` messages ahead of the receiver's acks, with the ``Udp RcvbufErrors``
+  of both namespaces before and after each run (the receiver's read through
+  ``/proc/<--receiver-pid>/net/snmp``); ``--flood-runs`` adds unpaced runs.
 * ``raw-answer``: answer every ``{"offer": SDP}`` line with ``{"answer": SDP}``; on the
   channel, obey ``MODE:<name>`` messages: ``echo`` (send every message back),
   ``oneway`` (send ``K`` for every 64 messages received), ``acked`` (send ``k`` for
@@ -37,15 +40,21 @@ from aiortc import (  # noqa: E402
     RTCSessionDescription,
 )
 
+from bench._udp import rcvbuf_errors  # noqa: E402
 from bench.bench_raw_aiortc import (  # noqa: E402
+    DEFAULT_WINDOW,
     HANG,
     Endpoint,
     channel_endpoint,
     measure_rtt,
-    measure_throughput,
+    repeated_throughput,
 )
 
 ACK_EVERY = 64  # measure_throughput sends in batches of 64
+DROPS_METHOD = (
+    "Udp RcvbufErrors of /proc/PID/net/snmp in each end's namespace (nothing else runs"
+    " there), read before and after each run"
+)
 
 
 def emit(doc: dict[str, Any]) -> None:
@@ -100,12 +109,25 @@ async def raw_offer(args: argparse.Namespace) -> None:
 
     a.send(b"MODE:oneway")
     a.on_message = per_batch
-    result["throughput_oneway"] = await measure_throughput(a, counter, duration=args.duration)
+
+    def drops() -> dict[str, int]:
+        return {"receiver": rcvbuf_errors(args.receiver_pid), "sender": rcvbuf_errors()}
+
+    timed = {"drops": drops, "drops_method": DROPS_METHOD, "duration": args.duration}
+    result["throughput_oneway"] = await repeated_throughput(
+        a, counter, runs=args.oneway_runs, window=args.window, **timed
+    )
+    if args.flood_runs:  # the unpaced flood, for contrast: see measure_throughput
+        result["throughput_oneway_flood"] = await repeated_throughput(
+            a, counter, runs=args.flood_runs, window=None, **timed
+        )
 
     # Acked: one small reply per message, the shape of p2pchat's message + receipt.
     a.on_message = lambda _d: None
     a.send(b"MODE:acked")
-    result["throughput_acked"] = await measure_throughput(a, a, duration=args.duration)
+    result["throughput_acked"] = await repeated_throughput(
+        a, a, runs=1, window=args.window, **timed
+    )
     emit({"result": result})
     await pc.close()
 
@@ -181,6 +203,12 @@ def main() -> None:
     parser.add_argument("--opens", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--oneway-runs", type=int, default=3, help="one-way runs (spread)")
+    parser.add_argument("--flood-runs", type=int, default=0, help="one-way runs with no window")
+    parser.add_argument(
+        "--window", type=int, default=DEFAULT_WINDOW, help="messages unacknowledged at most"
+    )
+    parser.add_argument("--receiver-pid", default="self", help="for its namespace's counters")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--url", default="")
     args = parser.parse_args()

@@ -35,6 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench._figures import Goal, emit, figure  # noqa: E402
 from tests.lan.netns import PYTHON, Host, Lan  # noqa: E402
 
 DRIVER = str(REPO / "tests" / "lan" / "discovery_driver.py")
@@ -121,22 +122,40 @@ def main() -> None:
             node.wait("lost", instance=name)
         node.stop()
 
-    print(
-        json.dumps(
-            {
-                "bench": "discovery",
-                "runs": args.runs,
-                "already_running_ms": summary(already),
-                "newly_started_ms": summary(newly),
-                "registration_ms": summary(registration),
-                "baseline": {
-                    "already_running_ms": "20-120 (RFC 6762 5.2 first-query delay)",
-                    "newly_started_ms": "750-1000, median 875 (RFC 6762 8.1 probing floor)",
-                    "zeroconf_default_probing_ms": "~1150-1250",
-                },
-            }
-        )
-    )
+    result = {
+        "bench": "discovery",
+        "runs": args.runs,
+        "already_running_ms": summary(already),
+        "newly_started_ms": summary(newly),
+        "registration_ms": summary(registration),
+        "baseline": {
+            "already_running_ms": "20-120 (RFC 6762 5.2 first-query delay)",
+            "newly_started_ms": "750-1000, median 875 (RFC 6762 8.1 probing floor)",
+            "zeroconf_default_probing_ms": "~1150-1250",
+        },
+    }
+    emit(result, figures(result))
+
+
+def figures(result: dict[str, Any]) -> list[dict[str, Any]]:
+    def row(key: str, label: str, baseline: str, value: float, goal: Goal) -> dict[str, Any]:
+        s = result[key]
+        return figure(
+            f"discovery.{key.removesuffix('_ms')}", label, s["median"], "ms",
+            baseline=baseline, baseline_value=value, goal=goal,
+            spread=[s["min"], s["median"], s["max"]],
+        )  # fmt: skip
+
+    floor = "RFC 6762 probing floor, median (8.1: 750-1000 ms)"
+    return [
+        row("already_running_ms", "mDNS: node starts, peer already there → PeerFound",
+            "RFC 6762 first-query delay, upper end (5.2: 20-120 ms)", 120,
+            Goal(max_value=300, unit="ms")),
+        row("newly_started_ms", "mDNS: peer starts → node's PeerFound", floor, 875,
+            Goal(max_value=1800, unit="ms")),
+        row("registration_ms", "mDNS: peer's start → its advert on the LAN", floor, 875,
+            Goal(max_value=1800, unit="ms")),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

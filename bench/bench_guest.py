@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from playwright.async_api import async_playwright  # noqa: E402
 
+from bench._figures import Goal, emit, figure  # noqa: E402
 from tests.browser.chromium import launch_chromium, new_context  # noqa: E402
 from tests.lan.chat_nodes import ChatNode  # noqa: E402
 from tests.lan.netns import PYTHON, Lan  # noqa: E402
@@ -140,26 +141,42 @@ async def main() -> None:
             server.kill()
             owner.stop()
     first = summary([g["first_message_ms"] for g in guests])
+    connected = summary([g["connected_ms"] for g in guests])
+    loaded = summary([g["page_loaded_ms"] for g in guests])
     base = summary(baselines)
-    print(
-        json.dumps(
-            {
-                "benchmark": "guest",
-                "p2pchat": {
-                    "link_to_first_message": first,
-                    "link_to_connected": summary([g["connected_ms"] for g in guests]),
-                    "page_loaded": summary([g["page_loaded_ms"] for g in guests]),
-                    "paths": sorted({g["path"] for g in guests}),
-                },
-                "baseline_https_page_plus_ws_echo": base,
-                "ratio_p50": round(first["p50_ms"] / base["p50_ms"], 2),
-                "method": (
-                    "Chromium in one namespace, the owner's daemon in another; goto(link) →"
-                    " scripted Join and Send → the owner's watch shows the message"
-                ),
-            }
-        )
-    )
+    result = {
+        "benchmark": "guest",
+        "p2pchat": {
+            "link_to_first_message": first,
+            "link_to_connected": connected,
+            "page_loaded": loaded,
+            "paths": sorted({g["path"] for g in guests}),
+        },
+        "baseline_https_page_plus_ws_echo": base,
+        "ratio_p50": round(first["p50_ms"] / base["p50_ms"], 2),
+        "method": (
+            "Chromium in one namespace, the owner's daemon in another; goto(link) →"
+            " scripted Join and Send → the owner's watch shows the message"
+        ),
+    }
+    baseline = "HTTPS page + one WebSocket echo, same namespaces, same run"
+    emit(
+        result,
+        [
+            figure("guest.link_to_first_message", "guest: link opened → first message at the owner (p50)",
+                   first["p50_ms"], "ms", baseline=baseline, baseline_value=base["p50_ms"],
+                   goal=Goal(max_ratio=2.5, max_value=500, unit="ms"), spread=spread(first)),
+            figure("guest.link_to_connected", "guest: link opened → connected (p50)",
+                   connected["p50_ms"], "ms", spread=spread(connected)),
+            figure("guest.page_loaded", "guest: link opened → page loaded (p50)",
+                   loaded["p50_ms"], "ms", baseline=baseline, baseline_value=base["p50_ms"],
+                   spread=spread(loaded)),
+        ],
+    )  # fmt: skip
+
+
+def spread(s: dict[str, float]) -> list[float]:
+    return [s["min_ms"], s["p50_ms"], s["max_ms"]]
 
 
 if __name__ == "__main__":

@@ -21,90 +21,44 @@ If the stdlib build lacks FTS5, ``sqlcipher3`` with no key is used instead and
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import sqlcipher3
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-from p2pchat.store import (
-    DEFAULT_KDF_LIMITS,
-    DeliveryState,
-    Direction,
-    Profile,
-    ProfilePaths,
-    StoredMessage,
-    create_profile,
-    open_profile,
+import sqlcipher3  # noqa: E402
+
+from bench._bench_data import (  # noqa: E402
+    CONVERSATIONS,
+    PASSPHRASE,
+    START_MS,
+    generate,
+    plain_profile,
+    queries,
+    reopen_plain_profile,
 )
-from p2pchat.store.connection import configure
-from p2pchat.store.schema import create_session_tables, migrate
+from bench._figures import emit, figure  # noqa: E402
+from p2pchat.store import DEFAULT_KDF_LIMITS, Profile, create_profile, open_profile  # noqa: E402
 
-PASSPHRASE = "a passphrase for the benchmark"
-VOCABULARY_SIZE = 5000
-CONVERSATIONS = 20
-START_MS = 1_700_000_000_000
 STEP_MS = 30_000  # one message every 30 s: 1M messages span ~347 days
 DAY_MS = 86_400_000
-
-
-def vocabulary(rng: random.Random) -> list[str]:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    words: set[str] = set()
-    while len(words) < VOCABULARY_SIZE:
-        words.add("".join(rng.choices(letters, k=rng.randint(3, 9))))
-    # rank order = frequency order; sorted first: a set's order changes with the hash seed
-    return sorted(sorted(words), key=lambda w: rng.random())
-
-
-def generate(count: int, chunk: int, seed: int = 1) -> Iterator[list[StoredMessage]]:
-    """Chat-like messages in chunks: 3-25 words each, Zipf-distributed (the same for
-    the same seed, so the profile and the baseline get identical data)."""
-    rng = random.Random(seed)
-    words = vocabulary(rng)
-    cumulative = list(_accumulate(1 / rank for rank in range(1, len(words) + 1)))
-    for start in range(0, count, chunk):
-        batch = []
-        for n in range(start, min(start + chunk, count)):
-            body = " ".join(rng.choices(words, cum_weights=cumulative, k=rng.randint(3, 25)))
-            incoming = (n // CONVERSATIONS) % 2 == 1  # each conversation: in, out, in…
-            batch.append(
-                StoredMessage(
-                    message_id=n.to_bytes(16, "big"),
-                    conversation_id=f"guest:{n % CONVERSATIONS}",
-                    direction=Direction.IN if incoming else Direction.OUT,
-                    sender=f"guest{n % CONVERSATIONS}" if incoming else "me",
-                    timestamp_ms=START_MS + n * STEP_MS,
-                    body=body,
-                    delivery=DeliveryState.DELIVERED,
-                )
-            )
-        yield batch
-
-
-def queries() -> dict[str, str]:
-    words = vocabulary(random.Random(1))  # the same first draw as generate()
-    return {
-        "common_word": words[0],
-        "rare_word": words[3000],
-        "two_words": f"{words[5]} {words[20]}",
-        "prefix": words[10][:3] + "*",
-    }
+#: The queries timed here (bench_store times all of _bench_data.queries()).
+QUERIES = ("common_word", "rare_word", "two_words", "prefix")
 
 
 def build(profile: Profile, args: argparse.Namespace) -> dict[str, float]:
     """Insert every message in ``--batch`` transactions; time the inserts only."""
     inserting = 0.0
     started = time.perf_counter()
-    for chunk in generate(args.messages, args.batch):
+    for chunk in generate(args.messages, chunk=args.batch, step_ms=STEP_MS):
         start = time.perf_counter()
         with profile.batch():
             for message in chunk:
@@ -160,17 +114,6 @@ def measure_unlock(data_dir: Path, args: argparse.Namespace) -> dict[str, float]
     }
 
 
-def plain_profile(data_dir: Path, driver: Any) -> Profile:
-    """The Profile class without encryption: same schema and SQL over ``driver``."""
-    data_dir.mkdir()
-    conn = driver.connect(data_dir / "profile.db", isolation_level=None)
-    configure(conn)
-    migrate(conn)
-    create_session_tables(conn)
-    conn.execute("INSERT INTO identity VALUES (1, ?, 'bench')", (bytes(32),))
-    return Profile(conn, ProfilePaths(data_dir))
-
-
 def stdlib_has_fts5() -> bool:
     conn = sqlite3.connect(":memory:")
     try:
@@ -189,7 +132,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="runs per query (median)")
     parser.add_argument("--unlock-runs", type=int, default=3)
     args = parser.parse_args()
-    args.queries = queries()
+    args.queries = {name: query for name, query in queries().items() if name in QUERIES}
     started = time.perf_counter()
 
     if stdlib_has_fts5():
@@ -220,7 +163,7 @@ def main() -> None:
             baseline: dict[str, Any] = build(profile, args)
         baseline["db_bytes"] = (root / "plain" / "profile.db").stat().st_size
         progress("timing the baseline")
-        with plain_profile_reopened(root / "plain", baseline_driver) as profile:
+        with reopen_plain_profile(root / "plain", baseline_driver) as profile:
             baseline.update(measure_queries(profile, args))
 
     result = {
@@ -254,14 +197,28 @@ def main() -> None:
         },
         "total_s": round(time.perf_counter() - started, 1),
     }
-    print(json.dumps(result))
+    emit(result, figures(result))
 
 
-def plain_profile_reopened(data_dir: Path, driver: Any) -> Profile:
-    conn = driver.connect(data_dir / "profile.db", isolation_level=None)
-    configure(conn)
-    create_session_tables(conn)
-    return Profile(conn, ProfilePaths(data_dir))
+def figures(result: dict[str, Any]) -> list[dict[str, Any]]:
+    enc, base = result["encrypted"], result["baseline"]
+    n = f"{result['messages']:,} messages"
+    baseline = f"the same Profile, {base['driver']}"
+
+    def row(key: str, label: str, unit: str) -> dict[str, Any]:
+        return figure(f"history.{key}", label, enc[key], unit, baseline=baseline,
+                      baseline_value=base[key])  # fmt: skip
+
+    return [
+        row("build_s", f"history: build {n} (batched inserts)", "s"),
+        row("search_top50_median_ms", f"history: search, newest 50 ({n}, median of queries)", "ms"),
+        row("count_median_ms", "history: total-count query (median of queries)", "ms"),
+        row("conversations_ms", f"history: conversation listing ({n})", "ms"),
+        row("range_ms", "history: one conversation, one day, last 50", "ms"),
+        figure("history.unlock", "history: unlock (Argon2id + open)", enc["unlock_s"], "s"),
+        figure("history.cold_search", "history: first search on a fresh connection",
+               enc["cold_search_ms"], "ms"),
+    ]  # fmt: skip
 
 
 def timed_ms(action: Callable[[], object], runs: int) -> float:
@@ -282,13 +239,6 @@ def ratio(a: object, b: object) -> float | None:
 
 def progress(text: str) -> None:
     print(f"bench_history: {text}", file=sys.stderr, flush=True)
-
-
-def _accumulate(values: Iterator[float]) -> Iterator[float]:
-    total = 0.0
-    for value in values:
-        total += value
-        yield total
 
 
 if __name__ == "__main__":

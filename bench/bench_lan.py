@@ -34,7 +34,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -49,6 +51,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench._figures import Goal, cdf_points, chart_bars, chart_cdf, emit, figure  # noqa: E402
 from p2pchat.control.client import ControlClient  # noqa: E402
 from p2pchat.control.socket_path import socket_address  # noqa: E402
 from p2pchat.control.wire import (  # noqa: E402
@@ -62,7 +65,17 @@ from tests.lan.netns import PYTHON, Host, Lan  # noqa: E402
 
 DRIVER = str(REPO / "bench" / "_lan_driver.py")
 TIMEOUT = 60.0
-GOALS = {"session_ready_ms": 200, "rtt_p50_ms": 2.0, "throughput_fraction_of_raw": 0.8}
+# Issue 11's goals, as ratios to the baselines measured in the same run.
+CONNECT_GOAL = Goal(max_ratio=1.5)
+RTT_P50_GOAL = Goal(max_ratio=2.0, max_value=1.5, unit="ms")
+RTT_P99_GOAL = Goal(max_ratio=5.0)
+THROUGHPUT_GOAL = Goal(min_ratio=0.8, min_value=2000, unit="msg/s")
+GOALS = {
+    "session_connect_over_raw_open_p50": CONNECT_GOAL.text(),
+    "rtt_p50": RTT_P50_GOAL.text(),
+    "rtt_p99": RTT_P99_GOAL.text(),
+    "throughput": THROUGHPUT_GOAL.text(),
+}
 
 
 # -- nodes -------------------------------------------------------------------------------
@@ -321,7 +334,8 @@ def baseline_raw(h1: Host, h2: Host, args: argparse.Namespace) -> dict[str, Any]
     answerer = h2.popen([PYTHON, DRIVER, "raw-answer"], **pipes)
     offerer = h1.popen(
         [PYTHON, DRIVER, "raw-offer", "--opens", str(args.raw_opens), "--rounds",
-         str(args.raw_rounds), "--duration", str(args.raw_duration)],
+         str(args.raw_rounds), "--duration", str(args.raw_duration),
+         "--receiver-pid", str(answerer.pid), *args.raw_driver_args],
         **pipes,
     )  # fmt: skip
     try:
@@ -339,7 +353,7 @@ def baseline_raw(h1: Host, h2: Host, args: argparse.Namespace) -> dict[str, Any]
         "method": (
             "aiortc in two processes, one per namespace, iceServers=[]; SDP relayed over"
             " pipes through the bench process; bench_raw_aiortc's measure_rtt (remote echo)"
-            " and measure_throughput (100-byte messages, bufferedAmount backpressure);"
+            " and measure_throughput (100-byte messages, at most --window unreceived);"
             " 'oneway' counts messages via one ack per 64, 'acked' gets one 1-byte reply"
             " per message (the shape of p2pchat's receipts)"
         ),
@@ -400,6 +414,7 @@ def rtt_stats(values_s: list[float]) -> dict[str, Any]:
         "p50_ms": ms(statistics.median(ordered)),
         "p99_ms": ms(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]),
         "max_ms": ms(ordered[-1]),
+        "cdf_ms": cdf_points([ms(v) for v in ordered]),
     }
 
 
@@ -417,6 +432,10 @@ def main() -> None:
     parser.add_argument("--raw-opens", type=int, default=5)
     parser.add_argument("--raw-rounds", type=int, default=1000)
     parser.add_argument("--raw-duration", type=float, default=3.0)
+    parser.add_argument(
+        "--raw-driver-args", type=shlex.split, default=[],
+        help="more options for _lan_driver.py raw-offer, e.g. '--flood-runs 1'",
+    )  # fmt: skip
     parser.add_argument("--profile", type=Path, help="run the daemons under cProfile")
     args = parser.parse_args()
 
@@ -475,7 +494,77 @@ def main() -> None:
     result["goals"] = GOALS
     result["seconds"] = round(time.monotonic() - started, 1)
     result["python"] = sys.version.split()[0]
-    print(json.dumps(result))
+    emit(result, figures(ours, raw, ws), charts(ours, raw, ws))
+
+
+def charts(ours: dict[str, Any], raw: dict[str, Any], ws: dict[str, Any]) -> list[dict]:
+    """docs/perf/rtt.svg and throughput.svg: p2pchat beside its baselines."""
+    rtt_raw = raw["rtt"]["p50_ms"]
+    oneway, acked = raw["throughput_oneway"], raw["throughput_acked"]
+    spread = oneway["spread_messages_per_s"]
+    rtt_goal = min(RTT_P50_GOAL.max_value or math.inf, (RTT_P50_GOAL.max_ratio or 0) * rtt_raw)
+    return [
+        chart_cdf(
+            "rtt", "Message round trip between two namespaces (same run)", "ms",
+            [(f"p2pchat: send → receipt (p50 {ours['rtt']['p50_ms']:g} ms)", ours["rtt"]["cdf_ms"]),
+             (f"raw aiortc data channel echo (p50 {rtt_raw:g} ms)", raw["rtt"]["cdf_ms"]),
+             (f"aiohttp WebSocket echo (p50 {ws['rtt']['p50_ms']:g} ms)", ws["rtt"]["cdf_ms"])],
+            [(f"goal for p2pchat's p50: {rtt_goal:.2f} ms", rtt_goal)],
+        ),
+        chart_bars(
+            "throughput", "Sustained messages per second between two namespaces (same run)",
+            "100-byte messages per second (whiskers: slowest and fastest run)",
+            [("p2pchat A→B, last receipt", ours["throughput"]["messages_per_s"], None),
+             (f"raw aiortc one-way (median of {oneway['runs']})", oneway["messages_per_s"],
+              [spread["min"], spread["max"]]),
+             ("raw aiortc, one reply per message", acked["messages_per_s"], None)],
+            [(f"goal: {THROUGHPUT_GOAL.min_ratio:g}x raw one-way",
+              (THROUGHPUT_GOAL.min_ratio or 0) * oneway["messages_per_s"]),
+             (f"goal: ≥ {THROUGHPUT_GOAL.min_value:,.0f} msg/s", THROUGHPUT_GOAL.min_value or 0)],
+        ),
+    ]  # fmt: skip
+
+
+def figures(ours: dict[str, Any], raw: dict[str, Any], ws: dict[str, Any]) -> list[dict]:
+    ready = ours["session_ready"]
+    connect = ready["connect_ms"]
+    restart = ready["responder_restart_to_open_ms"]
+    rtt, tput = ours["rtt"], ours["throughput"]
+    oneway, acked = raw["throughput_oneway"], raw["throughput_acked"]
+    same = "same namespaces, same run"
+    oneway_spread = oneway["spread_messages_per_s"]
+    drops = sum(oneway["rcvbuf_errors"].values())
+    return [
+        figure("lan.session_connect_p50", "LAN: session connecting → open (p50 of reconnects)",
+               connect and connect["p50_ms"], "ms",
+               baseline=f"raw aiortc open, {same}", baseline_value=raw["open_ms"]["p50_ms"],
+               goal=CONNECT_GOAL,
+               spread=connect and [connect["min_ms"], connect["p50_ms"], connect["max_ms"]]),
+        figure("lan.responder_restart_to_open_p50",
+               "LAN: responder restarted → session open (start-up, unlock, mDNS)",
+               restart and restart["p50_ms"], "ms"),
+        figure("lan.rtt_p50", "LAN: message RTT p50 (send → receipt on watch)", rtt["p50_ms"], "ms",
+               baseline=f"raw aiortc echo, {same}", baseline_value=raw["rtt"]["p50_ms"],
+               goal=RTT_P50_GOAL),
+        figure("lan.rtt_p99", "LAN: message RTT p99", rtt["p99_ms"], "ms",
+               baseline=f"raw aiortc echo, {same}", baseline_value=raw["rtt"]["p99_ms"],
+               goal=RTT_P99_GOAL),
+        figure("lan.rtt_p50_vs_ws", "LAN: message RTT p50, beside a WebSocket echo",
+               rtt["p50_ms"], "ms", baseline=f"aiohttp WebSocket echo, {same}",
+               baseline_value=ws["rtt"]["p50_ms"]),
+        figure("lan.throughput", f"LAN: sustained A→B ({tput['messages']} messages, last receipt)",
+               tput["messages_per_s"], "msg/s",
+               baseline=f"raw aiortc one-way, {same} (median of {oneway['runs']})",
+               baseline_value=oneway["messages_per_s"], goal=THROUGHPUT_GOAL),
+        figure("lan.throughput_vs_acked", "LAN: sustained A→B, beside raw one reply per message",
+               tput["messages_per_s"], "msg/s", baseline=f"raw aiortc acked, {same}",
+               baseline_value=acked["messages_per_s"]),
+        figure("lan.raw_oneway", f"LAN baseline: raw aiortc one-way (window {oneway['window_messages']})",
+               oneway["messages_per_s"], "msg/s",
+               spread=[oneway_spread["min"], oneway_spread["median"], oneway_spread["max"]]),
+        figure("lan.raw_oneway_udp_drops", "LAN baseline: UDP datagrams dropped in those runs",
+               drops, "datagrams", goal="0 (else it measures loss)", met=drops == 0),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

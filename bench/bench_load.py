@@ -50,6 +50,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench._figures import emit, figure  # noqa: E402
+
 HANG = 120.0
 SIZE = 100
 ROOM = base64.urlsafe_b64encode(bytes(range(16))).rstrip(b"=").decode()
@@ -492,7 +494,45 @@ def main(argv: list[str] | None = None) -> None:
     result["python"] = sys.version.split()[0]
     result["aiohttp"] = aiohttp.__version__
     result["cpus"] = os.cpu_count()
-    print(json.dumps(result))
+    emit(result, figures(result))
+
+
+def figures(result: dict[str, Any]) -> list[dict[str, Any]]:
+    sig = result["signaling"]
+    measured = [row for row in sig["runs"] if "relay" in row]
+    rows = []
+    if measured:
+        at = sig["degrades"]["at_guests"]
+        ok = [row["guests"] for row in measured if at is None or row["guests"] < at]
+        largest = measured[-1]
+        rows += [
+            figure("load.signaling_guests_ok", "signaling: most guests with no failure and p99 in bounds",
+                   max(ok) if ok else 0, "guests",
+                   goal=f"no degradation up to {largest['guests']}", met=at is None),
+            figure("load.signaling_relay_rate", f"signaling: echo relay at {largest['guests']} guests",
+                   largest["relay"]["messages_per_s"], "msg/s"),
+            figure("load.signaling_rss_per_connection", f"signaling: memory per guest at {largest['guests']}",
+                   largest["rss_per_connection_kib"], "KiB"),
+        ]  # fmt: skip
+    store = result["store"]
+    rows += [
+        figure("load.outbox_enqueue", f"store: queue {store['outbox_per_contact']} messages for one contact",
+               store["enqueue_s_per_contact"], "s"),
+        figure("load.outbox_read", f"store: read back {store['outbox_per_contact']} queued messages",
+               store["pending_outbox_ms_per_contact"], "ms"),
+    ]  # fmt: skip
+    memory, flush = result["daemon_memory"], result["outbox_flush"]
+    if isinstance(memory, dict):
+        rows.append(
+            figure("load.daemon_rss_per_contact", "daemon: memory per contact",
+                   memory["rss_per_contact_kib"], "KiB")
+        )  # fmt: skip
+    if isinstance(flush, dict):
+        rows.append(
+            figure("load.outbox_flush", f"outbox flush: {flush['messages']} queued, peer back → all delivered",
+                   flush["flush_messages_per_s"], "msg/s")
+        )  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
 import resource
 import subprocess
@@ -31,6 +30,10 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._figures import emit, figure
 
 HANG = 60.0
 WINDOW = 256
@@ -319,7 +322,23 @@ def main(argv: list[str] | None = None) -> None:
     result["python"] = sys.version.split()[0]
     result["aiohttp"] = aiohttp.__version__
     result["cpus"] = os.cpu_count()
-    print(json.dumps(result))
+    emit(result, figures(result))
+
+
+def figures(result: dict[str, Any]) -> list[dict[str, Any]]:
+    sig, plain = result["signaling"], result["plain_aiohttp"]
+    baseline = "a bare aiohttp WebSocket server doing the same, same run"
+    return [
+        figure("signaling.rss_per_connection", "signaling: memory per idle WebSocket",
+               sig["idle_connections"]["rss_per_connection_kib"], "KiB", baseline=baseline,
+               baseline_value=plain["idle_connections"]["rss_per_connection_kib"]),
+        figure("signaling.guest_to_owner", "signaling: guest → owner, 100-byte messages",
+               sig["guest_to_owner"]["messages_per_s"], "msg/s", baseline=baseline,
+               baseline_value=plain["guest_to_owner"]["messages_per_s"]),
+        figure("signaling.echo", "signaling: echo through the owner",
+               sig["echo_through_owner"]["messages_per_s"], "msg/s", baseline=baseline,
+               baseline_value=plain["echo_through_owner"]["messages_per_s"]),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -16,89 +16,33 @@ snippets; ``search_median_ms`` is the median across queries.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import sqlcipher3
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-from p2pchat.store import (
+import sqlcipher3  # noqa: E402
+
+from bench._bench_data import PASSPHRASE, generate, plain_profile, queries  # noqa: E402
+from bench._figures import emit, figure  # noqa: E402
+from p2pchat.store import (  # noqa: E402
     DEFAULT_KDF_LIMITS,
-    DeliveryState,
-    Direction,
     Profile,
-    ProfilePaths,
     StoredMessage,
     create_profile,
     open_profile,
 )
-from p2pchat.store.connection import configure
-from p2pchat.store.keys import derive_key
-from p2pchat.store.schema import create_session_tables, migrate
+from p2pchat.store.keys import derive_key  # noqa: E402
 
-PASSPHRASE = "a passphrase for the benchmark"
-VOCABULARY_SIZE = 5000
-CONVERSATIONS = 20
-
-
-def vocabulary(rng: random.Random) -> list[str]:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    words: set[str] = set()
-    while len(words) < VOCABULARY_SIZE:
-        words.add("".join(rng.choices(letters, k=rng.randint(3, 9))))
-    return sorted(words, key=lambda w: rng.random())  # rank order = frequency order
-
-
-def generate(count: int, seed: int = 1) -> tuple[list[StoredMessage], list[str]]:
-    """Chat-like messages: 3-25 words, Zipf-distributed (a few words are everywhere)."""
-    rng = random.Random(seed)
-    words = vocabulary(rng)
-    weights = [1 / rank for rank in range(1, len(words) + 1)]
-    messages = []
-    for n in range(count):
-        body = " ".join(rng.choices(words, weights, k=rng.randint(3, 25)))
-        messages.append(
-            StoredMessage(
-                message_id=rng.randbytes(16),
-                conversation_id=f"guest:{n % CONVERSATIONS}",
-                direction=Direction.IN if n % 2 else Direction.OUT,
-                sender="peer" if n % 2 else "me",
-                timestamp_ms=1_700_000_000_000 + n * 1000,
-                body=body,
-                delivery=DeliveryState.DELIVERED,
-            )
-        )
-    return messages, words
-
-
-def queries(words: list[str]) -> dict[str, str]:
-    return {
-        "common_word": words[0],
-        "medium_word": words[50],
-        "rare_word": words[3000],
-        "two_words": f"{words[5]} {words[20]}",
-        "prefix": words[10][:3] + "*",
-        "absent": "zzzzzzzzzzzz",
-    }
-
-
-def plain_profile(data_dir: Path, driver: Any) -> Profile:
-    """The Profile class without encryption: same schema and SQL, ``driver`` is
-    stdlib ``sqlite3`` or ``sqlcipher3`` with no key (the same SQLite build)."""
-    data_dir.mkdir()
-    conn = driver.connect(data_dir / "profile.db", isolation_level=None)
-    configure(conn)
-    migrate(conn)
-    create_session_tables(conn)
-    conn.execute("INSERT INTO identity VALUES (1, ?, 'bench')", (bytes(32),))
-    return Profile(conn, ProfilePaths(data_dir))
+STEP_MS = 1000  # one message a second
 
 
 def measure_store(
@@ -150,8 +94,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="runs per search query / unlock")
     args = parser.parse_args()
     args.single = min(args.single, args.messages)
-    messages, words = generate(args.messages)
-    args.queries = queries(words)
+    messages = [
+        m for chunk in generate(args.messages, chunk=10_000, step_ms=STEP_MS) for m in chunk
+    ]
+    args.queries = queries()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -190,7 +136,26 @@ def main() -> None:
         "encrypted_over_plain": ratios(encrypted, plain),
         "encrypted_over_same_build": ratios(encrypted, same_build),
     }
-    print(json.dumps(result))
+    emit(result, figures(result))
+
+
+def figures(result: dict[str, Any]) -> list[dict[str, Any]]:
+    enc, plain = result["encrypted"], result["plain_sqlite"]
+    baseline = (
+        f"the same Profile on stdlib sqlite3 {result['sqlite_versions']['stdlib']}, no encryption"
+    )
+    n = result["messages"]
+
+    def row(key: str, label: str, unit: str) -> dict[str, Any]:
+        return figure(f"store.{key}", label, enc[key], unit, baseline=baseline,
+                      baseline_value=plain[key])  # fmt: skip
+
+    return [
+        row("insert_single_tx_per_s", "store: inserts, one transaction each", "msg/s"),
+        row("insert_batched_per_s", f"store: inserts, {result['batch_size']} per transaction", "msg/s"),
+        row("search_median_ms", f"store: search, newest 50 with snippets ({n:,} messages)", "ms"),
+        figure("store.unlock", "store: unlock (Argon2id + open)", enc["unlock_median_s"], "s"),
+    ]  # fmt: skip
 
 
 def chunks(items: list[StoredMessage], size: int) -> Iterator[list[StoredMessage]]:

@@ -13,7 +13,6 @@ for 1M messages are in bench_history.py.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench._figures import Goal, emit, figure  # noqa: E402
 
 P2PCHAT_APP = r"""
 import asyncio, sys, time
@@ -77,7 +79,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
     from p2pchat.crypto.identity import Identity
     from p2pchat.store import create_profile
 
@@ -87,16 +88,27 @@ def main() -> None:
     ours = [timed(P2PCHAT_APP, str(data_dir)) for _ in range(args.runs)]
     bare = [timed(BARE_APP) for _ in range(args.runs)]
     first, base = summary(ours), summary(bare)
-    print(
-        json.dumps(
-            {
-                "benchmark": "tui",
-                "p2pchat_start_to_unlock_screen": first,
-                "baseline_bare_textual_app": base,
-                "ratio_p50": round(first["p50_ms"] / base["p50_ms"], 2),
-                "method": "fresh process, imports included, headless run_test, until the first screen is mounted",
-            }
-        )
+    result = {
+        "benchmark": "tui",
+        "p2pchat_start_to_unlock_screen": first,
+        "baseline_bare_textual_app": base,
+        "ratio_p50": round(first["p50_ms"] / base["p50_ms"], 2),
+        "method": "fresh process, imports included, headless run_test, until the first screen is mounted",
+    }
+    emit(
+        result,
+        [
+            figure(
+                "tui.start_to_first_screen",
+                "TUI: process start → first screen (p50, headless)",
+                first["p50_ms"],
+                "ms",
+                baseline="a bare Textual app, same run",
+                baseline_value=base["p50_ms"],
+                goal=Goal(max_ratio=1.3),
+                spread=[first["min_ms"], first["p50_ms"], first["max_ms"]],
+            )
+        ],
     )
 
 

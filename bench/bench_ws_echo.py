@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+if __name__ == "__main__":  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._figures import cdf_points, emit, figure
 
 HANG = 60.0  # seconds: a benchmark step taking longer than this is stuck
 MAX_MSG_SIZE = 64 * 1024 + 1024
@@ -74,6 +78,7 @@ async def measure_rtt(
         "p50_ms": round(statistics.median(samples), 3),
         "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 3),
         "max_ms": round(samples[-1], 3),
+        "cdf_ms": cdf_points(samples),
     }
 
 
@@ -143,7 +148,24 @@ def main(argv: list[str] | None = None) -> None:
     result = asyncio.run(run(args.duration, args.rounds))
     result["python"] = sys.version.split()[0]
     result["aiohttp"] = aiohttp.__version__
-    print(json.dumps(result))
+    rtt, echo = result["rtt"], result["echo"]
+    emit(
+        result,
+        [
+            figure(
+                "ws.rtt_p50", "aiohttp WebSocket echo on loopback: RTT p50", rtt["p50_ms"], "ms"
+            ),
+            figure(
+                "ws.rtt_p99", "aiohttp WebSocket echo on loopback: RTT p99", rtt["p99_ms"], "ms"
+            ),
+            figure(
+                "ws.echo_rate",
+                f"aiohttp WebSocket echo rate (window {echo['window']})",
+                echo["messages_per_s"],
+                "msg/s",
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

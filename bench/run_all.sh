@@ -1,17 +1,48 @@
 #!/bin/sh
-# Run every bench/*.py script; save each one's JSON line to bench/results/<name>.json.
-# Usage: bench/run_all.sh [extra args for bench_raw_aiortc, e.g. --cut-detection]
-# The LAN benchmarks (bench_discovery, bench_lan) need root (ip netns).
+# Run every bench/bench_*.py, save each one's JSON line to bench/results/<name>.json,
+# then print ONE table of every figure (bench/report.py) and regenerate the charts
+# (docs/perf/*.svg) and the generated part of docs/performance.md from it.
+#
+#   bench/run_all.sh [--only bench_lan,bench_tui] [--no-docs] [--cut-detection]
+#
+# --only          run these benches; the others' results from an earlier run are kept
+#                 (each bench's row says when and at which commit it ran)
+# --no-docs       print the table, leave docs/ alone
+# --cut-detection add bench_raw_aiortc's ~40 s cut test
+# The LAN and browser benches (bench_discovery, bench_guest, bench_lan, the LAN part of
+# bench_load) need root: they make their own network namespaces. About 8-11 min in all
+# on a 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
+only="" docs=1 raw_args=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --only) only=",$2,"; shift ;;
+        --no-docs) docs=0 ;;
+        --cut-detection) raw_args="--cut-detection" ;;
+        *) echo "run_all: unknown option: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
 mkdir -p bench/results
+[ -z "$only" ] && rm -f bench/results/bench_*.json bench/results/bench_*.json.tmp
+# Per-bench options that keep the whole run near 10 min (bench_load's default goes on
+# to 8000 guests; see its --help).
+args_for() {
+    case "$1" in
+        bench_raw_aiortc) echo "$raw_args" ;;
+        bench_load) echo "--sizes 500,1000,2000,4000" ;;
+        *) echo "" ;;
+    esac
+}
 status=0
+started=$(date +%s)
 for script in bench/bench_*.py; do
     name=$(basename "$script" .py)
-    args=""
-    [ "$name" = bench_raw_aiortc ] && args="$*"
-    echo "== $name $args" >&2
+    case "$only" in "" | *",$name,"*) ;; *) continue ;; esac
+    args=$(args_for "$name")
+    echo "== $name $args (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     start=$(date +%s)
     # shellcheck disable=SC2086
     if $PY "$script" $args > "bench/results/$name.json.tmp"; then
@@ -22,4 +53,10 @@ for script in bench/bench_*.py; do
         status=1
     fi
 done
+echo "== all benches in $(( $(date +%s) - started )) s" >&2
+if [ "$docs" = 1 ]; then
+    $PY bench/report.py --write-docs || status=1
+else
+    $PY bench/report.py || status=1
+fi
 exit $status
