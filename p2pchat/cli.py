@@ -147,6 +147,14 @@ def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     admit.add_argument("guest", metavar="GUEST", help="the guest's name or guest:id")
     admit.add_argument("--deny", action="store_true", help="turn the guest away instead")
+    _add_json(
+        _command(
+            commands,
+            "guests",
+            "list this run's guests (live, waiting, past) with the label to write to each",
+            "p2pchat.commands.node_cmds:run_guests",
+        )
+    )
 
 
 def _add_signal_server_command(
@@ -196,8 +204,12 @@ def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="record that the numbers matched on both screens",
     )
     _add_json(verify)
-    send = _command(commands, "send", "send a message to a contact", node + "run_send")
-    send.add_argument("peer", metavar="PEER", help=peer_help)
+    send = _command(commands, "send", "send a message to a contact or a guest", node + "run_send")
+    send.add_argument(
+        "peer",
+        metavar="PEER",
+        help=peer_help + ", or a guest's name or guest:ID (a guest here now wins over past ones)",
+    )
     send.add_argument(
         "text",
         metavar="TEXT",

@@ -1,7 +1,7 @@
 """Subcommands that ask the running node over its control socket.
 
-``status``, ``peers``, ``contacts``, ``add``, ``requests``, ``accept``, ``reject``,
-``verify``, ``send`` and ``watch``. Each prints readable, aligned text, or JSON
+``status``, ``peers``, ``contacts``, ``guests``, ``add``, ``requests``, ``accept``,
+``reject``, ``verify``, ``send`` and ``watch``. Each prints readable, aligned text, or JSON
 with ``--json`` where it prints data. Every string that came from the network
 goes through ``terminal_safe`` before it reaches the terminal.
 """
@@ -91,6 +91,38 @@ def run_contacts(args: argparse.Namespace) -> int:
             )
             for c in contacts
         ],
+    )
+    return 0
+
+
+def run_guests(args: argparse.Namespace) -> int:
+    guests = _client(args).call("guests")
+    if args.json:
+        _print_json(guests)
+        return 0
+    if not guests:
+        print(
+            "No guests in this run yet: `p2pchat invite` makes a link for one"
+            " (guests of earlier runs are in `p2pchat history`)."
+        )
+        return 0
+    _print_table(
+        ("NAME", "GUEST", "STATE", "INVITE", "LAST SEEN"),
+        [
+            (
+                _text(g, "name"),
+                _text(g, "peer_id"),
+                _text(g, "state"),
+                _text(g, "invite_id"),
+                format_time(int(g.get("last_seen_ms") or 0)) if g.get("last_seen_ms") else "-",
+            )
+            for g in guests
+        ],
+    )
+    print()
+    print(
+        "Write to one by name (a guest here now is the one meant) or by its GUEST label:"
+        " `p2pchat send guest:ID TEXT`."
     )
     return 0
 

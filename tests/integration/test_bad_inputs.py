@@ -141,7 +141,7 @@ SPECIFIC = [
     # commands for the running node (there is none)
     *(
         Case(name, (name, "--data-dir", "{profile}"), expect=NO_NODE)
-        for name in ("status", "peers", "contacts", "requests", "watch", "invites")
+        for name in ("status", "peers", "contacts", "requests", "watch", "invites", "guests")
     ),
     *(
         Case(name, (name, "bob", "--data-dir", "{profile}"), expect=NO_NODE)
