@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from p2pchat.control.api import InviteView
+from p2pchat.control.api import InviteView, KnownGuestView
 from p2pchat.crypto.encoding import b64url_decode, b64url_encode
 from p2pchat.crypto.envelope import LinkEnvelopes
 from p2pchat.crypto.link import LinkSecret
@@ -74,10 +74,19 @@ class _Guest:
     name: str
     invite: Invite
     link: GuestLink | None = None
+    joined: bool = False  # a session opened at least once: a guest, not an attempt
+    last_seen_ms: int = 0  # joined, said something, or left
 
     @property
     def label(self) -> str:
         return f"guest:{self.guest_id}"
+
+    @property
+    def state(self) -> str:
+        """ "live" (in the chat now), "connecting" (coming back) or "past" (left)."""
+        if self.link is None or self.link.state == "closed":
+            return "past"
+        return "live" if self.link.state == "open" else "connecting"
 
     @property
     def conversation_id(self) -> str:
@@ -148,9 +157,26 @@ class GuestHost:
                 waiting.connection.close(4403, _REFUSALS[Admission.REFUSE_REVOKED])
         return self._view(invite, time.time())
 
-    def conversations(self) -> list[tuple[str, str, str]]:
-        """(name, label, conversation id) of every guest known to this run."""
-        return [(g.name, g.label, g.conversation_id) for g in self._guests.values()]
+    def conversations(self) -> list[tuple[str, str, str, str]]:
+        """(name, label, conversation id, state) of every guest who joined in this run."""
+        return [
+            (g.name, g.label, g.conversation_id, g.state) for g in self._guests.values() if g.joined
+        ]
+
+    def known_guests(self) -> list[KnownGuestView]:
+        """Guests of this run: in the chat, coming back, waiting at the door, or left."""
+        views = [
+            KnownGuestView(g.label, g.name, g.invite.invite_id, g.state, g.last_seen_ms)
+            for g in self._guests.values()
+            if g.joined and g.guest_id not in self._waiting
+        ]
+        views += [
+            KnownGuestView(w.guest.label, w.guest.name, w.guest.invite.invite_id, "waiting",
+                           w.guest.last_seen_ms)
+            for w in self._waiting.values()
+        ]  # fmt: skip
+        order = {"live": 0, "connecting": 1, "waiting": 2, "past": 3}
+        return sorted(views, key=lambda v: (order[v.state], -v.last_seen_ms, v.name.casefold()))
 
     def waiting(self) -> list[tuple[str, str]]:
         return [(w.guest.name, w.guest.label) for w in self._waiting.values()]
@@ -244,6 +270,7 @@ class GuestHost:
             return
         guest = self._guests.get(guest_id) or _Guest(guest_id, name, invite)
         guest.name = name
+        guest.last_seen_ms = now_ms()
         waiting = _Waiting(guest, connection, session, offer)
         if admission is Admission.ASK_OWNER:
             if len(self._waiting) >= MAX_WAITING:
@@ -291,7 +318,9 @@ class GuestHost:
     def _on_event(self, guest: _Guest, link: PeerLink, event: Event) -> None:
         from p2pchat.node import ConversationRef
 
+        guest.last_seen_ms = now_ms()
         if isinstance(event, SessionOpened):
+            guest.joined = True
             guest.invite.admit(guest.guest_id)
             kx = link.session.peer_kx_public
             number = safety_number(self._node.identity.public_key, kx).digits if kx else ""
@@ -310,6 +339,7 @@ class GuestHost:
             guest.invite.release(guest.guest_id)
         if guest.link is link:
             guest.link = None
+            guest.last_seen_ms = now_ms()
             if link.opened:
                 self._node.emit(GuestLeft(guest.label, guest.name, reason))
 

@@ -14,6 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
+from p2pchat.cli_args import OneLineParser, port_number
+
 DEFAULT_PORT = 8443
 
 
@@ -26,7 +28,7 @@ def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="address to listen on (repeatable; default: all interfaces)",
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})"
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})"
     )
     parser.add_argument(
         "--cert",
@@ -151,7 +153,7 @@ def run_signal_server(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m signaling.cli``: the same as ``p2pchat signal-server``."""
-    parser = argparse.ArgumentParser(prog="p2pchat signal-server")
+    parser = OneLineParser(prog="p2pchat signal-server")
     parser.add_argument("--data-dir", metavar="DIR")
     add_signal_server_arguments(parser)
     return run_signal_server(parser.parse_args(argv))
