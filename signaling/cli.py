@@ -9,8 +9,6 @@ behind a TLS-terminating proxy.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 from pathlib import Path
 
@@ -119,6 +117,10 @@ def run_signal_server(args: argparse.Namespace) -> int:
         owner_token=token,
         trusted_proxies=list(getattr(args, "trusted_proxy", None) or []),
     )
+
+    # Here, not at the top: `p2pchat --help` imports this module for its options only.
+    import asyncio
+    import signal
 
     async def serve() -> None:
         stop = asyncio.Event()
