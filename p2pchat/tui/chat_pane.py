@@ -26,14 +26,18 @@ SENDER_WIDTH = 12
 STATE_LABELS = {"queued": ("· queued", "yellow"), "sent": ("✓ sent", "dim"),
                 "delivered": ("✓✓ delivered", "green")}  # fmt: skip
 
-WELCOME = """\
-Welcome to p2pchat.
-
-• Peers on your network appear on the left under "On the LAN":
-  pick one and press Enter to ask them to be a contact.
-• Press s (or the Start chat button) to invite someone with a browser:
-  a link and a QR code for their phone or laptop, nothing to install.
-• Enter on a contact opens the conversation. ? shows every key."""
+# One paragraph per point, no line breaks of its own: it wraps to the pane's width.
+WELCOME = "\n".join(
+    [
+        "Welcome to p2pchat.",
+        "",
+        '• Peers on your network appear on the left under "On the LAN": pick one and press'
+        " Enter to ask them to be a contact.",
+        "• Press s (or the Start chat button) to invite someone with a browser: a link and a"
+        " QR code for their phone or laptop, nothing to install.",
+        "• Enter on a contact opens the conversation. ? shows every key.",
+    ]
+)
 
 
 class ChatLog(RichLog):
@@ -67,7 +71,7 @@ class ChatLog(RichLog):
 class ChatPane(Vertical):
     DEFAULT_CSS = """
     ChatPane { width: 1fr; height: 1fr; }
-    ChatPane #chat-title { height: 1; padding: 0 1; background: $boost; text-style: bold; }
+    ChatPane #chat-title { height: auto; max-height: 3; padding: 0 1; background: $boost; text-style: bold; }
     ChatPane #chat-log { height: 1fr; padding: 0 1; }
     ChatPane #chat-input { dock: bottom; }
     """
