@@ -62,6 +62,8 @@ class InviteScreen(ModalScreen[None]):
     InviteScreen .buttons { height: auto; width: 100%; }
     InviteScreen #first-buttons { margin-top: 1; }
     InviteScreen Button { margin-right: 1; }
+    /* Notices stay on the text side: one over the code would stop a phone reading it. */
+    InviteScreen Toast { max-width: 34; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy", "Copy link"),
@@ -314,10 +316,9 @@ class InviteScreen(ModalScreen[None]):
         if self.invite is not None:
             self.app.copy_to_clipboard(self.invite.url)
             self.notify(
-                "Link sent to the clipboard. Nothing to paste? The terminal (or tmux) does "
-                "not pass OSC 52: press l to see the link alone, or run `p2pchat invite` "
-                "in a plain terminal.",
-                timeout=12,
+                "Link sent to the clipboard. Nothing to paste? Your terminal (or tmux) "
+                "blocks OSC 52: press l for the link alone.",
+                timeout=8,
             )
 
     def action_link_alone(self) -> None:
@@ -345,7 +346,7 @@ class InviteScreen(ModalScreen[None]):
         self.notify(
             f"QR code saved to {path}. Anyone who sees it can join while the link works: "
             "delete it after (revoking here deletes it).",
-            timeout=20,
+            timeout=15,
         )
 
     def action_close(self) -> None:

@@ -27,6 +27,9 @@ class QrScreen(Screen[None]):
     QrScreen #qr-code { width: auto; height: auto; }
     QrScreen #qr-hint { dock: bottom; width: 100%; height: 1; text-align: center;
                         color: $text-muted; }
+    /* No notices over the code: a phone could not read it. They show again on the
+       dialog beneath (those that have not timed out). */
+    QrScreen Toast { visibility: hidden; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,f,enter,space", "back", "Back"),
