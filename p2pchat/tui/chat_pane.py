@@ -116,7 +116,7 @@ class ChatPane(Vertical):
             hint = "No messages yet." if keep_history else "No messages yet (history is off)."
             self.query_one(ChatLog).show([Text(hint, style="dim")])
             return
-        self.query_one(ChatLog).show([_render(line, me) for line in lines])
+        self.query_one(ChatLog).show([render_chat_line(line, me) for line in lines])
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -127,7 +127,7 @@ class ChatPane(Vertical):
         self.post_message(self.Send(self.label, text))
 
 
-def _render(line: ChatLine, me: str) -> Text:
+def render_chat_line(line: ChatLine, me: str) -> Text:
     out = line.direction == "out"
     text = Text(clock_time(line.timestamp_ms) + "  ", style="dim")
     sender = me if out else line.sender

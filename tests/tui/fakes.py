@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from textual.app import App
+from textual.pilot import Pilot
 
 from p2pchat.control.api import (
     ContactView,
@@ -231,3 +232,13 @@ class MainScreenApp(App[None]):
         screen = self.screen_stack[1]
         assert isinstance(screen, MainScreen)
         return screen
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str) -> None:
+    """Let the app run until ``predicate()`` holds: workers and redraws take a few
+    frames, more on a busy machine. The bound (10 s) is only there to end a failure."""
+    for _ in range(200):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"never happened: {what}")

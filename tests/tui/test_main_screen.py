@@ -15,6 +15,7 @@ from p2pchat.node_events import (
     ReceiptEvent,
 )
 from p2pchat.store import StoredMessage
+from p2pchat.tui.chat_pane import render_chat_line
 from p2pchat.tui.confirm_screen import ConfirmScreen
 from p2pchat.tui.invite_screen import InviteScreen
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
@@ -25,12 +26,14 @@ from tests.tui.fakes import (
     BOB,
     CAROL,
     DAVE,
+    ME,
     NOW_MS,
     FakeHistory,
     FakeNode,
     MainScreenApp,
     bob_history,
     stored,
+    until,
 )
 
 SIZE = (110, 34)
@@ -212,7 +215,7 @@ async def test_the_first_messages_of_a_conversation_are_counted() -> None:
     node = FakeNode()
     app = MainScreenApp(node, history)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.1)
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
         screen = app.main
         screen.open_conversation(BOB.peer_id)
         for event in (
@@ -220,7 +223,8 @@ async def test_the_first_messages_of_a_conversation_are_counted() -> None:
             GuestJoined(guest, "Grandma", "inv1", "12345", "direct"), as_event(from_guest),
         ):  # fmt: skip
             await node.queue.put(event)
-        await pilot.pause(0.2)
+        await until(pilot, node.queue.empty, "the events read")
+        await until(pilot, lambda: screen.roster.total_unread() >= 3, "3 unread")
         assert screen.roster.unread == {CAROL.peer_id: 2, guest: 1}
         assert app.title == "(3) p2pchat"
         sidebar = rows_text(screen)
@@ -238,22 +242,26 @@ async def test_chat_lines_wrap_again_when_the_terminal_is_resized() -> None:
     node = FakeNode()
     app = MainScreenApp(node, bob_history())
     async with app.run_test(size=(110, 34)) as pilot:
-        await pilot.pause(0.1)
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
         screen = app.main
         screen.open_conversation(BOB.peer_id)
         await node.queue.put(incoming(BOB.peer_id, 1, long))
-        await pilot.pause(0.1)
-        rows = {}
+        log = screen.chat.query_one("#chat-log", RichLog)
+        chat = screen.conversations.log(BOB.peer_id)
+        rows: dict[tuple[int, int], int] = {}
         for size in ((80, 24), (160, 40), (80, 24), (110, 34)):
             await pilot.resize_terminal(*size)
-            await pilot.pause(0.2)
-            log = screen.chat.query_one("#chat-log", RichLog)
-            width = log.scrollable_content_region.width
-            shown = [strip.text.rstrip() for strip in log.lines]
-            assert max(len(line) for line in shown) <= width, size
-            assert " ".join(shown).count("a long message") == 12, size
-            rows.setdefault(size, len(shown))
-            assert len(shown) == rows[size], size  # the same size, the same lines
+
+            def wrapped_to_fit(width: int = size[0]) -> bool:
+                """Laid out for this terminal, each message wrapped at the log's width."""
+                fit = log.scrollable_content_region.width
+                texts = [render_chat_line(line, ME.name) for line in chat.lines()]
+                wanted = sum(len(text.wrap(app.console, fit)) for text in texts)
+                return screen.chat.region.right == width and len(log.lines) == wanted
+
+            await until(pilot, wrapped_to_fit, f"lines wrapped to fit {size}")
+            rows.setdefault(size, len(log.lines))
+            assert len(log.lines) == rows[size], size  # the same size, the same lines
         assert rows[(160, 40)] < rows[(110, 34)] < rows[(80, 24)]
 
 

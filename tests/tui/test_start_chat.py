@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
 from p2pchat.tui.invite_screen import InviteScreen
 from p2pchat.tui.link_screen import LinkScreen
+from p2pchat.tui.main_screen import MainScreen
 from p2pchat.tui.qr_screen import QrScreen
-from tests.tui.fakes import INVITE_URL, FakeNode, MainScreenApp, bob_history
+from tests.tui.fakes import INVITE_URL, FakeNode, MainScreenApp, bob_history, until
 
 # Link-local IPv6: the longest links there are, too big a code for 80x24.
 IPV6_URL = INVITE_URL.replace("192.168.1.20", "[fe80::1234:5678:9abc:def0]")
@@ -25,14 +27,19 @@ BUTTONS = ("copy", "link", "full", "save", "new", "revoke", "close")
 
 
 async def open_start_chat(pilot: Pilot[None], app: MainScreenApp) -> InviteScreen:
-    await pilot.pause(0.1)
+    await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
     await pilot.press("s")
-    for _ in range(50):
-        await pilot.pause(0.05)
-        screen = app.screen
-        if isinstance(screen, InviteScreen) and screen.invite is not None:
-            return screen
-    raise AssertionError("no invite shown")
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, InviteScreen) and app.screen.invite is not None,
+        "an invite shown",
+    )
+    assert isinstance(app.screen, InviteScreen)
+    return app.screen
+
+
+def text_of(widget: Widget) -> str:
+    return " ".join(lines_of(widget))
 
 
 def shown(widget: Widget, app: MainScreenApp) -> bool:
@@ -44,6 +51,17 @@ def shown(widget: Widget, app: MainScreenApp) -> bool:
         and screen.contains_region(widget.region)
         and widget.region == widget.region.intersection(widget.parent.region)  # type: ignore[union-attr]
     )
+
+
+async def all_shown(pilot: Pilot[None], app: MainScreenApp, screen: Screen[None],
+                    selectors: list[str]) -> None:  # fmt: skip
+    def missing() -> list[str]:
+        return [name for name in selectors if not shown(screen.query_one(name), app)]
+
+    try:
+        await until(pilot, lambda: not missing(), "all on the screen")
+    except AssertionError:
+        raise AssertionError(f"not wholly on the screen: {missing()}") from None
 
 
 def shown_id(screen: InviteScreen) -> str | None:
@@ -61,16 +79,12 @@ async def test_everything_in_start_chat_is_on_the_screen(size: tuple[int, int]) 
     app = MainScreenApp(FakeNode(), bob_history())
     async with app.run_test(size=size) as pilot:
         invite = await open_start_chat(pilot, app)
-        qr = invite.query_one("#qr", Static)
-        assert shown(qr, app), "the QR code"
-        assert "█" in "".join(lines_of(qr))
-        for name in ("#invite-title", "#invite-link", "#invite-status"):
-            assert shown(invite.query_one(name), app), name
+        parts = ["#qr", "#invite-title", "#invite-link", "#invite-status"]
+        await all_shown(pilot, app, invite, parts + [f"#{name}" for name in BUTTONS])
+        assert "█" in "".join(lines_of(invite.query_one("#qr")))
         for name in BUTTONS:
-            button = invite.query_one(f"#{name}", Button)
-            assert shown(button, app), name
-            assert not button.disabled, name
-        status = " ".join(lines_of(invite.query_one("#invite-status")))
+            assert not invite.query_one(f"#{name}", Button).disabled, name
+        status = text_of(invite.query_one("#invite-status"))
         assert "Expires in" in status
         assert "1 use left" in status
         assert INVITE_URL in "".join(lines_of(invite.query_one("#invite-link")))
@@ -82,32 +96,27 @@ async def test_a_qr_code_that_does_not_fit_is_offered_full_screen_and_as_a_png(
     app = MainScreenApp(FakeNode(invite_url=IPV6_URL), bob_history(), data_dir=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         invite = await open_start_chat(pilot, app)
+        await all_shown(pilot, app, invite, ["#qr-note"] + [f"#{name}" for name in BUTTONS])
         assert not invite.query_one("#qr").display
-        note = invite.query_one("#qr-note", Static)
-        assert shown(note, app)
-        assert "does not fit" in " ".join(lines_of(note))
-        for name in BUTTONS:
-            assert shown(invite.query_one(f"#{name}"), app), name
+        assert "does not fit" in text_of(invite.query_one("#qr-note"))
 
         await pilot.press("f")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: isinstance(app.screen, QrScreen), "the code's own screen")
         full = app.screen
         assert isinstance(full, QrScreen)
         assert full.fits
-        code = full.query_one("#qr-code", Static)
-        assert shown(code, app)
-        assert "█" in "".join(lines_of(code))
+        await all_shown(pilot, app, full, ["#qr-code"])
+        assert "█" in "".join(lines_of(full.query_one("#qr-code")))
         await pilot.press("escape")
         assert app.screen is invite
 
         await pilot.press("w")
-        await pilot.pause(0.1)
         png = tmp_path / "invite-inv1.png"
+        await until(pilot, png.exists, "the PNG written")
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
         assert stat.S_IMODE(png.stat().st_mode) == 0o600  # it holds the link's secret
         await pilot.press("x")  # revoking deletes it: the link in it is dead anyway
-        await pilot.pause(0.1)
-        assert not png.exists()
+        await until(pilot, lambda: not png.exists(), "the PNG deleted")
 
 
 async def test_a_terminal_too_small_for_the_full_screen_code_says_so() -> None:
@@ -115,11 +124,11 @@ async def test_a_terminal_too_small_for_the_full_screen_code_says_so() -> None:
     async with app.run_test(size=(40, 20)) as pilot:
         await open_start_chat(pilot, app)
         await pilot.press("f")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: isinstance(app.screen, QrScreen), "the code's own screen")
         full = app.screen
         assert isinstance(full, QrScreen)
         assert not full.fits
-        assert "Make the window bigger" in " ".join(lines_of(full.query_one("#qr-code")))
+        assert "Make the window bigger" in text_of(full.query_one("#qr-code"))
 
 
 async def test_the_link_alone_for_terminals_without_a_clipboard() -> None:
@@ -133,7 +142,7 @@ async def test_the_link_alone_for_terminals_without_a_clipboard() -> None:
         assert any("press l" in message for message in hint)
 
         await pilot.press("l")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: isinstance(app.screen, LinkScreen), "the link's own screen")
         alone = app.screen
         assert isinstance(alone, LinkScreen)
         link = alone.query_one("#link", Static)
@@ -141,7 +150,7 @@ async def test_the_link_alone_for_terminals_without_a_clipboard() -> None:
         rows = lines_of(link)
         assert "".join(rows) == INVITE_URL  # only the link, cut only by the window's edge
         assert all(len(row) == 80 for row in rows[:-1])
-        assert "p2pchat invite" in " ".join(lines_of(alone.query_one("#link-hint")))
+        assert "p2pchat invite" in text_of(alone.query_one("#link-hint"))
         await pilot.press("escape")
         assert app.screen is invite
 
@@ -160,27 +169,26 @@ async def test_start_chat_again_offers_the_live_link_with_its_real_uses() -> Non
         assert [call for call in node.calls if call[0] == "invite"] == [("invite", (900, 1))]
 
         await pilot.press("n")  # one more, on purpose
-        await pilot.pause(0.1)
-        assert shown_id(again) == "inv2"
-        assert "link 2 of 2" in " ".join(lines_of(again.query_one("#invite-title")))
+        await until(pilot, lambda: shown_id(again) == "inv2", "the new link shown")
+        title = again.query_one("#invite-title")
+        await until(pilot, lambda: "link 2 of 2" in text_of(title), "link 2 of 2")
         await pilot.press("left")
         assert shown_id(again) == "inv1"
 
         # A guest comes in through inv1: the dialog asks the node again.
         await node.queue.put(node.guest_joins("inv1", "guest:q7fz2k", "Grandma"))
-        await pilot.pause(0.2)
-        status = " ".join(lines_of(again.query_one("#invite-status")))
-        assert "no uses left" in status, status
-        assert "1 guest came in" in status
+        status = again.query_one("#invite-status")
+        await until(pilot, lambda: "no uses left" in text_of(status), "no uses left")
+        assert "1 guest came in" in text_of(status)
 
         # s now offers inv2, the one still open to a new guest.
         await pilot.press("escape")
         third = await open_start_chat(pilot, app)
         assert shown_id(third) == "inv2"
         await pilot.press("x")
-        await pilot.pause(0.1)
+        status = third.query_one("#invite-status")
+        await until(pilot, lambda: "Revoked" in text_of(status), "revoked")
         assert ("revoke", ("inv2",)) in node.calls
-        assert "Revoked" in " ".join(lines_of(third.query_one("#invite-status")))
 
         # Nothing open any more: s makes a new link.
         await pilot.press("escape")
