@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from p2pchat.crypto.envelope import MAX_ENVELOPE_BYTES
+from p2pchat.transport.listen_sockets import bind_every_family
 from signaling.http_log import http_server_logger
 
 logger = logging.getLogger(__name__)
@@ -93,9 +94,20 @@ class LanSignalingServer:
             keepalive_timeout=REQUEST_HEAD_TIMEOUT,
         )
         await self._runner.setup()
+        if not self._hosts:
+            # Every address: IPv4 and IPv6 on the one port we advertise.
+            sockets = bind_every_family(self.port)
+            try:
+                for sock in sockets:
+                    await web.SockSite(self._runner, sock).start()
+            except BaseException:
+                for sock in sockets:
+                    sock.close()
+                raise
+            self.port = int(self._runner.addresses[0][1])
+            return
         # Bind the first host (port 0: the OS picks one), then the others on that port.
-        hosts: list[str | None] = list(self._hosts) or [None]
-        for host in hosts:
+        for host in self._hosts:
             site = web.TCPSite(self._runner, host, self.port, reuse_address=True)
             await site.start()
             self.port = int(self._runner.addresses[0][1])

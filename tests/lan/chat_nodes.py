@@ -45,10 +45,12 @@ class ChatNode:
 
     # -- processes -------------------------------------------------------------
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, *, interface: bool = True) -> None:
+        """Start the daemon on ``eth0`` (``interface=False``: every interface, as by default)."""
+        where = ["--interface", self.host.ifname] if interface else []
         self.daemon = self.host.popen(
             [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
-             "--interface", self.host.ifname],
+             *where],
             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         assert self.daemon.stdout is not None
