@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from p2pchat.node_events import KeyChangeWarning, MessageEvent, PeerFound, ReceiptEvent
+from p2pchat.node_events import (
+    GuestRefused,
+    KeyChangeWarning,
+    MessageEvent,
+    PeerFound,
+    ReceiptEvent,
+)
 from p2pchat.tui.confirm_screen import ConfirmScreen
 from p2pchat.tui.invite_screen import InviteScreen
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
@@ -178,3 +184,17 @@ async def test_start_chat_button_shows_the_link_and_revokes() -> None:
         assert invite_screen.invite.revoked
         await pilot.press("escape")
         assert app.screen is app.main
+
+
+async def test_a_failed_guest_attempt_names_the_guest_and_the_reason(tmp_path: Path) -> None:
+    node = FakeNode()
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        reason = "the connection never opened: the guest left"
+        await node.queue.put(GuestRefused("abcd2345", reason, peer_id="guest:AAAA", name="nora"))
+        await node.queue.put(GuestRefused("abcd2345", "handshake failed (tampered): bad MAC"))
+        await pilot.pause(0.1)
+        shown = [n.message for n in app._notifications]
+        assert f"Guest nora could not join: {reason}" in shown, shown
+        assert "A guest could not join: handshake failed (tampered): bad MAC" in shown, shown
