@@ -17,8 +17,9 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd)
 VENV="$REPO/.venv"
 STAMP="$VENV/.p2pchat-install-stamp"
-# chromium: browser tests; iproute2 (ip netns), nftables (nft), iputils-ping: LAN tests.
-SYSTEM_PACKAGES=(chromium iproute2 nftables iputils-ping)
+# chromium, firefox-esr: browser tests; iproute2 (ip netns), nftables (nft), iputils-ping:
+# LAN tests.
+SYSTEM_PACKAGES=(chromium firefox-esr iproute2 nftables iputils-ping)
 # What signaling/static/ was built from (written by browser/build.mjs).
 STATIC_INPUTS=browser/static-inputs.sha256
 

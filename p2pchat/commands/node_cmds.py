@@ -303,12 +303,14 @@ _EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
         f" `p2pchat admit {_text(e, 'peer_id')}` (or --deny)"
     ),
     "guest_joined": lambda e: (
-        f"{_who(e)} joined through invite {_text(e, 'invite_id')} ({_text(e, 'path')} path);"
-        f" safety number {_text(e, 'safety_number')}"
+        f"{_who(e)} joined through invite {_text(e, 'invite_id')} ({_text(e, 'path')} path"
+        + (f": {_text(e, 'relay_reason')}" if e.get("relay_reason") else "")
+        + f"); safety number {_text(e, 'safety_number')}"
     ),
     "guest_left": lambda e: f"{_who(e)} left ({_text(e, 'reason')})",
     "guest_refused": lambda e: (
-        f"a guest was refused at invite {_text(e, 'invite_id')}: {_text(e, 'reason')}"
+        f"{_who(e) if e.get('peer_id') else 'a guest'} could not join through invite"
+        f" {_text(e, 'invite_id')}: {_text(e, 'reason')}"
     ),
 }
 

@@ -154,7 +154,8 @@ class MainScreen(Screen[None]):
         elif isinstance(event, GuestLeft):
             self.notify(f"Guest {one_line(event.name, 30)} left: {one_line(event.reason, 60)}")
         elif isinstance(event, GuestRefused):
-            self.notify(f"A guest was refused: {one_line(event.reason, 80)}", severity="warning")
+            who = f"Guest {one_line(event.name, 30)}" if event.name else "A guest"
+            self.notify(f"{who} could not join: {one_line(event.reason, 120)}", severity="warning")
         if isinstance(event, GuestWaiting | GuestJoined | GuestLeft | GuestRefused):
             for screen in self.app.screen_stack:  # its uses left changed
                 if isinstance(screen, InviteScreen):

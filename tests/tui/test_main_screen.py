@@ -9,6 +9,7 @@ from textual.widgets import RichLog
 
 from p2pchat.node_events import (
     GuestJoined,
+    GuestRefused,
     KeyChangeWarning,
     MessageEvent,
     PeerFound,
@@ -276,3 +277,17 @@ def rows_text(screen: MainScreen) -> str:
     return "\n".join(
         str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
     )
+
+
+async def test_a_failed_guest_attempt_names_the_guest_and_the_reason(tmp_path: Path) -> None:
+    node = FakeNode()
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        reason = "the connection never opened: the guest left"
+        await node.queue.put(GuestRefused("abcd2345", reason, peer_id="guest:AAAA", name="nora"))
+        await node.queue.put(GuestRefused("abcd2345", "handshake failed (tampered): bad MAC"))
+        await pilot.pause(0.1)
+        shown = [n.message for n in app._notifications]
+        assert f"Guest nora could not join: {reason}" in shown, shown
+        assert "A guest could not join: handshake failed (tampered): bad MAC" in shown, shown
