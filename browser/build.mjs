@@ -10,7 +10,7 @@
 // Deterministic: the output depends only on src/ and the locked node_modules.
 
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -96,6 +96,19 @@ for (const [name, text] of files) {
   writeFileSync(path.join(out, name), text);
   const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
   manifest.push(`${digest}  ${String(Buffer.byteLength(text)).padStart(7)}  ${name}`);
+}
+// What the committed page is built from, in sha256sum's format: scripts/install.sh
+// compares it with browser/src (by content: a fresh clone's file times say nothing) and
+// needs npm only when they differ. Written only for the committed output.
+if (outArg < 0) {
+  const repo = path.resolve(here, "..");
+  const under = (dir) =>
+    readdirSync(path.join(repo, dir), { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory() ? under(`${dir}/${entry.name}`) : [`${dir}/${entry.name}`],
+    );
+  const inputs = ["browser/build.mjs", "browser/package-lock.json", ...under("browser/src").sort()];
+  const sha256 = (rel) => createHash("sha256").update(readFileSync(path.join(repo, rel))).digest("hex");
+  writeFileSync(path.join(here, "static-inputs.sha256"), inputs.map((rel) => `${sha256(rel)}  ${rel}\n`).join(""));
 }
 if (process.argv.includes("--quiet")) process.exit(0);
 console.log(`built ${files.size} files into ${path.relative(process.cwd(), out) || "."}:`);

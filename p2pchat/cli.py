@@ -12,6 +12,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from p2pchat import __version__
+from p2pchat.cli_args import (
+    OneLineParser,
+    invite_uses,
+    link_duration,
+    port_number,
+    positive_int,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -29,7 +36,9 @@ else ~/.local/share/p2pchat. Run `p2pchat COMMAND --help` for a command's option
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Typed as the base class; sub-parsers are OneLineParsers too (argparse makes them
+    # of the parser's own class).
+    parser: argparse.ArgumentParser = OneLineParser(
         prog="p2pchat",
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -46,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=port_number,
         default=0,
         metavar="PORT",
         dest="tui_port",
@@ -81,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     daemon.add_argument(
         "--port",
-        type=int,
+        type=port_number,
         default=0,
         help="LAN signaling port (default: any free port, advertised in mDNS)",
     )
@@ -109,13 +118,14 @@ def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     invite.add_argument(
         "--expires",
+        type=link_duration,
         default="15m",
         metavar="TIME",
         help="how long the link works: 90s, 15m, 2h, 1d (default 15m)",
     )
     invite.add_argument(
         "--uses",
-        type=_positive_int,
+        type=invite_uses,
         default=1,
         metavar="N",
         help="how many guests may come in with it (default 1)",
@@ -137,6 +147,14 @@ def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     admit.add_argument("guest", metavar="GUEST", help="the guest's name or guest:id")
     admit.add_argument("--deny", action="store_true", help="turn the guest away instead")
+    _add_json(
+        _command(
+            commands,
+            "guests",
+            "list this run's guests (live, waiting, past) with the label to write to each",
+            "p2pchat.commands.node_cmds:run_guests",
+        )
+    )
 
 
 def _add_signal_server_command(
@@ -186,8 +204,12 @@ def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="record that the numbers matched on both screens",
     )
     _add_json(verify)
-    send = _command(commands, "send", "send a message to a contact", node + "run_send")
-    send.add_argument("peer", metavar="PEER", help=peer_help)
+    send = _command(commands, "send", "send a message to a contact or a guest", node + "run_send")
+    send.add_argument(
+        "peer",
+        metavar="PEER",
+        help=peer_help + ", or a guest's name or guest:ID (a guest here now wins over past ones)",
+    )
     send.add_argument(
         "text",
         metavar="TEXT",
@@ -226,7 +248,7 @@ def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     history.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="only the last N messages (--search: the newest N hits, default 50)",
     )
@@ -259,19 +281,12 @@ DATE: 2026-11-23, "2026-11-23 14:30", ISO 8601 (2026-11-23T14:30:00+01:00), or
 2h / 3d / 1w ago; local time unless an offset is given."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, which names the command and its help
+        command = getattr(args, "command", None)
+        _subparser(parser, command).error(f"unrecognized arguments: {' '.join(extra)}")
     handler_path: str = getattr(args, "handler", "p2pchat.commands.start:run_default")
     try:
         return _resolve(handler_path)(args)
@@ -298,6 +313,15 @@ def _user_message(exc: Exception) -> str | None:
     if store_errors is not None and isinstance(exc, store_errors.StoreError):
         return str(exc.user_message)
     return None
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        choices = action.choices
+        if isinstance(choices, dict) and command in choices:
+            found: argparse.ArgumentParser = choices[command]
+            return found
+    return parser
 
 
 def _resolve(path: str) -> Handler:

@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from p2pchat.control.api import InviteView
+from p2pchat.control.api import InviteView, KnownGuestView
 from p2pchat.crypto.encoding import b64url_decode, b64url_encode
 from p2pchat.crypto.envelope import LinkEnvelopes
 from p2pchat.crypto.link import LinkSecret
@@ -28,7 +28,7 @@ from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, OfferReceived, SessionOpened
 from p2pchat.protocol.session import Role, Session
 from p2pchat.store import guest_conversation_id
-from p2pchat.transport.errors import TransportError
+from p2pchat.transport.errors import LinkFailedError, NoCandidatesError, TransportError
 from p2pchat.transport.webrtc import DataChannelLink
 
 if TYPE_CHECKING:
@@ -43,6 +43,13 @@ SIGNAL = 0x01
 RELAY = 0x02
 MAX_WAITING = 32
 GUEST_ID_BYTES = 16
+# The ANSWER when the offer gives no direct path: ``info["path"] = "relay"`` tells the
+# page to go to the relay at once (a page that ignores it fails to apply this SDP and
+# does the same). The handshake needs a non-empty SDP.
+RELAY_ONLY_SDP = "v=0\r\n"
+DIRECT_LATE = "the direct connection did not open in time"
+# Ends of a session that never opened which are no failure to tell the owner about.
+_QUIET_ENDS = frozenset({"the guest reconnected", "node stopping", "the invite was revoked"})
 
 _REFUSALS = {
     Admission.REFUSE_USED_UP: "this link was already used: ask for a new one",
@@ -74,10 +81,19 @@ class _Guest:
     name: str
     invite: Invite
     link: GuestLink | None = None
+    joined: bool = False  # a session opened at least once: a guest, not an attempt
+    last_seen_ms: int = 0  # joined, said something, or left
 
     @property
     def label(self) -> str:
         return f"guest:{self.guest_id}"
+
+    @property
+    def state(self) -> str:
+        """ "live" (in the chat now), "connecting" (coming back) or "past" (left)."""
+        if self.link is None or self.link.state == "closed":
+            return "past"
+        return "live" if self.link.state == "open" else "connecting"
 
     @property
     def conversation_id(self) -> str:
@@ -148,9 +164,26 @@ class GuestHost:
                 waiting.connection.close(4403, _REFUSALS[Admission.REFUSE_REVOKED])
         return self._view(invite, time.time())
 
-    def conversations(self) -> list[tuple[str, str, str]]:
-        """(name, label, conversation id) of every guest known to this run."""
-        return [(g.name, g.label, g.conversation_id) for g in self._guests.values()]
+    def conversations(self) -> list[tuple[str, str, str, str]]:
+        """(name, label, conversation id, state) of every guest who joined in this run."""
+        return [
+            (g.name, g.label, g.conversation_id, g.state) for g in self._guests.values() if g.joined
+        ]
+
+    def known_guests(self) -> list[KnownGuestView]:
+        """Guests of this run: in the chat, coming back, waiting at the door, or left."""
+        views = [
+            KnownGuestView(g.label, g.name, g.invite.invite_id, g.state, g.last_seen_ms)
+            for g in self._guests.values()
+            if g.joined and g.guest_id not in self._waiting
+        ]
+        views += [
+            KnownGuestView(w.guest.label, w.guest.name, w.guest.invite.invite_id, "waiting",
+                           w.guest.last_seen_ms)
+            for w in self._waiting.values()
+        ]  # fmt: skip
+        order = {"live": 0, "connecting": 1, "waiting": 2, "past": 3}
+        return sorted(views, key=lambda v: (order[v.state], -v.last_seen_ms, v.name.casefold()))
 
     def waiting(self) -> list[tuple[str, str]]:
         return [(w.guest.name, w.guest.label) for w in self._waiting.values()]
@@ -169,6 +202,7 @@ class GuestHost:
         invite, guest_id = waiting.guest.invite, waiting.guest.guest_id
         admission = invite.admission(guest_id, time.time())
         if admission in _REFUSALS:  # the link ran out (or was revoked) while they waited
+            self._refused(waiting.guest, _REFUSALS[admission])
             waiting.connection.close(4403, _REFUSALS[admission])
             return "refused"
         invite.reserve(guest_id)
@@ -230,7 +264,7 @@ class GuestHost:
         name = _guest_name(offer.info.get("name")) or f"guest-{guest_id[:4]}"
         admission = invite.admission(guest_id, time.time())
         if admission in _REFUSALS:
-            self._node.emit(GuestRefused(invite.invite_id, _REFUSALS[admission]))
+            self._refused(_Guest(guest_id, name, invite), _REFUSALS[admission])
             connection.close(4403, _REFUSALS[admission])
             return
         bound = self._bound_invite(guest_id)
@@ -239,14 +273,16 @@ class GuestHost:
             # invite; the page makes a new id per link, so this offer reuses an id
             # it was never given: never let it take over that guest's session.
             reason = f"this guest id came in through invite {bound.invite_id}"
-            self._node.emit(GuestRefused(invite.invite_id, reason))
+            self._refused(_Guest(guest_id, name, invite), reason)
             connection.close(4403, "this guest already came in through another link")
             return
         guest = self._guests.get(guest_id) or _Guest(guest_id, name, invite)
         guest.name = name
+        guest.last_seen_ms = now_ms()
         waiting = _Waiting(guest, connection, session, offer)
         if admission is Admission.ASK_OWNER:
             if len(self._waiting) >= MAX_WAITING:
+                self._refused(guest, f"{MAX_WAITING} guests are waiting already")
                 connection.close(4429, "too many guests waiting: try again later")
                 return
             self._waiting[guest_id] = waiting
@@ -264,21 +300,25 @@ class GuestHost:
             on_event=lambda lk, ev: self._on_event(guest, lk, ev),
             on_closed=lambda lk, reason: self._on_closed(guest, connection, lk, reason),
         )  # fmt: skip
+        info = {"name": self._node.name, "pk": b64url_encode(self._node.identity.public_key)}
+        channel: DataChannelLink | None = None
         try:
             channel, answer_sdp = await DataChannelLink.async_accept_offer(
                 waiting.offer.sdp, on_message=link.feed_direct, on_closed=link.direct_closed,
                 interfaces=self._node.config.interfaces,
             )  # fmt: skip
         except TransportError as exc:
-            guest.invite.release(guest.guest_id)
-            connection.close(4400, f"bad offer: {exc}")
-            return
+            # No direct path from this offer: the chat still goes over the relay
+            # (the guest's socket), end to end encrypted all the same.
+            link.relay_reason = _relay_reason(exc)
+            answer_sdp, info["path"] = RELAY_ONLY_SDP, "relay"
         if guest.invite.revoked:  # revoked while we made the answer: nothing may open
             guest.invite.release(guest.guest_id)
+            self._refused(guest, _REFUSALS[Admission.REFUSE_REVOKED])
             connection.close(4403, _REFUSALS[Admission.REFUSE_REVOKED])
-            self._spawn(channel.async_close())
+            if channel is not None:
+                self._spawn(channel.async_close())
             return
-        info = {"name": self._node.name, "pk": b64url_encode(self._node.identity.public_key)}
         answer = session.make_answer(answer_sdp, now_ms(), info)
         if guest.link is not None:
             guest.link.close("the guest reconnected")
@@ -286,18 +326,23 @@ class GuestHost:
         self._guests[guest.guest_id] = guest
         self._by_connection[connection.id] = link
         connection.send(bytes([SIGNAL]) + answer)
-        link.attach_direct(channel)
+        link.start(channel)
 
     def _on_event(self, guest: _Guest, link: PeerLink, event: Event) -> None:
         from p2pchat.node import ConversationRef
 
+        guest.last_seen_ms = now_ms()
         if isinstance(event, SessionOpened):
+            guest.joined = True
             guest.invite.admit(guest.guest_id)
             kx = link.session.peer_kx_public
             number = safety_number(self._node.identity.public_key, kx).digits if kx else ""
-            path = link.path if isinstance(link, GuestLink) else None
+            path, why = "", ""
+            if isinstance(link, GuestLink) and link.path is not None:
+                path = link.path
+                why = (link.relay_reason or DIRECT_LATE) if path == "relay" else ""
             self._node.emit(
-                GuestJoined(guest.label, guest.name, guest.invite.invite_id, number, path or "")
+                GuestJoined(guest.label, guest.name, guest.invite.invite_id, number, path, why)
             )
         ref: ConversationRef = ConversationRef(guest.conversation_id, guest.label, guest.name)
         self._node.on_session_event(link, event, ref)
@@ -308,12 +353,21 @@ class GuestHost:
         self._by_connection.pop(connection.id, None)
         if not link.opened:
             guest.invite.release(guest.guest_id)
+            if reason not in _QUIET_ENDS:
+                self._refused(guest, f"the connection never opened: {reason}")
         if guest.link is link:
             guest.link = None
+            guest.last_seen_ms = now_ms()
             if link.opened:
                 self._node.emit(GuestLeft(guest.label, guest.name, reason))
 
     # -- private --------------------------------------------------------------------------
+
+    def _refused(self, guest: _Guest, reason: str) -> None:
+        """Tell the owner (``watch``, the TUI) that this guest did not get in, and why."""
+        self._node.emit(
+            GuestRefused(guest.invite.invite_id, reason, peer_id=guest.label, name=guest.name)
+        )
 
     def _bound_invite(self, guest_id: str) -> Invite | None:
         """The invite a guest id came in, waits or holds a use at, if any."""
@@ -371,6 +425,18 @@ class GuestHost:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _relay_reason(exc: TransportError) -> str:
+    """Why an offer gives no direct path, for the owner."""
+    if isinstance(exc, NoCandidatesError):
+        return (
+            "the guest's browser offered no address for a direct connection"
+            " (Chromium offers none on a network without a default route)"
+        )
+    if isinstance(exc, LinkFailedError):
+        return f"no direct connection from this node: {exc}"
+    return f"the guest's offer is no use for a direct connection: {exc}"
 
 
 def _guest_id(text: str) -> str:

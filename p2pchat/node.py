@@ -24,6 +24,7 @@ from p2pchat.control.api import (
     ContactView,
     GuestView,
     InviteView,
+    KnownGuestView,
     PeerView,
     SafetyView,
     SentView,
@@ -99,6 +100,28 @@ class ConversationRef:
     conversation_id: str
     peer_label: str  # a contact's peer id, or "guest:<id>"
     name: str
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Someone ``send`` can write to: a contact, or a guest with its state."""
+
+    ref: ConversationRef
+    guest_state: str | None = None  # None: a contact
+
+    def kind(self) -> str:
+        return "contact" if self.guest_state is None else "guest"
+
+    def is_past(self) -> bool:
+        return self.guest_state == "past"
+
+    def describe(self) -> str:
+        from p2pchat.peer_match import printable
+
+        who = f"{printable(self.ref.name)} ({printable(self.ref.peer_label)}"
+        if self.guest_state is None:
+            return who + ")"
+        return f"{who}, {self.guest_state})"
 
 
 @dataclass(frozen=True)
@@ -244,7 +267,7 @@ class Node:
         ]
 
     async def async_accept(self, peer: str) -> ContactView:
-        contact = self._resolve_contact(peer, states={TrustState.PENDING_INCOMING})
+        contact = self._resolve_request(peer)
         self.profile.set_trust(contact.public_key, TrustState.ACCEPTED)
         with contextlib.suppress(SignalingError):  # they learn it on our next offer too
             await self._async_post(contact.public_key, EnvelopeKind.CONTACT_ACCEPT, b"{}")
@@ -253,7 +276,7 @@ class Node:
         return self._contact_view(self._contact(contact.public_key))
 
     async def async_reject(self, peer: str) -> ContactView:
-        contact = self._resolve_contact(peer, states={TrustState.PENDING_INCOMING})
+        contact = self._resolve_request(peer)
         self.profile.set_trust(contact.public_key, TrustState.REJECTED)
         with contextlib.suppress(SignalingError):
             await self._async_post(contact.public_key, EnvelopeKind.CONTACT_REJECT, b"{}")
@@ -279,20 +302,29 @@ class Node:
             raise UserError("the message is empty")
         if len(text.encode("utf-8")) > MAX_BODY_BYTES:
             raise UserError(f"the message is over {MAX_BODY_BYTES} bytes: split it")
-        contacts = [
-            ConversationRef(
-                contact_conversation_id(c.public_key), peer_id(c.public_key), c.display_name
+        # Contacts, and this run's guests: a live one is who "Dana" means, not the
+        # Danas who left (past ones are still reachable by their guest:<id> label).
+        targets = [
+            _Target(
+                ConversationRef(
+                    contact_conversation_id(c.public_key), peer_id(c.public_key), c.display_name
+                )
             )
             for c in self.profile.contacts()
             if c.trust is TrustState.ACCEPTED
         ]
-        guests = [
-            ConversationRef(cid, label, name) for name, label, cid in self.guests.conversations()
+        targets += [
+            _Target(ConversationRef(cid, label, name), guest_state=state)
+            for name, label, cid, state in self.guests.conversations()
         ]
         ref = resolve_peer(
-            peer, contacts + guests, name_of=lambda r: r.name, key_of=lambda r: r.peer_label,
-            kind="contact",
-        )  # fmt: skip
+            peer, targets, name_of=lambda t: t.ref.name, key_of=lambda t: t.ref.peer_label,
+            kind="contact or guest", kind_of=_Target.kind, past=_Target.is_past,
+            describe=_Target.describe,
+            pick_one="use more of the peer id, or a guest's guest:ID (`p2pchat guests` lists them)",
+            none_yet="no contact or guest matches {query}: no contacts yet (`p2pchat add PEER`)"
+            " and no guests (`p2pchat invite`)",
+        ).ref  # fmt: skip
         message_id, stamp = os.urandom(16), now_ms()
         # Outbox and history in one commit: whatever happens next, nothing is lost.
         # If it cannot be stored (a full disk, a full outbox), it is not sent: one line says why.
@@ -347,8 +379,13 @@ class Node:
         name, label = resolve_peer(
             guest, self.guests.waiting(), name_of=lambda w: w[0], key_of=lambda w: w[1],
             kind="waiting guest",
+            none_yet="no waiting guest matches {query}: nobody is waiting to be let in"
+            " (only --approve invites make guests wait)",
         )  # fmt: skip
         return GuestView(label, name, await self.guests.async_admit(label, admit=admit))
+
+    async def async_guests(self) -> list[KnownGuestView]:
+        return self.guests.known_guests()
 
     def lan_address(self) -> str:
         """The IPv4 address invite links point at (first of the chosen interfaces)."""
@@ -749,8 +786,24 @@ class Node:
 
         candidates = [c for c in self.profile.contacts() if c.trust in states]
         return resolve_peer(
-            query, candidates, name_of=lambda c: c.display_name, key_of=lambda c: c.public_key
-        )
+            query, candidates, name_of=lambda c: c.display_name, key_of=lambda c: c.public_key,
+            kind="contact",
+            none_yet="no contact matches {query}: there are no contacts yet"
+            " (`p2pchat add PEER` asks a peer on the LAN)",
+        )  # fmt: skip
+
+    def _resolve_request(self, query: str) -> Contact:
+        """The contact request ``query`` names (for accept and reject)."""
+        from p2pchat.peer_match import resolve_peer
+
+        waiting = [c for c in self.profile.contacts() if c.trust is TrustState.PENDING_INCOMING]
+        return resolve_peer(
+            query, waiting, name_of=lambda c: c.display_name, key_of=lambda c: c.public_key,
+            kind="contact request",
+            none_yet="there is no contact request from {query}: none is waiting"
+            " (`p2pchat add PEER` asks a peer yourself)",
+            no_match="there is no contact request from {query}", plural="requests waiting from",
+        )  # fmt: skip
 
     def _guard_for(self, key: bytes) -> ReplayGuard:
         if key in self._contact_guards:

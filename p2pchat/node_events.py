@@ -163,6 +163,7 @@ class GuestJoined(NodeEvent):
     invite_id: str
     safety_number: str
     path: str  # "direct" (WebRTC) | "relay" (through the signaling server, still end to end)
+    relay_reason: str = ""  # on the relay path: why not direct, as far as the node knows
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,13 @@ class GuestLeft(NodeEvent):
 
 @dataclass(frozen=True)
 class GuestRefused(NodeEvent):
-    """A guest could not come in: a used-up, expired or revoked link, or a failed handshake."""
+    """A guest's attempt to come in failed: refused (a used-up, expired or revoked link,
+    a failed handshake, too many waiting) or answered but never opened (``reason``
+    says which). ``peer_id`` ("guest:<id>") and ``name`` are empty when the guest's
+    offer could not be read."""
 
     type: ClassVar[str] = "guest_refused"
     invite_id: str
     reason: str
+    peer_id: str = ""
+    name: str = ""

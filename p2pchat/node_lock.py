@@ -34,6 +34,11 @@ class NodeLock:
                     f"{self._path} is a symbolic link, which p2pchat will not write through:"
                     " remove it (and find out who made it)"
                 ) from None
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise UserError(
+                    f"cannot write {self._path} ({exc.strerror}): p2pchat needs a data"
+                    " directory it can write; use another one with --data-dir"
+                ) from None
             raise UserError(f"cannot open {self._path}: {exc.strerror}") from None
         try:
             self._check_plain_file(fd)

@@ -25,10 +25,21 @@ def read_passphrase(passphrase_file: str | None, *, confirm: bool = False) -> st
             "no passphrase: set P2PCHAT_PASSPHRASE, pass --passphrase-file FILE,"
             " or run p2pchat in a terminal"
         )
-    first = getpass.getpass("Profile passphrase: ")
-    if confirm and getpass.getpass("Same passphrase again: ") != first:
+    first = _prompt("Profile passphrase: ")
+    if confirm and _prompt("Same passphrase again: ") != first:
         raise UserError("the two passphrases differ: run the command again")
     return _checked(first, "the prompt")
+
+
+def _prompt(question: str) -> str:
+    try:
+        return getpass.getpass(question)
+    except EOFError:  # Ctrl-D: as clean as Ctrl-C
+        print(file=sys.stderr)  # the prompt line has no newline of its own
+        raise UserError(
+            "no passphrase entered (Ctrl-D): run the command again and type it,"
+            f" or set {PASSPHRASE_ENV} or --passphrase-file FILE"
+        ) from None
 
 
 def _read_file(path: Path) -> str:

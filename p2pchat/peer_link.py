@@ -187,9 +187,11 @@ class GuestLink(PeerLink):
         self.relay = relay
         self.direct: DataChannelLink | None = None
         self.path: str | None = None  # "direct" | "relay", once the guest chose
+        self.relay_reason = ""  # why the owner offered no direct path, if it did not
 
-    def attach_direct(self, link: DataChannelLink) -> None:
-        self.direct = link
+    def start(self, direct: DataChannelLink | None) -> None:
+        """Wait for the guest's header, on ``direct`` or the relay (``None``: relay only)."""
+        self.direct = direct
         self._spawn(self._async_await_header())
 
     def feed_direct(self, data: bytes) -> None:
@@ -218,6 +220,11 @@ class GuestLink(PeerLink):
             if self.session.state is SessionState.OPEN:
                 self._mark_open()
                 self._spawn(self._async_keep_alive())
+            if path == "relay" and self.direct is not None:
+                # ICE may still be trying (it waits for the browser's checks as long
+                # as it lives): the session stays on the relay, so let its sockets go.
+                direct, self.direct = self.direct, None
+                asyncio.get_running_loop().create_task(direct.async_close())
         elif path == self.path:
             self.feed(data)
         # Data on the path not chosen is ignored: the session lives on one path.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every check: lint, format, types, JS tests, the whole pytest tree.
+# Install the test tools (scripts/install.sh --with-test --with-system), then run every
+# check: lint, format, types, JS tests, the whole pytest tree.
 #
 #   bash scripts/test.sh [pytest args…]
 #
@@ -9,7 +10,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 
-bash scripts/install.sh --with-system || {
+bash scripts/install.sh --with-test --with-system || {
     echo "test: scripts/install.sh failed" >&2
     exit 1
 }

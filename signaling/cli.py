@@ -9,10 +9,10 @@ behind a TLS-terminating proxy.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 from pathlib import Path
+
+from p2pchat.cli_args import OneLineParser, port_number
 
 DEFAULT_PORT = 8443
 
@@ -26,7 +26,7 @@ def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="address to listen on (repeatable; default: all interfaces)",
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})"
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})"
     )
     parser.add_argument(
         "--cert",
@@ -118,6 +118,10 @@ def run_signal_server(args: argparse.Namespace) -> int:
         trusted_proxies=list(getattr(args, "trusted_proxy", None) or []),
     )
 
+    # Here, not at the top: `p2pchat --help` imports this module for its options only.
+    import asyncio
+    import signal
+
     async def serve() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -151,7 +155,7 @@ def run_signal_server(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m signaling.cli``: the same as ``p2pchat signal-server``."""
-    parser = argparse.ArgumentParser(prog="p2pchat signal-server")
+    parser = OneLineParser(prog="p2pchat signal-server")
     parser.add_argument("--data-dir", metavar="DIR")
     add_signal_server_arguments(parser)
     return run_signal_server(parser.parse_args(argv))

@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from p2pchat.transport.listen_sockets import bind_every_family
 from signaling.open_files import open_file_limit
 
 logger = logging.getLogger(__name__)
@@ -318,7 +319,19 @@ async def _bind(
     loop: asyncio.AbstractEventLoop, host: str | None, port: int, backlog: int
 ) -> list[socket.socket]:
     """Listening sockets for ``host`` on ``port`` (each address it resolves to; once a
-    port is chosen for the first, the others take the same)."""
+    port is chosen for the first, the others take the same). No host: IPv4 and IPv6
+    on one port (IPv4 alone where there is no IPv6)."""
+    if not host:
+        every = bind_every_family(port)
+        try:
+            for sock in every:
+                sock.listen(backlog)
+                sock.setblocking(False)
+        except BaseException:
+            for sock in every:
+                sock.close()
+            raise
+        return every
     infos = await loop.getaddrinfo(
         host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM,
         flags=socket.AI_PASSIVE,

@@ -11,6 +11,7 @@ import sys
 
 from p2pchat.control.server import ControlServer
 from p2pchat.control.socket_path import control_socket_path
+from p2pchat.discovery.interfaces import check_interface_names
 from p2pchat.errors import UserError
 from p2pchat.node import Node, NodeConfig
 from p2pchat.node_lock import NodeLock
@@ -21,6 +22,8 @@ from p2pchat.store.paths import resolve_data_dir
 
 def run_daemon(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
+    if args.interface:  # a typo is news before the passphrase is asked for
+        check_interface_names(args.interface)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

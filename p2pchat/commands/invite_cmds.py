@@ -12,7 +12,7 @@ from p2pchat.commands.profile import print_qr
 
 def run_invite(args: argparse.Namespace) -> int:
     options: dict[str, str | bool] = {
-        "expires": args.expires,
+        "expires": str(args.expires),  # seconds, checked by argparse
         "uses": str(args.uses),
         "approve": args.approve,
     }

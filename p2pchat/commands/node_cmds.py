@@ -1,7 +1,7 @@
 """Subcommands that ask the running node over its control socket.
 
-``status``, ``peers``, ``contacts``, ``add``, ``requests``, ``accept``, ``reject``,
-``verify``, ``send`` and ``watch``. Each prints readable, aligned text, or JSON
+``status``, ``peers``, ``contacts``, ``guests``, ``add``, ``requests``, ``accept``,
+``reject``, ``verify``, ``send`` and ``watch``. Each prints readable, aligned text, or JSON
 with ``--json`` where it prints data. Every string that came from the network
 goes through ``terminal_safe`` before it reaches the terminal.
 """
@@ -23,6 +23,8 @@ from p2pchat.store.paths import resolve_data_dir
 
 SAFETY_GROUPS_PER_LINE = 4
 SAFETY_GROUP_DIGITS = 5
+# `send -` counts what is over the limit, to say its size, but not forever (`yes |`).
+STDIN_COUNT_CAP = 1 << 30
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -89,6 +91,38 @@ def run_contacts(args: argparse.Namespace) -> int:
             )
             for c in contacts
         ],
+    )
+    return 0
+
+
+def run_guests(args: argparse.Namespace) -> int:
+    guests = _client(args).call("guests")
+    if args.json:
+        _print_json(guests)
+        return 0
+    if not guests:
+        print(
+            "No guests in this run yet: `p2pchat invite` makes a link for one"
+            " (guests of earlier runs are in `p2pchat history`)."
+        )
+        return 0
+    _print_table(
+        ("NAME", "GUEST", "STATE", "INVITE", "LAST SEEN"),
+        [
+            (
+                _text(g, "name"),
+                _text(g, "peer_id"),
+                _text(g, "state"),
+                _text(g, "invite_id"),
+                format_time(int(g.get("last_seen_ms") or 0)) if g.get("last_seen_ms") else "-",
+            )
+            for g in guests
+        ],
+    )
+    print()
+    print(
+        "Write to one by name (a guest here now is the one meant) or by its GUEST label:"
+        " `p2pchat send guest:ID TEXT`."
     )
     return 0
 
@@ -176,9 +210,7 @@ def run_send(args: argparse.Namespace) -> int:
     text = _read_stdin() if args.text == ["-"] else " ".join(args.text)
     if not text.strip():
         raise UsageError("nothing to send: the message is empty")
-    size = len(text.encode("utf-8", "surrogateescape"))
-    if size > MAX_TEXT_BYTES:
-        raise UserError(f"the message is {size} bytes, over the limit of {MAX_TEXT_BYTES}")
+    _check_size(len(text.encode("utf-8", "surrogateescape")))
     sent = _client(args).call("send", peer=args.peer, text=text)
     if args.json:
         _print_json(sent)
@@ -271,12 +303,14 @@ _EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
         f" `p2pchat admit {_text(e, 'peer_id')}` (or --deny)"
     ),
     "guest_joined": lambda e: (
-        f"{_who(e)} joined through invite {_text(e, 'invite_id')} ({_text(e, 'path')} path);"
-        f" safety number {_text(e, 'safety_number')}"
+        f"{_who(e)} joined through invite {_text(e, 'invite_id')} ({_text(e, 'path')} path"
+        + (f": {_text(e, 'relay_reason')}" if e.get("relay_reason") else "")
+        + f"); safety number {_text(e, 'safety_number')}"
     ),
     "guest_left": lambda e: f"{_who(e)} left ({_text(e, 'reason')})",
     "guest_refused": lambda e: (
-        f"a guest was refused at invite {_text(e, 'invite_id')}: {_text(e, 'reason')}"
+        f"{_who(e) if e.get('peer_id') else 'a guest'} could not join through invite"
+        f" {_text(e, 'invite_id')}: {_text(e, 'reason')}"
     ),
 }
 
@@ -290,16 +324,48 @@ def _client(args: argparse.Namespace) -> ControlClient:
 
 def _read_stdin() -> str:
     stream = getattr(sys.stdin, "buffer", None)
-    raw = stream.read(MAX_TEXT_BYTES + 3) if stream is not None else None
+    # The limit, a final CR LF, and one byte more to know it is over.
+    wanted = MAX_TEXT_BYTES + 3
+    raw = stream.read(wanted) if stream is not None else None
     if raw is None:
-        text = sys.stdin.read(MAX_TEXT_BYTES + 3)
+        text = sys.stdin.read(wanted)
     else:
+        if len(raw) == wanted:
+            _check_size(len(raw) + _count_rest(stream))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise UserError("the message on stdin is not UTF-8 text") from None
     # One trailing newline is what `echo` and editors add; it is not part of it.
     return text.removesuffix("\n").removesuffix("\r")
+
+
+def _count_rest(stream: Any) -> int:
+    """Bytes left on ``stream``, read and dropped, counted up to STDIN_COUNT_CAP."""
+    count = 0
+    while count < STDIN_COUNT_CAP:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            break
+        count += len(chunk)
+    return count
+
+
+def _check_size(size: int) -> None:
+    if size <= MAX_TEXT_BYTES:
+        return
+    shown = f"over {_bytes(STDIN_COUNT_CAP)}" if size >= STDIN_COUNT_CAP else _bytes(size)
+    raise UserError(
+        f"the message is {shown}, over the limit of {_bytes(MAX_TEXT_BYTES)}"
+        " for one message: send a shorter text, or split it"
+    )
+
+
+def _bytes(size: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size:,} bytes ({size / scale:.1f} {unit})".replace(".0 ", " ")
+    return f"{size:,} bytes"
 
 
 def _text(obj: dict[str, Any], key: str) -> str:

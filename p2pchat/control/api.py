@@ -71,6 +71,15 @@ class GuestView:
 
 
 @dataclass(frozen=True)
+class KnownGuestView:
+    peer_id: str  # "guest:<id>": what `send`, `history` and `admit` take
+    name: str
+    invite_id: str  # the invite they came in through
+    state: str  # "live" | "connecting" | "waiting" (at an --approve invite) | "past"
+    last_seen_ms: int  # joined, said something, or left
+
+
+@dataclass(frozen=True)
 class StatusView:
     name: str
     peer_id: str
@@ -95,6 +104,7 @@ class NodeApi(Protocol):
     async def async_invites(self) -> list[InviteView]: ...
     async def async_revoke(self, invite_id: str) -> InviteView: ...
     async def async_admit(self, guest: str, *, admit: bool) -> GuestView: ...
+    async def async_guests(self) -> list[KnownGuestView]: ...
     def subscribe(self) -> AsyncIterator[NodeEvent]:
         """Every event from now on; a subscriber that falls far behind is dropped."""
         ...

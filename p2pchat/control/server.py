@@ -318,6 +318,10 @@ async def _admit(api: NodeApi, args: Mapping[str, Any]) -> Any:
     return await api.async_admit(args["peer"], admit=not args.get("deny"))
 
 
+async def _guests(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_guests()
+
+
 _COMMANDS: dict[str, _Command] = {
     "status": _status,
     "peers": _peers,
@@ -332,6 +336,7 @@ _COMMANDS: dict[str, _Command] = {
     "invites": _invites,
     "revoke": _revoke,
     "admit": _admit,
+    "guests": _guests,
 }
 
 

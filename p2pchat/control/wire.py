@@ -66,6 +66,7 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
     "invites": (),
     "revoke": (Arg("invite", str, max_bytes=64),),
     "admit": (_PEER, Arg("deny", bool, required=False)),
+    "guests": (),
 }
 
 

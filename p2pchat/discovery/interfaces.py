@@ -9,7 +9,13 @@ from typing import Literal
 
 import ifaddr
 
+from p2pchat.errors import UserError
+
 IpVersion = Literal["v4", "v6", "both"]
+
+
+class InterfaceError(UserError, ValueError):
+    """``--interface`` names no interface here, or the chosen ones have no address."""
 
 
 @dataclass(frozen=True)
@@ -35,15 +41,13 @@ def interface_addresses(
 ) -> InterfaceAddresses:
     """Addresses of the interfaces ``names`` (all but loopback when ``None``).
 
-    Raises ``ValueError`` for an unknown interface, or when nothing usable is left.
+    Raises ``InterfaceError`` for an unknown interface, or when nothing usable is left.
     """
     adapters = {a.nice_name: a for a in ifaddr.get_adapters()}
     if names is None:
         chosen = [a for a in adapters.values() if not _is_loopback(a)]
     else:
-        unknown = [n for n in names if n not in adapters]
-        if unknown:
-            raise ValueError(f"no such network interface: {', '.join(unknown)}")
+        check_interface_names(names, adapters)
         chosen = [adapters[n] for n in names]
 
     bind: list[str | int] = []
@@ -60,8 +64,27 @@ def interface_addresses(
                 if adapter.index not in bind and adapter.index is not None:
                     bind.append(adapter.index)
     if not bind:
-        raise ValueError("no usable addresses on the chosen network interfaces")
+        which = "the chosen network interfaces" if names else "any network interface"
+        raise InterfaceError(
+            f"no usable addresses on {which}: connect to a network"
+            + (", or pick another --interface" if names else "")
+        )
     return InterfaceAddresses(bind, v4 + v6, bool(v4), bool(v6))
+
+
+def check_interface_names(
+    names: Sequence[str], adapters: dict[str, ifaddr.Adapter] | None = None
+) -> None:
+    """``InterfaceError`` naming the interfaces there are, unless every name exists."""
+    known = adapters if adapters is not None else {a.nice_name: a for a in ifaddr.get_adapters()}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        here = ", ".join(sorted(known)) or "none"
+        raise InterfaceError(
+            f"no network interface named {', '.join(map(repr, unknown))}"
+            f" (this machine has: {here}): pick one of them with --interface,"
+            " or leave --interface out to use all"
+        )
 
 
 def _is_loopback(adapter: ifaddr.Adapter) -> bool:

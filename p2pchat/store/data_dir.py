@@ -52,5 +52,29 @@ def make_data_dir(path: Path) -> None:
         for directory in reversed(missing):
             directory.mkdir(mode=0o700, exist_ok=True)  # exists: made meanwhile
     except OSError as exc:
-        raise DataDirUnusable(f"cannot create {path}: {exc.strerror}") from None
+        raise DataDirUnusable(
+            f"cannot create {path}: {exc.strerror}; use a directory you can write with --data-dir"
+        ) from None
     check_data_dir(path)
+    check_writable(path)
+
+
+def check_writable(path: Path) -> None:
+    """``DataDirUnusable`` unless we can write in the existing directory ``path``.
+
+    The database (and its WAL), the lock and the certificate are all written there;
+    saying so up front beats SQLite's "unable to open database file" or a traceback
+    from the first write. ``access`` also sees a read-only mount or an immutable
+    directory, which mode bits do not show (and root ignores).
+    """
+    if os.access(path, os.W_OK):
+        return
+    try:
+        read_only_mount = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_mount = False
+    why = "is on a read-only file system" if read_only_mount else "is not writable by you"
+    raise DataDirUnusable(
+        f"{path} {why}, and p2pchat writes its database and lock file there:"
+        " use a writable directory with --data-dir"
+    )

@@ -22,10 +22,11 @@ Threading: a Profile is one connection. Any thread may use it, one at a time
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,8 +35,9 @@ import sqlcipher3
 
 from p2pchat.store.connection import configure, connect
 from p2pchat.store.conversation_id import contact_key_of
-from p2pchat.store.data_dir import make_data_dir
+from p2pchat.store.data_dir import check_writable, make_data_dir
 from p2pchat.store.errors import (
+    DataDirUnusable,
     DiskFull,
     InvalidSearchQuery,
     OutboxFull,
@@ -43,6 +45,7 @@ from p2pchat.store.errors import (
     ProfileExists,
     ProfileNotFound,
     ProfileTooNew,
+    StoreError,
 )
 from p2pchat.store.fts_query import to_match_expression
 from p2pchat.store.keys import DEFAULT_KDF_LIMITS, SALT_BYTES, KdfLimits, derive_key, new_salt
@@ -103,8 +106,24 @@ def create_profile(
     salt = new_salt()
     key = derive_key(passphrase, salt, kdf_limits)
     staging = paths.data_dir / "profile.db.creating"
-    _remove_database_files(staging)  # leftovers of an interrupted create
-    _create_private_file(staging)  # 0600 before SQLite opens it; -wal/-shm inherit it
+    try:
+        _remove_database_files(staging)  # leftovers of an interrupted create
+        _create_private_file(staging)  # 0600 before SQLite opens it; -wal/-shm inherit it
+        _build_database(staging, key, name, identity_seed, keep_history)
+        _write_private_file(paths.salt, salt)  # the salt must exist before the database
+        _publish(staging, paths.database)
+        _fsync_directory(paths.data_dir)
+    except (sqlcipher3.OperationalError, OSError) as error:
+        # A full disk, a quota, an I/O error: nothing half made stays behind.
+        with suppress(OSError):
+            _remove_database_files(staging)
+        raise _not_created(paths.data_dir, error) from None
+    return _open_with_key(paths, key)
+
+
+def _build_database(
+    staging: Path, key: bytes, name: str, identity_seed: bytes, keep_history: bool
+) -> None:
     conn = connect(staging, key, create=True)
     try:
         configure(conn)
@@ -122,10 +141,18 @@ def create_profile(
     finally:
         conn.close()  # last close checkpoints and removes the staging -wal/-shm
 
-    _write_private_file(paths.salt, salt)  # the salt must exist before the database
-    _publish(staging, paths.database)
-    _fsync_directory(paths.data_dir)
-    return _open_with_key(paths, key)
+
+def _not_created(data_dir: Path, error: Exception) -> StoreError:
+    if getattr(error, "sqlite_errorname", "") == "SQLITE_FULL" or getattr(error, "errno", None) in (
+        errno.ENOSPC,
+        errno.EDQUOT,
+    ):
+        return DiskFull(data_dir)
+    problem = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return DataDirUnusable(
+        f"cannot create the profile in {data_dir}: {problem}; check that disk (is it full?)"
+        " or use another --data-dir"
+    )
 
 
 def open_profile(
@@ -147,6 +174,7 @@ def open_profile(
         ) from None
     if len(salt) != SALT_BYTES:
         raise ProfileCorrupt(paths.salt, f"expected {SALT_BYTES} bytes, found {len(salt)}")
+    check_writable(paths.data_dir)  # WAL mode writes beside the database, even to read
     return _open_with_key(paths, derive_key(passphrase, salt, kdf_limits))
 
 

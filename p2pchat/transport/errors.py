@@ -14,6 +14,7 @@ __all__ = [
     "LinkTimeoutError",
     "LocalTransportError",
     "MessageTooLargeError",
+    "NoCandidatesError",
     "RemoteSdpError",
     "RemoteTransportError",
     "SendBufferFullError",
@@ -35,6 +36,12 @@ class RemoteTransportError(TransportError):
 
 class RemoteSdpError(RemoteTransportError):
     """An SDP offer or answer from the remote side is too large, unparsable or unusable."""
+
+
+class NoCandidatesError(RemoteSdpError):
+    """The remote SDP offers no ICE candidate: no direct connection can come of it.
+
+    Chromium sends such offers on a LAN without a default route."""
 
 
 class MessageTooLargeError(LocalTransportError):

@@ -104,6 +104,7 @@ class LanSignalingServer:
             keepalive_timeout=REQUEST_HEAD_TIMEOUT,
         )
         await self._runner.setup()
+        # Every address (no hosts): IPv4 and IPv6 on the one port we advertise.
         site = CappedSite(self._runner, self._hosts, self.port, caps=self._caps)
         await site.start()
         self.port = site.port

@@ -15,9 +15,15 @@ from typing import Literal
 
 from aiortc.sdp import SessionDescription
 
-from p2pchat.transport.errors import RemoteSdpError
+from p2pchat.transport.errors import NoCandidatesError, RemoteSdpError
 
-__all__ = ["MAX_CANDIDATES", "MAX_SDP_SIZE", "check_remote_sdp", "set_max_message_size"]
+__all__ = [
+    "MAX_CANDIDATES",
+    "MAX_SDP_SIZE",
+    "check_remote_sdp",
+    "drop_mdns_candidates",
+    "set_max_message_size",
+]
 
 #: Largest SDP accepted from a peer, in bytes. aiortc's offers are ~1 KiB; a browser's
 #: with a dozen candidates stays under 4 KiB.
@@ -28,6 +34,12 @@ MAX_CANDIDATES = 32
 
 _DATA_CHANNEL_PROFILES = frozenset({"UDP/DTLS/SCTP", "DTLS/SCTP", "TCP/DTLS/SCTP"})
 _MAX_MESSAGE_SIZE_LINE = re.compile(r"^a=max-message-size:\d+", re.MULTILINE)
+# a=candidate:<foundation> <component> <transport> <priority> <address> ...
+_MDNS_CANDIDATE_LINE = re.compile(
+    r"^a=candidate:\S+ \S+ \S+ \S+ \S+\.local\.? [^\r\n]*(?:\r?\n|$)",
+    re.MULTILINE | re.IGNORECASE,
+)
+_END_OF_CANDIDATES_LINE = re.compile(r"^a=end-of-candidates[ \t]*(?:\r?\n|$)", re.MULTILINE)
 
 
 def check_remote_sdp(sdp: object, expected_type: Literal["offer", "answer"]) -> SessionDescription:
@@ -64,7 +76,7 @@ def check_remote_sdp(sdp: object, expected_type: Literal["offer", "answer"]) -> 
     if expected_type == "answer" and media.dtls.role not in ("client", "server"):
         raise RemoteSdpError(f"{what} must set a=setup to 'active' or 'passive'")
     if not media.ice_candidates:
-        raise RemoteSdpError(f"{what} carries no ICE candidates (trickle ICE is not supported)")
+        raise NoCandidatesError(f"{what} carries no ICE candidates (trickle ICE is not supported)")
     if len(media.ice_candidates) > MAX_CANDIDATES:
         raise RemoteSdpError(f"{what} carries more than {MAX_CANDIDATES} ICE candidates")
     return parsed
@@ -77,3 +89,19 @@ def set_max_message_size(sdp: str, size: int) -> str:
     peer never sends a message we would reject. Only this attribute is changed.
     """
     return _MAX_MESSAGE_SIZE_LINE.sub(f"a=max-message-size:{size}", sdp)
+
+
+def drop_mdns_candidates(sdp: str) -> str:
+    """Return ``sdp`` without its ``<name>.local`` (mDNS) host candidates.
+
+    Browsers hide their addresses behind such names. aioice would try to resolve each
+    one before we can answer (1 s each, in vain: Firefox answers only once ICE checks
+    start, and dnspython refuses Chromium's answer), and with none resolved and
+    ``a=end-of-candidates`` it drops the whole ICE component and gathers nothing. So
+    they go, and so does ``a=end-of-candidates`` when any did: ICE then waits for the
+    browser's checks, which reach our own candidates and become peer-reflexive ones.
+    """
+    kept, dropped = _MDNS_CANDIDATE_LINE.subn("", sdp)
+    if dropped:
+        kept = _END_OF_CANDIDATES_LINE.sub("", kept)
+    return kept

@@ -34,8 +34,11 @@ no "disconnected" state and reports such a loss as a close; we tell the two apar
 whether DTLS was still up when the channel closed (an orderly close is an SCTP ABORT
 or stream reset over a live DTLS session).
 
-Browsers: their offers carry ``<uuid>.local`` mDNS host candidates, which aioice resolves
-with a 1 s timeout each (aioice#77). Nothing to do here; it only delays the browser case.
+Browsers: their offers carry ``<uuid>.local`` mDNS host candidates, which aioice cannot
+resolve in time (Firefox answers mDNS only once ICE checks start; dnspython refuses
+Chromium's answers) and waits 1 s for each (aioice#77). ``async_accept_offer`` drops
+them (``drop_mdns_candidates``) and answers at once; the browser's checks reach our
+candidates and ICE completes over peer-reflexive candidates.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ from p2pchat.transport.errors import (
 )
 from p2pchat.transport.host_addresses import addresses_of_interfaces, restricted_host_addresses
 from p2pchat.transport.sctp_bounds import bound_sctp_transport
-from p2pchat.transport.sdp import check_remote_sdp, set_max_message_size
+from p2pchat.transport.sdp import check_remote_sdp, drop_mdns_candidates, set_max_message_size
 
 __all__ = [
     "CHANNEL_LABEL",
@@ -189,6 +192,7 @@ class DataChannelLink:
         data channel.
         """
         check_remote_sdp(offer_sdp, "offer")
+        offer_sdp = drop_mdns_candidates(offer_sdp)
         addresses = None if interfaces is None else addresses_of_interfaces(interfaces)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         link = cls(pc, is_offerer=False, on_message=on_message, on_closed=on_closed)

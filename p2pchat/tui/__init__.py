@@ -15,5 +15,7 @@ node's ``NodeApi``; history is read through the Profile. One job per module:
   key_warning_screen.py, search_screen.py, help_screen.py: one screen each
 - history.py: what the TUI reads from the Profile (messages, search)
 - notifier.py, settings.py: bell / title / desktop notifications, tui.json
-- qr_text.py, text_format.py: QR codes and safe text for the terminal
+- link_screen.py, qr_screen.py: the invite link alone, its QR code alone (Start chat)
+- event_feed.py: the node's events from before it starts, for the main screen
+- qr_text.py, text_format.py: QR codes sized to fit, and safe text for the terminal
 """

@@ -126,9 +126,11 @@ class ChatApp(App[None]):
         self.host = host
         status = await host.node.async_status()
         # The create / unlock screen has already dismissed itself: nothing to go back to.
-        await self.push_screen(
-            MainScreen(host.node, ProfileHistory(profile), status, data_dir=self.data_dir)
-        )
+        main = MainScreen(
+            host.node, ProfileHistory(profile), status, data_dir=self.data_dir,
+            events=host.events.events(),
+        )  # fmt: skip
+        await self.push_screen(main)
 
     def fail(self, error: UserError | StoreError) -> None:
         self.error = error

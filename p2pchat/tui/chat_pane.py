@@ -3,6 +3,10 @@
 Our messages show ``queued`` (waiting in the outbox for the contact to come
 online), ``sent`` (on the wire, no receipt yet) or ``delivered`` (the peer's
 receipt came back).
+
+RichLog wraps a line once, when it is written, at no less than its
+``min_width`` and no more than the console's width; ChatLog wraps at the width
+there is and writes its lines again when that width changes (a resized terminal).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.events import Resize
 from textual.message import Message
 from textual.widgets import Input, RichLog, Static
 
@@ -21,20 +26,52 @@ SENDER_WIDTH = 12
 STATE_LABELS = {"queued": ("· queued", "yellow"), "sent": ("✓ sent", "dim"),
                 "delivered": ("✓✓ delivered", "green")}  # fmt: skip
 
-WELCOME = """\
-Welcome to p2pchat.
+# One paragraph per point, no line breaks of its own: it wraps to the pane's width.
+WELCOME = "\n".join(
+    [
+        "Welcome to p2pchat.",
+        "",
+        '• Peers on your network appear on the left under "On the LAN": pick one and press'
+        " Enter to ask them to be a contact.",
+        "• Press s (or the Start chat button) to invite someone with a browser: a link and a"
+        " QR code for their phone or laptop, nothing to install.",
+        "• Enter on a contact opens the conversation. ? shows every key.",
+    ]
+)
 
-• Peers on your network appear on the left under "On the LAN":
-  pick one and press Enter to ask them to be a contact.
-• Press s (or the Start chat button) to invite someone with a browser:
-  a link and a QR code for their phone or laptop, nothing to install.
-• Enter on a contact opens the conversation. ? shows every key."""
+
+class ChatLog(RichLog):
+    """The conversation's lines, wrapped to the pane's width whatever it becomes."""
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id, wrap=True, markup=False, highlight=False, auto_scroll=True,
+                         min_width=1)  # fmt: skip
+        self._texts: list[Text] = []
+        self._wrapped_at = 0  # the width the lines were last written at; 0: not yet
+
+    def show(self, texts: list[Text]) -> None:
+        self._texts = texts
+        if self._wrapped_at:  # else the first Resize writes them
+            self._write_all()
+
+    def on_resize(self, event: Resize) -> None:
+        if event.size.width != self._wrapped_at:
+            self._wrapped_at = event.size.width
+            self._write_all()
+
+    def _write_all(self) -> None:
+        self.clear()
+        # An explicit width: left to itself, RichLog measures against the app's
+        # console, whose width is not the terminal's (80 unless COLUMNS says).
+        width = self.scrollable_content_region.width or None
+        for text in self._texts:
+            self.write(text, width=width)
 
 
 class ChatPane(Vertical):
     DEFAULT_CSS = """
     ChatPane { width: 1fr; height: 1fr; }
-    ChatPane #chat-title { height: 1; padding: 0 1; background: $boost; text-style: bold; }
+    ChatPane #chat-title { height: auto; max-height: 3; padding: 0 1; background: $boost; text-style: bold; }
     ChatPane #chat-log { height: 1fr; padding: 0 1; }
     ChatPane #chat-input { dock: bottom; }
     """
@@ -51,7 +88,7 @@ class ChatPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(Text("No conversation open"), id="chat-title")
-        yield RichLog(id="chat-log", wrap=True, markup=False, highlight=False, auto_scroll=True)
+        yield ChatLog(id="chat-log")
         yield Input(
             placeholder="Pick a contact on the left first",
             id="chat-input",
@@ -60,7 +97,7 @@ class ChatPane(Vertical):
         )
 
     def on_mount(self) -> None:
-        self.query_one(RichLog).write(Text(WELCOME))
+        self.query_one(ChatLog).show([Text(WELCOME)])
 
     @property
     def input(self) -> Input:
@@ -75,13 +112,11 @@ class ChatPane(Vertical):
         self.query_one("#chat-title", Static).update(title)
 
     def show_lines(self, lines: list[ChatLine], *, me: str, keep_history: bool) -> None:
-        log = self.query_one(RichLog)
-        log.clear()
         if not lines:
             hint = "No messages yet." if keep_history else "No messages yet (history is off)."
-            log.write(Text(hint, style="dim"))
-        for line in lines:
-            log.write(_render(line, me))
+            self.query_one(ChatLog).show([Text(hint, style="dim")])
+            return
+        self.query_one(ChatLog).show([render_chat_line(line, me) for line in lines])
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -92,7 +127,7 @@ class ChatPane(Vertical):
         self.post_message(self.Send(self.label, text))
 
 
-def _render(line: ChatLine, me: str) -> Text:
+def render_chat_line(line: ChatLine, me: str) -> Text:
     out = line.direction == "out"
     text = Text(clock_time(line.timestamp_ms) + "  ", style="dim")
     sender = me if out else line.sender

@@ -15,7 +15,7 @@ from textual.widgets import Button, Static
 class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 70; height: auto; padding: 1 2;
+    ConfirmScreen > Vertical { width: 70; max-width: 100%; height: auto; padding: 1 2;
                                border: thick $accent; background: $surface; }
     ConfirmScreen Horizontal { height: auto; margin-top: 1; }
     ConfirmScreen Button { margin-right: 2; }

@@ -36,6 +36,7 @@ class ConversationLog:
     def __init__(self) -> None:
         self._lines: OrderedDict[str, ChatLine] = OrderedDict()
         self._early_states: dict[str, str] = {}  # a state that came before its message
+        self._announced: OrderedDict[str, None] = OrderedDict()  # ids seen in events
         self.seeded = False
 
     def lines(self) -> list[ChatLine]:
@@ -68,6 +69,16 @@ class ConversationLog:
             return False
         state = "in" if direction == "in" else self._early_states.pop(message_id, "queued")
         self._put(ChatLine(message_id, direction, sender, timestamp_ms, text, state))
+        return True
+
+    def first_event(self, message_id: str) -> bool:
+        """True the first time an event announces ``message_id`` (whether or not the
+        history read when the conversation was seeded already held it)."""
+        if message_id in self._announced:
+            return False
+        self._announced[message_id] = None
+        while len(self._announced) > MAX_LINES_PER_CONVERSATION:
+            self._announced.popitem(last=False)
         return True
 
     def advance(self, message_id: str, state: str) -> bool:

@@ -1,4 +1,8 @@
-"""First run: make the profile (name, passphrase twice, whether to keep history)."""
+"""First run: make the profile (name, passphrase twice, whether to keep history).
+
+Compact enough for 80x24; in a smaller terminal it scrolls (Tab brings each
+field and the button into view).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
@@ -24,11 +28,13 @@ class CreateProfileScreen(Screen[Profile]):
 
     DEFAULT_CSS = """
     CreateProfileScreen { align: center middle; }
-    CreateProfileScreen > Vertical { width: 72; height: auto; padding: 1 2;
-                                     border: thick $accent; background: $surface; }
-    CreateProfileScreen Label { margin-top: 1; }
-    CreateProfileScreen #create { margin-top: 1; }
-    CreateProfileScreen #create-error { color: $error; margin-top: 1; }
+    CreateProfileScreen > VerticalScroll { width: 72; max-width: 100%; height: auto;
+                                           max-height: 100%; padding: 0 2;
+                                           border: thick $accent; background: $surface; }
+    CreateProfileScreen #intro { margin-bottom: 1; }
+    CreateProfileScreen #create-row { height: auto; }
+    CreateProfileScreen #history { width: 1fr; }
+    CreateProfileScreen #create-error { color: $error; }
     """
 
     def __init__(self, data_dir: Path, *, kdf_limits: KdfLimits = DEFAULT_KDF_LIMITS) -> None:
@@ -44,16 +50,17 @@ class CreateProfileScreen(Screen[Profile]):
             "The passphrase encrypts it; there is no way to recover a forgotten one.",
             style="dim",
         )
-        with Vertical():
-            yield Static(intro)
+        with VerticalScroll():
+            yield Static(intro, id="intro")
             yield Label("Your name on the network")
             yield Input(value=_default_name(), id="name", max_length=MAX_NAME_BYTES)
             yield Label("Passphrase")
             yield Input(password=True, id="passphrase", max_length=MAX_PASSPHRASE_CHARS)
             yield Label("Passphrase again")
             yield Input(password=True, id="passphrase2", max_length=MAX_PASSPHRASE_CHARS)
-            yield Checkbox("Keep an encrypted history of my conversations", True, id="history")
-            yield Button("Create profile", id="create", variant="primary")
+            with Horizontal(id="create-row"):
+                yield Checkbox("Keep an encrypted history", True, id="history")
+                yield Button("Create profile", id="create", variant="primary")
             yield Static("", id="create-error")
 
     def on_mount(self) -> None:

@@ -7,7 +7,7 @@ from typing import ClassVar
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -19,14 +19,23 @@ KEYS = [
     ("Esc", "close a dialog; from the message box, back to the sidebar"),
     ("Sidebar", ""),
     ("↑ ↓ Enter (or click)", "open a contact or guest; answer a request; ask a LAN peer"),
-    ("s", "Start chat: an invite link and QR code for a browser guest"),
+    (
+        "s",
+        "Start chat: an invite link and QR code for a browser guest (the open one"
+        " again if there is one)",
+    ),
     ("/", "search the encrypted history"),
     ("v", "safety number of the open contact (compare it, then mark verified)"),
     ("a / r", "accept / reject the highlighted contact request"),
     ("i", "write in the open conversation"),
     ("n", "notifications on / off (bell, title, desktop)"),
     ("Start chat dialog", ""),
-    ("c", "copy the link (terminals with OSC 52 clipboard)"),
+    ("c", "copy the link (terminals that pass OSC 52; tmux does not by default)"),
+    ("l", "the link alone on the screen, to select with the mouse"),
+    ("f", "the QR code alone, as big as the terminal allows"),
+    ("w", "save the QR code as a PNG file in the data folder"),
+    ("n", "a new link (the others stay valid until used, expired or revoked)"),
+    ("← →", "the other live links, with their uses left"),
     ("x", "revoke the link: it stops working at once"),
     ("Key-change warning", ""),
     ("A (Shift+a)", "acknowledge: the only way to close it"),
@@ -36,8 +45,8 @@ KEYS = [
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 86; height: auto; max-height: 90%; padding: 1 2;
-                            border: thick $accent; background: $surface; }
+    HelpScreen > VerticalScroll { width: 90; max-width: 100%; height: auto; max-height: 100%;
+                                  padding: 0 1; border: thick $accent; background: $surface; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,f1", "dismiss_help", "Close"),
@@ -52,8 +61,8 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(key, what)
             else:
                 table.add_row(f"[bold underline]{key}[/]", "")
-        with Vertical():
-            yield Static("[b]p2pchat keys[/b]  (Esc closes)\n")
+        with VerticalScroll():
+            yield Static("[b]p2pchat keys[/b]  (Esc closes; ↑ ↓ scroll)\n")
             yield Static(table)
 
     def action_dismiss_help(self) -> None:

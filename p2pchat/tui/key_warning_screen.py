@@ -14,7 +14,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -25,8 +25,9 @@ from p2pchat.tui.text_format import one_line
 class KeyWarningScreen(ModalScreen[KeyChangeWarning]):
     DEFAULT_CSS = """
     KeyWarningScreen { align: center middle; background: $error 30%; }
-    KeyWarningScreen > Vertical { width: 92; height: auto; padding: 1 2;
-                                  border: heavy $error; background: $surface; }
+    KeyWarningScreen > VerticalScroll { width: 92; max-width: 100%; height: auto;
+                                        max-height: 100%; padding: 0 2;
+                                        border: heavy $error; background: $surface; }
     KeyWarningScreen #ack { margin-top: 1; }
     """
     # Priority: these win over everything below; nothing else closes the screen.
@@ -40,7 +41,7 @@ class KeyWarningScreen(ModalScreen[KeyChangeWarning]):
         self.warning = warning
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with VerticalScroll():
             yield Static(self._body(), id="warning-text")
             ack = Button("I understand (Shift+A)", id="ack", variant="error")
             ack.can_focus = False  # Tab then Enter must not acknowledge by accident

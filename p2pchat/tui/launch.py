@@ -25,6 +25,11 @@ NO_TERMINAL = (
 
 def run_tui(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
+    interfaces = getattr(args, "tui_interfaces", None)
+    if interfaces:  # a typo is news before the screen is taken over
+        from p2pchat.discovery.interfaces import check_interface_names
+
+        check_interface_names(interfaces)
     lock = NodeLock(data_dir)
     exists = profile_exists(data_dir)
     if exists:
@@ -43,7 +48,7 @@ def run_tui(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.WARNING, handlers=[TextualHandler()], force=True)
         app = ChatApp(
             data_dir, lock, lock_held=exists, passphrase=passphrase,
-            interfaces=getattr(args, "tui_interfaces", None), port=getattr(args, "tui_port", 0),
+            interfaces=interfaces, port=getattr(args, "tui_port", 0),
         )  # fmt: skip
         app.run()
         if app.error is not None:

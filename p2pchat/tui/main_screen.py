@@ -9,7 +9,7 @@ screen knows the node only as a ``NodeApi`` and history only as a
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -72,10 +72,19 @@ class MainScreen(Screen[None]):
     ]
 
     def __init__(
-        self, api: NodeApi, history: HistoryReader, me: StatusView, *, data_dir: Path | None
+        self,
+        api: NodeApi,
+        history: HistoryReader,
+        me: StatusView,
+        *,
+        data_dir: Path | None,
+        events: AsyncIterator[NodeEvent] | None = None,
     ) -> None:
         super().__init__()
         self.api = api
+        # Events from a subscription made before the node started (NodeHost.events),
+        # so that nothing it did while this screen was coming up is missed.
+        self._events = events
         self.history = history
         self.me = me
         self.data_dir = data_dir  # where tui.json lives; None: settings not saved
@@ -115,7 +124,8 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="node-events")
     async def consume_events(self) -> None:
-        async for event in self.api.subscribe():
+        events = self._events if self._events is not None else self.api.subscribe()
+        async for event in events:
             await self.on_node_event(event)
 
     async def on_node_event(self, event: NodeEvent) -> None:
@@ -144,7 +154,12 @@ class MainScreen(Screen[None]):
         elif isinstance(event, GuestLeft):
             self.notify(f"Guest {one_line(event.name, 30)} left: {one_line(event.reason, 60)}")
         elif isinstance(event, GuestRefused):
-            self.notify(f"A guest was refused: {one_line(event.reason, 80)}", severity="warning")
+            who = f"Guest {one_line(event.name, 30)}" if event.name else "A guest"
+            self.notify(f"{who} could not join: {one_line(event.reason, 120)}", severity="warning")
+        if isinstance(event, GuestWaiting | GuestJoined | GuestLeft | GuestRefused):
+            for screen in self.app.screen_stack:  # its uses left changed
+                if isinstance(screen, InviteScreen):
+                    screen.refresh_invites()
         if change is Change.CONTACTS:
             await self._refresh_contacts()
         elif change is Change.SIDEBAR:
@@ -180,11 +195,14 @@ class MainScreen(Screen[None]):
         log = self.conversations.log(label)
         if not log.seeded:  # history first, so the new line lands after it
             log.seed(self.history.messages(label, limit=HISTORY_PAGE))
-        added = log.add(
+        log.add(
             message_id=event.message_id, direction=event.direction, sender=event.sender,
             timestamp_ms=event.timestamp_ms, text=event.text,
         )  # fmt: skip
-        if not added:
+        # Whether the line was there already says nothing: the node stores a message
+        # before it announces it, so the history just read may hold this one and the
+        # ones after it. The event is what makes a message new (and unread).
+        if not log.first_event(event.message_id):
             return
         in_view = label == self.current and self.app.screen is self
         if event.direction == "in" and not in_view:
@@ -249,7 +267,7 @@ class MainScreen(Screen[None]):
     # -- actions -----------------------------------------------------------------
 
     def action_start_chat(self) -> None:
-        self.app.push_screen(InviteScreen(self.api))
+        self.app.push_screen(InviteScreen(self.api, save_dir=self.data_dir))
 
     def action_search(self) -> None:
         names = {label: self.roster.name_of(label) for label in self.roster.contacts}

@@ -20,7 +20,7 @@ class RequestScreen(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     RequestScreen { align: center middle; }
-    RequestScreen > Vertical { width: 76; height: auto; padding: 1 2;
+    RequestScreen > Vertical { width: 76; max-width: 100%; height: auto; padding: 1 2;
                                border: thick $warning; background: $surface; }
     RequestScreen Horizontal { height: auto; margin-top: 1; }
     RequestScreen Button { margin-right: 2; }

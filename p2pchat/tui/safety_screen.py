@@ -27,7 +27,8 @@ class SafetyScreen(ModalScreen[bool]):
 
     DEFAULT_CSS = """
     SafetyScreen { align: center middle; }
-    SafetyScreen > VerticalScroll { width: 80; height: auto; max-height: 95%; padding: 1 2;
+    SafetyScreen > VerticalScroll { width: 80; max-width: 100%; height: auto; max-height: 100%;
+                                    padding: 0 2;
                                     border: thick $accent; background: $surface; }
     SafetyScreen #qr { width: auto; margin: 1 0; }
     SafetyScreen Horizontal { height: auto; }

@@ -28,7 +28,7 @@ class SearchScreen(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     SearchScreen { align: center middle; }
-    SearchScreen > Vertical { width: 100; height: 90%; padding: 0 1;
+    SearchScreen > Vertical { width: 100; max-width: 100%; height: 90%; padding: 0 1;
                               border: thick $accent; background: $surface; }
     SearchScreen #search-status { height: 1; color: $text-muted; }
     SearchScreen OptionList { height: 1fr; }

@@ -21,7 +21,7 @@ NAME_WIDTH = 20
 
 class Sidebar(Vertical):
     DEFAULT_CSS = """
-    Sidebar { width: 36; height: 1fr; border-right: vkey $foreground 30%; }
+    Sidebar { width: 40%; max-width: 36; min-width: 28; height: 1fr; border-right: vkey $foreground 30%; }
     Sidebar #start-chat { width: 100%; margin: 0 1 1 1; }
     Sidebar OptionList { height: 1fr; border: none; padding: 0; }
     """

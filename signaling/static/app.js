@@ -4,7 +4,9 @@
 // sealed OFFER/ANSWER, RELAY 0x02 carries secret-stream messages on the relay path),
 // one WebRTC data channel "p2pchat" with no ICE servers, the guest's stream header
 // on the direct path if the channel opens within 4 s of the ANSWER, else on the
-// relay. Every chat frame is end-to-end encrypted either way (session.js).
+// relay (at once when the ANSWER says `path: "relay"`: the owner found no direct path
+// in our offer, e.g. Chromium offers no address on a LAN without a default route).
+// Every chat frame is end-to-end encrypted either way (session.js).
 
 // First: take the secret out of the address bar (no dependencies, runs at once).
 import { forgetFragment, linkFragment, pathRoomId } from "./fragment.js";
@@ -91,6 +93,23 @@ function showError(text) {
 function clearError() {
   ui.error.hidden = true;
   ui.error.textContent = "";
+}
+
+// The owner closed our socket with 4400: say what it found, in its own words.
+const REFUSAL_TEXT = {
+  tampered: "our request failed authentication: someone on the network tampered with it, or the link is damaged (ask for a new one)",
+  replayed: "our request arrived twice (replayed): someone on the network may be interfering",
+  reflected: "our request came back the wrong way (reflected): someone on the network may be interfering",
+  stale: "our request is too old or from the future: check that this device's clock and the owner's are right",
+  "wrong-kind": "our request arrived as the wrong kind of message: someone on the network may be interfering",
+  malformed: "our request arrived damaged",
+  unsupported: "the owner runs a p2pchat version this page does not support",
+  "bad-handshake": "our request could not be read: this page and the owner's p2pchat may not match",
+};
+
+function describeRefusal(err) {
+  const why = Object.hasOwn(REFUSAL_TEXT, err.code) ? REFUSAL_TEXT[err.code] : err.message;
+  return `The owner refused our connection request: ${why}. Reload the page to try again.`;
 }
 
 function describeError(err) {
@@ -302,12 +321,14 @@ class Attempt {
     }
     this.hooks.peer(answer.info, this.session.kxPublicKey);
     this.hooks.status("connecting", "connecting: opening the encrypted channel…");
-    let remoteOk = true;
-    try {
-      await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-    } catch (err) {
-      remoteOk = false;
-      console.warn("p2pchat: the owner's SDP was refused, using the relay:", err);
+    let remoteOk = answer.info.path !== "relay"; // "relay": no direct path, don't wait
+    if (remoteOk) {
+      try {
+        await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+      } catch (err) {
+        remoteOk = false;
+        console.warn("p2pchat: the owner's SDP was refused, using the relay:", err);
+      }
     }
     const direct = remoteOk && (await channelOpen(this.dc, DIRECT_WAIT_MS));
     if (this.ended) return;
@@ -550,9 +571,7 @@ class GuestPage {
         this.stopped = true;
       },
       handshakeError: (err) => {
-        const text = err.byOwner
-          ? `The owner refused our connection request: ${err.message}. Someone on the network may be interfering; reload the page to try again.`
-          : describeError(err);
+        const text = err.byOwner ? describeRefusal(err) : describeError(err);
         console.error(`p2pchat: handshake refused (${err.code ?? "error"}): ${err.message}`);
         showError(text);
         setStatus("failed", `failed: ${err.code ?? "error"}`);

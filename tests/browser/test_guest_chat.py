@@ -27,7 +27,15 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.chromium import new_context
-from tests.browser.conftest import LaunchBrowser
+from tests.browser.conftest import LaunchBrowser, LaunchFirefox
+from tests.browser.firefox import (
+    FirefoxPage,
+    guest_join,
+    guest_send,
+    guest_wait_connected,
+    guest_wait_delivered,
+    guest_wait_in_log,
+)
 from tests.browser.relay_proxy import RELAY, SIGNAL, read_recording
 from tests.conftest import require_chromium, require_netns
 from tests.lan.chat_nodes import ChatNode, Event
@@ -231,6 +239,60 @@ async def test_guest_joins_and_chats_both_ways(
     assert ("in", to_owner) in texts, history
     assert ("out", to_guest) in texts, history
     await context.close()
+
+
+async def test_phone_guest_joins_and_chats_both_ways(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser, clean_drops: None
+) -> None:
+    """Chromium emulating a phone (Playwright's Pixel 7: viewport, touch, mobile UA)."""
+    gl = guest_lan
+    invite = gl.invite()
+    browser = await launch_browser(gl.guest_host.name)
+    context = await new_context(browser, **launch_browser.devices["Pixel 7"])  # type: ignore[attr-defined]
+    page = await open_link(context, invite["url"])
+    assert await page.evaluate("navigator.maxTouchPoints") > 0
+    await page.get_by_label("Your name").fill("phone")
+    await page.get_by_role("button", name="Join").tap()
+    await wait_connected(page)
+    joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    assert joined["path"] == "direct", joined
+    await chat_both_ways(gl, page, joined["peer_id"])
+    await context.close()
+
+
+async def test_firefox_guest_joins_and_chats_both_ways(
+    guest_lan: GuestLan, launch_firefox: LaunchFirefox, clean_drops: None
+) -> None:
+    """Firefox ESR offers only ``<uuid>.local`` host candidates (and end-of-candidates);
+    the owner answers at once with its own, Firefox's checks reach them, and the
+    session is direct."""
+    gl = guest_lan
+    await firefox_chats_both_ways(gl, await launch_firefox(gl.guest_host), "fox", "direct")
+
+
+async def firefox_chats_both_ways(gl: GuestLan, page: FirefoxPage, name: str, path: str) -> Event:
+    """Join as ``name`` through a new invite; chat both ways; the ``guest_joined`` event."""
+    invite = gl.invite()
+    loaded = await page.goto(invite["url"])
+    assert loaded["status"] == 200, loaded
+    await guest_join(page, name)
+    state = await guest_wait_connected(page)
+    assert state["path"] == path, state
+    assert state["error"] == "", state
+    joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    assert (joined["name"], joined["path"]) == (name, path), joined
+    label = joined["peer_id"]
+    to_owner, to_guest = unique("hello owner"), unique("hello guest")
+    await guest_send(page, to_owner)
+    got = await asyncio.to_thread(
+        gl.wait_event, "message", direction="in", peer_id=label, text=to_owner
+    )
+    assert got["text"] == to_owner
+    result = await asyncio.to_thread(gl.owner.cli, "send", label, to_guest)
+    assert result.returncode == 0, result.stderr
+    await guest_wait_in_log(page, to_guest)
+    await guest_wait_delivered(page, to_owner)
+    return joined
 
 
 # -- 2. links that no longer work --------------------------------------------------------

@@ -70,7 +70,7 @@ class InviteAdmission(RuleBasedStateMachine):
 
     @rule(pick=st.integers(0, 100), ok=st.booleans())
     def answer_ready(self, pick: int, ok: bool) -> None:
-        """_async_complete after its await: a bad offer releases the use; else the
+        """_async_complete after its await: revoked meanwhile releases the use; else the
         guest's previous link is closed (releasing, if it never opened) and the answer
         goes out."""
         if not self.pending:

@@ -512,7 +512,7 @@ def test_send_refuses_empty_and_oversized_messages(
     big = "x" * (70 * 1024)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(big.encode())))
     assert node.cli("send", "alice", "-") == 1
-    assert "over the limit of 65510" in one_error_line(capsys)
+    assert "is 71,680 bytes (70 KiB), over the limit of 65,510 bytes" in one_error_line(capsys)
     assert all(call[0] != "send" for call in node.fake.calls)
 
 

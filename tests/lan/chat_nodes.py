@@ -36,6 +36,7 @@ class ChatNode:
         self.data_dir = data_dir
         self.name = name
         self.daemon: subprocess.Popen[bytes] | None = None
+        self.interface_only = True  # the daemon runs with --interface eth0
         self.events: list[Event] = []
         self._cond = threading.Condition()
         self._watch: subprocess.Popen[bytes] | None = None
@@ -47,18 +48,22 @@ class ChatNode:
 
     def daemon_command(self) -> list[str]:
         """How the daemon is started (a subclass may start a patched one)."""
+        where = ["--interface", self.host.ifname] if self.interface_only else []
         return [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
-                "--interface", self.host.ifname]  # fmt: skip
+                *where]  # fmt: skip
 
     def start(
         self,
         timeout: float = 30.0,
         *,
         prefix: Sequence[str] = (),
+        interface: bool = True,
         env: dict[str, str] | None = None,
     ) -> None:
-        """Start the daemon; ``prefix`` wraps it (e.g. ``prlimit --nofile=1024:4096 --``),
-        ``env`` adds to its environment."""
+        """Start the daemon on ``eth0`` (``interface=False``: every interface, as by
+        default); ``prefix`` wraps it (e.g. ``prlimit --nofile=1024:4096 --``), ``env``
+        adds to its environment."""
+        self.interface_only = interface
         self.daemon = self.host.popen(
             [*prefix, *self.daemon_command()],
             env={**cli_env(), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -23,12 +23,13 @@ MakeLan = Callable[..., Lan]
 
 @pytest.fixture
 def make_lan() -> Iterator[MakeLan]:
-    """Factory: ``make_lan(n_hosts, ipv6=True) -> Lan``; every Lan is closed afterwards."""
+    """Factory: ``make_lan(n_hosts, ipv6=True, default_route=True) -> Lan``; every Lan
+    is closed afterwards."""
     require_netns()
     lans: list[Lan] = []
 
-    def make(n_hosts: int = 2, *, ipv6: bool = True) -> Lan:
-        lan = Lan(n_hosts, ipv6=ipv6)
+    def make(n_hosts: int = 2, *, ipv6: bool = True, default_route: bool = True) -> Lan:
+        lan = Lan(n_hosts, ipv6=ipv6, default_route=default_route)
         lans.append(lan)
         return lan
 

@@ -5,11 +5,13 @@ Two halves:
 * test side: :class:`GuestProcess` starts one guest in a host of a
   :class:`~tests.lan.netns.Lan`, collects what it reports, makes it send and leave;
 * guest side: ``python -c "from tests.lan.guest_driver import guest_main; guest_main()"
-  URL GUEST_ID NAME`` opens the invite's WebSocket, sends a sealed OFFER carrying
+  URL GUEST_ID NAME [MODE]`` opens the invite's WebSocket, sends a sealed OFFER carrying
   ``GUEST_ID`` (which a real page keeps per link in ``sessionStorage``: here the test
   chooses it) and runs the session. It prints one JSON object per line
   (``answered``, ``opened``, ``message``, ``closed`` with the close code and reason)
   and sends each line of its stdin as a chat message; end of stdin: it leaves.
+  MODE ``quit-after-answer``: it leaves as soon as the ANSWER comes, without starting
+  the session (a guest whose connection never opens).
 
 It always takes the relay path: it never applies the ANSWER, so its data channel never
 opens, and it sends its stream header as a RELAY message, as the page does when the
@@ -44,12 +46,12 @@ Report = dict[str, Any]
 class GuestProcess:
     """One Python guest running in ``host``."""
 
-    def __init__(self, host: Host, url: str, guest_id: str, name: str) -> None:
+    def __init__(self, host: Host, url: str, guest_id: str, name: str, mode: str = "chat") -> None:
         self.guest_id = guest_id
         self.reports: list[Report] = []
         self._cond = threading.Condition()
         self.proc = host.python(
-            _LAUNCH, url, guest_id, name, cwd=str(REPO_ROOT),
+            _LAUNCH, url, guest_id, name, mode, cwd=str(REPO_ROOT),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         self._stderr: list[str] = []
@@ -114,15 +116,15 @@ class GuestProcess:
 
 
 def guest_main() -> None:
-    url, guest_id, name = sys.argv[1:4]
-    asyncio.run(_async_guest(url, guest_id, name))
+    url, guest_id, name, mode = sys.argv[1:5]
+    asyncio.run(_async_guest(url, guest_id, name, mode))
 
 
 def _report(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
 
-async def _async_guest(url: str, guest_id: str, name: str) -> None:
+async def _async_guest(url: str, guest_id: str, name: str, mode: str) -> None:
     import aiohttp
     from yarl import URL
 
@@ -171,6 +173,10 @@ async def _async_guest(url: str, guest_id: str, name: str) -> None:
             if kind == SIGNAL:
                 answer = session.receive_answer(body, _now_ms())
                 _report("answered", owner=answer.info.get("name", ""))
+                if mode == "quit-after-answer":
+                    await ws.close()
+                    _report("closed", code=ws.close_code, reason="we left")
+                    break
                 await ws.send_bytes(bytes([RELAY]) + session.stream_header())
                 continue
             for event in session.receive_data(body, _now_ms()):

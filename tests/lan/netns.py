@@ -6,7 +6,9 @@ Topology for ``Lan(n)``::
        |- p1 ======= eth0 in <prefix>-h1   10.231.N.1/24, fe80::…/64
        |- p2 ======= eth0 in <prefix>-h2   10.231.N.2/24, fe80::…/64
        ...
-    default route via 10.231.N.254, which nobody answers (a router with no internet)
+    default route via 10.231.N.254, which nobody answers (a router with no internet);
+    ``default_route=False``: no default route at all (two laptops on a switch, a
+    router that hands out no gateway, a link-local network)
 
 Nothing is created in the root namespace: the veth pairs are made inside the switch
 namespace and one end is moved straight into the host namespace. Every host has ``lo``
@@ -199,7 +201,7 @@ class Host:
 class Lan:
     """``n_hosts`` namespaces on one bridge. Use as a context manager (or call close())."""
 
-    def __init__(self, n_hosts: int, *, ipv6: bool = True) -> None:
+    def __init__(self, n_hosts: int, *, ipv6: bool = True, default_route: bool = True) -> None:
         if not 1 <= n_hosts <= 250:  # .254 is the (absent) gateway
             raise ValueError(f"n_hosts must be within 1..250, not {n_hosts}")
         self.instance = next(_counter)
@@ -212,6 +214,7 @@ class Lan:
         # all without a default route.
         self.gateway: str = f"{SUBNET_BASE}.{self.subnet_id}.254"
         self.ipv6 = ipv6
+        self.default_route = default_route
         self.switch: str = f"{self.prefix}-sw"
         self.hosts: list[Host] = [Host(self, i) for i in range(n_hosts)]
         self.setup_seconds = 0.0
@@ -299,9 +302,10 @@ class Lan:
                     f"link set {h.ifname} up",
                     # mDNS (224.0.0.251) and any other IPv4 multicast leave via eth0.
                     f"route add 224.0.0.0/4 dev {h.ifname}",
-                    f"route add default via {self.gateway} dev {h.ifname}",
                 ],
             )
+            if self.default_route:
+                _ip_batch(h.name, [f"route add default via {self.gateway} dev {h.ifname}"])
         for h in self.hosts:
             h._wait_carrier(True)
 

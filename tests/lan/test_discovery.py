@@ -327,4 +327,4 @@ def test_unknown_interface_is_an_error(make_lan: MakeLan, peers: list[Peer]) -> 
     peer = start(peers, h1, "x", "01", 4001, "--interface", "nosuch0")
     assert peer.proc.wait(TIMEOUT) != 0
     peer._stderr_reader.join(TIMEOUT)
-    assert b"no such network interface: nosuch0" in b"".join(peer._stderr)
+    assert b"no network interface named 'nosuch0'" in b"".join(peer._stderr)

@@ -113,6 +113,7 @@ def test_a_guest_id_admitted_on_one_invite_cannot_join_through_another(owner: Ow
     assert ended["code"] == 4403, ended
     refused = owner.wait_event("guest_refused", invite_id=b["invite_id"])
     assert a["invite_id"] in refused["reason"], refused
+    assert (refused["peer_id"], refused["name"]) == (label, "gus"), refused
     assert owner.uses(a["invite_id"]) == (0, 1)
     assert owner.uses(b["invite_id"]) == (1, 0)  # no use of B reserved for good
 
@@ -162,6 +163,26 @@ def test_revoking_an_invite_closes_the_guests_waiting_at_it(owner: Owner) -> Non
     assert "no waiting guest" in late.stderr, late.stderr
     assert not owner.events("guest_joined", invite_id=c["invite_id"])
     waiting.leave()
+
+
+# -- issue 10, section 1: the owner sees failed attempts ------------------------------------
+
+
+def test_a_guest_whose_connection_never_opens_shows_in_watch(owner: Owner) -> None:
+    """Answered, then gone before the session opened: ``guest_refused`` names the guest
+    (label and name) and the reason, and the use it held is free again."""
+    invite = owner.invite("--uses", "1")
+    gid = guest_id("quitter")
+    label = f"guest:{gid}"
+    quitter = GuestProcess(owner.guest_host, invite["url"], gid, "quitter", "quit-after-answer")
+    quitter.wait_for("closed")
+    failed = owner.wait_event("guest_refused", invite_id=invite["invite_id"])
+    assert (failed["peer_id"], failed["name"]) == (label, "quitter"), failed
+    assert "never opened" in failed["reason"], failed
+    assert "the guest left" in failed["reason"], failed
+    assert not owner.events("guest_joined", invite_id=invite["invite_id"])
+    assert owner.uses(invite["invite_id"]) == (1, 0)
+    quitter.leave()
 
 
 # -- finding 7: invite ids never look like options ----------------------------------------

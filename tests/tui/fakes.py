@@ -7,11 +7,13 @@ real node (test_tui_lan.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from textual.app import App
+from textual.pilot import Pilot
 
 from p2pchat.control.api import (
     ContactView,
@@ -23,7 +25,7 @@ from p2pchat.control.api import (
     StatusView,
 )
 from p2pchat.errors import UserError
-from p2pchat.node_events import MessageEvent, NodeEvent
+from p2pchat.node_events import GuestJoined, MessageEvent, NodeEvent
 from p2pchat.store import ConversationSummary, SearchHit, StoredMessage
 from p2pchat.store.records import DeliveryState, Direction
 from p2pchat.tui.history import MARK_END, MARK_START
@@ -48,6 +50,8 @@ DAVE = ContactView(
     peer_id="dave-1111-2222-3333", name="dave", state="pending_incoming", verified=False,
     fingerprint="7c6d " * 15 + "7c6d", online=True,
 )  # fmt: skip
+# As long as a real link: a 22-character room id, a 43-character secret.
+INVITE_URL = "https://192.168.1.20:43117/c/8k6yjM-9dkiCjxebhKMO_A#cDVVMvBeANn8-dZCUtvaxtmNKYEc42WhqRaKRf2rZUw"
 SAFETY = "12345 67890 13579 24680 11223 34455 66778 89900 10293 84756 56473 82910"
 
 
@@ -59,6 +63,9 @@ class FakeNode:
     events: list[NodeEvent] = field(default_factory=list)
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
     queue: asyncio.Queue[NodeEvent] = field(default_factory=asyncio.Queue)
+    invites: dict[str, InviteView] = field(default_factory=dict)
+    invite_url: str = INVITE_URL
+    now: Callable[[], float] = time.time  # the invites' clock
     _sent: int = 0
 
     async def async_status(self) -> StatusView:
@@ -104,19 +111,36 @@ class FakeNode:
         self, *, expires_s: int, uses: int, label: str | None, approve: bool
     ) -> InviteView:
         self.calls.append(("invite", (expires_s, uses)))
-        return InviteView(
-            invite_id="inv1", url="https://192.168.1.20:43117/c/Rm9vYmFyUm9vbQ#c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0",
-            label=label, expires_at=NOW_S + expires_s, seconds_left=expires_s, uses_left=uses,
-            approve=approve, guests=0, revoked=False, certificate_sha256="ab:cd:ef:01:23:45:67:89:" * 4,
+        n = len(self.invites) + 1
+        url = self.invite_url if n == 1 else f"{self.invite_url[:-2]}{n:02d}"
+        view = InviteView(
+            invite_id=f"inv{n}", url=url, label=label, expires_at=int(self.now() + expires_s),
+            seconds_left=expires_s, uses_left=uses, approve=approve, guests=0, revoked=False,
+            certificate_sha256="ab:cd:ef:01:23:45:67:89:" * 4,
         )  # fmt: skip
+        self.invites[view.invite_id] = view
+        return view
 
     async def async_invites(self) -> list[InviteView]:
-        return []
+        """As the node: the links that still take connections (new or returning guests)."""
+        now = self.now()
+        return [
+            v for v in self.invites.values()
+            if not v.revoked and v.expires_at > now and (v.uses_left > 0 or v.guests > 0)
+        ]  # fmt: skip
 
     async def async_revoke(self, invite_id: str) -> InviteView:
         self.calls.append(("revoke", (invite_id,)))
-        invite = await self.async_invite(expires_s=900, uses=1, label=None, approve=False)
-        return replace(invite, revoked=True)
+        view = self.invites[invite_id] = replace(self.invites[invite_id], revoked=True)
+        return view
+
+    def guest_joins(self, invite_id: str, label: str, name: str) -> GuestJoined:
+        """A guest came in through ``invite_id``: one use consumed; the event to emit."""
+        view = self.invites[invite_id]
+        self.invites[invite_id] = replace(
+            view, uses_left=view.uses_left - 1, guests=view.guests + 1
+        )
+        return GuestJoined(label, name, invite_id, "12345 67890 13579", "direct")
 
     async def async_admit(self, guest: str, *, admit: bool) -> GuestView:
         return GuestView(guest, "guest", "admitted" if admit else "refused")
@@ -208,3 +232,13 @@ class MainScreenApp(App[None]):
         screen = self.screen_stack[1]
         assert isinstance(screen, MainScreen)
         return screen
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str) -> None:
+    """Let the app run until ``predicate()`` holds: workers and redraws take a few
+    frames, more on a busy machine. The bound (10 s) is only there to end a failure."""
+    for _ in range(200):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"never happened: {what}")

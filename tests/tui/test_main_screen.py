@@ -5,13 +5,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from p2pchat.node_events import KeyChangeWarning, MessageEvent, PeerFound, ReceiptEvent
+from textual.widgets import RichLog
+
+from p2pchat.node_events import (
+    GuestJoined,
+    GuestRefused,
+    KeyChangeWarning,
+    MessageEvent,
+    PeerFound,
+    ReceiptEvent,
+)
+from p2pchat.store import StoredMessage
+from p2pchat.tui.chat_pane import render_chat_line
 from p2pchat.tui.confirm_screen import ConfirmScreen
 from p2pchat.tui.invite_screen import InviteScreen
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
+from p2pchat.tui.main_screen import MainScreen
 from p2pchat.tui.request_screen import RequestScreen
 from p2pchat.tui.settings import load_settings
-from tests.tui.fakes import BOB, CAROL, DAVE, NOW_MS, FakeNode, MainScreenApp, bob_history
+from tests.tui.fakes import (
+    BOB,
+    CAROL,
+    DAVE,
+    ME,
+    NOW_MS,
+    FakeHistory,
+    FakeNode,
+    MainScreenApp,
+    bob_history,
+    stored,
+    until,
+)
 
 SIZE = (110, 34)
 
@@ -178,3 +202,92 @@ async def test_start_chat_button_shows_the_link_and_revokes() -> None:
         assert invite_screen.invite.revoked
         await pilot.press("escape")
         assert app.screen is app.main
+
+
+async def test_the_first_messages_of_a_conversation_are_counted() -> None:
+    """Issue 10: carol sent 2 → "carol 1"; a guest sent 1 → no count. The node stores a
+    message before it announces it, so the history read for a conversation's first
+    event already holds that message (and maybe the next): still unread, all of them."""
+    guest = "guest:q7fz2k"
+    carol_1, carol_2 = (stored(CAROL.peer_id, n, f"carol {n}", "in", "delivered", "carol")
+                        for n in (1, 2))  # fmt: skip
+    from_guest = stored(guest, 3, "hello from the guest", "in", "delivered", "Grandma")
+    history = FakeHistory(stored={CAROL.peer_id: [carol_1, carol_2], guest: [from_guest]})
+    node = FakeNode()
+    app = MainScreenApp(node, history)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        screen = app.main
+        screen.open_conversation(BOB.peer_id)
+        for event in (
+            as_event(carol_1), as_event(carol_2),
+            GuestJoined(guest, "Grandma", "inv1", "12345", "direct"), as_event(from_guest),
+        ):  # fmt: skip
+            await node.queue.put(event)
+        await until(pilot, node.queue.empty, "the events read")
+        await until(pilot, lambda: screen.roster.total_unread() >= 3, "3 unread")
+        assert screen.roster.unread == {CAROL.peer_id: 2, guest: 1}
+        assert app.title == "(3) p2pchat"
+        sidebar = rows_text(screen)
+        assert "carol  2" in sidebar
+        assert "Grandma  1" in sidebar
+        # Each line shows once, however it came (history, event or both).
+        assert [line.text for line in screen.conversations.log(CAROL.peer_id).lines()] == [
+            "carol 1", "carol 2",
+        ]  # fmt: skip
+
+
+async def test_chat_lines_wrap_again_when_the_terminal_is_resized() -> None:
+    """Issue 10: lines kept the width they were written at (and never less than 78)."""
+    long = " ".join(["a long message"] * 12)
+    node = FakeNode()
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=(110, 34)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        screen = app.main
+        screen.open_conversation(BOB.peer_id)
+        await node.queue.put(incoming(BOB.peer_id, 1, long))
+        log = screen.chat.query_one("#chat-log", RichLog)
+        chat = screen.conversations.log(BOB.peer_id)
+        rows: dict[tuple[int, int], int] = {}
+        for size in ((80, 24), (160, 40), (80, 24), (110, 34)):
+            await pilot.resize_terminal(*size)
+
+            def wrapped_to_fit(width: int = size[0]) -> bool:
+                """Laid out for this terminal, each message wrapped at the log's width."""
+                fit = log.scrollable_content_region.width
+                texts = [render_chat_line(line, ME.name) for line in chat.lines()]
+                wanted = sum(len(text.wrap(app.console, fit)) for text in texts)
+                return screen.chat.region.right == width and len(log.lines) == wanted
+
+            await until(pilot, wrapped_to_fit, f"lines wrapped to fit {size}")
+            rows.setdefault(size, len(log.lines))
+            assert len(log.lines) == rows[size], size  # the same size, the same lines
+        assert rows[(160, 40)] < rows[(110, 34)] < rows[(80, 24)]
+
+
+def as_event(message: StoredMessage) -> MessageEvent:
+    label = message.conversation_id
+    return MessageEvent(label, label, message.sender, message.direction.value,
+                        message.message_id.hex(), message.timestamp_ms, message.body)  # fmt: skip
+
+
+def rows_text(screen: MainScreen) -> str:
+    options = screen.sidebar.options
+    return "\n".join(
+        str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
+    )
+
+
+async def test_a_failed_guest_attempt_names_the_guest_and_the_reason(tmp_path: Path) -> None:
+    node = FakeNode()
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        reason = "the connection never opened: the guest left"
+        await node.queue.put(GuestRefused("abcd2345", reason, peer_id="guest:AAAA", name="nora"))
+        await node.queue.put(GuestRefused("abcd2345", "handshake failed (tampered): bad MAC"))
+        await pilot.pause(0.1)
+        shown = [n.message for n in app._notifications]
+        assert f"Guest nora could not join: {reason}" in shown, shown
+        assert "A guest could not join: handshake failed (tampered): bad MAC" in shown, shown

@@ -24,6 +24,8 @@ from p2pchat.tui.create_profile_screen import CreateProfileScreen
 from p2pchat.tui.help_screen import HelpScreen
 from p2pchat.tui.invite_screen import InviteScreen
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
+from p2pchat.tui.link_screen import LinkScreen
+from p2pchat.tui.qr_screen import QrScreen
 from p2pchat.tui.request_screen import RequestScreen
 from p2pchat.tui.safety_screen import SafetyScreen
 from p2pchat.tui.search_screen import SearchScreen
@@ -31,6 +33,7 @@ from p2pchat.tui.unlock_screen import UnlockScreen
 from tests.tui.fakes import (
     BOB,
     DAVE,
+    INVITE_URL,
     NOW_MS,
     NOW_S,
     FakeNode,
@@ -38,8 +41,10 @@ from tests.tui.fakes import (
     bob_history,
 )
 from tests.tui.snapshot import assert_snapshot
+from tests.tui.test_start_chat import IPV6_URL
 
 SIZE = (110, 34)
+SMALL = (80, 24)  # the smallest terminal everything must fit (issue 10)
 DATA_DIR = Path("/home/alice/.local/share/p2pchat")
 ERIN = "erin-4444-5555-6666"
 GUEST = "guest:q7fz2k"
@@ -54,8 +59,19 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
+@pytest.fixture(params=["usual", "80x24"])
+def small(request: pytest.FixtureRequest) -> bool:
+    """Each screen at its usual size and at 80x24 (snapshot ``<name>-80x24``)."""
+    return bool(request.param == "80x24")
+
+
+def sized(size: tuple[int, int], name: str, small: bool) -> tuple[tuple[int, int], str]:
+    return (SMALL, f"{name}-80x24") if small else (size, name)
+
+
 def lively_node() -> FakeNode:
     return FakeNode(
+        now=lambda: NOW_S,
         events=[
             PeerFound(BOB.peer_id, "bob", ["192.168.1.21"], True),
             PeerFound(DAVE.peer_id, "dave", ["192.168.1.23"], False),
@@ -63,13 +79,14 @@ def lively_node() -> FakeNode:
             SessionChanged(BOB.peer_id, "bob", "open"),
             GuestJoined(GUEST, "Grandma's tablet", "inv1", "12345 67890 13579", "direct"),
             MessageEvent(GUEST, GUEST, "Grandma's tablet", "in", "ee" * 16, NOW_MS, "hi!"),
-        ]
+        ],
     )
 
 
-async def test_main_screen(tmp_path: Path) -> None:
+async def test_main_screen(tmp_path: Path, small: bool) -> None:
+    size, name = sized(SIZE, "main", small)
     app = MainScreenApp(lively_node(), bob_history())
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.2)
         app.main.open_conversation(BOB.peer_id)
         await pilot.pause(0.1)
@@ -78,74 +95,106 @@ async def test_main_screen(tmp_path: Path) -> None:
         assert app.main.roster.unread == {}
         await pilot.press(*"See you soon")
         await pilot.pause(0.1)
-        await assert_snapshot(pilot, app, "main", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)
 
 
-async def test_welcome_screen(tmp_path: Path) -> None:
+async def test_welcome_screen(tmp_path: Path, small: bool) -> None:
+    size, name = sized(SIZE, "welcome", small)
     app = MainScreenApp(FakeNode(contacts=[], events=[]), bob_history())
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.2)
-        await assert_snapshot(pilot, app, "welcome", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)
 
 
-async def test_invite_screen(tmp_path: Path) -> None:
+async def test_invite_screen(tmp_path: Path, small: bool) -> None:
+    size, name = sized((110, 46), "start-chat", small)
     app = MainScreenApp(lively_node(), bob_history())
-    async with app.run_test(size=(110, 46)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.2)
         await app.push_screen(InviteScreen(app.node, clock=lambda: NOW_S + 75))
         await pilot.pause(0.2)
-        await assert_snapshot(pilot, app, "start-chat", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)
 
 
-async def test_key_warning_screen(tmp_path: Path) -> None:
+async def test_key_warning_screen(tmp_path: Path, small: bool) -> None:
+    size, name = sized(SIZE, "key-warning", small)
     warning = KeyChangeWarning(
         BOB.peer_id, "bob", BOB.fingerprint, "77aa " * 15 + "77aa", "zzzz-9999-8888-7777"
     )
     app = MainScreenApp(lively_node(), bob_history())
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.2)
         await app.push_screen(KeyWarningScreen(warning))
         await pilot.pause(0.1)
-        await assert_snapshot(pilot, app, "key-warning", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)
 
 
-async def test_safety_screen(tmp_path: Path) -> None:
+async def test_safety_screen(tmp_path: Path, small: bool) -> None:
+    size, name = sized((110, 46), "safety-number", small)
     app = MainScreenApp(lively_node(), bob_history())
-    async with app.run_test(size=(110, 46)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.2)
         view = await app.node.async_verify(DAVE.peer_id, mark_verified=False)
         await app.push_screen(SafetyScreen(view))
         await pilot.pause(0.1)
-        await assert_snapshot(pilot, app, "safety-number", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)
 
 
-async def test_request_screen(tmp_path: Path) -> None:
+async def test_request_screen(tmp_path: Path, small: bool) -> None:
+    size, name = sized(SIZE, "contact-request", small)
     app = MainScreenApp(lively_node(), bob_history())
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.2)
         await app.push_screen(RequestScreen(DAVE))
         await pilot.pause(0.1)
-        await assert_snapshot(pilot, app, "contact-request", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)
 
 
-async def test_search_screen(tmp_path: Path) -> None:
+async def test_search_screen(tmp_path: Path, small: bool) -> None:
+    size, name = sized(SIZE, "search", small)
     app = MainScreenApp(lively_node(), bob_history())
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.2)
         await app.push_screen(SearchScreen(app.history, {BOB.peer_id: "bob"}))
         await pilot.press(*"the", "enter")
         await pilot.pause(0.1)
-        await assert_snapshot(pilot, app, "search", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)
 
 
-async def test_help_screen(tmp_path: Path) -> None:
+async def test_help_screen(tmp_path: Path, small: bool) -> None:
+    size, name = sized((110, 40), "help", small)
     app = MainScreenApp(lively_node(), bob_history())
-    async with app.run_test(size=(110, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.2)
         await pilot.press("question_mark")
         await pilot.pause(0.1)
         assert isinstance(app.screen, HelpScreen)
-        await assert_snapshot(pilot, app, "help", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)
+
+
+async def test_start_chat_without_room_for_the_code(tmp_path: Path) -> None:
+    """A link-local IPv6 link: its code does not fit 80x24 beside the text."""
+    node = lively_node()
+    node.invite_url = IPV6_URL
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause(0.2)
+        await app.push_screen(InviteScreen(app.node, clock=lambda: NOW_S + 75))
+        await pilot.pause(0.2)
+        await assert_snapshot(pilot, app, "start-chat-no-room-80x24", tmp_path)
+        await pilot.press("f")  # the code on its own screen
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, QrScreen)
+        await assert_snapshot(pilot, app, "start-chat-qr-80x24", tmp_path)
+
+
+async def test_link_alone(tmp_path: Path) -> None:
+    app = MainScreenApp(lively_node(), bob_history())
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause(0.2)
+        await app.push_screen(LinkScreen(INVITE_URL))
+        await pilot.pause(0.1)
+        await assert_snapshot(pilot, app, "start-chat-link-80x24", tmp_path)
 
 
 class ScreenApp(App[None]):
@@ -159,16 +208,20 @@ class ScreenApp(App[None]):
         self.push_screen(self._factory(DATA_DIR))
 
 
-async def test_create_profile_screen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_create_profile_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: bool
+) -> None:
+    size, name = sized(SIZE, "create-profile", small)
     monkeypatch.setattr("p2pchat.tui.create_profile_screen.getpass.getuser", lambda: "alice")
     app = ScreenApp(CreateProfileScreen)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.1)
-        await assert_snapshot(pilot, app, "create-profile", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)
 
 
-async def test_unlock_screen(tmp_path: Path) -> None:
+async def test_unlock_screen(tmp_path: Path, small: bool) -> None:
+    size, name = sized(SIZE, "unlock", small)
     app = ScreenApp(UnlockScreen)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.1)
-        await assert_snapshot(pilot, app, "unlock", tmp_path)
+        await assert_snapshot(pilot, app, name, tmp_path)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.lan.chat_nodes import PASSPHRASE, ChatNode, cli_env
+from tests.lan.chat_nodes import PASSPHRASE, ChatNode, befriend, cli_env
 from tests.lan.conftest import MakeLan
 from tests.lan.netns import PYTHON, Host
 
@@ -110,6 +110,33 @@ def test_tui_first_run_creates_the_profile(make_lan: MakeLan, tmp_path: Path) ->
     assert driver.proc.wait(30) == 0
     assert driver.steps == ["mismatch_refused", "created", "profile_opens", "stopped"]
     assert (data_dir / "profile.db").stat().st_mode & 0o077 == 0
+
+
+def test_tui_counts_messages_that_arrive_while_it_starts(make_lan: MakeLan, tmp_path: Path) -> None:
+    """Issue 10: bob sent 2 while alice was away → the TUI showed "bob 1" (or nothing
+    when they came before its main screen listened). The driver holds the main screen
+    back until bob has both receipts, so the second case happens every run."""
+    lan = make_lan(2)
+    tui_host, bob_host = lan.hosts
+    alice = ChatNode(tui_host, tmp_path / "alice", "alice")
+    bob = ChatNode(bob_host, tmp_path / "bob", "bob")
+    alice.start()
+    bob.start()
+    befriend(alice, bob)
+    alice.stop()
+    for text in ("while you were away", "second one"):
+        bob.cli("send", "alice", text, check=True)
+    driver = Driver(tui_host, {
+        "scenario": "outbox_at_start", "data_dir": str(alice.data_dir),
+        "passphrase": PASSPHRASE, "interface": tui_host.ifname,
+        "peer_data_dir": str(bob.data_dir), "peer_name": "bob", "peer_id": bob.peer_id,
+        "me": "alice",
+    })  # fmt: skip
+    driver.read_until(lambda line: line.get("step") == "stopped")
+    assert driver.proc.wait(30) == 0
+    assert driver.steps == [
+        "delivered_before_the_screen_listened", "unread_counted", "read", "stopped"
+    ]  # fmt: skip
 
 
 def alice_contacts(alice: ChatNode) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ SIZE = (120, 44)
 
 @dataclass(frozen=True)
 class Args:
-    scenario: str  # "chat" | "first_run"
+    scenario: str  # "chat" | "first_run" | "outbox_at_start"
     data_dir: str
     passphrase: str
     interface: str
@@ -256,6 +256,48 @@ async def first_run_scenario(pilot: Pilot[Any], app: ChatApp, args: Args) -> Non
     await pilot.press("ctrl+q")
 
 
+async def outbox_at_start_scenario(pilot: Pilot[Any], app: ChatApp, args: Args) -> None:
+    """Bob queued two messages while alice was away; they arrive as her TUI starts.
+    Issue 10: counted "1" (the first message of a conversation was missed) or nothing
+    (delivered before the main screen subscribed). See ``run`` for the slow screen."""
+    await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen", 60)
+    screen = main_screen(app)
+    bob = args.peer_id
+    await until(pilot, lambda: screen.roster.unread.get(bob) == 2, "bob 2 unread", 90)
+    assert app.title.startswith("(2) "), app.title
+    row = screen.sidebar.options.get_option(f"c:{bob}")
+    assert str(row.prompt).rstrip().endswith(f"{args.peer_name}  2"), str(row.prompt)
+    step("unread_counted", title=app.title)
+    await choose_row(pilot, screen, f"c:{bob}")
+    texts = [line.text for line in screen.conversations.log(bob).lines()]
+    assert texts == ["while you were away", "second one"], texts
+    assert screen.roster.unread == {}
+    step("read")
+    await pilot.press("ctrl+q")
+
+
+def hold_the_main_screen_until_delivered(args: Args) -> None:
+    """The main screen reads events only once bob's node has had both receipts: the
+    worst case for messages that arrive while the TUI comes up, made certain."""
+    original = MainScreen.consume_events
+
+    def consume_later(screen: MainScreen) -> None:
+        async def later() -> None:
+            while True:
+                code, out, _ = await cli(args.peer_data_dir, "history", args.me, "--json",
+                                         passphrase=args.passphrase)  # fmt: skip
+                sent = [m for m in json.loads(out or "[]") if m["direction"] == "out"]
+                if code == 0 and len(sent) == 2 and all(m["delivery"] == "delivered" for m in sent):
+                    break
+                await asyncio.sleep(0.5)
+            step("delivered_before_the_screen_listened")
+            original(screen)
+
+        screen.run_worker(later(), group="hold")
+
+    MainScreen.consume_events = consume_later  # type: ignore[method-assign]
+
+
 def _has_row(screen: MainScreen, option_id: str) -> bool:
     try:
         screen.sidebar.options.get_option_index(option_id)
@@ -282,8 +324,17 @@ async def run(args: Args) -> int:
     existing = (data_dir / "profile.db").exists()
     if existing:
         lock.acquire()
-    app = ChatApp(data_dir, lock, lock_held=existing, interfaces=[args.interface])
-    scenario = {"chat": chat_scenario, "first_run": first_run_scenario}[args.scenario]
+    passphrase = None
+    if args.scenario == "outbox_at_start":
+        passphrase = args.passphrase  # as P2PCHAT_PASSPHRASE: straight to the node
+        hold_the_main_screen_until_delivered(args)
+    app = ChatApp(
+        data_dir, lock, lock_held=existing, interfaces=[args.interface], passphrase=passphrase
+    )
+    scenario = {
+        "chat": chat_scenario, "first_run": first_run_scenario,
+        "outbox_at_start": outbox_at_start_scenario,
+    }[args.scenario]  # fmt: skip
     failure: BaseException | None = None
     try:
         async with app.run_test(size=SIZE) as pilot:

@@ -123,3 +123,24 @@ def test_result_is_a_candidate_or_user_error(query: str, peers: list[Peer]) -> N
         assert any(found is p for p in peers)
         return
     assert "\n" not in error
+
+
+def test_past_candidates_yield_to_a_current_one_but_are_never_guessed_between() -> None:
+    danas = [Peer("Dana", "guest:aaaa"), Peer("Dana", "guest:bbbb"), Peer("Dana", "guest:cccc")]
+    left = {"guest:aaaa", "guest:bbbb"}
+
+    def pick(peers: list[Peer]) -> Peer:
+        return resolve_peer(
+            "dana", peers, name_of=lambda p: p.name, key_of=lambda p: p.pid,
+            kind="guest", past=lambda p: p.pid in left,
+        )  # fmt: skip
+
+    assert pick(danas) == danas[2]  # the one here now
+    assert pick(danas[:1]) == danas[0]  # a past one alone is still found
+    with pytest.raises(UserError, match='"dana" matches 2 guests') as both_past:
+        pick(danas[:2])
+    assert "guest:aaaa" in str(both_past.value)
+    assert "guest:bbbb" in str(both_past.value)
+    left.discard("guest:bbbb")  # two here now: an error, never a guess
+    with pytest.raises(UserError, match='"dana" matches 2 guests'):
+        pick(danas)
