@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import signal
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
 
 from p2pchat.errors import UserError
-from p2pchat.node import NodeConfig
 from p2pchat.node_lock import NodeLock
 from p2pchat.store import (
     DEFAULT_KDF_LIMITS,
@@ -30,9 +31,15 @@ from p2pchat.store import (
 )
 from p2pchat.tui.create_profile_screen import CreateProfileScreen
 from p2pchat.tui.history import ProfileHistory
-from p2pchat.tui.main_screen import MainScreen
-from p2pchat.tui.node_host import NodeHost
 from p2pchat.tui.unlock_screen import UnlockScreen
+
+if TYPE_CHECKING:
+    from p2pchat.tui.main_screen import MainScreen
+    from p2pchat.tui.node_host import NodeHost
+
+# The node (aiortc, aiohttp, zeroconf: ~0.45 s of imports) is not needed for the first
+# screen: it is imported in a thread while the user types the passphrase.
+_BEHIND_FIRST_SCREEN = ("p2pchat.tui.node_host", "p2pchat.tui.main_screen")
 
 
 class ChatApp(App[None]):
@@ -63,6 +70,8 @@ class ChatApp(App[None]):
 
     @property
     def main_screen(self) -> MainScreen | None:
+        from p2pchat.tui.main_screen import MainScreen
+
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
                 return screen
@@ -81,6 +90,12 @@ class ChatApp(App[None]):
             self.push_screen(
                 UnlockScreen(self.data_dir, kdf_limits=self._kdf_limits), self._unlocked
             )
+        self.call_after_refresh(self._load_the_node)
+
+    @work(exclusive=True, group="load", thread=True)
+    def _load_the_node(self) -> None:
+        for module in _BEHIND_FIRST_SCREEN:
+            importlib.import_module(module)
 
     async def on_unmount(self) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -111,6 +126,10 @@ class ChatApp(App[None]):
 
     @work(exclusive=True, group="start")
     async def _start_node(self, profile: Profile) -> None:
+        from p2pchat.node import NodeConfig
+        from p2pchat.tui.main_screen import MainScreen
+        from p2pchat.tui.node_host import NodeHost
+
         try:
             if not self._lock_held:  # first run: the directory exists only now
                 self._lock.acquire()
