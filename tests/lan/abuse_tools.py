@@ -662,59 +662,16 @@ async def _mdns_flood(
     """``count`` distinct, well-formed ``_p2pchat._tcp`` adverts (one packet each, with
     SRV/TXT/A as additional records), plus random-byte datagrams, to 224.0.0.251:5353."""
     from nacl.signing import SigningKey
-    from zeroconf._dns import DNSAddress, DNSPointer, DNSService, DNSText
-    from zeroconf._protocol.outgoing import DNSOutgoing
-    from zeroconf.const import (
-        _CLASS_IN,
-        _CLASS_UNIQUE,
-        _FLAGS_AA,
-        _FLAGS_QR_RESPONSE,
-        _TYPE_A,
-        _TYPE_PTR,
-        _TYPE_SRV,
-        _TYPE_TXT,
-    )
-
-    from p2pchat.crypto.encoding import b64url_encode
-    from p2pchat.crypto.identity import peer_id
 
     count, target_port = int(count_text), int(target_port_text)
-    service = "_p2pchat._tcp.local."
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("0.0.0.0", 5353))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(my_ip))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    sock = mdns_sender(my_ip)
     group = ("224.0.0.251", 5353)
-    ttl = 4500
     start = time.monotonic()
     sent_bytes = 0
     for i in range(count):
         key = bytes(SigningKey.generate().verify_key)
-        pid = peer_id(key)
-        instance = f"fake{i} ({pid[:4]}).{service}"
-        server = f"fake-{i}.local."
-        txt = b"".join(
-            bytes([len(item)]) + item
-            for item in (
-                b"v=1",
-                b"id=" + pid.encode(),
-                b"pk=" + b64url_encode(key).encode(),
-                b"name=fake%d" % i,
-            )
-        )
-        out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
-        out.add_answer_at_time(DNSPointer(service, _TYPE_PTR, _CLASS_IN, ttl, instance), 0)
-        out.add_additional_answer(
-            DNSService(
-                instance, _TYPE_SRV, _CLASS_IN | _CLASS_UNIQUE, 120, 0, 0, target_port, server
-            )
-        )
-        out.add_additional_answer(DNSText(instance, _TYPE_TXT, _CLASS_IN | _CLASS_UNIQUE, ttl, txt))
-        out.add_additional_answer(
-            DNSAddress(server, _TYPE_A, _CLASS_IN | _CLASS_UNIQUE, 120, socket.inet_aton(my_ip))
+        out = advert_packet(
+            key, f"fake{i}", f"fake{i} ({_pid4(key)})", f"fake-{i}", target_port, my_ip
         )
         for packet in out.packets():
             sock.sendto(packet, group)
@@ -839,3 +796,58 @@ def _set_at_stdin_eof(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> 
 
 if __name__ == "__main__":  # pragma: no cover
     attack_main(sys.argv[1:])
+
+
+# -- mDNS adverts (shared with tests/lan/impostor_tools.py) ------------------------------
+
+MDNS_SERVICE = "_p2pchat._tcp.local."
+
+
+def mdns_sender(my_ip: str) -> socket.socket:
+    """A UDP socket on port 5353 that multicasts from ``my_ip`` (not to ourselves)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("0.0.0.0", 5353))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(my_ip))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    return sock
+
+
+def advert_packet(key: bytes, name: str, instance: str, server: str, port: int, ip: str) -> Any:
+    """One well-formed advert for ``key`` under ``name``: PTR, with SRV/TXT/A as
+    additional records, the unique ones with cache-flush (each replaces the last)."""
+    from zeroconf._dns import DNSAddress, DNSPointer, DNSService, DNSText
+    from zeroconf._protocol.outgoing import DNSOutgoing
+    from zeroconf.const import (
+        _CLASS_IN,
+        _CLASS_UNIQUE,
+        _FLAGS_AA,
+        _FLAGS_QR_RESPONSE,
+        _TYPE_A,
+        _TYPE_PTR,
+        _TYPE_SRV,
+        _TYPE_TXT,
+    )
+
+    from p2pchat.crypto.encoding import b64url_encode
+    from p2pchat.crypto.identity import peer_id
+
+    full, host = f"{instance}.{MDNS_SERVICE}", f"{server}.local."
+    items = (b"v=1", b"id=" + peer_id(key).encode(), b"pk=" + b64url_encode(key).encode(),
+             b"name=" + name.encode())  # fmt: skip
+    txt = b"".join(bytes([len(item)]) + item for item in items)
+    unique = _CLASS_IN | _CLASS_UNIQUE
+    out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
+    out.add_answer_at_time(DNSPointer(MDNS_SERVICE, _TYPE_PTR, _CLASS_IN, 4500, full), 0)
+    out.add_additional_answer(DNSService(full, _TYPE_SRV, unique, 120, 0, 0, port, host))
+    out.add_additional_answer(DNSText(full, _TYPE_TXT, unique, 4500, txt))
+    out.add_additional_answer(DNSAddress(host, _TYPE_A, unique, 120, socket.inet_aton(ip)))
+    return out
+
+
+def _pid4(key: bytes) -> str:
+    from p2pchat.crypto.identity import peer_id
+
+    return peer_id(key)[:4]

@@ -18,14 +18,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import socket
 import sys
 import time
 from typing import Any
 
-from tests.lan.abuse_tools import _lan_envelope
-
-SERVICE = "_p2pchat._tcp.local."
+from tests.lan.abuse_tools import _lan_envelope, advert_packet, mdns_sender
 
 
 def main(argv: list[str]) -> None:
@@ -43,51 +40,13 @@ def _adverts(
     my_ip: str, name: str, count_text: str, port_text: str, instance_name: str = ""
 ) -> dict[str, Any]:
     from nacl.signing import SigningKey
-    from zeroconf._dns import DNSAddress, DNSPointer, DNSService, DNSText
-    from zeroconf._protocol.outgoing import DNSOutgoing
-    from zeroconf.const import (
-        _CLASS_IN,
-        _CLASS_UNIQUE,
-        _FLAGS_AA,
-        _FLAGS_QR_RESPONSE,
-        _TYPE_A,
-        _TYPE_PTR,
-        _TYPE_SRV,
-        _TYPE_TXT,
-    )
-
-    from p2pchat.crypto.encoding import b64url_encode
-    from p2pchat.crypto.identity import peer_id
 
     count, port = int(count_text), int(port_text)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("0.0.0.0", 5353))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(my_ip))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    sock = mdns_sender(my_ip)
     start = time.monotonic()
     for i in range(count):
         key = bytes(SigningKey.generate().verify_key)
-        pid = peer_id(key)
-        instance = f"{instance_name or f'{name} {i}'}.{SERVICE}"
-        server = f"impostor-{i}.local."
-        txt = b"".join(
-            bytes([len(item)]) + item
-            for item in (
-                b"v=1",
-                b"id=" + pid.encode(),
-                b"pk=" + b64url_encode(key).encode(),
-                b"name=" + name.encode(),
-            )
-        )
-        out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
-        out.add_answer_at_time(DNSPointer(SERVICE, _TYPE_PTR, _CLASS_IN, 4500, instance), 0)
-        unique = _CLASS_IN | _CLASS_UNIQUE  # cache-flush: this record replaces the last one
-        out.add_additional_answer(DNSService(instance, _TYPE_SRV, unique, 120, 0, 0, port, server))
-        out.add_additional_answer(DNSText(instance, _TYPE_TXT, unique, 4500, txt))
-        out.add_additional_answer(DNSAddress(server, _TYPE_A, unique, 120, socket.inet_aton(my_ip)))
+        out = advert_packet(key, name, instance_name or f"{name} {i}", f"impostor-{i}", port, my_ip)
         for packet in out.packets():
             sock.sendto(packet, ("224.0.0.251", 5353))
         if i % 100 == 99:
