@@ -26,7 +26,18 @@ logger = logging.getLogger(__name__)
 #: How long marks wait to share a transaction: long enough to gather a burst, short
 #: enough that a crash loses next to nothing. ``P2PCHAT_WRITE_BEHIND_S`` overrides it
 #: (the fault tests widen the window to SIGKILL a node surely inside it).
-WRITE_DELAY_S = float(os.environ.get("P2PCHAT_WRITE_BEHIND_S", "0.005"))
+DEFAULT_WRITE_DELAY_S = 0.005
+
+
+def _write_delay() -> float:
+    try:
+        delay = float(os.environ.get("P2PCHAT_WRITE_BEHIND_S", DEFAULT_WRITE_DELAY_S))
+    except ValueError:
+        return DEFAULT_WRITE_DELAY_S
+    return min(max(delay, 0.0), 600.0) if delay == delay else DEFAULT_WRITE_DELAY_S  # NaN
+
+
+WRITE_DELAY_S = _write_delay()
 #: Marks queued at most before they are written at once, whatever the delay.
 MAX_QUEUED = 512
 
