@@ -47,7 +47,6 @@ const LINK_USABLE = 4100; // the owner's answer to our probe: the link takes a n
 const PROBE_LIMIT_MS = 15000; // a probe that gets no answer: show the Join form anyway
 const PROBE_SDP = "v=0\r\n"; // a probe carries no offer; the handshake needs some SDP
 const BASE_TITLE = "p2pchat";
-const NOTE_TEXT_CHARS = 120;
 
 // What each refusal means to a person; every code from docs/protocol.md "Errors".
 const ERROR_TEXT = {
@@ -210,15 +209,16 @@ class Attention {
     }
   }
 
-  incoming(from, text) {
+  incoming(from) {
     if (document.visibilityState !== "hidden") return;
     this.unread += 1;
     document.title = `(${this.unread}) ${BASE_TITLE}`;
     if (typeof Notification !== "function" || Notification.permission !== "granted") return;
     try {
-      // One notification, replaced by the next (same tag): a count, not a pile.
+      // The sender and a count, never the text (as the TUI's notifications: pop-ups
+      // show on lock screens and are often logged); the next one replaces it (same tag).
       const note = new Notification(`${from} (p2pchat)`, {
-        body: this.unread > 1 ? `${this.unread} new messages. Latest: ${text.slice(0, NOTE_TEXT_CHARS)}` : text.slice(0, NOTE_TEXT_CHARS),
+        body: this.unread === 1 ? "1 new message" : `${this.unread} new messages`,
         tag: "p2pchat-message",
       });
       note.addEventListener("click", () => {
@@ -752,7 +752,7 @@ class GuestPage {
   received(ev) {
     if (!rememberIncoming(toHex(ev.messageId))) return;
     appendEntry("in", this.ownerName, ev.text, ev.timestampMs);
-    this.attention.incoming(this.ownerName, ev.text);
+    this.attention.incoming(this.ownerName);
   }
 
   delivered(messageId) {

@@ -315,16 +315,16 @@ async def test_expired_link_is_refused(guest_lan: GuestLan, launch_browser: Laun
 THEME_PROPS = ("background-color", "color", "font-family", "font-size")
 
 
+THEME_JS = """(props) => Object.fromEntries(["body", ".bar", ".brand"].map((sel) => {
+    const el = document.querySelector(sel);
+    const style = el ? getComputedStyle(el) : null;
+    return [sel, Object.fromEntries(props.map((p) => [p, style ? style.getPropertyValue(p) : ""]))];
+}))"""
+
+
 async def theme_of(page: Page) -> dict[str, dict[str, str]]:
-    """Computed styles of the page's body and its first heading (the theme's marks)."""
-    styles: dict[str, dict[str, str]] = await page.evaluate(
-        """(props) => Object.fromEntries(["body", ".bar", ".brand"].map((sel) => {
-            const el = document.querySelector(sel);
-            const style = el ? getComputedStyle(el) : null;
-            return [sel, Object.fromEntries(props.map((p) => [p, style ? style.getPropertyValue(p) : ""]))];
-        }))""",
-        list(THEME_PROPS),
-    )
+    """Computed styles of the page's body, its bar and its brand (the theme's marks)."""
+    styles: dict[str, dict[str, str]] = await page.evaluate(THEME_JS, list(THEME_PROPS))
     return styles
 
 
@@ -459,6 +459,42 @@ async def test_link_preview_does_not_burn_the_link(
     await context.close()
 
 
+async def test_firefox_used_up_link_and_not_valid_page(
+    guest_lan: GuestLan,
+    launch_browser: LaunchBrowser,
+    launch_firefox: LaunchFirefox,
+    clean_drops: None,
+) -> None:
+    """Firefox ESR: a used-up link says so without the Join form; the 404 page wears
+    the page's theme."""
+    gl = guest_lan
+    invite = gl.invite("--uses", "1")
+    context = await guest_context(launch_browser, gl)
+    first = await open_link(context, invite["url"])
+    await join(first, "first")
+    await wait_connected(first)
+    await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+
+    fox = await launch_firefox(gl.guest_host)
+    loaded = await fox.goto(invite["url"])
+    assert loaded["status"] == 200, loaded  # the room stays live for the guest already in
+    state = await fox.wait_for(
+        """() => !document.getElementById("error").hidden && {
+            error: document.getElementById("error").textContent,
+            joinHidden: document.getElementById("join").hidden }""",
+    )
+    assert "already used" in state["error"], state
+    assert state["joinHidden"], state
+    theme = await fox.evaluate(THEME_JS, list(THEME_PROPS))
+    assert "monospace" in theme["body"]["font-family"], theme
+
+    never = base64.urlsafe_b64encode(bytes(range(16, 32))).rstrip(b"=").decode()
+    loaded = await fox.goto(with_room(invite["url"], never))
+    assert loaded["status"] == 404, loaded
+    assert await fox.evaluate(THEME_JS, list(THEME_PROPS)) == theme
+    await context.close()
+
+
 # -- 3b. a tab in the background -----------------------------------------------------------
 
 # Records every Notification the page makes (headless Chromium shows none).
@@ -519,8 +555,8 @@ async def test_background_tab_counts_unread_and_notifies(
     notes = await page.evaluate("window.__notes")
     assert len(notes) == 2, notes
     assert notes[0]["title"] == f"{OWNER_NAME} (p2pchat)"
-    assert first in notes[0]["body"], notes
-    assert second in notes[1]["body"], notes
+    assert [n["body"] for n in notes] == ["1 new message", "2 new messages"], notes
+    assert not [n for n in notes if first in str(n) or second in str(n)], notes  # never the text
 
     await page.evaluate(SET_VISIBILITY, "visible")
     await expect(page).to_have_title("p2pchat", timeout=UI_MS)
@@ -754,14 +790,14 @@ async def flipped_guest(
     launch_browser: LaunchBrowser,
     relay_proxies: Callable[[str, str], RelayProxy],
 ) -> tuple[dict[str, Any], Page]:
-    """A guest joining through a relay that flips a bit in every OFFER; returns once
-    the owner has refused it and the page has been told."""
+    """A new guest opening a link through a relay that flips a bit in every OFFER;
+    returns once the owner has refused it and the page has been told. The first
+    OFFER is the page's probe, sent before its Join form: the page stops there."""
     invite = gl.invite()
     proxy = relay_proxies(invite["url"], "flip")
     context = await guest_context(launch_browser, gl)
     await context.add_init_script(RECORD_CLOSES)
     page = await open_link(context, proxy.url)
-    await join(page, "flipped")
     refused = await asyncio.to_thread(gl.wait_event, "guest_refused", invite_id=invite["invite_id"])
     assert "tampered" in refused["reason"], refused
     assert "handshake failed" in refused["reason"], refused
@@ -769,10 +805,12 @@ async def flipped_guest(
         proxy.wait_for, lambda e: e["event"] == "ws_closed" and e["code"] == 4400
     )
     assert "tampered" in closed["reason"], closed
-    # The page stops and says why (a reload tries again): no silent retry loop.
+    # The page stops and says why (a reload tries again): no silent retry loop, and
+    # no Join form for a link that cannot work through this relay.
     await page.wait_for_selector("#status[data-state=failed]", timeout=CONNECT_MS)
     closes = await page.evaluate("window.__p2pchatCloses")
     assert {"code": 4400, "reason": "handshake failed (tampered)"} in closes, closes
+    assert await page.locator("#join").is_hidden()
     return invite, page
 
 
