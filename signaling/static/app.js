@@ -6,7 +6,8 @@
 // on the direct path if the channel opens within 4 s of the ANSWER, else on the
 // relay (at once when the ANSWER says `path: "relay"`: the owner found no direct path
 // in our offer, e.g. Chromium offers no address on a LAN without a default route).
-// Every chat frame is end-to-end encrypted either way (session.js).
+// Every chat frame is end-to-end encrypted either way (session.js). A tab new to the
+// link first sends a sealed probe (probeLink), so a used-up link says so before Join.
 
 // First: take the secret out of the address bar (no dependencies, runs at once).
 import { forgetFragment, linkFragment, pathRoomId } from "./fragment.js";
