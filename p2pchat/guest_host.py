@@ -43,6 +43,9 @@ SIGNAL = 0x01
 RELAY = 0x02
 MAX_WAITING = 32
 GUEST_ID_BYTES = 16
+# Our close for a probe (a new guest's page asking before its Join form) when the
+# link can take that guest; a refusal closes with what a Join would get.
+LINK_USABLE = 4100
 # The ANSWER when the offer gives no direct path: ``info["path"] = "relay"`` tells the
 # page to go to the relay at once (a page that ignores it fails to apply this SDP and
 # does the same). The handshake needs a non-empty SDP.
@@ -275,6 +278,11 @@ class GuestHost:
             reason = f"this guest id came in through invite {bound.invite_id}"
             self._refused(_Guest(guest_id, name, invite), reason)
             connection.close(4403, "this guest already came in through another link")
+            return
+        if offer.info.get("probe"):
+            # The page holds the link (the envelope opened) and asks before showing its
+            # Join form: nothing is reserved, nobody waits, no answer is made.
+            connection.close(LINK_USABLE, "this link can take you: join when ready")
             return
         guest = self._guests.get(guest_id) or _Guest(guest_id, name, invite)
         guest.name = name

@@ -107,17 +107,34 @@ SECURITY_HEADERS: Final[dict[str, str]] = {
     "Content-Security-Policy": CSP,
 }
 
+# In the guest page's own look (its stylesheet, same origin, allowed by the CSP), and
+# the same bytes for every reason a link is not valid: nothing tells them apart.
 INVALID_LINK_PAGE: Final = b"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
 <meta name="referrer" content="no-referrer">
+<meta name="robots" content="noindex, nofollow">
+<meta name="color-scheme" content="dark">
+<meta name="theme-color" content="#05080a">
 <title>p2pchat: link not valid</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/static/style.css">
 </head>
 <body>
-<h1>This link is not valid</h1>
-<p>It expired, was used up or was revoked: ask for a new one.</p>
+<div class="app">
+  <header class="bar">
+    <p class="brand"><span class="prompt" aria-hidden="true">&gt;</span>p2pchat<span class="cursor" aria-hidden="true">_</span></p>
+    <p class="status" data-state="failed"><span class="dot" aria-hidden="true"></span>link not valid</p>
+  </header>
+  <main class="main">
+  <section class="panel invalid">
+    <h1>This link is not valid</h1>
+    <p>It expired, was used up or was revoked: ask for a new one.</p>
+  </section>
+  </main>
+</div>
 </body>
 </html>
 """

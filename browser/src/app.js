@@ -6,7 +6,8 @@
 // on the direct path if the channel opens within 4 s of the ANSWER, else on the
 // relay (at once when the ANSWER says `path: "relay"`: the owner found no direct path
 // in our offer, e.g. Chromium offers no address on a LAN without a default route).
-// Every chat frame is end-to-end encrypted either way (session.js).
+// Every chat frame is end-to-end encrypted either way (session.js). A tab new to the
+// link first sends a sealed probe (probeLink), so a used-up link says so before Join.
 
 // First: take the secret out of the address bar (no dependencies, runs at once).
 import { forgetFragment, linkFragment, pathRoomId } from "./fragment.js";
@@ -43,6 +44,10 @@ const LINK_NOT_VALID = 4404;
 const REFUSED = 4403; // the owner refused: link used up, expired, revoked, or not let in
 const HANDSHAKE_FAILED = 4400; // the owner could not verify our offer (reason names the code)
 const ANSWER_LIMIT_MS = 20000; // an answer that never comes: start over
+const LINK_USABLE = 4100; // the owner's answer to our probe: the link takes a new guest
+const PROBE_LIMIT_MS = 15000; // a probe that gets no answer: show the Join form anyway
+const PROBE_SDP = "v=0\r\n"; // a probe carries no offer; the handshake needs some SDP
+const BASE_TITLE = "p2pchat";
 
 // What each refusal means to a person; every code from docs/protocol.md "Errors".
 const ERROR_TEXT = {
@@ -183,6 +188,95 @@ function rememberIncoming(idHex) {
   seenIncoming.add(idHex);
   if (seenIncoming.size > MAX_SEEN_IDS) seenIncoming.delete(seenIncoming.values().next().value);
   return true;
+}
+
+// -- while the tab is in the background: unread count in the title, notifications ----
+
+class Attention {
+  constructor() {
+    this.unread = 0;
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.reset();
+    });
+  }
+
+  /** On a user gesture only (browsers ignore or penalise other requests). */
+  askPermission() {
+    if (typeof Notification !== "function" || Notification.permission !== "default") return;
+    try {
+      Notification.requestPermission()?.catch?.(() => {});
+    } catch {
+      // old callback-only API or blocked: the title still counts
+    }
+  }
+
+  incoming(from) {
+    if (document.visibilityState !== "hidden") return;
+    this.unread += 1;
+    document.title = `(${this.unread}) ${BASE_TITLE}`;
+    if (typeof Notification !== "function" || Notification.permission !== "granted") return;
+    try {
+      // The sender and a count, never the text (as the TUI's notifications: pop-ups
+      // show on lock screens and are often logged); the next one replaces it (same tag).
+      const note = new Notification(`${from} (p2pchat)`, {
+        body: this.unread === 1 ? "1 new message" : `${this.unread} new messages`,
+        tag: "p2pchat-message",
+      });
+      note.addEventListener("click", () => {
+        window.focus();
+        note.close();
+      });
+    } catch {
+      // Chromium on Android allows notifications only from a service worker
+    }
+  }
+
+  reset() {
+    this.unread = 0;
+    document.title = BASE_TITLE;
+  }
+}
+
+// -- before the Join form: may this link still take a new guest? ----------------------
+
+/**
+ * A new guest's tab proves it holds the link (a sealed OFFER envelope whose info says
+ * `probe`, no SDP) and the owner answers by closing: LINK_USABLE, or the refusal a Join
+ * would get (4403 used up / expired / revoked, 4404, 4400). Nothing is reserved; the
+ * server learns no more than it does from a Join. Resolves to {code, reason}, or null
+ * when no answer came in time (then the Join form shows as before).
+ */
+function probeLink(link, guard, guestId) {
+  return new Promise((resolve) => {
+    const scheme = location.protocol === "http:" ? "ws:" : "wss:";
+    let ws;
+    try {
+      ws = new WebSocket(`${scheme}//${location.host}/ws/${link.roomId}`);
+    } catch {
+      resolve(null);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    const timer = setTimeout(() => finish(null), PROBE_LIMIT_MS);
+    let done = false;
+    function finish(result) {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (ws.readyState <= WebSocket.OPEN) ws.close(1000);
+      resolve(result);
+    }
+    ws.addEventListener("open", () => {
+      try {
+        const session = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, guard));
+        ws.send(concatBytes(Uint8Array.of(SIGNAL), session.makeOffer(PROBE_SDP, { guest: guestId, probe: "1" })));
+      } catch (err) {
+        console.error("p2pchat: could not check the link:", err);
+        finish(null);
+      }
+    });
+    ws.addEventListener("close", (event) => finish({ code: event.code, reason: event.reason }));
+  });
 }
 
 // -- one connection attempt: WebSocket + RTCPeerConnection + Session -----------------
@@ -510,6 +604,7 @@ class GuestPage {
     this.failures = 0;
     this.retryTimer = null;
     this.stopped = false;
+    this.attention = new Attention();
   }
 
   start() {
@@ -528,10 +623,29 @@ class GuestPage {
       this.join(name);
       return;
     }
+    // A new guest: ask the owner first, so a used-up link says so before asking a name.
+    setStatus("connecting", "checking the link…");
+    probeLink(this.link, this.guard, this.guestId).then((result) => this.probed(result));
+  }
+
+  probed(result) {
+    const hooks = this.hooks();
+    if (result?.code === LINK_NOT_VALID || result?.code === REFUSED) {
+      hooks.linkInvalid(result.code === REFUSED ? result.reason : "");
+      return;
+    }
+    if (result?.code === HANDSHAKE_FAILED) {
+      const code = /\(([a-z-]+)\)/.exec(result.reason ?? "")?.[1] ?? "error";
+      hooks.handshakeError(Object.assign(new Error(result.reason || "handshake failed"), { code, byOwner: true }));
+      hooks.stop();
+      return;
+    }
+    // Usable, or no clear answer (server busy, network): the Join attempt will tell.
     ui.join.hidden = false;
     setStatus("connecting", "ready to join");
     ui.joinForm.addEventListener("submit", (event) => {
       event.preventDefault();
+      this.attention.askPermission(); // a user gesture: the one moment to ask
       this.join(ui.name.value);
     });
     ui.name.focus();
@@ -639,6 +753,7 @@ class GuestPage {
   received(ev) {
     if (!rememberIncoming(toHex(ev.messageId))) return;
     appendEntry("in", this.ownerName, ev.text, ev.timestampMs);
+    this.attention.incoming(this.ownerName);
   }
 
   delivered(messageId) {

@@ -312,6 +312,57 @@ async def test_expired_link_is_refused(guest_lan: GuestLan, launch_browser: Laun
     await context.close()
 
 
+THEME_PROPS = ("background-color", "color", "font-family", "font-size")
+
+
+THEME_JS = """(props) => Object.fromEntries(["body", ".bar", ".brand"].map((sel) => {
+    const el = document.querySelector(sel);
+    const style = el ? getComputedStyle(el) : null;
+    return [sel, Object.fromEntries(props.map((p) => [p, style ? style.getPropertyValue(p) : ""]))];
+}))"""
+
+
+async def theme_of(page: Page) -> dict[str, dict[str, str]]:
+    """Computed styles of the page's body, its bar and its brand (the theme's marks)."""
+    styles: dict[str, dict[str, str]] = await page.evaluate(THEME_JS, list(THEME_PROPS))
+    return styles
+
+
+async def test_not_valid_page_wears_the_page_theme_and_says_nothing_more(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser
+) -> None:
+    gl = guest_lan
+    live = gl.invite()
+    expired = gl.invite("--expires", "1s")
+    await asyncio.sleep(2)
+    context = await guest_context(launch_browser, gl)
+    real = await open_link(context, live["url"])
+    await expect(real.locator("#status")).to_be_visible(timeout=UI_MS)
+    theme = await theme_of(real)
+    assert "monospace" in theme["body"]["font-family"], theme
+
+    never = base64.urlsafe_b64encode(bytes(range(16))).rstrip(b"=").decode()  # a room nobody opened
+    pages = {"expired": expired["url"], "never": with_room(expired["url"], never)}
+    bodies: dict[str, bytes] = {}
+    for why, url in pages.items():
+        page = await context.new_page()
+        response = await page.goto(url, timeout=UI_MS)
+        assert response is not None
+        assert response.status == 404, why
+        bodies[why] = await response.body()
+        await expect(page.locator("h1")).to_have_text("This link is not valid")
+        await expect(page.locator("body")).to_contain_text("ask for a new one")
+        # The guest page's own look: its stylesheet, same origin, allowed by the CSP.
+        assert await theme_of(page) == theme, why
+    assert bodies["expired"] == bodies["never"]  # one generic page: nothing to probe
+    await context.close()
+
+
+def with_room(url: str, room_id: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(path=f"/c/{room_id}", fragment="").geturl()
+
+
 async def test_revoked_link_is_refused(guest_lan: GuestLan, launch_browser: LaunchBrowser) -> None:
     gl = guest_lan
     invite = gl.invite()
@@ -349,14 +400,21 @@ async def test_used_up_link_is_refused(
 
     second = await new_context(browser)  # a separate browser context: another guest
     other = await open_link(second, invite["url"])
-    await join(other, "second")
+    # Said before asking for a name: the page never shows its Join form.
     text = await wait_error(other, "already used")
     assert "ask for a new one" in text
     assert await other.get_attribute("#status", "data-state") == "failed"
+    assert await other.locator("#join").is_hidden()
     refused = await asyncio.to_thread(gl.wait_event, "guest_refused", invite_id=invite["invite_id"])
     assert "already used" in refused["reason"]
     # The first guest is still in; the count did not move.
     assert await page.get_attribute("#status", "data-state") == "connected"
+    view = gl.invite_view(invite["invite_id"])
+    assert (view["uses_left"], view["guests"]) == (0, 1)
+    # The guest already in still gets back in (its tab keeps its guest id).
+    await page.reload(timeout=UI_MS)
+    await wait_connected(page)
+    assert await page.locator("#join").is_hidden()
     view = gl.invite_view(invite["invite_id"])
     assert (view["uses_left"], view["guests"]) == (0, 1)
     await first.close()
@@ -398,6 +456,113 @@ async def test_link_preview_does_not_burn_the_link(
     await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
     view = gl.invite_view(invite["invite_id"])
     assert (view["uses_left"], view["guests"]) == (0, 1)
+    await context.close()
+
+
+async def test_firefox_used_up_link_and_not_valid_page(
+    guest_lan: GuestLan,
+    launch_browser: LaunchBrowser,
+    launch_firefox: LaunchFirefox,
+    clean_drops: None,
+) -> None:
+    """Firefox ESR: a used-up link says so without the Join form; the 404 page wears
+    the page's theme."""
+    gl = guest_lan
+    invite = gl.invite("--uses", "1")
+    context = await guest_context(launch_browser, gl)
+    first = await open_link(context, invite["url"])
+    await join(first, "first")
+    await wait_connected(first)
+    await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+
+    fox = await launch_firefox(gl.guest_host)
+    loaded = await fox.goto(invite["url"])
+    assert loaded["status"] == 200, loaded  # the room stays live for the guest already in
+    state = await fox.wait_for(
+        """() => !document.getElementById("error").hidden && {
+            error: document.getElementById("error").textContent,
+            joinHidden: document.getElementById("join").hidden }""",
+    )
+    assert "already used" in state["error"], state
+    assert state["joinHidden"], state
+    theme = await fox.evaluate(THEME_JS, list(THEME_PROPS))
+    assert "monospace" in theme["body"]["font-family"], theme
+
+    never = base64.urlsafe_b64encode(bytes(range(16, 32))).rstrip(b"=").decode()
+    loaded = await fox.goto(with_room(invite["url"], never))
+    assert loaded["status"] == 404, loaded
+    assert await fox.evaluate(THEME_JS, list(THEME_PROPS)) == theme
+    await context.close()
+
+
+# -- 3b. a tab in the background -----------------------------------------------------------
+
+# Records every Notification the page makes (headless Chromium shows none).
+RECORD_NOTIFICATIONS = """
+(() => {
+  const Real = window.Notification;
+  if (typeof Real !== "function") return;
+  window.__notes = [];
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      super(title, options);
+      window.__notes.push({ title, body: options?.body ?? "" });
+    }
+  };
+})();
+"""
+
+SET_VISIBILITY = """(state) => {
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+  Object.defineProperty(document, "hidden", { configurable: true, get: () => state === "hidden" });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+async def test_background_tab_counts_unread_and_notifies(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser, clean_drops: None
+) -> None:
+    gl = guest_lan
+    invite = gl.invite()
+    browser = await launch_browser(gl.guest_host.name)
+    origin = "https://" + urlsplit(invite["url"]).netloc
+    context = await new_context(browser, permissions=["notifications"])
+    await context.grant_permissions(["notifications"], origin=origin)
+    await context.add_init_script(RECORD_NOTIFICATIONS)
+    page = await open_link(context, invite["url"])
+    await join(page, "backgrounder")
+    await wait_connected(page)
+    joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    label = joined["peer_id"]
+    assert await page.title() == "p2pchat"
+
+    async def owner_says(text: str) -> None:
+        result = await asyncio.to_thread(gl.owner.cli, "send", label, text)
+        assert result.returncode == 0, result.stderr
+        await expect_in_log(page, text)
+
+    # Visible: no count, no notification.
+    await owner_says(unique("seen at once"))
+    assert await page.title() == "p2pchat"
+    assert await page.evaluate("window.__notes.length") == 0
+
+    await page.evaluate(SET_VISIBILITY, "hidden")
+    first, second = unique("while away one"), unique("while away two")
+    await owner_says(first)
+    await expect(page).to_have_title("(1) p2pchat", timeout=UI_MS)
+    await owner_says(second)
+    await expect(page).to_have_title("(2) p2pchat", timeout=UI_MS)
+    notes = await page.evaluate("window.__notes")
+    assert len(notes) == 2, notes
+    assert notes[0]["title"] == f"{OWNER_NAME} (p2pchat)"
+    assert [n["body"] for n in notes] == ["1 new message", "2 new messages"], notes
+    assert not [n for n in notes if first in str(n) or second in str(n)], notes  # never the text
+
+    await page.evaluate(SET_VISIBILITY, "visible")
+    await expect(page).to_have_title("p2pchat", timeout=UI_MS)
+    await owner_says(unique("back again"))
+    assert await page.title() == "p2pchat"
+    assert len(await page.evaluate("window.__notes")) == 2
     await context.close()
 
 
@@ -625,14 +790,14 @@ async def flipped_guest(
     launch_browser: LaunchBrowser,
     relay_proxies: Callable[[str, str], RelayProxy],
 ) -> tuple[dict[str, Any], Page]:
-    """A guest joining through a relay that flips a bit in every OFFER; returns once
-    the owner has refused it and the page has been told."""
+    """A new guest opening a link through a relay that flips a bit in every OFFER;
+    returns once the owner has refused it and the page has been told. The first
+    OFFER is the page's probe, sent before its Join form: the page stops there."""
     invite = gl.invite()
     proxy = relay_proxies(invite["url"], "flip")
     context = await guest_context(launch_browser, gl)
     await context.add_init_script(RECORD_CLOSES)
     page = await open_link(context, proxy.url)
-    await join(page, "flipped")
     refused = await asyncio.to_thread(gl.wait_event, "guest_refused", invite_id=invite["invite_id"])
     assert "tampered" in refused["reason"], refused
     assert "handshake failed" in refused["reason"], refused
@@ -640,10 +805,12 @@ async def flipped_guest(
         proxy.wait_for, lambda e: e["event"] == "ws_closed" and e["code"] == 4400
     )
     assert "tampered" in closed["reason"], closed
-    # The page stops and says why (a reload tries again): no silent retry loop.
+    # The page stops and says why (a reload tries again): no silent retry loop, and
+    # no Join form for a link that cannot work through this relay.
     await page.wait_for_selector("#status[data-state=failed]", timeout=CONNECT_MS)
     closes = await page.evaluate("window.__p2pchatCloses")
     assert {"code": 4400, "reason": "handshake failed (tampered)"} in closes, closes
+    assert await page.locator("#join").is_hidden()
     return invite, page
 
 
