@@ -19,7 +19,7 @@ import asyncio
 import logging
 import os
 
-from p2pchat.store import Profile, StoreError
+from p2pchat.store import Profile
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ class DeliveryMarks:
                 for message_id, conversation in delivered.items():
                     if self._profile.remove_outbox(message_id, conversation):
                         self._profile.mark_delivered(message_id)
-        except StoreError as exc:
+        except Exception as exc:  # a callback: nothing may escape it
+            # A full disk, a busy or failing database: the messages stay in the outbox.
             logger.warning("delivery marks not recorded (sent again later): %s", exc)
 
     def _schedule(self) -> None:

@@ -368,6 +368,10 @@ class GuestHost:
             guest.last_seen_ms = now_ms()
             if link.opened:
                 self._node.emit(GuestLeft(guest.label, guest.name, reason))
+            elif not guest.joined and self._guests.get(guest.guest_id) is guest:
+                # Never got in: forget it, or a link holder could grow this map
+                # without bound with fresh guest ids that never open.
+                del self._guests[guest.guest_id]
 
     # -- private --------------------------------------------------------------------------
 

@@ -79,6 +79,10 @@ class KeyWarnings:
         ]
         return min(pending, default=None)
 
+    def open_warnings(self) -> list[KeyWarningState]:
+        """Every open warning as it stands (to show again to a front end that missed it)."""
+        return list(self._open.values())
+
     def _reported(self, state: KeyWarningState, now_ms: int) -> KeyWarningState:
         state = replace(state, reported_count=state.count, reported_ms=now_ms)
         self._open[state.contact_key] = state

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,6 @@ from p2pchat.node_events import (
     ReceiptEvent,
     SessionChanged,
 )
-from p2pchat.node_lock import NodeLock as NodeLock  # re-export: was defined here
 from p2pchat.peer_link import PeerLink, now_ms
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, MessageReceived, ReceiptReceived, SessionOpened
@@ -196,6 +196,8 @@ class Node:
         await self._signaling.async_stop()
         self._marks.flush()
         for queue in self._subscribers:
+            if queue.full():  # room for the end-of-stream mark; the reader is gone anyway
+                queue.get_nowait()
             queue.put_nowait(None)
 
     @property
@@ -455,6 +457,9 @@ class Node:
 
     def _key_changed(self, peer: disc.LanPeer) -> bool:
         """A known contact's name or id with another key: warn, and never connect to it."""
+        own = self.profile.get_contact(peer.public_key)
+        if own is not None and own.trust is TrustState.ACCEPTED:
+            return False  # a contact's own key (two contacts may share a name)
         for contact in self.profile.contacts():
             if contact.public_key == peer.public_key or contact.trust is not TrustState.ACCEPTED:
                 continue
@@ -469,41 +474,47 @@ class Node:
     ) -> None:
         """One open warning per contact; a stream of attempts folds into its count."""
         state = self._key_warnings.note(
-            contact.public_key, offending_key, address, source, now_ms()
+            contact.public_key, offending_key, address, source, _monotonic_ms()
         )
         if state is not None:
             self._emit_key_warning(state)
-        elif self._key_warning_timer is None and not self._stopping:
-            due = self._key_warnings.next_due_ms()
-            delay = 0.0 if due is None else max(0.0, (due - now_ms()) / 1000)
-            loop = asyncio.get_running_loop()
-            self._key_warning_timer = loop.call_later(delay, self._report_due_key_warnings)
+        elif self._key_warning_timer is None:
+            self._arm_key_warning_timer()
 
     def _report_due_key_warnings(self) -> None:
         self._key_warning_timer = None
-        for state in self._key_warnings.due(now_ms()):
+        for state in self._key_warnings.due(_monotonic_ms()):
             self._emit_key_warning(state)
+        self._arm_key_warning_timer()
+
+    def _arm_key_warning_timer(self) -> None:
+        """Wake when a folded-in attempt is due to be reported (a monotonic clock: a
+        wall clock stepped back must not silence the warning)."""
         due = self._key_warnings.next_due_ms()
-        if due is not None and not self._stopping:
-            delay = max(0.0, (due - now_ms()) / 1000)
-            loop = asyncio.get_running_loop()
-            self._key_warning_timer = loop.call_later(delay, self._report_due_key_warnings)
+        if due is None or self._stopping:
+            return
+        delay = max(0.0, (due - _monotonic_ms()) / 1000)
+        loop = asyncio.get_running_loop()
+        self._key_warning_timer = loop.call_later(delay, self._report_due_key_warnings)
 
     def _emit_key_warning(self, state: KeyWarningState) -> None:
+        event = self._key_warning_event(state)
+        if event is not None:
+            self.emit(event)
+
+    def _key_warning_event(self, state: KeyWarningState) -> KeyChangeWarning | None:
         contact = self.profile.get_contact(state.contact_key)
         if contact is None:
-            return
-        self.emit(
-            KeyChangeWarning(
-                peer_id=peer_id(contact.public_key),
-                name=contact.display_name,
-                pinned_fingerprint=fingerprint(contact.public_key),
-                advertised_fingerprint=fingerprint(state.offending_key),
-                advertised_peer_id=peer_id(state.offending_key),
-                count=state.count,
-                source=state.source,
-                address=state.address,
-            )
+            return None
+        return KeyChangeWarning(
+            peer_id=peer_id(contact.public_key),
+            name=contact.display_name,
+            pinned_fingerprint=fingerprint(contact.public_key),
+            advertised_fingerprint=fingerprint(state.offending_key),
+            advertised_peer_id=peer_id(state.offending_key),
+            count=state.count,
+            source=state.source,
+            address=state.address,
         )
 
     # -- connecting ----------------------------------------------------------------
@@ -613,6 +624,8 @@ class Node:
     def _store_incoming(self) -> None:
         batch, self._incoming = self._incoming, []
         batch = [item for item in batch if item[0].state != "closed"]
+        if not batch:
+            return
         try:
             with self.profile.batch():
                 stored = [
@@ -626,7 +639,8 @@ class Node:
                     )
                     for _, event, ref in batch
                 ]  # fmt: skip
-        except StoreError as exc:
+        except Exception as exc:  # a callback: nothing may escape it
+            # StoreError (a full disk) or any other database error (busy, I/O).
             # No receipt for what we could not store: the peers keep it queued.
             # Ending a session makes its peer send its queue again, in order, on
             # the next one (a session resends only when it opens).
@@ -842,6 +856,11 @@ class Node:
                     queue.get_nowait()
                 queue.put_nowait(EventsDropped(missed))
                 self._put_snapshot(queue)
+                # A warning it missed would otherwise never be seen: the node reports
+                # a contact's warning again only on a new attempt.
+                for state in self._key_warnings.open_warnings():
+                    if (warning := self._key_warning_event(state)) is not None:
+                        queue.put_nowait(warning)
 
     def _put_snapshot(self, queue: asyncio.Queue[NodeEvent | None]) -> None:
         """Who is on the LAN and which sessions are up: at most 2 events per LAN peer,
@@ -868,6 +887,10 @@ class Node:
         # IPv4 only: a link-local IPv6 bind needs a scope per address; peers on
         # the chosen interface reach us over IPv4 (documented in docs/architecture.md).
         return interface_addresses(self.config.interfaces, "v4").advertised
+
+
+def _monotonic_ms() -> int:
+    return int(time.monotonic() * 1000)
 
 
 def _request_name(body: bytes) -> str | None:

@@ -42,7 +42,6 @@ MIN_TOTAL = 64
 DEFAULT_TOTAL = 1024
 
 # Out of a resource: accept fails until something is freed, so stop asking for a while.
-_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 # A pending error of one connection (accept(2), Linux): the next accept may work.
 _CONNECTION_ERROR_NAMES = (
     "ECONNABORTED", "EPROTO", "ENETDOWN", "ENOPROTOOPT", "EHOSTDOWN", "ENONET",

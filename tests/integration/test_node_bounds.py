@@ -15,7 +15,7 @@ from nacl.signing import SigningKey
 from p2pchat.crypto.envelope import Direction, LanEnvelopes, ReplayGuard
 from p2pchat.crypto.identity import Identity
 from p2pchat.node import MAX_SUBSCRIBER_BACKLOG, Node, NodeConfig
-from p2pchat.node_events import EventsDropped, PeerLost
+from p2pchat.node_events import EventsDropped, KeyChangeWarning, PeerLost
 from p2pchat.protocol.handshake import EnvelopeKind
 from p2pchat.store import KdfLimits, Profile, create_profile
 from p2pchat.store.records import Contact, TrustState
@@ -80,3 +80,26 @@ async def test_an_envelope_seen_from_a_stranger_stays_seen_once_it_is_a_contact(
     with pytest.raises(SignalingRefused, match="replay"):
         await node._async_handle_envelope(request, "10.0.0.9")
     assert carol.public_key in node._contact_guards
+
+
+async def test_a_key_warning_missed_in_an_overflow_is_shown_again(node: Node) -> None:
+    alice = Identity(bytes(SigningKey.generate()))
+    node.profile.upsert_contact(
+        Contact(alice.public_key, "alice", TrustState.ACCEPTED, verified=False, pinned_at_ms=0)
+    )
+    events = node.subscribe()
+    first = asyncio.ensure_future(events.__anext__())
+    await asyncio.sleep(0)
+    impostor = Identity(bytes(SigningKey.generate()))
+    node._warn_key_change(node.profile.get_contact(alice.public_key), impostor.public_key,  # type: ignore[arg-type]
+                          "10.0.0.66", "advert")  # fmt: skip
+    for i in range(MAX_SUBSCRIBER_BACKLOG + 5):  # the warning is lost in the overflow...
+        node.emit(PeerLost(f"p{i}", "x"))
+    got = [await asyncio.wait_for(first, 10)]
+    while len(got) < 2:
+        got.append(await asyncio.wait_for(events.__anext__(), 10))
+    assert isinstance(got[0], EventsDropped)
+    warning = got[1]  # ...and comes again right after the notice (no LAN peers here)
+    assert isinstance(warning, KeyChangeWarning)
+    assert (warning.name, warning.address, warning.count) == ("alice", "10.0.0.66", 1)
+    await events.aclose()
