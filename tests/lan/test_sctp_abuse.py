@@ -104,9 +104,12 @@ def test_endless_sctp_message_from_a_contact_is_cut_off(
         assert "oversized message" in reason, reason
     else:
         assert "stream 9, which has no data channel" in reason, reason
-    # alice's association was aborted by bob, with the same reason, long before 20 MiB.
+    # alice's association was ended by bob long before 20 MiB. bob's ABORT, when it
+    # reaches her, carries the same reason; but an ABORT is one unacknowledged datagram
+    # (RFC 9260 section 9.1), and under load it can be lost, after which alice's side
+    # ends by the closed DTLS session instead: both are correct.
     assert report["association"] == "closed", report
-    assert report["aborts"] == [[[13, reason]]], report
+    assert report["aborts"] in ([], [[[13, reason]]]), report
     assert report["queued_bytes"] < FLOOD_BYTES, report
     rss_after_attack = bob.rss_kb()
 
