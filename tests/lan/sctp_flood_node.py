@@ -99,4 +99,8 @@ async def _flood(opened: list[PeerLink], stream: str, total: int, result: Path) 
         "association": sctp.state,
         "aborts": aborts,
     }
-    await asyncio.to_thread(result.write_text, json.dumps(doc))
+    # Written aside, then renamed: the test polls for the file and must never read it
+    # half-written (it once read an empty file in CI).
+    partial = result.with_name(result.name + ".partial")
+    await asyncio.to_thread(partial.write_text, json.dumps(doc))
+    await asyncio.to_thread(partial.replace, result)
