@@ -10,11 +10,11 @@ import sys
 from p2pchat.crypto.encoding import b64url_encode
 from p2pchat.crypto.identity import Identity, fingerprint
 from p2pchat.passphrase import read_passphrase
+from p2pchat.profile_name import MAX_NAME_BYTES
 from p2pchat.store import ProfileExists, create_profile, open_profile, profile_exists
 from p2pchat.store.paths import resolve_data_dir
 
 CONTACT_CARD_PREFIX = "p2pchat:contact:1:"
-MAX_NAME_BYTES = 64
 
 
 def run_init(args: argparse.Namespace) -> int:

@@ -8,46 +8,80 @@ Public API::
     resolve_data_dir(cli_value)
 
 See profile.py for what no-history mode keeps and loses.
+
+The names load on first use (PEP 562): ``p2pchat.store.paths`` or ``.errors`` alone
+must not pull in SQLCipher and PyNaCl (~30 ms), which the TUI's first screen does
+not need.
 """
 
-from p2pchat.store.conversation_id import (
-    contact_conversation_id,
-    contact_key_of,
-    guest_conversation_id,
-)
-from p2pchat.store.errors import (
-    DataDirUnusable,
-    DiskFull,
-    InvalidSearchQuery,
-    OutboxFull,
-    ProfileCorrupt,
-    ProfileExists,
-    ProfileNotFound,
-    ProfileTooNew,
-    StoreError,
-    WrongPassphrase,
-)
-from p2pchat.store.keys import DEFAULT_KDF_LIMITS, KdfLimits
-from p2pchat.store.paths import ProfilePaths, resolve_data_dir
-from p2pchat.store.profile import (
-    MAX_OUTBOX_PER_CONVERSATION,
-    Profile,
-    create_profile,
-    open_profile,
-    profile_exists,
-)
-from p2pchat.store.records import (
-    Contact,
-    ConversationSummary,
-    DeliveryState,
-    Direction,
-    OutboxEntry,
-    SearchHit,
-    Settings,
-    StoredIdentity,
-    StoredMessage,
-    TrustState,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from p2pchat.store.conversation_id import (
+        contact_conversation_id,
+        contact_key_of,
+        guest_conversation_id,
+    )
+    from p2pchat.store.errors import (
+        DataDirUnusable,
+        DiskFull,
+        InvalidSearchQuery,
+        OutboxFull,
+        ProfileCorrupt,
+        ProfileExists,
+        ProfileNotFound,
+        ProfileTooNew,
+        StoreError,
+        WrongPassphrase,
+    )
+    from p2pchat.store.keys import DEFAULT_KDF_LIMITS, KdfLimits
+    from p2pchat.store.paths import ProfilePaths, resolve_data_dir
+    from p2pchat.store.profile import (
+        MAX_OUTBOX_PER_CONVERSATION,
+        Profile,
+        create_profile,
+        open_profile,
+        profile_exists,
+    )
+    from p2pchat.store.records import (
+        Contact,
+        ConversationSummary,
+        DeliveryState,
+        Direction,
+        OutboxEntry,
+        SearchHit,
+        Settings,
+        StoredIdentity,
+        StoredMessage,
+        TrustState,
+    )
+
+_NAMES_IN = {
+    "conversation_id": "contact_conversation_id contact_key_of guest_conversation_id",
+    "errors": "DataDirUnusable DiskFull InvalidSearchQuery OutboxFull ProfileCorrupt"
+    " ProfileExists ProfileNotFound ProfileTooNew StoreError WrongPassphrase",
+    "keys": "DEFAULT_KDF_LIMITS KdfLimits",
+    "paths": "ProfilePaths resolve_data_dir",
+    "profile": "MAX_OUTBOX_PER_CONVERSATION Profile create_profile open_profile profile_exists",
+    "records": "Contact ConversationSummary DeliveryState Direction OutboxEntry SearchHit"
+    " Settings StoredIdentity StoredMessage TrustState",
+}
+_MODULE_OF = {name: module for module, names in _NAMES_IN.items() for name in names.split()}
+
+
+if not TYPE_CHECKING:  # mypy sees the imports above, so a misspelt name stays an error
+
+    def __getattr__(name: str) -> object:
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # once: later lookups skip this function
+        return value
+
 
 __all__ = [
     "DEFAULT_KDF_LIMITS",

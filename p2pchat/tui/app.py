@@ -21,25 +21,24 @@ from textual.app import App
 
 from p2pchat.errors import UserError
 from p2pchat.node_lock import NodeLock
-from p2pchat.store import (
-    DEFAULT_KDF_LIMITS,
-    KdfLimits,
-    Profile,
-    StoreError,
-    open_profile,
-    profile_exists,
-)
-from p2pchat.tui.create_profile_screen import CreateProfileScreen
-from p2pchat.tui.history import ProfileHistory
-from p2pchat.tui.unlock_screen import UnlockScreen
+from p2pchat.store.errors import StoreError
+from p2pchat.store.paths import ProfilePaths
+from p2pchat.tui.unlock_screen import UnlockScreen, open_profile_in_thread
 
 if TYPE_CHECKING:
+    from p2pchat.store import KdfLimits, Profile
     from p2pchat.tui.main_screen import MainScreen
     from p2pchat.tui.node_host import NodeHost
 
-# The node (aiortc, aiohttp, zeroconf: ~0.45 s of imports) is not needed for the first
-# screen: it is imported in a thread while the user types the passphrase.
-_BEHIND_FIRST_SCREEN = ("p2pchat.tui.node_host", "p2pchat.tui.main_screen")
+# Only a file's existence decides the first screen. The store (SQLCipher, PyNaCl:
+# ~30 ms) and the node (aiortc, aiohttp, zeroconf: ~0.45 s of imports) are imported
+# in a thread while the user types the passphrase, the store first.
+_BEHIND_FIRST_SCREEN = (
+    "p2pchat.store.profile",
+    "p2pchat.crypto.identity",
+    "p2pchat.tui.node_host",
+    "p2pchat.tui.main_screen",
+)
 
 
 class ChatApp(App[None]):
@@ -54,7 +53,7 @@ class ChatApp(App[None]):
         passphrase: str | None = None,
         interfaces: Sequence[str] | None = None,
         port: int = 0,
-        kdf_limits: KdfLimits = DEFAULT_KDF_LIMITS,
+        kdf_limits: KdfLimits | None = None,  # None: the store's default
     ) -> None:
         super().__init__()
         self.data_dir = data_dir
@@ -80,7 +79,9 @@ class ChatApp(App[None]):
     def on_mount(self) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
-        if not profile_exists(self.data_dir):
+        if not ProfilePaths(self.data_dir).database.exists():  # as store.profile_exists
+            from p2pchat.tui.create_profile_screen import CreateProfileScreen
+
             self.push_screen(
                 CreateProfileScreen(self.data_dir, kdf_limits=self._kdf_limits), self._unlocked
             )
@@ -111,7 +112,7 @@ class ChatApp(App[None]):
     async def _unlock_with(self, passphrase: str) -> None:
         try:
             profile = await asyncio.to_thread(
-                open_profile, self.data_dir, passphrase, kdf_limits=self._kdf_limits
+                open_profile_in_thread, self.data_dir, passphrase, self._kdf_limits
             )
         except StoreError as exc:
             self.fail(exc)
@@ -127,6 +128,7 @@ class ChatApp(App[None]):
     @work(exclusive=True, group="start")
     async def _start_node(self, profile: Profile) -> None:
         from p2pchat.node import NodeConfig
+        from p2pchat.tui.history import ProfileHistory
         from p2pchat.tui.main_screen import MainScreen
         from p2pchat.tui.node_host import NodeHost
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -17,13 +18,15 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from p2pchat.commands.profile import MAX_NAME_BYTES
-from p2pchat.crypto.identity import Identity
 from p2pchat.passphrase import MAX_PASSPHRASE_CHARS
-from p2pchat.store import DEFAULT_KDF_LIMITS, KdfLimits, Profile, StoreError, create_profile
+from p2pchat.profile_name import MAX_NAME_BYTES
+from p2pchat.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from p2pchat.store import KdfLimits, Profile
 
 
-class CreateProfileScreen(Screen[Profile]):
+class CreateProfileScreen(Screen["Profile"]):
     """Dismissed with the new profile, open."""
 
     DEFAULT_CSS = """
@@ -37,7 +40,7 @@ class CreateProfileScreen(Screen[Profile]):
     CreateProfileScreen #create-error { color: $error; }
     """
 
-    def __init__(self, data_dir: Path, *, kdf_limits: KdfLimits = DEFAULT_KDF_LIMITS) -> None:
+    def __init__(self, data_dir: Path, *, kdf_limits: KdfLimits | None = None) -> None:
         super().__init__()
         self._data_dir = data_dir
         self._kdf_limits = kdf_limits
@@ -95,10 +98,8 @@ class CreateProfileScreen(Screen[Profile]):
         try:
             # Argon2id is slow on purpose: off the event loop.
             profile = await asyncio.to_thread(
-                create_profile, self._data_dir, passphrase, name=name,
-                identity_seed=Identity.generate().seed, keep_history=keep_history,
-                kdf_limits=self._kdf_limits,
-            )  # fmt: skip
+                _create_profile, self._data_dir, passphrase, name, keep_history, self._kdf_limits
+            )
         except (StoreError, OSError) as exc:
             self._error(getattr(exc, "user_message", None) or str(exc))
             self.query_one("#create", Button).disabled = False
@@ -107,6 +108,20 @@ class CreateProfileScreen(Screen[Profile]):
 
     def _error(self, message: str) -> None:
         self.query_one("#create-error", Static).update(Text(message))
+
+
+def _create_profile(
+    data_dir: Path, passphrase: str, name: str, keep_history: bool, kdf_limits: KdfLimits | None
+) -> Profile:
+    """``create_profile``, imported here: SQLCipher and PyNaCl load off the first paint."""
+    from p2pchat.crypto.identity import Identity
+    from p2pchat.store.keys import DEFAULT_KDF_LIMITS
+    from p2pchat.store.profile import create_profile
+
+    return create_profile(
+        data_dir, passphrase, name=name, identity_seed=Identity.generate().seed,
+        keep_history=keep_history, kdf_limits=kdf_limits or DEFAULT_KDF_LIMITS,
+    )  # fmt: skip
 
 
 def _problem(name: str, first: str, second: str) -> str | None:

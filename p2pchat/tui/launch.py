@@ -14,8 +14,7 @@ import sys
 from p2pchat.errors import UserError
 from p2pchat.node_lock import NodeLock
 from p2pchat.passphrase import PASSPHRASE_ENV, read_passphrase
-from p2pchat.store import profile_exists
-from p2pchat.store.paths import resolve_data_dir
+from p2pchat.store.paths import ProfilePaths, resolve_data_dir
 
 NO_TERMINAL = (
     "p2pchat with no command opens the terminal UI, which needs a terminal:"
@@ -31,7 +30,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
         check_interface_names(interfaces)
     lock = NodeLock(data_dir)
-    exists = profile_exists(data_dir)
+    exists = ProfilePaths(data_dir).database.exists()  # store.profile_exists, without SQLCipher
     if exists:
         lock.acquire()  # first: "already running" is the news, whatever else is wrong
     try:

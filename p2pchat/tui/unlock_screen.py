@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -13,17 +14,23 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from p2pchat.passphrase import MAX_PASSPHRASE_CHARS
-from p2pchat.store import (
-    DEFAULT_KDF_LIMITS,
-    KdfLimits,
-    Profile,
-    StoreError,
-    WrongPassphrase,
-    open_profile,
-)
+from p2pchat.store.errors import StoreError, WrongPassphrase
+
+if TYPE_CHECKING:
+    from p2pchat.store import KdfLimits, Profile
 
 
-class UnlockScreen(Screen[Profile]):
+def open_profile_in_thread(
+    data_dir: Path, passphrase: str, kdf_limits: KdfLimits | None
+) -> Profile:
+    """``open_profile``, imported here: SQLCipher and PyNaCl load off the first paint."""
+    from p2pchat.store.keys import DEFAULT_KDF_LIMITS
+    from p2pchat.store.profile import open_profile
+
+    return open_profile(data_dir, passphrase, kdf_limits=kdf_limits or DEFAULT_KDF_LIMITS)
+
+
+class UnlockScreen(Screen["Profile"]):
     """Dismissed with the open profile."""
 
     DEFAULT_CSS = """
@@ -33,7 +40,7 @@ class UnlockScreen(Screen[Profile]):
     UnlockScreen #unlock-status { margin-top: 1; }
     """
 
-    def __init__(self, data_dir: Path, *, kdf_limits: KdfLimits = DEFAULT_KDF_LIMITS) -> None:
+    def __init__(self, data_dir: Path, *, kdf_limits: KdfLimits | None = None) -> None:
         super().__init__()
         self._data_dir = data_dir
         self._kdf_limits = kdf_limits
@@ -65,7 +72,7 @@ class UnlockScreen(Screen[Profile]):
         self._status(Text("Unlocking…", style="dim"))
         try:
             profile = await asyncio.to_thread(
-                open_profile, self._data_dir, passphrase, kdf_limits=self._kdf_limits
+                open_profile_in_thread, self._data_dir, passphrase, self._kdf_limits
             )
         except WrongPassphrase:
             self._status(Text("Wrong passphrase: try again.", style="bold red"))
