@@ -114,9 +114,10 @@ def _create_profile(
     data_dir: Path, passphrase: str, name: str, keep_history: bool, kdf_limits: KdfLimits | None
 ) -> Profile:
     """``create_profile``, imported here: SQLCipher and PyNaCl load off the first paint."""
-    from p2pchat.crypto.identity import Identity
-    from p2pchat.store.keys import DEFAULT_KDF_LIMITS
-    from p2pchat.store.profile import create_profile
+    # in app.py's loader thread's order: one order, so no import deadlock
+    from p2pchat.store.profile import create_profile  # isort: skip
+    from p2pchat.store.keys import DEFAULT_KDF_LIMITS  # isort: skip
+    from p2pchat.crypto.identity import Identity  # isort: skip
 
     return create_profile(
         data_dir, passphrase, name=name, identity_seed=Identity.generate().seed,

@@ -24,8 +24,9 @@ def open_profile_in_thread(
     data_dir: Path, passphrase: str, kdf_limits: KdfLimits | None
 ) -> Profile:
     """``open_profile``, imported here: SQLCipher and PyNaCl load off the first paint."""
-    from p2pchat.store.keys import DEFAULT_KDF_LIMITS
-    from p2pchat.store.profile import open_profile
+    # profile before keys, as app.py's loader thread: one order, so no import deadlock
+    from p2pchat.store.profile import open_profile  # isort: skip
+    from p2pchat.store.keys import DEFAULT_KDF_LIMITS  # isort: skip
 
     return open_profile(data_dir, passphrase, kdf_limits=kdf_limits or DEFAULT_KDF_LIMITS)
 
