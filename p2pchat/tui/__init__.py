@@ -8,6 +8,7 @@ node's ``NodeApi``; history is read through the Profile. One job per module:
 - node_host.py: the node + control server + lock, started and stopped together
 - app.py: ChatApp: first-run / unlock screens, then the main screen
 - create_profile_screen.py, unlock_screen.py: the screens before the node runs
+- profile_opened.py: the message those screens send the app with the open profile
 - main_screen.py: sidebar + chat pane, the event worker, the actions
 - roster.py, conversation_log.py: pure state the events build (sidebar, chats)
 - sidebar.py, chat_pane.py: the widgets that draw that state

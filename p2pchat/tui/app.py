@@ -14,15 +14,17 @@ import importlib
 import signal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
+from textual.screen import Screen
 
 from p2pchat.errors import UserError
 from p2pchat.node_lock import NodeLock
 from p2pchat.store.errors import StoreError
 from p2pchat.store.paths import ProfilePaths
+from p2pchat.tui.profile_opened import ProfileOpened
 from p2pchat.tui.unlock_screen import UnlockScreen, open_profile_in_thread
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ class ChatApp(App[None]):
         self._interfaces = interfaces
         self._port = port
         self._kdf_limits = kdf_limits
+        self._unlock_at_mount = False
 
     @property
     def main_screen(self) -> MainScreen | None:
@@ -76,21 +79,23 @@ class ChatApp(App[None]):
                 return screen
         return None
 
-    def on_mount(self) -> None:
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+    def get_default_screen(self) -> Screen[Any]:
+        # The first screen is the default one, not pushed over it: a screen less to
+        # style and draw before the first paint (~5 ms). Only a file's existence decides.
         if not ProfilePaths(self.data_dir).database.exists():  # as store.profile_exists
             from p2pchat.tui.create_profile_screen import CreateProfileScreen
 
-            self.push_screen(
-                CreateProfileScreen(self.data_dir, kdf_limits=self._kdf_limits), self._unlocked
-            )
-        elif self._passphrase is not None:
+            return CreateProfileScreen(self.data_dir, kdf_limits=self._kdf_limits)
+        if self._passphrase is None:
+            return UnlockScreen(self.data_dir, kdf_limits=self._kdf_limits)
+        self._unlock_at_mount = True  # P2PCHAT_PASSPHRASE: no screen to ask for it
+        return super().get_default_screen()
+
+    def on_mount(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+        if self._unlock_at_mount and self._passphrase is not None:
             self._unlock_with(self._passphrase)
-        else:
-            self.push_screen(
-                UnlockScreen(self.data_dir, kdf_limits=self._kdf_limits), self._unlocked
-            )
         self.call_after_refresh(self._load_the_node)
 
     @work(exclusive=True, group="load", thread=True)
@@ -119,9 +124,11 @@ class ChatApp(App[None]):
             return
         self._unlocked(profile)
 
-    def _unlocked(self, profile: Profile | None) -> None:
-        if profile is None:
-            return
+    def on_profile_opened(self, message: ProfileOpened) -> None:
+        message.stop()
+        self._unlocked(message.profile)
+
+    def _unlocked(self, profile: Profile) -> None:
         self.profile = profile
         self._start_node(profile)
 
@@ -146,7 +153,7 @@ class ChatApp(App[None]):
             return
         self.host = host
         status = await host.node.async_status()
-        # The create / unlock screen has already dismissed itself: nothing to go back to.
+        # Over the create / unlock screen, which stays below (the default screen cannot go).
         main = MainScreen(
             host.node, ProfileHistory(profile), status, data_dir=self.data_dir,
             events=host.events.events(),

@@ -21,13 +21,14 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from p2pchat.passphrase import MAX_PASSPHRASE_CHARS
 from p2pchat.profile_name import MAX_NAME_BYTES
 from p2pchat.store.errors import StoreError
+from p2pchat.tui.profile_opened import ProfileOpened
 
 if TYPE_CHECKING:
     from p2pchat.store import KdfLimits, Profile
 
 
-class CreateProfileScreen(Screen["Profile"]):
-    """Dismissed with the new profile, open."""
+class CreateProfileScreen(Screen[None]):
+    """Sends ProfileOpened with the new profile, open."""
 
     DEFAULT_CSS = """
     CreateProfileScreen { align: center middle; }
@@ -104,7 +105,7 @@ class CreateProfileScreen(Screen["Profile"]):
             self._error(getattr(exc, "user_message", None) or str(exc))
             self.query_one("#create", Button).disabled = False
             return
-        self.dismiss(profile)
+        self.post_message(ProfileOpened(profile))
 
     def _error(self, message: str) -> None:
         self.query_one("#create-error", Static).update(Text(message))

@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 
 from p2pchat.passphrase import MAX_PASSPHRASE_CHARS
 from p2pchat.store.errors import StoreError, WrongPassphrase
+from p2pchat.tui.profile_opened import ProfileOpened
 
 if TYPE_CHECKING:
     from p2pchat.store import KdfLimits, Profile
@@ -31,8 +32,8 @@ def open_profile_in_thread(
     return open_profile(data_dir, passphrase, kdf_limits=kdf_limits or DEFAULT_KDF_LIMITS)
 
 
-class UnlockScreen(Screen["Profile"]):
-    """Dismissed with the open profile."""
+class UnlockScreen(Screen[None]):
+    """Sends ProfileOpened with the open profile."""
 
     DEFAULT_CSS = """
     UnlockScreen { align: center middle; }
@@ -85,7 +86,7 @@ class UnlockScreen(Screen["Profile"]):
             self._status(Text(exc.user_message, style="bold red"))
             field.disabled = False
             return
-        self.dismiss(profile)
+        self.post_message(ProfileOpened(profile))
 
     def _status(self, text: Text) -> None:
         self.query_one("#unlock-status", Static).update(text)
