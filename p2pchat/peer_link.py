@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from p2pchat.protocol.batch import Batcher
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, PingReceived, PongReceived, SessionOpened
 from p2pchat.protocol.session import Session, SessionState
@@ -71,6 +72,8 @@ class PeerLink:
         self._on_event = on_event
         self._on_closed = on_closed
         self._channel: Channel | None = None
+        self._batcher = Batcher()  # sealed messages of this loop turn, when batching
+        self._flush_armed = False
         self._last_heard = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -95,7 +98,9 @@ class PeerLink:
         except ProtocolError as exc:
             self.close(f"peer sent bad data ({exc.code}): {exc}")
             return
-        for event in events:
+        for event in events:  # a batch: several, in order
+            if self.state == "closed":  # an event before closed the link (a store failure)
+                return
             if isinstance(event, SessionOpened):
                 self._mark_open()
             elif isinstance(event, PingReceived):
@@ -111,9 +116,19 @@ class PeerLink:
     # -- use ---------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
+        """Send one sealed message; with batches, at the end of this loop turn at the latest."""
         if self._channel is None or self.state == "closed":
             raise TransportError("no open link to this peer")
-        self._channel.send(data)
+        if not self.session.batching:
+            self._channel.send(data)
+            return
+        for batch in self._batcher.add(data):  # the batch before this one is full
+            self._send_batch(self._channel, batch)
+        if not self._flush_armed:
+            # The first message of a turn asks for the flush: a lone one waits no
+            # timer, only for what the current callback still queues.
+            self._flush_armed = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     async def async_drain(self) -> None:
         if self._channel is not None:
@@ -130,7 +145,7 @@ class PeerLink:
         for channel in self._channels():
             if self.session.state is SessionState.OPEN and channel is self._channel:
                 with contextlib.suppress(Exception):
-                    channel.send(self.session.close(now_ms()))
+                    self._send_last(channel, self.session.close(now_ms()))
             asyncio.get_running_loop().create_task(channel.async_close())
         self._on_closed(self, reason)
 
@@ -138,6 +153,35 @@ class PeerLink:
 
     def _channels(self) -> list[Channel]:
         return [self._channel] if self._channel is not None else []
+
+    def _flush(self) -> None:
+        self._flush_armed = False
+        batch = self._batcher.flush()
+        if batch is None or self._channel is None or self.state == "closed":
+            return
+        try:
+            self._channel.send(batch)
+        except TransportError as exc:
+            self.close(f"could not send: {exc}")
+
+    def _send_batch(self, channel: Channel, batch: bytes) -> None:
+        try:
+            channel.send(batch)
+        except TransportError as exc:
+            # The stream moved past what was lost: nothing after it would open.
+            self.close(f"could not send: {exc}")
+            raise
+
+    def _send_last(self, channel: Channel, close_frame: bytes) -> None:
+        """What is still queued, then the CLOSE frame: last, as the stream requires."""
+        if not self.session.batching:
+            channel.send(close_frame)
+            return
+        for batch in self._batcher.add(close_frame):
+            channel.send(batch)
+        last = self._batcher.flush()
+        assert last is not None
+        channel.send(last)
 
     def _mark_open(self) -> None:
         if self.state == "connecting":
@@ -148,7 +192,7 @@ class PeerLink:
     async def _async_open_lan(self, link: DataChannelLink) -> None:
         try:
             await link.async_wait_open(OPEN_TIMEOUT)
-            self.send(self.session.stream_header())
+            link.send(self.session.stream_header())  # never batched: it starts the stream
             if self.session.state is SessionState.OPEN:
                 self._mark_open()
             await self._async_keep_alive()
@@ -213,7 +257,7 @@ class GuestLink(PeerLink):
             if self.state == "closed":
                 return
             try:
-                self.send(self.session.stream_header())
+                channel.send(self.session.stream_header())  # never batched
             except (TransportError, ProtocolError) as exc:
                 self.close(str(exc))
                 return

@@ -500,6 +500,56 @@ export function decodeFrame(data) {
   return frame;
 }
 
+// -- batches (protocol/batch.py) ----------------------------------------------------
+// Several secret-stream messages in one channel message, when both ends announce
+// info.batch = "1": (length u32 | sealed message)+, nothing after the last one.
+
+export const BATCH_CAPABILITY = Object.freeze(["batch", "1"]);
+export const MAX_BATCH_ITEM_BYTES = MAX_FRAME_BYTES + STREAM_OVERHEAD_BYTES;
+export const MAX_BATCH_BYTES = 64 * 1024 + 1024;
+export const MAX_BATCH_ITEMS = 1024;
+
+export function encodeBatch(items) {
+  if (!items.length) throw new RangeError("a batch holds at least one message");
+  const size = items.reduce((n, item) => n + 4 + item.length, 0);
+  if (size > MAX_BATCH_BYTES || items.length > MAX_BATCH_ITEMS) throw new RangeError("batch over its bounds");
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const item of items) {
+    if (item.length < STREAM_OVERHEAD_BYTES || item.length > MAX_BATCH_ITEM_BYTES) {
+      throw new RangeError("batch item out of bounds");
+    }
+    view.setUint32(offset, item.length);
+    out.set(item, offset + 4);
+    offset += 4 + item.length;
+  }
+  return out;
+}
+
+/** Split a batch; RemoteProtocolError code "bad-batch" for anything malformed. */
+export function decodeBatch(data) {
+  const fail = (message) => new RemoteProtocolError(message, "bad-batch");
+  if (!data.length) throw fail("empty batch");
+  if (data.length > MAX_BATCH_BYTES) throw fail(`batch over ${MAX_BATCH_BYTES} bytes`);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const items = [];
+  let offset = 0;
+  while (offset < data.length) {
+    if (items.length === MAX_BATCH_ITEMS) throw fail(`batch of more than ${MAX_BATCH_ITEMS} messages`);
+    if (data.length - offset < 4) throw fail("batch ends inside a length");
+    const length = view.getUint32(offset);
+    offset += 4;
+    if (length < STREAM_OVERHEAD_BYTES || length > MAX_BATCH_ITEM_BYTES) {
+      throw fail(`batch item of ${length} bytes`);
+    }
+    if (length > data.length - offset) throw fail("batch item runs past the end");
+    items.push(data.subarray(offset, offset + length));
+    offset += length;
+  }
+  return items;
+}
+
 // -- handshake body (OFFER / ANSWER JSON) --------------------------------------------
 
 export const HANDSHAKE_VERSION = 1;

@@ -15,6 +15,7 @@ from p2pchat.crypto.envelope import Direction, LinkEnvelopes, ReplayGuard
 from p2pchat.crypto.link import LinkSecret
 from p2pchat.crypto.safety import safety_number
 from p2pchat.protocol import events
+from p2pchat.protocol.batch import encode_batch
 from p2pchat.protocol.frames import decode_frame
 from p2pchat.protocol.handshake import decode_handshake
 from p2pchat.protocol.session import Role, Session
@@ -82,17 +83,32 @@ class Peer:
             }
         if op == "send_text":
             message_id, data = s.send_text(req["text"], now)
-            return {"message_id": message_id.hex(), "data": data.hex()}
+            return {"message_id": message_id.hex(), "data": _wire(s, [data]).hex()}
+        if op == "send_batch":  # several texts in one channel message, as PeerLink sends them
+            sent = [s.send_text(text, now) for text in req["texts"]]
+            return {
+                "message_ids": [mid.hex() for mid, _ in sent],
+                "data": _wire(s, [data for _, data in sent]).hex(),
+            }
         if op == "receipt":
-            return {"data": s.send_receipt(bytes.fromhex(req["message_id"]), now).hex()}
+            data = s.send_receipt(bytes.fromhex(req["message_id"]), now)
+            return {"data": _wire(s, [data]).hex()}
         if op == "ping":
             ping_id, data = s.send_ping(now)
-            return {"ping_id": ping_id.hex(), "data": data.hex()}
+            return {"ping_id": ping_id.hex(), "data": _wire(s, [data]).hex()}
         if op == "pong":
-            return {"data": s.pong(bytes.fromhex(req["ping_id"]), now).hex()}
+            return {"data": _wire(s, [s.pong(bytes.fromhex(req["ping_id"]), now)]).hex()}
         if op == "close":
-            return {"data": s.close(now).hex(), "state": s.state.name}
+            return {"data": _wire(s, [s.close(now)]).hex(), "state": s.state.name}
         raise ValueError(f"unknown op {op}")
+
+
+def _wire(session: Session, sealed: list[bytes]) -> bytes:
+    """What PeerLink puts on the channel: a batch when both ends announced them."""
+    if session.batching:
+        return encode_batch(sealed)
+    assert len(sealed) == 1
+    return sealed[0]
 
 
 def _event(event: events.Event) -> dict[str, Any]:

@@ -54,13 +54,13 @@ describe("interop with the Python owner", { skip }, () => {
     const received = await py.ok("receive_offer", { data: toHex(offer), now: NOW });
     assert.equal(received.session_id, toHex(guest.sessionId));
     assert.equal(received.sdp, "v=0\r\no=- guest\r\n");
-    assert.deepEqual(received.info, { guest: guestId, name: "Zoë ✓" });
+    assert.deepEqual(received.info, { guest: guestId, name: "Zoë ✓", batch: "1" });
 
     const ownerInfo = { name: "Alice", pk: b64urlEncode(OWNER_PK) };
     const answer = await py.ok("make_answer", { sdp: "v=0\r\no=- owner\r\n", info: ownerInfo, now: NOW });
     const answered = guest.receiveAnswer(hex(answer.data), NOW);
     assert.equal(answered.sdp, "v=0\r\no=- owner\r\n");
-    assert.deepEqual({ ...answered.info }, ownerInfo);
+    assert.deepEqual({ ...answered.info }, { ...ownerInfo, batch: "1" });
 
     // guest's header first (as the page does), then the owner's
     const r1 = await py.ok("receive", { data: toHex(guest.streamHeader()), now: NOW });
@@ -106,6 +106,12 @@ describe("interop with the Python owner", { skip }, () => {
     const r6 = await py.ok("receive", { data: toHex(guest.sendText(big, NOW).data), now: NOW });
     assert.equal(r6.events[0].text.length, big.length);
 
+    // the owner's node batches what it queues in one loop turn: one channel message
+    const batch = await py.ok("send_batch", { texts: ["a", "b", "c ✓"], now: NOW });
+    const events = guest.receiveData(hex(batch.data), NOW);
+    assert.deepEqual(events.map((e) => e.text), ["a", "b", "c ✓"]);
+    assert.deepEqual(events.map((e) => toHex(e.messageId)), batch.message_ids);
+
     // the owner closes: FINAL tag
     const closed = await py.ok("close", { now: NOW });
     assert.equal(closed.state, "CLOSED");
@@ -132,10 +138,10 @@ describe("interop with the Python owner", { skip }, () => {
     const owner = new Session(Role.RESPONDER, new LinkEnvelopes(link.envelopeKey));
     const offer = await py.ok("make_offer", { sdp: "v=0\r\n", info: { name: "py" }, now: NOW });
     const received = owner.receiveOffer(hex(offer.data), NOW);
-    assert.deepEqual({ ...received.info }, { name: "py" });
+    assert.deepEqual({ ...received.info }, { name: "py", batch: "1" });
     const answer = owner.makeAnswer("v=0\r\nanswer", { name: "js" }, NOW);
     const answered = await py.ok("receive_answer", { data: toHex(answer), now: NOW });
-    assert.deepEqual(answered, { sdp: "v=0\r\nanswer", info: { name: "js" } });
+    assert.deepEqual(answered, { sdp: "v=0\r\nanswer", info: { name: "js", batch: "1" } });
     const pyHeader = await py.ok("header");
     owner.receiveData(hex(pyHeader.data), NOW);
     const r = await py.ok("receive", { data: toHex(owner.streamHeader()), now: NOW });

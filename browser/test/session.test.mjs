@@ -10,6 +10,8 @@ import {
   ReplayGuard,
   b64urlDecode,
   b64urlEncode,
+  decodeBatch,
+  encodeBatch,
   encodeHandshake,
   linkFromSecret,
   randomBytes,
@@ -54,7 +56,7 @@ test("handshake: offer and answer carry SDP and info; same session id; states", 
   assert.equal(s.guest.state, SessionState.NEW);
   const { received, answered } = handshake(s);
   assert.equal(received.sdp, "v=0\r\nguest\r\n");
-  assert.deepEqual({ ...received.info }, { guest: "g1", name: "Zoë" });
+  assert.deepEqual({ ...received.info }, { guest: "g1", name: "Zoë", batch: "1" });
   assert.deepEqual(received.sessionId, s.guest.sessionId);
   assert.deepEqual(s.owner.sessionId, s.guest.sessionId);
   assert.equal(answered.sdp, "v=0\r\nowner\r\n");
@@ -142,11 +144,11 @@ test("a FINAL tag on a non-CLOSE frame, or CLOSE without FINAL, is bad-frame", (
   const sender = s.owner._sender;
   const id = new Uint8Array(16);
   const closeNoFinal = sender.seal(Uint8Array.of(1, 5, ...id, 0, 0, 0, 0, 0, 0, 0, 0));
-  assert.throws(() => s.guest.receiveData(closeNoFinal, NOW), code("bad-frame"));
+  assert.throws(() => s.guest.receiveData(encodeBatch([closeNoFinal]), NOW), code("bad-frame"));
   const t = pair();
   open(t);
   const textFinal = t.owner._sender.seal(Uint8Array.of(1, 1, ...id, 0, 0, 0, 0, 0, 0, 0, 0, 0x61), { final: true });
-  assert.throws(() => t.guest.receiveData(textFinal, NOW), code("bad-frame"));
+  assert.throws(() => t.guest.receiveData(encodeBatch([textFinal]), NOW), code("bad-frame"));
 });
 
 test("handshake refusals: tampered, reflected, replayed, stale, wrong session, wrong kind", () => {
@@ -220,4 +222,56 @@ test("local misuse is LocalProtocolError (code local)", () => {
   assert.throws(() => s.guest.makeOffer("v=0", {}, NOW), code("local"));
   assert.throws(() => s.guest.ping(NOW), code("local"));
   assert.throws(() => s.owner.makeAnswer("v=0"), code("local"));
+});
+
+test("batches: several frames in one channel message, in order; CLOSE last", () => {
+  const s = pair();
+  open(s);
+  assert.equal(s.guest.batching, true);
+  const sealed = (data) => decodeBatch(data)[0]; // each send is a batch of one
+  const a = s.owner.sendText("one", NOW);
+  const b = s.owner.sendText("two", NOW);
+  const batch = encodeBatch([sealed(a.data), sealed(b.data), sealed(s.owner.close(NOW))]);
+  assert.deepEqual(
+    s.guest.receiveData(batch, NOW).map((e) => e.text ?? e.type),
+    ["one", "two", "closed"],
+  );
+});
+
+test("batches: malformed ones are bad-batch; frames after CLOSE too", () => {
+  const item = () => {
+    const s = pair();
+    open(s);
+    return s;
+  };
+  let s = item();
+  const one = decodeBatch(s.owner.sendText("x", NOW).data)[0];
+  const cases = [
+    new Uint8Array(0), // empty
+    Uint8Array.of(0, 0, 0), // ends inside a length
+    Uint8Array.of(0, 0, 0, 16, ...new Uint8Array(16)), // item under 17 bytes
+    Uint8Array.of(0, 0, 0, 40, ...one), // runs past the end
+    Uint8Array.of(...encodeBatch([one]), 0), // trailing byte
+  ];
+  for (const data of cases) {
+    s = item();
+    assert.throws(() => s.guest.receiveData(data, NOW), code("bad-batch"), String(data));
+  }
+  s = item();
+  const closing = decodeBatch(s.owner.close(NOW))[0];
+  const after = s.owner._sender.seal(Uint8Array.of(1, 3, ...new Uint8Array(24)));
+  assert.throws(() => s.guest.receiveData(encodeBatch([closing, after]), NOW), code("bad-batch"));
+});
+
+test("batches only when both ends announce them (a page talks to an older owner)", () => {
+  const link = linkFromSecret(randomBytes(32));
+  const guest = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()));
+  const owner = new Session(Role.RESPONDER, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()), {
+    batch: false,
+  });
+  open({ guest, owner });
+  assert.equal(guest.batching, false);
+  assert.equal(owner.batching, false);
+  const sent = guest.sendText("plain", NOW);
+  assert.equal(owner.receiveData(sent.data, NOW)[0].text, "plain");
 });

@@ -11,8 +11,10 @@ import {
   ReplayGuard,
   StreamReceiver,
   b64urlDecode,
+  decodeBatch,
   decodeFrame,
   decodeHandshake,
+  encodeBatch,
   encodeFrame,
   encodeHandshake,
   linkFromFragment,
@@ -110,6 +112,17 @@ test("stream: the recorded frames out of order fail", () => {
   const v = vectors.stream;
   const receiver = new StreamReceiver(hex(v.key), hex(v.header));
   assert.throws(() => receiver.open(hex(v.frames[1].ciphertext)), { name: "StreamError" });
+});
+
+test("batch: split the recorded batch into the stream's ciphertexts, and pull them", () => {
+  const v = vectors.batch;
+  const items = decodeBatch(hex(v.encoded));
+  assert.deepEqual(items.map(toHex), v.items);
+  assert.equal(toHex(encodeBatch(items)), v.encoded);
+  const receiver = new StreamReceiver(hex(vectors.stream.key), hex(vectors.stream.header));
+  items.forEach((item, i) => {
+    assert.equal(toHex(receiver.open(item).plaintext), vectors.stream.frames[i].plaintext);
+  });
 });
 
 test("frames: encode and decode the recorded TEXT and RECEIPT", () => {

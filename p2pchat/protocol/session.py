@@ -26,6 +26,7 @@ from p2pchat.crypto.stream import (
     StreamReceiver,
     StreamSender,
 )
+from p2pchat.protocol.batch import CAPABILITY, BatchError, decode_batch
 from p2pchat.protocol.errors import LocalProtocolError, RemoteProtocolError
 from p2pchat.protocol.events import (
     AnswerReceived,
@@ -104,6 +105,7 @@ class Session:
         *,
         session_id: bytes | None = None,
         kx: KxKeyPair | None = None,
+        batch: bool = True,
     ) -> None:
         self.role = role
         self.state = SessionState.NEW
@@ -116,6 +118,13 @@ class Session:
         self._pending_keys: SessionKeys | None = None  # responder: keys before the answer
         self._sender: StreamSender | None = None
         self._receiver: StreamReceiver | None = None
+        self._batch = batch  # we announce batches (False: act as a peer from before them)
+
+    @property
+    def batching(self) -> bool:
+        """Both ends announced batches: every channel message after the header is one."""
+        key, value = CAPABILITY
+        return self._batch and self.peer_info.get(key) == value
 
     # -- handshake -----------------------------------------------------------
 
@@ -188,17 +197,13 @@ class Session:
             raise LocalProtocolError(f"channel data before the handshake as {self._describe()}")
         if self._receiver is None:
             return self._receive_header(data)
-        try:
-            plaintext, final = self._receiver.open(data)
-        except StreamError as exc:
-            raise RemoteProtocolError(str(exc), code="bad-stream") from exc
-        frame = decode_frame(plaintext)
-        if final != (frame.type is FrameType.CLOSE):
-            raise FrameError("only a close frame may end the stream, and it must end it")
-        if final:
-            self.state = SessionState.CLOSED
-            return [SessionClosed()]
-        return [self._frame_event(frame, now_ms)]
+        if not self.batching:
+            return self._receive_sealed(data, now_ms, last=True)
+        items = decode_batch(data)
+        events: list[Event] = []
+        for index, item in enumerate(items):
+            events += self._receive_sealed(item, now_ms, last=index == len(items) - 1)
+        return events
 
     def send_text(
         self, text: str, now_ms: int, *, message_id: bytes | None = None
@@ -239,6 +244,22 @@ class Session:
         self._receiver = StreamReceiver(self._keys.rx, data)
         return self._maybe_open()
 
+    def _receive_sealed(self, data: bytes, now_ms: int, *, last: bool) -> list[Event]:
+        assert self._receiver is not None
+        try:
+            plaintext, final = self._receiver.open(data)
+        except StreamError as exc:
+            raise RemoteProtocolError(str(exc), code="bad-stream") from exc
+        frame = decode_frame(plaintext)
+        if final != (frame.type is FrameType.CLOSE):
+            raise FrameError("only a close frame may end the stream, and it must end it")
+        if final:
+            if not last:
+                raise BatchError("messages after the close frame in a batch")
+            self.state = SessionState.CLOSED
+            return [SessionClosed()]
+        return [self._frame_event(frame, now_ms)]
+
     def _maybe_open(self) -> list[Event]:
         if self._sender is not None and self._receiver is not None:
             self._advance(_Input.STREAMS_READY)
@@ -266,7 +287,10 @@ class Session:
     def _seal(
         self, kind: EnvelopeKind, sdp: str, now_ms: int, info: Mapping[str, str] | None
     ) -> bytes:
-        body = HandshakeBody(sdp=sdp, kx_public=self._kx.public, info=dict(info or {}))
+        info = dict(info or {})
+        if self._batch:
+            info[CAPABILITY[0]] = CAPABILITY[1]
+        body = HandshakeBody(sdp=sdp, kx_public=self._kx.public, info=info)
         return self._envelopes.seal(
             kind, self.role.direction, self.session_id, body.encode(), now_ms
         )

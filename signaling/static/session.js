@@ -14,6 +14,7 @@
 //   {type: "closed"}                                   the peer ended its stream cleanly
 
 import {
+  BATCH_CAPABILITY,
   Direction,
   EnvelopeError,
   EnvelopeKind,
@@ -28,8 +29,10 @@ import {
   StreamReceiver,
   StreamSender,
   bytesEqual,
+  decodeBatch,
   decodeFrame,
   decodeHandshake,
+  encodeBatch,
   encodeFrame,
   encodeHandshake,
   newMessageId,
@@ -71,9 +74,10 @@ export class Session {
   /**
    * @param {string} role Role.INITIATOR (the guest) or Role.RESPONDER
    * @param {{seal: Function, open: Function}} envelopes e.g. a LinkEnvelopes
-   * @param {{sessionId?: Uint8Array, kx?: KxKeyPair}} [options] fixed values for tests
+   * @param {{sessionId?: Uint8Array, kx?: KxKeyPair, batch?: boolean}} [options] fixed values
+   *   for tests; batch: false acts as a peer from before batches
    */
-  constructor(role, envelopes, { sessionId, kx } = {}) {
+  constructor(role, envelopes, { sessionId, kx, batch = true } = {}) {
     if (role !== Role.INITIATOR && role !== Role.RESPONDER) throw new TypeError("unknown role");
     this.role = role;
     this.state = SessionState.NEW;
@@ -85,6 +89,12 @@ export class Session {
     this._pendingKeys = null; // responder: keys before the answer
     this._sender = null;
     this._receiver = null;
+    this._batch = batch;
+  }
+
+  /** Both ends announced batches: every channel message after the header is one. */
+  get batching() {
+    return this._batch && this.peerInfo[BATCH_CAPABILITY[0]] === BATCH_CAPABILITY[1];
   }
 
   /** Our ephemeral crypto_kx public key (the guest's half of the safety number). */
@@ -167,25 +177,9 @@ export class Session {
       throw new LocalProtocolError(`channel data before the handshake as ${this._describe()}`);
     }
     if (this._receiver === null) return this._receiveHeader(data);
-    let opened;
-    try {
-      opened = this._receiver.open(data);
-    } catch (exc) {
-      if (exc instanceof StreamError) throw new RemoteProtocolError(exc.message, "bad-stream");
-      throw exc;
-    }
-    const frame = decodeFrame(opened.plaintext);
-    if (opened.final !== (frame.type === FrameType.CLOSE)) {
-      throw new RemoteProtocolError(
-        "only a close frame may end the stream, and it must end it",
-        "bad-frame",
-      );
-    }
-    if (opened.final) {
-      this.state = SessionState.CLOSED;
-      return [{ type: "closed" }];
-    }
-    return [frameEvent(frame)];
+    if (!this.batching) return this._receiveSealed(data, true);
+    const items = decodeBatch(data);
+    return items.flatMap((item, index) => this._receiveSealed(item, index === items.length - 1));
   }
 
   /** Encrypt a text message; returns {messageId, data}. Pass messageId to resend. */
@@ -234,6 +228,29 @@ export class Session {
     return this._maybeOpen();
   }
 
+  _receiveSealed(data, last) {
+    let opened;
+    try {
+      opened = this._receiver.open(data);
+    } catch (exc) {
+      if (exc instanceof StreamError) throw new RemoteProtocolError(exc.message, "bad-stream");
+      throw exc;
+    }
+    const frame = decodeFrame(opened.plaintext);
+    if (opened.final !== (frame.type === FrameType.CLOSE)) {
+      throw new RemoteProtocolError(
+        "only a close frame may end the stream, and it must end it",
+        "bad-frame",
+      );
+    }
+    if (opened.final) {
+      if (!last) throw new RemoteProtocolError("messages after the close frame in a batch", "bad-batch");
+      this.state = SessionState.CLOSED;
+      return [{ type: "closed" }];
+    }
+    return [frameEvent(frame)];
+  }
+
   _maybeOpen() {
     if (this._sender !== null && this._receiver !== null) {
       this._advance(Input.STREAMS_READY);
@@ -251,10 +268,13 @@ export class Session {
     ) {
       throw new LocalProtocolError(`cannot send as ${this._describe()}`);
     }
-    return this._sender.seal(encodeFrame(frame), { final });
+    const sealed = this._sender.seal(encodeFrame(frame), { final });
+    // One message per batch: the page sends a handful a second, the owner's node batches.
+    return this.batching ? encodeBatch([sealed]) : sealed;
   }
 
   _seal(kind, sdp, info, nowMs) {
+    if (this._batch) info = { ...info, [BATCH_CAPABILITY[0]]: BATCH_CAPABILITY[1] };
     const body = encodeHandshake({ sdp, kxPublic: this._kx.publicKey, info });
     return this._envelopes.seal(kind, this.direction, this.sessionId, body, nowMs);
   }

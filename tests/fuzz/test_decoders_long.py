@@ -45,9 +45,24 @@ from p2pchat.crypto.envelope import (
 )
 from p2pchat.crypto.identity import Identity, peer_id
 from p2pchat.crypto.link import LinkSecret
-from p2pchat.crypto.stream import HEADER_BYTES, StreamError, StreamReceiver, StreamSender
+from p2pchat.crypto.stream import (
+    HEADER_BYTES,
+    OVERHEAD_BYTES,
+    StreamError,
+    StreamReceiver,
+    StreamSender,
+)
 from p2pchat.discovery.txt import AdvertError, PeerAdvert, decode_txt, encode_txt
 from p2pchat.node import _request_name
+from p2pchat.protocol.batch import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ITEMS,
+    BatchError,
+    decode_batch,
+    encode_batch,
+)
+from p2pchat.protocol.batch import MAX_ITEM_BYTES as MAX_BATCH_ITEM_BYTES
+from p2pchat.protocol.errors import RemoteProtocolError
 from p2pchat.protocol.frames import (
     HEADER_BYTES as FRAME_HEADER_BYTES,
 )
@@ -58,6 +73,7 @@ from p2pchat.protocol.frames import (
     decode_frame,
 )
 from p2pchat.protocol.handshake import HandshakeError, decode_handshake
+from p2pchat.protocol.session import Role, Session
 from signaling.app import _parse_close_guest, _parse_hello, _parse_room_state
 from signaling.owner_client import _json_object as _owner_json_object
 from signaling.rooms import RoomLimitError, RoomRegistry, is_valid_room_id
@@ -150,6 +166,78 @@ def test_frame_any_bytes(data: bytes) -> None:
     except FrameError:
         return
     assert frame.encode() == data  # one spelling per frame
+
+
+# --- batches (several sealed frames in one channel message) ------------------------------
+
+
+def _batch_items(data: bytes) -> list[bytes] | None:
+    """The reference reading of a batch: (u32 length | item)+, bounds as documented."""
+    if not data or len(data) > MAX_BATCH_BYTES:
+        return None
+    items, offset = [], 0
+    while offset < len(data):
+        if len(items) == MAX_BATCH_ITEMS or len(data) - offset < 4:
+            return None
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        offset += 4
+        if not OVERHEAD_BYTES <= length <= MAX_BATCH_ITEM_BYTES or length > len(data) - offset:
+            return None
+        items.append(data[offset : offset + length])
+        offset += length
+    return items
+
+
+GENUINE_BATCH = encode_batch([bytes([i]) * (OVERHEAD_BYTES + i) for i in range(6)])
+
+
+@FUZZ
+@given(
+    st.binary(max_size=400)
+    | mutated(GENUINE_BATCH)
+    | st.lists(st.binary(min_size=OVERHEAD_BYTES, max_size=60), min_size=1, max_size=20).map(
+        encode_batch
+    )
+)
+def test_batch_any_bytes(data: bytes) -> None:
+    want = _batch_items(data)
+    if want is None:
+        with pytest.raises(BatchError) as refused:
+            decode_batch(data)
+        assert refused.value.code == "bad-batch"
+        return
+    items = decode_batch(data)
+    assert items == want
+    assert encode_batch(items) == data  # one spelling per batch
+
+
+@FUZZ
+@given(st.data())
+def test_batch_into_a_session(data: st.DataObject) -> None:
+    """Whatever arrives as a batch: events, or a RemoteProtocolError; never anything else."""
+    receiver, sealed = _batch_session()
+    genuine = encode_batch(sealed)
+    blob = data.draw(mutated(genuine) | st.just(genuine))
+    try:
+        events = receiver.receive_data(blob, NOW)
+    except RemoteProtocolError:
+        assert blob != genuine
+        return
+    # Authenticated: only genuine frames open, in order (a cut batch is a shorter one).
+    texts = [getattr(event, "text", None) for event in events]
+    assert texts == [f"m{i}" for i in range(len(sealed))][: len(events)]
+    assert events or blob == genuine
+
+
+def _batch_session() -> tuple[Session, list[bytes]]:
+    a = Session(Role.INITIATOR, LinkEnvelopes(LINK_KEY, ReplayGuard()))
+    b = Session(Role.RESPONDER, LinkEnvelopes(LINK_KEY, ReplayGuard()))
+    b.receive_offer(a.make_offer("v=0", NOW, {}), NOW)
+    a.receive_answer(b.make_answer("v=0", NOW, {}), NOW)
+    b.receive_data(a.stream_header(), NOW)
+    a.stream_header()
+    b.stream_header()
+    return b, [a.send_text(f"m{i}", NOW)[1] for i in range(3)]
 
 
 @FUZZ

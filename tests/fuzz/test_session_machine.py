@@ -47,6 +47,7 @@ from hypothesis.stateful import (
 from p2pchat.crypto.envelope import Direction, LanEnvelopes, LinkEnvelopes, ReplayGuard
 from p2pchat.crypto.identity import Identity
 from p2pchat.crypto.stream import HEADER_BYTES
+from p2pchat.protocol.batch import encode_batch
 from p2pchat.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from p2pchat.protocol.events import (
     MessageReceived,
@@ -71,7 +72,7 @@ class Item:
     """One channel message in flight, and what it must decode to."""
 
     data: bytes
-    expect: Any  # an event, or "header"
+    expect: Any  # an event, or "header", or a list of events (a batch of several)
 
 
 @dataclass
@@ -88,6 +89,10 @@ class Side:
     lost: bool = False  # something sent to it was refused on purpose (closed, poisoned)
 
 
+def _first_item_bytes(item: Item) -> int:
+    return int.from_bytes(item.data[:4], "big")
+
+
 def snapshot(session: Session) -> tuple[Any, ...]:
     return (session.state, session.session_id, dict(session.peer_info), session.peer_kx_public)
 
@@ -101,8 +106,10 @@ class SessionPair(RuleBasedStateMachine):
         self.offer_delivered = self.answer_delivered = False
         self.clock = NOW
 
-    @initialize(scheme=st.sampled_from(["lan", "link"]))
-    def start(self, scheme: str) -> None:
+    @initialize(
+        scheme=st.sampled_from(["lan", "link"]), batch=st.tuples(st.booleans(), st.booleans())
+    )
+    def start(self, scheme: str, batch: tuple[bool, bool]) -> None:
         if scheme == "lan":
             i_env: Any = LanEnvelopes(ALICE, BOB.public_key, ReplayGuard())
             r_env: Any = LanEnvelopes(BOB, ALICE.public_key, ReplayGuard())
@@ -112,9 +119,11 @@ class SessionPair(RuleBasedStateMachine):
                 LinkEnvelopes(LINK_KEY, ReplayGuard()),
             )
         self.envelopes = {"i": i_env, "r": r_env}
+        # Batches when both announce them; one side from before them: one frame a message.
+        self.announce = {"i": batch[0], "r": batch[1]}
         self.sides = {
-            "i": Side(Session(Role.INITIATOR, i_env)),
-            "r": Side(Session(Role.RESPONDER, r_env)),
+            "i": Side(Session(Role.INITIATOR, i_env, batch=batch[0])),
+            "r": Side(Session(Role.RESPONDER, r_env, batch=batch[1])),
         }
 
     # -- helpers -------------------------------------------------------------------------
@@ -143,9 +152,19 @@ class SessionPair(RuleBasedStateMachine):
         side = self.sides[name]
         return side.header_sent and side.session.state in (SessionState.KEYED, SessionState.OPEN)
 
+    def info(self, side: str, name: str) -> dict[str, str]:
+        return {"name": name, "batch": "1"} if self.announce[side] else {"name": name}
+
     def push(self, sender: str, data: bytes, expect: Any) -> None:
+        if expect != "header" and self.sides[sender].session.batching:
+            data = encode_batch([data])
+        self.push_wire(sender, data, expect)
+
+    def push_wire(self, sender: str, data: bytes, expect: Any) -> None:
         self.sides[self.other(sender)].inbox.append(Item(data, expect))
-        if expect != "header":
+        if isinstance(expect, list):
+            self.sides[sender].sent_events += expect
+        elif expect != "header":
             self.sides[sender].sent_events.append(expect)
 
     # -- handshake -----------------------------------------------------------------------
@@ -157,7 +176,7 @@ class SessionPair(RuleBasedStateMachine):
             self.refused("i", lambda: session.make_offer(sdp, self.now()), local=True)
             return
         self.offer = session.make_offer(sdp, self.now(), {"name": name})
-        self.offer_sdp, self.offer_info = sdp, {"name": name}
+        self.offer_sdp, self.offer_info = sdp, self.info("i", name)
 
     @precondition(lambda self: self.offer is not None)
     @rule()
@@ -194,7 +213,7 @@ class SessionPair(RuleBasedStateMachine):
             self.refused("i", lambda: session.receive_answer(self.answer, self.now()), local=True)
             return
         event = session.receive_answer(self.answer, self.now())
-        assert (event.sdp, dict(event.info)) == (self.answer_sdp, {"name": "bob"})
+        assert (event.sdp, dict(event.info)) == (self.answer_sdp, self.info("r", "bob"))
         assert session.state is SessionState.KEYED
         self.answer_delivered = True
 
@@ -334,9 +353,10 @@ class SessionPair(RuleBasedStateMachine):
             me.header_received = True
             assert events == ([SessionOpened()] if me.header_sent else [])
             return
-        assert events == [item.expect]
-        me.got_events.append(item.expect)
-        if isinstance(item.expect, SessionClosed):
+        expected = item.expect if isinstance(item.expect, list) else [item.expect]
+        assert events == expected
+        me.got_events += expected
+        if isinstance(expected[-1], SessionClosed):
             assert session.state is SessionState.CLOSED
 
     @rule(side=SIDES, junk=st.binary(max_size=120) | st.binary(min_size=24, max_size=24))
@@ -367,6 +387,12 @@ class SessionPair(RuleBasedStateMachine):
             self.forged_header(side, bytes(flipped))
             return
         self.refused(side, lambda: self.deliver_to(side, bytes(flipped)), local=False)
+        item = me.inbox[0]
+        if isinstance(item.expect, list) and index % len(flipped) >= 4 + _first_item_bytes(item):
+            # The first frames of the batch opened before the broken one: the stream
+            # moved on, so the rest of it is refused (the adapter closes the link on
+            # any protocol error; docs/protocol.md, "Batches").
+            me.poisoned = me.lost = True
 
     def forged_header(self, side: str, data: bytes) -> None:
         me = self.sides[side]
@@ -418,6 +444,27 @@ class SessionPair(RuleBasedStateMachine):
     def send_texts(self, side: str, texts: list[str]) -> None:
         for text in texts:
             self.send_frame(side, text, "text")
+
+    @rule(
+        side=SIDES,
+        texts=st.lists(st.text(max_size=20), min_size=1, max_size=8),
+        close=st.booleans(),
+    )
+    def send_batch(self, side: str, texts: list[str], close: bool) -> None:
+        """Several frames in one channel message (CLOSE last), as PeerLink sends them."""
+        me = self.sides[side]
+        if not self.can_send(side) or not me.session.batching:
+            return
+        sealed, expect = [], []
+        for text in texts:
+            mid = bytes([(len(me.sent_events) + len(expect)) % 256]) * 16
+            now = self.now()
+            sealed.append(me.session.send_text(text, now, message_id=mid)[1])
+            expect.append(MessageReceived(mid, now, text))
+        if close:
+            sealed.append(me.session.close(self.now()))
+            expect.append(SessionClosed())
+        self.push_wire(side, encode_batch(sealed), expect)
 
     @rule(side=SIDES, count=st.integers(1, 10))
     def deliver_some(self, side: str, count: int) -> None:

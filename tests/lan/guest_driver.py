@@ -131,6 +131,7 @@ async def _async_guest(url: str, guest_id: str, name: str, mode: str) -> None:
     from p2pchat.crypto.envelope import LinkEnvelopes, ReplayGuard
     from p2pchat.crypto.link import LinkSecret
     from p2pchat.protocol import events
+    from p2pchat.protocol.batch import encode_batch
     from p2pchat.protocol.session import Role, Session
     from p2pchat.transport.webrtc import DataChannelLink
 
@@ -148,11 +149,14 @@ async def _async_guest(url: str, guest_id: str, name: str, mode: str) -> None:
         offer = session.make_offer(sdp, _now_ms(), {"guest": guest_id, "name": name})
         await ws.send_bytes(bytes([SIGNAL]) + offer)
 
+        def wire(sealed: bytes) -> bytes:  # a batch of one, once both ends announced them
+            return bytes([RELAY]) + (encode_batch([sealed]) if session.batching else sealed)
+
         async def send_lines() -> None:
             while (text := await lines.get()) is not None:
                 _, data = session.send_text(text, _now_ms())
-                await ws.send_bytes(bytes([RELAY]) + data)
-            await ws.send_bytes(bytes([RELAY]) + session.close(_now_ms()))
+                await ws.send_bytes(wire(data))
+            await ws.send_bytes(wire(session.close(_now_ms())))
             await ws.close()
 
         sender = asyncio.create_task(send_lines())
@@ -184,11 +188,9 @@ async def _async_guest(url: str, guest_id: str, name: str, mode: str) -> None:
                     _report("opened")
                 elif isinstance(event, events.MessageReceived):
                     _report("message", text=event.text)
-                    await ws.send_bytes(
-                        bytes([RELAY]) + session.send_receipt(event.message_id, _now_ms())
-                    )
+                    await ws.send_bytes(wire(session.send_receipt(event.message_id, _now_ms())))
                 elif isinstance(event, events.PingReceived):
-                    await ws.send_bytes(bytes([RELAY]) + session.pong(event.ping_id, _now_ms()))
+                    await ws.send_bytes(wire(session.pong(event.ping_id, _now_ms())))
         sender.cancel()
     await channel.async_close()
 

@@ -22,17 +22,19 @@ from p2pchat.protocol.session import Role, Session, SessionState
 NOW = 1_700_000_000_000
 
 
-def lan_pair() -> tuple[Session, Session]:
+# One channel message per frame, as between peers from before batches (the batch
+# layer on top of these frames is in test_batch.py).
+def lan_pair(*, batch: bool = False) -> tuple[Session, Session]:
     alice, bob = Identity.generate(), Identity.generate()
-    a = Session(Role.INITIATOR, LanEnvelopes(alice, bob.public_key, ReplayGuard()))
-    b = Session(Role.RESPONDER, LanEnvelopes(bob, alice.public_key, ReplayGuard()))
+    a = Session(Role.INITIATOR, LanEnvelopes(alice, bob.public_key, ReplayGuard()), batch=batch)
+    b = Session(Role.RESPONDER, LanEnvelopes(bob, alice.public_key, ReplayGuard()), batch=batch)
     return a, b
 
 
-def link_pair() -> tuple[Session, Session]:
+def link_pair(*, batch: bool = False) -> tuple[Session, Session]:
     key = LinkSecret.generate().envelope_key
-    guest = Session(Role.INITIATOR, LinkEnvelopes(key, ReplayGuard()))
-    owner = Session(Role.RESPONDER, LinkEnvelopes(key, ReplayGuard()))
+    guest = Session(Role.INITIATOR, LinkEnvelopes(key, ReplayGuard()), batch=batch)
+    owner = Session(Role.RESPONDER, LinkEnvelopes(key, ReplayGuard()), batch=batch)
     return guest, owner
 
 

@@ -13,6 +13,7 @@ from p2pchat.crypto.identity import Identity, fingerprint, peer_id
 from p2pchat.crypto.link import LinkSecret
 from p2pchat.crypto.safety import safety_number
 from p2pchat.crypto.stream import KxKeyPair, StreamReceiver
+from p2pchat.protocol.batch import decode_batch, encode_batch
 from p2pchat.protocol.frames import ChatFrame, FrameType, decode_frame
 
 V: dict[str, Any] = json.loads(
@@ -103,6 +104,15 @@ def test_stream() -> None:
         plaintext, final = receiver.open(h(frame["ciphertext"]))
         assert plaintext.hex() == frame["plaintext"]
         assert not final
+
+
+def test_batch() -> None:
+    c, stream = V["batch"], V["stream"]
+    assert c["items"] == [f["ciphertext"] for f in stream["frames"]]
+    assert encode_batch([h(item) for item in c["items"]]).hex() == c["encoded"]
+    receiver = StreamReceiver(h(stream["key"]), h(stream["header"]))
+    for item, frame in zip(decode_batch(h(c["encoded"])), stream["frames"], strict=True):
+        assert receiver.open(item) == (h(frame["plaintext"]), False)
 
 
 @pytest.mark.parametrize("case", V["frames"])

@@ -17,6 +17,7 @@ from p2pchat.crypto.identity import Identity, fingerprint, peer_id
 from p2pchat.crypto.link import LinkSecret
 from p2pchat.crypto.safety import safety_number
 from p2pchat.crypto.stream import KxKeyPair, StreamSender
+from p2pchat.protocol.batch import encode_batch
 from p2pchat.protocol.frames import ChatFrame, FrameType
 from p2pchat.protocol.handshake import EnvelopeKind, HandshakeBody
 
@@ -44,6 +45,14 @@ def build() -> dict[str, object]:
         ChatFrame(FrameType.RECEIPT, bytes([7] * 16), ts + 1),
     ]
     sender = StreamSender(client_keys.tx)
+    stream = {
+        "key": client_keys.tx.hex(),
+        "header": sender.header.hex(),
+        "frames": [
+            {"plaintext": f.encode().hex(), "ciphertext": sender.seal(f.encode()).hex()}
+            for f in frames
+        ],
+    }
     return {
         "version": 1,
         "identity": [
@@ -112,14 +121,8 @@ def build() -> dict[str, object]:
             "client_rx": client_keys.rx.hex(),
             "client_tx": client_keys.tx.hex(),
         },
-        "stream": {
-            "key": client_keys.tx.hex(),
-            "header": sender.header.hex(),
-            "frames": [
-                {"plaintext": f.encode().hex(), "ciphertext": sender.seal(f.encode()).hex()}
-                for f in frames
-            ],
-        },
+        "stream": stream,
+        "batch": batch_vector(stream),
         "frames": [
             {
                 "type": int(f.type),
@@ -130,6 +133,17 @@ def build() -> dict[str, object]:
             }
             for f in frames
         ],
+    }
+
+
+def batch_vector(stream: dict[str, object]) -> dict[str, object]:
+    """Both stream ciphertexts in one channel message (protocol/batch.py)."""
+    frames = stream["frames"]
+    assert isinstance(frames, list)
+    items = [bytes.fromhex(f["ciphertext"]) for f in frames]
+    return {
+        "items": [item.hex() for item in items],
+        "encoded": encode_batch(items).hex(),
     }
 
 
