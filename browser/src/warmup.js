@@ -46,6 +46,7 @@ export class Groundwork {
     this.ready = (async () => {
       await this.pc.setLocalDescription(await this.pc.createOffer());
       await iceGatheringComplete(this.pc, ICE_GATHER_TIMEOUT_MS);
+      performance.mark?.("p2pchat:groundwork-gathered");
     })();
     this.ready.catch(() => {}); // the user of `ready` sees the error
   }
@@ -55,6 +56,7 @@ export class Groundwork {
     this.ws = new WebSocket(socketUrl(this.roomId));
     this.ws.binaryType = "arraybuffer";
     const ws = this.ws;
+    ws.addEventListener("open", () => performance.mark?.("p2pchat:groundwork-ws-open"), { once: true });
     this.socketOpen = new Promise((resolve, reject) => {
       ws.addEventListener("open", resolve, { once: true });
       ws.addEventListener("close", () => reject(new Error("the server closed the connection")), { once: true });
