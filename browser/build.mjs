@@ -54,6 +54,7 @@ const files = new Map([
   ["fragment.js", read(path.join(here, "src", "fragment.js"))],
   ["crypto.js", read(path.join(here, "src", "crypto.js"))],
   ["session.js", read(path.join(here, "src", "session.js"))],
+  ["warmup.js", read(path.join(here, "src", "warmup.js"))],
   [
     "sodium.js",
     replaceOnce(
@@ -88,6 +89,15 @@ for (const [name, text] of files) {
 const html = files.get("index.html");
 if (/<script(?![^>]*\bsrc=)/i.test(html) || /\sstyle=|<style/i.test(html) || /\son\w+=/i.test(html)) {
   throw new Error("index.html: inline script or style (the CSP refuses it)");
+}
+
+// Every module but the entry is preloaded: without it the browser fetches libsodium
+// only after three levels of imports, one round trip each.
+for (const name of files.keys()) {
+  if (!name.endsWith(".js") || name === "app.js") continue;
+  if (!html.includes(`<link rel="modulepreload" href="/static/${name}">`)) {
+    throw new Error(`index.html: no <link rel="modulepreload"> for ${name}`);
+  }
 }
 
 mkdirSync(out, { recursive: true });

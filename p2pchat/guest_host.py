@@ -46,6 +46,11 @@ GUEST_ID_BYTES = 16
 # Our close for a probe (a new guest's page asking before its Join form) when the
 # link can take that guest; a refusal closes with what a Join would get.
 LINK_USABLE = 4100
+# A probe whose info says ``probe: "keep"`` (the page wants the same socket for its
+# Join) is answered with this SIGNAL payload instead, and the socket stays open for one
+# OFFER. Not an envelope: like the close code, it only saves the page a wait.
+PROBE_KEEP = "keep"
+USABLE_ANSWER = b"usable"
 # The ANSWER when the offer gives no direct path: ``info["path"] = "relay"`` tells the
 # page to go to the relay at once (a page that ignores it fails to apply this SDP and
 # does the same). The handshake needs a non-empty SDP.
@@ -118,6 +123,7 @@ class GuestHost:
         self._guests: dict[str, _Guest] = {}  # by guest id
         self._by_connection: dict[str, GuestLink] = {}
         self._offered: set[str] = set()  # guest sockets that sent their offer
+        self._probed: set[str] = set()  # guest sockets kept open after their probe
         self._waiting: dict[str, _Waiting] = {}  # by guest id
         self._server: SignalingServer | None = None
         self._registry: RoomRegistry | None = None
@@ -241,6 +247,7 @@ class GuestHost:
 
     def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
         self._offered.discard(guest.id)
+        self._probed.discard(guest.id)
         link = self._by_connection.pop(guest.id, None)
         if link is not None:
             link.close("the guest left")
@@ -282,7 +289,13 @@ class GuestHost:
         if offer.info.get("probe"):
             # The page holds the link (the envelope opened) and asks before showing its
             # Join form: nothing is reserved, nobody waits, no answer is made.
-            connection.close(LINK_USABLE, "this link can take you: join when ready")
+            if offer.info.get("probe") == PROBE_KEEP and connection.id not in self._probed:
+                # One probe per socket, then its one OFFER (sent after Join).
+                self._probed.add(connection.id)
+                self._offered.discard(connection.id)
+                connection.send(bytes([SIGNAL]) + USABLE_ANSWER)
+            else:
+                connection.close(LINK_USABLE, "this link can take you: join when ready")
             return
         guest = self._guests.get(guest_id) or _Guest(guest_id, name, invite)
         guest.name = name

@@ -7,10 +7,13 @@
 // relay (at once when the ANSWER says `path: "relay"`: the owner found no direct path
 // in our offer, e.g. Chromium offers no address on a LAN without a default route).
 // Every chat frame is end-to-end encrypted either way (session.js). A tab new to the
-// link first sends a sealed probe (probeLink), so a used-up link says so before Join.
+// link first sends a sealed probe (probeLink), so a used-up link says so before Join,
+// on the socket warmup.js opened as the page loaded; the Join uses it too.
 
 // First: take the secret out of the address bar (no dependencies, runs at once).
 import { forgetFragment, linkFragment, pathRoomId } from "./fragment.js";
+// Second: open the socket and gather ICE while libsodium loads (nothing is sent).
+import { Groundwork, peekGroundwork, socketUrl, takeGroundwork } from "./warmup.js";
 import {
   LinkEnvelopes,
   MAX_FRAME_BODY_BYTES,
@@ -30,7 +33,6 @@ import { Role, Session, SessionState } from "./session.js";
 const SIGNAL = 0x01;
 const RELAY = 0x02;
 const DIRECT_WAIT_MS = 4000; // after the ANSWER, before falling back to the relay
-const ICE_GATHER_TIMEOUT_MS = 5000;
 const PING_EVERY_MS = 2000; // keep-alive as in peer_link.py
 const SILENCE_LIMIT_MS = 7000;
 const OPEN_LIMIT_MS = 15000; // from our header to the owner's, as for LAN channels
@@ -47,7 +49,19 @@ const ANSWER_LIMIT_MS = 20000; // an answer that never comes: start over
 const LINK_USABLE = 4100; // the owner's answer to our probe: the link takes a new guest
 const PROBE_LIMIT_MS = 15000; // a probe that gets no answer: show the Join form anyway
 const PROBE_SDP = "v=0\r\n"; // a probe carries no offer; the handshake needs some SDP
+const USABLE_ANSWER = "usable"; // the SIGNAL payload that answers a probe kept open
 const BASE_TITLE = "p2pchat";
+
+// Start-up milestones on the page's own timeline (bench/bench_guest.py reads them;
+// nothing leaves the page).
+function mark(name) {
+  try {
+    performance.mark(`p2pchat:${name}`);
+  } catch {
+    // no User Timing: nothing to record
+  }
+}
+mark("app");
 
 // What each refusal means to a person; every code from docs/protocol.md "Errors".
 const ERROR_TEXT = {
@@ -241,41 +255,64 @@ class Attention {
 
 /**
  * A new guest's tab proves it holds the link (a sealed OFFER envelope whose info says
- * `probe`, no SDP) and the owner answers by closing: LINK_USABLE, or the refusal a Join
- * would get (4403 used up / expired / revoked, 4404, 4400). Nothing is reserved; the
- * server learns no more than it does from a Join. Resolves to {code, reason}, or null
- * when no answer came in time (then the Join form shows as before).
+ * `probe`, no SDP) and the owner answers: LINK_USABLE, or the refusal a Join would get
+ * (4403 used up / expired / revoked, 4404, 4400), as a close. Nothing is reserved; the
+ * server learns no more than it does from a Join. The probe goes on the socket that
+ * warmup.js opened for the Join, with `probe: "keep"`: the owner then says "usable" in a
+ * SIGNAL message and leaves the socket open for the OFFER (an older owner closes it with
+ * LINK_USABLE; the Join then opens another). Resolves to {code, reason}, or null when
+ * no answer came in time (then the Join form shows as before).
  */
 function probeLink(link, guard, guestId) {
   return new Promise((resolve) => {
-    const scheme = location.protocol === "http:" ? "ws:" : "wss:";
+    const work = peekGroundwork(link.roomId);
     let ws;
     try {
-      ws = new WebSocket(`${scheme}//${location.host}/ws/${link.roomId}`);
+      ws = work?.usable ? work.ws : new WebSocket(socketUrl(link.roomId));
     } catch {
       resolve(null);
       return;
     }
     ws.binaryType = "arraybuffer";
+    const kept = ws === work?.ws;
     const timer = setTimeout(() => finish(null), PROBE_LIMIT_MS);
     let done = false;
     function finish(result) {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (ws.readyState <= WebSocket.OPEN) ws.close(1000);
+      ws.removeEventListener("open", onOpen);
+      ws.removeEventListener("message", onMessage);
+      ws.removeEventListener("close", onClose);
+      if (!kept && ws.readyState <= WebSocket.OPEN) ws.close(1000);
       resolve(result);
     }
-    ws.addEventListener("open", () => {
+    function onOpen() {
+      mark("probe-ws-open");
       try {
         const session = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, guard));
-        ws.send(concatBytes(Uint8Array.of(SIGNAL), session.makeOffer(PROBE_SDP, { guest: guestId, probe: "1" })));
+        const info = { guest: guestId, probe: kept ? "keep" : "1" };
+        ws.send(concatBytes(Uint8Array.of(SIGNAL), session.makeOffer(PROBE_SDP, info)));
       } catch (err) {
         console.error("p2pchat: could not check the link:", err);
         finish(null);
       }
-    });
-    ws.addEventListener("close", (event) => finish({ code: event.code, reason: event.reason }));
+    }
+    function onMessage(event) {
+      const bytes = typeof event.data === "string" ? null : new Uint8Array(event.data);
+      if (bytes?.[0] === SIGNAL && new TextDecoder().decode(bytes.subarray(1)) === USABLE_ANSWER) {
+        mark("probe-answer");
+        finish({ code: LINK_USABLE, reason: "" });
+      }
+    }
+    function onClose(event) {
+      mark("probe-answer");
+      finish({ code: event.code, reason: event.reason });
+    }
+    if (ws.readyState === WebSocket.OPEN) onOpen();
+    else ws.addEventListener("open", onOpen);
+    ws.addEventListener("message", onMessage);
+    ws.addEventListener("close", onClose);
   });
 }
 
@@ -302,25 +339,16 @@ class Attempt {
   }
 
   async start() {
-    const scheme = location.protocol === "http:" ? "ws:" : "wss:";
-    const ws = new WebSocket(`${scheme}//${location.host}/ws/${this.link.roomId}`);
-    ws.binaryType = "arraybuffer";
+    // The page's first attempt uses what warmup.js started as the page loaded.
+    const work = takeGroundwork(this.link.roomId) ?? new Groundwork(this.link.roomId);
+    const { ws, pc, dc } = work;
     this.ws = ws;
+    this.pc = pc;
+    this.dc = dc;
     ws.addEventListener("message", (event) => this.onSocketMessage(event));
     ws.addEventListener("close", (event) => this.onSocketClose(event));
-    const socketOpen = new Promise((resolve, reject) => {
-      ws.addEventListener("open", resolve, { once: true });
-      ws.addEventListener("close", () => reject(new Error("the server closed the connection")), {
-        once: true,
-      });
-    });
-    socketOpen.catch(() => {}); // reported by onSocketClose
-
-    const pc = new RTCPeerConnection({ iceServers: [] });
-    this.pc = pc;
-    const dc = pc.createDataChannel("p2pchat", { ordered: true });
-    dc.binaryType = "arraybuffer";
-    this.dc = dc;
+    if (ws.readyState === WebSocket.OPEN) mark("ws-open");
+    else ws.addEventListener("open", () => mark("ws-open"), { once: true });
     dc.addEventListener("message", (event) => this.onChannelMessage(event));
     dc.addEventListener("close", () => {
       if (this.path === "direct") this.drop("the direct connection closed");
@@ -331,13 +359,14 @@ class Attempt {
       }
     });
 
-    await pc.setLocalDescription(await pc.createOffer());
-    await iceGatheringComplete(pc, ICE_GATHER_TIMEOUT_MS);
+    await work.ready;
+    mark("ice-gathered");
     if (this.ended) return;
     const offer = this.session.makeOffer(pc.localDescription.sdp, this.info);
-    await socketOpen;
+    await work.socketOpen;
     if (this.ended) return;
     ws.send(concatBytes(Uint8Array.of(SIGNAL), offer));
+    mark("offer-sent");
     this.hooks.status("connecting", "connecting: waiting for the owner to answer…");
     // A relay that swallows the offer or the answer must not leave us waiting forever.
     this.answerTimer = setTimeout(() => {
@@ -408,6 +437,7 @@ class Attempt {
     let answer;
     try {
       answer = this.session.receiveAnswer(envelope);
+      mark("answer");
     } catch (err) {
       // Refuse it and keep waiting: a genuine answer may still come.
       this.hooks.handshakeError(err);
@@ -419,6 +449,7 @@ class Attempt {
     if (remoteOk) {
       try {
         await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+        mark("remote-set");
       } catch (err) {
         remoteOk = false;
         console.warn("p2pchat: the owner's SDP was refused, using the relay:", err);
@@ -426,6 +457,7 @@ class Attempt {
     }
     const direct = remoteOk && (await channelOpen(this.dc, DIRECT_WAIT_MS));
     if (this.ended) return;
+    mark("channel-open");
     const header = this.session.streamHeader();
     if (direct) {
       this.path = "direct";
@@ -462,6 +494,7 @@ class Attempt {
     }
     for (const ev of events) {
       if (ev.type === "opened") {
+        mark("opened");
         this.startKeepAlive();
         this.hooks.opened(this);
       } else if (ev.type === "message") {
@@ -555,22 +588,6 @@ class Attempt {
   }
 }
 
-function iceGatheringComplete(pc, timeoutMs) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, timeoutMs);
-    function done() {
-      clearTimeout(timer);
-      pc.removeEventListener("icegatheringstatechange", check);
-      resolve();
-    }
-    function check() {
-      if (pc.iceGatheringState === "complete") done();
-    }
-    pc.addEventListener("icegatheringstatechange", check);
-  });
-}
-
 function channelOpen(dc, timeoutMs) {
   if (dc.readyState === "open") return Promise.resolve(true);
   return new Promise((resolve) => {
@@ -625,6 +642,7 @@ class GuestPage {
     }
     // A new guest: ask the owner first, so a used-up link says so before asking a name.
     setStatus("connecting", "checking the link…");
+    mark("probe-start");
     probeLink(this.link, this.guard, this.guestId).then((result) => this.probed(result));
   }
 
@@ -643,8 +661,10 @@ class GuestPage {
     // Usable, or no clear answer (server busy, network): the Join attempt will tell.
     ui.join.hidden = false;
     setStatus("connecting", "ready to join");
+    mark("join-shown");
     ui.joinForm.addEventListener("submit", (event) => {
       event.preventDefault();
+      mark("join-submit");
       this.attention.askPermission(); // a user gesture: the one moment to ask
       this.join(ui.name.value);
     });
@@ -683,6 +703,7 @@ class GuestPage {
       peer: (info, ourKxKey) => this.showPeer(info, ourKxKey),
       stop: () => {
         this.stopped = true;
+        takeGroundwork(null)?.close();
       },
       handshakeError: (err) => {
         const text = err.byOwner ? describeRefusal(err) : describeError(err);
@@ -693,6 +714,7 @@ class GuestPage {
       serverError: (message) => showError(`Server: ${message}`),
       linkInvalid: (reason) => {
         this.stopped = true;
+        takeGroundwork(null)?.close();
         forgetFragment();
         storage(`p2pchat:${this.link.roomId}:joined`, null);
         const why = typeof reason === "string" && reason ? reason.slice(0, 120) : "";
@@ -782,6 +804,7 @@ class GuestPage {
   send() {
     const text = ui.message.value;
     if (!text.trim()) return;
+    mark("send");
     if (utf8Encode(text).length > MAX_FRAME_BODY_BYTES) {
       showError(`That message is too long (the limit is ${MAX_FRAME_BODY_BYTES} bytes).`);
       return;
@@ -841,6 +864,7 @@ function main() {
     }
   } catch (err) {
     forgetFragment();
+    takeGroundwork(null)?.close();
     console.error("p2pchat:", err.message);
     showError(`This invite link is damaged: ask for a new one.`);
     setStatus("failed", "failed: damaged link");

@@ -5,6 +5,9 @@
 // only (sessionStorage, to reconnect after a reload) and replaced in the history
 // entry, so it does not linger in the address bar, history or bookmarks.
 
+// The module graph is fetched (modules run only then); bench_guest reads this mark.
+performance.mark?.("p2pchat:modules-fetched");
+
 const ROOM_PATH = /^\/c\/([A-Za-z0-9_-]{1,64})\/?$/;
 
 /** The room id from the path /c/<room>, or null (e.g. the page opened as a file). */

@@ -34,6 +34,10 @@ Tampering (``--mode``), each an attack of a malicious relay on the handshake:
     remembered ANSWER instead of the owner's new one (the guest must refuse it: it
     belongs to an earlier session).
 
+The owner's ``usable`` answer to a probe (a SIGNAL that is no envelope, see
+docs/guest-protocol.md "Probe") passes untouched in every mode: the attacks are on the
+OFFER and ANSWER envelopes.
+
 Events go to stdout as JSON lines (``{"event": "ready", "port": N}`` first, then e.g.
 ``{"event": "attacker_closed", "code": 4400, "reason": "..."}`` for the sockets the
 proxy opened itself).
@@ -55,6 +59,7 @@ from typing import Any
 
 SIGNAL = 0x01
 RELAY = 0x02
+USABLE = bytes([SIGNAL]) + b"usable"  # the owner's answer to a probe kept open
 #: SIGNAL type byte + envelope version + scheme + 24-byte nonce: the ciphertext follows.
 CIPHERTEXT_OFFSET = 1 + 2 + 24
 MODES = ("pass", "flip", "reflect", "replay")
@@ -227,7 +232,7 @@ class Proxy:
     async def tamper_down(
         self, index: int, data: bytes, state: dict[str, Any], path: str
     ) -> bytes | None:
-        if not data or data[0] != SIGNAL:
+        if not data or data[0] != SIGNAL or data == USABLE:
             return data
         if self.mode == "reflect" and state["offer"] is not None:
             emit(event="reflected", index=index)

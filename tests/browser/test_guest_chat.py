@@ -373,8 +373,10 @@ async def test_revoked_link_is_refused(guest_lan: GuestLan, launch_browser: Laun
     assert result.returncode == 0, result.stderr
     assert "revoked" in result.stdout
     await join(early, "late")
-    text = await wait_error(early, "not valid")
-    assert "ask for a new one" in text
+    # The page's socket was opened before the revocation (at load, for its probe): the
+    # owner refuses the Join as revoked; a socket opened after it gets "not valid".
+    text = await wait_error(early, "ask for a new one")
+    assert "not valid" in text or "revoked" in text, text
     assert await early.get_attribute("#status", "data-state") == "failed"
     # Opened after the revocation: the generic 404 page.
     page = await context.new_page()
@@ -457,6 +459,55 @@ async def test_link_preview_does_not_burn_the_link(
     view = gl.invite_view(invite["invite_id"])
     assert (view["uses_left"], view["guests"]) == (0, 1)
     await context.close()
+
+
+#: Injected before the page's own scripts (through the DevTools protocol, so the CSP does
+#: not apply): counts the WebSockets the page opens.
+COUNT_SOCKETS = """
+(() => {
+  const opened = [];
+  Object.defineProperty(window, "__p2pchatSockets", { value: opened });
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      opened.push(String(args[0]));
+    }
+  };
+})();
+"""
+
+
+async def test_a_page_left_at_join_spends_nothing_and_joins_on_one_socket(
+    guest_lan: GuestLan, launch_browser: LaunchBrowser, clean_drops: None
+) -> None:
+    """The page opens its WebSocket and gathers ICE while it shows Join (and probes on
+    that socket): a tab that never joins spends no use of a one-use link, and a guest
+    who joins does it on the socket its probe used."""
+    gl = guest_lan
+    invite = gl.invite("--uses", "1")
+    browser = await launch_browser(gl.guest_host.name)
+    idle = await new_context(browser)
+    await idle.add_init_script(COUNT_SOCKETS)
+    page = await open_link(idle, invite["url"])
+    await expect(page.get_by_role("button", name="Join")).to_be_visible(timeout=UI_MS)
+    assert len(await page.evaluate("window.__p2pchatSockets")) == 1
+    view = gl.invite_view(invite["invite_id"])
+    assert (view["uses_left"], view["guests"]) == (1, 0)
+    await idle.close()  # left at the Join form
+    assert not gl.events("guest_joined", invite_id=invite["invite_id"])
+
+    joiner = await new_context(browser)
+    await joiner.add_init_script(COUNT_SOCKETS)
+    page = await open_link(joiner, invite["url"])
+    await join(page, "late-joiner")
+    await wait_connected(page)
+    await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    sockets = await page.evaluate("window.__p2pchatSockets")
+    assert len(sockets) == 1, sockets  # the probe's socket carried the Join
+    view = gl.invite_view(invite["invite_id"])
+    assert (view["uses_left"], view["guests"]) == (0, 1)
+    await joiner.close()
 
 
 async def test_firefox_used_up_link_and_not_valid_page(

@@ -11,7 +11,11 @@ Two halves:
   (``answered``, ``opened``, ``message``, ``closed`` with the close code and reason)
   and sends each line of its stdin as a chat message; end of stdin: it leaves.
   MODE ``quit-after-answer``: it leaves as soon as the ANSWER comes, without starting
-  the session (a guest whose connection never opens).
+  the session (a guest whose connection never opens). MODE ``probe``: first a probe
+  (``"probe": "1"``, reported as ``closed``); ``probe-keep``: first a probe asking to
+  keep the socket (reports ``usable``), then the OFFER on that socket, as the page
+  does; ``probe-keep-stay``: the same probe, then it holds the socket and never offers
+  (a page left at its Join form) until stdin ends; ``probe-twice``: two such probes.
 
 It always takes the relay path: it never applies the ANSWER, so its data channel never
 opens, and it sends its stream header as a RELAY message, as the page does when the
@@ -146,6 +150,10 @@ async def _async_guest(url: str, guest_id: str, name: str, mode: str) -> None:
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http,
         http.ws_connect(ws_url, max_msg_size=0) as ws,
     ):
+        probing = mode.startswith("probe")
+        if probing and not await _probe(ws, secret.envelope_key, guest_id, mode, lines):
+            await channel.async_close()
+            return
         offer = session.make_offer(sdp, _now_ms(), {"guest": guest_id, "name": name})
         await ws.send_bytes(bytes([SIGNAL]) + offer)
 
@@ -193,6 +201,33 @@ async def _async_guest(url: str, guest_id: str, name: str, mode: str) -> None:
                     await ws.send_bytes(wire(session.pong(event.ping_id, _now_ms())))
         sender.cancel()
     await channel.async_close()
+
+
+async def _probe(ws: Any, envelope_key: bytes, guest_id: str, mode: str, lines: Any) -> bool:
+    """The page's probe (docs/guest-protocol.md "Probe"); True: go on to the OFFER."""
+    import aiohttp
+
+    from p2pchat.crypto.envelope import LinkEnvelopes, ReplayGuard
+    from p2pchat.protocol.session import Role, Session
+
+    for _ in range(2 if mode == "probe-twice" else 1):
+        probe = Session(Role.INITIATOR, LinkEnvelopes(envelope_key, ReplayGuard()))
+        info = {"guest": guest_id, "probe": "1" if mode == "probe" else "keep"}
+        await ws.send_bytes(bytes([SIGNAL]) + probe.make_offer("v=0\r\n", _now_ms(), info))
+        msg = await ws.receive()
+        if msg.type is aiohttp.WSMsgType.BINARY and msg.data == bytes([SIGNAL]) + b"usable":
+            _report("usable")
+            continue
+        code = msg.data if msg.type is aiohttp.WSMsgType.CLOSE else ws.close_code
+        _report("closed", code=code, reason=msg.extra or "")
+        return False
+    if mode == "probe-keep-stay":
+        while await lines.get() is not None:
+            pass
+        await ws.close()
+        _report("closed", code=ws.close_code, reason="we left")
+        return False
+    return mode == "probe-keep"
 
 
 def _read_stdin(loop: asyncio.AbstractEventLoop, put: Callable[[str | None], None]) -> None:

@@ -190,6 +190,44 @@ def test_a_guest_whose_connection_never_opens_shows_in_watch(owner: Owner) -> No
 INVITE_ID = re.compile(r"[a-z2-7]{8}")
 
 
+# -- the probe before the Join form (issue 11: one socket for the probe and the Join) ------
+
+
+def test_a_probe_kept_open_spends_nothing_and_its_socket_carries_the_join(owner: Owner) -> None:
+    """A page probes on the socket it will join on (``"probe": "keep"``): the owner
+    says ``usable`` and keeps the socket. A page left at its Join form holding that
+    socket spends no use of a one-use link; the next guest probes and joins on one
+    socket. A second probe on a socket, or an old page's ``"probe": "1"``, is answered
+    with a close 4100 as before."""
+    invite = owner.invite("--uses", "1")
+    idle = GuestProcess(
+        owner.guest_host, invite["url"], guest_id("kept-idle"), "idle", "probe-keep-stay"
+    )
+    idle.wait_for("usable")
+    assert owner.uses(invite["invite_id"]) == (1, 0)
+    idle.leave()
+    idle.wait_for("closed")
+    assert owner.uses(invite["invite_id"]) == (1, 0)
+    assert not owner.events("guest_joined", invite_id=invite["invite_id"])
+
+    for mode, gid in (("probe", "old-page"), ("probe-twice", "twice")):
+        asker = GuestProcess(owner.guest_host, invite["url"], guest_id(gid), gid, mode)
+        assert asker.wait_for("closed")["code"] == 4100
+        assert len(asker.events("usable")) == (1 if mode == "probe-twice" else 0)
+        asker.leave()
+    assert owner.uses(invite["invite_id"]) == (1, 0)
+
+    joiner = GuestProcess(
+        owner.guest_host, invite["url"], guest_id("kept-joiner"), "joiner", "probe-keep"
+    )
+    joiner.wait_for("usable")
+    joiner.wait_for("opened")
+    label = owner.wait_event("guest_joined", invite_id=invite["invite_id"])["peer_id"]
+    chat(owner, joiner, label, "kept")
+    assert owner.uses(invite["invite_id"]) == (0, 1)
+    joiner.leave()
+
+
 def test_invite_ids_never_look_like_options(owner: Owner) -> None:
     ids = [owner.invite("--expires", "5m")["invite_id"] for _ in range(12)]
     assert all(INVITE_ID.fullmatch(i) for i in ids), ids
