@@ -342,6 +342,7 @@ class Node:
                 )  # fmt: skip
         except StoreError as exc:
             raise UserError(exc.user_message) from None
+        self._marks.index_later()
         self.emit(
             MessageEvent(
                 conversation=ref.conversation_id, peer_id=ref.peer_label, sender=self.name,
@@ -649,6 +650,8 @@ class Node:
                     logger.warning("message from %s not stored: %s", ref.peer_label, exc)
                     link.close(f"could not store a message: {exc}")
             return
+        if any(stored):
+            self._marks.index_later()
         for (link, event, ref), new in zip(batch, stored, strict=True):
             # Receipt even for a duplicate: the first receipt may have been lost.
             with contextlib.suppress(TransportError, ProtocolError):
