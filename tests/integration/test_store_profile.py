@@ -319,6 +319,7 @@ def test_messages_stored_and_not_yet_indexed_are_indexed_on_open(profile: Profil
 
 def test_search_indexes_what_was_just_stored(profile: Profile) -> None:
     profile.add_message(message(body="fresh words"))
+    assert _indexed(profile, "fresh") == []  # not indexed yet: search indexes first
     assert [h.message.body for h in profile.search("fresh")] == ["fresh words"]
     assert profile.search_count("words") == 1
 
