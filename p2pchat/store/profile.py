@@ -724,7 +724,10 @@ def _open_with_key(paths: ProfilePaths, key: bytes) -> Profile:
         migrate(conn)
         create_session_tables(conn)
         profile = Profile(conn, paths)
-        profile.index_pending()  # what a crash left unindexed
+        # What a crash left unindexed. Not a reason to refuse the open (a full disk
+        # must not stop `history` from reading): search tries again, and says why.
+        with suppress(DiskFull):
+            profile.index_pending()
         return profile
     except BaseException:
         conn.close()
