@@ -8,6 +8,9 @@ before anything reads the outbox). A crash inside that window loses only marks:
 the message is still in the outbox, is sent again on the next session, and the
 receiver, which has it already, stores nothing new and answers with a receipt.
 
+New messages are added to the full-text index here too (``index_later``), many in
+one statement: a crash before that leaves them for the next open to index.
+
 Receipts must be told apart at once (a receipt for a message that is not in this
 conversation's outbox is not news): :meth:`take_receipt` answers from the outbox
 as stored plus what is queued here.
@@ -49,6 +52,13 @@ class DeliveryMarks:
         self._sent: list[bytes] = []
         self._delivered: dict[bytes, str] = {}  # message id → conversation, in arrival order
         self._timer: asyncio.TimerHandle | None = None
+        self._index = False  # messages stored since the last flush wait for the FTS index
+
+    def index_later(self) -> None:
+        """Messages were stored: index them with the next flush."""
+        self._index = True
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._delay, self.flush)
 
     def mark_sent(self, message_id: bytes) -> None:
         self._sent.append(message_id)
@@ -72,12 +82,14 @@ class DeliveryMarks:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._sent and not self._delivered:
+        if not self._sent and not self._delivered and not self._index:
             return
-        sent, delivered = self._sent, self._delivered
-        self._sent, self._delivered = [], {}
+        sent, delivered, index = self._sent, self._delivered, self._index
+        self._sent, self._delivered, self._index = [], {}, False
         try:
             with self._profile.batch():
+                if index:
+                    self._profile.index_pending()
                 for message_id in sent:
                     self._profile.mark_sent(message_id)
                 for message_id, conversation in delivered.items():

@@ -124,6 +124,16 @@ class _Target:
         return f"{who}, {self.guest_state})"
 
 
+class _StagedSend:
+    """A message ``send`` resolved, on its way to the store (and then to the peer)."""
+
+    def __init__(self, ref: ConversationRef, text: str) -> None:
+        self.ref = ref
+        self.text = text
+        self.message_id, self.stamp = os.urandom(16), now_ms()
+        self.error: UserError | None = UserError("not stored")  # until it is
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     data_dir: Path
@@ -298,12 +308,37 @@ class Node:
         )
 
     async def async_send(self, peer: str, text: str) -> SentView:
-        from p2pchat.peer_match import resolve_peer
+        (result,) = await self.async_send_many([(peer, text)])
+        if isinstance(result, UserError):
+            raise result
+        return result
 
-        if not text:
-            raise UserError("the message is empty")
-        if len(text.encode("utf-8")) > MAX_BODY_BYTES:
-            raise UserError(f"the message is over {MAX_BODY_BYTES} bytes: split it")
+    async def async_send_many(self, sends: Sequence[tuple[str, str]]) -> list[SentView | UserError]:
+        """Each (peer, text) as ``async_send`` does, all stored in one commit (a group
+        commit of pipelined sends); each result is a view, or the UserError of that one."""
+        targets = self._send_targets()
+        staged: list[_StagedSend | UserError] = []
+        for peer, text in sends:
+            try:
+                staged.append(_StagedSend(self._resolve_send(peer, text, targets), text))
+            except UserError as exc:
+                staged.append(exc)
+        # Outbox and history in one commit: whatever happens next, nothing is lost.
+        # If it cannot be stored (a full disk, a full outbox), it is not sent: one line says why.
+        to_store = [item for item in staged if isinstance(item, _StagedSend)]
+        if not self._store_sends(to_store):
+            # One of them failed (e.g. its conversation's outbox is full): each on its own,
+            # so that only that one fails.
+            for item in to_store:
+                self._store_sends([item])
+        if any(item.error is None for item in to_store):
+            self._marks.index_later()
+        return [
+            item if isinstance(item, UserError) else await self._send_stored(item)
+            for item in staged
+        ]
+
+    def _send_targets(self) -> list[_Target]:
         # Contacts, and this run's guests: a live one is who "Dana" means, not the
         # Danas who left (past ones are still reachable by their guest:<id> label).
         targets = [
@@ -319,7 +354,16 @@ class Node:
             _Target(ConversationRef(cid, label, name), guest_state=state)
             for name, label, cid, state in self.guests.conversations()
         ]
-        ref = resolve_peer(
+        return targets
+
+    def _resolve_send(self, peer: str, text: str, targets: list[_Target]) -> ConversationRef:
+        from p2pchat.peer_match import resolve_peer
+
+        if not text:
+            raise UserError("the message is empty")
+        if len(text.encode("utf-8")) > MAX_BODY_BYTES:
+            raise UserError(f"the message is over {MAX_BODY_BYTES} bytes: split it")
+        return resolve_peer(
             peer, targets, name_of=lambda t: t.ref.name, key_of=lambda t: t.ref.peer_label,
             kind="contact or guest", kind_of=_Target.kind, past=_Target.is_past,
             describe=_Target.describe,
@@ -327,21 +371,43 @@ class Node:
             none_yet="no contact or guest matches {query}: no contacts yet (`p2pchat add PEER`)"
             " and no guests (`p2pchat invite`)",
         ).ref  # fmt: skip
-        message_id, stamp = os.urandom(16), now_ms()
-        # Outbox and history in one commit: whatever happens next, nothing is lost.
-        # If it cannot be stored (a full disk, a full outbox), it is not sent: one line says why.
+
+    def _store_sends(self, items: Sequence[_StagedSend]) -> bool:
+        """Store ``items`` in one transaction; False (each item told why) if it failed."""
+        if not items:
+            return True
         try:
             with self.profile.batch():
-                self.profile.enqueue_outbox(message_id, ref.conversation_id, text, created_ms=stamp)
-                self.profile.add_message(
-                    StoredMessage(
-                        message_id=message_id, conversation_id=ref.conversation_id,
-                        direction=MessageDirection.OUT, sender=self.name, timestamp_ms=stamp,
-                        body=text, delivery=DeliveryState.PENDING,
+                for item in items:
+                    self.profile.enqueue_outbox(
+                        item.message_id,
+                        item.ref.conversation_id,
+                        item.text,
+                        created_ms=item.stamp,
                     )
-                )  # fmt: skip
+                    self.profile.add_message(
+                        StoredMessage(
+                            message_id=item.message_id,
+                            conversation_id=item.ref.conversation_id,
+                            direction=MessageDirection.OUT,
+                            sender=self.name,
+                            timestamp_ms=item.stamp,
+                            body=item.text,
+                            delivery=DeliveryState.PENDING,
+                        )
+                    )
         except StoreError as exc:
-            raise UserError(exc.user_message) from None
+            for item in items:
+                item.error = UserError(exc.user_message)
+            return False
+        for item in items:
+            item.error = None
+        return True
+
+    async def _send_stored(self, item: _StagedSend) -> SentView | UserError:
+        if item.error is not None:
+            return item.error
+        ref, message_id, stamp, text = item.ref, item.message_id, item.stamp, item.text
         self.emit(
             MessageEvent(
                 conversation=ref.conversation_id, peer_id=ref.peer_label, sender=self.name,
@@ -649,6 +715,8 @@ class Node:
                     logger.warning("message from %s not stored: %s", ref.peer_label, exc)
                     link.close(f"could not store a message: {exc}")
             return
+        if any(stored):
+            self._marks.index_later()
         for (link, event, ref), new in zip(batch, stored, strict=True):
             # Receipt even for a duplicate: the first receipt may have been lost.
             with contextlib.suppress(TransportError, ProtocolError):

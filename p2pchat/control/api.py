@@ -7,10 +7,11 @@ PEER is a display name or a peer-id prefix (dashes optional).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from p2pchat.errors import UserError
 from p2pchat.node_events import NodeEvent
 
 
@@ -98,6 +99,9 @@ class NodeApi(Protocol):
     async def async_reject(self, peer: str) -> ContactView: ...
     async def async_verify(self, peer: str, *, mark_verified: bool) -> SafetyView: ...
     async def async_send(self, peer: str, text: str) -> SentView: ...
+    async def async_send_many(
+        self, sends: Sequence[tuple[str, str]]
+    ) -> list[SentView | UserError]: ...
     async def async_invite(
         self, *, expires_s: int, uses: int, label: str | None, approve: bool
     ) -> InviteView: ...

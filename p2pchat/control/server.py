@@ -42,6 +42,7 @@ IDLE_TIMEOUT_S = 300.0  # a connection with no request for this long is closed
 MAX_WRITE_BUFFER_BYTES = 1024 * 1024  # a watcher that reads slower than this waits
 SOCKET_MODE = 0o600
 STOPPING = "the node is stopping"
+_READ_BYTES = 64 * 1024  # what one read takes from the socket: many pipelined requests
 WATCH_ENDED = "the event stream ended: the node is stopping, or this watcher fell behind"
 
 _Command = Callable[[NodeApi, Mapping[str, Any]], Awaitable[Any]]
@@ -129,33 +130,80 @@ class ControlServer:
                 await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Lines are read as they came, several at a time: pipelined requests that
+        # arrived together are answered together, and consecutive ``send``s among
+        # them are stored in one commit (no task per request, one drain per batch).
+        task = asyncio.current_task()
+        assert task is not None
+        pending = b""  # a line not complete yet
         while True:
             try:
-                line = await asyncio.wait_for(reader.readuntil(b"\n"), IDLE_TIMEOUT_S)
-            except asyncio.IncompleteReadError:
-                return  # EOF: the client is done
-            except asyncio.LimitOverrunError:
+                chunk = await asyncio.wait_for(reader.read(_READ_BYTES), IDLE_TIMEOUT_S)
+            except TimeoutError:
+                return
+            if not chunk:
+                return  # EOF: the client is done (an unfinished line is dropped)
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > MAX_REQUEST_BYTES:
                 message = f"request line over {MAX_REQUEST_BYTES // 1024} KiB: closing"
                 await _answer_and_close(writer, Response(None, False, error=message))
                 return
-            except TimeoutError:
-                return
-            if not line.strip():
-                continue
-            try:
-                request = decode_request(line)
-            except WireError as exc:
-                await _write(writer, Response(exc.request_id, False, error=str(exc)))
-                continue
-            task = asyncio.current_task()
-            assert task is not None
-            self._in_flight[task] = request.id
-            if request.cmd == "watch":
-                await self._watch(request, reader, writer)
-                return
-            writer.write(await self._call(request))
-            del self._in_flight[task]
+            requests: list[Request] = []
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    requests.append(decode_request(line))
+                except WireError as exc:
+                    await self._answer(task, requests, writer)
+                    requests = []
+                    writer.write(encode_response(Response(exc.request_id, False, error=str(exc))))
+                    continue
+                if requests[-1].cmd == "watch":
+                    watch = requests.pop()
+                    await self._answer(task, requests, writer)
+                    self._in_flight[task] = watch.id
+                    await self._watch(watch, reader, writer)
+                    return
+            await self._answer(task, requests, writer)
             await writer.drain()
+
+    async def _answer(
+        self, task: asyncio.Task[None], requests: list[Request], writer: asyncio.StreamWriter
+    ) -> None:
+        """Answer ``requests`` in order; a run of ``send``s is one call (one commit)."""
+        start = 0
+        while start < len(requests):
+            end = start + 1
+            if requests[start].cmd == "send":
+                while end < len(requests) and requests[end].cmd == "send":
+                    end += 1
+            self._in_flight[task] = requests[start].id
+            if end - start > 1:
+                writer.write(b"".join(await self._call_sends(requests[start:end])))
+            else:
+                writer.write(await self._call(requests[start]))
+            del self._in_flight[task]
+            start = end
+
+    async def _call_sends(self, requests: list[Request]) -> list[bytes]:
+        """The response lines to several ``send`` requests; never raises (but for
+        cancellation)."""
+        try:
+            results = await self._api.async_send_many(
+                [(str(r.args["peer"]), str(r.args["text"])) for r in requests]
+            )
+        except Exception as exc:
+            error = _failure(exc, "send")
+            return [encode_response(Response(r.id, False, error=error)) for r in requests]
+        return [
+            encode_response(
+                Response(request.id, False, error=str(result))
+                if isinstance(result, UserError)
+                else Response(request.id, True, _jsonable(result))
+            )
+            for request, result in zip(requests, results, strict=True)
+        ]
 
     async def _call(self, request: Request) -> bytes:
         """The response line to ``request``; never raises (but for cancellation)."""

@@ -408,6 +408,27 @@ class Profile:
             (DeliveryState.PENDING, DeliveryState.SENT),
         )
 
+    def index_pending(self) -> None:
+        """Add the messages stored since the last call to the full-text index.
+
+        Message writes leave indexing to this (see schema.py, _V3_DEFERRED_FTS): many
+        rows in one statement, off the path of each message's commit. ``search``
+        calls it first, so it always sees every stored message; the node calls it a
+        few ms after storing; opening a profile calls it (rows a crash left behind).
+        """
+        if not self._conn.execute(_ANY_UNINDEXED).fetchone()[0]:
+            return
+        with self._transaction():  # the watermark is read again inside: one indexer wins
+            (up_to,) = self._conn.execute("SELECT up_to FROM fts_indexed").fetchone()
+            self._conn.execute(
+                "INSERT INTO messages_fts (rowid, body)"
+                " SELECT id, body FROM messages WHERE id > ? ORDER BY id",
+                (up_to,),
+            )
+            self._conn.execute(
+                "UPDATE fts_indexed SET up_to = (SELECT coalesce(max(id), 0) FROM messages)"
+            )
+
     def search(
         self,
         query: str,
@@ -432,6 +453,7 @@ class Profile:
         expression = to_match_expression(query)
         if expression is None:
             return []
+        self.index_pending()
         filters, filter_params = _search_filters(conversation_id, since_ms, until_ms)
         sql = (
             f"SELECT {_MESSAGE_COLUMNS},"  # noqa: S608 - only fixed SQL is interpolated
@@ -463,6 +485,7 @@ class Profile:
         expression = to_match_expression(query)
         if expression is None:
             return 0
+        self.index_pending()
         filters, filter_params = _search_filters(conversation_id, since_ms, until_ms)
         if filters:
             sql = (
@@ -677,6 +700,11 @@ class _DiskFullGuard:
         return getattr(self._conn, name)
 
 
+_ANY_UNINDEXED = (
+    "SELECT (SELECT coalesce(max(id), 0) FROM messages) > (SELECT up_to FROM fts_indexed)"
+)
+
+
 def _open_with_key(paths: ProfilePaths, key: bytes) -> Profile:
     conn = connect(paths.database, key)
     try:
@@ -686,7 +714,12 @@ def _open_with_key(paths: ProfilePaths, key: bytes) -> Profile:
         configure(conn)
         migrate(conn)
         create_session_tables(conn)
-        return Profile(conn, paths)
+        profile = Profile(conn, paths)
+        # What a crash left unindexed. Not a reason to refuse the open (a full disk
+        # must not stop `history` from reading): search tries again, and says why.
+        with suppress(DiskFull):
+            profile.index_pending()
+        return profile
     except BaseException:
         conn.close()
         raise

@@ -83,7 +83,39 @@ _V2_FULL_TEXT_SEARCH = """
         INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 """
 
-MIGRATIONS: Sequence[str] = (_V1_CORE_TABLES, _V2_FULL_TEXT_SEARCH)
+# FTS indexing deferred: a row is indexed a few ms after its commit, many rows in one
+# statement (Profile.index_pending), not by a trigger inside each message's commit.
+# `fts_indexed.up_to` is the watermark: every row with id <= up_to is in the index,
+# none above it. It is in the database, so a crash in between (a SIGKILL) leaves
+# rows that the next open indexes. Deleting or editing a row above it must not touch
+# the index (an external-content 'delete' of a row never inserted corrupts it). A
+# deleted largest rowid is given again by SQLite to the next insert: the watermark
+# comes down with it, so a new row never reads as already indexed.
+_V3_DEFERRED_FTS = """
+        DROP TRIGGER messages_fts_insert;
+        DROP TRIGGER messages_fts_delete;
+        DROP TRIGGER messages_fts_update;
+        CREATE TABLE fts_indexed (
+            id INTEGER PRIMARY KEY CHECK (id = 1),  -- exactly one row
+            up_to INTEGER NOT NULL
+        );
+        INSERT INTO fts_indexed (id, up_to) SELECT 1, coalesce(max(id), 0) FROM messages;
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body)
+                SELECT 'delete', old.id, old.body
+                WHERE old.id <= (SELECT up_to FROM fts_indexed);
+            UPDATE fts_indexed SET up_to = (SELECT coalesce(max(id), 0) FROM messages)
+                WHERE up_to > (SELECT coalesce(max(id), 0) FROM messages);
+        END;
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages
+            WHEN old.id <= (SELECT up_to FROM fts_indexed) BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body)
+                VALUES ('delete', old.id, old.body);
+            INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+        END;
+"""
+
+MIGRATIONS: Sequence[str] = (_V1_CORE_TABLES, _V2_FULL_TEXT_SEARCH, _V3_DEFERRED_FTS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,6 +129,16 @@ class FakeNode:
         self._record("send", peer, text)
         status = "sent" if self.peer_online else "queued"
         return SentView("aa" * 32, "0f" * 16, status)
+
+    async def async_send_many(self, sends: Sequence[tuple[str, str]]) -> list[SentView | UserError]:
+        self._record("send_many", len(sends))
+        results: list[SentView | UserError] = []
+        for peer, text in sends:
+            try:
+                results.append(await self.async_send(peer, text))
+            except UserError as exc:
+                results.append(exc)
+        return results
 
     async def subscribe(self) -> AsyncIterator[NodeEvent]:
         self._record("subscribe")
@@ -310,6 +320,25 @@ def test_malformed_requests_get_errors_and_the_connection_lives_on(node: Running
     assert '"text" must be a string' in answers[3]["error"]
     assert answers[5]["result"]["peer_id"] == "mmmm-nnnn-oooo-pppp"
     assert [c[0] for c in node.fake.calls] == ["status"]  # nothing bad reached the node
+
+
+def test_pipelined_sends_reach_the_node_as_one_call_and_are_answered_in_order(
+    node: RunningNode,
+) -> None:
+    # Written in one go, they arrive together: one call, so the node can store them
+    # in one commit. The one with no text is refused on its own; order is kept.
+    sends = [b'{"id": %d, "cmd": "send", "args": {"peer": "alice", "text": "m%d"}}\n' % (i, i)
+             for i in range(1, 21)]  # fmt: skip
+    sends[9] = b'{"id": 10, "cmd": "send", "args": {"peer": "alice"}}\n'
+    with connect(node.server.socket_path) as sock, sock.makefile("rb") as lines:
+        sock.sendall(b"".join(sends) + b'{"id": 99, "cmd": "status"}\n')
+        answers = [read_line(lines) for _ in range(21)]  # type: ignore[arg-type]
+    assert [a["id"] for a in answers] == [*range(1, 21), 99]
+    assert [a["ok"] for a in answers] == [True] * 9 + [False] + [True] * 11
+    texts = [args[1] for name, args in node.fake.calls if name == "send"]
+    assert texts == [f"m{i}" for i in range(1, 21) if i != 10]
+    assert ("send_many", (9,)) in node.fake.calls  # m1..m9, before the bad line
+    assert ("send_many", (10,)) in node.fake.calls  # m11..m20
 
 
 def test_an_over_long_line_is_refused_and_the_connection_closed(node: RunningNode) -> None:

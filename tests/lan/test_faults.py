@@ -309,6 +309,8 @@ def test_sigkill_inside_the_write_behind_window(pair: tuple[ChatNode, ChatNode])
     alice.kill()  # inside the 60 s window: no mark of these 20 was written
     still_queued = outbox_texts(alice, "bob")
     assert still_queued == texts, still_queued
+    # Their full-text indexing is written behind too: the reopened profile has them.
+    assert searched_texts(alice, "window") == set(texts)
     mark = len(bob.events)
     alice.start()
     wait_session_open(bob, alice, since=mark)
@@ -341,6 +343,15 @@ def outbox_texts(node: ChatNode, peer: str) -> list[str]:
         (contact,) = [c for c in profile.contacts() if c.display_name == peer]
         entries = profile.pending_outbox(contact_conversation_id(contact.public_key))
     return [e.body for e in entries]
+
+
+def searched_texts(node: ChatNode, word: str) -> set[str]:
+    """The bodies ``word`` finds in ``node``'s profile (its node is not running)."""
+    from p2pchat.store import open_profile
+    from tests.lan.chat_nodes import PASSPHRASE
+
+    with open_profile(node.data_dir, PASSPHRASE) as profile:
+        return {hit.message.body for hit in profile.search(word, limit=1000)}
 
 
 def outbox_texts_after_stop(node: ChatNode, peer: str) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -106,6 +106,15 @@ class FakeNode:
         message_id = f"ff{self._sent:030x}"
         await self.queue.put(MessageEvent(peer, peer, ME.name, "out", message_id, NOW_MS, text))
         return SentView(peer, message_id, "sent")
+
+    async def async_send_many(self, sends: Sequence[tuple[str, str]]) -> list[SentView | UserError]:
+        results: list[SentView | UserError] = []
+        for peer, text in sends:
+            try:
+                results.append(await self.async_send(peer, text))
+            except UserError as exc:
+                results.append(exc)
+        return results
 
     async def async_invite(
         self, *, expires_s: int, uses: int, label: str | None, approve: bool
