@@ -38,7 +38,17 @@ def connect(database: Path, key: bytes, *, create: bool = False) -> Connection:
     # Probe the key first on an immutable view of the file: no locks, no -wal or
     # -shm, no writes. A normal connection that finds a -wal (the node is running,
     # or crashed) opens it at once and checkpoints it on close, key or no key.
-    _open_keyed(f"{uri}?immutable=1", key, database).close()
+    try:
+        _open_keyed(f"{uri}?immutable=1", key, database).close()
+    except ProfileCorrupt:
+        # The file alone may be mid-checkpoint (the node copies the WAL into it after
+        # a pause, and a full disk can stop that half-way): only the WAL makes it
+        # whole. A read-only connection reads through the WAL and can never
+        # checkpoint (SQLite refuses to from a read-only handle), so it is as safe
+        # a probe; without a WAL the file really is damaged.
+        if not Path(f"{database}-wal").exists():
+            raise
+        _open_keyed(f"{uri}?mode=ro", key, database).close()
     return _open_keyed(f"{uri}?mode=rw", key, database)  # rw: never create a file
 
 
