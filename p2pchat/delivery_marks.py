@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
 
 from p2pchat.store import Profile
 
@@ -47,15 +46,8 @@ MAX_QUEUED = 512
 
 
 class DeliveryMarks:
-    def __init__(
-        self,
-        profile: Profile,
-        *,
-        delay: float = WRITE_DELAY_S,
-        after_write: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, profile: Profile, *, delay: float = WRITE_DELAY_S) -> None:
         self._profile = profile
-        self._after_write = after_write  # told of each commit (WAL checkpoints)
         self._delay = delay
         self._sent: list[bytes] = []
         self._delivered: dict[bytes, str] = {}  # message id → conversation, in arrival order
@@ -106,9 +98,6 @@ class DeliveryMarks:
         except Exception as exc:  # a callback: nothing may escape it
             # A full disk, a busy or failing database: the messages stay in the outbox.
             logger.warning("delivery marks not recorded (sent again later): %s", exc)
-            return
-        if self._after_write is not None:
-            self._after_write()
 
     def _schedule(self) -> None:
         if len(self._sent) + len(self._delivered) >= MAX_QUEUED:

@@ -84,7 +84,6 @@ from p2pchat.transport.lan_signaling import (
     async_post_envelope,
 )
 from p2pchat.transport.webrtc import DataChannelLink
-from p2pchat.wal_checkpoints import WalCheckpoints
 from signaling.open_files import raise_open_file_limit
 
 logger = logging.getLogger(__name__)
@@ -158,8 +157,7 @@ class Node:
         self._lan = LanView()  # verified adverts, one per mDNS instance
         self._links: dict[bytes, PeerLink] = {}
         self._refs: dict[bytes, ConversationRef] = {}  # a contact's, made once per session
-        self._checkpoints = WalCheckpoints(profile)
-        self._marks = DeliveryMarks(profile, after_write=self._checkpoints.wrote)
+        self._marks = DeliveryMarks(profile)
         self._incoming: list[tuple[PeerLink, MessageReceived, ConversationRef]] = []
         self._connecting: dict[bytes, asyncio.Task[None]] = {}
         self._key_warnings = KeyWarnings()
@@ -404,7 +402,6 @@ class Node:
             return False
         for item in items:
             item.error = None
-        self._checkpoints.wrote()
         return True
 
     async def _send_stored(self, item: _StagedSend) -> SentView | UserError:
@@ -718,7 +715,6 @@ class Node:
                     logger.warning("message from %s not stored: %s", ref.peer_label, exc)
                     link.close(f"could not store a message: {exc}")
             return
-        self._checkpoints.wrote()
         if any(stored):
             self._marks.index_later()
         for (link, event, ref), new in zip(batch, stored, strict=True):

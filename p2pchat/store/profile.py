@@ -221,15 +221,6 @@ class Profile:
         with self._transaction():
             yield
 
-    def checkpoint_on_commit(self, on: bool) -> None:
-        """Whether a commit that grows the WAL past 1000 pages checkpoints it (SQLite's
-        default). Off, the owner calls ``checkpoint`` (see p2pchat/wal_checkpoints.py)."""
-        self._conn.execute(f"PRAGMA wal_autocheckpoint = {1000 if on else 0:d}")
-
-    def checkpoint(self) -> None:
-        """Copy the WAL into the database file as far as no reader holds it back."""
-        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
     # -- identity and settings -------------------------------------------------
 
     @property
