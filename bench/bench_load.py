@@ -404,6 +404,10 @@ def bench_daemon_memory(contacts: int) -> dict[str, Any]:
     return result
 
 
+def _sessions_closed(events: list[dict[str, Any]]) -> int:
+    return sum(1 for e in list(events) if e.get("type") == "session" and e["state"] == "closed")
+
+
 def outbox_flush(count: int, *, timeout: float = 600.0) -> dict[str, Any]:
     """Two daemons, friends; the peer down, ``count`` queued, the peer up: until delivered.
 
@@ -420,8 +424,13 @@ def outbox_flush(count: int, *, timeout: float = 600.0) -> dict[str, Any]:
         bob.start()
         try:
             befriend(alice, bob)
+            # A "closed" from before (befriending may reconnect) must not count.
+            closed_before = _sessions_closed(alice.events)
             bob.stop()
-            alice.wait_for(lambda e: e.get("type") == "session" and e["state"] == "closed")
+            deadline = time.monotonic() + 60
+            while _sessions_closed(alice.events) == closed_before:
+                assert time.monotonic() < deadline, "alice never saw bob's session close"
+                time.sleep(0.05)
             client = ControlClient(alice.data_dir)
             bodies = [f"outbox {i:04d}" for i in range(count)]
             started = time.perf_counter()
