@@ -68,6 +68,7 @@ from p2pchat.transport.errors import (
 from p2pchat.transport.host_addresses import addresses_of_interfaces, restricted_host_addresses
 from p2pchat.transport.sctp_bounds import bound_sctp_transport
 from p2pchat.transport.sdp import check_remote_sdp, drop_mdns_candidates, set_max_message_size
+from p2pchat.transport.stun_bounds import install as _bound_stun_parser
 
 __all__ = [
     "CHANNEL_LABEL",
@@ -78,6 +79,7 @@ __all__ = [
     "LinkState",
 ]
 
+_bound_stun_parser()  # aioice's STUN parser: a cut attribute is junk, not a traceback
 logger = logging.getLogger(__name__)
 
 #: Label of the one data channel a link carries; a peer opening any other is rejected.
