@@ -69,6 +69,7 @@ from p2pchat.protocol.frames import MAX_BODY_BYTES
 from p2pchat.protocol.handshake import EnvelopeKind
 from p2pchat.protocol.session import Role, Session
 from p2pchat.store import Profile, StoreError, contact_conversation_id, contact_key_of
+from p2pchat.store.checkpointer import BackgroundCheckpointer
 from p2pchat.store.records import (
     Contact,
     DeliveryState,
@@ -169,6 +170,7 @@ class Node:
         )
         self._discovery: LanDiscovery | None = None
         self._stopping = False
+        self._checkpointer: BackgroundCheckpointer | None = None
         self.guests = GuestHost(self)
 
     # -- life ----------------------------------------------------------------------
@@ -177,6 +179,7 @@ class Node:
         # Before any server starts: their connection caps are sized from the limit.
         raise_open_file_limit()
         await self._signaling.async_start()
+        self._checkpointer = self.profile.start_background_checkpoints()
         advert = PeerAdvert(
             version=1,
             peer_id=self.identity.peer_id,
@@ -205,6 +208,8 @@ class Node:
             await self._discovery.async_stop()
         await self._signaling.async_stop()
         self._marks.flush()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         for queue in self._subscribers:
             if queue.full():  # room for the end-of-stream mark; the reader is gone anyway
                 queue.get_nowait()

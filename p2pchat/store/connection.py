@@ -52,6 +52,13 @@ def connect(database: Path, key: bytes, *, create: bool = False) -> Connection:
     return _open_keyed(f"{uri}?mode=rw", key, database)  # rw: never create a file
 
 
+def open_keyed(database: Path, key: bytes) -> Connection:
+    """A second connection to a database whose key is already known to be right."""
+    conn = _open_keyed(f"{database.absolute().as_uri()}?mode=rw", key, database)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
 def configure(conn: Connection) -> None:
     """Per-connection settings, applied once the key is known to be right."""
     # WAL: readers (e.g. `p2pchat history` while the node runs) do not block the

@@ -33,6 +33,7 @@ from typing import Any
 
 import sqlcipher3
 
+from p2pchat.store.checkpointer import BackgroundCheckpointer
 from p2pchat.store.connection import configure, connect
 from p2pchat.store.conversation_id import contact_key_of
 from p2pchat.store.data_dir import check_writable, make_data_dir
@@ -181,8 +182,9 @@ def open_profile(
 class Profile:
     """An open profile. Get one from ``create_profile`` or ``open_profile``."""
 
-    def __init__(self, conn: Connection, paths: ProfilePaths) -> None:
+    def __init__(self, conn: Connection, paths: ProfilePaths, key: bytes) -> None:
         self._conn = _DiskFullGuard(conn, paths.data_dir)
+        self._key = key
         self._paths = paths
         self._transaction_depth = 0
         row = conn.execute("SELECT seed, display_name FROM identity WHERE id = 1").fetchone()
@@ -220,6 +222,13 @@ class Profile:
         """
         with self._transaction():
             yield
+
+    def start_background_checkpoints(self) -> BackgroundCheckpointer:
+        """Move WAL checkpoints off this connection's commits onto a thread (see
+        checkpointer.py). The caller stops it before closing the profile."""
+        checkpointer = BackgroundCheckpointer(self._paths.database, self._key)
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+        return checkpointer
 
     # -- identity and settings -------------------------------------------------
 
@@ -714,7 +723,7 @@ def _open_with_key(paths: ProfilePaths, key: bytes) -> Profile:
         configure(conn)
         migrate(conn)
         create_session_tables(conn)
-        profile = Profile(conn, paths)
+        profile = Profile(conn, paths, key)
         # What a crash left unindexed. Not a reason to refuse the open (a full disk
         # must not stop `history` from reading): search tries again, and says why.
         with suppress(DiskFull):
