@@ -182,7 +182,7 @@ def open_profile(
 class Profile:
     """An open profile. Get one from ``create_profile`` or ``open_profile``."""
 
-    def __init__(self, conn: Connection, paths: ProfilePaths, key: bytes) -> None:
+    def __init__(self, conn: Connection, paths: ProfilePaths, key: bytes | None = None) -> None:
         self._conn = _DiskFullGuard(conn, paths.data_dir)
         self._key = key
         self._paths = paths
@@ -226,6 +226,8 @@ class Profile:
     def start_background_checkpoints(self) -> BackgroundCheckpointer:
         """Move WAL checkpoints off this connection's commits onto a thread (see
         checkpointer.py). The caller stops it before closing the profile."""
+        if self._key is None:  # bench baselines build a Profile over an unkeyed connection
+            raise ValueError("an unkeyed Profile cannot open a second connection")
         checkpointer = BackgroundCheckpointer(self._paths.database, self._key)
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         return checkpointer
