@@ -304,11 +304,13 @@ class Profile:
         ).fetchone()
         return None if row is None else _contact_from_row(row)
 
-    def contacts(self) -> list[Contact]:
-        """All contacts, by display name."""
+    def contacts(self, *, include_members: bool = False) -> list[Contact]:
+        """All contacts, by display name; keys pinned only by a group's member list
+        (``TrustState.MEMBER``) with ``include_members``."""
         rows = self._conn.execute(
             "SELECT public_key, display_name, trust, verified, pinned_at_ms FROM contacts"
-            " ORDER BY display_name COLLATE NOCASE, public_key"
+            " WHERE ? OR trust != ? ORDER BY display_name COLLATE NOCASE, public_key",
+            (include_members, TrustState.MEMBER.value),
         ).fetchall()
         return [_contact_from_row(row) for row in rows]
 
