@@ -15,6 +15,8 @@ No-history mode (``keep_history=False``) — message bodies never reach the disk
   stops). Turning history off moves queued entries from the file into memory
   (deleted from the file with ``secure_delete``); turning it on moves them back.
 - Contacts, identity and settings are still stored: they are not conversation.
+  So are groups and their chains (``Profile.groups``, groups.py); a group's fan-out
+  copies wait in the in-memory outbox like any other entry.
 
 Threading: a Profile is one connection. Any thread may use it, one at a time
 (the node owns it and serialises calls).
