@@ -66,7 +66,9 @@ class GroupState:
     joined_epoch: int
     my_key: bytes
     own: Chain = NO_CHAIN  # my own chain: my next message is own.last_seq + 1
-    chains: Mapping[bytes, Chain] = field(default_factory=dict)  # received, per sender
+    # Received chains, per sender. Kept when a member is removed: if it is added again,
+    # its old messages (still in flight, or replayed) must not be accepted a second time.
+    chains: Mapping[bytes, Chain] = field(default_factory=dict)
     status: Status = Status.ACTIVE
     pending: tuple[bytes, ...] = ()  # encoded messages of a newer epoch (memory only)
 
@@ -249,11 +251,7 @@ def receive_list(state: GroupState, data: bytes) -> ListOutcome:
         status = Status.REMOVED
     elif status is not Status.ACTIVE and state.my_key in new.keys - old_keys:
         status, joined_epoch = Status.ACTIVE, new.epoch  # added again after I left
-    # Chains of removed members are dropped: if they come back, they start again.
-    chains = {k: c for k, c in state.chains.items() if k in new.keys}
-    adopted = replace(
-        state, members=new, chains=chains, status=status, joined_epoch=joined_epoch, pending=()
-    )
+    adopted = replace(state, members=new, status=status, joined_epoch=joined_epoch, pending=())
     released: list[MessageOutcome] = []
     for encoded in state.pending:
         msg = decode_group_message(encoded)  # held ones were decoded and verified already
@@ -361,5 +359,4 @@ def _change(state: GroupState, admin: SigningKey, members: Sequence[Member]) -> 
     if state.status is not Status.ACTIVE:
         raise LocalGroupError(f"you have {state.status.value} this group", code="group-inactive")
     new = make_member_list(state.group_id, state.epoch + 1, state.name, members, admin)
-    chains = {k: c for k, c in state.chains.items() if k in new.keys}
-    return Sent(replace(state, members=new, chains=chains), new.encoded, b"")
+    return Sent(replace(state, members=new), new.encoded, b"")

@@ -160,7 +160,8 @@ class SessionPair(RuleBasedStateMachine):
         return side.header_sent and side.session.state in (SessionState.KEYED, SessionState.OPEN)
 
     def info(self, side: str, name: str) -> dict[str, str]:
-        return {"name": name, "batch": "1"} if self.announce[side] else {"name": name}
+        info = {"name": name, "groups": "1"}  # both sides announce group frames (the default)
+        return {**info, "batch": "1"} if self.announce[side] else info
 
     def push(self, sender: str, data: bytes, expect: Any) -> None:
         if expect != "header" and self.sides[sender].session.batching:

@@ -290,3 +290,23 @@ def test_readded_after_removal_becomes_active_again() -> None:
     back = gs.add_member(removal.state, ALICE, lan(BOB, "Bob"))
     bob = gs.receive_list(bob, back.encoded).state or bob
     assert (bob.status, bob.joined_epoch) == (Status.ACTIVE, 3)
+
+
+def test_a_member_removed_and_added_again_cannot_replay_its_old_messages() -> None:
+    # Found by tests/fuzz/test_group_machine.py: dropping a removed member's chain let
+    # its old messages be accepted a second time once it was added back.
+    alice, bob, carol = group()
+    carol, sent = send(carol, CAROL, 2)
+    for data in sent:
+        bob = gs.receive_message(bob, data).state
+    removal = gs.remove_member(alice, ALICE, pk(CAROL))
+    back = gs.add_member(removal.state, ALICE, lan(CAROL, "Carol"))
+    for change in (removal, back):
+        bob = gs.receive_list(bob, change.encoded).state or bob
+        carol = gs.receive_list(carol, change.encoded).state or carol
+    assert carol.status is Status.ACTIVE
+    assert gs.receive_message(bob, sent[0]).code == "group-replay"
+    carol, more = send(carol, CAROL, 1)  # her chain goes on where it was
+    outcome = gs.receive_message(bob, more[0])
+    assert outcome.verdict is Verdict.ACCEPTED
+    assert outcome.missing == 0
