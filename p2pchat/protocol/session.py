@@ -110,7 +110,7 @@ class Session:
         session_id: bytes | None = None,
         kx: KxKeyPair | None = None,
         batch: bool = True,
-        groups: bool = True,
+        groups: bool = False,
     ) -> None:
         self.role = role
         self.state = SessionState.NEW
@@ -124,7 +124,10 @@ class Session:
         self._sender: StreamSender | None = None
         self._receiver: StreamReceiver | None = None
         self._batch = batch  # we announce batches (False: act as a peer from before them)
-        self._groups = groups  # we announce group frames (False: as a peer from before them)
+        # We announce group frames (types 6, 7). Off by default: only a node that
+        # handles GroupFrameReceived may announce it (never the guest host: the page
+        # has no group frames); without it we refuse them as a peer from before groups.
+        self._groups = groups
 
     @property
     def batching(self) -> bool:

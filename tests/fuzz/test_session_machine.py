@@ -160,8 +160,7 @@ class SessionPair(RuleBasedStateMachine):
         return side.header_sent and side.session.state in (SessionState.KEYED, SessionState.OPEN)
 
     def info(self, side: str, name: str) -> dict[str, str]:
-        info = {"name": name, "groups": "1"}  # both sides announce group frames (the default)
-        return {**info, "batch": "1"} if self.announce[side] else info
+        return {"name": name, "batch": "1"} if self.announce[side] else {"name": name}
 
     def push(self, sender: str, data: bytes, expect: Any) -> None:
         if expect != "header" and self.sides[sender].session.batching:

@@ -97,3 +97,17 @@ def test_group_frame_bounds() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         decode_frame(empty)
     assert info.value.code == "bad-frame"
+
+
+def test_sessions_do_not_announce_groups_unless_asked() -> None:
+    # Only a node that handles GroupFrameReceived passes groups=True: the guest host
+    # (whose browser page has no group frames) and older callers announce nothing.
+    alice, bob = Identity.generate(), Identity.generate()
+    a = Session(Role.INITIATOR, LanEnvelopes(alice, bob.public_key, ReplayGuard()))
+    b = Session(Role.RESPONDER, LanEnvelopes(bob, alice.public_key, ReplayGuard()), groups=True)
+    offer = b.receive_offer(a.make_offer("v=0", NOW, {"name": "a"}), NOW)
+    assert "groups" not in offer.info
+    a.receive_answer(b.make_answer("v=0", NOW), NOW)
+    assert a.peer_info["groups"] == "1"
+    assert not a.groups
+    assert not b.groups

@@ -41,7 +41,7 @@ def link_pair(*, batch: bool = False) -> tuple[Session, Session]:
 def handshake(a: Session, b: Session) -> None:
     offer = b.receive_offer(a.make_offer("v=0 offer", NOW, {"name": "alice"}), NOW)
     assert offer.sdp == "v=0 offer"
-    assert offer.info == {"name": "alice", "groups": "1"}  # groups: announced by default
+    assert offer.info == {"name": "alice"}
     answer = a.receive_answer(b.make_answer("v=0 answer", NOW, {"name": "bob"}), NOW)
     assert answer.sdp == "v=0 answer"
     assert a.session_id == b.session_id
