@@ -289,7 +289,11 @@ def join(data: bytes, my_key: bytes, from_key: bytes) -> ListOutcome:
 
 def next_message(state: GroupState, me: SigningKey, text: str, now_ms: int) -> Sent:
     """Sign my next text message; ``LocalGroupError`` if I cannot send to this group."""
-    return _send(state, me, MessageKind.TEXT, text.encode("utf-8"), now_ms)
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (argv decoded with surrogateescape)
+        raise LocalGroupError("the message is not valid UTF-8", code="group-bad-body") from None
+    return _send(state, me, MessageKind.TEXT, body, now_ms)
 
 
 def leave(state: GroupState, me: SigningKey, now_ms: int) -> Sent:

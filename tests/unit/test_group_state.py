@@ -260,6 +260,10 @@ def test_admin_changes_and_their_bounds() -> None:
     with pytest.raises(LocalGroupError) as info:
         gs.create(ALICE, "Alice", "\x1b[31mred")
     assert info.value.code == "group-bad-name"
+    for text, code in [("\udcff", "group-bad-body"), ("x" * 65_343, "group-too-large")]:
+        with pytest.raises(LocalGroupError) as info:
+            gs.next_message(alice, ALICE, text, T)
+        assert info.value.code == code
 
 
 def test_removing_a_host_removes_its_guests_and_restore_round_trips() -> None:
