@@ -41,15 +41,12 @@ from p2pchat.crypto.envelope import (
 )
 from p2pchat.crypto.identity import Identity, fingerprint, peer_id
 from p2pchat.crypto.safety import safety_number
-from p2pchat.delivery_marks import DeliveryMarks
 from p2pchat.discovery import events as disc
 from p2pchat.discovery.mdns import LanDiscovery
 from p2pchat.discovery.txt import PeerAdvert
 from p2pchat.errors import UserError
-from p2pchat.guest_host import GuestHost
-from p2pchat.key_warnings import KeyWarnings, KeyWarningState
-from p2pchat.lan_view import LanView
-from p2pchat.node_events import (
+from p2pchat.node.delivery_marks import DeliveryMarks
+from p2pchat.node.events import (
     ContactAccepted,
     ContactRejected,
     ContactRequestReceived,
@@ -62,7 +59,10 @@ from p2pchat.node_events import (
     ReceiptEvent,
     SessionChanged,
 )
-from p2pchat.peer_link import PeerLink, now_ms
+from p2pchat.node.guests import GuestHost
+from p2pchat.node.key_warnings import KeyWarnings, KeyWarningState
+from p2pchat.node.lan_view import LanView
+from p2pchat.node.links import PeerLink, now_ms
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, MessageReceived, ReceiptReceived, SessionOpened
 from p2pchat.protocol.frames import MAX_BODY_BYTES
@@ -117,7 +117,7 @@ class _Target:
         return self.guest_state == "past"
 
     def describe(self) -> str:
-        from p2pchat.peer_match import printable
+        from p2pchat.node.peer_match import printable
 
         who = f"{printable(self.ref.name)} ({printable(self.ref.peer_label)}"
         if self.guest_state is None:
@@ -251,7 +251,7 @@ class Node:
         return [self._contact_view(c) for c in self.profile.contacts()]
 
     async def async_add_contact(self, peer: str) -> ContactView:
-        from p2pchat.peer_match import resolve_peer
+        from p2pchat.node.peer_match import resolve_peer
 
         target = resolve_peer(
             peer, list(self._lan.peers()), name_of=lambda p: p.name, key_of=lambda p: p.public_key
@@ -362,7 +362,7 @@ class Node:
         return targets
 
     def _resolve_send(self, peer: str, text: str, targets: list[_Target]) -> ConversationRef:
-        from p2pchat.peer_match import resolve_peer
+        from p2pchat.node.peer_match import resolve_peer
 
         if not text:
             raise UserError("the message is empty")
@@ -447,7 +447,7 @@ class Node:
         return self.guests.revoke(invite_id)
 
     async def async_admit(self, guest: str, *, admit: bool) -> GuestView:
-        from p2pchat.peer_match import resolve_peer
+        from p2pchat.node.peer_match import resolve_peer
 
         name, label = resolve_peer(
             guest, self.guests.waiting(), name_of=lambda w: w[0], key_of=lambda w: w[1],
@@ -869,7 +869,7 @@ class Node:
     # -- helpers -------------------------------------------------------------------
 
     def _resolve_contact(self, query: str, *, states: set[TrustState]) -> Contact:
-        from p2pchat.peer_match import resolve_peer
+        from p2pchat.node.peer_match import resolve_peer
 
         candidates = [c for c in self.profile.contacts() if c.trust in states]
         return resolve_peer(
@@ -881,7 +881,7 @@ class Node:
 
     def _resolve_request(self, query: str) -> Contact:
         """The contact request ``query`` names (for accept and reject)."""
-        from p2pchat.peer_match import resolve_peer
+        from p2pchat.node.peer_match import resolve_peer
 
         waiting = [c for c in self.profile.contacts() if c.trust is TrustState.PENDING_INCOMING]
         return resolve_peer(

@@ -21,9 +21,9 @@ from p2pchat.crypto.envelope import LinkEnvelopes
 from p2pchat.crypto.link import LinkSecret
 from p2pchat.crypto.safety import safety_number
 from p2pchat.errors import UserError
-from p2pchat.invites import MAX_INVITES, Admission, Invite
-from p2pchat.node_events import GuestJoined, GuestLeft, GuestRefused, GuestWaiting
-from p2pchat.peer_link import GuestLink, PeerLink, now_ms
+from p2pchat.node.events import GuestJoined, GuestLeft, GuestRefused, GuestWaiting
+from p2pchat.node.invites import MAX_INVITES, Admission, Invite
+from p2pchat.node.links import GuestLink, PeerLink, now_ms
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, OfferReceived, SessionOpened
 from p2pchat.protocol.session import Role, Session
@@ -32,7 +32,7 @@ from p2pchat.transport.errors import LinkFailedError, NoCandidatesError, Transpo
 from p2pchat.transport.webrtc import DataChannelLink
 
 if TYPE_CHECKING:
-    from p2pchat.node import ConversationRef, Node
+    from p2pchat.node.core import ConversationRef, Node
     from signaling.app import GuestConnection
     from signaling.rooms import RoomRegistry
     from signaling.server import SignalingServer
@@ -350,7 +350,7 @@ class GuestHost:
         link.start(channel)
 
     def _on_event(self, guest: _Guest, link: PeerLink, event: Event) -> None:
-        from p2pchat.node import ConversationRef
+        from p2pchat.node.core import ConversationRef
 
         guest.last_seen_ms = now_ms()
         if isinstance(event, SessionOpened):
