@@ -12,15 +12,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from p2pchat.node.core import MAX_SUBSCRIBER_BACKLOG, ConversationRef, Node, NodeConfig
+    from p2pchat.node.config import NodeConfig
+    from p2pchat.node.core import MAX_SUBSCRIBER_BACKLOG, Node
+    from p2pchat.node.core_protocol import ConversationRef
 
 __all__ = ["MAX_SUBSCRIBER_BACKLOG", "ConversationRef", "Node", "NodeConfig"]
 
 _WHERE = {
     "MAX_SUBSCRIBER_BACKLOG": "p2pchat.node.core",
     "Node": "p2pchat.node.core",
-    "NodeConfig": "p2pchat.node.core",
-    "ConversationRef": "p2pchat.node.core",
+    "NodeConfig": "p2pchat.node.config",
+    "ConversationRef": "p2pchat.node.core_protocol",
 }
 
 
