@@ -53,14 +53,14 @@ positive_int = bounded_int(1, MAX_LIMIT)
 
 
 def invite_uses(text: str) -> int:
-    from p2pchat.invites import MAX_USES  # only `invite` pays for the import
+    from p2pchat.node.invites import MAX_USES  # only `invite` pays for the import
 
     return bounded_int(1, MAX_USES, what="number of guests")(text)
 
 
 def link_duration(text: str) -> int:
     """``90s``, ``15m``, ``2h``, ``1d`` (or plain seconds) → seconds, within the bounds."""
-    from p2pchat.invites import parse_duration
+    from p2pchat.node.invites import parse_duration
 
     try:
         return parse_duration(text)

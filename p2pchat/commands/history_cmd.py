@@ -369,7 +369,7 @@ def _conversations(profile: Profile) -> list[Conversation]:
 
 
 def _resolve(candidates: Sequence[Conversation], query: str) -> Conversation:
-    from p2pchat.peer_match import resolve_peer
+    from p2pchat.node.peer_match import resolve_peer
 
     only_contacts = all(c.kind == "contact" for c in candidates)
     return resolve_peer(

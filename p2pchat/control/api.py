@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from p2pchat.errors import UserError
-from p2pchat.node_events import NodeEvent
+from p2pchat.node.events import NodeEvent
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from p2pchat.control.wire import (
     one_line,
 )
 from p2pchat.errors import UserError
-from p2pchat.node_events import NodeEvent
+from p2pchat.node.events import NodeEvent
 
 logger = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ async def _send(api: NodeApi, args: Mapping[str, Any]) -> Any:
 
 
 async def _invite(api: NodeApi, args: Mapping[str, Any]) -> Any:
-    from p2pchat.invites import DEFAULT_EXPIRES_S, MAX_USES, parse_duration
+    from p2pchat.node.invites import DEFAULT_EXPIRES_S, MAX_USES, parse_duration
 
     try:
         expires_s = parse_duration(args["expires"]) if args.get("expires") else DEFAULT_EXPIRES_S

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from p2pchat.node_events import NodeEvent
+from p2pchat.node.events import NodeEvent
 
 #: Events kept for a reader that has not come yet. Past it the feed stops reading,
 #: and the node's own bound applies (the reader then gets events_dropped and the

@@ -18,7 +18,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from p2pchat.node_events import KeyChangeWarning
+from p2pchat.node.events import KeyChangeWarning
 from p2pchat.tui.text_format import one_line
 
 

@@ -23,7 +23,7 @@ from textual.widgets import Button, Footer, Header, OptionList
 
 from p2pchat.control.api import NodeApi, StatusView
 from p2pchat.errors import UserError
-from p2pchat.node_events import (
+from p2pchat.node.events import (
     ContactRequestReceived,
     GuestJoined,
     GuestLeft,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from p2pchat.control.api import ContactView
-from p2pchat.node_events import (
+from p2pchat.node.events import (
     ContactAccepted,
     ContactRejected,
     ContactRequestReceived,

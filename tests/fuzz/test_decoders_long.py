@@ -53,7 +53,7 @@ from p2pchat.crypto.stream import (
     StreamSender,
 )
 from p2pchat.discovery.txt import AdvertError, PeerAdvert, decode_txt, encode_txt
-from p2pchat.node import _request_name
+from p2pchat.node.contacts import _request_name
 from p2pchat.protocol.batch import (
     MAX_BATCH_BYTES,
     MAX_BATCH_ITEMS,

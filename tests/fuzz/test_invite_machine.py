@@ -1,4 +1,4 @@
-"""Stateful fuzzing of invite admission, driven the way p2pchat/guest_host.py drives it.
+"""Stateful fuzzing of invite admission, driven the way p2pchat/node/guests.py drives it.
 
 The guest host asks ``Invite.admission`` when an offer comes in, then *awaits* the
 WebRTC answer (ICE gathering: real time, other guests run meanwhile), then reserves a
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from p2pchat.crypto.link import LinkSecret
-from p2pchat.invites import Admission, Invite
+from p2pchat.node.invites import Admission, Invite
 
 MACHINES = settings.get_profile("p2pchat-fuzz-machines")
 GUESTS = st.sampled_from(["guest-0", "guest-1", "guest-2"])
@@ -42,7 +42,7 @@ class InviteAdmission(RuleBasedStateMachine):
         self.pending: list[str] = []  # reserved, answer being made (the await)
         self.links: dict[str, bool] = {}  # guest -> its current link opened?
 
-    # -- the guest host's steps (p2pchat/guest_host.py) ------------------------------------
+    # -- the guest host's steps (p2pchat/node/guests.py) ------------------------------------
 
     @rule(guest=GUESTS)
     def offer(self, guest: str) -> None:
@@ -130,7 +130,7 @@ test_invite_admission = InviteAdmission.TestCase
 
 
 def test_regression_two_attempts_of_one_guest() -> None:
-    """Found by the full profile (fixed in p2pchat/invites.py): one guest's failed
+    """Found by the full profile (fixed in p2pchat/node/invites.py): one guest's failed
     attempt freed the use its other attempt held, and a second guest got in."""
     machine = InviteAdmission()
     machine.start(uses=1, approve=False)

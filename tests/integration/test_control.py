@@ -42,7 +42,7 @@ from p2pchat.control.socket_path import control_socket_path
 from p2pchat.control.wire import MAX_REQUEST_BYTES
 from p2pchat.crypto.identity import Identity, peer_id
 from p2pchat.errors import UserError
-from p2pchat.node_events import (
+from p2pchat.node.events import (
     ContactRequestReceived,
     KeyChangeWarning,
     MessageEvent,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pchat.delivery_marks import DeliveryMarks
+from p2pchat.node.delivery_marks import DeliveryMarks
 from p2pchat.store import KdfLimits, Profile, create_profile
 from p2pchat.store.records import DeliveryState, Direction, StoredMessage
 

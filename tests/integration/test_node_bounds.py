@@ -15,7 +15,7 @@ from nacl.signing import SigningKey
 from p2pchat.crypto.envelope import Direction, LanEnvelopes, ReplayGuard
 from p2pchat.crypto.identity import Identity
 from p2pchat.node import MAX_SUBSCRIBER_BACKLOG, Node, NodeConfig
-from p2pchat.node_events import EventsDropped, KeyChangeWarning, PeerLost
+from p2pchat.node.events import EventsDropped, KeyChangeWarning, PeerLost
 from p2pchat.protocol.handshake import EnvelopeKind
 from p2pchat.store import KdfLimits, Profile, create_profile
 from p2pchat.store.records import Contact, TrustState

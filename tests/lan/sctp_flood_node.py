@@ -24,7 +24,7 @@ from typing import Any
 
 from aiortc.rtcsctptransport import AbortChunk, Chunk
 
-from p2pchat.peer_link import PeerLink
+from p2pchat.node.links import PeerLink
 from p2pchat.transport.webrtc import DataChannelLink
 from tests.integration import sctp_attacker as attack
 

@@ -288,7 +288,7 @@ def test_sigkill_either_node_during_bursts(pair: tuple[ChatNode, ChatNode]) -> N
 
 
 def test_sigkill_inside_the_write_behind_window(pair: tuple[ChatNode, ChatNode]) -> None:
-    """SENT marks and receipts are written a few ms behind (p2pchat/delivery_marks.py).
+    """SENT marks and receipts are written a few ms behind (p2pchat/node/delivery_marks.py).
     alice runs with that window widened to 60 s and is SIGKILLed after bob stored and
     receipted every message: the receipts are lost with her, her outbox still holds
     every message. After a restart they go out again; bob shows none of them twice."""

@@ -29,7 +29,7 @@ from tests.lan.test_abuse import converse, held_up
 pytestmark = pytest.mark.lan
 
 _LAUNCH = "import sys; from tests.lan.impostor_tools import main; main(sys.argv[1:])"
-#: What the node promises (p2pchat/key_warnings.py): a warning's updates at most this often.
+#: What the node promises (p2pchat/node/key_warnings.py): a warning's updates at most this often.
 UPDATE_INTERVAL_S = 5.0
 
 

@@ -25,7 +25,7 @@ from p2pchat.control.api import (
     StatusView,
 )
 from p2pchat.errors import UserError
-from p2pchat.node_events import GuestJoined, MessageEvent, NodeEvent
+from p2pchat.node.events import GuestJoined, MessageEvent, NodeEvent
 from p2pchat.store import ConversationSummary, SearchHit, StoredMessage
 from p2pchat.store.records import DeliveryState, Direction
 from p2pchat.tui.history import MARK_END, MARK_START

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.widgets import RichLog
 
-from p2pchat.node_events import (
+from p2pchat.node.events import (
     GuestJoined,
     GuestRefused,
     KeyChangeWarning,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
-from p2pchat.node_events import (
+from p2pchat.node.events import (
     GuestJoined,
     KeyChangeWarning,
     MessageEvent,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from p2pchat.node_events import (
+from p2pchat.node.events import (
     ContactRequestReceived,
     GuestJoined,
     GuestLeft,

@@ -11,7 +11,7 @@ from p2pchat.crypto.envelope import LanEnvelopes, LinkEnvelopes, ReplayGuard
 from p2pchat.crypto.identity import Identity
 from p2pchat.crypto.link import LinkSecret
 from p2pchat.crypto.stream import OVERHEAD_BYTES
-from p2pchat.peer_link import GuestLink
+from p2pchat.node.links import GuestLink
 from p2pchat.protocol.batch import (
     MAX_BATCH_BYTES,
     MAX_BATCH_ITEMS,

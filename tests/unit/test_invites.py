@@ -6,7 +6,7 @@ import re
 import pytest
 
 from p2pchat.crypto.link import LinkSecret
-from p2pchat.invites import Admission, Invite, parse_duration
+from p2pchat.node.invites import Admission, Invite, parse_duration
 
 
 def make(uses: int = 1, approve: bool = False) -> Invite:

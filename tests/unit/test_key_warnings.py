@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from p2pchat.key_warnings import KeyWarnings
+from p2pchat.node.key_warnings import KeyWarnings
 
 BOB, CAROL = b"b" * 32, b"c" * 32
 

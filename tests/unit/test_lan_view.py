@@ -5,7 +5,7 @@ from __future__ import annotations
 from p2pchat.crypto.identity import peer_id
 from p2pchat.discovery.events import LanPeer
 from p2pchat.discovery.txt import PeerAdvert
-from p2pchat.lan_view import LanView
+from p2pchat.node.lan_view import LanView
 
 
 def peer(instance: str, n: int, name: str = "x") -> LanPeer:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from p2pchat.crypto.identity import peer_id
 from p2pchat.errors import UserError
-from p2pchat.peer_match import MAX_SHOWN, resolve_peer
+from p2pchat.node.peer_match import MAX_SHOWN, resolve_peer
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,17 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from p2pchat.control.api import InviteView, KnownGuestView
+from p2pchat.control.api import GuestView, InviteView, KnownGuestView
 from p2pchat.crypto.encoding import b64url_decode, b64url_encode
 from p2pchat.crypto.envelope import LinkEnvelopes
 from p2pchat.crypto.link import LinkSecret
 from p2pchat.crypto.safety import safety_number
 from p2pchat.errors import UserError
-from p2pchat.invites import MAX_INVITES, Admission, Invite
-from p2pchat.node_events import GuestJoined, GuestLeft, GuestRefused, GuestWaiting
-from p2pchat.peer_link import GuestLink, PeerLink, now_ms
+from p2pchat.node.config import NodeConfig
+from p2pchat.node.core_protocol import ConversationRef, NodeCore
+from p2pchat.node.events import GuestJoined, GuestLeft, GuestRefused, GuestWaiting
+from p2pchat.node.invites import MAX_INVITES, Admission, Invite
+from p2pchat.node.links import GuestLink, PeerLink, now_ms
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, OfferReceived, SessionOpened
 from p2pchat.protocol.session import Role, Session
@@ -32,7 +34,6 @@ from p2pchat.transport.errors import LinkFailedError, NoCandidatesError, Transpo
 from p2pchat.transport.webrtc import DataChannelLink
 
 if TYPE_CHECKING:
-    from p2pchat.node import ConversationRef, Node
     from signaling.app import GuestConnection
     from signaling.rooms import RoomRegistry
     from signaling.server import SignalingServer
@@ -117,7 +118,7 @@ class _Waiting:
 
 
 class GuestHost:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeCore) -> None:
         self._node = node
         self._invites: dict[str, Invite] = {}  # by room id
         self._guests: dict[str, _Guest] = {}  # by guest id
@@ -200,6 +201,18 @@ class GuestHost:
     def link_for(self, label: str) -> PeerLink | None:
         guest = self._guests.get(label.removeprefix("guest:"))
         return guest.link if guest else None
+
+    async def async_admit_named(self, guest: str, *, admit: bool) -> GuestView:
+        """``admit``'s answer to the waiting guest ``guest`` names (a name or a label)."""
+        from p2pchat.node.peer_match import resolve_peer
+
+        name, label = resolve_peer(
+            guest, self.waiting(), name_of=lambda w: w[0], key_of=lambda w: w[1],
+            kind="waiting guest",
+            none_yet="no waiting guest matches {query}: nobody is waiting to be let in"
+            " (only --approve invites make guests wait)",
+        )  # fmt: skip
+        return GuestView(label, name, await self.async_admit(label, admit=admit))
 
     async def async_admit(self, label: str, *, admit: bool) -> str:
         waiting = self._waiting.pop(label.removeprefix("guest:"), None)
@@ -350,8 +363,6 @@ class GuestHost:
         link.start(channel)
 
     def _on_event(self, guest: _Guest, link: PeerLink, event: Event) -> None:
-        from p2pchat.node import ConversationRef
-
         guest.last_seen_ms = now_ms()
         if isinstance(event, SessionOpened):
             guest.joined = True
@@ -365,7 +376,7 @@ class GuestHost:
             self._node.emit(
                 GuestJoined(guest.label, guest.name, guest.invite.invite_id, number, path, why)
             )
-        ref: ConversationRef = ConversationRef(guest.conversation_id, guest.label, guest.name)
+        ref = ConversationRef(guest.conversation_id, guest.label, guest.name)
         self._node.on_session_event(link, event, ref)
 
     def _on_closed(
@@ -415,12 +426,12 @@ class GuestHost:
         from signaling.server import SignalingServer
         from signaling.tls import load_or_create_certificate, sha256_fingerprint, ssl_context
 
-        self._host = self._node.lan_address()
+        self._host = lan_address(self._node.config)
         files = load_or_create_certificate(self._node.config.data_dir)
         self._fingerprint = sha256_fingerprint(files)
         self._registry = RoomRegistry()
         # Guests are on the LAN: without --interface, every IPv4 address serves them.
-        host = self._node.bind_host() or "0.0.0.0"  # noqa: S104
+        host = bind_host(self._node.config) or "0.0.0.0"  # noqa: S104
         server = SignalingServer(
             self._registry, host=host, port=self._node.config.invite_port,
             ssl_context=ssl_context(files), owner_hooks=self,
@@ -450,6 +461,23 @@ class GuestHost:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def lan_address(config: NodeConfig) -> str:
+    """The IPv4 address invite links point at (first of the chosen interfaces)."""
+    from p2pchat.discovery.interfaces import interface_addresses
+
+    try:
+        return interface_addresses(config.interfaces, "v4").advertised[0]
+    except (ValueError, IndexError):
+        raise UserError(
+            "no IPv4 address on the network interfaces: invite links need one"
+        ) from None
+
+
+def bind_host(config: NodeConfig) -> str | None:
+    """Where the invite server listens: the chosen interfaces' address, else everywhere."""
+    return lan_address(config) if config.interfaces else None
 
 
 def _relay_reason(exc: TransportError) -> str:

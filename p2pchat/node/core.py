@@ -1,0 +1,336 @@
+"""The running node's core: its life, its tasks, events out, the links, the store.
+
+It owns the tasks and the profile; front ends talk to it through ``NodeApi``
+(the control socket) and see what happens through ``subscribe()``. The work is
+done by the modules around it, each given the core as ``NodeCore``
+(core_protocol.py): ``contacts`` (discovery, LAN signaling, contact sessions),
+``guests`` (invites, browser guests), ``sending`` (``send``). Whatever a session
+tells us (a contact's or a guest's) comes back through ``on_session_event``: the
+core stores incoming messages, flushes the outbox when a session opens, and
+passes receipts on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import Any
+
+from p2pchat.control.api import (
+    ContactView,
+    GuestView,
+    InviteView,
+    KnownGuestView,
+    PeerView,
+    SafetyView,
+    SentView,
+    StatusView,
+)
+from p2pchat.crypto.envelope import ReplayGuard
+from p2pchat.crypto.identity import Identity
+from p2pchat.discovery.mdns import LanDiscovery
+from p2pchat.discovery.txt import PeerAdvert
+from p2pchat.errors import UserError
+from p2pchat.node.config import NodeConfig
+from p2pchat.node.contacts import LanContacts
+from p2pchat.node.core_protocol import ConversationRef
+from p2pchat.node.delivery_marks import DeliveryMarks
+from p2pchat.node.events import (
+    EventsDropped,
+    MessageEvent,
+    NodeEvent,
+    ReceiptEvent,
+    SessionChanged,
+)
+from p2pchat.node.guests import GuestHost
+from p2pchat.node.links import PeerLink, now_ms
+from p2pchat.node.sending import Sending
+from p2pchat.protocol.errors import ProtocolError
+from p2pchat.protocol.events import Event, MessageReceived, ReceiptReceived, SessionOpened
+from p2pchat.store import Profile
+from p2pchat.store.checkpointer import BackgroundCheckpointer
+from p2pchat.store.records import Contact, DeliveryState, StoredMessage
+from p2pchat.store.records import Direction as MessageDirection
+from p2pchat.transport.errors import TransportError
+from p2pchat.transport.lan_signaling import LanSignalingServer
+from signaling.open_files import raise_open_file_limit
+
+logger = logging.getLogger(__name__)
+
+MAX_SUBSCRIBER_BACKLOG = 10_000
+
+
+class Node:
+    def __init__(self, profile: Profile, config: NodeConfig) -> None:
+        self.profile = profile
+        self.config = config
+        self.identity = Identity(profile.identity.seed)
+        self.name = profile.identity.name
+        self.links: dict[bytes, PeerLink] = {}
+        self.marks = DeliveryMarks(profile)
+        self.stopping = False
+        self._incoming: list[tuple[PeerLink, MessageReceived, ConversationRef]] = []
+        self._subscribers: set[asyncio.Queue[NodeEvent | None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.contacts = LanContacts(self)
+        self._signaling = LanSignalingServer(
+            self.contacts.async_handle_envelope, hosts=_bind_hosts(config), port=config.port
+        )
+        self._discovery: LanDiscovery | None = None
+        self._checkpointer: BackgroundCheckpointer | None = None
+        self.guests = GuestHost(self)
+        self.sending = Sending(self, self.contacts, self.guests)
+
+    # -- life ----------------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        # Before any server starts: their connection caps are sized from the limit.
+        raise_open_file_limit()
+        await self._signaling.async_start()
+        self._checkpointer = self.profile.start_background_checkpoints()
+        advert = PeerAdvert(
+            version=1,
+            peer_id=self.identity.peer_id,
+            public_key=self.identity.public_key,
+            name=self.name,
+        )
+        self._discovery = LanDiscovery(
+            advert,
+            self._signaling.port,
+            self.contacts.on_discovery_event,
+            interfaces=self.config.interfaces,
+            peer_id_of=None,
+        )
+        await self._discovery.async_start()
+
+    async def async_stop(self) -> None:
+        self.stopping = True
+        self.contacts.stop()
+        await self.guests.async_stop()
+        for link in list(self.links.values()):
+            link.close("node stopping")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._discovery is not None:
+            await self._discovery.async_stop()
+        await self._signaling.async_stop()
+        self.marks.flush()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        for queue in self._subscribers:
+            if queue.full():  # room for the end-of-stream mark; the reader is gone anyway
+                queue.get_nowait()
+            queue.put_nowait(None)
+
+    @property
+    def port(self) -> int:
+        return self._signaling.port
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- NodeApi: the core's own, then the modules' --------------------------------
+
+    async def async_status(self) -> StatusView:
+        instance = self._discovery.instance_name if self._discovery else None
+        return StatusView(
+            name=self.name,
+            peer_id=self.identity.peer_id,
+            port=self.port,
+            instance=instance,
+            data_dir=str(self.config.data_dir),
+        )
+
+    async def async_peers(self) -> list[PeerView]:
+        return await self.contacts.async_peers()
+
+    async def async_contacts(self) -> list[ContactView]:
+        return await self.contacts.async_contacts()
+
+    async def async_add_contact(self, peer: str) -> ContactView:
+        return await self.contacts.async_add_contact(peer)
+
+    async def async_requests(self) -> list[ContactView]:
+        return await self.contacts.async_requests()
+
+    async def async_accept(self, peer: str) -> ContactView:
+        return await self.contacts.async_accept(peer)
+
+    async def async_reject(self, peer: str) -> ContactView:
+        return await self.contacts.async_reject(peer)
+
+    async def async_verify(self, peer: str, *, mark_verified: bool) -> SafetyView:
+        return await self.contacts.async_verify(peer, mark_verified=mark_verified)
+
+    async def async_send(self, peer: str, text: str) -> SentView:
+        return await self.sending.async_send(peer, text)
+
+    async def async_send_many(self, sends: Sequence[tuple[str, str]]) -> list[SentView | UserError]:
+        return await self.sending.async_send_many(sends)
+
+    async def async_invite(
+        self, *, expires_s: int, uses: int, label: str | None, approve: bool
+    ) -> InviteView:
+        return await self.guests.async_invite(
+            expires_s=expires_s, uses=uses, label=label, approve=approve
+        )
+
+    async def async_invites(self) -> list[InviteView]:
+        return self.guests.invites()
+
+    async def async_revoke(self, invite_id: str) -> InviteView:
+        return self.guests.revoke(invite_id)
+
+    async def async_admit(self, guest: str, *, admit: bool) -> GuestView:
+        return await self.guests.async_admit_named(guest, admit=admit)
+
+    async def async_guests(self) -> list[KnownGuestView]:
+        return self.guests.known_guests()
+
+    # -- events out ----------------------------------------------------------------
+
+    async def subscribe(self) -> AsyncIterator[NodeEvent]:
+        queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(MAX_SUBSCRIBER_BACKLOG)
+        # A new subscriber first learns the present: who is on the LAN, which sessions are up.
+        self._put_snapshot(queue)
+        self._subscribers.add(queue)
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            self._subscribers.discard(queue)
+
+    def emit(self, event: NodeEvent) -> None:
+        for queue in self._subscribers:
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # A subscriber that fell MAX_SUBSCRIBER_BACKLOG events behind loses
+                # them: it is told how many, then gets the present state again.
+                missed = queue.qsize() + 1
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(EventsDropped(missed))
+                self._put_snapshot(queue)
+                # A warning it missed would otherwise never be seen: the node reports
+                # a contact's warning again only on a new attempt.
+                for warning in self.contacts.open_key_warnings():
+                    queue.put_nowait(warning)
+
+    def _put_snapshot(self, queue: asyncio.Queue[NodeEvent | None]) -> None:
+        for event in self.contacts.snapshot():
+            queue.put_nowait(event)
+
+    # -- sessions: what they tell us -----------------------------------------------
+
+    def on_session_event(self, link: PeerLink, event: Event, ref: ConversationRef) -> None:
+        """What a session (a contact's or a guest's) tells us, stored and passed on."""
+        if isinstance(event, SessionOpened):
+            self.emit(SessionChanged(ref.peer_label, ref.name, "open"))
+            self.spawn(self._async_flush_outbox(link, ref.conversation_id))
+        elif isinstance(event, MessageReceived):
+            if link.state == "closed":  # a message after one we could not store: not yet
+                return
+            # Stored in a group commit at the end of this loop turn: the messages of a
+            # burst (several per SCTP packet) share one transaction; receipts follow it.
+            self._incoming.append((link, event, ref))
+            if len(self._incoming) == 1:
+                asyncio.get_running_loop().call_soon(self._store_incoming)
+        # A receipt is scoped to its conversation: one from one contact cannot
+        # mark (or drop from the outbox) a message meant for another.
+        elif isinstance(event, ReceiptReceived) and self.marks.take_receipt(
+            event.message_id, ref.conversation_id
+        ):
+            self.emit(ReceiptEvent(ref.conversation_id, ref.peer_label, event.message_id.hex()))
+
+    def _store_incoming(self) -> None:
+        batch, self._incoming = self._incoming, []
+        batch = [item for item in batch if item[0].state != "closed"]
+        if not batch:
+            return
+        try:
+            with self.profile.batch():
+                stored = [
+                    self.profile.add_message(
+                        StoredMessage(
+                            message_id=event.message_id, conversation_id=ref.conversation_id,
+                            direction=MessageDirection.IN, sender=ref.name,
+                            timestamp_ms=event.timestamp_ms, body=event.text,
+                            delivery=DeliveryState.DELIVERED,
+                        )
+                    )
+                    for _, event, ref in batch
+                ]  # fmt: skip
+        except Exception as exc:  # a callback: nothing may escape it
+            # StoreError (a full disk) or any other database error (busy, I/O).
+            # No receipt for what we could not store: the peers keep it queued.
+            # Ending a session makes its peer send its queue again, in order, on
+            # the next one (a session resends only when it opens).
+            for link, _, ref in batch:
+                if link.state != "closed":
+                    logger.warning("message from %s not stored: %s", ref.peer_label, exc)
+                    link.close(f"could not store a message: {exc}")
+            return
+        if any(stored):
+            self.marks.index_later()
+        for (link, event, ref), new in zip(batch, stored, strict=True):
+            # Receipt even for a duplicate: the first receipt may have been lost.
+            with contextlib.suppress(TransportError, ProtocolError):
+                link.send(link.session.send_receipt(event.message_id, now_ms()))
+            if new:
+                self.emit(
+                    MessageEvent(
+                        conversation=ref.conversation_id, peer_id=ref.peer_label,
+                        sender=ref.name, direction="in", message_id=event.message_id.hex(),
+                        timestamp_ms=event.timestamp_ms, text=event.text,
+                    )
+                )  # fmt: skip
+
+    async def _async_flush_outbox(self, link: PeerLink, conversation: str) -> None:
+        async with link.send_lock:
+            self.marks.flush()  # receipts still queued must not send their messages again
+            for entry in self.profile.pending_outbox(conversation):
+                if link.state != "open":
+                    return
+                try:
+                    _, data = link.session.send_text(
+                        entry.body, entry.created_ms, message_id=entry.message_id
+                    )
+                    link.send(data)
+                    await link.async_drain()
+                except (TransportError, ProtocolError):
+                    return
+                self.marks.mark_sent(entry.message_id)
+
+    # -- for tests that reach into the LAN side (tests/integration/test_node_bounds.py)
+
+    async def _async_handle_envelope(self, data: bytes, remote: str) -> bytes | None:
+        return await self.contacts.async_handle_envelope(data, remote)
+
+    @property
+    def _stranger_guard(self) -> ReplayGuard:
+        return self.contacts.stranger_guard
+
+    @property
+    def _contact_guards(self) -> dict[bytes, ReplayGuard]:
+        return self.contacts.contact_guards
+
+    def _warn_key_change(
+        self, contact: Contact, offending_key: bytes, address: str, source: str
+    ) -> None:
+        self.contacts.warn_key_change(contact, offending_key, address, source)
+
+
+def _bind_hosts(config: NodeConfig) -> list[str]:
+    if not config.interfaces:
+        return []
+    from p2pchat.discovery.interfaces import interface_addresses
+
+    # IPv4 only: a link-local IPv6 bind needs a scope per address; peers on
+    # the chosen interface reach us over IPv4 (documented in docs/architecture.md).
+    return interface_addresses(config.interfaces, "v4").advertised
