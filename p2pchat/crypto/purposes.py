@@ -15,6 +15,10 @@ FINGERPRINT = b"p2pchat/v1/fingerprint"
 SAFETY_NUMBER = b"p2pchat/v1/safety-number"
 LINK_ROOM = b"p2pchat/v1/link-room"
 LINK_ENVELOPE = b"p2pchat/v1/link-envelope"
+# Groups (protocol/group_messages.py): a message's id, one fan-out copy's id, the chain link.
+GROUP_MESSAGE_ID = b"p2pchat/v1/group-message-id"
+GROUP_COPY_ID = b"p2pchat/v1/group-copy-id"
+GROUP_CHAIN = b"p2pchat/v1/group-chain"
 
 
 def derive(purpose: bytes, data: bytes, length: int) -> bytes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from p2pchat.protocol.frames import FrameType
+
 
 @dataclass(frozen=True)
 class Event:
@@ -34,6 +36,17 @@ class MessageReceived(Event):
     message_id: bytes
     timestamp_ms: int
     text: str
+
+
+@dataclass(frozen=True)
+class GroupFrameReceived(Event):
+    """A GROUP_MESSAGE or GROUP_LIST frame: ``payload`` is the signed group object,
+    not checked here (protocol/group_state.py does); ``message_id`` is the copy id."""
+
+    kind: FrameType
+    message_id: bytes
+    timestamp_ms: int
+    payload: bytes
 
 
 @dataclass(frozen=True)

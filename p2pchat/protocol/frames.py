@@ -30,6 +30,13 @@ class FrameType(IntEnum):
     PING = 3
     PONG = 4  # message_id: the ping answered
     CLOSE = 5  # last frame of a stream
+    # Groups (both ends announce ``groups=1``): body = a signed group object
+    # (protocol/group_messages.py, group_members.py), message_id = the copy's id.
+    GROUP_MESSAGE = 6
+    GROUP_LIST = 7
+
+
+GROUP_FRAME_TYPES = frozenset({FrameType.GROUP_MESSAGE, FrameType.GROUP_LIST})
 
 
 class FrameError(RemoteProtocolError):
@@ -80,6 +87,9 @@ def decode_frame(data: bytes) -> ChatFrame:
             body.decode("utf-8")
         except UnicodeDecodeError:
             raise FrameError("text frame is not valid UTF-8") from None
+    elif frame_type in GROUP_FRAME_TYPES:
+        if not body:
+            raise FrameError(f"{frame_type.name.lower()} frame without a body")
     elif body:
         raise FrameError(f"{frame_type.name.lower()} frame must have an empty body")
     return ChatFrame(frame_type, message_id, timestamp_ms, body)

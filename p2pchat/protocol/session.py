@@ -31,6 +31,7 @@ from p2pchat.protocol.errors import LocalProtocolError, RemoteProtocolError
 from p2pchat.protocol.events import (
     AnswerReceived,
     Event,
+    GroupFrameReceived,
     MessageReceived,
     OfferReceived,
     PingReceived,
@@ -40,6 +41,7 @@ from p2pchat.protocol.events import (
     SessionOpened,
 )
 from p2pchat.protocol.frames import (
+    GROUP_FRAME_TYPES,
     MAX_BODY_BYTES,
     ChatFrame,
     FrameError,
@@ -48,6 +50,8 @@ from p2pchat.protocol.frames import (
     new_message_id,
 )
 from p2pchat.protocol.handshake import EnvelopeKind, HandshakeBody, decode_handshake
+
+GROUPS_CAPABILITY = ("groups", "1")  # the handshake info entry: frames 6 and 7 understood
 
 
 class Envelopes(Protocol):
@@ -106,6 +110,7 @@ class Session:
         session_id: bytes | None = None,
         kx: KxKeyPair | None = None,
         batch: bool = True,
+        groups: bool = False,
     ) -> None:
         self.role = role
         self.state = SessionState.NEW
@@ -119,12 +124,22 @@ class Session:
         self._sender: StreamSender | None = None
         self._receiver: StreamReceiver | None = None
         self._batch = batch  # we announce batches (False: act as a peer from before them)
+        # We announce group frames (types 6, 7). Off by default: only a node that
+        # handles GroupFrameReceived may announce it (never the guest host: the page
+        # has no group frames); without it we refuse them as a peer from before groups.
+        self._groups = groups
 
     @property
     def batching(self) -> bool:
         """Both ends announced batches: every channel message after the header is one."""
         key, value = CAPABILITY
         return self._batch and self.peer_info.get(key) == value
+
+    @property
+    def groups(self) -> bool:
+        """Both ends announced group frames: only then may GROUP_* frames be sent."""
+        key, value = GROUPS_CAPABILITY
+        return self._groups and self.peer_info.get(key) == value
 
     # -- handshake -----------------------------------------------------------
 
@@ -217,6 +232,14 @@ class Session:
         message_id = message_id or new_message_id()
         return message_id, self._send(ChatFrame(FrameType.TEXT, message_id, now_ms, body))
 
+    def send_group_message(self, payload: bytes, now_ms: int, *, message_id: bytes) -> bytes:
+        """One fan-out copy of an encoded GroupMessage (``message_id``: its copy id)."""
+        return self._send_group(FrameType.GROUP_MESSAGE, payload, now_ms, message_id)
+
+    def send_group_list(self, payload: bytes, now_ms: int, *, message_id: bytes) -> bytes:
+        """An encoded MemberList for the peer (``message_id``: its copy id)."""
+        return self._send_group(FrameType.GROUP_LIST, payload, now_ms, message_id)
+
     def send_receipt(self, message_id: bytes, now_ms: int) -> bytes:
         return self._send(ChatFrame(FrameType.RECEIPT, message_id, now_ms))
 
@@ -251,6 +274,8 @@ class Session:
         except StreamError as exc:
             raise RemoteProtocolError(str(exc), code="bad-stream") from exc
         frame = decode_frame(plaintext)
+        if frame.type in GROUP_FRAME_TYPES and not self._groups:
+            raise FrameError(f"unknown frame type {int(frame.type)}")  # as a peer before groups
         if final != (frame.type is FrameType.CLOSE):
             raise FrameError("only a close frame may end the stream, and it must end it")
         if final:
@@ -259,6 +284,13 @@ class Session:
             self.state = SessionState.CLOSED
             return [SessionClosed()]
         return [self._frame_event(frame, now_ms)]
+
+    def _send_group(self, kind: FrameType, payload: bytes, now_ms: int, message_id: bytes) -> bytes:
+        if not self.groups:
+            raise LocalProtocolError("the peer did not announce group frames (groups=1)")
+        if not 0 < len(payload) <= MAX_BODY_BYTES:
+            raise LocalProtocolError(f"group payload must be 1 to {MAX_BODY_BYTES} bytes")
+        return self._send(ChatFrame(kind, message_id, now_ms, payload))
 
     def _maybe_open(self) -> list[Event]:
         if self._sender is not None and self._receiver is not None:
@@ -276,6 +308,8 @@ class Session:
     def _frame_event(self, frame: ChatFrame, now_ms: int) -> Event:
         if frame.type is FrameType.TEXT:
             return MessageReceived(frame.message_id, frame.timestamp_ms, frame.text)
+        if frame.type in GROUP_FRAME_TYPES:
+            return GroupFrameReceived(frame.type, frame.message_id, frame.timestamp_ms, frame.body)
         if frame.type is FrameType.RECEIPT:
             return ReceiptReceived(frame.message_id)
         if frame.type is FrameType.PING:
@@ -290,6 +324,8 @@ class Session:
         info = dict(info or {})
         if self._batch:
             info[CAPABILITY[0]] = CAPABILITY[1]
+        if self._groups:
+            info[GROUPS_CAPABILITY[0]] = GROUPS_CAPABILITY[1]
         body = HandshakeBody(sdp=sdp, kx_public=self._kx.public, info=info)
         return self._envelopes.seal(
             kind, self.role.direction, self.session_id, body.encode(), now_ms

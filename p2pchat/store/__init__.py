@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from p2pchat.store.conversation_id import (
         contact_conversation_id,
         contact_key_of,
+        group_conversation_id,
+        group_id_of,
         guest_conversation_id,
     )
     from p2pchat.store.errors import (
@@ -34,9 +36,12 @@ if TYPE_CHECKING:
         ProfileExists,
         ProfileNotFound,
         ProfileTooNew,
+        StaleGroupList,
         StoreError,
+        TooManyGroups,
         WrongPassphrase,
     )
+    from p2pchat.store.groups import MAX_GROUPS, GroupStore
     from p2pchat.store.keys import DEFAULT_KDF_LIMITS, KdfLimits
     from p2pchat.store.paths import ProfilePaths, resolve_data_dir
     from p2pchat.store.profile import (
@@ -47,27 +52,33 @@ if TYPE_CHECKING:
         profile_exists,
     )
     from p2pchat.store.records import (
+        ChainState,
         Contact,
         ConversationSummary,
         DeliveryState,
         Direction,
+        GroupState,
         OutboxEntry,
         SearchHit,
         Settings,
+        StoredGroup,
         StoredIdentity,
         StoredMessage,
         TrustState,
     )
 
 _NAMES_IN = {
-    "conversation_id": "contact_conversation_id contact_key_of guest_conversation_id",
+    "conversation_id": "contact_conversation_id contact_key_of group_conversation_id group_id_of"
+    " guest_conversation_id",
     "errors": "DataDirUnusable DiskFull InvalidSearchQuery OutboxFull ProfileCorrupt"
-    " ProfileExists ProfileNotFound ProfileTooNew StoreError WrongPassphrase",
+    " ProfileExists ProfileNotFound ProfileTooNew StaleGroupList StoreError TooManyGroups"
+    " WrongPassphrase",
+    "groups": "MAX_GROUPS GroupStore",
     "keys": "DEFAULT_KDF_LIMITS KdfLimits",
     "paths": "ProfilePaths resolve_data_dir",
     "profile": "MAX_OUTBOX_PER_CONVERSATION Profile create_profile open_profile profile_exists",
-    "records": "Contact ConversationSummary DeliveryState Direction OutboxEntry SearchHit"
-    " Settings StoredIdentity StoredMessage TrustState",
+    "records": "ChainState Contact ConversationSummary DeliveryState Direction GroupState"
+    " OutboxEntry SearchHit Settings StoredGroup StoredIdentity StoredMessage TrustState",
 }
 _MODULE_OF = {name: module for module, names in _NAMES_IN.items() for name in names.split()}
 
@@ -85,13 +96,17 @@ if not TYPE_CHECKING:  # mypy sees the imports above, so a misspelt name stays a
 
 __all__ = [
     "DEFAULT_KDF_LIMITS",
+    "MAX_GROUPS",
     "MAX_OUTBOX_PER_CONVERSATION",
+    "ChainState",
     "Contact",
     "ConversationSummary",
     "DataDirUnusable",
     "DeliveryState",
     "Direction",
     "DiskFull",
+    "GroupState",
+    "GroupStore",
     "InvalidSearchQuery",
     "KdfLimits",
     "OutboxEntry",
@@ -104,14 +119,19 @@ __all__ = [
     "ProfileTooNew",
     "SearchHit",
     "Settings",
+    "StaleGroupList",
     "StoreError",
+    "StoredGroup",
     "StoredIdentity",
     "StoredMessage",
+    "TooManyGroups",
     "TrustState",
     "WrongPassphrase",
     "contact_conversation_id",
     "contact_key_of",
     "create_profile",
+    "group_conversation_id",
+    "group_id_of",
     "guest_conversation_id",
     "open_profile",
     "profile_exists",

@@ -89,6 +89,29 @@ class OutboxFull(StoreError):
         self.conversation_id = conversation_id
 
 
+class TooManyGroups(StoreError):
+    """The profile already holds the most groups it may (MAX_GROUPS)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this profile already holds {limit} groups, the most it can:"
+            " delete a group you left or were removed from first"
+        )
+        self.limit = limit
+
+
+class StaleGroupList(StoreError):
+    """A member list that is not newer than the one held (epochs only grow)."""
+
+    def __init__(self, name: str, held: int, offered: int) -> None:
+        super().__init__(
+            f"group {name!r}: the member list offered (epoch {offered}) is not newer"
+            f" than the one held (epoch {held})"
+        )
+        self.held = held
+        self.offered = offered
+
+
 class DiskFull(StoreError):
     """The disk holding the profile is full: the write was not made (all or nothing)."""
 

@@ -15,6 +15,8 @@ No-history mode (``keep_history=False``) — message bodies never reach the disk
   stops). Turning history off moves queued entries from the file into memory
   (deleted from the file with ``secure_delete``); turning it on moves them back.
 - Contacts, identity and settings are still stored: they are not conversation.
+  So are groups and their chains (``Profile.groups``, groups.py); a group's fan-out
+  copies wait in the in-memory outbox like any other entry.
 
 Threading: a Profile is one connection. Any thread may use it, one at a time
 (the node owns it and serialises calls).
@@ -49,12 +51,14 @@ from p2pchat.store.errors import (
     StoreError,
 )
 from p2pchat.store.fts_query import to_match_expression
+from p2pchat.store.groups import GroupStore, check_outbox_frame
 from p2pchat.store.keys import DEFAULT_KDF_LIMITS, SALT_BYTES, KdfLimits, derive_key, new_salt
 from p2pchat.store.paths import ProfilePaths
 from p2pchat.store.records import (
     MESSAGE_ID_BYTES,
     PUBLIC_KEY_BYTES,
     SEED_BYTES,
+    TEXT_FRAME_TYPE,
     Contact,
     ConversationSummary,
     DeliveryState,
@@ -74,9 +78,10 @@ Connection = Any  # sqlcipher3 has no stubs
 MAX_OUTBOX_PER_CONVERSATION = 1000
 
 _MESSAGE_COLUMNS = (
-    "m.message_id, m.conversation_id, m.direction, m.sender, m.timestamp_ms, m.body, m.delivery"
+    "m.message_id, m.conversation_id, m.direction, m.sender, m.timestamp_ms, m.body, m.delivery,"
+    " m.sender_key"
 )
-_OUTBOX_COLUMNS = "message_id, conversation_id, created_ms, attempts, body"
+_OUTBOX_COLUMNS = "message_id, conversation_id, created_ms, attempts, body, frame_type, payload"
 
 
 def profile_exists(data_dir: Path) -> bool:
@@ -182,7 +187,7 @@ def open_profile(
 class Profile:
     """An open profile. Get one from ``create_profile`` or ``open_profile``."""
 
-    def __init__(self, conn: Connection, paths: ProfilePaths, key: bytes) -> None:
+    def __init__(self, conn: Connection, paths: ProfilePaths, key: bytes | None = None) -> None:
         self._conn = _DiskFullGuard(conn, paths.data_dir)
         self._key = key
         self._paths = paths
@@ -192,6 +197,7 @@ class Profile:
             raise ProfileCorrupt(paths.database, "it has no identity")
         self._identity = StoredIdentity(seed=bytes(row[0]), name=row[1])
         self._settings = Settings(keep_history=self._read_setting("keep_history", True))
+        self.groups = GroupStore(self._conn, self._transaction)  # groups.py
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -226,6 +232,8 @@ class Profile:
     def start_background_checkpoints(self) -> BackgroundCheckpointer:
         """Move WAL checkpoints off this connection's commits onto a thread (see
         checkpointer.py). The caller stops it before closing the profile."""
+        if self._key is None:  # bench baselines build a Profile over an unkeyed connection
+            raise ValueError("an unkeyed Profile cannot open a second connection")
         checkpointer = BackgroundCheckpointer(self._paths.database, self._key)
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         return checkpointer
@@ -300,11 +308,13 @@ class Profile:
         ).fetchone()
         return None if row is None else _contact_from_row(row)
 
-    def contacts(self) -> list[Contact]:
-        """All contacts, by display name."""
+    def contacts(self, *, include_members: bool = False) -> list[Contact]:
+        """All contacts, by display name; keys pinned only by a group's member list
+        (``TrustState.MEMBER``) with ``include_members``."""
         rows = self._conn.execute(
             "SELECT public_key, display_name, trust, verified, pinned_at_ms FROM contacts"
-            " ORDER BY display_name COLLATE NOCASE, public_key"
+            " WHERE ? OR trust != ? ORDER BY display_name COLLATE NOCASE, public_key",
+            (include_members, TrustState.MEMBER.value),
         ).fetchall()
         return [_contact_from_row(row) for row in rows]
 
@@ -330,6 +340,8 @@ class Profile:
         In no-history mode only the id is remembered, in memory (see module doc).
         """
         _check_length("message id", message.message_id, MESSAGE_ID_BYTES)
+        if message.sender_key is not None:
+            _check_length("sender key", message.sender_key, PUBLIC_KEY_BYTES)
         if not self._settings.keep_history:
             cursor = self._conn.execute(
                 "INSERT INTO temp.session_seen_messages (message_id) SELECT ?"
@@ -340,7 +352,7 @@ class Profile:
             return bool(cursor.rowcount)
         cursor = self._conn.execute(
             "INSERT INTO messages (message_id, conversation_id, direction, sender,"
-            " timestamp_ms, body, delivery) SELECT ?, ?, ?, ?, ?, ?, ?"
+            " timestamp_ms, body, delivery, sender_key) SELECT ?, ?, ?, ?, ?, ?, ?, ?"
             " WHERE NOT EXISTS"
             " (SELECT 1 FROM temp.session_seen_messages WHERE message_id = ?)"
             " ON CONFLICT (message_id) DO NOTHING",
@@ -352,6 +364,7 @@ class Profile:
                 message.timestamp_ms,
                 message.body,
                 message.delivery.value,
+                message.sender_key,
                 message.message_id,
             ),
         )
@@ -476,7 +489,7 @@ class Profile:
             rows = self._conn.execute(sql, params).fetchall()
         except sqlcipher3.OperationalError as error:
             raise InvalidSearchQuery(query, str(error)) from None
-        return [SearchHit(message=_message_from_row(row), snippet=row[7]) for row in rows]
+        return [SearchHit(message=_message_from_row(row), snippet=row[8]) for row in rows]
 
     def search_count(
         self,
@@ -526,9 +539,11 @@ class Profile:
             bytes(key): name
             for key, name in self._conn.execute("SELECT public_key, display_name FROM contacts")
         }
+        group_names = self.groups.names_by_conversation()
         summaries = []
         for conversation_id, last_ms, count in rows:
             name = contact_names.get(contact_key_of(conversation_id) or b"")
+            name = name or group_names.get(conversation_id)
             if not name:
                 name = self._last_sender(conversation_id)
             summaries.append(
@@ -544,13 +559,23 @@ class Profile:
     # -- outbox --------------------------------------------------------------
 
     def enqueue_outbox(
-        self, message_id: bytes, conversation_id: str, body: str, *, created_ms: int
+        self,
+        message_id: bytes,
+        conversation_id: str,
+        body: str,
+        *,
+        created_ms: int,
+        frame_type: int = TEXT_FRAME_TYPE,
+        payload: bytes | None = None,
     ) -> bool:
         """Queue a message for an offline contact; False if already queued.
 
-        Raises OutboxFull past MAX_OUTBOX_PER_CONVERSATION entries.
+        A text message has ``body``; any other frame (a group message's fan-out
+        copy, a member list) has its ``frame_type``, its frame body as ``payload``
+        and ``body`` ''. Raises OutboxFull past MAX_OUTBOX_PER_CONVERSATION entries.
         """
         _check_length("message id", message_id, MESSAGE_ID_BYTES)
+        check_outbox_frame(frame_type, body, payload)
         table = self._outbox_table()
         with self._transaction():
             (queued,) = self._conn.execute(
@@ -560,9 +585,9 @@ class Profile:
             if queued >= MAX_OUTBOX_PER_CONVERSATION:
                 raise OutboxFull(conversation_id, MAX_OUTBOX_PER_CONVERSATION)
             cursor = self._conn.execute(
-                f"INSERT INTO {table} (message_id, conversation_id, created_ms, body)"  # noqa: S608
-                " VALUES (?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
-                (message_id, conversation_id, created_ms, body),
+                f"INSERT INTO {table} ({_OUTBOX_COLUMNS})"  # noqa: S608
+                " VALUES (?, ?, ?, 0, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                (message_id, conversation_id, created_ms, body, frame_type, payload),
             )
         return bool(cursor.rowcount)
 
@@ -580,6 +605,8 @@ class Profile:
                 created_ms=row[2],
                 attempts=row[3],
                 body=row[4],
+                frame_type=row[5],
+                payload=None if row[6] is None else bytes(row[6]),
             )
             for row in rows
         ]
@@ -771,6 +798,7 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         timestamp_ms=row[4],
         body=row[5],
         delivery=DeliveryState(row[6]),
+        sender_key=None if row[7] is None else bytes(row[7]),
     )
 
 

@@ -11,6 +11,11 @@ from enum import Enum
 PUBLIC_KEY_BYTES = 32
 SEED_BYTES = 32
 MESSAGE_ID_BYTES = 16
+GROUP_ID_BYTES = 16
+CHAIN_HASH_BYTES = 32  # BLAKE2b-256 of a sender's previous group message
+# Outbox entries carry the 1:1 frame type they go out as (the protocol's FrameType
+# values, repeated here so the store does not import the protocol): 1 is text.
+TEXT_FRAME_TYPE = 1
 
 
 class TrustState(Enum):
@@ -21,6 +26,9 @@ class TrustState(Enum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     BLOCKED = "blocked"
+    # Pinned by a group's signed member list, never asked or accepted as a contact:
+    # sessions with it are for that group only. Not listed by ``Profile.contacts()``.
+    MEMBER = "member"
 
 
 class Direction(Enum):
@@ -65,6 +73,8 @@ class StoredMessage:
     timestamp_ms: int
     body: str
     delivery: DeliveryState
+    # Group messages only: who really sent it (names in a group are not unique).
+    sender_key: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -73,13 +83,43 @@ class OutboxEntry:
     conversation_id: str
     created_ms: int
     attempts: int
-    body: str
+    body: str  # '' for a frame that is not text
+    frame_type: int = TEXT_FRAME_TYPE
+    payload: bytes | None = None  # the frame body when not text (an encoded group object)
+
+
+class GroupState(Enum):
+    ACTIVE = "active"
+    LEFT = "left"  # I left it
+    REMOVED = "removed"  # the admin removed me (a list without me arrived)
+
+
+@dataclass(frozen=True)
+class StoredGroup:
+    """A group as this profile holds it: the latest signed member list, as it came."""
+
+    group_id: bytes  # 16 random bytes chosen by the admin
+    name: str  # the list's name (1..64 UTF-8 bytes)
+    admin_key: bytes  # never changes for the group's life
+    epoch: int  # the held list's epoch (1 at creation, +1 per change)
+    member_list: bytes = field(repr=False)  # the encoded signed MemberList, byte for byte
+    joined_epoch: int  # the epoch at which I joined: older messages are refused
+    state: GroupState
+    created_ms: int  # when this profile first stored the group; never moves on update
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """Where one sender's hash chain in one group stands (constant size per sender)."""
+
+    last_seq: int
+    last_hash: bytes
 
 
 @dataclass(frozen=True)
 class ConversationSummary:
     conversation_id: str
-    name: str  # contact name, else the guest's latest label, else the id
+    name: str  # contact or group name, else the guest's latest label, else the id
     last_message_ms: int
     message_count: int
 

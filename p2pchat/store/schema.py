@@ -115,7 +115,45 @@ _V3_DEFERRED_FTS = """
         END;
 """
 
-MIGRATIONS: Sequence[str] = (_V1_CORE_TABLES, _V2_FULL_TEXT_SEARCH, _V3_DEFERRED_FTS)
+# Groups (issue 12). A group's messages are ordinary `messages` rows (conversation
+# "group:<hex>"), so history, search and export take them unchanged; `sender_key`
+# says who sent one (names in a group are not unique). Adding a column leaves the
+# FTS index alone: it holds `body` by rowid only. An outbox row that is not text
+# (a fan-out copy of a group message, a member list) has `frame_type` != 1, its
+# frame body in `payload` and '' in `body`. `group_chains` holds, per group and
+# sender (me included), the last seq and hash seen: constant size per sender.
+# `trust = 'member'` in contacts needs no change here (trust has no CHECK).
+_V4_GROUPS = """
+        CREATE TABLE groups (
+            group_id BLOB PRIMARY KEY CHECK (length(group_id) = 16),
+            name TEXT NOT NULL,
+            admin_key BLOB NOT NULL CHECK (length(admin_key) = 32),
+            epoch INTEGER NOT NULL CHECK (epoch >= 1),
+            list BLOB NOT NULL,  -- the encoded signed MemberList, as it came
+            joined_epoch INTEGER NOT NULL CHECK (joined_epoch BETWEEN 1 AND epoch),
+            state TEXT NOT NULL CHECK (state IN ('active', 'left', 'removed')),
+            created_ms INTEGER NOT NULL
+        );
+        CREATE TABLE group_chains (
+            group_id BLOB NOT NULL REFERENCES groups (group_id) ON DELETE CASCADE,
+            sender_key BLOB NOT NULL CHECK (length(sender_key) = 32),
+            last_seq INTEGER NOT NULL CHECK (last_seq >= 1),
+            last_hash BLOB NOT NULL CHECK (length(last_hash) = 32),
+            PRIMARY KEY (group_id, sender_key)
+        ) WITHOUT ROWID;
+        ALTER TABLE outbox ADD COLUMN frame_type INTEGER NOT NULL DEFAULT 1
+            CHECK (frame_type BETWEEN 1 AND 255);
+        ALTER TABLE outbox ADD COLUMN payload BLOB;
+        ALTER TABLE messages ADD COLUMN sender_key BLOB
+            CHECK (sender_key IS NULL OR length(sender_key) = 32);
+"""
+
+MIGRATIONS: Sequence[str] = (
+    _V1_CORE_TABLES,
+    _V2_FULL_TEXT_SEARCH,
+    _V3_DEFERRED_FTS,
+    _V4_GROUPS,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -151,7 +189,9 @@ def create_session_tables(conn: Connection) -> None:
             conversation_id TEXT NOT NULL,
             created_ms INTEGER NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0,
-            body TEXT NOT NULL
+            body TEXT NOT NULL,
+            frame_type INTEGER NOT NULL DEFAULT 1,  -- as in `outbox` (schema v4)
+            payload BLOB
         );
         CREATE TEMP TABLE session_seen_messages (
             message_id BLOB PRIMARY KEY

@@ -46,7 +46,11 @@ def test_decode_frame(data: bytes) -> None:
     st.text(max_size=200),
 )
 def test_frame_round_trip(kind: FrameType, mid: bytes, ts: int, text: str) -> None:
-    body = text.encode() if kind is FrameType.TEXT else b""
+    body = b""
+    if kind is FrameType.TEXT:
+        body = text.encode()
+    elif kind in (FrameType.GROUP_MESSAGE, FrameType.GROUP_LIST):
+        body = b"\x01" + text.encode()  # a group object: opaque, never empty, to the frame
     frame = ChatFrame(kind, mid, ts, body)
     assert decode_frame(frame.encode()) == frame
 
