@@ -177,7 +177,8 @@ def _add_group_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         " read it with `p2pchat history NAME`.",
     )
     _add_common(group, suppress=True)
-    actions = group.add_subparsers(dest="group_command", metavar="ACTION", required=True)
+    group.set_defaults(handler=where + "run_group_usage")  # no ACTION: one line says which
+    actions = group.add_subparsers(dest="group_command", metavar="ACTION")
     create = _command(actions, "create", "make a group with you as its admin",
                       where + "run_group_create")  # fmt: skip
     create.add_argument("name", metavar="NAME", help="its name (1 to 64 bytes)")

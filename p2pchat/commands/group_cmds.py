@@ -10,6 +10,7 @@ from typing import Any
 
 from p2pchat.commands.history_cmd import terminal_safe
 from p2pchat.commands.node_cmds import _client, _print_json, _print_table, _text
+from p2pchat.errors import UsageError
 
 
 def run_groups(args: argparse.Namespace) -> int:
@@ -27,7 +28,19 @@ def run_groups(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_group_usage(args: argparse.Namespace) -> int:
+    raise UsageError("name an ACTION: group create, add, remove or leave (`p2pchat group --help`)")
+
+
 def run_group_create(args: argparse.Namespace) -> int:
+    from p2pchat.protocol.group_wire import MAX_LAN_MEMBERS, check_name
+
+    try:  # before the node is asked: the bounds a list has
+        check_name(args.name, "a group name")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if len(args.members) >= MAX_LAN_MEMBERS:
+        raise UsageError(f"a group has at most {MAX_LAN_MEMBERS} members, you included")
     members = "\n".join(args.members)
     return _show(args, _client(args).call("group_create", name=args.name, members=members))
 
