@@ -1,0 +1,131 @@
+"""Groups on a real (namespaced) LAN: four daemons, driven through the CLI.
+
+Contacts: alice (the admin) with bob, carol and dave; bob with dave. Carol is a
+contact of nobody but alice, so her sessions with bob and dave exist only because
+the group's signed list pins their keys (trust ``member``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.lan.chat_nodes import ChatNode, Event, befriend
+from tests.lan.conftest import MakeLan
+
+pytestmark = pytest.mark.lan
+
+
+@pytest.fixture
+def four(make_lan: MakeLan, tmp_path: Path) -> Iterator[list[ChatNode]]:
+    lan = make_lan(4)
+    nodes = [
+        ChatNode(host, tmp_path / name, name)
+        for host, name in zip(lan.hosts, ("alice", "bob", "carol", "dave"), strict=True)
+    ]
+    for node in nodes:
+        node.start()
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+def group_messages(node: ChatNode, group_id: str) -> list[Event]:
+    return [e for e in node.messages_in() if e.get("group_id") == group_id]
+
+
+def wait_group_messages(node: ChatNode, group_id: str, count: int) -> list[Event]:
+    node.wait_for(lambda _e: len(group_messages(node, group_id)) >= count, timeout=120)
+    return group_messages(node, group_id)
+
+
+def by_sender(rows: list[Event], key: str = "sender") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for row in rows:
+        out.setdefault(str(row[key]), []).append(str(row["text"]))
+    return out
+
+
+def wait_change(node: ChatNode, change: str, member: str | None = None) -> Event:
+    return node.wait_for(
+        lambda e: e.get("type") == "group_changed" and e["change"] == change
+        and (member is None or e["member_name"] == member)
+    )  # fmt: skip
+
+
+def test_a_group_of_four(four: list[ChatNode]) -> None:
+    alice, bob, carol, dave = four
+    for other in (bob, carol, dave):
+        befriend(alice, other)
+    befriend(bob, dave)
+
+    # -- create: every member joins from alice's signed list --------------------------
+    created = alice.cli_json("group", "create", "family", "bob", "carol", "dave")
+    gid = created["group_id"]
+    assert [m["name"] for m in created["members"]] == ["alice", "bob", "carol", "dave"]
+    for node in (bob, carol, dave):
+        wait_change(node, "joined")
+    # carol is no one's contact but alice's, and never shows as one
+    assert [c["name"] for c in carol.cli_json("contacts")] == ["alice"]
+
+    # -- each member sends; every other member gets each message once, in order --------
+    sent: dict[str, list[str]] = {}
+    for node in four:
+        sent[node.name] = [f"{node.name} {i}" for i in range(3)]
+        for text in sent[node.name]:
+            node.cli("send", "family", text, check=True)
+    for node in four:
+        rows = wait_group_messages(node, gid, 9)
+        assert len(rows) == 9, rows
+        got = by_sender(rows)
+        assert got == {k: v for k, v in sent.items() if k != node.name}
+        assert {r["group_name"] for r in rows} == {"family"}
+        assert all(r["sender_id"] == r["peer_id"] for r in rows)
+    history = carol.cli_json("history", "family")
+    assert len(history) == 12
+    assert by_sender([h for h in history if h["direction"] == "in"]) == {
+        k: v for k, v in sent.items() if k != "carol"
+    }
+
+    # -- dave stopped during 50 messages, then started: all 50, once, in order -----------
+    dave.stop()
+    offline = {"alice": [f"a{i:02d}" for i in range(25)], "carol": [f"c{i:02d}" for i in range(25)]}
+    for a_text, c_text in zip(offline["alice"], offline["carol"], strict=True):
+        alice.cli("send", "family", a_text, check=True)
+        carol.cli("send", "family", c_text, check=True)
+    dave.start()
+    rows = dave.wait_history("family", 9 + 50)
+    new = [r for r in rows if r["text"][0] in "ac" and r["text"][1:].isdigit()]
+    assert len(new) == 50
+    assert by_sender(new) == offline
+
+    # -- dave removed: nothing after it reaches him; his sends are refused ----------------
+    dave.host.link_down()
+    dave.cli("send", "family", "from dave, already removed", check=True)
+    alice.cli("group", "remove", "family", "dave", check=True)
+    for node in (bob, carol):
+        wait_change(node, "member_removed", "dave")
+    for node in (alice, bob, carol):
+        node.cli("send", "family", f"{node.name} after removal", check=True)
+    for node in (alice, bob, carol):
+        rows = wait_group_messages(node, gid, 9 + (50 if node is bob else 25) + 2)
+        assert {f"{n} after removal" for n in ("alice", "bob", "carol") if n != node.name} <= {
+            r["text"] for r in rows
+        }
+    dave.host.link_up()
+    wait_change(dave, "you_were_removed")
+    for node in (alice, bob):  # dave's contacts: his queued copy reaches them, refused
+        refused = node.wait_for(
+            lambda e: e.get("type") == "group_message_refused" and e["from_peer_id"] == dave.peer_id
+        )
+        assert refused["code"] == "group-not-member"
+    for node in (alice, bob, carol):
+        assert "from dave, already removed" not in {r["text"] for r in group_messages(node, gid)}
+    dave_texts = {r["text"] for r in dave.cli_json("history", "family")}
+    assert not {t for t in dave_texts if t.endswith("after removal")}
+    result = dave.cli("send", "family", "still here?")
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
