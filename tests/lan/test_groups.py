@@ -61,12 +61,16 @@ def test_a_group_of_four(four: list[ChatNode]) -> None:
         befriend(alice, other)
     befriend(bob, dave)
 
-    # -- create: every member joins from alice's signed list --------------------------
-    created = alice.cli_json("group", "create", "family", "bob", "carol", "dave")
+    # -- create, then add: every member joins from alice's signed list -----------------
+    created = alice.cli_json("group", "create", "family", "bob", "carol")
     gid = created["group_id"]
-    assert [m["name"] for m in created["members"]] == ["alice", "bob", "carol", "dave"]
-    for node in (bob, carol, dave):
+    for node in (bob, carol):
         wait_change(node, "joined")
+    added = alice.cli_json("group", "add", "family", "dave")
+    assert [m["name"] for m in added["members"]] == ["alice", "bob", "carol", "dave"]
+    wait_change(dave, "joined")
+    for node in (bob, carol):
+        wait_change(node, "member_added", "dave")
     # carol is no one's contact but alice's, and never shows as one
     assert [c["name"] for c in carol.cli_json("contacts")] == ["alice"]
 
@@ -129,3 +133,10 @@ def test_a_group_of_four(four: list[ChatNode]) -> None:
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+    # nothing else was refused anywhere: the normal echoes of delivery are quiet
+    for node in four:
+        others = [
+            e for e in node.events
+            if e.get("type") == "group_message_refused" and e["from_peer_id"] != dave.peer_id
+        ]  # fmt: skip
+        assert others == [], (node.name, others)
