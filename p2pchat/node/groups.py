@@ -309,9 +309,13 @@ class LanGroups:
                 self._orphans.append((link, event, ref))
             return
         mid = message_id_of(event.payload)
-        if self._core.profile.get_message(mid) is not None:  # a copy sent again
+        if (
+            event.message_id == copy_id_of(mid, state.my_key)
+            and self._core.profile.get_message(mid) is not None
+        ):  # my copy sent again (its receipt was lost): acknowledged, nothing new
             self._receipt(link, event.message_id)
             return
+        # Anything else already held (a copy under another id: replayed) meets the chain.
         outcome = gs.receive_message(state, event.payload)
         if outcome.verdict is gs.Verdict.HELD:
             # No receipt until its list arrives: the sender keeps the copy queued.
