@@ -313,12 +313,11 @@ class LanContacts:
         task.add_done_callback(lambda _t: self._connecting.pop(key, None))
 
     def _session_allowed(self, contact: Contact | None) -> bool:
-        """A contact, or a group member who is not one (sharing an active group)."""
-        if contact is None:
+        """A contact, or a key a group I am active in lists (whatever its contact state
+        but blocked: a member's contact request, even refused, must not cut the group)."""
+        if contact is None or contact.trust is TrustState.BLOCKED:
             return False
-        if contact.trust is TrustState.MEMBER:
-            return self.member_allowed(contact.public_key)
-        return contact.trust is TrustState.ACCEPTED
+        return contact.trust is TrustState.ACCEPTED or self.member_allowed(contact.public_key)
 
     def resolve_accepted(self, query: str) -> Contact:
         """The accepted contact ``query`` names (group members are picked from these)."""
@@ -434,7 +433,11 @@ class LanContacts:
         self, sender: bytes, contact: Contact | None, opened: OpenedEnvelope
     ) -> bytes:
         core = self._core
-        if contact is not None and contact.trust is TrustState.PENDING_OUTGOING:
+        if (
+            contact is not None
+            and contact.trust is TrustState.PENDING_OUTGOING
+            and not self.member_allowed(sender)  # a member's offer is for the group
+        ):
             # An authenticated offer from someone we asked: they accepted.
             core.profile.set_trust(sender, TrustState.ACCEPTED)
             core.emit(ContactAccepted(peer_id(sender), contact.display_name))

@@ -55,8 +55,12 @@ from p2pchat.transport.errors import TransportError
 logger = logging.getLogger(__name__)
 
 # Refusals that are the normal echo of at-least-once delivery, not an attack: a list
-# resent after a newer one, a copy resent after its receipt was lost.
-_QUIET_CODES = frozenset({"group-stale-list"})
+# resent after a newer one; a list a member forwards before the admin's own reached us.
+_QUIET_CODES = frozenset({"group-stale-list", "group-join-not-admin"})
+# Messages of a group I do not hold yet (a member's copy can overtake the admin's first
+# list): kept, unacknowledged, until that list comes; past this many, left to the
+# senders' outboxes (no receipt: they send them again on the next session).
+MAX_ORPHANS = 256
 
 
 @dataclass
@@ -73,6 +77,7 @@ class LanGroups:
         self._contacts = contacts
         self._states: dict[bytes, gs.GroupState] = {}
         self._held: dict[bytes, _Held] = {}  # message id → receipt to send when released
+        self._orphans: list[tuple[PeerLink, GroupFrameReceived, ConversationRef]] = []
         self._restore()
         contacts.member_allowed = self.shares_active_group
 
@@ -262,6 +267,7 @@ class LanGroups:
         self._core.marks.index_later()
         if old is None:
             self._core.emit(self._changed(new, "joined", None))
+            self._adopt_orphans(new.group_id)
         else:
             if old.status is gs.Status.ACTIVE and new.status is gs.Status.REMOVED:
                 self._core.emit(self._changed(new, "you_were_removed", None))
@@ -297,13 +303,19 @@ class LanGroups:
         gid = group_id_of(event.payload)
         state = self._states.get(gid) if gid else None
         if state is None:
-            self._refused(gid, link, gs.UNKNOWN_GROUP, "a message for a group I do not hold")
-            self._receipt(link, event.message_id)
+            # Maybe its list is on its way (from the admin): keep it, unacknowledged.
+            self._orphans = [o for o in self._orphans if o[0].state != "closed"]
+            if gid is not None and len(self._orphans) < MAX_ORPHANS:
+                self._orphans.append((link, event, ref))
             return
         mid = message_id_of(event.payload)
-        if self._core.profile.get_message(mid) is not None:  # a copy sent again
+        if (
+            event.message_id == copy_id_of(mid, state.my_key)
+            and self._core.profile.get_message(mid) is not None
+        ):  # my copy sent again (its receipt was lost): acknowledged, nothing new
             self._receipt(link, event.message_id)
             return
+        # Anything else already held (a copy under another id: replayed) meets the chain.
         outcome = gs.receive_message(state, event.payload)
         if outcome.verdict is gs.Verdict.HELD:
             # No receipt until its list arrives: the sender keeps the copy queued.
@@ -315,7 +327,10 @@ class LanGroups:
             self._receipt(link, event.message_id)  # dealt with: it must not come back forever
             return
         if outcome.verdict is gs.Verdict.DUPLICATE:
-            self._receipt(link, event.message_id)
+            if mid in self._held:  # still held: acknowledged once stored, on this session
+                self._held[mid] = _Held(link, event.message_id)
+            else:
+                self._receipt(link, event.message_id)
             return
         new = outcome.state
         msg = outcome.message
@@ -332,6 +347,13 @@ class LanGroups:
             if stored:
                 self._emit_received(new, outcome)
         self._receipt(link, event.message_id)
+
+    def _adopt_orphans(self, group_id: bytes) -> None:
+        mine = [o for o in self._orphans if group_id_of(o[1].payload) == group_id]
+        self._orphans = [o for o in self._orphans if group_id_of(o[1].payload) != group_id]
+        for link, event, ref in mine:
+            if link.state == "open":
+                self._on_message(link, event, ref)
 
     def _member_left(self, state: gs.GroupState, key: bytes) -> None:
         member = state.members.member(key)

@@ -205,3 +205,7 @@ def test_history_lists_groups(
     assert row["text"] == "dinner at 7"
     assert main([*env, "history", "--search", "dinner", "--json"]) == 0
     assert "dinner" in capsys.readouterr().out
+    export = tmp_path / "family.json"
+    assert main([*env, "history", "family", "--export", str(export)]) == 0
+    capsys.readouterr()
+    assert "dinner at 7" in export.read_text()

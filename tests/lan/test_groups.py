@@ -7,6 +7,8 @@ the group's signed list pins their keys (trust ``member``).
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,12 +63,16 @@ def test_a_group_of_four(four: list[ChatNode]) -> None:
         befriend(alice, other)
     befriend(bob, dave)
 
-    # -- create: every member joins from alice's signed list --------------------------
-    created = alice.cli_json("group", "create", "family", "bob", "carol", "dave")
+    # -- create, then add: every member joins from alice's signed list -----------------
+    created = alice.cli_json("group", "create", "family", "bob", "carol")
     gid = created["group_id"]
-    assert [m["name"] for m in created["members"]] == ["alice", "bob", "carol", "dave"]
-    for node in (bob, carol, dave):
+    for node in (bob, carol):
         wait_change(node, "joined")
+    added = alice.cli_json("group", "add", "family", "dave")
+    assert [m["name"] for m in added["members"]] == ["alice", "bob", "carol", "dave"]
+    wait_change(dave, "joined")
+    for node in (bob, carol):
+        wait_change(node, "member_added", "dave")
     # carol is no one's contact but alice's, and never shows as one
     assert [c["name"] for c in carol.cli_json("contacts")] == ["alice"]
 
@@ -129,3 +135,80 @@ def test_a_group_of_four(four: list[ChatNode]) -> None:
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+    # nothing else was refused anywhere: the normal echoes of delivery are quiet
+    for node in four:
+        others = [
+            e for e in node.events
+            if e.get("type") == "group_message_refused" and e["from_peer_id"] != dave.peer_id
+        ]  # fmt: skip
+        assert others == [], (node.name, others)
+
+
+class ForgerNode(ChatNode):
+    """A member whose daemon forges, alters and replays group frames when told to."""
+
+    def daemon_command(self) -> list[str]:
+        command = super().daemon_command()
+        launch = "from tests.lan.group_forger import main; main()"
+        return [command[0], "-c", launch, *command[3:]]  # instead of `-m p2pchat`
+
+
+@pytest.fixture
+def four_with_forger(make_lan: MakeLan, tmp_path: Path) -> Iterator[list[ChatNode]]:
+    lan = make_lan(4)
+    nodes = [
+        ChatNode(lan.hosts[0], tmp_path / "alice", "alice"),
+        ChatNode(lan.hosts[1], tmp_path / "bob", "bob"),
+        ChatNode(lan.hosts[2], tmp_path / "carol", "carol"),
+        ForgerNode(lan.hosts[3], tmp_path / "mallory", "mallory"),
+    ]
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+def test_forged_altered_and_replayed_messages_and_a_changed_key(
+    four_with_forger: list[ChatNode], tmp_path: Path
+) -> None:
+    alice, bob, carol, mallory = four_with_forger
+    carol_key = json.loads(carol.cli("id", "--json", check=True).stdout)["public_key"]
+    for node in (alice, bob, carol):
+        node.start()
+    raw_key = base64.urlsafe_b64decode(carol_key + "=" * (-len(carol_key) % 4))
+    mallory.start(env={"FORGE_AS": raw_key.hex()})
+    for other in (bob, carol, mallory):
+        befriend(alice, other)
+    gid = alice.cli_json("group", "create", "club", "bob", "carol", "mallory")["group_id"]
+    for node in (bob, carol, mallory):
+        wait_change(node, "joined")
+    mallory.cli("send", "club", "hello, genuinely", check=True)
+    for node in (alice, bob, carol):
+        wait_group_messages(node, gid, 1)
+    mallory.cli("send", "club", "FORGE", check=True)
+    for node in (alice, bob, carol):
+        rows = wait_group_messages(node, gid, 2)
+        assert [r["text"] for r in rows] == ["hello, genuinely", "FORGE"]  # once each
+        node.wait_for(lambda e, n=node: len(refusals(n, mallory)) >= 3)
+        assert sorted(e["code"] for e in refusals(node, mallory)) == [
+            "group-bad-signature", "group-bad-signature", "group-replay",
+        ]  # fmt: skip
+    assert all(r["text"] != "I am someone else" for r in group_messages(bob, gid))
+
+    # carol's key changes (a new profile under her name): bob, who knows her only as a
+    # member of the club, gets the same warning as for a contact
+    carol.stop()
+    impostor = ChatNode(carol.host, tmp_path / "carol2", "carol")
+    impostor.start()
+    try:
+        warning = bob.wait_for(lambda e: e.get("type") == "key_warning")
+        assert warning["name"] == "carol"
+        assert warning["peer_id"] == carol.peer_id
+    finally:
+        impostor.stop()
+
+
+def refusals(node: ChatNode, sender: ChatNode) -> list[Event]:
+    return [
+        e for e in node.events
+        if e.get("type") == "group_message_refused" and e["from_peer_id"] == sender.peer_id
+    ]  # fmt: skip
