@@ -243,7 +243,8 @@ class MainScreen(Screen[None]):
             self.roster.count_unread(label)
             self._redraw_sidebar()
         if event.direction == "in" and (not in_view or not self.app.app_focus):
-            self.notifier.unseen_message(event.sender, self.roster.total_unread())
+            who = f"{event.sender} in {event.group_name}" if event.group_name else event.sender
+            self.notifier.unseen_message(who, self.roster.total_unread())
         self._redraw_chat_if(label)
 
     def _group_changed(self, event: GroupChanged) -> None:
@@ -255,8 +256,12 @@ class MainScreen(Screen[None]):
 
     def _group_refused(self, event: GroupMessageRefused) -> None:
         label = group_label(event.group_id)
-        text = refused_notice(event, self.roster.name_of(event.from_peer_id))
-        if event.group_id and label in self.roster.groups:
+        group = self.roster.groups.get(label)
+        # Who it came through: a member's name from the list, else a contact's, else the id.
+        members = {m.peer_id: m.name for m in group.members} if group else {}
+        via = members.get(event.from_peer_id) or self.roster.name_of(event.from_peer_id)
+        text = refused_notice(event, via)
+        if event.group_id and group is not None:
             self._notice(label, text, warning=True)
         else:
             self.notify(f"A group {text}", severity="warning", timeout=8)
