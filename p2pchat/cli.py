@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(ident)
     _add_node_commands(commands)
     _add_invite_commands(commands)
+    _add_group_commands(commands)
     _add_signal_server_command(commands)
     return parser
 
@@ -155,6 +156,47 @@ def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
             "p2pchat.commands.node_cmds:run_guests",
         )
     )
+
+
+def _add_group_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Groups: a signed member list kept by its admin; messages fan out to every member."""
+    where = "p2pchat.commands.group_cmds:"
+    group_help = "the group's name, or group:ID (the start of its id, `p2pchat groups`)"
+    _add_json(
+        _command(
+            commands, "groups",
+            "list your groups: members (online now or not), admin, id", where + "run_groups",
+        )
+    )  # fmt: skip
+    group = commands.add_parser(
+        "group",
+        help="create a group, add or remove members (admin), leave one",
+        description="Groups: everyone in one conversation. The creator is the group's admin:"
+        " only the admin adds and removes members, picking them from its contacts; members"
+        " need not be each other's contacts. Write to a group with `p2pchat send NAME TEXT`,"
+        " read it with `p2pchat history NAME`.",
+    )
+    _add_common(group, suppress=True)
+    group.set_defaults(handler=where + "run_group_usage")  # no ACTION: one line says which
+    actions = group.add_subparsers(dest="group_command", metavar="ACTION")
+    create = _command(actions, "create", "make a group with you as its admin",
+                      where + "run_group_create")  # fmt: skip
+    create.add_argument("name", metavar="NAME", help="its name (1 to 64 bytes)")
+    create.add_argument("members", metavar="MEMBER", nargs="*",
+                        help="contacts to put in it (name or peer id); add more later")  # fmt: skip
+    add = _command(actions, "add", "add a contact to a group you are the admin of",
+                   where + "run_group_add")  # fmt: skip
+    add.add_argument("group", metavar="GROUP", help=group_help)
+    add.add_argument("member", metavar="MEMBER", help="a contact: name or peer id")
+    remove = _command(actions, "remove", "take a member out of a group you are the admin of",
+                      where + "run_group_remove")  # fmt: skip
+    remove.add_argument("group", metavar="GROUP", help=group_help)
+    remove.add_argument("member", metavar="MEMBER", help="a member: name or peer id")
+    leave = _command(actions, "leave", "leave a group (its admin removes others first)",
+                     where + "run_group_leave")  # fmt: skip
+    leave.add_argument("group", metavar="GROUP", help=group_help)
+    for sub in (create, add, remove, leave):
+        _add_json(sub)
 
 
 def _add_signal_server_command(
@@ -208,7 +250,8 @@ def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     send.add_argument(
         "peer",
         metavar="PEER",
-        help=peer_help + ", or a guest's name or guest:ID (a guest here now wins over past ones)",
+        help=peer_help + ", a guest's name or guest:ID (a guest here now wins over past ones),"
+        " or a group's name or group:ID",
     )
     send.add_argument(
         "text",
@@ -237,7 +280,8 @@ def _add_node_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "peer",
         metavar="PEER",
         nargs="?",
-        help="a contact (name or peer id) or a guest (name or guest:ID);"
+        help="a contact (name or peer id), a guest (name or guest:ID) or a group (name or"
+        " group:ID);"
         " without it, list the conversations",
     )
     history.add_argument(

@@ -35,7 +35,7 @@ class Conversation:
     conversation_id: str
     name: str  # contact name, else the guest's latest name, else the id
     peer_id: str  # a contact's peer id; a guest's label (its conversation id)
-    kind: str  # "contact" or "guest"
+    kind: str  # "contact", "guest" or "group"
     last_message_ms: int | None  # None: no stored message
     message_count: int
 

@@ -8,8 +8,8 @@ lets a running node keep writing meanwhile). Four forms:
 * ``history --search WORDS [PEER]``: full-text search, newest first, with a total;
 * ``history PEER --export FILE``: JSON or Markdown (by extension), not encrypted.
 
-PEER is a contact (name or peer-id prefix) or a browser guest (name or
-``guest:<id>``). The message line format and ``terminal_safe`` live in
+PEER is a contact (name or peer-id prefix), a browser guest (name or
+``guest:<id>``) or a group (name or ``group:<id>``). The message line format and ``terminal_safe`` live in
 p2pchat/history_view.py and are re-exported here for ``p2pchat watch``.
 """
 
@@ -335,7 +335,7 @@ def _conversations(profile: Profile) -> list[Conversation]:
     """Every contact (with or without messages) and every other stored conversation."""
     from p2pchat.crypto.identity import peer_id
     from p2pchat.store import contact_conversation_id, contact_key_of
-    from p2pchat.store.conversation_id import GUEST_PREFIX
+    from p2pchat.store.conversation_id import GUEST_PREFIX, group_conversation_id
 
     summaries = {s.conversation_id: s for s in profile.conversations()}
     found = []
@@ -348,6 +348,19 @@ def _conversations(profile: Profile) -> list[Conversation]:
                 name=contact.display_name,
                 peer_id=peer_id(contact.public_key),
                 kind="contact",
+                last_message_ms=None if summary is None else summary.last_message_ms,
+                message_count=0 if summary is None else summary.message_count,
+            )
+        )
+    for group in profile.groups.all():  # every group, as a contact: by name or group:ID
+        conversation_id = group_conversation_id(group.group_id)
+        summary = summaries.pop(conversation_id, None)
+        found.append(
+            Conversation(
+                conversation_id=conversation_id,
+                name=group.name,
+                peer_id=conversation_id,
+                kind="group",
                 last_message_ms=None if summary is None else summary.last_message_ms,
                 message_count=0 if summary is None else summary.message_count,
             )

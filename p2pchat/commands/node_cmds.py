@@ -241,9 +241,12 @@ def describe_event(event: dict[str, Any]) -> str:
     kind = str(event.get("type", "?"))
     if kind == "message":
         timestamp = event.get("timestamp_ms")
+        sender = str(event.get("sender", "?"))
+        if event.get("group_name"):  # format_message makes it terminal-safe
+            sender = f"[{event['group_name']}] {sender}"
         return format_message(
             timestamp_ms=timestamp if isinstance(timestamp, int) else _now_ms(),
-            sender=str(event.get("sender", "?")),
+            sender=sender,
             direction=str(event.get("direction", "in")),
             text=str(event.get("text", "")),
         )
@@ -275,6 +278,21 @@ def _key_warning_line(e: dict[str, Any]) -> str:
     )
 
 
+def _group_changed_line(e: dict[str, Any]) -> str:
+    group, member = _text(e, "group_name"), _text(e, "member_name")
+    change = str(e.get("change"))
+    lines = {
+        "created": f"group {group} created",
+        "joined": f"you are now in group {group}",
+        "member_added": f"{member} joined group {group}",
+        "member_removed": f"{member} was removed from group {group}",
+        "member_left": f"{member} left group {group}",
+        "you_left": f"you left group {group}",
+        "you_were_removed": f"you were removed from group {group}",
+    }
+    return lines.get(change, f"group {group}: {terminal_safe(change)}")
+
+
 def _contact_request_line(e: dict[str, Any]) -> str:
     pid = _text(e, "peer_id")
     return f"{_who(e)} asks to become a contact: `p2pchat accept {pid}` or `p2pchat reject {pid}`"
@@ -298,6 +316,11 @@ _EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"delivered to {_text(e, 'peer_id')}: message {_text(e, 'message_id')[:8]}"
     ),
     "key_warning": _key_warning_line,
+    "group_changed": lambda e: _group_changed_line(e),
+    "group_message_refused": lambda e: (
+        f"group message from {_text(e, 'from_peer_id')} refused"
+        f" ({_text(e, 'code')}): {_text(e, 'reason')}"
+    ),
     "guest_waiting": lambda e: (
         f"{_who(e)} waits at invite {_text(e, 'invite_id')}:"
         f" `p2pchat admit {_text(e, 'peer_id')}` (or --deny)"

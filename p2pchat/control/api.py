@@ -51,6 +51,29 @@ class SentView:
 
 
 @dataclass(frozen=True)
+class GroupMemberView:
+    peer_id: str  # a LAN member's peer id; a guest's "guest:<id>"
+    name: str
+    kind: str  # "lan" | "guest"
+    admin: bool
+    me: bool
+    online: bool  # a session with them is open now (always True for me)
+    contact: bool  # one of my contacts (False: known only from the group's member list)
+
+
+@dataclass(frozen=True)
+class GroupView:
+    group_id: str  # 32 hex digits
+    name: str
+    conversation: str  # "group:<group_id>": what send, history and export take too
+    epoch: int  # the member list's version
+    admin_id: str  # the admin's peer id
+    am_admin: bool
+    state: str  # "active" | "left" | "removed"
+    members: list[GroupMemberView]
+
+
+@dataclass(frozen=True)
 class InviteView:
     invite_id: str  # what `p2pchat revoke` takes
     url: str  # https://HOST:PORT/c/<room>#<secret>: show it only to the guest
@@ -102,6 +125,13 @@ class NodeApi(Protocol):
     async def async_send_many(
         self, sends: Sequence[tuple[str, str]]
     ) -> list[SentView | UserError]: ...
+    # Groups. GROUP is a group's name or "group:<hex prefix>"; MEMBER a contact (PEER)
+    # or, for remove, a member's name or peer id. Only the admin adds and removes.
+    async def async_groups(self) -> list[GroupView]: ...
+    async def async_group_create(self, name: str, members: Sequence[str]) -> GroupView: ...
+    async def async_group_add(self, group: str, member: str) -> GroupView: ...
+    async def async_group_remove(self, group: str, member: str) -> GroupView: ...
+    async def async_group_leave(self, group: str) -> GroupView: ...
     async def async_invite(
         self, *, expires_s: int, uses: int, label: str | None, approve: bool
     ) -> InviteView: ...

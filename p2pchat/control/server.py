@@ -370,6 +370,27 @@ async def _guests(api: NodeApi, args: Mapping[str, Any]) -> Any:
     return await api.async_guests()
 
 
+async def _groups(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_groups()
+
+
+async def _group_create(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    members = [m for m in str(args.get("members") or "").split("\n") if m]
+    return await api.async_group_create(args["name"], members)
+
+
+async def _group_add(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_group_add(args["group"], args["member"])
+
+
+async def _group_remove(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_group_remove(args["group"], args["member"])
+
+
+async def _group_leave(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_group_leave(args["group"])
+
+
 _COMMANDS: dict[str, _Command] = {
     "status": _status,
     "peers": _peers,
@@ -385,6 +406,11 @@ _COMMANDS: dict[str, _Command] = {
     "revoke": _revoke,
     "admit": _admit,
     "guests": _guests,
+    "groups": _groups,
+    "group_create": _group_create,
+    "group_add": _group_add,
+    "group_remove": _group_remove,
+    "group_leave": _group_leave,
 }
 
 

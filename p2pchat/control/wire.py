@@ -45,6 +45,8 @@ class Arg:
 
 
 _PEER = Arg("peer", str)
+_GROUP = Arg("group", str)
+MAX_GROUP_MEMBERS_BYTES = 32 * (MAX_PEER_BYTES + 1)  # group_create: members, one a line
 
 COMMANDS: dict[str, tuple[Arg, ...]] = {
     "status": (),
@@ -67,6 +69,14 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
     "revoke": (Arg("invite", str, max_bytes=64),),
     "admit": (_PEER, Arg("deny", bool, required=False)),
     "guests": (),
+    "groups": (),
+    "group_create": (
+        Arg("name", str),
+        Arg("members", str, required=False, max_bytes=MAX_GROUP_MEMBERS_BYTES),
+    ),
+    "group_add": (_GROUP, Arg("member", str)),
+    "group_remove": (_GROUP, Arg("member", str)),
+    "group_leave": (_GROUP,),
 }
 
 

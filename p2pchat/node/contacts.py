@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 
 from p2pchat.control.api import ContactView, PeerView, SafetyView
 from p2pchat.crypto.envelope import (
@@ -76,6 +77,9 @@ class LanContacts:
         self._connecting: dict[bytes, asyncio.Task[None]] = {}
         self._key_warnings = KeyWarnings()
         self._key_warning_timer: asyncio.TimerHandle | None = None
+        # Set by the groups module: a ``member`` key (pinned by a group's list, not a
+        # contact) that shares an active group with us may have a session too.
+        self.member_allowed: Callable[[bytes], bool] = lambda _key: False
 
     def stop(self) -> None:
         if self._key_warning_timer is not None:
@@ -229,11 +233,12 @@ class LanContacts:
 
     def _key_changed(self, peer: disc.LanPeer) -> bool:
         """A known contact's name or id with another key: warn, and never connect to it."""
+        pinned = (TrustState.ACCEPTED, TrustState.MEMBER)  # a group member's key is pinned too
         own = self._core.profile.get_contact(peer.public_key)
-        if own is not None and own.trust is TrustState.ACCEPTED:
+        if own is not None and own.trust in pinned:
             return False  # a contact's own key (two contacts may share a name)
-        for contact in self._core.profile.contacts():
-            if contact.public_key == peer.public_key or contact.trust is not TrustState.ACCEPTED:
+        for contact in self._core.profile.contacts(include_members=True):
+            if contact.public_key == peer.public_key or contact.trust not in pinned:
                 continue
             if contact.display_name == peer.name or peer_id(contact.public_key) == peer.peer_id:
                 address = peer.addresses[0] if peer.addresses else ""
@@ -296,8 +301,7 @@ class LanContacts:
         links = self._core.links
         if (
             self._core.stopping
-            or contact is None
-            or contact.trust is not TrustState.ACCEPTED
+            or not self._session_allowed(contact)
             or key not in self.lan
             or key in self._connecting
             or (key in links and links[key].state != "closed")
@@ -307,6 +311,17 @@ class LanContacts:
         task = self._core.spawn(self._async_connect(key))
         self._connecting[key] = task
         task.add_done_callback(lambda _t: self._connecting.pop(key, None))
+
+    def _session_allowed(self, contact: Contact | None) -> bool:
+        """A contact, or a key a group I am active in lists (whatever its contact state
+        but blocked: a member's contact request, even refused, must not cut the group)."""
+        if contact is None or contact.trust is TrustState.BLOCKED:
+            return False
+        return contact.trust is TrustState.ACCEPTED or self.member_allowed(contact.public_key)
+
+    def resolve_accepted(self, query: str) -> Contact:
+        """The accepted contact ``query`` names (group members are picked from these)."""
+        return self._resolve_contact(query, states={TrustState.ACCEPTED})
 
     async def _async_connect(self, key: bytes) -> None:
         core = self._core
@@ -322,7 +337,9 @@ class LanContacts:
                     )  # fmt: skip
                 return
             session = Session(
-                Role.INITIATOR, LanEnvelopes(core.identity, key, self._guard_for(key))
+                Role.INITIATOR,
+                LanEnvelopes(core.identity, key, self._guard_for(key)),
+                groups=True,
             )
             link = self._new_link(key, session)
             channel: DataChannelLink | None = None
@@ -416,15 +433,22 @@ class LanContacts:
         self, sender: bytes, contact: Contact | None, opened: OpenedEnvelope
     ) -> bytes:
         core = self._core
-        if contact is not None and contact.trust is TrustState.PENDING_OUTGOING:
+        if (
+            contact is not None
+            and contact.trust is TrustState.PENDING_OUTGOING
+            and not self.member_allowed(sender)  # a member's offer is for the group
+        ):
             # An authenticated offer from someone we asked: they accepted.
             core.profile.set_trust(sender, TrustState.ACCEPTED)
             core.emit(ContactAccepted(peer_id(sender), contact.display_name))
             contact = self._contact(sender)
-        if contact is None or contact.trust is not TrustState.ACCEPTED:
+        if not self._session_allowed(contact):
             raise SignalingRefused(403, "not a contact: send a contact request first")
+        assert contact is not None
         session = Session(
-            Role.RESPONDER, LanEnvelopes(core.identity, sender, self._guard_for(sender))
+            Role.RESPONDER,
+            LanEnvelopes(core.identity, sender, self._guard_for(sender)),
+            groups=True,
         )
         try:
             offer = session.receive_opened_offer(opened)
@@ -451,6 +475,8 @@ class LanContacts:
     ) -> None:
         profile = self._core.profile
         name = _request_name(body) or peer_id(sender)
+        if contact is not None and contact.trust is TrustState.MEMBER:
+            contact = None  # a group member asking to be a contact: a request as any other
         if contact is not None:
             if contact.trust is TrustState.PENDING_OUTGOING:  # we both asked: done
                 profile.set_trust(sender, TrustState.ACCEPTED)
@@ -525,7 +551,7 @@ class LanContacts:
         if key in self.contact_guards:
             return self.contact_guards[key]
         contact = self._core.profile.get_contact(key)
-        if contact is not None and contact.trust is TrustState.ACCEPTED:
+        if self._session_allowed(contact):
             guard = ReplayGuard(seen_before=self.stranger_guard)
             self.contact_guards[key] = guard
             return guard

@@ -20,6 +20,7 @@ from typing import Any
 
 from p2pchat.control.api import (
     ContactView,
+    GroupView,
     GuestView,
     InviteView,
     KnownGuestView,
@@ -44,11 +45,19 @@ from p2pchat.node.events import (
     ReceiptEvent,
     SessionChanged,
 )
+from p2pchat.node.groups import LanGroups
 from p2pchat.node.guests import GuestHost
 from p2pchat.node.links import PeerLink, now_ms
 from p2pchat.node.sending import Sending
 from p2pchat.protocol.errors import ProtocolError
-from p2pchat.protocol.events import Event, MessageReceived, ReceiptReceived, SessionOpened
+from p2pchat.protocol.events import (
+    Event,
+    GroupFrameReceived,
+    MessageReceived,
+    ReceiptReceived,
+    SessionOpened,
+)
+from p2pchat.protocol.frames import FrameType
 from p2pchat.store import Profile
 from p2pchat.store.checkpointer import BackgroundCheckpointer
 from p2pchat.store.records import Contact, DeliveryState, StoredMessage
@@ -81,7 +90,8 @@ class Node:
         self._discovery: LanDiscovery | None = None
         self._checkpointer: BackgroundCheckpointer | None = None
         self.guests = GuestHost(self)
-        self.sending = Sending(self, self.contacts, self.guests)
+        self.groups = LanGroups(self, self.contacts)
+        self.sending = Sending(self, self.contacts, self.guests, self.groups)
 
     # -- life ----------------------------------------------------------------------
 
@@ -173,6 +183,21 @@ class Node:
     async def async_send_many(self, sends: Sequence[tuple[str, str]]) -> list[SentView | UserError]:
         return await self.sending.async_send_many(sends)
 
+    async def async_groups(self) -> list[GroupView]:
+        return await self.groups.async_groups()
+
+    async def async_group_create(self, name: str, members: Sequence[str]) -> GroupView:
+        return await self.groups.async_create(name, members)
+
+    async def async_group_add(self, group: str, member: str) -> GroupView:
+        return await self.groups.async_add(group, member)
+
+    async def async_group_remove(self, group: str, member: str) -> GroupView:
+        return await self.groups.async_remove(group, member)
+
+    async def async_group_leave(self, group: str) -> GroupView:
+        return await self.groups.async_leave(group)
+
     async def async_invite(
         self, *, expires_s: int, uses: int, label: str | None, approve: bool
     ) -> InviteView:
@@ -232,7 +257,11 @@ class Node:
         """What a session (a contact's or a guest's) tells us, stored and passed on."""
         if isinstance(event, SessionOpened):
             self.emit(SessionChanged(ref.peer_label, ref.name, "open"))
+            self.groups.on_session_open(link)  # membership first, then the outbox
             self.spawn(self._async_flush_outbox(link, ref.conversation_id))
+        elif isinstance(event, GroupFrameReceived):
+            if link.state != "closed":
+                self.groups.on_frame(link, event, ref)
         elif isinstance(event, MessageReceived):
             if link.state == "closed":  # a message after one we could not store: not yet
                 return
@@ -243,9 +272,7 @@ class Node:
                 asyncio.get_running_loop().call_soon(self._store_incoming)
         # A receipt is scoped to its conversation: one from one contact cannot
         # mark (or drop from the outbox) a message meant for another.
-        elif isinstance(event, ReceiptReceived) and self.marks.take_receipt(
-            event.message_id, ref.conversation_id
-        ):
+        elif isinstance(event, ReceiptReceived) and self._receipt(link, event, ref):
             self.emit(ReceiptEvent(ref.conversation_id, ref.peer_label, event.message_id.hex()))
 
     def _store_incoming(self) -> None:
@@ -291,17 +318,40 @@ class Node:
                     )
                 )  # fmt: skip
 
+    def _receipt(self, link: PeerLink, event: ReceiptReceived, ref: ConversationRef) -> bool:
+        link.sent_ids.discard(event.message_id)
+        return self.marks.take_receipt(event.message_id, ref.conversation_id)
+
+    def flush_outbox_soon(self, link: PeerLink, conversation: str) -> None:
+        self.spawn(self._async_flush_outbox(link, conversation))
+
     async def _async_flush_outbox(self, link: PeerLink, conversation: str) -> None:
         async with link.send_lock:
             self.marks.flush()  # receipts still queued must not send their messages again
             for entry in self.profile.pending_outbox(conversation):
                 if link.state != "open":
                     return
+                if entry.message_id in link.sent_ids:
+                    continue  # this session had it already (a flush asked for again)
                 try:
-                    _, data = link.session.send_text(
-                        entry.body, entry.created_ms, message_id=entry.message_id
-                    )
+                    if entry.frame_type == FrameType.TEXT:
+                        _, data = link.session.send_text(
+                            entry.body, entry.created_ms, message_id=entry.message_id
+                        )
+                    elif not link.session.groups or entry.payload is None:
+                        continue  # waits for a peer that announced groups (a newer p2pchat)
+                    elif entry.frame_type == FrameType.GROUP_MESSAGE:
+                        data = link.session.send_group_message(
+                            entry.payload, entry.created_ms, message_id=entry.message_id
+                        )
+                    elif entry.frame_type == FrameType.GROUP_LIST:
+                        data = link.session.send_group_list(
+                            entry.payload, entry.created_ms, message_id=entry.message_id
+                        )
+                    else:
+                        continue
                     link.send(data)
+                    link.sent_ids.add(entry.message_id)
                     await link.async_drain()
                 except (TransportError, ProtocolError):
                     return

@@ -51,3 +51,6 @@ class NodeCore(Protocol):
 
     def on_session_event(self, link: PeerLink, event: Event, ref: ConversationRef) -> None:
         """What any session (a contact's or a guest's) tells us: stored and passed on."""
+
+    def flush_outbox_soon(self, link: PeerLink, conversation: str) -> None:
+        """Send what ``conversation``'s outbox holds that ``link`` has not sent yet."""

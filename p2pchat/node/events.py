@@ -105,6 +105,39 @@ class MessageEvent(NodeEvent):
     message_id: str  # hex
     timestamp_ms: int
     text: str
+    # A group message (conversation "group:<group_id>"): the group, and who wrote it
+    # (``peer_id`` is the session it came on; for a group, the sender's peer id, or a
+    # guest's "guest:<id>"). None for a 1:1 message.
+    group_id: str | None = None  # 32 hex digits
+    group_name: str | None = None
+    sender_id: str | None = None
+    missing_before: int = 0  # messages of this sender that never arrived before this one
+
+
+@dataclass(frozen=True)
+class GroupChanged(NodeEvent):
+    """A group I am in changed (or I joined, left, or was removed from it)."""
+
+    type: ClassVar[str] = "group_changed"
+    group_id: str  # 32 hex digits
+    group_name: str
+    # "created" | "joined" | "member_added" | "member_removed" | "member_left" |
+    # "you_left" | "you_were_removed"
+    change: str
+    member_id: str | None  # the member concerned (peer id, or "guest:<id>"); None: the group
+    member_name: str | None
+    epoch: int
+
+
+@dataclass(frozen=True)
+class GroupMessageRefused(NodeEvent):
+    """A group message or member list that failed a check (docs/protocol.md "Groups")."""
+
+    type: ClassVar[str] = "group_message_refused"
+    group_id: str  # 32 hex digits, or "" if it named no group I hold
+    from_peer_id: str  # the session it came on
+    code: str  # e.g. "group-bad-signature", "group-replay", "group-not-member"
+    reason: str  # one line
 
 
 @dataclass(frozen=True)

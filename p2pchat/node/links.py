@@ -69,6 +69,9 @@ class PeerLink:
         self.opened = False  # ever open: its closing is worth telling
         self.close_reason: str | None = None
         self.send_lock = asyncio.Lock()  # keeps outbox flushes and new sends in order
+        # Outbox entries sent on this session and not yet acknowledged: a flush asked
+        # for again (a new group copy) sends only what this session has not had yet.
+        self.sent_ids: set[bytes] = set()
         self._on_event = on_event
         self._on_closed = on_closed
         self._channel: Channel | None = None

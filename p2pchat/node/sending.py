@@ -16,11 +16,13 @@ from p2pchat.errors import UserError
 from p2pchat.node.contacts import LanContacts
 from p2pchat.node.core_protocol import ConversationRef, NodeCore
 from p2pchat.node.events import MessageEvent
+from p2pchat.node.groups import LanGroups
 from p2pchat.node.guests import GuestHost
 from p2pchat.node.links import now_ms
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.frames import MAX_BODY_BYTES
 from p2pchat.store import StoreError, contact_conversation_id, contact_key_of
+from p2pchat.store.conversation_id import GROUP_PREFIX
 from p2pchat.store.records import DeliveryState, StoredMessage, TrustState
 from p2pchat.store.records import Direction as MessageDirection
 from p2pchat.transport.errors import TransportError
@@ -28,12 +30,15 @@ from p2pchat.transport.errors import TransportError
 
 @dataclass(frozen=True)
 class _Target:
-    """Someone ``send`` can write to: a contact, or a guest with its state."""
+    """Someone ``send`` can write to: a contact, a guest with its state, or a group."""
 
     ref: ConversationRef
-    guest_state: str | None = None  # None: a contact
+    guest_state: str | None = None  # None: a contact (or a group)
+    group: bool = False
 
     def kind(self) -> str:
+        if self.group:
+            return "group"
         return "contact" if self.guest_state is None else "guest"
 
     def is_past(self) -> bool:
@@ -43,7 +48,7 @@ class _Target:
         from p2pchat.node.peer_match import printable
 
         who = f"{printable(self.ref.name)} ({printable(self.ref.peer_label)}"
-        if self.guest_state is None:
+        if self.guest_state is None or self.group:
             return who + ")"
         return f"{who}, {self.guest_state})"
 
@@ -59,10 +64,13 @@ class _StagedSend:
 
 
 class Sending:
-    def __init__(self, core: NodeCore, contacts: LanContacts, guests: GuestHost) -> None:
+    def __init__(
+        self, core: NodeCore, contacts: LanContacts, guests: GuestHost, groups: LanGroups
+    ) -> None:
         self._core = core
         self._contacts = contacts
         self._guests = guests
+        self._groups = groups
 
     async def async_send(self, peer: str, text: str) -> SentView:
         (result,) = await self.async_send_many([(peer, text)])
@@ -82,7 +90,12 @@ class Sending:
                 staged.append(exc)
         # Outbox and history in one commit: whatever happens next, nothing is lost.
         # If it cannot be stored (a full disk, a full outbox), it is not sent: one line says why.
-        to_store = [item for item in staged if isinstance(item, _StagedSend)]
+        to_store = [
+            item
+            for item in staged
+            if isinstance(item, _StagedSend)
+            and not item.ref.conversation_id.startswith(GROUP_PREFIX)
+        ]
         if not self._store_sends(to_store):
             # One of them failed (e.g. its conversation's outbox is full): each on its own,
             # so that only that one fails.
@@ -91,9 +104,16 @@ class Sending:
         if any(item.error is None for item in to_store):
             self._core.marks.index_later()
         return [
-            item if isinstance(item, UserError) else await self._send_stored(item)
-            for item in staged
+            item if isinstance(item, UserError) else await self._send_one(item) for item in staged
         ]
+
+    async def _send_one(self, item: _StagedSend) -> SentView | UserError:
+        if not item.ref.conversation_id.startswith(GROUP_PREFIX):
+            return await self._send_stored(item)
+        try:  # a group message: stored (history, my chain, one copy per member) and fanned out
+            return await self._groups.async_send(item.ref.conversation_id, item.text)
+        except UserError as exc:
+            return exc
 
     def _send_targets(self) -> list[_Target]:
         # Contacts, and this run's guests: a live one is who "Dana" means, not the
@@ -111,6 +131,10 @@ class Sending:
             _Target(ConversationRef(cid, label, name), guest_state=state)
             for name, label, cid, state in self._guests.conversations()
         ]
+        targets += [
+            _Target(ConversationRef(cid, label, name), group=True)
+            for name, label, cid in self._groups.targets()
+        ]
         return targets
 
     def _resolve_send(self, peer: str, text: str, targets: list[_Target]) -> ConversationRef:
@@ -122,9 +146,10 @@ class Sending:
             raise UserError(f"the message is over {MAX_BODY_BYTES} bytes: split it")
         return resolve_peer(
             peer, targets, name_of=lambda t: t.ref.name, key_of=lambda t: t.ref.peer_label,
-            kind="contact or guest", kind_of=_Target.kind, past=_Target.is_past,
+            kind="contact, guest or group", kind_of=_Target.kind, past=_Target.is_past,
             describe=_Target.describe,
-            pick_one="use more of the peer id, or a guest's guest:ID (`p2pchat guests` lists them)",
+            pick_one="use more of the peer id, a guest's guest:ID (`p2pchat guests` lists them)"
+            " or a group's group:ID (`p2pchat groups`)",
             none_yet="no contact or guest matches {query}: no contacts yet (`p2pchat add PEER`)"
             " and no guests (`p2pchat invite`)",
         ).ref  # fmt: skip
@@ -181,6 +206,7 @@ class Sending:
         async with link.send_lock:
             try:
                 link.send(link.session.send_text(text, stamp, message_id=message_id)[1])
+                link.sent_ids.add(message_id)
             except (TransportError, ProtocolError):
                 return SentView(ref.conversation_id, message_id.hex(), "queued")
         self._core.marks.mark_sent(message_id)

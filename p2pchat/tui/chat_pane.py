@@ -103,10 +103,13 @@ class ChatPane(Vertical):
     def input(self) -> Input:
         return self.query_one("#chat-input", Input)
 
-    def open(self, label: str, name: str) -> None:
+    def open(self, label: str, name: str, *, closed: str | None = None) -> None:
+        """``closed``: why nothing can be sent here (a group I left); None: it can."""
         self.label = label
-        self.input.disabled = False
-        self.input.placeholder = f"Message {one_line(name, 30)}: Enter sends, Esc goes back"
+        self.input.disabled = closed is not None
+        self.input.placeholder = closed or (
+            f"Message {one_line(name, 30)}: Enter sends, Esc goes back"
+        )
 
     def show_title(self, title: Text) -> None:
         self.query_one("#chat-title", Static).update(title)
@@ -130,6 +133,10 @@ class ChatPane(Vertical):
 def render_chat_line(line: ChatLine, me: str) -> Text:
     out = line.direction == "out"
     text = Text(clock_time(line.timestamp_ms) + "  ", style="dim")
+    if line.direction == "notice":
+        style = "bold yellow" if line.state == "warning" else "italic"
+        text.append(("⚠ " if line.state == "warning" else "— ") + terminal_safe(line.text), style)
+        return text
     sender = me if out else line.sender
     text.append(one_line(sender, SENDER_WIDTH).ljust(SENDER_WIDTH), style="bold cyan" if out
                 else "bold magenta")  # fmt: skip

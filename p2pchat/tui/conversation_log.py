@@ -4,6 +4,9 @@ Seeded from history (the Profile) when a conversation is first opened, then
 kept up to date by events: our own messages go queued → sent → delivered and
 never back. Works the same with history off: what this session saw is kept
 in memory (bounded), and nothing is written.
+
+A group's conversation also holds *notices* (someone joined, a message was
+refused): lines of this session only, never stored, with direction "notice".
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ _FROM_STORE = {"pending": "queued", "sent": "sent", "delivered": "delivered"}
 @dataclass(frozen=True)
 class ChatLine:
     message_id: str  # hex
-    direction: str  # "in" | "out"
+    direction: str  # "in" | "out" | "notice"
     sender: str
     timestamp_ms: int
     text: str
-    state: str  # "in", or for ours: "queued" | "sent" | "delivered"
+    state: str  # "in"; for ours: "queued" | "sent" | "delivered"; notices: "info" | "warning"
 
 
 class ConversationLog:
@@ -37,6 +40,7 @@ class ConversationLog:
         self._lines: OrderedDict[str, ChatLine] = OrderedDict()
         self._early_states: dict[str, str] = {}  # a state that came before its message
         self._announced: OrderedDict[str, None] = OrderedDict()  # ids seen in events
+        self._notices = 0
         self.seeded = False
 
     def lines(self) -> list[ChatLine]:
@@ -70,6 +74,12 @@ class ConversationLog:
         state = "in" if direction == "in" else self._early_states.pop(message_id, "queued")
         self._put(ChatLine(message_id, direction, sender, timestamp_ms, text, state))
         return True
+
+    def notice(self, text: str, timestamp_ms: int, *, warning: bool = False) -> None:
+        """A line about the conversation, not a message: shown, never stored."""
+        self._notices += 1
+        state = "warning" if warning else "info"
+        self._put(ChatLine(f"notice:{self._notices}", "notice", "", timestamp_ms, text, state))
 
     def first_event(self, message_id: str) -> bool:
         """True the first time an event announces ``message_id`` (whether or not the

@@ -18,13 +18,15 @@ KEYS = [
     ("Tab / Shift+Tab", "move between the sidebar, the chat and the buttons"),
     ("Esc", "close a dialog; from the message box, back to the sidebar"),
     ("Sidebar", ""),
-    ("↑ ↓ Enter (or click)", "open a contact or guest; answer a request; ask a LAN peer"),
+    ("↑ ↓ Enter (or click)", "open a contact, group or guest; answer a request; ask a LAN peer"),
     (
         "s",
         "Start chat: an invite link and QR code for a browser guest (the open one"
         " again if there is one)",
     ),
     ("/", "search the encrypted history"),
+    ("g", "New group: a name and members picked from your contacts"),
+    ("m", "the open group's members: who is online, who is admin; add, remove, leave"),
     ("v", "safety number of the open contact (compare it, then mark verified)"),
     ("a / r", "accept / reject the highlighted contact request"),
     ("i", "write in the open conversation"),
@@ -37,6 +39,10 @@ KEYS = [
     ("n", "a new link (the others stay valid until used, expired or revoked)"),
     ("← →", "the other live links, with their uses left"),
     ("x", "revoke the link: it stops working at once"),
+    ("Group members dialog (m)", ""),
+    ("a", "add one of your contacts (the group's admin only)"),
+    ("x", "remove the highlighted member (the admin only)"),
+    ("l", "leave the group (asks first)"),
     ("Key-change warning", ""),
     ("A (Shift+a)", "acknowledge: the only way to close it"),
 ]

@@ -16,6 +16,7 @@ from p2pchat.store import (
     StoredMessage,
     contact_conversation_id,
     contact_key_of,
+    group_id_of,
 )
 
 # Matched words in search snippets are wrapped in these (private-use characters:
@@ -55,12 +56,13 @@ class ProfileHistory:
         return self._profile.conversations()
 
     def label_of(self, conversation_id: str) -> str:
-        """A contact's peer id, or the guest label (which is the conversation id)."""
+        """A contact's peer id, or the guest's or group's label (the conversation id)."""
         key = contact_key_of(conversation_id)
         return peer_id(key) if key is not None else conversation_id
 
     def _conversation_of(self, label: str) -> str | None:
-        if label.startswith("guest:"):
+        # A guest's and a group's label is their conversation id already.
+        if label.startswith("guest:") or group_id_of(label) is not None:
             return label
         for contact in self._profile.contacts():
             if peer_id(contact.public_key) == label:

@@ -9,7 +9,7 @@ screen knows the node only as a ``NodeApi`` and history only as a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -21,10 +21,13 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, OptionList
 
-from p2pchat.control.api import NodeApi, StatusView
+from p2pchat.control.api import ContactView, GroupMemberView, GroupView, NodeApi, StatusView
 from p2pchat.errors import UserError
 from p2pchat.node.events import (
     ContactRequestReceived,
+    EventsDropped,
+    GroupChanged,
+    GroupMessageRefused,
     GuestJoined,
     GuestLeft,
     GuestRefused,
@@ -33,15 +36,25 @@ from p2pchat.node.events import (
     MessageEvent,
     NodeEvent,
     ReceiptEvent,
+    SessionChanged,
 )
 from p2pchat.store import StoreError
 from p2pchat.tui.chat_pane import ChatPane
 from p2pchat.tui.confirm_screen import ConfirmScreen
 from p2pchat.tui.conversation_log import HISTORY_PAGE, Conversations
+from p2pchat.tui.group_members_screen import GroupMembersScreen
+from p2pchat.tui.group_notices import (
+    change_notice,
+    gap_notice,
+    group_label,
+    is_group,
+    refused_notice,
+)
 from p2pchat.tui.help_screen import HelpScreen
 from p2pchat.tui.history import HistoryReader
 from p2pchat.tui.invite_screen import InviteScreen
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
+from p2pchat.tui.new_group_screen import NewGroupScreen
 from p2pchat.tui.notifier import Notifier
 from p2pchat.tui.request_screen import RequestScreen
 from p2pchat.tui.roster import Change, Roster
@@ -62,11 +75,14 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "start_chat", "Start chat"),
         Binding("slash", "search", "Search"),
-        Binding("v", "safety", "Safety no."),
+        Binding("g", "new_group", "New group"),
+        Binding("m", "members", "Members"),  # in the footer while a group is open
+        Binding("v", "safety", "Safety no."),  # in the footer while a contact is open
         Binding("a", "answer('accept')", "Accept", show=False),
         Binding("r", "answer('reject')", "Reject", show=False),
         Binding("i", "write", "Write", show=False),
-        Binding("n", "toggle_notifications", "Notify on/off"),
+        # Not in the footer: it must fit 80 columns beside the palette key (? lists it).
+        Binding("n", "toggle_notifications", "Notify on/off", show=False),
         Binding("escape", "to_sidebar", "Sidebar", show=False),
         Binding("question_mark,f1", "help", "Keys"),
     ]
@@ -79,6 +95,7 @@ class MainScreen(Screen[None]):
         *,
         data_dir: Path | None,
         events: AsyncIterator[NodeEvent] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.api = api
@@ -87,6 +104,7 @@ class MainScreen(Screen[None]):
         self._events = events
         self.history = history
         self.me = me
+        self.clock = clock  # the time of notices (group changes), in seconds
         self.data_dir = data_dir  # where tui.json lives; None: settings not saved
         self.settings = load_settings(data_dir) if data_dir else TuiSettings()
         self.roster = Roster()
@@ -109,6 +127,7 @@ class MainScreen(Screen[None]):
         )
         self.sub_title = f"{one_line(self.me.name, 30)} · {self.me.peer_id}"
         await self._refresh_contacts()
+        await self._refresh_groups()
         self.sidebar.options.focus()
         self.consume_events()
 
@@ -133,8 +152,13 @@ class MainScreen(Screen[None]):
         if isinstance(event, MessageEvent):
             self._message(event)
         elif isinstance(event, ReceiptEvent):
-            if self.conversations.log(event.peer_id).advance(event.message_id, "delivered"):
-                self._redraw_chat_if(event.peer_id)
+            label = event.conversation if is_group(event.conversation) else event.peer_id
+            if self.conversations.log(label).advance(event.message_id, "delivered"):
+                self._redraw_chat_if(label)
+        elif isinstance(event, GroupChanged):
+            self._group_changed(event)
+        elif isinstance(event, GroupMessageRefused):
+            self._group_refused(event)
         elif isinstance(event, KeyChangeWarning):
             self._key_warning(event)
         elif isinstance(event, ContactRequestReceived):
@@ -162,8 +186,14 @@ class MainScreen(Screen[None]):
                     screen.refresh_invites()
         if change is Change.CONTACTS:
             await self._refresh_contacts()
+        elif change is Change.GROUPS:
+            await self._refresh_groups()
         elif change is Change.SIDEBAR:
             self._redraw_sidebar()
+        if isinstance(event, EventsDropped):  # a group change may be among the missed
+            await self._refresh_groups()
+        if isinstance(event, SessionChanged | EventsDropped):  # who is online changed
+            self._redraw_members()
         if self.current is not None and change is not Change.NOTHING:
             self._redraw_title()
 
@@ -191,25 +221,56 @@ class MainScreen(Screen[None]):
         self.app.push_screen(KeyWarningScreen(event), acknowledged_now)
 
     def _message(self, event: MessageEvent) -> None:
-        label = event.peer_id
+        # A group's conversation is the group's, whoever wrote in it.
+        label = group_label(event.group_id) if event.group_id else event.peer_id
         log = self.conversations.log(label)
         if not log.seeded:  # history first, so the new line lands after it
             log.seed(self.history.messages(label, limit=HISTORY_PAGE))
+        # Whether the line was there already says nothing: the node stores a message
+        # before it announces it, so the history just read may hold this one and the
+        # ones after it. The event is what makes a message new (and unread).
+        fresh = log.first_event(event.message_id)
+        if fresh and event.missing_before:  # never silent; just before the message
+            log.notice(gap_notice(event), event.timestamp_ms - 1, warning=True)
         log.add(
             message_id=event.message_id, direction=event.direction, sender=event.sender,
             timestamp_ms=event.timestamp_ms, text=event.text,
         )  # fmt: skip
-        # Whether the line was there already says nothing: the node stores a message
-        # before it announces it, so the history just read may hold this one and the
-        # ones after it. The event is what makes a message new (and unread).
-        if not log.first_event(event.message_id):
+        if not fresh:
             return
         in_view = label == self.current and self.app.screen is self
         if event.direction == "in" and not in_view:
             self.roster.count_unread(label)
             self._redraw_sidebar()
         if event.direction == "in" and (not in_view or not self.app.app_focus):
-            self.notifier.unseen_message(event.sender, self.roster.total_unread())
+            who = f"{event.sender} in {event.group_name}" if event.group_name else event.sender
+            self.notifier.unseen_message(who, self.roster.total_unread())
+        self._redraw_chat_if(label)
+
+    def _group_changed(self, event: GroupChanged) -> None:
+        label = group_label(event.group_id)
+        text = change_notice(event, self.me.peer_id)
+        self._notice(label, text, warning=event.change == "you_were_removed")
+        if event.change in ("joined", "you_were_removed") and label != self.current:
+            self.notify(f"{one_line(event.group_name, 30)}: {text}.")
+
+    def _group_refused(self, event: GroupMessageRefused) -> None:
+        label = group_label(event.group_id)
+        group = self.roster.groups.get(label)
+        # Who it came through: a member's name from the list, else a contact's, else the id.
+        members = {m.peer_id: m.name for m in group.members} if group else {}
+        via = members.get(event.from_peer_id) or self.roster.name_of(event.from_peer_id)
+        text = refused_notice(event, via)
+        if event.group_id and group is not None:
+            self._notice(label, text, warning=True)
+        else:
+            self.notify(f"A group {text}", severity="warning", timeout=8)
+
+    def _notice(self, label: str, text: str, *, warning: bool = False) -> None:
+        log = self.conversations.log(label)
+        if not log.seeded:
+            log.seed(self.history.messages(label, limit=HISTORY_PAGE))
+        log.notice(text, int(self.clock() * 1000), warning=warning)
         self._redraw_chat_if(label)
 
     # -- opening conversations ---------------------------------------------------
@@ -219,7 +280,8 @@ class MainScreen(Screen[None]):
         log = self.conversations.log(label)
         if not log.seeded:
             log.seed(self.history.messages(label, limit=HISTORY_PAGE))
-        self.chat.open(label, self.roster.name_of(label))
+        self.chat.open(label, self.roster.name_of(label), closed=self._closed_reason(label))
+        self.refresh_bindings()  # Members shows in the footer for a group
         self.roster.mark_read(label)
         self.notifier.show_unread(self.roster.total_unread())
         self._redraw_chat_if(label)
@@ -238,6 +300,8 @@ class MainScreen(Screen[None]):
             self._answer_request(key)
         elif kind == "p":
             self._ask_peer(key)
+        elif kind == "k":
+            self.open_conversation(key)
         elif kind == "g":
             guest = self.roster.guests.get(key)
             if guest is not None and guest.state == "waiting":
@@ -272,6 +336,7 @@ class MainScreen(Screen[None]):
     def action_search(self) -> None:
         names = {label: self.roster.name_of(label) for label in self.roster.contacts}
         names.update({label: g.name for label, g in self.roster.guests.items()})
+        names.update({label: g.name for label, g in self.roster.groups.items()})
 
         def chosen(label: str | None) -> None:
             if label:
@@ -320,6 +385,41 @@ class MainScreen(Screen[None]):
         self.notifier.show_unread(self.roster.total_unread())
         state = "on" if self.settings.notifications else "off"
         self.notify(f"Notifications {state} (bell, title, desktop).")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Shown in the footer only where they apply, so that it fits 80 columns.
+        if action == "members":
+            return is_group(self.current)
+        if action == "safety":
+            return self.current in self.roster.contacts
+        return True
+
+    def action_new_group(self) -> None:
+        contacts = [c for c in self.roster.accepted() if c.state == "accepted"]
+
+        def made(view: GroupView | None) -> None:
+            if view is not None:
+                self.roster.groups[view.conversation] = view
+                self.open_conversation(view.conversation)
+                self._refresh_groups_later()
+
+        self.app.push_screen(NewGroupScreen(contacts, self.api.async_group_create), made)
+
+    def action_members(self) -> None:
+        group = self.roster.groups.get(self.current or "")
+        if group is None:
+            self.notify("Open a group's conversation first.")
+            return
+
+        def contacts() -> list[ContactView]:
+            return [c for c in self.roster.accepted() if c.state == "accepted"]
+
+        def closed(_: None) -> None:
+            self._refresh_groups_later()
+
+        self.app.push_screen(
+            GroupMembersScreen(self.api, group, contacts, self._member_online), closed
+        )
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
@@ -386,24 +486,71 @@ class MainScreen(Screen[None]):
         if self.current is not None:
             self._redraw_title()
 
+    async def _refresh_groups(self) -> None:
+        views = await self._call(self.api.async_groups())
+        if views is None:
+            return
+        self.roster.set_groups(views)
+        self._redraw_sidebar()
+        self._redraw_members()
+        if is_group(self.current):
+            self._redraw_title()
+            label = self.current or ""
+            self.chat.open(label, self.roster.name_of(label), closed=self._closed_reason(label))
+
+    @work(group="groups")
+    async def _refresh_groups_later(self) -> None:
+        await self._refresh_groups()
+
+    def _redraw_members(self) -> None:
+        for screen in self.app.screen_stack:
+            if isinstance(screen, GroupMembersScreen):
+                view = self.roster.groups.get(screen.group.conversation, screen.group)
+                screen.show_group(view)
+
+    def _member_online(self, member: GroupMemberView) -> bool:
+        return self.roster.member_online(member.peer_id, me=member.me)
+
+    def _closed_reason(self, label: str) -> str | None:
+        group = self.roster.groups.get(label)
+        if group is None or group.state == "active":
+            return None
+        if group.state == "left":
+            return "You left this group: nothing can be sent to it."
+        return "You were removed from this group: nothing can be sent to it."
+
     def _redraw_sidebar(self) -> None:
         self.sidebar.show(self.roster, self.current)
 
     def _redraw_chat_if(self, label: str) -> None:
         if label == self.current:
+            # In a group, names are not unique: my own lines say "me".
+            me = "me" if is_group(label) else self.me.name
             self.chat.show_lines(
                 self.conversations.log(label).lines(),
-                me=self.me.name, keep_history=self.history.keep_history,
+                me=me, keep_history=self.history.keep_history,
             )  # fmt: skip
 
     def _redraw_title(self) -> None:
         label = self.current
         if label is None:
             return
+        self.refresh_bindings()  # what the footer offers depends on the conversation
         title = Text(one_line(self.roster.name_of(label), 40), style="bold")
         contact = self.roster.contacts.get(label)
         guest = self.roster.guests.get(label)
-        if contact is not None:
+        group = self.roster.groups.get(label)
+        if group is not None:
+            title = Text("# ", style="cyan") + title
+            if group.state != "active":
+                title.append("  ·  you left" if group.state == "left" else "  ·  removed")
+            else:
+                online = sum(self._member_online(m) for m in group.members)
+                title.append(f"  ·  {online} of {len(group.members)} online")
+                if group.am_admin:
+                    title.append("  ·  you are admin", style="green")
+            title.append("  ·  members (m)", style="dim")
+        elif contact is not None:
             session = self.roster.session(label)
             where = (
                 "online" if self.roster.online(label) else "offline: messages wait in the outbox"

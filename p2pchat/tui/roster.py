@@ -2,7 +2,8 @@
 
 Pure: ``apply`` takes a node event and says what changed; nothing here draws
 or talks to the node. Conversations are keyed by their *label*: a contact's
-peer id, or a guest's ``guest:<id>`` (the ``peer_id`` of MessageEvent).
+peer id, a guest's ``guest:<id>`` (the ``peer_id`` of MessageEvent), or a group's
+``group:<hex>`` (its conversation id, the ``conversation`` of MessageEvent).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from p2pchat.control.api import ContactView
+from p2pchat.control.api import ContactView, GroupView
 from p2pchat.node.events import (
     ContactAccepted,
     ContactRejected,
     ContactRequestReceived,
     EventsDropped,
+    GroupChanged,
     GuestJoined,
     GuestLeft,
     GuestWaiting,
@@ -31,6 +33,7 @@ class Change(Enum):
     NOTHING = "nothing"
     SIDEBAR = "sidebar"  # redraw the sidebar
     CONTACTS = "contacts"  # ask the node for the contact list again, then redraw
+    GROUPS = "groups"  # ask the node for the groups again, then redraw
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Roster:
     contacts: dict[str, ContactView] = field(default_factory=dict)  # by peer id
     sessions: dict[str, str] = field(default_factory=dict)  # peer id → "connecting" | "open"
     guests: dict[str, Guest] = field(default_factory=dict)  # by label
+    groups: dict[str, GroupView] = field(default_factory=dict)  # by "group:<hex>"
     unread: dict[str, int] = field(default_factory=dict)  # by conversation label
 
     # -- what the sidebar shows ------------------------------------------------
@@ -75,6 +79,18 @@ class Roster:
     def guest_list(self) -> list[Guest]:
         return sorted(self.guests.values(), key=lambda g: (g.state == "left", g.name.lower()))
 
+    def group_list(self) -> list[GroupView]:
+        """Active groups first, then the ones I left or was removed from."""
+        return sorted(self.groups.values(), key=lambda g: (g.state != "active", g.name.lower()))
+
+    def member_online(self, peer: str, *, me: bool) -> bool:
+        """A group member is online when a session with them is open (I always am)."""
+        if me:
+            return True
+        if peer in self.guests:
+            return self.guests[peer].state == "joined"
+        return self.session(peer) == "open"
+
     def online(self, peer: str) -> bool:
         return peer in self.peers
 
@@ -86,6 +102,8 @@ class Roster:
             return self.contacts[label].name
         if label in self.guests:
             return self.guests[label].name
+        if label in self.groups:
+            return self.groups[label].name
         if label in self.peers:
             return self.peers[label].name
         return label
@@ -97,6 +115,9 @@ class Roster:
 
     def set_contacts(self, views: list[ContactView]) -> None:
         self.contacts = {v.peer_id: v for v in views}
+
+    def set_groups(self, views: list[GroupView]) -> None:
+        self.groups = {v.conversation: v for v in views}
 
     def mark_read(self, label: str) -> bool:
         return self.unread.pop(label, 0) > 0
@@ -118,6 +139,8 @@ class Roster:
             return Change.CONTACTS
         if isinstance(event, ContactRequestReceived | ContactAccepted | ContactRejected):
             return Change.CONTACTS
+        if isinstance(event, GroupChanged):
+            return Change.GROUPS  # the member list is the node's: ask for it
         if isinstance(event, SessionChanged):
             return self._session_changed(event)
         if isinstance(event, GuestWaiting):

@@ -1,8 +1,9 @@
-"""The sidebar: a visible Start chat button, then requests, contacts, guests and
-the LAN peers who are not contacts yet, each with its unread count.
+"""The sidebar: a visible Start chat button, then requests, contacts, groups,
+guests and the LAN peers who are not contacts yet, each with its unread count.
 
 One OptionList (arrows, Enter, or a click); option ids say what a row is:
-``c:`` contact, ``r:`` request, ``g:`` guest, ``p:`` LAN peer.
+``c:`` contact, ``r:`` request, ``k:`` group (``k:group:<hex>``), ``g:`` guest,
+``p:`` LAN peer.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ class Sidebar(Vertical):
         rows = list(_rows(roster, current))
         options.set_options(rows)
         ids = [row.id for row in rows if not row.disabled]
-        target = keep if keep in ids else (f"c:{current}" if f"c:{current}" in ids else None)
+        for kind in "ck":  # else the conversation in view
+            if keep not in ids and f"{kind}:{current}" in ids:
+                keep = f"{kind}:{current}"
+        target = keep if keep in ids else None
         if target is None and ids:
             target = ids[0]
         if target is not None:
@@ -65,6 +69,20 @@ def _rows(roster: Roster, current: str | None) -> list[Option]:
     for view in contacts:
         rows.append(_contact_row(roster, view.peer_id, view.name, view.state, view.verified,
                                  current))  # fmt: skip
+    groups = roster.group_list()
+    if groups:
+        rows.append(_heading("Groups", "h:groups"))
+    for group in groups:
+        active = group.state == "active"
+        line = Text("  # ", style="cyan" if active else "dim")
+        line.append(_name(group.name), style="bold" if group.conversation == current else "")
+        if active:
+            online = sum(roster.member_online(m.peer_id, me=m.me) for m in group.members)
+            line.append(f"  {online}/{len(group.members)}", style="dim")
+        else:
+            line.append("  left" if group.state == "left" else "  removed", style="dim")
+        _append_unread(line, roster.unread.get(group.conversation, 0))
+        rows.append(Option(line, id=f"k:{group.conversation}"))
     guests = roster.guest_list()
     if guests:
         rows.append(_heading("Guests", "h:guests"))

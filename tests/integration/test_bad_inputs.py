@@ -147,6 +147,13 @@ SPECIFIC = [
         Case(name, (name, "bob", "--data-dir", "{profile}"), expect=NO_NODE)
         for name in ("add", "accept", "reject", "verify", "revoke", "admit")
     ),
+    Case("groups", ("groups", "--data-dir", "{profile}"), expect=NO_NODE),
+    Case("group", ("group",), expect="name an ACTION"),
+    Case("group", ("group", "explode"), expect="explode"),
+    Case("group", ("group", "create", "x" * 65), expect="64 bytes"),
+    Case("group", ("group", "create", "fam\x1b[2J"), expect="control characters"),
+    Case("group", ("group", "create", "fam", *[f"m{i}" for i in range(32)]), expect="at most 32"),
+    Case("group", ("group", "leave", "fam", "--data-dir", "{profile}"), expect=NO_NODE),
     Case("send", ("send", "bob", "-"), stdin=ONE_MB, expect="1,048,576 bytes"),
     Case("send", ("send", "bob", "x" * 70_000), expect="70,000 bytes"),
     Case("send", ("send", "bob", "-"), stdin=b"\xff\xfe\n", expect="UTF-8"),

@@ -17,6 +17,8 @@ from textual.pilot import Pilot
 
 from p2pchat.control.api import (
     ContactView,
+    GroupMemberView,
+    GroupView,
     GuestView,
     InviteView,
     PeerView,
@@ -25,7 +27,7 @@ from p2pchat.control.api import (
     StatusView,
 )
 from p2pchat.errors import UserError
-from p2pchat.node.events import GuestJoined, MessageEvent, NodeEvent
+from p2pchat.node.events import GroupChanged, GuestJoined, MessageEvent, NodeEvent
 from p2pchat.store import ConversationSummary, SearchHit, StoredMessage
 from p2pchat.store.records import DeliveryState, Direction
 from p2pchat.tui.history import MARK_END, MARK_START
@@ -66,6 +68,7 @@ class FakeNode:
     invites: dict[str, InviteView] = field(default_factory=dict)
     invite_url: str = INVITE_URL
     now: Callable[[], float] = time.time  # the invites' clock
+    groups: dict[str, GroupView] = field(default_factory=dict)  # by conversation
     _sent: int = 0
 
     async def async_status(self) -> StatusView:
@@ -104,6 +107,15 @@ class FakeNode:
             raise UserError("the message is empty")
         self._sent += 1
         message_id = f"ff{self._sent:030x}"
+        group = self.groups.get(peer)
+        if group is not None:  # the node's send takes a group's conversation id too
+            if group.state != "active":
+                raise UserError(f"you are no longer in the group {group.name}")
+            await self.queue.put(
+                MessageEvent(group.conversation, ME.peer_id, ME.name, "out", message_id,
+                             NOW_MS, text, group.group_id, group.name, ME.peer_id)
+            )  # fmt: skip
+            return SentView(group.conversation, message_id, "queued")
         await self.queue.put(MessageEvent(peer, peer, ME.name, "out", message_id, NOW_MS, text))
         return SentView(peer, message_id, "sent")
 
@@ -115,6 +127,104 @@ class FakeNode:
             except UserError as exc:
                 results.append(exc)
         return results
+
+    # -- groups: the node's rules (docs/protocol.md "Groups"), over plain dicts --------
+
+    async def async_groups(self) -> list[GroupView]:
+        return sorted(self.groups.values(), key=lambda g: g.name.lower())
+
+    async def async_group_create(self, name: str, members: Sequence[str]) -> GroupView:
+        self.calls.append(("group_create", (name, tuple(members))))
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if not 1 <= size <= 64 or any(ord(c) < 0x20 for c in name):
+            raise UserError("a group name is 1 to 64 bytes, without control characters")
+        if any(g.name == name and g.state == "active" for g in self.groups.values()):
+            raise UserError(f"you are in a group named {name} already")
+        chosen = [self._contact(m) for m in members]
+        group_id = f"{len(self.groups) + 1:032x}"
+        me = GroupMemberView(ME.peer_id, ME.name, "lan", admin=True, me=True, online=True,
+                             contact=False)  # fmt: skip
+        view = GroupView(group_id, name, f"group:{group_id}", 1, ME.peer_id, True, "active",
+                         [me] + [self._member(c) for c in dict.fromkeys(chosen)])  # fmt: skip
+        self.groups[view.conversation] = view
+        await self.queue.put(GroupChanged(group_id, name, "created", None, None, 1))
+        return view
+
+    async def async_group_add(self, group: str, member: str) -> GroupView:
+        self.calls.append(("group_add", (group, member)))
+        view = self._admin_group(group, "add")
+        contact = self._contact(member)
+        if any(m.peer_id == contact.peer_id for m in view.members):
+            raise UserError(f"{contact.name} is in {view.name} already")
+        new = replace(view, epoch=view.epoch + 1, members=[*view.members, self._member(contact)])
+        return await self._changed(new, "member_added", contact.peer_id, contact.name)
+
+    async def async_group_remove(self, group: str, member: str) -> GroupView:
+        self.calls.append(("group_remove", (group, member)))
+        view = self._admin_group(group, "remove")
+        gone = next((m for m in view.members if member in (m.peer_id, m.name)), None)
+        if gone is None:
+            raise UserError(f"{member} is not a member of {view.name}")
+        if gone.me:
+            raise UserError("to take yourself out of a group, leave it")
+        kept = [m for m in view.members if m is not gone]
+        new = replace(view, epoch=view.epoch + 1, members=kept)
+        return await self._changed(new, "member_removed", gone.peer_id, gone.name)
+
+    async def async_group_leave(self, group: str) -> GroupView:
+        self.calls.append(("group_leave", (group,)))
+        view = self._group(group)
+        if view.am_admin and len(view.members) > 1:
+            raise UserError(f"you are the admin of {view.name}: remove the other members first")
+        new = replace(view, state="left")
+        return await self._changed(new, "you_left", None, None)
+
+    def _group(self, group: str) -> GroupView:
+        found = [g for g in self.groups.values() if group in (g.name, g.conversation)]
+        if len(found) != 1:
+            raise UserError(f"no group {group}")
+        if found[0].state != "active":
+            raise UserError(f"you are no longer in the group {found[0].name}")
+        return found[0]
+
+    def _admin_group(self, group: str, verb: str) -> GroupView:
+        view = self._group(group)
+        if not view.am_admin:
+            admin = next(m.name for m in view.members if m.admin)
+            raise UserError(f"only the admin of {view.name} ({admin}) can {verb} members")
+        return view
+
+    def _contact(self, peer: str) -> ContactView:
+        for contact in self.contacts:
+            if peer in (contact.peer_id, contact.name) and contact.state == "accepted":
+                return contact
+        raise UserError(f"{peer} is not one of your contacts")
+
+    @staticmethod
+    def _member(contact: ContactView) -> GroupMemberView:
+        return GroupMemberView(contact.peer_id, contact.name, "lan", admin=False, me=False,
+                               online=contact.online, contact=True)  # fmt: skip
+
+    async def _changed(
+        self, view: GroupView, change: str, member_id: str | None, member_name: str | None
+    ) -> GroupView:
+        self.groups[view.conversation] = view
+        await self.queue.put(
+            GroupChanged(view.group_id, view.name, change, member_id, member_name, view.epoch)
+        )
+        return view
+
+    def join_group(self, name: str, admin: ContactView, others: Sequence[ContactView]) -> GroupView:
+        """Someone else's group that I am in (as if their member list had come)."""
+        group_id = f"{len(self.groups) + 1:032x}"
+        me = GroupMemberView(ME.peer_id, ME.name, "lan", admin=False, me=True, online=True,
+                             contact=False)  # fmt: skip
+        members = [replace(self._member(admin), admin=True), me]
+        members += [self._member(c) for c in others]
+        view = GroupView(group_id, name, f"group:{group_id}", 3, admin.peer_id, False, "active",
+                         members)  # fmt: skip
+        self.groups[view.conversation] = view
+        return view
 
     async def async_invite(
         self, *, expires_s: int, uses: int, label: str | None, approve: bool
@@ -166,6 +276,23 @@ class FakeNode:
         new = replace(view, state=state)
         self.contacts[self.contacts.index(view)] = new
         return new
+
+
+def group_message(
+    group: GroupView,
+    sender: ContactView | GroupMemberView,
+    n: int,
+    text: str,
+    *,
+    missing_before: int = 0,
+    name: str | None = None,
+) -> MessageEvent:
+    """A member's message in ``group`` (``name``: what their member list entry says)."""
+    return MessageEvent(
+        group.conversation, sender.peer_id, name or sender.name, "in", f"cc{n:030x}",
+        NOW_MS - (10 - n) * 60_000, text, group.group_id, group.name, sender.peer_id,
+        missing_before,
+    )  # fmt: skip
 
 
 def stored(
@@ -234,7 +361,9 @@ class MainScreenApp(App[None]):
         self.data_dir = data_dir
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen(self.node, self.history, ME, data_dir=self.data_dir))
+        self.push_screen(
+            MainScreen(self.node, self.history, ME, data_dir=self.data_dir, clock=self.node.now)
+        )
 
     @property
     def main(self) -> MainScreen:

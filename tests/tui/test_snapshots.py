@@ -21,10 +21,12 @@ from p2pchat.node.events import (
     SessionChanged,
 )
 from p2pchat.tui.create_profile_screen import CreateProfileScreen
+from p2pchat.tui.group_members_screen import GroupMembersScreen
 from p2pchat.tui.help_screen import HelpScreen
 from p2pchat.tui.invite_screen import InviteScreen
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
 from p2pchat.tui.link_screen import LinkScreen
+from p2pchat.tui.new_group_screen import NewGroupScreen
 from p2pchat.tui.qr_screen import QrScreen
 from p2pchat.tui.request_screen import RequestScreen
 from p2pchat.tui.safety_screen import SafetyScreen
@@ -32,6 +34,7 @@ from p2pchat.tui.search_screen import SearchScreen
 from p2pchat.tui.unlock_screen import UnlockScreen
 from tests.tui.fakes import (
     BOB,
+    CAROL,
     DAVE,
     INVITE_URL,
     NOW_MS,
@@ -39,6 +42,8 @@ from tests.tui.fakes import (
     FakeNode,
     MainScreenApp,
     bob_history,
+    group_message,
+    until,
 )
 from tests.tui.snapshot import assert_snapshot
 from tests.tui.test_start_chat import IPV6_URL
@@ -195,6 +200,45 @@ async def test_link_alone(tmp_path: Path) -> None:
         await app.push_screen(LinkScreen(INVITE_URL))
         await pilot.pause(0.1)
         await assert_snapshot(pilot, app, "start-chat-link-80x24", tmp_path)
+
+
+def family_node() -> FakeNode:
+    """lively_node, in a group bob is the admin of (carol is offline)."""
+    node = lively_node()
+    group = node.join_group("Family dinner", BOB, [CAROL])
+    node.events += [
+        group_message(group, BOB, 3, "Sunday at 7? I'll cook."),
+        group_message(group, CAROL, 4, "Yes! Bringing dessert."),
+        group_message(group, BOB, 5, "[b]Great[/b], see you all"),
+    ]
+    return node
+
+
+async def test_group_conversation(tmp_path: Path) -> None:
+    """The sidebar with a group, and its conversation open (issue 12)."""
+    node = family_node()
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SMALL) as pilot:
+        label = next(iter(node.groups))
+        await until(pilot, lambda: label in app.main.roster.unread, "the messages in")
+        app.main.open_conversation(label)
+        await pilot.press(*"Count me in", "enter")  # mine: "me", queued
+        await until(pilot, lambda: len(node.calls) == 1, "sent")
+        await pilot.press(*"On my way")
+        await pilot.pause(0.1)
+        await assert_snapshot(pilot, app, "group-80x24", tmp_path)
+        await pilot.press("escape", "m")
+        await until(pilot, lambda: isinstance(app.screen, GroupMembersScreen), "members")
+        await assert_snapshot(pilot, app, "group-members-80x24", tmp_path)
+
+
+async def test_new_group_screen(tmp_path: Path) -> None:
+    app = MainScreenApp(lively_node(), bob_history())
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("g", *"Family dinner", "enter", "space")
+        await until(pilot, lambda: isinstance(app.screen, NewGroupScreen), "new group")
+        await assert_snapshot(pilot, app, "new-group-80x24", tmp_path)
 
 
 class ScreenApp(App[None]):

@@ -139,6 +139,33 @@ def test_tui_counts_messages_that_arrive_while_it_starts(make_lan: MakeLan, tmp_
     ]  # fmt: skip
 
 
+def test_tui_group(make_lan: MakeLan, tmp_path: Path) -> None:
+    """Issue 12: a group made, used, changed and left from the TUI, with two daemons."""
+    tui_host, bob_host, carol_host = make_lan(3).hosts
+    alice = ChatNode(tui_host, tmp_path / "alice", "alice")
+    bob = ChatNode(bob_host, tmp_path / "bob", "bob")
+    carol = ChatNode(carol_host, tmp_path / "carol", "carol")
+    for node in (alice, bob, carol):
+        node.start()
+    befriend(alice, bob)
+    befriend(alice, carol)  # carol and bob are no contacts of each other
+    alice.stop()
+    driver = Driver(tui_host, {
+        "scenario": "group", "data_dir": str(alice.data_dir), "passphrase": PASSPHRASE,
+        "interface": tui_host.ifname, "peer_data_dir": str(bob.data_dir), "peer_name": "bob",
+        "peer_id": bob.peer_id, "other_data_dir": str(carol.data_dir),
+        "other_id": carol.peer_id, "me": "alice",
+    })  # fmt: skip
+    driver.read_until(lambda line: line.get("step") == "stopped")
+    assert driver.proc.wait(30) == 0
+    assert driver.steps == [
+        "sessions_open", "group_created", "sent_to_members", "received_with_names",
+        "member_removed", "member_left", "left", "stopped",
+    ]  # fmt: skip
+    # bob got carol's message although they are not contacts: through the group.
+    assert "hi from carol" in {m["text"] for m in bob.cli_json("history", "family")}
+
+
 def alice_contacts(alice: ChatNode) -> list[dict[str, Any]]:
     """Alice's contacts, read from her profile (her node is not running now)."""
     from p2pchat.crypto.identity import peer_id

@@ -22,15 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Input, Static
+from textual.widgets import Button, Checkbox, Input, OptionList, SelectionList, Static
 
 from p2pchat.node_lock import NodeLock
 from p2pchat.tui.app import ChatApp
 from p2pchat.tui.confirm_screen import ConfirmScreen
 from p2pchat.tui.create_profile_screen import CreateProfileScreen
+from p2pchat.tui.group_members_screen import GroupMembersScreen
 from p2pchat.tui.invite_screen import InviteScreen
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
 from p2pchat.tui.main_screen import MainScreen
+from p2pchat.tui.new_group_screen import NewGroupScreen
 from p2pchat.tui.safety_screen import SafetyScreen
 from p2pchat.tui.search_screen import SearchScreen
 from p2pchat.tui.unlock_screen import UnlockScreen
@@ -40,7 +42,7 @@ SIZE = (120, 44)
 
 @dataclass(frozen=True)
 class Args:
-    scenario: str  # "chat" | "first_run" | "outbox_at_start"
+    scenario: str  # "chat" | "first_run" | "outbox_at_start" | "group"
     data_dir: str
     passphrase: str
     interface: str
@@ -48,6 +50,9 @@ class Args:
     peer_name: str = ""
     peer_id: str = ""
     me: str = "alice"
+    # "group": a second contact (carol), a daemon in a third namespace
+    other_data_dir: str = ""
+    other_id: str = ""
 
 
 def step(name: str, **detail: Any) -> None:
@@ -276,6 +281,108 @@ async def outbox_at_start_scenario(pilot: Pilot[Any], app: ChatApp, args: Args) 
     await pilot.press("ctrl+q")
 
 
+async def group_scenario(pilot: Pilot[Any], app: ChatApp, args: Args) -> None:
+    """Issue 12: the TUI (alice) makes a group with bob and carol (daemons in other
+    namespaces, contacts already), talks in it, removes carol, sees bob leave, leaves."""
+    await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen", 60)
+    screen = main_screen(app)
+    bob, carol = args.peer_id, args.other_id
+    for peer in (bob, carol):
+        await until(pilot, lambda p=peer: screen.roster.session(p) == "open", "sessions", 90)  # type: ignore[misc]
+    step("sessions_open")
+
+    # New group: a name, both contacts picked, Create.
+    screen.sidebar.options.focus()
+    await pilot.press("g")
+    await until(pilot, lambda: isinstance(app.screen, NewGroupScreen), "the new group dialog")
+    dialog = app.screen
+    await pilot.press(*"family", "enter")
+    picks = dialog.query_one("#group-members", SelectionList)
+    assert picks.has_focus
+    await pilot.press("space", "down", "space")
+    assert sorted(picks.selected) == sorted([bob, carol]), picks.selected
+    dialog.query_one("#create", Button).focus()
+    await pilot.press("enter")
+    await until(pilot, lambda: app.screen is screen and screen.current is not None, "created", 30)
+    label = screen.current or ""
+    assert label.startswith("group:"), label
+    assert _has_row(screen, f"k:{label}")
+    step("group_created")
+
+    # Talk: mine reaches bob; bob's and carol's come back with their names.
+    await pilot.press(*"hello family", "enter")
+    for peer_dir in (args.peer_data_dir, args.other_data_dir):
+        await until_cli(
+            peer_dir,
+            args.passphrase,
+            ("history", "family", "--json"),
+            lambda out: "hello family" in {m["text"] for m in json.loads(out)},
+        )
+    step("sent_to_members")
+    for peer_dir, text in (
+        (args.peer_data_dir, "hi from bob"),
+        (args.other_data_dir, "hi from carol"),
+    ):
+        code, _, err = await cli(peer_dir, "send", "family", text, passphrase=args.passphrase)
+        assert code == 0, err
+    await until(pilot, lambda: _line(screen, label, "hi from bob", "in"), "bob's message", 60)
+    await until(pilot, lambda: _line(screen, label, "hi from carol", "in"), "carol's", 60)
+    senders = {line.text: line.sender for line in screen.conversations.log(label).lines()}
+    assert senders["hi from bob"] == args.peer_name, senders
+    assert senders["hi from carol"] == "carol", senders
+    step("received_with_names")
+
+    # The member list: all online; remove carol.
+    await pilot.press("escape", "m")
+    await until(pilot, lambda: isinstance(app.screen, GroupMembersScreen), "the member list")
+    members = app.screen
+    assert isinstance(members, GroupMembersScreen)
+    rows = members.query_one("#members", OptionList)
+    await until(pilot, lambda: all("  online" in str(rows.get_option_at_index(i).prompt)
+                                   for i in range(rows.option_count)), "all online")  # fmt: skip
+    rows.highlighted = rows.get_option_index(carol)
+    await pilot.press("x")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "remove asked")
+    await pilot.press("y")
+    await until(pilot, lambda: rows.option_count == 2, "carol removed", 30)
+    await until_cli(
+        args.other_data_dir,
+        args.passphrase,
+        ("groups", "--json"),
+        lambda out: [g["state"] for g in json.loads(out)] == ["removed"],
+    )
+    step("member_removed")
+
+    # Bob leaves: a notice; then I leave, after the confirm screen.
+    code, _, err = await cli(args.peer_data_dir, "group", "leave", "family",
+                             passphrase=args.passphrase)  # fmt: skip
+    assert code == 0, err
+    await until(pilot, lambda: _notice(screen, label, f"{args.peer_name} left"), "bob left", 60)
+    await until(pilot, lambda: rows.option_count == 1, "only me left", 30)
+    step("member_left")
+    await pilot.press("l")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "leave asked")
+    await pilot.press("y")
+    await until(pilot, lambda: app.screen is screen, "back", 30)
+    await until(pilot, lambda: screen.chat.input.disabled, "nothing more to send", 30)
+    assert screen.roster.groups[label].state == "left"
+    step("left")
+    await pilot.press("ctrl+q")
+
+
+async def until_cli(data_dir: str, passphrase: str, args: tuple[str, ...],
+                    predicate: Callable[[str], bool], timeout: float = 60.0) -> None:  # fmt: skip
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        code, out, err = await cli(data_dir, *args, passphrase=passphrase)
+        if code == 0 and predicate(out):
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out: p2pchat {' '.join(args)}: {out or err}")
+        await asyncio.sleep(0.5)
+
+
 def hold_the_main_screen_until_delivered(args: Args) -> None:
     """The main screen reads events only once bob's node has had both receipts: the
     worst case for messages that arrive while the TUI comes up, made certain."""
@@ -311,6 +418,13 @@ def _state(screen: MainScreen, peer: str) -> str | None:
     return view.state if view else None
 
 
+def _notice(screen: MainScreen, label: str, text: str) -> bool:
+    return any(
+        line.direction == "notice" and line.text == text
+        for line in screen.conversations.log(label).lines()
+    )
+
+
 def _line(screen: MainScreen, label: str, text: str, state: str) -> bool:
     return any(
         line.text == text and line.state == state
@@ -325,15 +439,16 @@ async def run(args: Args) -> int:
     if existing:
         lock.acquire()
     passphrase = None
-    if args.scenario == "outbox_at_start":
+    if args.scenario in ("outbox_at_start", "group"):
         passphrase = args.passphrase  # as P2PCHAT_PASSPHRASE: straight to the node
+    if args.scenario == "outbox_at_start":
         hold_the_main_screen_until_delivered(args)
     app = ChatApp(
         data_dir, lock, lock_held=existing, interfaces=[args.interface], passphrase=passphrase
     )
     scenario = {
         "chat": chat_scenario, "first_run": first_run_scenario,
-        "outbox_at_start": outbox_at_start_scenario,
+        "outbox_at_start": outbox_at_start_scenario, "group": group_scenario,
     }[args.scenario]  # fmt: skip
     failure: BaseException | None = None
     try:
