@@ -184,6 +184,11 @@ function u64(value) {
   return out;
 }
 
+/** The page's group key pair ({publicKey, privateKey}): made per page load, never stored. */
+export function newGroupKeys() {
+  return sodium.crypto_sign_keypair();
+}
+
 // -- member list ---------------------------------------------------------------------
 
 /** {kind, key, name, hostKey|null} as the list's bytes. */
