@@ -58,7 +58,9 @@ class Peer:
         if op == "group_hold":  # hold a list as the LAN member with key `me` (a fresh group)
             members = decode_member_list(bytes.fromhex(req["list"]))
             me = bytes.fromhex(req["me"])
-            assert members.member(me) is not None and members.member(me).kind is MemberKind.LAN
+            listed = members.member(me)
+            assert listed is not None
+            assert listed.kind is MemberKind.LAN
             self.group = GroupState(members, joined_epoch=members.epoch, my_key=me)
             return {"epoch": members.epoch}
         if op == "group_list":
