@@ -260,7 +260,8 @@ export function decodeMemberList(data) {
   if (!verify(MEMBERS_DOMAIN, data.subarray(0, end), signature, adminKey)) {
     throw new GroupError("member list signature does not verify", "group-bad-signature");
   }
-  return Object.freeze({ groupId, epoch, adminKey, name, members: Object.freeze(members), signature, encoded: data.slice() });
+  const frozen = Object.freeze(members);
+  return Object.freeze({ groupId, epoch, adminKey, name, members: frozen, signature, encoded: data.slice() });
 }
 
 /** Sign a list (tests: the page never makes one); LocalGroupError for a broken rule. */
@@ -331,7 +332,9 @@ export function groupIdOf(data) {
 }
 
 function checkFields(epoch, seq, prevHash, kind, body) {
-  if (!(epoch >= 1 && epoch <= MAX_EPOCH)) throw new GroupError("group message epoch 0 (epochs start at 1)", "group-bad-epoch");
+  if (!(epoch >= 1 && epoch <= MAX_EPOCH)) {
+    throw new GroupError("group message epoch 0 (epochs start at 1)", "group-bad-epoch");
+  }
   if (!(seq >= 1n && seq <= MAX_SEQ)) throw new GroupError("group message seq 0 (seqs start at 1)", "group-bad-seq");
   if (seq === 1n && !bytesEqual(prevHash, ZERO_HASH)) {
     throw new GroupError("first message of a chain with a previous hash", "group-bad-seq");
@@ -345,7 +348,9 @@ function checkFields(epoch, seq, prevHash, kind, body) {
       "group-too-large",
     );
   }
-  if (kind === MessageKind.LEAVE && body.length) throw new GroupError("a leave message carries no text", "group-bad-body");
+  if (kind === MessageKind.LEAVE && body.length) {
+    throw new GroupError("a leave message carries no text", "group-bad-body");
+  }
   try {
     return utf8Decode(body);
   } catch {
@@ -497,7 +502,9 @@ export function receiveList(state, data) {
     return refused(state, "group-stale-list", `epoch ${list.epoch} is older than the held ${held.epoch}`);
   }
   if (list.epoch === held.epoch) {
-    if (bytesEqual(list.encoded, held.encoded)) return { state, verdict: Verdict.DUPLICATE, added: [], removed: [], released: [] };
+    if (bytesEqual(list.encoded, held.encoded)) {
+      return { state, verdict: Verdict.DUPLICATE, added: [], removed: [], released: [] };
+    }
     return refused(state, "group-fork", `a different list for the held epoch ${list.epoch}`);
   }
   const oldKeys = new Set(held.members.map((m) => toHex(m.key)));
@@ -539,14 +546,21 @@ export function receiveMessage(state, data) {
 }
 
 function checkMessage(state, msg, hold) {
-  if (!bytesEqual(msg.groupId, state.members.groupId)) return refused(state, "group-unknown", "message for another group");
+  if (!bytesEqual(msg.groupId, state.members.groupId)) {
+    return refused(state, "group-unknown", "message for another group");
+  }
   if (state.status !== Status.ACTIVE) return refused(state, "group-inactive", `I have ${state.status} this group`);
-  if (bytesEqual(msg.senderKey, state.myKey)) return refused(state, "group-from-self", "a message signed by my own key");
+  if (bytesEqual(msg.senderKey, state.myKey)) {
+    return refused(state, "group-from-self", "a message signed by my own key");
+  }
   if (msg.epoch > state.members.epoch) {
     if (!hold) throw new Error("released messages are never from a newer epoch");
-    if (state.pending.some((p) => bytesEqual(p, msg.encoded))) return { state, verdict: Verdict.DUPLICATE, message: msg };
+    if (state.pending.some((p) => bytesEqual(p, msg.encoded))) {
+      return { state, verdict: Verdict.DUPLICATE, message: msg };
+    }
     if (state.pending.length >= MAX_PENDING_PER_GROUP) {
-      return refused(state, "group-pending-full", `${MAX_PENDING_PER_GROUP} messages already wait for a newer member list`);
+      const reason = `${MAX_PENDING_PER_GROUP} messages already wait for a newer member list`;
+      return refused(state, "group-pending-full", reason);
     }
     const pending = Object.freeze([...state.pending, msg.encoded]);
     return { state: replace(state, { pending }), verdict: Verdict.HELD, message: msg };
@@ -583,8 +597,12 @@ export function nextMessage(state, me, text, nowMs) {
     throw new LocalGroupError("the message is not valid UTF-8", "group-bad-body");
   }
   if (!bytesEqual(me.publicKey, state.myKey)) throw new LocalGroupError("not this group's key for me");
-  if (state.status !== Status.ACTIVE) throw new LocalGroupError(`you have ${state.status} this group`, "group-inactive");
-  if (state.own.lastSeq >= MAX_SEQ) throw new LocalGroupError("this group's message counter is exhausted", "group-bad-seq");
+  if (state.status !== Status.ACTIVE) {
+    throw new LocalGroupError(`you have ${state.status} this group`, "group-inactive");
+  }
+  if (state.own.lastSeq >= MAX_SEQ) {
+    throw new LocalGroupError("this group's message counter is exhausted", "group-bad-seq");
+  }
   const seq = state.own.lastSeq + 1n;
   const msg = makeGroupMessage(
     state.members.groupId, state.members.epoch, me, seq, state.own.lastHash, nowMs, MessageKind.TEXT, utf8Encode(text),
