@@ -21,7 +21,14 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.chromium import new_context
-from tests.browser.conftest import LaunchBrowser
+from tests.browser.conftest import LaunchBrowser, LaunchFirefox
+from tests.browser.firefox import (
+    guest_join,
+    guest_send,
+    guest_wait_connected,
+    guest_wait_delivered,
+    guest_wait_in_log,
+)
 from tests.lan.conftest import MakeLan
 from tests.lan.netns import PYTHON, Host
 
@@ -171,3 +178,37 @@ async def test_guest_of_a_groups_owner_without_a_group_chats_one_to_one(
     await expect(page.locator("#group")).to_be_hidden()
     await expect(page.locator("#peer-label")).to_have_text("chatting with")
     await page.context.close()
+
+
+_GROUP_VIEW = """() => ({
+  name: document.querySelector("#group:not([hidden]) #group-name")?.textContent ?? "",
+  members: [...document.querySelectorAll("#members li")].map((li) => li.textContent),
+  who: [...document.querySelectorAll(".msg.in .who")].map((el) => el.textContent),
+  markup: document.querySelectorAll("#log b, #log i, #members b").length,
+})"""
+
+
+async def test_firefox_guest_in_a_group(
+    group_host: tuple[Host, list[GroupHostProcess]], launch_firefox: LaunchFirefox
+) -> None:
+    """The same in Firefox ESR: the list, members' messages, a signed message back."""
+    host, started = group_host
+    gh = GroupHostProcess(host, "group")
+    started.append(gh)
+    page = await launch_firefox(host)
+    loaded = await page.goto(gh.url)
+    assert loaded["status"] == 200, loaded
+    await guest_join(page, "Fox")
+    await guest_wait_connected(page)
+    await guest_wait_in_log(page, "hello from carol")
+    view = await page.evaluate(_GROUP_VIEW)
+    assert view["name"] == "Team ✓", view
+    assert "me (you, guest)" in view["members"], view
+    assert len(view["members"]) == 5, view
+    assert view["who"] == ["Alice", "<b>bold</b>", "Carol"], view
+    assert view["markup"] == 0, view
+    await guest_send(page, "from firefox ✓")
+    got = gh.wait("group_message")
+    assert (got["verdict"], got["text"], got["copy_ok"]) == ("accepted", "from firefox ✓", True)
+    await guest_wait_delivered(page, "from firefox ✓")
+    await guest_wait_in_log(page, "hello from dave")
