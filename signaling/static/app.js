@@ -856,8 +856,15 @@ class GuestPage {
   // -- groups ------------------------------------------------------------------------
 
   receivedGroup(ev) {
-    if (ev.kind === GROUP_LIST) this.receivedList(ev.payload);
-    else if (ev.kind === GROUP_MESSAGE && rememberIncoming(toHex(ev.messageId))) this.receivedGroupMessage(ev.payload);
+    if (ev.kind === GROUP_LIST) {
+      this.receivedList(ev.payload);
+    } else if (ev.kind !== GROUP_MESSAGE) {
+      return;
+    } else if (this.group === null) {
+      console.warn("p2pchat: ignored a group message (group-unknown): no member list yet");
+    } else if (rememberIncoming(toHex(ev.messageId))) {
+      this.receivedGroupMessage(ev.payload); // a frame id seen before is a resend
+    }
   }
 
   receivedList(payload) {
@@ -895,10 +902,6 @@ class GuestPage {
   }
 
   receivedGroupMessage(payload) {
-    if (this.group === null) {
-      console.warn("p2pchat: ignored a group message (group-unknown): no member list yet");
-      return;
-    }
     const out = receiveMessage(this.group, payload);
     this.group = out.state;
     this.showGroupOutcome(out);
