@@ -447,8 +447,19 @@ export const MAX_FRAME_BYTES = 64 * 1024;
 export const MESSAGE_ID_BYTES = 16;
 export const FRAME_HEADER_BYTES = 26;
 export const MAX_FRAME_BODY_BYTES = MAX_FRAME_BYTES - FRAME_HEADER_BYTES;
-export const FrameType = Object.freeze({ TEXT: 1, RECEIPT: 2, PING: 3, PONG: 4, CLOSE: 5 });
+export const FrameType = Object.freeze({
+  TEXT: 1,
+  RECEIPT: 2,
+  PING: 3,
+  PONG: 4,
+  CLOSE: 5,
+  // Groups (both ends announce groups=1): body = a signed group object (group.js),
+  // message_id = the copy's id.
+  GROUP_MESSAGE: 6,
+  GROUP_LIST: 7,
+});
 const FRAME_TYPE_NAMES = new Map(Object.entries(FrameType).map(([name, v]) => [v, name]));
+export const GROUP_FRAME_TYPES = Object.freeze(new Set([FrameType.GROUP_MESSAGE, FrameType.GROUP_LIST]));
 
 export function newMessageId() {
   return randomBytes(MESSAGE_ID_BYTES);
@@ -494,6 +505,8 @@ export function decodeFrame(data) {
     } catch {
       throw fail("text frame is not valid UTF-8");
     }
+  } else if (GROUP_FRAME_TYPES.has(type)) {
+    if (!frame.body.length) throw fail(`${FRAME_TYPE_NAMES.get(type).toLowerCase()} frame without a body`);
   } else if (frame.body.length) {
     throw fail(`${FRAME_TYPE_NAMES.get(type).toLowerCase()} frame must have an empty body`);
   }

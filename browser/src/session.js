@@ -11,6 +11,9 @@
 //   {type: "message", messageId, timestampMs, text}    a TEXT frame
 //   {type: "receipt", messageId}                       the peer got our TEXT
 //   {type: "ping", pingId} / {type: "pong", pingId, timestampMs}
+//   {type: "group", kind, messageId, timestampMs, payload}
+//                                                      a GROUP_MESSAGE (6) or GROUP_LIST (7)
+//                                                      frame; payload unchecked (group.js)
 //   {type: "closed"}                                   the peer ended its stream cleanly
 
 import {
@@ -19,6 +22,7 @@ import {
   EnvelopeError,
   EnvelopeKind,
   FrameType,
+  GROUP_FRAME_TYPES,
   KxKeyPair,
   LocalProtocolError,
   MAX_FRAME_BODY_BYTES,
@@ -28,6 +32,7 @@ import {
   StreamError,
   StreamReceiver,
   StreamSender,
+  b64urlEncode,
   bytesEqual,
   decodeBatch,
   decodeFrame,
@@ -40,6 +45,10 @@ import {
   randomBytes,
   utf8Encode,
 } from "./crypto.js";
+
+// The handshake info entries for groups: we take frames 6 and 7; our group key.
+export const GROUPS_CAPABILITY = Object.freeze(["groups", "1"]);
+export const GROUP_KEY_INFO = "gk";
 
 export const Role = Object.freeze({ INITIATOR: "INITIATOR", RESPONDER: "RESPONDER" });
 
@@ -74,10 +83,13 @@ export class Session {
   /**
    * @param {string} role Role.INITIATOR (the guest) or Role.RESPONDER
    * @param {{seal: Function, open: Function}} envelopes e.g. a LinkEnvelopes
-   * @param {{sessionId?: Uint8Array, kx?: KxKeyPair, batch?: boolean}} [options] fixed values
-   *   for tests; batch: false acts as a peer from before batches
+   * @param {{sessionId?: Uint8Array, kx?: KxKeyPair, batch?: boolean, groups?: boolean,
+   *   groupKey?: Uint8Array}} [options] fixed values for tests; batch: false acts as a peer
+   *   from before batches; groups: true announces group frames (off by default, as in
+   *   session.py: a session that did not announce refuses them); groupKey: our Ed25519
+   *   group key, announced as info.gk (b64url)
    */
-  constructor(role, envelopes, { sessionId, kx, batch = true } = {}) {
+  constructor(role, envelopes, { sessionId, kx, batch = true, groups = false, groupKey = null } = {}) {
     if (role !== Role.INITIATOR && role !== Role.RESPONDER) throw new TypeError("unknown role");
     this.role = role;
     this.state = SessionState.NEW;
@@ -90,6 +102,13 @@ export class Session {
     this._sender = null;
     this._receiver = null;
     this._batch = batch;
+    this._groups = groups;
+    this._groupKey = groupKey;
+  }
+
+  /** Both ends announced group frames: only then may GROUP_* frames be sent. */
+  get groups() {
+    return this._groups && this.peerInfo[GROUPS_CAPABILITY[0]] === GROUPS_CAPABILITY[1];
   }
 
   /** Both ends announced batches: every channel message after the header is one. */
@@ -194,6 +213,16 @@ export class Session {
     return { messageId: id, data: this._send({ type: FrameType.TEXT, messageId: id, timestampMs: nowMs, body }) };
   }
 
+  /** One copy of an encoded group message; `messageId`: its copy id (group.js copyIdOf). */
+  sendGroupMessage(payload, nowMs = Date.now(), { messageId }) {
+    return this._sendGroup(FrameType.GROUP_MESSAGE, payload, nowMs, messageId);
+  }
+
+  /** An encoded member list (the owner's side; here for tests). */
+  sendGroupList(payload, nowMs = Date.now(), { messageId }) {
+    return this._sendGroup(FrameType.GROUP_LIST, payload, nowMs, messageId);
+  }
+
   sendReceipt(messageId, nowMs = Date.now()) {
     return this._send({ type: FrameType.RECEIPT, messageId, timestampMs: nowMs });
   }
@@ -237,6 +266,9 @@ export class Session {
       throw exc;
     }
     const frame = decodeFrame(opened.plaintext);
+    if (GROUP_FRAME_TYPES.has(frame.type) && !this._groups) {
+      throw new RemoteProtocolError(`unknown frame type ${frame.type}`, "bad-frame"); // as before groups
+    }
     if (opened.final !== (frame.type === FrameType.CLOSE)) {
       throw new RemoteProtocolError(
         "only a close frame may end the stream, and it must end it",
@@ -249,6 +281,14 @@ export class Session {
       return [{ type: "closed" }];
     }
     return [frameEvent(frame)];
+  }
+
+  _sendGroup(type, payload, nowMs, messageId) {
+    if (!this.groups) throw new LocalProtocolError("the peer did not announce group frames (groups=1)");
+    if (!(payload instanceof Uint8Array) || payload.length === 0 || payload.length > MAX_FRAME_BODY_BYTES) {
+      throw new LocalProtocolError(`group payload must be 1 to ${MAX_FRAME_BODY_BYTES} bytes`);
+    }
+    return this._send({ type, messageId, timestampMs: nowMs, body: payload });
   }
 
   _maybeOpen() {
@@ -275,6 +315,8 @@ export class Session {
 
   _seal(kind, sdp, info, nowMs) {
     if (this._batch) info = { ...info, [BATCH_CAPABILITY[0]]: BATCH_CAPABILITY[1] };
+    if (this._groups) info = { ...info, [GROUPS_CAPABILITY[0]]: GROUPS_CAPABILITY[1] };
+    if (this._groupKey) info = { ...info, [GROUP_KEY_INFO]: b64urlEncode(this._groupKey) };
     const body = encodeHandshake({ sdp, kxPublic: this._kx.publicKey, info });
     return this._envelopes.seal(kind, this.direction, this.sessionId, body, nowMs);
   }
@@ -332,6 +374,15 @@ function frameEvent(frame) {
       return { type: "ping", pingId: frame.messageId };
     case FrameType.PONG:
       return { type: "pong", pingId: frame.messageId, timestampMs: frame.timestampMs };
+    case FrameType.GROUP_MESSAGE:
+    case FrameType.GROUP_LIST:
+      return {
+        type: "group",
+        kind: frame.type,
+        messageId: frame.messageId,
+        timestampMs: frame.timestampMs,
+        payload: frame.body,
+      };
     default:
       throw new Error(`unhandled frame type ${frame.type}`); // CLOSE is handled by the caller
   }

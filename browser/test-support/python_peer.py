@@ -17,6 +17,9 @@ from p2pchat.crypto.safety import safety_number
 from p2pchat.protocol import events
 from p2pchat.protocol.batch import encode_batch
 from p2pchat.protocol.frames import decode_frame
+from p2pchat.protocol.group_members import MemberKind, decode_member_list
+from p2pchat.protocol.group_messages import decode_group_message
+from p2pchat.protocol.group_state import GroupState, receive_list, receive_message
 from p2pchat.protocol.handshake import decode_handshake
 from p2pchat.protocol.session import Role, Session
 
@@ -25,6 +28,7 @@ class Peer:
     def __init__(self) -> None:
         self.envelopes: LinkEnvelopes | None = None
         self.session: Session | None = None
+        self.group: GroupState | None = None
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req["op"]
@@ -33,7 +37,7 @@ class Peer:
             link = LinkSecret.from_fragment(req["fragment"])
             self.envelopes = LinkEnvelopes(link.envelope_key, ReplayGuard())
             role = Role.RESPONDER if req["role"] == "responder" else Role.INITIATOR
-            self.session = Session(role, self.envelopes)
+            self.session = Session(role, self.envelopes, groups=bool(req.get("groups")))
             return {"room_id": link.room_id, "envelope_key": link.envelope_key.hex()}
         if op == "safety":
             sn = safety_number(bytes.fromhex(req["a"]), bytes.fromhex(req["b"]))
@@ -41,6 +45,40 @@ class Peer:
         if op == "decode_handshake":
             body = decode_handshake(bytes.fromhex(req["data"]))
             return {"sdp": body.sdp, "kx": body.kx_public.hex(), "info": dict(body.info)}
+        if op == "decode_member_list":
+            members = decode_member_list(bytes.fromhex(req["data"]))
+            return {
+                "epoch": members.epoch,
+                "name": members.name,
+                "members": [[int(m.kind), m.key.hex(), m.name] for m in members.members],
+            }
+        if op == "decode_group_message":
+            msg = decode_group_message(bytes.fromhex(req["data"]))
+            return {"seq": str(msg.seq), "kind": int(msg.kind), "body": msg.body.hex()}
+        if op == "group_hold":  # hold a list as the LAN member with key `me` (a fresh group)
+            members = decode_member_list(bytes.fromhex(req["list"]))
+            me = bytes.fromhex(req["me"])
+            listed = members.member(me)
+            assert listed is not None
+            assert listed.kind is MemberKind.LAN
+            self.group = GroupState(members, joined_epoch=members.epoch, my_key=me)
+            return {"epoch": members.epoch}
+        if op == "group_list":
+            assert self.group is not None
+            list_outcome = receive_list(self.group, bytes.fromhex(req["data"]))
+            self.group = list_outcome.state or self.group
+            return {"verdict": list_outcome.verdict.value, "code": list_outcome.code}
+        if op == "group_receive":
+            assert self.group is not None
+            outcome = receive_message(self.group, bytes.fromhex(req["data"]))
+            self.group = outcome.state
+            return {
+                "verdict": outcome.verdict.value,
+                "code": outcome.code,
+                "text": outcome.message.text if outcome.message else None,
+                "missing": outcome.missing,
+                "message_id": outcome.message_id.hex() if outcome.message_id else None,
+            }
         if op == "decode_frame":
             frame = decode_frame(bytes.fromhex(req["data"]))
             return {"type": int(frame.type), "body": frame.body.hex()}
@@ -90,6 +128,14 @@ class Peer:
                 "message_ids": [mid.hex() for mid, _ in sent],
                 "data": _wire(s, [data for _, data in sent]).hex(),
             }
+        if op == "send_group":  # a GROUP_MESSAGE (6) or GROUP_LIST (7) frame to the guest
+            payload = bytes.fromhex(req["payload"])
+            mid = bytes.fromhex(req["message_id"])
+            if req["kind"] == 7:
+                data = s.send_group_list(payload, now, message_id=mid)
+            else:
+                data = s.send_group_message(payload, now, message_id=mid)
+            return {"data": _wire(s, [data]).hex()}
         if op == "receipt":
             data = s.send_receipt(bytes.fromhex(req["message_id"]), now)
             return {"data": _wire(s, [data]).hex()}
@@ -127,6 +173,13 @@ def _event(event: events.Event) -> dict[str, Any]:
         return {"type": "receipt", "message_id": event.message_id.hex()}
     if isinstance(event, events.PingReceived):
         return {"type": "ping", "ping_id": event.ping_id.hex()}
+    if isinstance(event, events.GroupFrameReceived):
+        return {
+            "type": "group",
+            "kind": int(event.kind),
+            "message_id": event.message_id.hex(),
+            "payload": event.payload.hex(),
+        }
     if isinstance(event, events.PongReceived):
         return {"type": "pong", "ping_id": event.ping_id.hex(), "timestamp_ms": event.timestamp_ms}
     return {"type": type(event).__name__}

@@ -9,6 +9,7 @@ import {
   EnvelopeKind,
   LinkEnvelopes,
   ReplayGuard,
+  b64urlDecode,
   b64urlEncode,
   decodeFrame,
   decodeHandshake,
@@ -21,6 +22,23 @@ import {
   utf8Encode,
 } from "../src/crypto.js";
 import { Role, Session, SessionState } from "../src/session.js";
+import {
+  MemberKind,
+  MessageKind,
+  Verdict,
+  ZERO_HASH,
+  copyIdOf,
+  decodeGroupMessage,
+  decodeMemberList,
+  joinAsGuest,
+  makeGroupMessage,
+  makeMemberList,
+  messageIdOf,
+  newGroupKeys,
+  nextMessage,
+  receiveMessage,
+} from "../src/group.js";
+import sodium from "../src/sodium.js";
 import { PythonPeer, pythonUnavailable } from "../test-support/python_peer.mjs";
 
 const unavailable = pythonUnavailable();
@@ -268,7 +286,7 @@ describe("interop with the Python owner", { skip }, () => {
     for (let i = 0; i < 60; i++) {
       const m = base.slice();
       m[i % m.length] = Math.floor(Math.random() * 256);
-      inputs.push(m, m.slice(0, 26 + (i % 3)), Uint8Array.of(1, (i % 7), ...m.slice(2, 26)));
+      inputs.push(m, m.slice(0, 26 + (i % 3)), Uint8Array.of(1, i % 9, ...m.slice(2, 26)), Uint8Array.of(1, 6 + (i % 2), ...m.slice(2)));
     }
     inputs.push(new Uint8Array(0), new Uint8Array(25), new Uint8Array(65_537));
     for (const data of inputs) {
@@ -292,4 +310,150 @@ describe("interop with the Python owner", { skip }, () => {
       assert.equal(safetyNumber(a, b).digits, theirs.digits);
     }
   });
+
+  test("groups: JS guest ↔ Python owner: groups=1 and gk, the list and messages both ways; Python accepts the guest's signed chain", async () => {
+    const link = linkFromSecret(randomBytes(32));
+    await py.ok("init", { fragment: link.fragment, role: "responder", groups: true });
+    const mine = newGroupKeys();
+    const guest = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()), {
+      groups: true,
+      groupKey: mine.publicKey,
+    });
+    const alice = sodium.crypto_sign_keypair();
+    const bob = sodium.crypto_sign_keypair(); // the owner: hosts the guest
+    const guestId = b64urlEncode(randomBytes(16));
+    const received = await py.ok("receive_offer", { data: toHex(guest.makeOffer("v=0", { guest: guestId }, NOW)), now: NOW });
+    assert.deepEqual(received.info, { guest: guestId, batch: "1", groups: "1", gk: b64urlEncode(mine.publicKey) });
+    const answer = await py.ok("make_answer", { sdp: "v=0", info: { name: "Bob", pk: b64urlEncode(bob.publicKey) }, now: NOW });
+    assert.equal(guest.receiveAnswer(hex(answer.data), NOW).info.groups, "1");
+    await py.ok("receive", { data: toHex(guest.streamHeader()), now: NOW });
+    guest.receiveData(hex((await py.ok("header")).data), NOW);
+    assert.equal(guest.groups, true);
+
+    // the admin's list puts the key from the offer in as Bob's guest; Bob holds it
+    const gk = b64urlDecode(received.info.gk);
+    const list = makeMemberList(randomBytes(16), 1, "Team ✓", [
+      { kind: MemberKind.LAN, key: alice.publicKey, name: "Alice" },
+      { kind: MemberKind.LAN, key: bob.publicKey, name: "Bob" },
+      { kind: MemberKind.GUEST, key: gk, name: "Zoë", hostKey: bob.publicKey },
+    ], alice); // prettier-ignore
+    await py.ok("group_hold", { list: toHex(list.encoded), me: toHex(bob.publicKey) });
+    const listCopy = copyIdOf(messageIdOf(list.encoded), gk);
+    const listFrame = await py.ok("send_group", { kind: 7, payload: toHex(list.encoded), message_id: toHex(listCopy), now: NOW });
+    const [listEvent] = guest.receiveData(hex(listFrame.data), NOW);
+    assert.deepEqual(listEvent, { type: "group", kind: 7, messageId: listCopy, timestampMs: NOW, payload: list.encoded });
+    let state = joinAsGuest(listEvent.payload, mine.publicKey, bob.publicKey).state;
+    assert.equal(state.members.name, "Team ✓");
+
+    // a member's message forwarded by the owner
+    const fromAlice = makeGroupMessage(list.groupId, 1, alice, 1, ZERO_HASH, NOW, MessageKind.TEXT, utf8Encode("hi Zoë"));
+    const fwd = await py.ok("send_group", {
+      kind: 6, payload: toHex(fromAlice.encoded), message_id: toHex(copyIdOf(fromAlice.messageId, gk)), now: NOW,
+    }); // prettier-ignore
+    const [msgEvent] = guest.receiveData(hex(fwd.data), NOW);
+    const got = receiveMessage(state, msgEvent.payload);
+    assert.equal(got.verdict, Verdict.ACCEPTED);
+    assert.equal(got.message.text, "hi Zoë");
+    state = got.state;
+    const ack = await py.ok("receive", { data: toHex(guest.sendReceipt(msgEvent.messageId, NOW)), now: NOW });
+    assert.deepEqual(ack.events, [{ type: "receipt", message_id: toHex(msgEvent.messageId) }]);
+
+    // the guest's own chain, as GROUP_MESSAGE frames whose id is the copy id for Bob
+    const texts = ["hello from the browser ✓", "and again"];
+    const sent = [];
+    for (const text of texts) {
+      const out = nextMessage(state, mine, text, NOW);
+      state = out.state;
+      const copyId = copyIdOf(out.messageId, bob.publicKey);
+      const r = await py.ok("receive", { data: toHex(guest.sendGroupMessage(out.encoded, NOW, { messageId: copyId })), now: NOW });
+      assert.deepEqual(r.events, [{ type: "group", kind: 6, message_id: toHex(copyId), payload: toHex(out.encoded) }]);
+      sent.push(out);
+    }
+    for (const [i, out] of sent.entries()) {
+      const verdict = await py.ok("group_receive", { data: toHex(out.encoded) });
+      assert.deepEqual(verdict, { verdict: "accepted", code: "", text: texts[i], missing: 0, message_id: toHex(out.messageId) });
+    }
+    assert.equal((await py.ok("group_receive", { data: toHex(sent[0].encoded) })).code, "group-replay");
+    // a guest message whose chain link is wrong: Python refuses it as JS would
+    const broken = makeGroupMessage(list.groupId, 1, mine, 3, randomBytes(32), NOW, MessageKind.TEXT, utf8Encode("x"));
+    assert.equal((await py.ok("group_receive", { data: toHex(broken.encoded) })).code, "group-broken-chain");
+    const receipt = await py.ok("receipt", { message_id: toHex(copyIdOf(sent[0].messageId, bob.publicKey)), now: NOW });
+    assert.deepEqual(guest.receiveData(hex(receipt.data), NOW), [
+      { type: "receipt", messageId: copyIdOf(sent[0].messageId, bob.publicKey) },
+    ]);
+  });
+
+  test("groups: a Python owner without groups gets gk and ignores it; the page then sends TEXT", async () => {
+    const link = linkFromSecret(randomBytes(32));
+    await py.ok("init", { fragment: link.fragment, role: "responder" }); // a Session without groups
+    const guest = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()), {
+      groups: true,
+      groupKey: newGroupKeys().publicKey,
+    });
+    const received = await py.ok("receive_offer", { data: toHex(guest.makeOffer("v=0", { guest: "g" }, NOW)), now: NOW });
+    assert.equal(received.info.groups, "1");
+    const answer = await py.ok("make_answer", { sdp: "v=0", info: { name: "old" }, now: NOW });
+    assert.equal(guest.receiveAnswer(hex(answer.data), NOW).info.groups, undefined);
+    assert.equal(guest.groups, false);
+    await py.ok("receive", { data: toHex(guest.streamHeader()), now: NOW });
+    guest.receiveData(hex((await py.ok("header")).data), NOW);
+    const r = await py.ok("receive", { data: toHex(guest.sendText("plain", NOW).data), now: NOW });
+    assert.equal(r.events[0].text, "plain");
+  });
+
+  test("groups: Python's and JS's decoders agree on mutated lists and messages, and on odd keys", async () => {
+    const random = (n) => Math.floor(Math.random() * n);
+    const admin = sodium.crypto_sign_keypair();
+    const other = sodium.crypto_sign_keypair();
+    const genuineList = makeMemberList(randomBytes(16), 3, "Team ✓", [
+      { kind: MemberKind.LAN, key: admin.publicKey, name: "Ädmin" },
+      { kind: MemberKind.GUEST, key: other.publicKey, name: "G", hostKey: admin.publicKey },
+    ], admin).encoded; // prettier-ignore
+    const genuineMsg = makeGroupMessage(randomBytes(16), 2, other, 1, ZERO_HASH, NOW, MessageKind.TEXT, utf8Encode("héllo")).encoded;
+    const oddKeys = [new Uint8Array(32), Uint8Array.of(1, ...new Uint8Array(31)), new Uint8Array(32).fill(0xff), randomBytes(32)];
+    const lists = [genuineList];
+    for (const key of oddKeys) {
+      const body = genuineList.slice(0, genuineList.length - 64);
+      const at = body.length - (32 + 1 + 1 + 32); // the guest's key
+      body.set(key, at);
+      lists.push(concat(body, sodium.crypto_sign_detached(concat(utf8Encode("p2pchat/group-members/v1\0"), body), admin.privateKey)));
+    }
+    const messages = [genuineMsg];
+    for (let i = 0; i < 40; i++) {
+      for (const [into, genuine] of [[lists, genuineList], [messages, genuineMsg]]) {
+        const m = genuine.slice(0, i % 5 === 0 ? random(genuine.length) : genuine.length);
+        m[random(m.length)] = random(256);
+        into.push(m);
+      }
+    }
+    const ours = (decode, data) => {
+      try {
+        const v = decode(data);
+        return v.members
+          ? { epoch: v.epoch, name: v.name, members: v.members.map((m) => [m.kind, toHex(m.key), m.name]) }
+          : { seq: String(v.seq), kind: v.kind, body: toHex(v.body) };
+      } catch (err) {
+        return { error: err.code };
+      }
+    };
+    for (const [op, decode, inputs] of [
+      ["decode_member_list", decodeMemberList, lists],
+      ["decode_group_message", decodeGroupMessage, messages],
+    ]) {
+      for (const data of inputs) {
+        const theirs = await py.call(op, { data: toHex(data) });
+        assert.deepEqual(ours(decode, data), theirs.error ? { error: theirs.error } : theirs, `${op} ${toHex(data)}`);
+      }
+    }
+  });
 });
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

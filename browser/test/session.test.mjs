@@ -275,3 +275,71 @@ test("batches only when both ends announce them (a page talks to an older owner)
   const sent = guest.sendText("plain", NOW);
   assert.equal(owner.receiveData(sent.data, NOW)[0].text, "plain");
 });
+
+// -- groups: groups=1 and gk in the handshake info, frames 6 and 7 ----------------------
+
+function groupPair({ guestGroups = true, ownerGroups = true } = {}) {
+  const link = linkFromSecret(randomBytes(32));
+  const groupKey = randomBytes(32);
+  const guest = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()), {
+    groups: guestGroups,
+    groupKey: guestGroups ? groupKey : null,
+  });
+  const owner = new Session(Role.RESPONDER, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()), {
+    groups: ownerGroups,
+  });
+  return { link, guest, owner, groupKey };
+}
+
+test("groups: the offer announces groups=1 and gk (b64url of our group key); both ends -> groups", () => {
+  const s = groupPair();
+  const { received, answered } = handshake(s);
+  assert.deepEqual({ ...received.info }, { guest: "g1", name: "Zoë", batch: "1", groups: "1", gk: b64urlEncode(s.groupKey) });
+  assert.deepEqual(b64urlDecode(received.info.gk), s.groupKey);
+  assert.equal(answered.info.groups, "1");
+  assert.equal(answered.info.gk, undefined); // an owner without a group key announces none
+  assert.equal(s.guest.groups, true);
+  assert.equal(s.owner.groups, true);
+});
+
+test("groups: GROUP_LIST and GROUP_MESSAGE frames both ways, receipts by the frame's id", () => {
+  const s = groupPair();
+  open(s);
+  const listId = randomBytes(16);
+  const list = s.owner.sendGroupList(Uint8Array.of(1, 2, 3), NOW, { messageId: listId });
+  const msg = s.owner.sendGroupMessage(Uint8Array.of(4, 5), NOW + 1, { messageId: randomBytes(16) });
+  const events = s.guest.receiveData(encodeBatch([decodeBatch(list)[0], decodeBatch(msg)[0]]), NOW);
+  assert.deepEqual(events[0], { type: "group", kind: 7, messageId: listId, timestampMs: NOW, payload: Uint8Array.of(1, 2, 3) });
+  assert.equal(events[1].kind, 6);
+  assert.deepEqual(events[1].payload, Uint8Array.of(4, 5));
+  assert.deepEqual(s.owner.receiveData(s.guest.sendReceipt(listId, NOW), NOW), [{ type: "receipt", messageId: listId }]);
+  const copyId = randomBytes(16);
+  const [back] = s.owner.receiveData(s.guest.sendGroupMessage(Uint8Array.of(9), NOW, { messageId: copyId }), NOW);
+  assert.deepEqual(back, { type: "group", kind: 6, messageId: copyId, timestampMs: NOW, payload: Uint8Array.of(9) });
+  assert.throws(() => s.guest.sendGroupMessage(new Uint8Array(0), NOW, { messageId: copyId }), code("local"));
+  assert.throws(() => s.guest.sendGroupMessage(new Uint8Array(65_511), NOW, { messageId: copyId }), code("local"));
+  s.guest.sendGroupMessage(new Uint8Array(65_510), NOW, { messageId: copyId });
+});
+
+test("groups: an owner that did not announce them gets none; a session that did not refuses frames 6/7", () => {
+  const old = groupPair({ ownerGroups: false });
+  const { answered } = handshake(old);
+  assert.equal(answered.info.groups, undefined);
+  assert.equal(old.owner.peerInfo.gk, b64urlEncode(old.groupKey)); // an old owner just ignores it
+  old.owner.receiveData(old.guest.streamHeader(), NOW);
+  old.guest.receiveData(old.owner.streamHeader(), NOW);
+  assert.equal(old.guest.groups, false);
+  assert.throws(() => old.guest.sendGroupMessage(Uint8Array.of(1), NOW, { messageId: randomBytes(16) }), code("local"));
+  assert.throws(() => old.owner.sendGroupList(Uint8Array.of(1), NOW, { messageId: randomBytes(16) }), code("local"));
+  // a page session made without groups (the probe) refuses them as a peer from before groups
+  const s = groupPair({ guestGroups: false });
+  open(s);
+  assert.equal(s.owner.groups, false);
+  const sealed = s.owner._sender.seal(Uint8Array.of(1, 7, ...new Uint8Array(24), 1));
+  assert.throws(() => s.guest.receiveData(encodeBatch([sealed]), NOW), code("bad-frame"));
+  // and an empty group frame is bad-frame even when announced
+  const t = groupPair();
+  open(t);
+  const empty = t.owner._sender.seal(Uint8Array.of(1, 6, ...new Uint8Array(24)));
+  assert.throws(() => t.guest.receiveData(encodeBatch([empty]), NOW), code("bad-frame"));
+});

@@ -9,6 +9,12 @@
 // Every chat frame is end-to-end encrypted either way (session.js). A tab new to the
 // link first sends a sealed probe (probeLink), so a used-up link says so before Join,
 // on the socket warmup.js opened as the page loaded; the Join uses it too.
+//
+// Groups (docs/guest-protocol.md, "Groups"): the offer announces groups=1 and a group key
+// made for this page (gk); an owner that hosts us in a group answers groups=1 and sends
+// the member list (GROUP_LIST) first. From then on the page shows the group, checks every
+// GROUP_MESSAGE (group.js) and sends its own as signed group messages. A 1:1 invite never
+// gets a list and chats with TEXT frames as before.
 
 // First: take the secret out of the address bar (no dependencies, runs at once).
 import { forgetFragment, linkFragment, pathRoomId } from "./fragment.js";
@@ -29,6 +35,20 @@ import {
   utf8Encode,
 } from "./crypto.js";
 import { Role, Session, SessionState } from "./session.js";
+import {
+  MAX_TEXT_BYTES as MAX_GROUP_TEXT_BYTES,
+  MemberKind,
+  MessageKind,
+  Status as GroupStatus,
+  Verdict,
+  copyIdOf,
+  joinAsGuest,
+  memberOf,
+  newGroupKeys,
+  nextMessage,
+  receiveList,
+  receiveMessage,
+} from "./group.js";
 
 const SIGNAL = 0x01;
 const RELAY = 0x02;
@@ -51,6 +71,9 @@ const PROBE_LIMIT_MS = 15000; // a probe that gets no answer: show the Join form
 const PROBE_SDP = "v=0\r\n"; // a probe carries no offer; the handshake needs some SDP
 const USABLE_ANSWER = "usable"; // the SIGNAL payload that answers a probe kept open
 const BASE_TITLE = "p2pchat";
+const GROUP_LIST_WAIT_MS = 3000; // an owner with groups=1: wait this long for a member list
+const GROUP_MESSAGE = 6;
+const GROUP_LIST = 7;
 
 // Start-up milestones on the page's own timeline (bench/bench_guest.py reads them;
 // nothing leaves the page).
@@ -91,6 +114,11 @@ const ui = {
   name: $("name"),
   peer: $("peer"),
   peerName: $("peer-name"),
+  peerLabel: $("peer-label"),
+  group: $("group"),
+  groupName: $("group-name"),
+  groupState: $("group-state"),
+  members: $("members"),
   path: $("path"),
   safety: $("safety"),
   log: $("log"),
@@ -194,7 +222,11 @@ function setReceipt(entry, state, text) {
 
 // -- outgoing messages: kept until the owner's receipt, resent after a reconnect -----
 
-const unsent = new Map(); // message id hex -> {messageId, text, timestampMs, entry}
+// local number -> {frameId, text, timestampMs, entry, mode: null | "text" | "group",
+// group: null | encoded group message}. frameId: a random id for TEXT, the copy id for
+// the owner once the item is a signed group message (so a resend is the same bytes).
+const unsent = new Map();
+let nextUnsent = 0;
 const seenIncoming = new Set(); // de-duplicates resent messages
 
 function rememberIncoming(idHex) {
@@ -209,6 +241,7 @@ function rememberIncoming(idHex) {
 class Attention {
   constructor() {
     this.unread = 0;
+    this.title = BASE_TITLE;
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.reset();
     });
@@ -227,7 +260,7 @@ class Attention {
   incoming(from) {
     if (document.visibilityState !== "hidden") return;
     this.unread += 1;
-    document.title = `(${this.unread}) ${BASE_TITLE}`;
+    document.title = `(${this.unread}) ${this.title}`;
     if (typeof Notification !== "function" || Notification.permission !== "granted") return;
     try {
       // The sender and a count, never the text (as the TUI's notifications: pop-ups
@@ -247,7 +280,13 @@ class Attention {
 
   reset() {
     this.unread = 0;
-    document.title = BASE_TITLE;
+    document.title = this.title;
+  }
+
+  /** The tab's title without the unread count (a group's name, once in one). */
+  setTitle(title) {
+    this.title = title;
+    document.title = this.unread ? `(${this.unread}) ${title}` : title;
   }
 }
 
@@ -319,11 +358,19 @@ function probeLink(link, guard, guestId) {
 // -- one connection attempt: WebSocket + RTCPeerConnection + Session -----------------
 
 class Attempt {
-  constructor(link, guard, info, hooks) {
+  constructor(link, guard, info, hooks, groupKey) {
     this.link = link;
     this.info = info;
     this.hooks = hooks;
-    this.session = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, guard));
+    // Always groups=1 and our group key: an owner hosting us in a group lists that key.
+    this.session = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, guard), {
+      groups: true,
+      groupKey,
+    });
+    // Whether we know how to send: at once with a 1:1 owner; with an owner that announced
+    // groups, once its first frame came (a member list first, if we are in a group).
+    this.settled = false;
+    this.settleTimer = null;
     this.path = null; // "direct" | "relay" once the guest's header is out
     this.ended = false;
     this.ws = null;
@@ -500,6 +547,10 @@ class Attempt {
       } else if (ev.type === "message") {
         this.transmit(this.session.sendReceipt(ev.messageId));
         this.hooks.message(ev);
+      } else if (ev.type === "group") {
+        // Acknowledged as a TEXT is, refused or not: a refusal is final, a resend is no use.
+        this.transmit(this.session.sendReceipt(ev.messageId));
+        this.hooks.group(ev);
       } else if (ev.type === "receipt") {
         this.hooks.receipt(ev.messageId);
       } else if (ev.type === "ping") {
@@ -507,6 +558,9 @@ class Attempt {
       } else if (ev.type === "closed") {
         this.drop("the owner closed the chat");
       }
+    }
+    if (!this.ended && this.session.state === SessionState.OPEN && events.some((ev) => ev.type !== "opened")) {
+      this.hooks.heard(this);
     }
   }
 
@@ -528,6 +582,10 @@ class Attempt {
 
   sendText(text, messageId, timestampMs) {
     return this.transmit(this.session.sendText(text, timestampMs, { messageId }).data);
+  }
+
+  sendGroupMessage(encoded, copyId, timestampMs) {
+    return this.transmit(this.session.sendGroupMessage(encoded, timestampMs, { messageId: copyId }));
   }
 
   startKeepAlive() {
@@ -574,6 +632,7 @@ class Attempt {
     clearInterval(this.pingTimer);
     clearTimeout(this.openTimer);
     clearTimeout(this.answerTimer);
+    clearTimeout(this.settleTimer);
     this.closePeerConnection();
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000);
   }
@@ -617,6 +676,11 @@ class GuestPage {
       storage(`p2pchat:${link.roomId}:guest`, this.guestId);
     }
     this.ownerName = "owner";
+    this.ownerKey = null; // the owner's Ed25519 key from its answer (our host in a group)
+    this.groupKeys = newGroupKeys(); // per page load: reconnects resend the same signed bytes
+    this.group = null; // group.js state once a member list made us a member
+    this.names = new Map(); // member key hex -> the name shown (names are not unique)
+    this.leaveShown = new Set(); // members whose leave message was shown already
     this.attempt = null;
     this.failures = 0;
     this.retryTimer = null;
@@ -689,7 +753,7 @@ class GuestPage {
     setStatus(this.failures ? "reconnecting" : "connecting", this.failures ? "reconnecting…" : "connecting…");
     const info = { guest: this.guestId };
     if (this.name) info.name = this.name;
-    const attempt = new Attempt(this.link, this.guard, info, this.hooks());
+    const attempt = new Attempt(this.link, this.guard, info, this.hooks(), this.groupKeys.publicKey);
     this.attempt = attempt;
     attempt.start().catch((err) => {
       console.error("p2pchat: could not start a connection:", err);
@@ -729,6 +793,8 @@ class GuestPage {
       },
       opened: (attempt) => this.opened(attempt),
       message: (ev) => this.received(ev),
+      group: (ev) => this.receivedGroup(ev),
+      heard: (attempt) => this.settle(attempt),
       receipt: (messageId) => this.delivered(messageId),
       dropped: (reason, wasOpen) => this.dropped(reason, wasOpen),
       unexpected: (err) => {
@@ -748,6 +814,7 @@ class GuestPage {
     } catch {
       ownerKey = null;
     }
+    this.ownerKey = ownerKey && ownerKey.length === 32 ? ownerKey : null;
     ui.safety.replaceChildren();
     if (ownerKey && ownerKey.length === 32) {
       const sn = safetyNumber(ownerKey, ourKxKey);
@@ -769,7 +836,134 @@ class GuestPage {
     ui.path.textContent = attempt.path;
     ui.path.dataset.path = attempt.path;
     ui.path.hidden = false;
+    // An owner that hosts groups sends the member list first: wait for it (or anything
+    // else from the owner, or a few seconds) before sending what waits, so nothing typed
+    // in a group goes out as a 1:1 message.
+    if (!attempt.session.groups || this.group !== null) {
+      this.settle(attempt);
+    } else {
+      attempt.settleTimer = setTimeout(() => this.settle(attempt), GROUP_LIST_WAIT_MS);
+    }
+  }
+
+  settle(attempt) {
+    if (attempt !== this.attempt || attempt.settled) return;
+    attempt.settled = true;
+    clearTimeout(attempt.settleTimer);
     for (const item of unsent.values()) this.transmit(item);
+  }
+
+  // -- groups ------------------------------------------------------------------------
+
+  receivedGroup(ev) {
+    if (ev.kind === GROUP_LIST) {
+      this.receivedList(ev.payload);
+    } else if (ev.kind !== GROUP_MESSAGE) {
+      return;
+    } else if (this.group === null) {
+      console.warn("p2pchat: ignored a group message (group-unknown): no member list yet");
+    } else if (rememberIncoming(toHex(ev.messageId))) {
+      this.receivedGroupMessage(ev.payload); // a frame id seen before is a resend
+    }
+  }
+
+  receivedList(payload) {
+    const myKey = this.groupKeys.publicKey;
+    const first = this.group === null;
+    const out = first ? joinAsGuest(payload, myKey, this.ownerKey) : receiveList(this.group, payload);
+    if (out.verdict === Verdict.REFUSED) {
+      console.warn(`p2pchat: ignored a member list (${out.code}): ${out.reason}`);
+      return;
+    }
+    if (out.verdict !== Verdict.ADOPTED) return;
+    const before = this.group;
+    const oldNames = this.names;
+    this.group = out.state;
+    this.names = memberNames(out.state.members);
+    if (first) {
+      const n = out.state.members.members.length;
+      systemNote(`You joined the group “${out.state.members.name}” (${n} members).`);
+    } else {
+      for (const m of out.removed) {
+        const key = toHex(m.key);
+        if (key === toHex(myKey)) systemNote("You were removed from the group.");
+        else if (!this.leaveShown.delete(key)) systemNote(`${oldNames.get(key) ?? m.name} left the group.`);
+      }
+      for (const m of out.added) {
+        if (toHex(m.key) === toHex(myKey)) systemNote("You were added to the group again.");
+        else systemNote(`${this.names.get(toHex(m.key))} joined the group.`);
+      }
+      if (before.members.name !== out.state.members.name) {
+        systemNote(`The group is now called “${out.state.members.name}”.`);
+      }
+    }
+    this.showGroup();
+    for (const released of out.released) this.showGroupOutcome(released);
+  }
+
+  receivedGroupMessage(payload) {
+    const out = receiveMessage(this.group, payload);
+    this.group = out.state;
+    this.showGroupOutcome(out);
+  }
+
+  showGroupOutcome(out) {
+    if (out.verdict === Verdict.REFUSED) {
+      console.warn(`p2pchat: refused a group message (${out.code}): ${out.reason}`);
+      return;
+    }
+    if (out.verdict !== Verdict.ACCEPTED) return; // held for a newer list, or a duplicate
+    const msg = out.message;
+    const key = toHex(msg.senderKey);
+    const name = this.names.get(key) ?? "a member";
+    if (out.missing > 0n) {
+      const n = out.missing;
+      systemNote(`${n} earlier message${n === 1n ? "" : "s"} from ${name} did not reach this page.`);
+    }
+    if (msg.kind === MessageKind.LEAVE) {
+      this.leaveShown.add(key);
+      systemNote(`${name} left the group.`);
+      return;
+    }
+    appendEntry("in", name, msg.text, msg.timestampMs);
+    this.attention.incoming(name);
+  }
+
+  showGroup() {
+    const list = this.group.members;
+    const myKey = toHex(this.groupKeys.publicKey);
+    ui.group.hidden = false;
+    ui.groupName.textContent = list.name;
+    ui.peerLabel.textContent = "in the group through";
+    this.attention.setTitle(`${list.name} · ${BASE_TITLE}`);
+    const items = list.members.map((m) => {
+      const li = document.createElement("li");
+      const key = toHex(m.key);
+      li.dataset.kind = m.kind === MemberKind.GUEST ? "guest" : "member";
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = key === myKey ? "me" : this.names.get(key);
+      li.append(name);
+      const tags = [];
+      if (key === myKey) tags.push("you");
+      if (key === toHex(list.adminKey)) tags.push("admin");
+      if (m.kind === MemberKind.GUEST) tags.push("guest");
+      if (tags.length) {
+        const tag = document.createElement("span");
+        tag.className = "tag";
+        tag.textContent = ` (${tags.join(", ")})`;
+        li.append(tag);
+      }
+      if (key === myKey) li.classList.add("you");
+      return li;
+    });
+    ui.members.replaceChildren(...items);
+    ui.members.setAttribute("aria-label", `Members (${items.length})`);
+    const active = this.group.status === GroupStatus.ACTIVE;
+    ui.groupState.hidden = active;
+    ui.groupState.textContent = active ? "" : "You are no longer in this group.";
+    ui.message.disabled = !active;
+    ui.send.disabled = !active;
   }
 
   received(ev) {
@@ -780,10 +974,12 @@ class GuestPage {
 
   delivered(messageId) {
     const key = toHex(messageId);
-    const item = unsent.get(key);
-    if (!item) return;
-    unsent.delete(key);
-    setReceipt(item.entry, "delivered", "delivered");
+    for (const [local, item] of unsent) {
+      if (toHex(item.frameId) !== key) continue;
+      unsent.delete(local);
+      setReceipt(item.entry, "delivered", "delivered");
+      return;
+    }
   }
 
   dropped(reason, wasOpen) {
@@ -805,19 +1001,23 @@ class GuestPage {
     const text = ui.message.value;
     if (!text.trim()) return;
     mark("send");
-    if (utf8Encode(text).length > MAX_FRAME_BODY_BYTES) {
-      showError(`That message is too long (the limit is ${MAX_FRAME_BODY_BYTES} bytes).`);
+    const limit = this.group ? MAX_GROUP_TEXT_BYTES : MAX_FRAME_BODY_BYTES;
+    if (utf8Encode(text).length > limit) {
+      showError(`That message is too long (the limit is ${limit} bytes).`);
+      return;
+    }
+    if (this.group && this.group.status !== GroupStatus.ACTIVE) {
+      showError("You are no longer in this group.");
       return;
     }
     if (unsent.size >= MAX_UNSENT) {
       showError("Too many messages are waiting to be delivered: wait for the connection to come back.");
       return;
     }
-    const messageId = randomBytes(16);
     const timestampMs = Date.now();
-    const entry = appendEntry("out", this.name || "you", text, timestampMs);
-    const item = { messageId, text, timestampMs, entry };
-    unsent.set(toHex(messageId), item);
+    const entry = appendEntry("out", this.group ? "me" : this.name || "you", text, timestampMs);
+    const item = { frameId: randomBytes(16), text, timestampMs, entry, mode: null, group: null };
+    unsent.set(nextUnsent++, item);
     ui.message.value = "";
     ui.log.scrollTop = ui.log.scrollHeight;
     if (!this.transmit(item)) setReceipt(entry, "waiting", "waiting for the connection…");
@@ -825,9 +1025,17 @@ class GuestPage {
 
   transmit(item) {
     const attempt = this.attempt;
-    if (!attempt?.isOpen) return false;
+    if (!attempt?.isOpen || !attempt.settled) return false;
+    // Fixed at the first send: a resend is the same frame (the owner de-duplicates it).
+    item.mode ??= this.group ? "group" : "text";
     try {
-      if (!attempt.sendText(item.text, item.messageId, item.timestampMs)) return false;
+      if (item.mode === "group") {
+        if (!attempt.session.groups) return false; // wait for an owner that takes them
+        if (item.group === null && !this.signGroupMessage(item)) return false;
+        if (!attempt.sendGroupMessage(item.group, item.frameId, item.timestampMs)) return false;
+      } else if (!attempt.sendText(item.text, item.frameId, item.timestampMs)) {
+        return false;
+      }
     } catch (err) {
       console.error("p2pchat: could not send:", err);
       setReceipt(item.entry, "failed", "not sent");
@@ -836,6 +1044,37 @@ class GuestPage {
     setReceipt(item.entry, "sent", "sent");
     return true;
   }
+
+  /** Make `item` our next signed group message, its frame id the copy id for our host. */
+  signGroupMessage(item) {
+    const me = memberOf(this.group.members, this.groupKeys.publicKey);
+    try {
+      const sent = nextMessage(this.group, this.groupKeys, item.text, item.timestampMs);
+      this.group = sent.state;
+      item.group = sent.encoded;
+      item.frameId = copyIdOf(sent.messageId, me.hostKey);
+    } catch (err) {
+      console.error(`p2pchat: could not send to the group (${err.code ?? "error"}):`, err.message);
+      for (const [local, other] of unsent) if (other === item) unsent.delete(local);
+      setReceipt(item.entry, "failed", "not sent");
+      return false;
+    }
+    const who = item.entry.querySelector(".who");
+    if (who) who.textContent = "me";
+    return true;
+  }
+}
+
+/** Each member's shown name; a name two members share gets a short key suffix. */
+function memberNames(list) {
+  const count = new Map();
+  for (const m of list.members) count.set(m.name, (count.get(m.name) ?? 0) + 1);
+  return new Map(
+    list.members.map((m) => {
+      const key = toHex(m.key);
+      return [key, count.get(m.name) > 1 ? `${m.name} #${key.slice(0, 4)}` : m.name];
+    }),
+  );
 }
 
 function clipUtf8(text, maxBytes) {
