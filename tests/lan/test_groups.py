@@ -107,6 +107,15 @@ def test_a_group_of_four(four: list[ChatNode]) -> None:
     assert len(new) == 50
     assert by_sender(new) == offline
 
+    # -- a member who is not a contact can still become one (`add` as always) -------------
+    bob.cli("add", carol.peer_id, check=True)
+    carol.wait_for(lambda e: e.get("type") == "contact_request" and e["peer_id"] == bob.peer_id)
+    carol.cli("accept", "bob", check=True)
+    bob.wait_for(lambda e: e.get("type") == "contact_accepted" and e["peer_id"] == carol.peer_id)
+    assert "carol" in {c["name"] for c in bob.cli_json("contacts")}
+    bob.cli("send", "carol", "now a contact", check=True)
+    carol.wait_for(lambda e: e.get("type") == "message" and e["text"] == "now a contact")
+
     # -- dave removed: nothing after it reaches him; his sends are refused ----------------
     dave.host.link_down()
     dave.cli("send", "family", "from dave, already removed", check=True)
