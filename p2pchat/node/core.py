@@ -100,6 +100,7 @@ class Node:
         # Before any server starts: their connection caps are sized from the limit.
         raise_open_file_limit()
         await self._signaling.async_start()
+        self.groups.drop_stale_guests()  # their sessions ended with our last run
         self._checkpointer = self.profile.start_background_checkpoints()
         advert = PeerAdvert(
             version=1,

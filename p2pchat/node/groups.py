@@ -285,6 +285,23 @@ class LanGroups:
         self._send_list_now(link, state, key)
         return True
 
+    def drop_stale_guests(self) -> None:
+        """At start: guests I listed before I stopped have no session now: off the lists."""
+        me = self._core.identity.public_key
+        for state in list(self._states.values()):
+            stale = [m.key for m in state.members.members if m.host_key == me]
+            if not stale or not state.is_admin or state.status is not gs.Status.ACTIVE:
+                continue
+            sent = None
+            try:
+                for key in stale:
+                    sent = gs.remove_member(sent.state if sent else state,
+                                            self._core.identity.signing_key, key)  # fmt: skip
+                assert sent is not None
+                self._commit_list(state, sent)
+            except (LocalGroupError, UserError) as exc:
+                logger.warning("guests of %s not taken off its list: %s", state.name, exc)
+
     def guest_left(self, key: bytes, link: PeerLink) -> None:
         """A guest's session ended: the admin takes it off the list."""
         group_id, held = self._guests.get(key, (b"", None))
@@ -516,7 +533,9 @@ class LanGroups:
         self._flush(keys)
         for key, (gid, link) in list(self._guests.items()):
             if gid == new.group_id and link.state == "open":
-                self._send_list_now(link, new, key)
+                self._send_list_now(link, new, key)  # a removed guest learns it too
+            if gid == new.group_id and new.members.member(key) is None:
+                del self._guests[key]  # removed by the owner: nothing more for it
 
     def _commit_message(self, old: gs.GroupState, sent: gs.Sent, *, text: str | None) -> None:
         """Store my message (history, my chain) and queue one copy per other LAN member."""
