@@ -362,10 +362,11 @@ class GuestHost:
 
     async def _async_complete(self, waiting: _Waiting) -> None:
         guest, connection, session = waiting.guest, waiting.connection, waiting.session
+        key = guest.group_key  # this attempt's (a reload brings a new one)
         link = GuestLink(
             b64url_decode(guest.guest_id), session, RelayChannel(connection),
-            on_event=lambda lk, ev: self._on_event(guest, lk, ev),
-            on_closed=lambda lk, reason: self._on_closed(guest, connection, lk, reason),
+            on_event=lambda lk, ev: self._on_event(guest, lk, ev, key),
+            on_closed=lambda lk, reason: self._on_closed(guest, connection, lk, reason, key),
         )  # fmt: skip
         info = {"name": self._node.name, "pk": b64url_encode(self._node.identity.public_key)}
         channel: DataChannelLink | None = None
@@ -395,7 +396,7 @@ class GuestHost:
         connection.send(bytes([SIGNAL]) + answer)
         link.start(channel)
 
-    def _on_event(self, guest: _Guest, link: PeerLink, event: Event) -> None:
+    def _on_event(self, guest: _Guest, link: PeerLink, event: Event, key: bytes | None) -> None:
         guest.last_seen_ms = now_ms()
         if isinstance(event, SessionOpened):
             guest.joined = True
@@ -409,7 +410,7 @@ class GuestHost:
             self._node.emit(
                 GuestJoined(guest.label, guest.name, guest.invite.invite_id, number, path, why)
             )
-            group_id, key = guest.invite.group_id, guest.group_key
+            group_id = guest.invite.group_id
             # Listed, and sent the list, before anything else on this session.
             if (
                 group_id is not None
@@ -422,7 +423,12 @@ class GuestHost:
         self._node.on_session_event(link, event, ref)
 
     def _on_closed(
-        self, guest: _Guest, connection: GuestConnection, link: PeerLink, reason: str
+        self,
+        guest: _Guest,
+        connection: GuestConnection,
+        link: PeerLink,
+        reason: str,
+        group_key: bytes | None,
     ) -> None:
         self._by_connection.pop(connection.id, None)
         if not link.opened:
@@ -438,9 +444,11 @@ class GuestHost:
                 # Never got in: forget it, or a link holder could grow this map
                 # without bound with fresh guest ids that never open.
                 del self._guests[guest.guest_id]
-        if guest.group_key and self.groups is not None and reason != "the guest reconnected":
+        replaced = reason == "the guest reconnected" and group_key == guest.group_key
+        if group_key and self.groups is not None and not replaced:
             # Its session was its membership (no "keep" for guests yet): off the list.
-            self.groups.guest_left(guest.group_key, link)
+            # A newer attempt of the same page (same key) keeps it listed.
+            self.groups.guest_left(group_key, link)
 
     # -- private --------------------------------------------------------------------------
 
