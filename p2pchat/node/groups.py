@@ -232,9 +232,10 @@ class LanGroups:
                 self._on_list(link, event)
             else:
                 self._on_message(link, event, ref)
-        except StoreError as exc:
-            # No receipt for what we could not store: the peer sends it again on the
-            # next session (as for 1:1 text).
+        except Exception as exc:  # a callback: nothing may escape it
+            # StoreError (a full disk) or any other database error. No receipt for what
+            # we could not store: the peer sends it again on the next session (as for
+            # 1:1 text), so the session ends here.
             logger.warning("group frame from %s not stored: %s", ref.peer_label, exc)
             link.close(f"could not store a group frame: {exc}")
 
