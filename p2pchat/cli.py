@@ -135,6 +135,9 @@ def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     invite.add_argument(
         "--approve", action="store_true", help="ask you to admit each guest (`p2pchat admit GUEST`)"
     )
+    invite.add_argument(
+        "--group", metavar="NAME", help="its guests join this group (you must be its admin)"
+    )
     _add_json(invite)
     _add_json(
         _command(

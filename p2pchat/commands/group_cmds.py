@@ -65,6 +65,14 @@ def _show(args: argparse.Namespace, group: dict[str, Any]) -> int:
     return 0
 
 
+def _role(member: dict[str, Any]) -> str:
+    if member.get("admin"):
+        return "admin"
+    if member.get("kind") == "guest":
+        return "guest"  # a browser guest, through its host (the admin)
+    return "contact" if member.get("contact") else "member"
+
+
 def _print_group(group: dict[str, Any]) -> None:
     state = _text(group, "state")
     status = "" if state == "active" else f" ({'you left' if state == 'left' else 'removed'})"
@@ -76,7 +84,7 @@ def _print_group(group: dict[str, Any]) -> None:
             (
                 "  " + _text(m, "name") + (" (you)" if m.get("me") else ""),
                 _text(m, "peer_id"),
-                "admin" if m.get("admin") else ("contact" if m.get("contact") else "member"),
+                _role(m),
                 "yes" if m.get("online") else "no",
             )
             for m in members

@@ -18,6 +18,8 @@ def run_invite(args: argparse.Namespace) -> int:
     }
     if args.name:
         options["label"] = args.name
+    if args.group:
+        options["group"] = args.group
     invite = _client(args).call("invite", **options)
     if args.json:
         _print_json(invite)

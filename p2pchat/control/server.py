@@ -351,6 +351,7 @@ async def _invite(api: NodeApi, args: Mapping[str, Any]) -> Any:
         uses=int(uses_text),
         label=args.get("label") or None,
         approve=bool(args.get("approve")),
+        group=args.get("group") or None,
     )
 
 

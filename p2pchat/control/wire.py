@@ -64,6 +64,7 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
         Arg("uses", str, required=False, max_bytes=8),
         Arg("label", str, required=False, max_bytes=64),
         Arg("approve", bool, required=False),
+        Arg("group", str, required=False, max_bytes=128),
     ),
     "invites": (),
     "revoke": (Arg("invite", str, max_bytes=64),),

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from p2pchat.control.api import GuestView, InviteView, KnownGuestView
 from p2pchat.crypto.encoding import b64url_decode, b64url_encode
@@ -32,6 +32,15 @@ from p2pchat.protocol.session import Role, Session
 from p2pchat.store import guest_conversation_id
 from p2pchat.transport.errors import LinkFailedError, NoCandidatesError, TransportError
 from p2pchat.transport.webrtc import DataChannelLink
+
+
+class GuestGroups(Protocol):
+    """The groups module as the guest host sees it (node/groups.py)."""
+
+    def guest_refusal(self, group_id: bytes, key: bytes | None) -> str | None: ...
+    def guest_joined(self, group_id: bytes, key: bytes, name: str, link: PeerLink) -> bool: ...
+    def guest_left(self, key: bytes, link: PeerLink) -> None: ...
+
 
 if TYPE_CHECKING:
     from signaling.app import GuestConnection
@@ -90,6 +99,7 @@ class _Guest:
     name: str
     invite: Invite
     link: GuestLink | None = None
+    group_key: bytes | None = None  # the page's ``gk`` (group invites only)
     joined: bool = False  # a session opened at least once: a guest, not an attempt
     last_seen_ms: int = 0  # joined, said something, or left
 
@@ -131,11 +141,18 @@ class GuestHost:
         self._host = ""
         self._fingerprint = ""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.groups: GuestGroups | None = None  # set by the core once groups exist
 
     # -- owner commands ---------------------------------------------------------------
 
     async def async_invite(
-        self, *, expires_s: int, uses: int, label: str | None, approve: bool
+        self,
+        *,
+        expires_s: int,
+        uses: int,
+        label: str | None,
+        approve: bool,
+        group_id: bytes | None = None,
     ) -> InviteView:
         now = time.time()
         live = [i for i in self._invites.values() if i.accepts_connections(now)]
@@ -144,7 +161,9 @@ class GuestHost:
         await self._async_ensure_server()
         assert self._server is not None
         assert self._registry is not None
-        invite = Invite(LinkSecret.generate(), label, now, now + expires_s, uses, approve)
+        invite = Invite(
+            LinkSecret.generate(), label, now, now + expires_s, uses, approve, group_id=group_id
+        )
         # A used-up room stays live until it expires, so a guest already in can
         # reconnect; the node refuses new guests on it (close code 4403).
         self._registry.open_room(invite.room_id, expires_at=invite.expires_at, now=now)
@@ -275,7 +294,12 @@ class GuestHost:
         if invite is None:
             connection.close(4404, "link not valid")
             return
-        session = Session(Role.RESPONDER, LinkEnvelopes(invite.secret.envelope_key, invite.guard))
+        # Group frames only on a group invite's sessions: a 1:1 guest stays as before.
+        session = Session(
+            Role.RESPONDER,
+            LinkEnvelopes(invite.secret.envelope_key, invite.guard),
+            groups=invite.group_id is not None,
+        )
         try:
             offer = session.receive_offer(data, now_ms())
             guest_id = _guest_id(offer.info.get("guest", ""))
@@ -310,8 +334,17 @@ class GuestHost:
             else:
                 connection.close(LINK_USABLE, "this link can take you: join when ready")
             return
+        group_key = _group_key(offer.info.get("gk")) if invite.group_id else None
+        if invite.group_id is not None and self.groups is not None:
+            refusal = self.groups.guest_refusal(invite.group_id, group_key)
+            if refusal is not None:
+                logger.warning("guest %s refused at a group invite: %s", name, refusal)
+                self._refused(_Guest(guest_id, name, invite), refusal)
+                connection.close(4403, refusal)
+                return
         guest = self._guests.get(guest_id) or _Guest(guest_id, name, invite)
         guest.name = name
+        guest.group_key = group_key
         guest.last_seen_ms = now_ms()
         waiting = _Waiting(guest, connection, session, offer)
         if admission is Admission.ASK_OWNER:
@@ -329,10 +362,11 @@ class GuestHost:
 
     async def _async_complete(self, waiting: _Waiting) -> None:
         guest, connection, session = waiting.guest, waiting.connection, waiting.session
+        key = guest.group_key  # this attempt's (a reload brings a new one)
         link = GuestLink(
             b64url_decode(guest.guest_id), session, RelayChannel(connection),
-            on_event=lambda lk, ev: self._on_event(guest, lk, ev),
-            on_closed=lambda lk, reason: self._on_closed(guest, connection, lk, reason),
+            on_event=lambda lk, ev: self._on_event(guest, lk, ev, key),
+            on_closed=lambda lk, reason: self._on_closed(guest, connection, lk, reason, key),
         )  # fmt: skip
         info = {"name": self._node.name, "pk": b64url_encode(self._node.identity.public_key)}
         channel: DataChannelLink | None = None
@@ -362,7 +396,7 @@ class GuestHost:
         connection.send(bytes([SIGNAL]) + answer)
         link.start(channel)
 
-    def _on_event(self, guest: _Guest, link: PeerLink, event: Event) -> None:
+    def _on_event(self, guest: _Guest, link: PeerLink, event: Event, key: bytes | None) -> None:
         guest.last_seen_ms = now_ms()
         if isinstance(event, SessionOpened):
             guest.joined = True
@@ -376,11 +410,25 @@ class GuestHost:
             self._node.emit(
                 GuestJoined(guest.label, guest.name, guest.invite.invite_id, number, path, why)
             )
+            group_id = guest.invite.group_id
+            # Listed, and sent the list, before anything else on this session.
+            if (
+                group_id is not None
+                and key is not None
+                and self.groups is not None
+                and not self.groups.guest_joined(group_id, key, guest.name, link)
+            ):
+                return
         ref = ConversationRef(guest.conversation_id, guest.label, guest.name)
         self._node.on_session_event(link, event, ref)
 
     def _on_closed(
-        self, guest: _Guest, connection: GuestConnection, link: PeerLink, reason: str
+        self,
+        guest: _Guest,
+        connection: GuestConnection,
+        link: PeerLink,
+        reason: str,
+        group_key: bytes | None,
     ) -> None:
         self._by_connection.pop(connection.id, None)
         if not link.opened:
@@ -396,6 +444,11 @@ class GuestHost:
                 # Never got in: forget it, or a link holder could grow this map
                 # without bound with fresh guest ids that never open.
                 del self._guests[guest.guest_id]
+        replaced = reason == "the guest reconnected" and group_key == guest.group_key
+        if group_key and self.groups is not None and not replaced:
+            # Its session was its membership (no "keep" for guests yet): off the list.
+            # A newer attempt of the same page (same key) keeps it listed.
+            self.groups.guest_left(group_key, link)
 
     # -- private --------------------------------------------------------------------------
 
@@ -500,6 +553,15 @@ def _guest_id(text: str) -> str:
     if len(raw) != GUEST_ID_BYTES:
         raise ProtocolError("the offer has no valid guest id", code="bad-handshake")
     return text
+
+
+def _group_key(value: str | None) -> bytes | None:
+    """The page's per-load group key (``gk``), or ``None`` if it gave none usable."""
+    try:
+        raw = b64url_decode(value or "")
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
 
 
 def _guest_name(value: str | None) -> str | None:

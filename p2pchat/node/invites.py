@@ -44,6 +44,7 @@ class Invite:
     uses: int
     approve: bool
     revoked: bool = False
+    group_id: bytes | None = None  # ``invite --group``: its guests join this group
     admitted: set[str] = field(default_factory=set)
     # guest id -> attempts (answers out, sessions not open yet) holding its use: a
     # guest may have two at once (a reconnect), and one failing must not free the

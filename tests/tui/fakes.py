@@ -227,7 +227,13 @@ class FakeNode:
         return view
 
     async def async_invite(
-        self, *, expires_s: int, uses: int, label: str | None, approve: bool
+        self,
+        *,
+        expires_s: int,
+        uses: int,
+        label: str | None,
+        approve: bool,
+        group: str | None = None,
     ) -> InviteView:
         self.calls.append(("invite", (expires_s, uses)))
         n = len(self.invites) + 1
