@@ -32,8 +32,8 @@ from p2pchat.protocol.group_wire import (
     SIGNATURE_BYTES,
     GroupError,
     LocalGroupError,
-    Reader,
     check_name,
+    read_head,
     sign,
     verify,
 )
@@ -123,14 +123,7 @@ def make_member_list(
 
 def decode_member_list(data: bytes) -> MemberList:
     """Parse, check and verify a signed list; ``GroupError`` (with its code) if refused."""
-    if len(data) > MAX_LIST_BYTES:
-        raise GroupError(f"member list over {MAX_LIST_BYTES} bytes", code="group-too-large")
-    r = Reader(data)
-    version = r.u8("version")
-    if version != GROUP_VERSION:
-        raise GroupError(f"member list version {version} is not supported", code="group-version")
-    group_id = r.take(GROUP_ID_BYTES, "group id")
-    epoch = r.u32("epoch")
+    r, group_id, epoch = read_head(data, "member list", MAX_LIST_BYTES)
     if epoch == 0:
         raise GroupError("member list epoch 0 (epochs start at 1)", code="group-bad-epoch")
     admin_key = r.take(KEY_BYTES, "admin key")

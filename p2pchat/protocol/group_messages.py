@@ -31,7 +31,7 @@ from p2pchat.protocol.group_wire import (
     SIGNATURE_BYTES,
     GroupError,
     LocalGroupError,
-    Reader,
+    read_head,
     sign,
     verify,
 )
@@ -118,14 +118,7 @@ def make_group_message(
 
 def decode_group_message(data: bytes) -> GroupMessage:
     """Parse, check and verify a signed message; ``GroupError`` (with its code) if refused."""
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise GroupError(f"group message over {MAX_MESSAGE_BYTES} bytes", code="group-too-large")
-    r = Reader(data)
-    version = r.u8("version")
-    if version != GROUP_VERSION:
-        raise GroupError(f"group message version {version} is not supported", code="group-version")
-    group_id = r.take(GROUP_ID_BYTES, "group id")
-    epoch = r.u32("epoch")
+    r, group_id, epoch = read_head(data, "group message", MAX_MESSAGE_BYTES)
     sender_key = r.take(KEY_BYTES, "sender key")
     seq = r.u64("seq")
     prev_hash = r.take(HASH_BYTES, "previous hash")

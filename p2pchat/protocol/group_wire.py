@@ -1,4 +1,5 @@
-"""What the group codecs share: errors, bounds, a reader that never trusts a length, names.
+"""What the group codecs share: errors, bounds, a reader that never trusts a length, names,
+the head both group objects start with.
 
 See the "Groups" section of docs/protocol.md for the layouts and every error code.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import struct
 import unicodedata
+from typing import NamedTuple
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
@@ -113,3 +115,26 @@ class Reader:
                 f"{left - SIGNATURE_BYTES} bytes after the last field", code="group-trailing"
             )
         return self.offset
+
+
+class Head(NamedTuple):
+    """The start both group objects share, read; ``reader`` stands just after the epoch."""
+
+    reader: Reader
+    group_id: bytes
+    epoch: int
+
+
+def read_head(data: bytes, what: str, max_bytes: int) -> Head:
+    """Check the size bound and the version, then read the group id and the epoch.
+
+    The epoch is not checked here: a member list refuses 0 at once, a message only
+    after its layout (so each keeps the error code it has always given).
+    """
+    if len(data) > max_bytes:
+        raise GroupError(f"{what} over {max_bytes} bytes", code="group-too-large")
+    r = Reader(data)
+    version = r.u8("version")
+    if version != GROUP_VERSION:
+        raise GroupError(f"{what} version {version} is not supported", code="group-version")
+    return Head(r, r.take(GROUP_ID_BYTES, "group id"), r.u32("epoch"))

@@ -151,6 +151,21 @@ class Reader {
   }
 }
 
+/**
+ * The start both group objects share: checks the size bound and the version, reads the
+ * group id and the epoch. Returns {r, groupId, epoch}, `r` standing just after the epoch.
+ * The epoch is not checked here: a list refuses 0 at once, a message after its layout.
+ */
+function readHead(data, what, maxBytes) {
+  if (data.length > maxBytes) throw new GroupError(`${what} over ${maxBytes} bytes`, "group-too-large");
+  const r = new Reader(data);
+  const version = r.u8("version");
+  if (version !== GROUP_VERSION) {
+    throw new GroupError(`${what} version ${version} is not supported`, "group-version");
+  }
+  return { r, groupId: r.take(GROUP_ID_BYTES, "group id"), epoch: r.u32("epoch") };
+}
+
 function sign(domain, data, privateKey) {
   return sodium.crypto_sign_detached(concatBytes(domain, data), privateKey);
 }
@@ -229,14 +244,7 @@ function checkMembers(adminKey, members) {
  * throws GroupError (with its code) if refused.
  */
 export function decodeMemberList(data) {
-  if (data.length > MAX_LIST_BYTES) throw new GroupError(`member list over ${MAX_LIST_BYTES} bytes`, "group-too-large");
-  const r = new Reader(data);
-  const version = r.u8("version");
-  if (version !== GROUP_VERSION) {
-    throw new GroupError(`member list version ${version} is not supported`, "group-version");
-  }
-  const groupId = r.take(GROUP_ID_BYTES, "group id");
-  const epoch = r.u32("epoch");
+  const { r, groupId, epoch } = readHead(data, "member list", MAX_LIST_BYTES);
   if (epoch === 0) throw new GroupError("member list epoch 0 (epochs start at 1)", "group-bad-epoch");
   const adminKey = r.take(KEY_BYTES, "admin key");
   const name = r.name("group name");
@@ -364,16 +372,7 @@ function checkFields(epoch, seq, prevHash, kind, body) {
  * throws GroupError (with its code) if refused.
  */
 export function decodeGroupMessage(data) {
-  if (data.length > MAX_MESSAGE_BYTES) {
-    throw new GroupError(`group message over ${MAX_MESSAGE_BYTES} bytes`, "group-too-large");
-  }
-  const r = new Reader(data);
-  const version = r.u8("version");
-  if (version !== GROUP_VERSION) {
-    throw new GroupError(`group message version ${version} is not supported`, "group-version");
-  }
-  const groupId = r.take(GROUP_ID_BYTES, "group id");
-  const epoch = r.u32("epoch");
+  const { r, groupId, epoch } = readHead(data, "group message", MAX_MESSAGE_BYTES);
   const senderKey = r.take(KEY_BYTES, "sender key");
   const seq = r.u64("seq");
   const prevHash = r.take(HASH_BYTES, "previous hash");
