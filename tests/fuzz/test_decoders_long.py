@@ -77,6 +77,7 @@ from p2pchat.protocol.session import Role, Session
 from signaling.app import _parse_close_guest, _parse_hello, _parse_room_state
 from signaling.owner_client import _json_object as _owner_json_object
 from signaling.rooms import RoomLimitError, RoomRegistry, is_valid_room_id
+from tests.fuzz.mutations import mutated
 
 FUZZ = settings.get_profile("p2pchat-fuzz-decoders")
 ALICE, BOB = Identity(bytes(32)), Identity(bytes([1] * 32))
@@ -84,32 +85,6 @@ LINK_KEY = bytes(range(32))
 NOW = 1_700_000_000_000
 
 # --- strategies -------------------------------------------------------------------------
-
-
-@st.composite
-def mutated(draw: st.DrawFn, genuine: bytes) -> bytes:
-    """``genuine`` with one to four edits: flip, set, insert, delete, truncate, extend."""
-    data = bytearray(genuine)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "extend"]))
-        if op in ("flip", "set", "delete") and not data:
-            op = "extend"
-        if op == "flip":
-            i = draw(st.integers(0, len(data) - 1))
-            data[i] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set":
-            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-        elif op == "insert":
-            i = draw(st.integers(0, len(data)))
-            data[i:i] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete":
-            i = draw(st.integers(0, len(data) - 1))
-            del data[i : i + draw(st.integers(1, 8))]
-        elif op == "truncate":
-            del data[draw(st.integers(0, len(data))) :]
-        else:
-            data += draw(st.binary(min_size=1, max_size=32))
-    return bytes(data)
 
 
 def deep_json(depth: int, opener: str, closed: bool) -> str:

@@ -26,6 +26,7 @@ from p2pchat.protocol.group_messages import (
     make_group_message,
 )
 from p2pchat.protocol.group_wire import GroupError
+from tests.fuzz.mutations import mutated
 
 FUZZ = settings.get_profile("p2pchat-fuzz-decoders")
 # The decoders' codes, as documented in docs/protocol.md ("Groups").
@@ -48,31 +49,6 @@ MESSAGE = make_group_message(
     GID, 3, ADMIN, 7, bytes([3] * 32), 1_767_225_600_000, MessageKind.TEXT, "hello ✓".encode()
 ).encoded
 FIRST = make_group_message(GID, 1, GUEST, 1, ZERO_HASH, 0, MessageKind.LEAVE, b"").encoded
-
-
-@st.composite
-def mutated(draw: st.DrawFn, genuine: bytes) -> bytes:
-    """``genuine`` with one to four edits (as in test_decoders_long.py)."""
-    data = bytearray(genuine)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "extend"]))
-        if op in ("flip", "set", "delete") and not data:
-            op = "extend"
-        if op == "flip":
-            data[draw(st.integers(0, len(data) - 1))] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set":
-            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-        elif op == "insert":
-            i = draw(st.integers(0, len(data)))
-            data[i:i] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete":
-            i = draw(st.integers(0, len(data) - 1))
-            del data[i : i + draw(st.integers(1, 8))]
-        elif op == "truncate":
-            del data[draw(st.integers(0, len(data))) :]
-        else:
-            data += draw(st.binary(min_size=1, max_size=32))
-    return bytes(data)
 
 
 def _header_like(data: bytes) -> bytes:
