@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from p2pchat.store import (
     DeliveryState,
     Direction,
     GroupState,
-    KdfLimits,
     Profile,
     StaleGroupList,
     StoredGroup,
@@ -27,17 +25,14 @@ from p2pchat.store import (
     TooManyGroups,
     TrustState,
     contact_conversation_id,
-    create_profile,
     group_conversation_id,
     open_profile,
 )
 from p2pchat.store.connection import configure, connect
 from p2pchat.store.keys import derive_key
 from p2pchat.store.schema import SCHEMA_VERSION, migrate, schema_version
+from tests.integration.store_profiles import FAST, PASSPHRASE, SEED, reopen
 
-FAST = KdfLimits(opslimit=1, memlimit=8192)
-PASSPHRASE = "pw"
-SEED = bytes(range(32))
 ME = b"\x01" * 32
 ADMIN = b"\xad" * 32
 ALICE = b"\xaa" * 32
@@ -86,24 +81,6 @@ def group_message(
         delivery=DeliveryState.DELIVERED,
         sender_key=key,
     )
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "profile"
-
-
-@pytest.fixture
-def profile(data_dir: Path) -> Iterator[Profile]:
-    with create_profile(
-        data_dir, PASSPHRASE, name="me", identity_seed=SEED, kdf_limits=FAST
-    ) as opened:
-        yield opened
-
-
-def reopen(profile: Profile) -> Profile:
-    profile.close()
-    return open_profile(profile.paths.data_dir, PASSPHRASE, kdf_limits=FAST)
 
 
 # -- migration v3 → v4 ----------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from p2pchat.store import (
     DeliveryState,
     Direction,
     InvalidSearchQuery,
-    KdfLimits,
     OutboxFull,
     Profile,
     ProfileExists,
@@ -28,10 +26,8 @@ from p2pchat.store import (
     open_profile,
     profile_exists,
 )
+from tests.integration.store_profiles import FAST, PASSPHRASE, SEED, reopen
 
-FAST = KdfLimits(opslimit=1, memlimit=8192)  # tests only: the real default is slow on purpose
-PASSPHRASE = "correct horse battery staple"
-SEED = bytes(range(32))
 ALICE_KEY = b"\xaa" * 32
 BOB_KEY = b"\xbb" * 32
 ALICE = contact_conversation_id(ALICE_KEY)
@@ -57,24 +53,6 @@ def message(
         body=body,
         delivery=DeliveryState.DELIVERED if direction is Direction.IN else DeliveryState.SENT,
     )
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "profile"
-
-
-@pytest.fixture
-def profile(data_dir: Path) -> Iterator[Profile]:
-    with create_profile(
-        data_dir, PASSPHRASE, name="me", identity_seed=SEED, kdf_limits=FAST
-    ) as opened:
-        yield opened
-
-
-def reopen(profile: Profile) -> Profile:
-    profile.close()
-    return open_profile(profile.paths.data_dir, PASSPHRASE, kdf_limits=FAST)
 
 
 def test_create_then_open_round_trip(data_dir: Path) -> None:
