@@ -73,6 +73,18 @@ def _role(member: dict[str, Any]) -> str:
     return "contact" if member.get("contact") else "member"
 
 
+def _online(member: dict[str, Any]) -> str:
+    if member.get("needs_upgrade"):
+        return "needs a newer p2pchat"  # connected, but from before groups: gets nothing
+    return "yes" if member.get("online") else "no"
+
+
+def _clash(member: dict[str, Any]) -> str:
+    """A member named as one of my contacts, under another key: not that contact."""
+    name = member.get("not_contact")
+    return f" (not your contact {terminal_safe(str(name))})" if name else ""
+
+
 def _print_group(group: dict[str, Any]) -> None:
     state = _text(group, "state")
     status = "" if state == "active" else f" ({'you left' if state == 'left' else 'removed'})"
@@ -82,10 +94,10 @@ def _print_group(group: dict[str, Any]) -> None:
         ("  MEMBER", "PEER ID", "ROLE", "ONLINE"),
         [
             (
-                "  " + _text(m, "name") + (" (you)" if m.get("me") else ""),
+                "  " + _text(m, "name") + (" (you)" if m.get("me") else "") + _clash(m),
                 _text(m, "peer_id"),
                 _role(m),
-                "yes" if m.get("online") else "no",
+                _online(m),
             )
             for m in members
             if isinstance(m, dict)

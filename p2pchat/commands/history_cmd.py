@@ -93,10 +93,18 @@ def run_history(args: argparse.Namespace) -> int:
             conversation.conversation_id, since_ms=since_ms, until_ms=until_ms, limit=args.limit
         )
         keep_history = profile.settings.keep_history
+        # My group messages: which members have each (their copy's receipt came).
+        delivered = (
+            profile.groups.deliveries(conversation.conversation_id)
+            if conversation.kind == "group"
+            else None
+        )
     if export_format is not None:
         filters = {"since": _iso(since_ms), "until": _iso(until_ms), "limit": args.limit}
         return _export(args, export_format, conversation, messages, filters, now)
-    return _show_conversation(args, conversation, messages, keep_history=keep_history)
+    return _show_conversation(
+        args, conversation, messages, keep_history=keep_history, delivered=delivered
+    )
 
 
 def parse_moment(text: str, *, now: float, end_of_day: bool = False) -> int:
@@ -164,23 +172,28 @@ def _show_conversation(
     messages: Sequence[Any],
     *,
     keep_history: bool,
+    delivered: dict[bytes, list[bytes]] | None = None,
 ) -> int:
     if args.json:
-        _print_json(
-            [
-                {
-                    "conversation": m.conversation_id,
-                    "peer_id": conversation.peer_id,
-                    "message_id": m.message_id.hex(),
-                    "direction": m.direction.value,
-                    "sender": m.sender,
-                    "timestamp_ms": m.timestamp_ms,
-                    "text": m.body,
-                    "delivery": m.delivery.value,
-                }
-                for m in messages
-            ]
-        )
+        from p2pchat.crypto.identity import peer_id
+
+        rows = []
+        for m in messages:
+            row: dict[str, Any] = {
+                "conversation": m.conversation_id,
+                "peer_id": conversation.peer_id,
+                "message_id": m.message_id.hex(),
+                "direction": m.direction.value,
+                "sender": m.sender,
+                "timestamp_ms": m.timestamp_ms,
+                "text": m.body,
+                "delivery": m.delivery.value,
+            }
+            if delivered is not None and m.direction.value == "out":
+                # A group message of mine: the peer ids of the members that have it.
+                row["delivered_to"] = sorted(peer_id(k) for k in delivered.get(m.message_id, []))
+            rows.append(row)
+        _print_json(rows)
         return 0
     if not messages:
         who = f"{terminal_safe(conversation.name)} ({terminal_safe(conversation.peer_id)})"

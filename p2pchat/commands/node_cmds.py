@@ -289,6 +289,10 @@ def _group_changed_line(e: dict[str, Any]) -> str:
         "member_left": f"{member} left group {group}",
         "you_left": f"you left group {group}",
         "you_were_removed": f"you were removed from group {group}",
+        "name_clash": (
+            f"careful: {member} in group {group} ({_text(e, 'member_id')}) is not your"
+            f" contact {member}: another key"
+        ),
     }
     return lines.get(change, f"group {group}: {terminal_safe(change)}")
 

@@ -59,6 +59,12 @@ class GroupMemberView:
     me: bool
     online: bool  # a session with them is open now (always True for me)
     contact: bool  # one of my contacts (False: known only from the group's member list)
+    # Its session is open but its p2pchat is from before groups (no groups=1): it gets
+    # nothing of the group until it is updated.
+    needs_upgrade: bool = False
+    # Not my contact, but named as one of my contacts is (another key): that contact's
+    # name, so nobody takes this member for them. None: no such clash.
+    not_contact: str | None = None
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ from p2pchat.protocol.events import (
 from p2pchat.protocol.frames import FrameType
 from p2pchat.store import Profile
 from p2pchat.store.checkpointer import BackgroundCheckpointer
-from p2pchat.store.records import Contact, DeliveryState, StoredMessage
+from p2pchat.store.records import TEXT_FRAME_TYPE, Contact, DeliveryState, StoredMessage
 from p2pchat.store.records import Direction as MessageDirection
 from p2pchat.transport.errors import TransportError
 from p2pchat.transport.lan_signaling import LanSignalingServer
@@ -281,8 +281,12 @@ class Node:
                 asyncio.get_running_loop().call_soon(self._store_incoming)
         # A receipt is scoped to its conversation: one from one contact cannot
         # mark (or drop from the outbox) a message meant for another.
-        elif isinstance(event, ReceiptReceived) and self._receipt(link, event, ref):
-            self.emit(ReceiptEvent(ref.conversation_id, ref.peer_label, event.message_id.hex()))
+        elif isinstance(event, ReceiptReceived):
+            frame = self._receipt(link, event, ref)
+            if frame is not None and frame[0] == TEXT_FRAME_TYPE:
+                self.emit(ReceiptEvent(ref.conversation_id, ref.peer_label, event.message_id.hex()))
+            elif frame is not None:  # a member's copy of a group frame: the group's to count
+                self.groups.copy_delivered(link, frame[0], frame[1])
 
     def _store_incoming(self) -> None:
         batch, self._incoming = self._incoming, []
@@ -327,7 +331,9 @@ class Node:
                     )
                 )  # fmt: skip
 
-    def _receipt(self, link: PeerLink, event: ReceiptReceived, ref: ConversationRef) -> bool:
+    def _receipt(
+        self, link: PeerLink, event: ReceiptReceived, ref: ConversationRef
+    ) -> tuple[int, bytes | None] | None:
         link.sent_ids.discard(event.message_id)
         return self.marks.take_receipt(event.message_id, ref.conversation_id)
 

@@ -51,6 +51,7 @@ class DeliveryMarks:
         self._delay = delay
         self._sent: list[bytes] = []
         self._delivered: dict[bytes, str] = {}  # message id → conversation, in arrival order
+        self._group: set[tuple[bytes, bytes]] = set()  # (my group message id, member key)
         self._timer: asyncio.TimerHandle | None = None
         self._index = False  # messages stored since the last flush wait for the FTS index
 
@@ -64,17 +65,23 @@ class DeliveryMarks:
         self._sent.append(message_id)
         self._schedule()
 
-    def take_receipt(self, message_id: bytes, conversation: str) -> bool:
-        """A receipt for ``message_id`` came in ``conversation``: True (and queued) if
-        it was waiting in that conversation's outbox, False for a duplicate or a
-        receipt that is not this conversation's to give."""
+    def take_receipt(self, message_id: bytes, conversation: str) -> tuple[int, bytes | None] | None:
+        """A receipt for ``message_id`` came in ``conversation``: what was waiting in
+        that conversation's outbox (frame type, payload), now queued as delivered;
+        None for a duplicate or a receipt that is not this conversation's to give."""
         if message_id in self._delivered:
-            return False
-        if not self._profile.in_outbox(message_id, conversation):
-            return False
+            return None
+        frame = self._profile.outbox_frame(message_id, conversation)
+        if frame is None:
+            return None
         self._delivered[message_id] = conversation
         self._schedule()
-        return True
+        return frame
+
+    def group_delivered(self, message_id: bytes, member_key: bytes) -> None:
+        """A member has my group message (its copy's receipt came): record it."""
+        self._group.add((message_id, member_key))
+        self._schedule()
 
     def flush(self) -> None:
         """Write what is queued, in one transaction. A failure (a full disk) is
@@ -82,10 +89,10 @@ class DeliveryMarks:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._sent and not self._delivered and not self._index:
+        if not self._sent and not self._delivered and not self._index and not self._group:
             return
-        sent, delivered, index = self._sent, self._delivered, self._index
-        self._sent, self._delivered, self._index = [], {}, False
+        sent, delivered, index, group = self._sent, self._delivered, self._index, self._group
+        self._sent, self._delivered, self._index, self._group = [], {}, False, set()
         try:
             with self._profile.batch():
                 if index:
@@ -95,12 +102,14 @@ class DeliveryMarks:
                 for message_id, conversation in delivered.items():
                     if self._profile.remove_outbox(message_id, conversation):
                         self._profile.mark_delivered(message_id)
+                for message_id, key in group:
+                    self._profile.groups.add_delivery(message_id, key)
         except Exception as exc:  # a callback: nothing may escape it
             # A full disk, a busy or failing database: the messages stay in the outbox.
             logger.warning("delivery marks not recorded (sent again later): %s", exc)
 
     def _schedule(self) -> None:
-        if len(self._sent) + len(self._delivered) >= MAX_QUEUED:
+        if len(self._sent) + len(self._delivered) + len(self._group) >= MAX_QUEUED:
             self.flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._delay, self.flush)

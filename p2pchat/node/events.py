@@ -122,7 +122,8 @@ class GroupChanged(NodeEvent):
     group_id: str  # 32 hex digits
     group_name: str
     # "created" | "joined" | "member_added" | "member_removed" | "member_left" |
-    # "you_left" | "you_were_removed"
+    # "you_left" | "you_were_removed" | "name_clash" (a member newly listed under one of
+    # my contacts' names with another key: not that contact)
     change: str
     member_id: str | None  # the member concerned (peer id, or "guest:<id>"); None: the group
     member_name: str | None

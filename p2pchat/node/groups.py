@@ -30,7 +30,7 @@ from p2pchat.crypto.identity import peer_id
 from p2pchat.errors import UserError
 from p2pchat.node.contacts import LanContacts
 from p2pchat.node.core_protocol import ConversationRef, NodeCore
-from p2pchat.node.events import GroupChanged, GroupMessageRefused, MessageEvent
+from p2pchat.node.events import GroupChanged, GroupMessageRefused, MessageEvent, ReceiptEvent
 from p2pchat.node.links import GuestLink, PeerLink, now_ms
 from p2pchat.protocol import group_state as gs
 from p2pchat.protocol.errors import ProtocolError
@@ -40,6 +40,7 @@ from p2pchat.protocol.group_members import Member, MemberKind, decode_member_lis
 from p2pchat.protocol.group_messages import (
     MessageKind,
     copy_id_of,
+    decode_group_message,
     group_id_of,
     message_id_of,
 )
@@ -93,15 +94,17 @@ class LanGroups:
         store = self._core.profile.groups
         for row in store.all():
             try:
-                members = decode_member_list(row.member_list)
+                decode_member_list(row.member_list)  # gs.restore decodes it again
             except ProtocolError as exc:  # a list that no longer verifies: never used
                 logger.warning("group %s not restored: %s", row.group_id.hex(), exc)
                 continue
-            chains = {}
-            for member in members.members:
-                held = store.chain(row.group_id, member.key)
-                if held is not None and member.key != me:
-                    chains[member.key] = gs.Chain(held.last_seq, held.last_hash)
+            # Every chain held, members on the list or not: a removed member's is kept,
+            # so its old messages stay refused if it is added again (threat model (f)).
+            chains = {
+                key: gs.Chain(held.last_seq, held.last_hash)
+                for key, held in store.chains(row.group_id).items()
+                if key != me
+            }
             own = store.chain(row.group_id, me)
             self._states[row.group_id] = gs.restore(
                 row.member_list, row.joined_epoch, me,
@@ -323,6 +326,27 @@ class LanGroups:
             return
         self._core.emit(self._changed(sent.state, "member_removed", member))
 
+    # -- receipts for my copies ---------------------------------------------------
+
+    def copy_delivered(self, link: PeerLink, frame_type: int, payload: bytes | None) -> None:
+        """A member's receipt for its copy of a group frame I queued (core.py took it
+        out of the outbox): for my own text message, it counts for that message, and the
+        receipt event names the message as history holds it. A list's copy: nothing."""
+        if frame_type != FrameType.GROUP_MESSAGE or not payload:
+            return
+        try:
+            msg = decode_group_message(payload)
+        except ProtocolError:
+            return
+        if msg.sender_key != self._core.identity.public_key or msg.kind is not MessageKind.TEXT:
+            return  # a guest's message I forwarded, or my leave: no history row of mine
+        self._core.marks.group_delivered(msg.message_id, link.peer_key)
+        self._core.emit(
+            ReceiptEvent(
+                group_conversation_id(msg.group_id), self._label(link), msg.message_id.hex()
+            )
+        )
+
     # -- receiving: lists ----------------------------------------------------------------
 
     def _on_list(self, link: PeerLink, event: GroupFrameReceived) -> None:
@@ -360,7 +384,6 @@ class LanGroups:
         self._core.marks.index_later()
         if old is None:
             self._core.emit(self._changed(new, "joined", None))
-            self._adopt_orphans(new.group_id)
         else:
             if old.status is gs.Status.ACTIVE and new.status is gs.Status.REMOVED:
                 self._core.emit(self._changed(new, "you_were_removed", None))
@@ -368,6 +391,11 @@ class LanGroups:
                 self._core.emit(self._changed(new, "member_added", m))
             for m in outcome.removed:
                 self._core.emit(self._changed(new, "member_removed", m))
+        # A newcomer under one of my contacts' names but another key: say so at once.
+        for key in self._name_clashes(outcome.added):
+            self._core.emit(self._changed(new, "name_clash", new.members.member(key)))
+        if old is None:
+            self._adopt_orphans(new.group_id)
         for o, new_message in zip(released, stored, strict=True):
             assert o.message is not None
             held = self._held.pop(o.message.message_id, None)
@@ -667,9 +695,11 @@ class LanGroups:
     def _view(self, state: gs.GroupState) -> GroupView:
         profile = self._core.profile
         members = []
+        clashes = self._name_clashes(state.members.members)
         for m in state.members.members:
             contact = profile.get_contact(m.key)
             me = m.key == state.my_key
+            link = self._core.links.get(m.key) if m.kind is MemberKind.LAN and not me else None
             members.append(
                 GroupMemberView(
                     peer_id=peer_id(m.key), name=m.name,
@@ -677,6 +707,8 @@ class LanGroups:
                     admin=m.key == state.admin_key, me=me,
                     online=me or self._open(m.key) or self._guest_open(m.key),
                     contact=bool(contact and contact.trust is TrustState.ACCEPTED),
+                    needs_upgrade=bool(link and link.state == "open" and not link.session.groups),
+                    not_contact=clashes.get(m.key),
                 )
             )  # fmt: skip
         return GroupView(
@@ -685,6 +717,23 @@ class LanGroups:
             admin_id=peer_id(state.admin_key), am_admin=state.is_admin,
             state=state.status.value, members=members,
         )  # fmt: skip
+
+    def _name_clashes(self, members: Sequence[Member]) -> dict[bytes, str]:
+        """Members named as one of my accepted contacts is, under another key: key → the
+        contact's name (a list's names are the admin's to choose; keys are what count)."""
+        me = self._core.identity.public_key
+        by_name: dict[str, list[tuple[bytes, str]]] = {}
+        for c in self._core.profile.contacts():
+            if c.trust is TrustState.ACCEPTED:
+                by_name.setdefault(c.display_name.casefold(), []).append(
+                    (c.public_key, c.display_name)
+                )
+        clashes: dict[bytes, str] = {}
+        for m in members:
+            named = by_name.get(m.name.casefold(), [])
+            if m.key != me and named and all(key != m.key for key, _ in named):
+                clashes[m.key] = named[0][1]
+        return clashes
 
 
 def _sort_key(state: gs.GroupState) -> tuple[str, bytes]:

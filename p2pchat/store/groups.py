@@ -188,6 +188,15 @@ class GroupStore:
             )
         return bool(cursor.rowcount)
 
+    def chains(self, group_id: bytes) -> dict[bytes, ChainState]:
+        """Every chain held for the group, by sender key: members on the list or not (a
+        removed member's is kept, so its old messages stay refused if it is added again)."""
+        rows = self._conn.execute(
+            "SELECT sender_key, last_seq, last_hash FROM group_chains WHERE group_id = ?",
+            (group_id,),
+        ).fetchall()
+        return {bytes(r[0]): ChainState(last_seq=r[1], last_hash=bytes(r[2])) for r in rows}
+
     def next_link(self, group_id: bytes, sender_key: bytes) -> tuple[int, bytes]:
         """The seq and prev_hash of ``sender_key``'s next message (mine, to send):
         (1, 32 zero bytes) for the first. Call ``set_chain`` in the same batch."""
@@ -197,6 +206,37 @@ class GroupStore:
         if held.last_seq >= MAX_CHAIN_SEQ:
             raise ValueError("this group's chain is at its last seq")
         return held.last_seq + 1, held.last_hash
+
+    # -- per-member delivery of my messages ------------------------------------
+
+    def add_delivery(self, message_id: bytes, member_key: bytes) -> bool:
+        """``member_key`` has my group message ``message_id`` (its copy's receipt came).
+
+        Only for a message I sent that history holds: False (nothing written) otherwise,
+        or if this member was counted already.
+        """
+        _check_length("message id", message_id, 16)
+        _check_length("member key", member_key, PUBLIC_KEY_BYTES)
+        cursor = self._conn.execute(
+            "INSERT INTO group_deliveries (message_id, member_key) SELECT ?, ?"
+            " WHERE EXISTS (SELECT 1 FROM messages WHERE message_id = ? AND direction = 'out'"
+            " AND conversation_id LIKE 'group:%') ON CONFLICT DO NOTHING",
+            (message_id, member_key, message_id),
+        )
+        return bool(cursor.rowcount)
+
+    def deliveries(self, conversation_id: str) -> dict[bytes, list[bytes]]:
+        """Of my messages in a group conversation: message id → the member keys that have it."""
+        rows = self._conn.execute(
+            "SELECT d.message_id, d.member_key FROM group_deliveries AS d"
+            " JOIN messages AS m ON m.message_id = d.message_id"
+            " WHERE m.conversation_id = ? ORDER BY d.message_id, d.member_key",
+            (conversation_id,),
+        ).fetchall()
+        held: dict[bytes, list[bytes]] = {}
+        for message_id, key in rows:
+            held.setdefault(bytes(message_id), []).append(bytes(key))
+        return held
 
     # -- member pins ---------------------------------------------------------
 

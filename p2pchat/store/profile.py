@@ -620,6 +620,17 @@ class Profile:
         ).fetchone()
         return row is not None
 
+    def outbox_frame(
+        self, message_id: bytes, conversation_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """``in_outbox``, telling what is queued: (frame type, payload), or None."""
+        row = self._conn.execute(
+            f"SELECT frame_type, payload FROM {self._outbox_table()}"  # noqa: S608
+            " WHERE message_id = ? AND conversation_id = ?",
+            (message_id, conversation_id),
+        ).fetchone()
+        return None if row is None else (int(row[0]), None if row[1] is None else bytes(row[1]))
+
     def remove_outbox(self, message_id: bytes, conversation_id: str | None = None) -> bool:
         """Drop a queued message (sent, or given up); False if it was not queued.
 

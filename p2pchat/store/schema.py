@@ -148,11 +148,26 @@ _V4_GROUPS = """
             CHECK (sender_key IS NULL OR length(sender_key) = 32);
 """
 
+# Per-member delivery of my group messages: a row per (message, member) whose receipt
+# for its copy came. Only for a stored message (with history off there is no row to
+# count for, and nothing is kept); a message's rows go with it.
+_V5_GROUP_DELIVERIES = """
+        CREATE TABLE group_deliveries (
+            message_id BLOB NOT NULL CHECK (length(message_id) = 16),
+            member_key BLOB NOT NULL CHECK (length(member_key) = 32),
+            PRIMARY KEY (message_id, member_key)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER group_deliveries_delete AFTER DELETE ON messages BEGIN
+            DELETE FROM group_deliveries WHERE message_id = old.message_id;
+        END;
+"""
+
 MIGRATIONS: Sequence[str] = (
     _V1_CORE_TABLES,
     _V2_FULL_TEXT_SEARCH,
     _V3_DEFERRED_FTS,
     _V4_GROUPS,
+    _V5_GROUP_DELIVERIES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -162,7 +162,7 @@ def test_v3_profile_migrates_to_v4_keeping_every_row(data_dir: Path) -> None:
 
     conn = _raw(data_dir)
     try:
-        assert schema_version(conn) == SCHEMA_VERSION == 4
+        assert schema_version(conn) == SCHEMA_VERSION == 5
         after = {table: _rows(conn, table) for table in _V3_TABLES}
         # Every old row, with the new columns at their defaults at the end.
         assert after["messages"] == [(*row, None) for row in before["messages"]]
@@ -313,6 +313,37 @@ def test_chains_only_move_forward(profile: Profile) -> None:
             with pytest.raises(ValueError, match=problem):
                 profile.groups.set_chain(GROUP_ID, key, seq, digest)
         assert profile.groups.set_chain(GROUP_ID, ALICE, 2**63 - 1, bytes(32))
+    finally:
+        profile.close()
+
+
+def test_every_chain_of_a_group_comes_back_and_deliveries_only_count_my_messages(
+    profile: Profile,
+) -> None:
+    profile.groups.save(group())
+    profile.groups.set_chain(GROUP_ID, ALICE, 3, b"\x03" * 32)
+    profile.groups.set_chain(GROUP_ID, BOB, 1, b"\x01" * 32)  # maybe no longer listed
+    profile.groups.set_chain(GROUP_ID, ME, 2, b"\x02" * 32)
+    mine, theirs = group_message("mine", key=ME, n=1), group_message("theirs", n=2)
+    for message in (mine, theirs):
+        profile.add_message(message)
+    assert profile.groups.add_delivery(mine.message_id, ALICE)
+    assert not profile.groups.add_delivery(mine.message_id, ALICE)  # counted once
+    assert profile.groups.add_delivery(mine.message_id, BOB)
+    assert not profile.groups.add_delivery(theirs.message_id, BOB)  # not mine
+    assert not profile.groups.add_delivery(bytes(16), BOB)  # no such message
+    with pytest.raises(ValueError, match="member key"):
+        profile.groups.add_delivery(mine.message_id, b"x")
+    profile = reopen(profile)
+    try:
+        assert profile.groups.chains(GROUP_ID) == {
+            ALICE: ChainState(3, b"\x03" * 32),
+            BOB: ChainState(1, b"\x01" * 32),
+            ME: ChainState(2, b"\x02" * 32),
+        }
+        assert profile.groups.chains(bytes(16)) == {}
+        assert profile.groups.deliveries(GROUP) == {mine.message_id: sorted([ALICE, BOB])}
+        assert profile.groups.deliveries("c:someone") == {}
     finally:
         profile.close()
 

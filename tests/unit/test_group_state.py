@@ -314,3 +314,22 @@ def test_a_member_removed_and_added_again_cannot_replay_its_old_messages() -> No
     outcome = gs.receive_message(bob, more[0])
     assert outcome.verdict is Verdict.ACCEPTED
     assert outcome.missing == 0
+
+
+def test_restore_keeps_the_chains_of_members_no_longer_listed() -> None:
+    # What a node restores at start: every chain it stored for the group, a removed
+    # member's too, so that member's old messages stay refused once it is added back.
+    alice, bob, carol = group()
+    carol, sent = send(carol, CAROL, 2)
+    for data in sent:
+        bob = gs.receive_message(bob, data).state
+    removal = gs.remove_member(alice, ALICE, pk(CAROL))
+    bob = gs.receive_list(bob, removal.encoded).state or bob
+    assert pk(CAROL) not in bob.members.keys
+    restarted = gs.restore(
+        bob.members.encoded, bob.joined_epoch, pk(BOB), bob.own, dict(bob.chains), bob.status
+    )
+    assert restarted.chains[pk(CAROL)] == bob.chains[pk(CAROL)]
+    back = gs.add_member(removal.state, ALICE, lan(CAROL, "Carol"))
+    restarted = gs.receive_list(restarted, back.encoded).state or restarted
+    assert [gs.receive_message(restarted, data).code for data in sent] == ["group-replay"] * 2
