@@ -35,7 +35,7 @@ from p2pchat.transport.webrtc import DataChannelLink
 
 
 class GuestGroups(Protocol):
-    """The groups module as the guest host sees it (node/groups.py)."""
+    """Group guests as the guest host sees them (node/group_guests.py)."""
 
     def guest_refusal(self, group_id: bytes, key: bytes | None) -> str | None: ...
     def guest_joined(self, group_id: bytes, key: bytes, name: str, link: PeerLink) -> bool: ...

@@ -86,19 +86,19 @@ async def test_guests_are_listed_up_to_the_bound_then_refused(node: Node) -> Non
     keys = [bytes(SigningKey.generate().verify_key) for _ in range(MAX_GUESTS + 1)]
     for i, key in enumerate(keys[:MAX_GUESTS]):
         raw, link = guest_link()
-        assert node.groups.guest_joined(gid, key, f"guest {i}", link)
+        assert node.groups.guests.guest_joined(gid, key, f"guest {i}", link)
         assert raw.sent[0].startswith(b"L")  # the list first
         assert raw.closed is None
     (team,) = await node.async_groups()
     assert [m.kind for m in team.members].count("guest") == MAX_GUESTS
-    refusal = node.groups.guest_refusal(gid, keys[-1])
+    refusal = node.groups.guests.guest_refusal(gid, keys[-1])
     assert refusal == f"team has {MAX_GUESTS} guests already, the most a group holds"
     raw, link = guest_link()
-    assert not node.groups.guest_joined(gid, keys[-1], "one too many", link)
+    assert not node.groups.guests.guest_joined(gid, keys[-1], "one too many", link)
     assert raw.closed == refusal
     assert raw.sent == []
     # A guest already listed (coming back) is still let in.
-    assert node.groups.guest_refusal(gid, keys[0]) is None
+    assert node.groups.guests.guest_refusal(gid, keys[0]) is None
 
 
 async def test_a_guest_leaving_is_taken_off_and_the_list_queued_for_members(node: Node) -> None:
@@ -107,8 +107,8 @@ async def test_a_guest_leaving_is_taken_off_and_the_list_queued_for_members(node
     gid = bytes.fromhex(view.group_id)
     key = bytes(SigningKey.generate().verify_key)
     _, link = guest_link()
-    assert node.groups.guest_joined(gid, key, "Zoë", link)
-    node.groups.guest_left(key, link)
+    assert node.groups.guests.guest_joined(gid, key, "Zoë", link)
+    node.groups.guests.guest_left(key, link)
     (team,) = await node.async_groups()
     assert [m.name for m in team.members] == ["me", "bob"]
     lists = [
@@ -147,10 +147,10 @@ async def test_guests_listed_before_a_restart_are_taken_off(
         gid = bytes.fromhex(view.group_id)
         for name in ("Zoë", "Yann"):
             _, link = guest_link()
-            assert first.groups.guest_joined(gid, bytes(SigningKey.generate().verify_key),
+            assert first.groups.guests.guest_joined(gid, bytes(SigningKey.generate().verify_key),
                                              name, link)  # fmt: skip
         again = Node(profile, NodeConfig(data_dir=tmp_path / "me"))  # its guests' sessions gone
-        again.groups.drop_stale_guests()
+        again.groups.guests.drop_stale_guests()
         (team,) = await again.async_groups()
         assert [m.name for m in team.members] == ["me", "bob"]
         assert team.epoch == 5  # two added, then both taken off
