@@ -59,6 +59,7 @@ class GroupMemberView:
     me: bool
     online: bool  # a session with them is open now (always True for me)
     contact: bool  # one of my contacts (False: known only from the group's member list)
+    kept: bool = False  # a guest the admin keeps: listed (offline) while its page is away
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ class NodeApi(Protocol):
     async def async_group_add(self, group: str, member: str) -> GroupView: ...
     async def async_group_remove(self, group: str, member: str) -> GroupView: ...
     async def async_group_leave(self, group: str) -> GroupView: ...
+    # The admin keeps a guest (its name or id): listed while its page is away.
+    async def async_group_keep(self, group: str, guest: str) -> GroupView: ...
     async def async_invite(
         self,
         *,

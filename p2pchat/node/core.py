@@ -197,6 +197,9 @@ class Node:
     async def async_group_remove(self, group: str, member: str) -> GroupView:
         return await self.groups.async_remove(group, member)
 
+    async def async_group_keep(self, group: str, guest: str) -> GroupView:
+        return await self.groups.guests.async_keep(group, guest)
+
     async def async_group_leave(self, group: str) -> GroupView:
         return await self.groups.async_leave(group)
 

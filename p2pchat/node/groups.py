@@ -552,6 +552,9 @@ class LanGroups:
     def changed(self, state: gs.GroupState, change: str, member: Member | None) -> GroupChanged:
         return self._changed(state, change, member)
 
+    def view(self, state: gs.GroupState) -> GroupView:
+        return self._view(state)
+
     # -- helpers ---------------------------------------------------------------------
 
     def _lan_members(self, state: gs.GroupState) -> list[bytes]:
@@ -595,6 +598,7 @@ class LanGroups:
                     admin=m.key == state.admin_key, me=me,
                     online=me or self._open(m.key) or self.guests.is_open(m.key),
                     contact=bool(contact and contact.trust is TrustState.ACCEPTED),
+                    kept=self.guests.is_kept(m.key),
                 )
             )  # fmt: skip
         return GroupView(
