@@ -195,10 +195,15 @@ def _add_group_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                       where + "run_group_remove")  # fmt: skip
     remove.add_argument("group", metavar="GROUP", help=group_help)
     remove.add_argument("member", metavar="MEMBER", help="a member: name or peer id")
+    keep = _command(actions, "keep", "keep a browser guest listed while its page is away (admin)",
+                    where + "run_group_keep")  # fmt: skip
+    keep.add_argument("group", metavar="GROUP", help=group_help)
+    keep.add_argument("guest", metavar="GUEST",
+                      help="a guest: its name as listed or its id (`groups --json`)")  # fmt: skip
     leave = _command(actions, "leave", "leave a group (its admin removes others first)",
                      where + "run_group_leave")  # fmt: skip
     leave.add_argument("group", metavar="GROUP", help=group_help)
-    for sub in (create, add, remove, leave):
+    for sub in (create, add, remove, keep, leave):
         _add_json(sub)
 
 

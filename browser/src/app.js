@@ -28,6 +28,7 @@ import {
   b64urlDecode,
   b64urlEncode,
   concatBytes,
+  fromHex,
   linkFromFragment,
   randomBytes,
   safetyNumber,
@@ -44,10 +45,11 @@ import {
   copyIdOf,
   joinAsGuest,
   memberOf,
-  newGroupKeys,
+  groupKeysFromSeed,
   nextMessage,
   receiveList,
   receiveMessage,
+  withOwnChain,
 } from "./group.js";
 
 const SIGNAL = 0x01;
@@ -162,6 +164,36 @@ function describeRefusal(err) {
 function describeError(err) {
   if (err instanceof ProtocolError && Object.hasOwn(ERROR_TEXT, err.code)) return ERROR_TEXT[err.code];
   return err instanceof Error ? err.message : String(err);
+}
+
+/** This tab's group key pair for a link: its seed kept in sessionStorage, made once. */
+function pageGroupKeys(roomId) {
+  const name = `p2pchat:${roomId}:gk`;
+  let seed = null;
+  try {
+    seed = b64urlDecode(storage(name) ?? "");
+  } catch {
+    seed = null;
+  }
+  if (seed?.length !== 32) {
+    seed = randomBytes(32);
+    storage(name, b64urlEncode(seed));
+  }
+  return groupKeysFromSeed(seed);
+}
+
+/** Our own chain's end as a reload left it ({lastSeq, lastHash}), if for this group. */
+function savedOwnChain(roomId, groupId) {
+  const [group, seq, hash] = (storage(`p2pchat:${roomId}:gchain`) ?? "").split(":");
+  if (group !== toHex(groupId) || !/^[0-9]{1,20}$/.test(seq ?? "") || !/^[0-9a-f]{64}$/.test(hash ?? "")) {
+    return null;
+  }
+  return { lastSeq: BigInt(seq), lastHash: fromHex(hash) };
+}
+
+function saveOwnChain(roomId, state) {
+  const value = `${toHex(state.members.groupId)}:${state.own.lastSeq}:${toHex(state.own.lastHash)}`;
+  storage(`p2pchat:${roomId}:gchain`, value);
 }
 
 function storage(key, value) {
@@ -677,7 +709,8 @@ class GuestPage {
     }
     this.ownerName = "owner";
     this.ownerKey = null; // the owner's Ed25519 key from its answer (our host in a group)
-    this.groupKeys = newGroupKeys(); // per page load: reconnects resend the same signed bytes
+    // Per link and tab (sessionStorage): a reload comes back as the same group member.
+    this.groupKeys = pageGroupKeys(link.roomId);
     this.group = null; // group.js state once a member list made us a member
     this.names = new Map(); // member key hex -> the name shown (names are not unique)
     this.leaveShown = new Set(); // members whose leave message was shown already
@@ -878,7 +911,10 @@ class GuestPage {
     if (out.verdict !== Verdict.ADOPTED) return;
     const before = this.group;
     const oldNames = this.names;
-    this.group = out.state;
+    // Back after a reload with the same key: our chain goes on where it was (a restart
+    // at seq 1 would be refused as a replay by everyone who holds it).
+    const own = first ? savedOwnChain(this.link.roomId, out.state.members.groupId) : null;
+    this.group = own ? withOwnChain(out.state, own.lastSeq, own.lastHash) : out.state;
     this.names = memberNames(out.state.members);
     if (first) {
       const n = out.state.members.members.length;
@@ -1051,6 +1087,7 @@ class GuestPage {
     try {
       const sent = nextMessage(this.group, this.groupKeys, item.text, item.timestampMs);
       this.group = sent.state;
+      saveOwnChain(this.link.roomId, sent.state);
       item.group = sent.encoded;
       item.frameId = copyIdOf(sent.messageId, me.hostKey);
     } catch (err) {

@@ -199,9 +199,23 @@ function u64(value) {
   return out;
 }
 
-/** The page's group key pair ({publicKey, privateKey}): made per page load, never stored. */
+/** A fresh group key pair ({publicKey, privateKey}). */
 export function newGroupKeys() {
   return sodium.crypto_sign_keypair();
+}
+
+/**
+ * The group key pair of a 32-byte seed. The page keeps its seed for one link in its
+ * tab's sessionStorage (as fragment.js keeps the link secret): a reload or a reconnect
+ * is then the same member, which its host may keep listed while the page is away.
+ */
+export function groupKeysFromSeed(seed) {
+  return sodium.crypto_sign_seed_keypair(seed);
+}
+
+/** `state` continuing our own chain from {lastSeq, lastHash} (kept across a reload). */
+export function withOwnChain(state, lastSeq, lastHash) {
+  return replace(state, { own: Object.freeze({ lastSeq, lastHash }) });
 }
 
 // -- member list ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ import {
   decodeGroupMessage,
   decodeMemberList,
   groupIdOf,
+  groupKeysFromSeed,
   joinAsGuest,
   makeGroupMessage,
   makeMemberList,
@@ -30,6 +31,7 @@ import {
   nextMessage,
   receiveList,
   receiveMessage,
+  withOwnChain,
 } from "../src/group.js";
 import { REPO_ROOT, hex, toHex } from "../test-support/helpers.mjs";
 
@@ -425,4 +427,20 @@ test("sending: my chain from seq 1, prev hash per message, the held epoch, my ke
     assert.equal(out.verdict, Verdict.ACCEPTED, out.reason);
     bob = out.state;
   }
+});
+
+test("a reload: the same seed is the same member, and its chain goes on where it was", () => {
+  assert.deepEqual(groupKeysFromSeed(hex(V.seeds.guest)).publicKey, GUEST.publicKey);
+  const before = nextMessage(joined(), GUEST, "before the reload", TS);
+  // The reloaded page joins afresh from the list, then takes up its saved chain end.
+  const state = withOwnChain(joined(), before.state.own.lastSeq, before.state.own.lastHash);
+  const after = decodeGroupMessage(nextMessage(state, GUEST, "after it", TS + 1).encoded);
+  assert.equal(after.seq, 2n);
+  assert.deepEqual(after.prevHash, chainHash(before.encoded));
+  // A member holding the chain takes it as the next message, not a replay.
+  let bob = { ...joined(), myKey: BOB.publicKey };
+  bob = receiveMessage(bob, before.encoded).state;
+  const out = receiveMessage(bob, nextMessage(state, GUEST, "after it", TS + 1).encoded);
+  assert.equal(out.verdict, Verdict.ACCEPTED, out.reason);
+  assert.equal(out.missing, 0n);
 });

@@ -1,4 +1,4 @@
-"""``groups`` and ``group create|add|remove|leave``: groups, through the running node.
+"""``groups`` and ``group create|add|remove|keep|leave``: groups, through the running node.
 
 Every string that came from the network goes through ``terminal_safe``.
 """
@@ -29,7 +29,9 @@ def run_groups(args: argparse.Namespace) -> int:
 
 
 def run_group_usage(args: argparse.Namespace) -> int:
-    raise UsageError("name an ACTION: group create, add, remove or leave (`p2pchat group --help`)")
+    raise UsageError(
+        "name an ACTION: group create, add, remove, keep or leave (`p2pchat group --help`)"
+    )
 
 
 def run_group_create(args: argparse.Namespace) -> int:
@@ -53,6 +55,10 @@ def run_group_remove(args: argparse.Namespace) -> int:
     return _show(args, _client(args).call("group_remove", group=args.group, member=args.member))
 
 
+def run_group_keep(args: argparse.Namespace) -> int:
+    return _show(args, _client(args).call("group_keep", group=args.group, guest=args.guest))
+
+
 def run_group_leave(args: argparse.Namespace) -> int:
     return _show(args, _client(args).call("group_leave", group=args.group))
 
@@ -69,7 +75,8 @@ def _role(member: dict[str, Any]) -> str:
     if member.get("admin"):
         return "admin"
     if member.get("kind") == "guest":
-        return "guest"  # a browser guest, through its host (the admin)
+        # a browser guest, through its host (the admin); kept: listed while away
+        return "guest, kept" if member.get("kept") else "guest"
     return "contact" if member.get("contact") else "member"
 
 

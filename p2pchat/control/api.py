@@ -65,6 +65,7 @@ class GroupMemberView:
     # Not my contact, but named as one of my contacts is (another key): that contact's
     # name, so nobody takes this member for them. None: no such clash.
     not_contact: str | None = None
+    kept: bool = False  # a guest the admin keeps: listed (offline) while its page is away
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class NodeApi(Protocol):
     async def async_group_add(self, group: str, member: str) -> GroupView: ...
     async def async_group_remove(self, group: str, member: str) -> GroupView: ...
     async def async_group_leave(self, group: str) -> GroupView: ...
+    # The admin keeps a guest (its name or id): listed while its page is away.
+    async def async_group_keep(self, group: str, guest: str) -> GroupView: ...
     async def async_invite(
         self,
         *,

@@ -388,6 +388,10 @@ async def _group_remove(api: NodeApi, args: Mapping[str, Any]) -> Any:
     return await api.async_group_remove(args["group"], args["member"])
 
 
+async def _group_keep(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_group_keep(args["group"], args["guest"])
+
+
 async def _group_leave(api: NodeApi, args: Mapping[str, Any]) -> Any:
     return await api.async_group_leave(args["group"])
 
@@ -411,6 +415,7 @@ _COMMANDS: dict[str, _Command] = {
     "group_create": _group_create,
     "group_add": _group_add,
     "group_remove": _group_remove,
+    "group_keep": _group_keep,
     "group_leave": _group_leave,
 }
 

@@ -77,6 +77,7 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
     ),
     "group_add": (_GROUP, Arg("member", str)),
     "group_remove": (_GROUP, Arg("member", str)),
+    "group_keep": (_GROUP, Arg("guest", str)),
     "group_leave": (_GROUP,),
 }
 

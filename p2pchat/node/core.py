@@ -91,7 +91,7 @@ class Node:
         self._checkpointer: BackgroundCheckpointer | None = None
         self.guests = GuestHost(self)
         self.groups = LanGroups(self, self.contacts)
-        self.guests.groups = self.groups
+        self.guests.groups = self.groups.guests
         self.sending = Sending(self, self.contacts, self.guests, self.groups)
 
     # -- life ----------------------------------------------------------------------
@@ -100,7 +100,7 @@ class Node:
         # Before any server starts: their connection caps are sized from the limit.
         raise_open_file_limit()
         await self._signaling.async_start()
-        self.groups.drop_stale_guests()  # their sessions ended with our last run
+        self.groups.guests.drop_stale_guests()  # their sessions ended with our last run
         self._checkpointer = self.profile.start_background_checkpoints()
         advert = PeerAdvert(
             version=1,
@@ -197,6 +197,9 @@ class Node:
     async def async_group_remove(self, group: str, member: str) -> GroupView:
         return await self.groups.async_remove(group, member)
 
+    async def async_group_keep(self, group: str, guest: str) -> GroupView:
+        return await self.groups.guests.async_keep(group, guest)
+
     async def async_group_leave(self, group: str) -> GroupView:
         return await self.groups.async_leave(group)
 
@@ -209,7 +212,7 @@ class Node:
         approve: bool,
         group: str | None = None,
     ) -> InviteView:
-        group_id = self.groups.invite_group(group) if group else None
+        group_id = self.groups.guests.invite_group(group) if group else None
         return await self.guests.async_invite(
             expires_s=expires_s, uses=uses, label=label, approve=approve, group_id=group_id
         )

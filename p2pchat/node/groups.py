@@ -10,11 +10,9 @@ that member's 1:1 outbox in the same commit; the core's outbox flush sends it
 (only to a peer that announced ``groups=1``). Members who are not contacts are
 pinned from the admin's list (trust ``member``) and get sessions too.
 
-Browser guests (kind 2) join a group through an invite of its admin, their host
-(guests.py calls ``guest_joined``/``guest_left``): the host lists them, sends them the
-list first, forwards every group message it accepts or sends to them over their
-sessions (not through the outbox: a guest's session is its membership), and fans
-their messages out to the LAN members as it does its own.
+Browser guests (kind 2) join a group through an invite of its admin, their host:
+group_guests.py hosts them; this module fans their messages out to the LAN members
+as it does its own.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from p2pchat.errors import UserError
 from p2pchat.node.contacts import LanContacts
 from p2pchat.node.core_protocol import ConversationRef, NodeCore
 from p2pchat.node.events import GroupChanged, GroupMessageRefused, MessageEvent, ReceiptEvent
+from p2pchat.node.group_guests import GroupGuests
 from p2pchat.node.links import GuestLink, PeerLink, now_ms
 from p2pchat.protocol import group_state as gs
 from p2pchat.protocol.errors import ProtocolError
@@ -44,7 +43,7 @@ from p2pchat.protocol.group_messages import (
     group_id_of,
     message_id_of,
 )
-from p2pchat.protocol.group_wire import MAX_GUESTS, MAX_NAME_BYTES, LocalGroupError
+from p2pchat.protocol.group_wire import LocalGroupError
 from p2pchat.store import StoreError, contact_conversation_id
 from p2pchat.store.conversation_id import GROUP_PREFIX, group_conversation_id
 from p2pchat.store.records import (
@@ -83,7 +82,7 @@ class LanGroups:
         self._states: dict[bytes, gs.GroupState] = {}
         self._held: dict[bytes, _Held] = {}  # message id → receipt to send when released
         self._orphans: list[tuple[PeerLink, GroupFrameReceived, ConversationRef]] = []
-        self._guests: dict[bytes, tuple[bytes, PeerLink]] = {}  # guest key → (group, session)
+        self.guests = GroupGuests(core, self)
         self._restore()
         contacts.member_allowed = self.shares_active_group
 
@@ -214,9 +213,7 @@ class LanGroups:
             )
         )  # fmt: skip
         online = [k for k in self._lan_members(sent.state) if self._open(k)]
-        online += [
-            k for k, (g, lk) in self._guests.items() if g == state.group_id and lk.state == "open"
-        ]
+        online += self.guests.open_keys(state.group_id)
         return SentView(conversation, sent.message_id.hex(), "sent" if online else "queued")
 
     # -- sessions ----------------------------------------------------------------------
@@ -241,90 +238,6 @@ class LanGroups:
             # 1:1 text), so the session ends here.
             logger.warning("group frame from %s not stored: %s", ref.peer_label, exc)
             link.close(f"could not store a group frame: {exc}")
-
-    # -- browser guests (guests.py: invites of a group, their sessions) -----------------
-
-    def invite_group(self, query: str) -> bytes:
-        """The id of the group ``invite --group`` names: only its admin may invite guests."""
-        state = self._resolve(query)
-        if not state.is_admin:
-            admin = state.members.member(state.admin_key)
-            who = admin.name if admin else peer_id(state.admin_key)
-            raise UserError(f"only {who} can invite guests to {state.name}: ask them")
-        if state.status is not gs.Status.ACTIVE:
-            raise UserError(f"you have {state.status.value} {state.name}")
-        return state.group_id
-
-    def guest_refusal(self, group_id: bytes, key: bytes | None) -> str | None:
-        """Why a guest of this group's invite cannot come in now (``None``: it can)."""
-        state = self._states.get(group_id)
-        if state is None or state.status is not gs.Status.ACTIVE or not state.is_admin:
-            return "this group's link no longer works: ask for a new one"
-        if key is None:
-            return "this page cannot join a group (no group key in its offer): reload it"
-        guests = [m for m in state.members.members if m.kind is MemberKind.GUEST]
-        if state.members.member(key) is None and len(guests) >= MAX_GUESTS:
-            return f"{state.name} has {MAX_GUESTS} guests already, the most a group holds"
-        return None
-
-    def guest_joined(self, group_id: bytes, key: bytes, name: str, link: PeerLink) -> bool:
-        """A guest's session opened: list it (if new), then send it the list, first."""
-        refusal = self.guest_refusal(group_id, key)
-        state = self._states.get(group_id)
-        if refusal is None and state is not None and state.members.member(key) is None:
-            guest = Member(MemberKind.GUEST, key, _member_name(name), state.my_key)
-            try:
-                sent = gs.add_member(state, self._core.identity.signing_key, guest)
-                self._commit_list(state, sent)
-            except (LocalGroupError, UserError) as exc:
-                refusal = f"cannot add the guest to {state.name}: {exc}"
-            else:
-                self._core.emit(self._changed(sent.state, "member_added", guest))
-                state = sent.state
-        if refusal is not None or state is None:
-            logger.warning("guest %s not let into a group: %s", name, refusal)
-            link.close(refusal or "no such group")
-            return False
-        self._guests[key] = (group_id, link)
-        self._send_list_now(link, state, key)
-        return True
-
-    def drop_stale_guests(self) -> None:
-        """At start: guests I listed before I stopped have no session now: off the lists."""
-        me = self._core.identity.public_key
-        for state in list(self._states.values()):
-            stale = [m.key for m in state.members.members if m.host_key == me]
-            if not stale or not state.is_admin or state.status is not gs.Status.ACTIVE:
-                continue
-            sent = None
-            try:
-                for key in stale:
-                    sent = gs.remove_member(sent.state if sent else state,
-                                            self._core.identity.signing_key, key)  # fmt: skip
-                assert sent is not None
-                self._commit_list(state, sent)
-            except (LocalGroupError, UserError) as exc:
-                logger.warning("guests of %s not taken off its list: %s", state.name, exc)
-
-    def guest_left(self, key: bytes, link: PeerLink) -> None:
-        """A guest's session ended: the admin takes it off the list."""
-        group_id, held = self._guests.get(key, (b"", None))
-        if held is not link:
-            return
-        del self._guests[key]
-        state = self._states.get(group_id)
-        if state is None or not state.is_admin or state.status is not gs.Status.ACTIVE:
-            return
-        member = state.members.member(key)
-        if member is None:
-            return
-        try:
-            sent = gs.remove_member(state, self._core.identity.signing_key, key)
-            self._commit_list(state, sent)
-        except (LocalGroupError, UserError) as exc:
-            logger.warning("guest %s not taken off %s: %s", member.name, state.name, exc)
-            return
-        self._core.emit(self._changed(sent.state, "member_removed", member))
 
     # -- receipts for my copies ---------------------------------------------------
 
@@ -458,13 +371,13 @@ class LanGroups:
         assert msg is not None
         # A message my guest signed came over its session: I fan it out to the LAN
         # members (as my own) in the same commit that stores it.
-        hosted = self._guests.get(msg.sender_key, (b"", None))[1] is link
+        hosted = self.guests.hosts(msg.sender_key, link)
         fan_out = self._lan_members(new) if hosted else []
         if msg.kind is MessageKind.LEAVE:
             with self._core.profile.batch():
                 self._store_state(state, new)
                 self._enqueue(fan_out, msg.message_id, event.payload, FrameType.GROUP_MESSAGE)
-            self._forward(new, event.payload, skip=msg.sender_key)
+            self.guests.forward(new, event.payload, skip=msg.sender_key)
             self._member_left(new, msg.sender_key)
         else:
             with self._core.profile.batch():
@@ -472,7 +385,7 @@ class LanGroups:
                 stored = self._store_received(new, outcome)
                 self._enqueue(fan_out, msg.message_id, event.payload, FrameType.GROUP_MESSAGE)
             self._core.marks.index_later()
-            self._forward(new, event.payload, skip=msg.sender_key)
+            self.guests.forward(new, event.payload, skip=msg.sender_key)
             if stored:
                 self._emit_received(new, outcome)
         self._flush(fan_out)
@@ -560,11 +473,7 @@ class LanGroups:
         except StoreError as exc:
             raise UserError(exc.user_message) from None
         self._flush(keys)
-        for key, (gid, link) in list(self._guests.items()):
-            if gid == new.group_id and link.state == "open":
-                self._send_list_now(link, new, key)  # a removed guest learns it too
-            if gid == new.group_id and new.members.member(key) is None:
-                del self._guests[key]  # removed by the owner: nothing more for it
+        self.guests.list_changed(new)
 
     def _commit_message(self, old: gs.GroupState, sent: gs.Sent, *, text: str | None) -> None:
         """Store my message (history, my chain) and queue one copy per other LAN member."""
@@ -594,7 +503,7 @@ class LanGroups:
             raise UserError(exc.user_message) from None
         self._core.marks.index_later()
         self._flush(keys)
-        self._forward(new, sent.encoded, skip=None)
+        self.guests.forward(new, sent.encoded, skip=None)
 
     def _store_state(self, old: gs.GroupState | None, new: gs.GroupState) -> None:
         """The rows that changed from ``old`` to ``new`` (inside the caller's batch)."""
@@ -635,16 +544,6 @@ class LanGroups:
                 created_ms=now_ms(), frame_type=frame, payload=payload,
             )  # fmt: skip
 
-    def _forward(self, state: gs.GroupState, encoded: bytes, *, skip: bytes | None) -> None:
-        """A group message to each of my guests in ``state``'s group but ``skip``."""
-        mid = message_id_of(encoded)
-        for key, (gid, link) in list(self._guests.items()):
-            if gid != state.group_id or key == skip or link.state != "open":
-                continue
-            with contextlib.suppress(TransportError, ProtocolError):
-                link.send(link.session.send_group_message(encoded, now_ms(),
-                                                          message_id=copy_id_of(mid, key)))  # fmt: skip
-
     def _send_list_now(
         self, link: PeerLink, state: gs.GroupState, key: bytes | None = None
     ) -> None:
@@ -659,6 +558,31 @@ class LanGroups:
         with contextlib.suppress(TransportError, ProtocolError):
             link.send(link.session.send_receipt(copy_id, now_ms()))
 
+    # -- for group_guests.py (GroupsForGuests) -----------------------------------------
+
+    def states(self) -> list[gs.GroupState]:
+        return list(self._states.values())
+
+    def state(self, group_id: bytes) -> gs.GroupState | None:
+        return self._states.get(group_id)
+
+    def resolve(self, query: str) -> gs.GroupState:
+        return self._resolve(query)
+
+    def commit_list(
+        self, old: gs.GroupState | None, sent: gs.Sent, also: Sequence[bytes] = ()
+    ) -> None:
+        self._commit_list(old, sent, also)
+
+    def send_list_now(self, link: PeerLink, state: gs.GroupState, key: bytes | None = None) -> None:
+        self._send_list_now(link, state, key)
+
+    def changed(self, state: gs.GroupState, change: str, member: Member | None) -> GroupChanged:
+        return self._changed(state, change, member)
+
+    def view(self, state: gs.GroupState) -> GroupView:
+        return self._view(state)
+
     # -- helpers ---------------------------------------------------------------------
 
     def _lan_members(self, state: gs.GroupState) -> list[bytes]:
@@ -668,9 +592,6 @@ class LanGroups:
     def _open(self, key: bytes) -> bool:
         link = self._core.links.get(key)
         return link is not None and link.state == "open" and link.session.groups
-
-    def _guest_open(self, key: bytes) -> bool:
-        return key in self._guests and self._guests[key][1].state == "open"
 
     def _resolve(self, query: str) -> gs.GroupState:
         from p2pchat.node.peer_match import resolve_peer
@@ -705,10 +626,11 @@ class LanGroups:
                     peer_id=peer_id(m.key), name=m.name,
                     kind="lan" if m.kind is MemberKind.LAN else "guest",
                     admin=m.key == state.admin_key, me=me,
-                    online=me or self._open(m.key) or self._guest_open(m.key),
+                    online=me or self._open(m.key) or self.guests.is_open(m.key),
                     contact=bool(contact and contact.trust is TrustState.ACCEPTED),
                     needs_upgrade=bool(link and link.state == "open" and not link.session.groups),
                     not_contact=clashes.get(m.key),
+                    kept=self.guests.is_kept(m.key),
                 )
             )  # fmt: skip
         return GroupView(
@@ -738,13 +660,6 @@ class LanGroups:
 
 def _sort_key(state: gs.GroupState) -> tuple[str, bytes]:
     return state.name.casefold(), state.group_id
-
-
-def _member_name(name: str) -> str:
-    """A guest's name as the list holds it: printable, 1..MAX_NAME_BYTES of UTF-8."""
-    clean = "".join(c for c in name if c.isprintable()).strip() or "guest"
-    raw = clean.encode()[:MAX_NAME_BYTES]
-    return raw.decode(errors="ignore") or "guest"
 
 
 def _timestamp(encoded: bytes) -> int:

@@ -35,9 +35,10 @@ from p2pchat.transport.webrtc import DataChannelLink
 
 
 class GuestGroups(Protocol):
-    """The groups module as the guest host sees it (node/groups.py)."""
+    """Group guests as the guest host sees them (node/group_guests.py)."""
 
     def guest_refusal(self, group_id: bytes, key: bytes | None) -> str | None: ...
+    def newcomer_refusal(self, group_id: bytes) -> str | None: ...
     def guest_joined(self, group_id: bytes, key: bytes, name: str, link: PeerLink) -> bool: ...
     def guest_left(self, key: bytes, link: PeerLink) -> None: ...
 
@@ -325,7 +326,14 @@ class GuestHost:
             return
         if offer.info.get("probe"):
             # The page holds the link (the envelope opened) and asks before showing its
-            # Join form: nothing is reserved, nobody waits, no answer is made.
+            # Join form: nothing is reserved, nobody waits, no answer is made. A group
+            # that cannot take a new guest says so now (the page shows this line).
+            full = None
+            if invite.group_id is not None and self.groups is not None:
+                full = self.groups.newcomer_refusal(invite.group_id)
+            if full is not None:
+                connection.close(4403, full)
+                return
             if offer.info.get("probe") == PROBE_KEEP and connection.id not in self._probed:
                 # One probe per socket, then its one OFFER (sent after Join).
                 self._probed.add(connection.id)

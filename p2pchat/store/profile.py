@@ -37,7 +37,7 @@ import sqlcipher3
 
 from p2pchat.store.checkpointer import BackgroundCheckpointer
 from p2pchat.store.connection import configure, connect
-from p2pchat.store.conversation_id import contact_key_of
+from p2pchat.store.conversation_id import GUEST_PREFIX, contact_key_of
 from p2pchat.store.data_dir import check_writable, make_data_dir
 from p2pchat.store.errors import (
     DataDirUnusable,
@@ -649,6 +649,16 @@ class Profile:
                 (message_id, conversation_id),
             )
         return bool(cursor.rowcount)
+
+    def drop_guest_group_frames(self) -> int:
+        """Drop every group frame queued for a browser guest (kept guests of a run that
+        ended: their links died with it); how many. A guest's 1:1 texts stay."""
+        cursor = self._conn.execute(
+            f"DELETE FROM {self._outbox_table()}"  # noqa: S608
+            " WHERE substr(conversation_id, 1, ?) = ? AND frame_type != ?",
+            (len(GUEST_PREFIX), GUEST_PREFIX, TEXT_FRAME_TYPE),
+        )
+        return int(cursor.rowcount)
 
     def bump_outbox_attempts(self, message_id: bytes) -> int | None:
         """Count one more delivery attempt; returns the new count, None if not queued."""

@@ -4,7 +4,8 @@ Host 1 runs alice (the group's admin, the guests' host), host 2 bob (a LAN membe
 host 3 two Chromiums that open one ``invite --group`` link as Zoë and Yann. Every one
 of the four sends; every one sees the other three's messages with the right sender
 names, once. Then Yann closes his page: alice takes him off the list, and bob's
-``groups --json`` no longer lists him. And a member who is not the admin cannot
+``groups --json`` no longer lists him. A guest alice keeps stays listed while its tab is
+elsewhere, and when the tab comes back it gets what was sent meanwhile, once, in order. And a member who is not the admin cannot
 invite guests to the group (one line).
 
 No timing thresholds: the timeouts only catch hangs.
@@ -173,6 +174,47 @@ async def test_a_guest_who_leaves_is_taken_off_the_list(
     )
     assert sorted(await asyncio.to_thread(member_names, gl.bob)) == ["alice", "bob"]
     assert sorted(await asyncio.to_thread(member_names, gl.alice)) == ["alice", "bob"]
+
+
+async def test_a_kept_guest_reloads_and_gets_what_was_sent_while_it_was_away(
+    group_lan: GroupLan, launch_browser: LaunchBrowser
+) -> None:
+    gl = group_lan
+    url = gl.alice.cli_json("invite", "--group", GROUP)["url"]  # one use
+    context = await new_context(await launch_browser(gl.lan.hosts[2].name))
+    zoe = await join_page(context, url, "Zoë")
+    kept = gl.alice.cli_json("group", "keep", GROUP, "Zoë")
+    assert [m["kept"] for m in kept["members"] if m["name"] == "Zoë"] == [True]
+    await zoe.goto("about:blank")  # the tab goes elsewhere: its session ends
+    await asyncio.to_thread(
+        gl.alice.wait_for, lambda e: e.get("type") == "guest_left" and e.get("name") == "Zoë",
+        EVENT_S,
+    )  # fmt: skip
+    away = ["while away 1 (bob)", "while away 2 (bob)"]
+    for text in away:
+        await asyncio.to_thread(gl.bob.cli, "send", GROUP, text, check=True)
+    await asyncio.to_thread(  # alice has bob's first: her own comes after them everywhere
+        gl.alice.wait_for, lambda e: e.get("type") == "message" and e.get("text") == away[1],
+        EVENT_S,
+    )  # fmt: skip
+    away.append("while away 3 (alice)")
+    await asyncio.to_thread(gl.alice.cli, "send", GROUP, away[2], check=True)
+    assert sorted(await asyncio.to_thread(member_names, gl.bob)) == ["Zoë", "alice", "bob"]
+
+    await zoe.goto(url.split("#")[0], timeout=UI_MS)  # back: the tab kept the link and its key
+    await zoe.wait_for_selector("#status[data-state=connected]", timeout=CONNECT_MS)
+    await expect(zoe.locator(".msg.in")).to_have_count(len(away), timeout=UI_MS)
+    assert await page_incoming(zoe) == [
+        ("bob", away[0]), ("bob", away[1]), ("alice", away[2])
+    ]  # fmt: skip
+    await expect(zoe.locator("#members li")).to_have_count(3, timeout=UI_MS)
+    await send_from(zoe, "back again")  # the same member: its chain goes on
+    await asyncio.to_thread(
+        gl.bob.wait_for, lambda e: e.get("type") == "message" and e.get("text") == "back again",
+        EVENT_S,
+    )  # fmt: skip
+    assert not [e for e in gl.bob.events if _changed(e, "member_removed", "Zoë")]
+    await context.close()
 
 
 def test_only_the_admin_invites_guests_to_a_group(group_lan: GroupLan) -> None:
