@@ -1,5 +1,6 @@
 """``m``: the open group's members (who is online, who is admin), with add,
-remove (the admin only: others see those buttons disabled) and leave.
+remove and invite guest (the admin only: others see those buttons disabled)
+and leave.
 
 The screen calls the node itself; a refusal is the node's one line, as a toast.
 The main screen hands it fresh views (``show_group``) when the group changes
@@ -26,6 +27,7 @@ from p2pchat.tui.confirm_screen import ConfirmScreen
 from p2pchat.tui.text_format import one_line
 
 Online = Callable[[GroupMemberView], bool]
+Invite = Callable[[GroupView], None]  # opens Start chat for this group's guests
 
 
 class GroupMembersScreen(ModalScreen[None]):
@@ -41,6 +43,7 @@ class GroupMembersScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add"),
         Binding("x", "remove", "Remove"),
+        Binding("i", "invite", "Invite guest"),
         Binding("l", "leave", "Leave"),
         Binding("escape", "close", "Close"),
     ]
@@ -51,12 +54,15 @@ class GroupMembersScreen(ModalScreen[None]):
         group: GroupView,
         contacts: Callable[[], list[ContactView]],
         online: Online,
+        *,
+        invite: Invite | None = None,
     ) -> None:
         super().__init__()
         self.api = api
         self.group = group
         self._contacts = contacts  # the accepted contacts, asked when Add is pressed
         self._online = online
+        self._invite = invite
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -66,6 +72,7 @@ class GroupMembersScreen(ModalScreen[None]):
             with Horizontal():
                 yield Button("Add (a)", id="add", variant="primary")
                 yield Button("Remove (x)", id="remove")
+                yield Button("Invite guest (i)", id="invite")
                 yield Button("Leave (l)", id="leave", variant="warning")
                 yield Button("Close", id="close")
 
@@ -95,12 +102,15 @@ class GroupMembersScreen(ModalScreen[None]):
         if not active:
             note = "You left this group." if group.state == "left" else "You were removed."
         elif group.am_admin:
-            note = "You are the admin: you add and remove members."
+            note = "You are the admin: you add and remove members, and invite guests."
         else:
-            note = f"Only the admin ({admin_name}) adds and removes members."
+            note = f"Only the admin ({admin_name}) adds and removes members, or invites guests."
         self.query_one("#members-note", Static).update(Text(note))
         self.query_one("#add", Button).disabled = not (active and group.am_admin)
         self.query_one("#remove", Button).disabled = not (active and group.am_admin)
+        self.query_one("#invite", Button).disabled = not (
+            active and group.am_admin and self._invite is not None
+        )
         self.query_one("#leave", Button).disabled = not active
 
     def _row(self, member: GroupMemberView) -> Option:
@@ -124,7 +134,8 @@ class GroupMembersScreen(ModalScreen[None]):
     def _pressed(self, event: Button.Pressed) -> None:
         event.stop()
         action = {"add": self.action_add, "remove": self.action_remove,
-                  "leave": self.action_leave, "close": self.action_close}  # fmt: skip
+                  "invite": self.action_invite, "leave": self.action_leave,
+                  "close": self.action_close}  # fmt: skip
         action[event.button.id or "close"]()
 
     def action_close(self) -> None:
@@ -137,6 +148,10 @@ class GroupMembersScreen(ModalScreen[None]):
     def action_remove(self) -> None:
         if not self.query_one("#remove", Button).disabled:
             self._remove()
+
+    def action_invite(self) -> None:
+        if not self.query_one("#invite", Button).disabled and self._invite is not None:
+            self._invite(self.group)
 
     def action_leave(self) -> None:
         if not self.query_one("#leave", Button).disabled:

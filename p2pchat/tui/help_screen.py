@@ -22,7 +22,7 @@ KEYS = [
     (
         "s",
         "Start chat: an invite link and QR code for a browser guest (the open one"
-        " again if there is one)",
+        " again if there is one); with your group open, its guests join the group",
     ),
     ("/", "search the encrypted history"),
     ("g", "New group: a name and members picked from your contacts"),
@@ -42,6 +42,7 @@ KEYS = [
     ("Group members dialog (m)", ""),
     ("a", "add one of your contacts (the group's admin only)"),
     ("x", "remove the highlighted member (the admin only)"),
+    ("i", "invite guest: Start chat for this group (the admin only)"),
     ("l", "leave the group (asks first)"),
     ("Key-change warning", ""),
     ("A (Shift+a)", "acknowledge: the only way to close it"),

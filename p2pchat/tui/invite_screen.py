@@ -6,7 +6,10 @@ here, to be handed to the guest: scanned, copied (``c``, where the terminal
 passes OSC 52), selected on a screen of its own (``l``), or as a PNG (``w``).
 
 Pressing ``s`` again offers the links that are still open instead of making one
-more each time; ``n`` makes a new one, ← → go through the live ones. What the
+more each time; ``n`` makes a new one, ← → go through the live ones. A link is
+for a 1:1 chat or, made with a group open (or from its member list), for that
+group: its guests join the group. Each link says which; ``n`` makes the kind
+the dialog was opened for (``InviteTarget``). What the
 dialog says about a link (uses left, guests in) is the node's answer, asked
 again whenever a guest event comes (``refresh_invites``).
 
@@ -35,6 +38,7 @@ from textual.widgets.button import ButtonVariant
 
 from p2pchat.control.api import InviteView, NodeApi
 from p2pchat.errors import UserError
+from p2pchat.tui.invite_target import ONE_TO_ONE, InvitesMade, InviteTarget
 from p2pchat.tui.link_screen import LinkScreen
 from p2pchat.tui.qr_screen import QrScreen
 from p2pchat.tui.qr_text import fit_qr, smallest_qr_size
@@ -82,11 +86,15 @@ class InviteScreen(ModalScreen[None]):
         self,
         api: NodeApi,
         *,
+        target: InviteTarget = ONE_TO_ONE,
+        made: InvitesMade | None = None,
         save_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self._api = api
+        self.target = target  # what a new link is for
+        self._made = made if made is not None else {}  # shared: outlives this dialog
         self._save_dir = save_dir  # where w writes the PNG (the data dir); None: nowhere
         self._clock = clock
         self.invites: list[InviteView] = []  # the live links, oldest first
@@ -102,7 +110,7 @@ class InviteScreen(ModalScreen[None]):
         with Horizontal(id="invite-box"):
             yield Static("", id="qr")
             with VerticalScroll(id="invite-info"):
-                yield Static(Text("Start chat", style="bold"), id="invite-title")
+                yield Static(_title(self.target), id="invite-title")
                 yield Static(Text("Making an invite link…", style="dim"), id="invite-link")
                 yield Static("", id="invite-status")
                 yield Static("", id="qr-note")
@@ -128,7 +136,7 @@ class InviteScreen(ModalScreen[None]):
 
     @work(group="invite-load")
     async def _load(self) -> None:
-        """The newest link still open to a new guest, else a new one."""
+        """The newest link of the kind wanted still open to a new guest, else a new one."""
         try:
             listed = await self._api.async_invites()
         except UserError as exc:
@@ -136,7 +144,11 @@ class InviteScreen(ModalScreen[None]):
             return
         self.invites = sorted(listed, key=lambda i: i.expires_at)
         now = self._clock()
-        open_now = [i for i, v in enumerate(self.invites) if _open(v, now)]
+        open_now = [
+            i
+            for i, v in enumerate(self.invites)
+            if _open(v, now) and self._made.get(v.invite_id) == self.target
+        ]
         if open_now:
             self.index = open_now[-1]
             self._show()
@@ -146,11 +158,16 @@ class InviteScreen(ModalScreen[None]):
     async def _async_new(self) -> None:
         try:
             invite = await self._api.async_invite(
-                expires_s=INVITE_SECONDS, uses=INVITE_USES, label=None, approve=False
+                expires_s=INVITE_SECONDS,
+                uses=INVITE_USES,
+                label=None,
+                approve=False,
+                group=self.target.group,
             )
         except UserError as exc:
             self._error(f"Could not make an invite: {exc}")
             return
+        self._made[invite.invite_id] = self.target
         self.invites.append(invite)
         self.index = len(self.invites) - 1
         self._show()
@@ -191,12 +208,21 @@ class InviteScreen(ModalScreen[None]):
         invite = self.invite
         if invite is None:
             return
-        title = Text("Start chat", style="bold")
+        made_for = self._made.get(invite.invite_id)
+        title = _title(made_for)
         if len(self.invites) > 1:
             title.append(f"  ·  link {self.index + 1} of {len(self.invites)} (← →)", style="")
         self.query_one("#invite-title", Static).update(title)
-        link = Text("Let your guest scan the code, or give them this link (any browser "
-                    "on this network):\n")  # fmt: skip
+        if made_for is None:
+            link = Text("Made with p2pchat invite: for 1:1 or a group, this window cannot "
+                        "tell. The code, or this link:\n")  # fmt: skip
+        elif made_for.group is not None:
+            link = Text("Guests who open this join the group ")
+            link.append(made_for.short_name, style="bold")
+            link.append(". Let them scan the code, or give them this link:\n")
+        else:
+            link = Text("Let your guest scan the code, or give them this link (any browser "
+                        "on this network):\n")  # fmt: skip
         link.append(invite.url, style="bold underline")
         self.query_one("#invite-link", Static).update(link)
         for name in ("copy", "link", "full", "save"):
@@ -351,6 +377,15 @@ class InviteScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _title(made_for: InviteTarget | None) -> Text:
+    """What the link is for, first: a 1:1 chat, a group, or not known."""
+    if made_for is None:
+        return Text("Start chat (a link made elsewhere)", style="bold")
+    if made_for.group is None:
+        return Text("Start chat", style="bold")
+    return Text(f"Invite to {made_for.short_name}", style="bold")
 
 
 def _open(invite: InviteView, now: float) -> bool:

@@ -53,6 +53,7 @@ from p2pchat.tui.group_notices import (
 from p2pchat.tui.help_screen import HelpScreen
 from p2pchat.tui.history import HistoryReader
 from p2pchat.tui.invite_screen import InviteScreen
+from p2pchat.tui.invite_target import ONE_TO_ONE, InvitesMade, InviteTarget, invite_refusal
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
 from p2pchat.tui.new_group_screen import NewGroupScreen
 from p2pchat.tui.notifier import Notifier
@@ -111,6 +112,7 @@ class MainScreen(Screen[None]):
         self.conversations = Conversations()
         self.current: str | None = None  # label of the conversation in view
         self.warnings_shown = 0
+        self.invites_made: InvitesMade = {}  # which link is for which group (or 1:1)
         self._warning_acknowledged: dict[str, float] = {}  # peer id → monotonic time
         self.notifier: Notifier  # made on mount, when the app is there
 
@@ -331,7 +333,24 @@ class MainScreen(Screen[None]):
     # -- actions -----------------------------------------------------------------
 
     def action_start_chat(self) -> None:
-        self.app.push_screen(InviteScreen(self.api, save_dir=self.data_dir))
+        """A link for the open group's guests (if I am its admin), else a 1:1 link."""
+        group = self.roster.groups.get(self.current or "")
+        if group is None:
+            self.start_chat(ONE_TO_ONE)
+        else:
+            self.invite_guests(group)
+
+    def invite_guests(self, group: GroupView) -> None:
+        refusal = invite_refusal(group)
+        if refusal is not None:
+            self.notify(refusal, severity="warning")
+            return
+        self.start_chat(InviteTarget.of_group(group))
+
+    def start_chat(self, target: InviteTarget) -> None:
+        self.app.push_screen(
+            InviteScreen(self.api, target=target, made=self.invites_made, save_dir=self.data_dir)
+        )
 
     def action_search(self) -> None:
         names = {label: self.roster.name_of(label) for label in self.roster.contacts}
@@ -418,7 +437,10 @@ class MainScreen(Screen[None]):
             self._refresh_groups_later()
 
         self.app.push_screen(
-            GroupMembersScreen(self.api, group, contacts, self._member_online), closed
+            GroupMembersScreen(
+                self.api, group, contacts, self._member_online, invite=self.invite_guests
+            ),
+            closed,
         )
 
     def action_help(self) -> None:

@@ -235,7 +235,12 @@ class FakeNode:
         approve: bool,
         group: str | None = None,
     ) -> InviteView:
-        self.calls.append(("invite", (expires_s, uses)))
+        self.calls.append(("invite", (expires_s, uses, group)))
+        if group is not None:  # the node's rule (groups.invite_group)
+            view = self._group(group)
+            if not view.am_admin:
+                admin = next(m.name for m in view.members if m.admin)
+                raise UserError(f"only {admin} can invite guests to {view.name}: ask them")
         n = len(self.invites) + 1
         url = self.invite_url if n == 1 else f"{self.invite_url[:-2]}{n:02d}"
         view = InviteView(

@@ -24,6 +24,7 @@ from p2pchat.tui.create_profile_screen import CreateProfileScreen
 from p2pchat.tui.group_members_screen import GroupMembersScreen
 from p2pchat.tui.help_screen import HelpScreen
 from p2pchat.tui.invite_screen import InviteScreen
+from p2pchat.tui.invite_target import InviteTarget
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
 from p2pchat.tui.link_screen import LinkScreen
 from p2pchat.tui.new_group_screen import NewGroupScreen
@@ -230,6 +231,22 @@ async def test_group_conversation(tmp_path: Path) -> None:
         await pilot.press("escape", "m")
         await until(pilot, lambda: isinstance(app.screen, GroupMembersScreen), "members")
         await assert_snapshot(pilot, app, "group-members-80x24", tmp_path)
+
+
+async def test_group_invite_screen(tmp_path: Path) -> None:
+    """Start chat with a group open that I am the admin of (issue 12)."""
+    node = lively_node()
+    group = await node.async_group_create("Family dinner", [BOB.peer_id, CAROL.peer_id])
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: group.conversation in app.main.roster.groups, "known")
+        app.main.open_conversation(group.conversation)
+        target = InviteTarget.of_group(group)
+        screen = InviteScreen(node, target=target, made=app.main.invites_made,
+                              clock=lambda: NOW_S + 75)  # fmt: skip
+        await app.push_screen(screen)
+        await until(pilot, lambda: screen.invite is not None, "the link")
+        await assert_snapshot(pilot, app, "group-invite-80x24", tmp_path)
 
 
 async def test_new_group_screen(tmp_path: Path) -> None:

@@ -166,7 +166,7 @@ async def test_start_chat_again_offers_the_live_link_with_its_real_uses() -> Non
         await pilot.press("escape")
         again = await open_start_chat(pilot, app)
         assert shown_id(again) == "inv1"
-        assert [call for call in node.calls if call[0] == "invite"] == [("invite", (900, 1))]
+        assert [call for call in node.calls if call[0] == "invite"] == [("invite", (900, 1, None))]
 
         await pilot.press("n")  # one more, on purpose
         await until(pilot, lambda: shown_id(again) == "inv2", "the new link shown")

@@ -159,7 +159,7 @@ def test_tui_group(make_lan: MakeLan, tmp_path: Path) -> None:
     driver.read_until(lambda line: line.get("step") == "stopped")
     assert driver.proc.wait(30) == 0
     assert driver.steps == [
-        "sessions_open", "group_created", "sent_to_members", "received_with_names",
+        "sessions_open", "group_created", "group_invite_made", "sent_to_members", "received_with_names",
         "member_removed", "member_left", "left", "stopped",
     ]  # fmt: skip
     # bob got carol's message although they are not contacts: through the group.

@@ -309,6 +309,28 @@ async def group_scenario(pilot: Pilot[Any], app: ChatApp, args: Args) -> None:
     assert _has_row(screen, f"k:{label}")
     step("group_created")
 
+    # Start chat with my group open: a link whose guests join it. The node's own
+    # record says which group (InviteView does not carry it).
+    await pilot.press("escape", "s")
+    await until(pilot, lambda: isinstance(app.screen, InviteScreen)
+                and app.screen.invite is not None, "the group's link", 30)  # fmt: skip
+    invite_screen = app.screen
+    assert isinstance(invite_screen, InviteScreen)
+    invite = invite_screen.invite
+    assert invite is not None
+    title = str(invite_screen.query_one("#invite-title", Static).render())
+    assert "Invite to family" in title, title
+    assert app.host is not None
+    made = [i for i in app.host.node.guests._invites.values() if i.invite_id == invite.invite_id]
+    group_id = screen.roster.groups[label].group_id
+    assert [i.group_id.hex() if i.group_id else None for i in made] == [group_id], made
+    await pilot.press("x")
+    await until(pilot, lambda: invite_screen.invite is not None and invite_screen.invite.revoked,
+                "the group's link revoked", 30)  # fmt: skip
+    assert all(i.revoked for i in made)
+    await pilot.press("escape", "i")
+    step("group_invite_made")
+
     # Talk: mine reaches bob; bob's and carol's come back with their names.
     await pilot.press(*"hello family", "enter")
     for peer_dir in (args.peer_data_dir, args.other_data_dir):
