@@ -55,10 +55,11 @@ def run_invites(args: argparse.Namespace) -> int:
         print("No open invites. Make one with `p2pchat invite`.")
         return 0
     _print_table(
-        ("ID", "LABEL", "TIME LEFT", "USES LEFT", "GUESTS", "APPROVE"),
+        ("ID", "FOR", "LABEL", "TIME LEFT", "USES LEFT", "GUESTS", "APPROVE"),
         [
             (
                 _text(i, "invite_id"),
+                f"group {_text(i, 'group_name')}" if i.get("group") else "1:1",
                 _text(i, "label") if i.get("label") else "-",
                 _duration(int(i.get("seconds_left", 0))),
                 _text(i, "uses_left"),

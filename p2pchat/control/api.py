@@ -92,6 +92,8 @@ class InviteView:
     guests: int  # guests who came in through it
     revoked: bool
     certificate_sha256: str  # the invite server's certificate, for the guest to check
+    group: str | None = None  # "group:<id>": its guests join that group; None: a 1:1 link
+    group_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,11 @@ class GroupGuests:
             return _full(state)
         return None
 
+    def group_name(self, group_id: bytes) -> str | None:
+        """The name of the group an invite joins (for the invite's view)."""
+        state = self._groups.state(group_id)
+        return state.name if state is not None else None
+
     def newcomer_refusal(self, group_id: bytes) -> str | None:
         """Why a new guest (a page's probe: no group key yet) cannot come in now."""
         state = self._groups.state(group_id)

@@ -30,6 +30,7 @@ from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, OfferReceived, SessionOpened
 from p2pchat.protocol.session import Role, Session
 from p2pchat.store import guest_conversation_id
+from p2pchat.store.conversation_id import group_conversation_id
 from p2pchat.transport.errors import LinkFailedError, NoCandidatesError, TransportError
 from p2pchat.transport.webrtc import DataChannelLink
 
@@ -39,6 +40,7 @@ class GuestGroups(Protocol):
 
     def guest_refusal(self, group_id: bytes, key: bytes | None) -> str | None: ...
     def newcomer_refusal(self, group_id: bytes) -> str | None: ...
+    def group_name(self, group_id: bytes) -> str | None: ...
     def guest_joined(self, group_id: bytes, key: bytes, name: str, link: PeerLink) -> bool: ...
     def guest_left(self, key: bytes, link: PeerLink) -> None: ...
 
@@ -516,6 +518,12 @@ class GuestHost:
             guests=len(invite.admitted),
             revoked=invite.revoked,
             certificate_sha256=self._fingerprint,
+            group=group_conversation_id(invite.group_id) if invite.group_id else None,
+            group_name=(
+                self.groups.group_name(invite.group_id)
+                if invite.group_id and self.groups is not None
+                else None
+            ),
         )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

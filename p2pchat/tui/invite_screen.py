@@ -147,7 +147,7 @@ class InviteScreen(ModalScreen[None]):
         open_now = [
             i
             for i, v in enumerate(self.invites)
-            if _open(v, now) and self._made.get(v.invite_id) == self.target
+            if _open(v, now) and self._made_for(v) == self.target
         ]
         if open_now:
             self.index = open_now[-1]
@@ -202,13 +202,21 @@ class InviteScreen(ModalScreen[None]):
             self.index = len(self.invites) - 1
         self._show()
 
+    def _made_for(self, invite: InviteView) -> InviteTarget | None:
+        """What a link is for: as this TUI made it, else as the node says (a group
+        link made with `p2pchat invite --group`); None: a link made elsewhere."""
+        made = self._made.get(invite.invite_id)
+        if made is None and invite.group is not None:
+            made = InviteTarget(invite.group, invite.group_name or "")
+        return made
+
     # -- drawing -----------------------------------------------------------------------
 
     def _show(self) -> None:
         invite = self.invite
         if invite is None:
             return
-        made_for = self._made.get(invite.invite_id)
+        made_for = self._made_for(invite)
         title = _title(made_for)
         if len(self.invites) > 1:
             title.append(f"  ·  link {self.index + 1} of {len(self.invites)} (← →)", style="")

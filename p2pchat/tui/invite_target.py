@@ -1,8 +1,8 @@
 """What a Start chat link is for: a 1:1 chat with me, or a group's guests.
 
-The node's ``InviteView`` does not say which group a link joins, so the TUI
-remembers it for the links it made (``InvitesMade``, kept by the main screen for
-the node's life); a link made elsewhere (``p2pchat invite``) is "not known".
+The TUI remembers it for the links it made (``InvitesMade``, kept by the main
+screen for the node's life); for others the node's ``InviteView.group`` says which
+group a link joins (a 1:1 link made with ``p2pchat invite`` shows as "made elsewhere").
 """
 
 from __future__ import annotations

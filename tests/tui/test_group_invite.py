@@ -5,6 +5,8 @@ rule: only the admin invites); the real node: test_tui_lan.py's group scenario."
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button
@@ -184,3 +186,20 @@ async def test_the_group_dialog_fits(size: tuple[int, int]) -> None:
         assert "Invite to éééé" in title(screen)
         parts = ["#qr", "#invite-title", "#invite-link", "#invite-status"]
         await all_shown(pilot, app, screen, parts + [f"#{name}" for name in BUTTONS])
+
+
+async def test_a_group_link_made_elsewhere_is_labelled_from_the_nodes_view() -> None:
+    node = FakeNode()
+    mine = await my_group(node)
+    # As `p2pchat invite --group family` makes it: the node's view names the group.
+    made = await node.async_invite(expires_s=900, uses=1, label=None, approve=False,
+                                   group=mine.conversation)  # fmt: skip
+    node.invites[made.invite_id] = dataclasses.replace(
+        made, group=mine.conversation, group_name=mine.name
+    )
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await press_s_in(pilot, app, mine.conversation)
+        screen = await invite_shown(pilot, app, 1)  # offered, not made again
+        assert invite_calls(node) == [mine.conversation]
+        assert "Invite to family" in title(screen)
