@@ -253,6 +253,10 @@ class LanGroups:
             return
         if msg.sender_key != self._core.identity.public_key or msg.kind is not MessageKind.TEXT:
             return  # a guest's message I forwarded, or my leave: no history row of mine
+        state = self._states.get(msg.group_id)
+        member = state.members.member(link.peer_key) if state else None
+        if member is None or member.kind is not MemberKind.LAN:
+            return  # a kept guest's copy (its link is keyed by its guest id): not counted
         self._core.marks.group_delivered(msg.message_id, link.peer_key)
         self._core.emit(
             ReceiptEvent(
