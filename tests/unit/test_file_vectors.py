@@ -105,3 +105,16 @@ def test_the_receiver_takes_the_vector_transfer() -> None:
 def test_name_vectors() -> None:
     for case in V["names"]:
         assert sanitize_file_name(case["offered"]) == case["sanitized"]
+
+
+def test_the_doc_lists_every_code() -> None:
+    doc = (ROOT / "docs/protocol.md").read_text(encoding="utf-8")
+    files = doc[doc.index("## Files") : doc.index("## Known-answer vectors")]
+    codes = {
+        "file-version", "file-bad-offer", "file-bad-control", "file-bad-chunk",
+        "file-wrong-transfer", "file-out-of-window", "file-bad-ciphertext", "file-bad-block-hash",
+    }  # fmt: skip
+    for code in codes:
+        assert f"`{code}`" in files, code
+    assert V["transfer_id"][:4] == "c0c1"
+    assert "132 072" in files
