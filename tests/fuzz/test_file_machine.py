@@ -26,7 +26,7 @@ from tests.fuzz.test_file_decoders import CODES
 MACHINES = settings.get_profile("p2pchat-fuzz-machines")
 TID = bytes(range(0x10, 0x20))
 BLOCK = 131_072  # two chunks a block
-SIZE = 6 * BLOCK + 777
+SIZE = 4 * BLOCK + 777  # 5 blocks: block 4 is past the first window
 DATA = bytes((13 * i + 1) % 251 for i in range(SIZE))
 OFFER = FileOffer(SIZE, BLOCK, blake2b_256(DATA), bytes([7] * 32), "", "f.bin")
 _SENDER = OutgoingTransfer(TID, OFFER.file_key, SIZE, BLOCK)
