@@ -17,7 +17,7 @@ Each method is one transaction; inside ``Profile.batch()`` they join the caller'
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ MAX_NAME_BYTES = 255  # the wire's bound (received names are sanitized to 200)
 MAX_MIME_BYTES = 255
 MAX_ERROR_CHARS = 500  # a one-line reason, not a log
 MAX_PATH_BYTES = 4096
+_IDS_PER_QUERY = 500  # under SQLite's bound on parameters per statement
 
 _FINISHED_VALUES = tuple(state.value for state in TransferState if state.finished)
 _NOT_FINISHED = f"state NOT IN ({', '.join(repr(value) for value in _FINISHED_VALUES)})"
@@ -113,6 +114,21 @@ class FileStore:
             (transfer_id,),
         ).fetchone()
         return None if row is None else _transfer_from_row(row)
+
+    def get_many(self, transfer_ids: Iterable[bytes]) -> dict[bytes, StoredTransfer]:
+        """The held transfers among ``transfer_ids``, by id (a history view's file rows:
+        their size and state)."""
+        ids = list(dict.fromkeys(transfer_ids))
+        found: dict[bytes, StoredTransfer] = {}
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM transfers"  # noqa: S608 - only placeholders
+                f" WHERE transfer_id IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            ).fetchall()
+            found.update((held.transfer_id, held) for held in map(_transfer_from_row, rows))
+        return found
 
     def update_progress(self, transfer_id: bytes, blocks: int, *, now_ms: int) -> bool:
         """Set ``verified_blocks`` (it may go down: a receiver can resume from an

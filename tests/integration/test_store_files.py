@@ -80,6 +80,10 @@ def transfer(
     )
 
 
+def transfer_many(count: int) -> list[StoredTransfer]:
+    return [transfer(n) for n in range(100, 100 + count)]
+
+
 # -- migration v5 → v6 ----------------------------------------------------------
 
 
@@ -279,6 +283,10 @@ def test_progress_state_and_listing(profile: Profile) -> None:
         third.transfer_id,
     ]
     assert profile.files.count_unfinished_for(ALICE) == 2
+    ids = [first.transfer_id, bytes(16), third.transfer_id, first.transfer_id]
+    assert profile.files.get_many(ids) == {first.transfer_id: got, third.transfer_id: third}
+    many = [t.transfer_id for t in transfer_many(1200)] + [third.transfer_id]  # 3 queries
+    assert profile.files.get_many(many) == {third.transfer_id: third}
 
     final = Path("/home/me/Downloads/holiday photos.zip")
     assert profile.files.set_state(
