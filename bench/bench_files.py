@@ -22,7 +22,8 @@ Each transfer runs ``--runs`` times (min / median / max), the kinds interleaved 
 run so that a load that comes and goes falls on all of them; the daemons are up (idle)
 through the baselines. CPU seconds per MB for each
 side: the baselines' own ``getrusage`` for the transfer; the daemons' ``utime +
-stime`` from ``/proc/PID/stat`` before and after. Every transfer's bytes are checked
+stime`` from ``/proc/PID/stat`` before and after; ``one_core_limit_mb_per_s`` = 1000 /
+the busier side's ms per MB (near ``mb_per_s``: CPU-bound). Every transfer's bytes are checked
 (``bytes_ok``). The payload is seeded noise; the seed is printed. Prints ONE JSON
 object. Needs root (ip netns). ``python bench/bench_files.py [--sizes 1MB,200MB
 --runs 3 --seed N] [--quick]``.
@@ -118,12 +119,17 @@ def run_pair(kind: str, sender: Host, receiver: Host, size: int, seed: int) -> d
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     rates = [r["mb_per_s"] for r in runs]
+    tx = statistics.median(r["sender_cpu_ms_per_mb"] for r in runs)
+    rx = statistics.median(r["receiver_cpu_ms_per_mb"] for r in runs)
     return {
         "measured": True,
         "mb_per_s": round(statistics.median(rates), 2),
         "spread_mb_per_s": [min(rates), round(statistics.median(rates), 2), max(rates)],
-        "sender_cpu_ms_per_mb": statistics.median(r["sender_cpu_ms_per_mb"] for r in runs),
-        "receiver_cpu_ms_per_mb": statistics.median(r["receiver_cpu_ms_per_mb"] for r in runs),
+        "sender_cpu_ms_per_mb": tx,
+        "receiver_cpu_ms_per_mb": rx,
+        # The rate at which the busier side would use one whole core: near mb_per_s,
+        # the transfer is CPU-bound (each side needs a core; this machine has 2).
+        "one_core_limit_mb_per_s": round(1000 / max(tx, rx), 1) if max(tx, rx) > 0 else None,
         "all_bytes_ok": all(r["bytes_ok"] for r in runs),
         "runs": runs,
     }
