@@ -50,6 +50,17 @@ class GroupFrameReceived(Event):
 
 
 @dataclass(frozen=True)
+class FileFrameReceived(Event):
+    """A FILE_OFFER or FILE_CONTROL frame: ``payload`` is the encoded offer or control,
+    not checked here (protocol/file_wire.py decodes it); for an offer ``message_id`` is
+    the transfer id."""
+
+    frame_type: FrameType
+    message_id: bytes
+    payload: bytes
+
+
+@dataclass(frozen=True)
 class ReceiptReceived(Event):
     message_id: bytes
 

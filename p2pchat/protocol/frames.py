@@ -34,9 +34,16 @@ class FrameType(IntEnum):
     # (protocol/group_messages.py, group_members.py), message_id = the copy's id.
     GROUP_MESSAGE = 6
     GROUP_LIST = 7
+    # Files (both ends announce ``files=1``): body = an encoded offer or control
+    # (protocol/file_wire.py); FILE_OFFER's message_id = the transfer id.
+    FILE_OFFER = 8
+    FILE_CONTROL = 9
 
 
 GROUP_FRAME_TYPES = frozenset({FrameType.GROUP_MESSAGE, FrameType.GROUP_LIST})
+FILE_FRAME_TYPES = frozenset({FrameType.FILE_OFFER, FrameType.FILE_CONTROL})
+# Frames whose body is an object read by a later layer (never empty).
+_OBJECT_FRAME_TYPES = GROUP_FRAME_TYPES | FILE_FRAME_TYPES
 
 
 class FrameError(RemoteProtocolError):
@@ -87,7 +94,7 @@ def decode_frame(data: bytes) -> ChatFrame:
             body.decode("utf-8")
         except UnicodeDecodeError:
             raise FrameError("text frame is not valid UTF-8") from None
-    elif frame_type in GROUP_FRAME_TYPES:
+    elif frame_type in _OBJECT_FRAME_TYPES:
         if not body:
             raise FrameError(f"{frame_type.name.lower()} frame without a body")
     elif body:

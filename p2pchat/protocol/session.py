@@ -31,6 +31,7 @@ from p2pchat.protocol.errors import LocalProtocolError, RemoteProtocolError
 from p2pchat.protocol.events import (
     AnswerReceived,
     Event,
+    FileFrameReceived,
     GroupFrameReceived,
     MessageReceived,
     OfferReceived,
@@ -41,6 +42,7 @@ from p2pchat.protocol.events import (
     SessionOpened,
 )
 from p2pchat.protocol.frames import (
+    FILE_FRAME_TYPES,
     GROUP_FRAME_TYPES,
     MAX_BODY_BYTES,
     ChatFrame,
@@ -52,6 +54,7 @@ from p2pchat.protocol.frames import (
 from p2pchat.protocol.handshake import EnvelopeKind, HandshakeBody, decode_handshake
 
 GROUPS_CAPABILITY = ("groups", "1")  # the handshake info entry: frames 6 and 7 understood
+FILES_CAPABILITY = ("files", "1")  # frames 8 and 9 understood (and the files channel)
 
 
 class Envelopes(Protocol):
@@ -111,6 +114,7 @@ class Session:
         kx: KxKeyPair | None = None,
         batch: bool = True,
         groups: bool = False,
+        files: bool = False,
     ) -> None:
         self.role = role
         self.state = SessionState.NEW
@@ -128,6 +132,9 @@ class Session:
         # handles GroupFrameReceived may announce it (never the guest host: the page
         # has no group frames); without it we refuse them as a peer from before groups.
         self._groups = groups
+        # We announce file frames (types 8, 9): as groups, only a node that handles
+        # FileFrameReceived may; without it we refuse them as a peer from before files.
+        self._files = files
 
     @property
     def batching(self) -> bool:
@@ -140,6 +147,12 @@ class Session:
         """Both ends announced group frames: only then may GROUP_* frames be sent."""
         key, value = GROUPS_CAPABILITY
         return self._groups and self.peer_info.get(key) == value
+
+    @property
+    def files(self) -> bool:
+        """Both ends announced file frames: only then may FILE_* frames (and chunks) flow."""
+        key, value = FILES_CAPABILITY
+        return self._files and self.peer_info.get(key) == value
 
     # -- handshake -----------------------------------------------------------
 
@@ -240,6 +253,14 @@ class Session:
         """An encoded MemberList for the peer (``message_id``: its copy id)."""
         return self._send_group(FrameType.GROUP_LIST, payload, now_ms, message_id)
 
+    def send_file_offer(self, payload: bytes, now_ms: int, *, message_id: bytes) -> bytes:
+        """An encoded FileOffer (``message_id``: the transfer id, also the outbox id)."""
+        return self._send_file(FrameType.FILE_OFFER, payload, now_ms, message_id)
+
+    def send_file_control(self, payload: bytes, now_ms: int) -> bytes:
+        """An encoded FileControl, under a fresh id: never queued, never receipted."""
+        return self._send_file(FrameType.FILE_CONTROL, payload, now_ms, new_message_id())
+
     def send_receipt(self, message_id: bytes, now_ms: int) -> bytes:
         return self._send(ChatFrame(FrameType.RECEIPT, message_id, now_ms))
 
@@ -276,6 +297,8 @@ class Session:
         frame = decode_frame(plaintext)
         if frame.type in GROUP_FRAME_TYPES and not self._groups:
             raise FrameError(f"unknown frame type {int(frame.type)}")  # as a peer before groups
+        if frame.type in FILE_FRAME_TYPES and not self._files:
+            raise FrameError(f"unknown frame type {int(frame.type)}")  # as a peer before files
         if final != (frame.type is FrameType.CLOSE):
             raise FrameError("only a close frame may end the stream, and it must end it")
         if final:
@@ -290,6 +313,13 @@ class Session:
             raise LocalProtocolError("the peer did not announce group frames (groups=1)")
         if not 0 < len(payload) <= MAX_BODY_BYTES:
             raise LocalProtocolError(f"group payload must be 1 to {MAX_BODY_BYTES} bytes")
+        return self._send(ChatFrame(kind, message_id, now_ms, payload))
+
+    def _send_file(self, kind: FrameType, payload: bytes, now_ms: int, message_id: bytes) -> bytes:
+        if not self.files:
+            raise LocalProtocolError("the peer did not announce file frames (files=1)")
+        if not 0 < len(payload) <= MAX_BODY_BYTES:
+            raise LocalProtocolError(f"file payload must be 1 to {MAX_BODY_BYTES} bytes")
         return self._send(ChatFrame(kind, message_id, now_ms, payload))
 
     def _maybe_open(self) -> list[Event]:
@@ -310,6 +340,8 @@ class Session:
             return MessageReceived(frame.message_id, frame.timestamp_ms, frame.text)
         if frame.type in GROUP_FRAME_TYPES:
             return GroupFrameReceived(frame.type, frame.message_id, frame.timestamp_ms, frame.body)
+        if frame.type in FILE_FRAME_TYPES:
+            return FileFrameReceived(frame.type, frame.message_id, frame.body)
         if frame.type is FrameType.RECEIPT:
             return ReceiptReceived(frame.message_id)
         if frame.type is FrameType.PING:
@@ -326,6 +358,8 @@ class Session:
             info[CAPABILITY[0]] = CAPABILITY[1]
         if self._groups:
             info[GROUPS_CAPABILITY[0]] = GROUPS_CAPABILITY[1]
+        if self._files:
+            info[FILES_CAPABILITY[0]] = FILES_CAPABILITY[1]
         body = HandshakeBody(sdp=sdp, kx_public=self._kx.public, info=info)
         return self._envelopes.seal(
             kind, self.role.direction, self.session_id, body.encode(), now_ms

@@ -228,7 +228,7 @@ def test_frame_near_valid(version: int, kind: int, mid: bytes, ts: int, body: by
     valid = version == 1 and (
         (kind == FrameType.TEXT and _utf8(body))
         or (kind in (2, 3, 4, 5) and not body)
-        or (kind in (6, 7) and bool(body))  # group frames: an opaque, non-empty object
+        or (kind in (6, 7, 8, 9) and bool(body))  # group and file frames: opaque, non-empty
     )
     try:
         frame = decode_frame(data)

@@ -21,7 +21,14 @@ from p2pchat.crypto.identity import Identity
 from p2pchat.crypto.link import LinkSecret
 from p2pchat.crypto.stream import StreamError, StreamReceiver
 from p2pchat.protocol.errors import ProtocolError
-from p2pchat.protocol.frames import ChatFrame, FrameError, FrameType, decode_frame
+from p2pchat.protocol.frames import (
+    FILE_FRAME_TYPES,
+    GROUP_FRAME_TYPES,
+    ChatFrame,
+    FrameError,
+    FrameType,
+    decode_frame,
+)
 from p2pchat.protocol.handshake import HandshakeBody, HandshakeError, decode_handshake
 from p2pchat.protocol.session import Role, Session
 
@@ -49,8 +56,8 @@ def test_frame_round_trip(kind: FrameType, mid: bytes, ts: int, text: str) -> No
     body = b""
     if kind is FrameType.TEXT:
         body = text.encode()
-    elif kind in (FrameType.GROUP_MESSAGE, FrameType.GROUP_LIST):
-        body = b"\x01" + text.encode()  # a group object: opaque, never empty, to the frame
+    elif kind in GROUP_FRAME_TYPES | FILE_FRAME_TYPES:
+        body = b"\x01" + text.encode()  # a group or file object: opaque, never empty
     frame = ChatFrame(kind, mid, ts, body)
     assert decode_frame(frame.encode()) == frame
 

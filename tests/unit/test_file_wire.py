@@ -1,0 +1,137 @@
+"""File offer and control codecs: round trips, bounds, and each refusal's code."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from p2pchat.protocol.errors import RemoteProtocolError
+from p2pchat.protocol.file_wire import (
+    MAX_CHUNK_MESSAGE,
+    ChunkHeader,
+    ControlKind,
+    FileControl,
+    FileOffer,
+    FileWireError,
+    decode_chunk_header,
+    decode_control,
+    decode_offer,
+)
+
+TID = bytes(range(16))
+OFFER = FileOffer(300_000, 262_144, bytes([1] * 32), bytes([2] * 32), "image/png", "Ünïcode ✓.png")
+
+
+def test_offer_round_trip_and_layout() -> None:
+    data = OFFER.encode()
+    assert decode_offer(data) == OFFER
+    assert data[0] == 1
+    assert struct.unpack_from(">QI", data, 1) == (300_000, 262_144)
+    assert len(data) == 1 + 8 + 4 + 32 + 32 + 1 + 9 + 2 + len(OFFER.name.encode())
+    assert OFFER.blocks == 2
+    assert issubclass(FileWireError, RemoteProtocolError)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2**40])
+def test_offer_size_edges(size: int) -> None:
+    offer = FileOffer(size, 65_536, bytes(32), bytes(32), "", "x")
+    assert decode_offer(offer.encode()) == offer
+
+
+def _with(offset: int, fmt: str, value: int) -> bytes:
+    data = bytearray(OFFER.encode())
+    struct.pack_into(fmt, data, offset, value)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "file-bad-offer"),
+        (OFFER.encode()[:-1], "file-bad-offer"),
+        (OFFER.encode() + b"\x00", "file-bad-offer"),
+        (_with(0, ">B", 2), "file-version"),
+        (_with(1, ">Q", 2**40 + 1), "file-bad-offer"),
+        (_with(9, ">I", 32_768), "file-bad-offer"),  # below 64 KiB
+        (_with(9, ">I", 2**21), "file-bad-offer"),  # above 1 MiB
+        (_with(9, ">I", 100_000), "file-bad-offer"),  # not a power of two
+        (OFFER.encode()[:77] + b"\x00\x00", "file-bad-offer"),  # empty name
+        (OFFER.encode()[:78] + b"\n" + OFFER.encode()[79:], "file-bad-offer"),  # mime control
+    ],
+)
+def test_offer_refusals(data: bytes, code: str) -> None:
+    with pytest.raises(FileWireError) as info:
+        decode_offer(data)
+    assert info.value.code == code
+
+
+def test_offer_name_must_be_utf8_and_bounded() -> None:
+    head = OFFER.encode()[: 78 + 9]
+    with pytest.raises(FileWireError, match="utf-8"):
+        decode_offer(head + b"\x00\x02\xc3\x28")
+    assert decode_offer(head + struct.pack(">H", 255) + b"a" * 255).name == "a" * 255
+    with pytest.raises(FileWireError):
+        decode_offer(head + struct.pack(">H", 256) + b"a" * 256)
+    with pytest.raises(ValueError, match="1 to 255 bytes"):
+        FileOffer(1, 65_536, bytes(32), bytes(32), "", "a" * 256)
+
+
+@pytest.mark.parametrize("kind", list(ControlKind))
+def test_control_round_trip(kind: ControlKind) -> None:
+    control = FileControl(kind, TID, 2**64 - 1, "no space ✓")
+    data = control.encode()
+    assert decode_control(data) == control
+    assert len(data) == 1 + 1 + 16 + 8 + 1 + len("no space ✓".encode())
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"\x01\x01", "file-bad-control"),
+        (FileControl(ControlKind.ACK, TID, 3).encode() + b"x", "file-bad-control"),
+        (b"\x02" + FileControl(ControlKind.ACK, TID, 3).encode()[1:], "file-version"),
+        (b"\x01\x07" + FileControl(ControlKind.ACK, TID, 3).encode()[2:], "file-bad-control"),
+        (b"\x01\x00" + FileControl(ControlKind.ACK, TID, 3).encode()[2:], "file-bad-control"),
+        (FileControl(ControlKind.FAIL, TID).encode()[:-1] + b"\x01\x07", "file-bad-control"),
+        (FileControl(ControlKind.FAIL, TID).encode()[:-1] + b"\x02\xc3\x28", "file-bad-control"),
+        (
+            FileControl(ControlKind.FAIL, TID).encode()[:-1] + b"\xc9" + b"a" * 201,
+            "file-bad-control",
+        ),
+    ],
+)
+def test_control_refusals(data: bytes, code: str) -> None:
+    with pytest.raises(FileWireError) as info:
+        decode_control(data)
+    assert info.value.code == code
+
+
+def test_control_refuses_bidi_reason_on_both_sides() -> None:
+    with pytest.raises(ValueError, match="control characters"):
+        FileControl(ControlKind.CANCEL, TID, 0, "\u202eevil")
+    with pytest.raises(ValueError, match="over 200 bytes"):
+        FileControl(ControlKind.CANCEL, TID, 0, "a" * 201)
+    data = FileControl(ControlKind.CANCEL, TID).encode()[:-1] + b"\x07" + "\u202eevil".encode()
+    with pytest.raises(FileWireError, match="control characters") as info:
+        decode_control(data)
+    assert info.value.code == "file-bad-control"
+
+
+def test_chunk_header() -> None:
+    header = ChunkHeader(TID, 7, 3, True)
+    raw = header.encode()
+    assert len(raw) == 24
+    assert raw == b"\x01" + TID + b"\x00\x00\x00\x07\x00\x03\x01"
+    assert decode_chunk_header(raw + bytes(16)) == header
+    for bad in (raw, raw + bytes(15), raw + bytes(MAX_CHUNK_MESSAGE - 23)):
+        with pytest.raises(FileWireError) as info:
+            decode_chunk_header(bad)
+        assert info.value.code == "file-bad-chunk"
+    with pytest.raises(FileWireError) as info:
+        decode_chunk_header(raw[:-1] + b"\x03" + bytes(16))
+    assert info.value.code == "file-bad-chunk"
+    with pytest.raises(FileWireError) as info:
+        decode_chunk_header(b"\x02" + raw[1:] + bytes(16))
+    assert info.value.code == "file-version"
+    assert MAX_CHUNK_MESSAGE == 65_608
