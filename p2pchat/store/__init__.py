@@ -39,8 +39,10 @@ if TYPE_CHECKING:
         StaleGroupList,
         StoreError,
         TooManyGroups,
+        TooManyTransfers,
         WrongPassphrase,
     )
+    from p2pchat.store.files import MAX_UNFINISHED_PER_PEER, FileStore
     from p2pchat.store.groups import MAX_GROUPS, GroupStore
     from p2pchat.store.keys import DEFAULT_KDF_LIMITS, KdfLimits
     from p2pchat.store.paths import ProfilePaths, resolve_data_dir
@@ -58,12 +60,16 @@ if TYPE_CHECKING:
         DeliveryState,
         Direction,
         GroupState,
+        MessageKind,
         OutboxEntry,
         SearchHit,
         Settings,
         StoredGroup,
         StoredIdentity,
         StoredMessage,
+        StoredTransfer,
+        TransferDirection,
+        TransferState,
         TrustState,
     )
 
@@ -72,13 +78,15 @@ _NAMES_IN = {
     " guest_conversation_id",
     "errors": "DataDirUnusable DiskFull InvalidSearchQuery OutboxFull ProfileCorrupt"
     " ProfileExists ProfileNotFound ProfileTooNew StaleGroupList StoreError TooManyGroups"
-    " WrongPassphrase",
+    " TooManyTransfers WrongPassphrase",
+    "files": "MAX_UNFINISHED_PER_PEER FileStore",
     "groups": "MAX_GROUPS GroupStore",
     "keys": "DEFAULT_KDF_LIMITS KdfLimits",
     "paths": "ProfilePaths resolve_data_dir",
     "profile": "MAX_OUTBOX_PER_CONVERSATION Profile create_profile open_profile profile_exists",
     "records": "ChainState Contact ConversationSummary DeliveryState Direction GroupState"
-    " OutboxEntry SearchHit Settings StoredGroup StoredIdentity StoredMessage TrustState",
+    " MessageKind OutboxEntry SearchHit Settings StoredGroup StoredIdentity StoredMessage"
+    " StoredTransfer TransferDirection TransferState TrustState",
 }
 _MODULE_OF = {name: module for module, names in _NAMES_IN.items() for name in names.split()}
 
@@ -98,6 +106,7 @@ __all__ = [
     "DEFAULT_KDF_LIMITS",
     "MAX_GROUPS",
     "MAX_OUTBOX_PER_CONVERSATION",
+    "MAX_UNFINISHED_PER_PEER",
     "ChainState",
     "Contact",
     "ConversationSummary",
@@ -105,10 +114,12 @@ __all__ = [
     "DeliveryState",
     "Direction",
     "DiskFull",
+    "FileStore",
     "GroupState",
     "GroupStore",
     "InvalidSearchQuery",
     "KdfLimits",
+    "MessageKind",
     "OutboxEntry",
     "OutboxFull",
     "Profile",
@@ -124,7 +135,11 @@ __all__ = [
     "StoredGroup",
     "StoredIdentity",
     "StoredMessage",
+    "StoredTransfer",
     "TooManyGroups",
+    "TooManyTransfers",
+    "TransferDirection",
+    "TransferState",
     "TrustState",
     "WrongPassphrase",
     "contact_conversation_id",

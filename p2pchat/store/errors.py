@@ -125,3 +125,15 @@ class DiskFull(StoreError):
 
 class DataDirUnusable(StoreError):
     """The data directory cannot be trusted (another user may write into it) or made."""
+
+
+class TooManyTransfers(StoreError):
+    """Too many transfers with one peer are not finished yet (MAX_UNFINISHED_PER_PEER)."""
+
+    def __init__(self, peer: str, limit: int) -> None:
+        super().__init__(
+            f"{limit} file transfers with {peer} are not finished yet:"
+            " wait for some to end, or cancel some (`p2pchat files cancel ID`)"
+        )
+        self.peer = peer
+        self.limit = limit

@@ -29,6 +29,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -50,11 +51,13 @@ from p2pchat.store.errors import (
     ProfileTooNew,
     StoreError,
 )
+from p2pchat.store.files import MAX_PATH_BYTES, FileStore
 from p2pchat.store.fts_query import to_match_expression
 from p2pchat.store.groups import GroupStore, check_outbox_frame
 from p2pchat.store.keys import DEFAULT_KDF_LIMITS, SALT_BYTES, KdfLimits, derive_key, new_salt
 from p2pchat.store.paths import ProfilePaths
 from p2pchat.store.records import (
+    DEFAULT_AUTO_ACCEPT_BYTES,
     MESSAGE_ID_BYTES,
     PUBLIC_KEY_BYTES,
     SEED_BYTES,
@@ -63,6 +66,7 @@ from p2pchat.store.records import (
     ConversationSummary,
     DeliveryState,
     Direction,
+    MessageKind,
     OutboxEntry,
     SearchHit,
     Settings,
@@ -76,10 +80,11 @@ Connection = Any  # sqlcipher3 has no stubs
 
 # A bound on the queue for one offline contact (every queue has a bound).
 MAX_OUTBOX_PER_CONVERSATION = 1000
+MAX_AUTO_ACCEPT_BYTES = 2**40  # the largest file the protocol carries
 
 _MESSAGE_COLUMNS = (
     "m.message_id, m.conversation_id, m.direction, m.sender, m.timestamp_ms, m.body, m.delivery,"
-    " m.sender_key"
+    " m.sender_key, m.kind"
 )
 _OUTBOX_COLUMNS = "message_id, conversation_id, created_ms, attempts, body, frame_type, payload"
 
@@ -196,8 +201,11 @@ class Profile:
         if row is None:
             raise ProfileCorrupt(paths.database, "it has no identity")
         self._identity = StoredIdentity(seed=bytes(row[0]), name=row[1])
-        self._settings = Settings(keep_history=self._read_setting("keep_history", True))
+        self._settings = self._read_settings()
         self.groups = GroupStore(self._conn, self._transaction)  # groups.py
+        self.files = FileStore(  # files.py
+            self._conn, self._transaction, self.add_message, lambda: self._settings.keep_history
+        )
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -271,11 +279,31 @@ class Profile:
                 f" SELECT {_OUTBOX_COLUMNS} FROM {source} ORDER BY created_ms, id"
             )
             self._conn.execute(f"DELETE FROM {source}")  # noqa: S608 - fixed table names
-        self._settings = Settings(keep_history=keep_history)
+        self._settings = replace(self._settings, keep_history=keep_history)
         if not keep_history:
             # Fold the WAL frames that still hold the moved bodies into the
             # (secure-deleted) database file now rather than at some later point.
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def set_auto_accept_bytes(self, limit: int) -> None:
+        """Files from an accepted contact up to ``limit`` bytes are accepted without
+        asking (0: ask for every file). ValueError outside 0..MAX_AUTO_ACCEPT_BYTES."""
+        if isinstance(limit, bool) or not 0 <= limit <= MAX_AUTO_ACCEPT_BYTES:
+            raise ValueError(f"auto-accept size must be 0..{MAX_AUTO_ACCEPT_BYTES} bytes")
+        self._write_setting("auto_accept_bytes", limit)
+        self._settings = replace(self._settings, auto_accept_bytes=limit)
+
+    def set_downloads_dir(self, directory: Path | None) -> None:
+        """Where received files go; None: the platform's downloads folder. The path
+        must be absolute (a relative one would depend on where the node started)."""
+        if directory is not None:
+            text = str(directory)
+            if not Path(text).is_absolute() or "\0" in text:
+                raise ValueError(f"downloads directory must be an absolute path: {text!r}")
+            if len(text.encode(errors="surrogateescape")) > MAX_PATH_BYTES:
+                raise ValueError(f"downloads directory must be at most {MAX_PATH_BYTES} bytes")
+        self._write_setting("downloads_dir", None if directory is None else str(directory))
+        self._settings = replace(self._settings, downloads_dir=directory)
 
     # -- contacts ------------------------------------------------------------
 
@@ -352,7 +380,7 @@ class Profile:
             return bool(cursor.rowcount)
         cursor = self._conn.execute(
             "INSERT INTO messages (message_id, conversation_id, direction, sender,"
-            " timestamp_ms, body, delivery, sender_key) SELECT ?, ?, ?, ?, ?, ?, ?, ?"
+            " timestamp_ms, body, delivery, sender_key, kind) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?"
             " WHERE NOT EXISTS"
             " (SELECT 1 FROM temp.session_seen_messages WHERE message_id = ?)"
             " ON CONFLICT (message_id) DO NOTHING",
@@ -365,6 +393,7 @@ class Profile:
                 message.body,
                 message.delivery.value,
                 message.sender_key,
+                message.kind.value,
                 message.message_id,
             ),
         )
@@ -489,7 +518,7 @@ class Profile:
             rows = self._conn.execute(sql, params).fetchall()
         except sqlcipher3.OperationalError as error:
             raise InvalidSearchQuery(query, str(error)) from None
-        return [SearchHit(message=_message_from_row(row), snippet=row[8]) for row in rows]
+        return [SearchHit(message=_message_from_row(row), snippet=row[9]) for row in rows]
 
     def search_count(
         self,
@@ -725,11 +754,22 @@ class Profile:
             params.append(conversation_id)
         return bool(self._conn.execute(sql, params).rowcount)
 
-    def _read_setting(self, key: str, default: bool) -> bool:
-        row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return default if row is None else bool(json.loads(row[0]))
+    def _read_settings(self) -> Settings:
+        # A value a newer or broken writer left in a form we do not take: the default.
+        values = {
+            key: json.loads(value) for key, value in self._conn.execute("SELECT * FROM settings")
+        }
+        auto_accept = values.get("auto_accept_bytes")
+        if not (isinstance(auto_accept, int) and 0 <= auto_accept <= MAX_AUTO_ACCEPT_BYTES):
+            auto_accept = DEFAULT_AUTO_ACCEPT_BYTES
+        downloads = values.get("downloads_dir")
+        return Settings(
+            keep_history=bool(values.get("keep_history", True)),
+            auto_accept_bytes=int(auto_accept),
+            downloads_dir=Path(downloads) if isinstance(downloads, str) else None,
+        )
 
-    def _write_setting(self, key: str, value: bool) -> None:
+    def _write_setting(self, key: str, value: object) -> None:
         self._conn.execute(
             "INSERT INTO settings (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -820,6 +860,7 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         body=row[5],
         delivery=DeliveryState(row[6]),
         sender_key=None if row[7] is None else bytes(row[7]),
+        kind=MessageKind(row[8]),
     )
 
 

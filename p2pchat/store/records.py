@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 PUBLIC_KEY_BYTES = 32
 SEED_BYTES = 32
@@ -16,6 +17,8 @@ CHAIN_HASH_BYTES = 32  # BLAKE2b-256 of a sender's previous group message
 # Outbox entries carry the 1:1 frame type they go out as (the protocol's FrameType
 # values, repeated here so the store does not import the protocol): 1 is text.
 TEXT_FRAME_TYPE = 1
+FILE_HASH_BYTES = 32  # BLAKE2b-256 of the whole file
+FILE_KEY_BYTES = 32  # the transfer's XChaCha20-Poly1305 key
 
 
 class TrustState(Enum):
@@ -36,6 +39,17 @@ class Direction(Enum):
     OUT = "out"
 
 
+# A transfer goes in or out, like a message.
+TransferDirection = Direction
+
+
+class MessageKind(Enum):
+    """What a history row is: a text, or a file transfer (body = the file's name)."""
+
+    TEXT = "text"
+    FILE = "file"
+
+
 class DeliveryState(Enum):
     PENDING = "pending"  # waiting in the outbox for the contact to come online
     SENT = "sent"  # handed to the channel, no receipt yet
@@ -50,9 +64,15 @@ class StoredIdentity:
     name: str  # our display name, shown to peers
 
 
+DEFAULT_AUTO_ACCEPT_BYTES = 100_000_000
+
+
 @dataclass(frozen=True)
 class Settings:
     keep_history: bool
+    # Files from an accepted contact up to this size are accepted without asking.
+    auto_accept_bytes: int = DEFAULT_AUTO_ACCEPT_BYTES
+    downloads_dir: Path | None = None  # None: the platform's downloads folder
 
 
 @dataclass(frozen=True)
@@ -75,6 +95,7 @@ class StoredMessage:
     delivery: DeliveryState
     # Group messages only: who really sent it (names in a group are not unique).
     sender_key: bytes | None = None
+    kind: MessageKind = MessageKind.TEXT  # FILE: a transfer's row (Profile.files)
 
 
 @dataclass(frozen=True)
@@ -128,3 +149,53 @@ class ConversationSummary:
 class SearchHit:
     message: StoredMessage
     snippet: str  # a few words around the match, matches wrapped in the given marks
+
+
+class TransferState(Enum):
+    QUEUED = "queued"  # out: offered, waiting for the peer's answer
+    OFFERED = "offered"  # in: waiting for the user (or auto-accept) to accept
+    ACCEPTED = "accepted"  # accepted, no block moved yet in this session
+    SENDING = "sending"
+    RECEIVING = "receiving"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DECLINED = "declined"
+
+    @property
+    def finished(self) -> bool:
+        """Ended for good: nothing resumes it, and its key is gone."""
+        return self in _FINISHED
+
+
+_FINISHED = frozenset(
+    {TransferState.DONE, TransferState.FAILED, TransferState.CANCELLED, TransferState.DECLINED}
+)
+
+
+@dataclass(frozen=True)
+class StoredTransfer:
+    """One file transfer, in or out (``Profile.files``)."""
+
+    transfer_id: bytes  # 16 random bytes: the offer's message_id, and the history row's
+    conversation: str  # the peer's conversation id
+    peer_key: bytes
+    direction: Direction
+    name: str  # as offered (out) or sanitized (in)
+    size: int
+    block_bytes: int
+    file_hash: bytes  # BLAKE2b-256 of the whole file
+    file_key: bytes | None = field(repr=False)  # secret; None once the transfer ended
+    mime: str
+    state: TransferState
+    verified_blocks: int  # in: blocks on disk and verified; out: blocks acknowledged
+    source_path: Path | None  # out: the file sent
+    partial_path: Path | None  # in: the .part being written
+    final_path: Path | None  # in, when done: where the file is
+    error: str | None
+    created_ms: int
+    updated_ms: int
+
+    @property
+    def block_count(self) -> int:
+        return -(-self.size // self.block_bytes)

@@ -162,12 +162,51 @@ _V5_GROUP_DELIVERIES = """
         END;
 """
 
+# Files (issue 13). A transfer's state lives in `transfers` (needed to resume after a
+# restart, with history on or off); with history on it also has a `messages` row
+# (message_id = transfer_id, body = the file name, kind 'file') so history, search
+# and export find it by name. `file_key` is secret: the store sets it to NULL once
+# the transfer ends. Deleting a conversation's 'file' history rows deletes its
+# transfers (the trigger). Sizes: at most 2^40 bytes, blocks 64 KiB..1 MiB.
+_V6_FILES = """
+        CREATE TABLE transfers (
+            transfer_id BLOB PRIMARY KEY CHECK (length(transfer_id) = 16),
+            conversation TEXT NOT NULL,
+            peer_key BLOB NOT NULL CHECK (length(peer_key) = 32),
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL CHECK (size BETWEEN 0 AND 1099511627776),
+            block_bytes INTEGER NOT NULL CHECK (block_bytes BETWEEN 65536 AND 1048576),
+            file_hash BLOB NOT NULL CHECK (length(file_hash) = 32),
+            file_key BLOB CHECK (file_key IS NULL OR length(file_key) = 32),
+            mime TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('queued', 'offered', 'accepted', 'sending',
+                'receiving', 'done', 'failed', 'cancelled', 'declined')),
+            verified_blocks INTEGER NOT NULL DEFAULT 0 CHECK (verified_blocks >= 0),
+            source_path TEXT,
+            partial_path TEXT,
+            final_path TEXT,
+            error TEXT,
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX transfers_by_peer_state ON transfers (peer_key, state);
+        CREATE INDEX transfers_by_created ON transfers (created_ms, transfer_id);
+        ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text'
+            CHECK (kind IN ('text', 'file'));
+        CREATE TRIGGER transfers_delete AFTER DELETE ON messages
+            WHEN old.kind = 'file' BEGIN
+            DELETE FROM transfers WHERE transfer_id = old.message_id;
+        END;
+"""
+
 MIGRATIONS: Sequence[str] = (
     _V1_CORE_TABLES,
     _V2_FULL_TEXT_SEARCH,
     _V3_DEFERRED_FTS,
     _V4_GROUPS,
     _V5_GROUP_DELIVERIES,
+    _V6_FILES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -82,7 +82,7 @@ def test_new_profile_is_at_current_schema_version(tmp_path: Path) -> None:
     make(tmp_path)
     conn = _raw_connection(tmp_path)
     try:
-        assert schema_version(conn) == SCHEMA_VERSION == 5
+        assert schema_version(conn) == SCHEMA_VERSION == 6
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         conn.close()

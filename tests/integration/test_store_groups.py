@@ -162,10 +162,10 @@ def test_v3_profile_migrates_to_v4_keeping_every_row(data_dir: Path) -> None:
 
     conn = _raw(data_dir)
     try:
-        assert schema_version(conn) == SCHEMA_VERSION == 5
+        assert schema_version(conn) == SCHEMA_VERSION == 6
         after = {table: _rows(conn, table) for table in _V3_TABLES}
         # Every old row, with the new columns at their defaults at the end.
-        assert after["messages"] == [(*row, None) for row in before["messages"]]
+        assert after["messages"] == [(*row, None, "text") for row in before["messages"]]
         assert after["outbox"] == [(*row, 1, None) for row in before["outbox"]]
         for table in ("identity", "settings", "contacts"):
             assert after[table] == before[table], table

@@ -24,7 +24,7 @@ def test_every_public_name_resolves_to_its_modules_object() -> None:
     for name in p2pchat.store.__all__:
         value = getattr(p2pchat.store, name)
         homes = [
-            module for module in ("conversation_id", "errors", "groups", "keys", "paths", "profile", "records")
+            module for module in ("conversation_id", "errors", "files", "groups", "keys", "paths", "profile", "records")
             if getattr(importlib.import_module(f"p2pchat.store.{module}"), name, None) is value
         ]  # fmt: skip
         assert homes, name
