@@ -383,7 +383,7 @@ class GuestHost:
         try:
             channel, answer_sdp = await DataChannelLink.async_accept_offer(
                 waiting.offer.sdp, on_message=link.feed_direct, on_closed=link.direct_closed,
-                interfaces=self._node.config.interfaces,
+                interfaces=self._node.config.interfaces, files_channel=False,
             )  # fmt: skip
         except TransportError as exc:
             # No direct path from this offer: the chat still goes over the relay

@@ -1,7 +1,7 @@
 """Network transports: the aiortc data-channel adapter (and the LAN signaling client).
 
-``DataChannelLink`` is one WebRTC data channel to one peer; it takes and gives complete
-SDP strings, which the signaling layer carries. See ``p2pchat.transport.webrtc``.
+``DataChannelLink`` holds the WebRTC data channels (chat, files) to one peer; it takes and
+gives complete SDP strings, which the signaling layer carries. See ``p2pchat.transport.webrtc``.
 """
 
 from p2pchat.transport.errors import (
@@ -18,6 +18,9 @@ from p2pchat.transport.errors import (
 from p2pchat.transport.webrtc import (
     CHANNEL_LABEL,
     DEFAULT_LOW_WATER,
+    FILES_CHANNEL_ID,
+    FILES_CHANNEL_LABEL,
+    FILES_LOW_WATER,
     MAX_BUFFERED_AMOUNT,
     MAX_MESSAGE_SIZE,
     DataChannelLink,
@@ -27,6 +30,9 @@ from p2pchat.transport.webrtc import (
 __all__ = [
     "CHANNEL_LABEL",
     "DEFAULT_LOW_WATER",
+    "FILES_CHANNEL_ID",
+    "FILES_CHANNEL_LABEL",
+    "FILES_LOW_WATER",
     "MAX_BUFFERED_AMOUNT",
     "MAX_MESSAGE_SIZE",
     "DataChannelLink",

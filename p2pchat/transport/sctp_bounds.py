@@ -83,7 +83,8 @@ MAX_FRAGMENTS: Final = 256
 #: MTU-sized chunks.
 MAX_OUT_OF_ORDER: Final = 1024
 
-#: Streams with an unfinished message at once (a link carries one data channel).
+#: Streams with an unfinished message at once (a link carries two data channels: chat and
+#: files, and a DCEP OPEN may be in flight).
 MAX_PENDING_STREAMS: Final = 16
 
 #: Chunks dropped in a row for want of room before the peer is judged to ignore our

@@ -1,4 +1,4 @@
-"""One WebRTC data channel between two peers, over aiortc.
+"""The WebRTC data channels between two peers, over aiortc.
 
 The link only produces and consumes complete SDP strings; carrying them (encrypted and
 authenticated) is the signaling layer's job. There is no trickle ICE: aiortc gathers all
@@ -22,6 +22,15 @@ exactly once when the link reaches ``CLOSED`` or ``FAILED``, whatever the cause
 (``async_close``, the peer closing, a failed connection, a bad message from the peer);
 ``close_reason`` then says why. Callbacks, unlike a queue, add no per-message task
 switch, and a queue would need a bound that aiortc could not push back on anyway.
+
+Files: a native LAN link also carries a second channel, ``p2pchat-files`` (stream id 2),
+which both sides create with ``negotiated=True`` before the offer/answer, so it needs no
+in-band DCEP and a peer cannot open any other. File chunks go there through
+``async_send_file_chunk`` and arrive through ``on_file_chunk``. aiortc's SCTP sends the
+messages of all channels from one FIFO, a message at a time, so a chat message waits
+behind what the files channel has queued: ``async_send_file_chunk`` keeps that to
+``FILES_LOW_WATER`` plus one message, which bounds the chat latency a transfer adds.
+A browser guest's link (``files_channel=False``) has the chat channel only.
 
 Failure detection: a peer that closes sends an SCTP ABORT and is noticed at once. A cut
 link (cable out, peer frozen or killed without ICMP) is noticed only by ICE consent
@@ -73,6 +82,9 @@ from p2pchat.transport.stun_bounds import install as _bound_stun_parser
 __all__ = [
     "CHANNEL_LABEL",
     "DEFAULT_LOW_WATER",
+    "FILES_CHANNEL_ID",
+    "FILES_CHANNEL_LABEL",
+    "FILES_LOW_WATER",
     "MAX_BUFFERED_AMOUNT",
     "MAX_MESSAGE_SIZE",
     "DataChannelLink",
@@ -82,8 +94,18 @@ __all__ = [
 _bound_stun_parser()  # aioice's STUN parser: a cut attribute is junk, not a traceback
 logger = logging.getLogger(__name__)
 
-#: Label of the one data channel a link carries; a peer opening any other is rejected.
+#: Label of the chat data channel, the one channel a peer opens in-band (DCEP); a peer
+#: opening any other is rejected.
 CHANNEL_LABEL: Final = "p2pchat"
+
+#: Label and stream id of the files channel, pre-agreed (``negotiated=True``) by both sides.
+FILES_CHANNEL_LABEL: Final = "p2pchat-files"
+FILES_CHANNEL_ID: Final = 2
+
+#: ``async_send_file_chunk`` sends only once the files channel holds at most this many
+#: bytes: enough to keep a LAN busy (its bandwidth-delay product is ~12 KB), small enough
+#: that a chat message queued behind it waits ~50 ms at 5 MB/s.
+FILES_LOW_WATER: Final = 256 * 1024
 
 #: Largest message, in bytes, sent or accepted: a 64 KiB chat frame plus room for its
 #: header and AEAD tag. Advertised to the peer as ``a=max-message-size``.
@@ -121,11 +143,17 @@ _TRANSITIONS: Final[dict[LinkState, frozenset[LinkState]]] = {
 
 
 class DataChannelLink:
-    """One ordered, reliable, binary WebRTC data channel to one peer.
+    """One ordered, reliable, binary WebRTC chat channel to one peer, and on LAN links
+    a second one for file chunks.
 
     Build it with ``async_create_offer`` (initiator) or ``async_accept_offer``
-    (responder), never directly.
+    (responder), never directly. The owner sets ``on_file_chunk`` to receive file chunks;
+    while it is ``None`` they are dropped.
     """
+
+    #: Called once per message received on the files channel (in order, in the event
+    #: loop; quick, like ``on_message``).
+    on_file_chunk: Callable[[bytes], None] | None
 
     def __init__(
         self,
@@ -140,6 +168,8 @@ class DataChannelLink:
         self._on_message = on_message
         self._on_closed = on_closed
         self._channel: RTCDataChannel | None = None
+        self._files_channel: RTCDataChannel | None = None
+        self.on_file_chunk = None
         self._state = LinkState.NEW
         self._close_reason: str | None = None
         self._answer_applied = False
@@ -147,6 +177,7 @@ class DataChannelLink:
         # Resolved when the link opens or ends; async_wait_open awaits it.
         self._settled: asyncio.Future[None] = loop.create_future()
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._files_waiters: list[asyncio.Future[None]] = []
         self._pc_close_task: asyncio.Task[None] | None = None
         peer_connection.on("connectionstatechange", self._on_connection_state_change)
 
@@ -159,17 +190,21 @@ class DataChannelLink:
         on_message: Callable[[bytes], None],
         on_closed: Callable[[], None] | None = None,
         interfaces: Sequence[str] | None = None,
+        files_channel: bool = True,
     ) -> tuple[DataChannelLink, str]:
-        """Initiator: create the link and its data channel; return it and a complete offer.
+        """Initiator: create the link and its data channels; return it and a complete offer.
 
         ``interfaces`` limits ICE host candidates to those interfaces' addresses
         (``["lo"]`` is allowed, for tests); ``None`` uses every non-loopback address.
+        ``files_channel`` adds the pre-agreed files channel (the peer must add it too).
         """
         addresses = None if interfaces is None else addresses_of_interfaces(interfaces)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         link = cls(pc, is_offerer=True, on_message=on_message, on_closed=on_closed)
         try:
             link._attach_channel(pc.createDataChannel(CHANNEL_LABEL, ordered=True))
+            if files_channel:
+                link._add_files_channel()
             link._bound_sctp()
             with restricted_host_addresses(addresses):
                 await pc.setLocalDescription(await pc.createOffer())
@@ -187,11 +222,13 @@ class DataChannelLink:
         on_message: Callable[[bytes], None],
         on_closed: Callable[[], None] | None = None,
         interfaces: Sequence[str] | None = None,
+        files_channel: bool = True,
     ) -> tuple[DataChannelLink, str]:
         """Responder: create the link from the peer's offer; return it and a complete answer.
 
-        Raises ``RemoteSdpError`` if the offer is oversized, malformed or not a single
-        data channel.
+        ``files_channel`` adds the pre-agreed files channel (``False`` for a browser guest,
+        which has none yet). Raises ``RemoteSdpError`` if the offer is oversized,
+        malformed or not a single data channel.
         """
         check_remote_sdp(offer_sdp, "offer")
         offer_sdp = drop_mdns_candidates(offer_sdp)
@@ -204,6 +241,8 @@ class DataChannelLink:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:
                 raise RemoteSdpError(f"SDP offer refused by aiortc: {_one_line(exc)}") from exc
+            if files_channel:
+                link._add_files_channel()  # before the association starts: no DCEP
             link._bound_sctp()
             with restricted_host_addresses(addresses):
                 await pc.setLocalDescription(await pc.createAnswer())
@@ -310,25 +349,35 @@ class DataChannelLink:
         """
         if low_water < 0:
             raise LocalTransportError("low_water must be >= 0")
-        loop = asyncio.get_running_loop()
-        while True:
-            channel = self._channel
-            if self._state is not LinkState.OPEN or channel is None:
-                self._raise_if_final()
-                raise LocalTransportError("the link is not open yet")
-            if channel.bufferedAmount <= low_water:
-                return
-            # The event fires when the amount falls from above the threshold to at or
-            # below it; with several waiters the last threshold set wins and the others
-            # re-check when woken, so each returns once its own level is reached.
-            channel.bufferedAmountLowThreshold = low_water
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._drain_waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._drain_waiters:
-                    self._drain_waiters.remove(waiter)
+        await self._async_wait_buffered(
+            lambda: self._channel, self._drain_waiters, low_water, "data channel"
+        )
+
+    @property
+    def files_buffered_amount(self) -> int:
+        """Bytes of file chunks handed to ``async_send_file_chunk`` and not yet passed to SCTP."""
+        return 0 if self._files_channel is None else self._files_channel.bufferedAmount
+
+    async def async_send_file_chunk(self, data: bytes) -> None:
+        """Send one message on the files channel once it holds at most ``FILES_LOW_WATER``.
+
+        Waits (on the channel's ``bufferedamountlow`` event, no polling) and then queues
+        ``data`` in the same step, so at each send the channel holds at most
+        ``FILES_LOW_WATER`` plus this message, however many callers wait. Raises
+        ``MessageTooLargeError`` over ``MAX_MESSAGE_SIZE``, ``LinkClosedError`` /
+        ``LinkFailedError`` if the link ends (also while waiting) and
+        ``LocalTransportError`` if it is not open yet or has no files channel.
+        """
+        if type(data) is not bytes:
+            raise TypeError(f"messages must be bytes, not {type(data).__name__}")
+        if len(data) > MAX_MESSAGE_SIZE:
+            raise MessageTooLargeError(
+                f"file chunk of {len(data)} bytes is over the {MAX_MESSAGE_SIZE}-byte limit"
+            )
+        channel = await self._async_wait_buffered(
+            lambda: self._files_channel, self._files_waiters, FILES_LOW_WATER, "files channel"
+        )
+        channel.send(data)
 
     async def async_close(self) -> None:
         """Close the link and release its sockets; idempotent.
@@ -360,6 +409,52 @@ class DataChannelLink:
             sctp, max_message_size=MAX_MESSAGE_SIZE, on_violation=self._fail_remote
         )
 
+    async def _async_wait_buffered(
+        self,
+        get_channel: Callable[[], RTCDataChannel | None],
+        waiters: list[asyncio.Future[None]],
+        low_water: int,
+        what: str,
+    ) -> RTCDataChannel:
+        """Wait until the channel holds at most ``low_water`` bytes; return it, open.
+
+        The caller may send on it at once: nothing else runs between the check and that.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            channel = get_channel()
+            if self._state is not LinkState.OPEN:
+                self._raise_if_final()
+                raise LocalTransportError("the link is not open yet")
+            if channel is None:
+                raise LocalTransportError(f"this link has no {what}")
+            if channel.readyState in ("closing", "closed"):  # the link ends with it
+                raise LinkClosedError(f"the {what} is closed")
+            if channel.readyState != "open":
+                raise LocalTransportError(f"the {what} is not open yet")
+            if channel.bufferedAmount <= low_water:
+                return channel
+            # The event fires when the amount falls from above the threshold to at or
+            # below it; with several waiters the last threshold set wins and the others
+            # re-check when woken, so each returns once its own level is reached.
+            channel.bufferedAmountLowThreshold = low_water
+            waiter: asyncio.Future[None] = loop.create_future()
+            waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in waiters:
+                    waiters.remove(waiter)
+
+    def _add_files_channel(self) -> None:
+        channel = self._pc.createDataChannel(
+            FILES_CHANNEL_LABEL, ordered=True, negotiated=True, id=FILES_CHANNEL_ID
+        )
+        self._files_channel = channel
+        channel.on("message", self._on_files_message)
+        channel.on("close", self._on_channel_close)
+        channel.on("bufferedamountlow", self._wake_files_waiters)
+
     def _attach_channel(self, channel: RTCDataChannel) -> None:
         self._channel = channel
         channel.on("message", self._on_channel_message)
@@ -370,9 +465,14 @@ class DataChannelLink:
             self._on_channel_open()
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        # The files channel is pre-agreed, so it never comes this way: the peer may open
+        # the chat channel, once, and nothing else.
         if self._channel is not None:
             channel.close()
-            self._fail_remote("the peer opened a second data channel")
+            self._fail_remote(
+                f"the peer opened another data channel {channel.label[:40]!r} "
+                f"(only {CHANNEL_LABEL!r} may be opened, once)"
+            )
         elif (
             channel.label != CHANNEL_LABEL
             or not channel.ordered
@@ -400,6 +500,21 @@ class DataChannelLink:
                 # Raising into aiortc would break its SCTP receive loop.
                 logger.exception("on_message callback raised; message dropped")
 
+    def _on_files_message(self, data: bytes | str) -> None:
+        # Hot path, as _on_channel_message. The SCTP bounds already cap the size; the
+        # check here keeps this channel's rule in one place.
+        if type(data) is not bytes:
+            self._fail_remote(
+                "the peer sent a text message on the files channel; only binary ones are allowed"
+            )
+        elif len(data) > MAX_MESSAGE_SIZE:
+            self._fail_remote(f"the peer sent a file chunk over {MAX_MESSAGE_SIZE} bytes")
+        elif self._state is LinkState.OPEN and self.on_file_chunk is not None:
+            try:
+                self.on_file_chunk(data)
+            except Exception:
+                logger.exception("on_file_chunk callback raised; chunk dropped")
+
     def _on_channel_open(self) -> None:
         if self._state in (LinkState.NEW, LinkState.CONNECTING):
             self._set_state(LinkState.OPEN)
@@ -425,10 +540,10 @@ class DataChannelLink:
             self._finish(LinkState.FAILED, _CONNECTION_LOST)
 
     def _wake_drain_waiters(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        _wake(self._drain_waiters)
+
+    def _wake_files_waiters(self) -> None:
+        _wake(self._files_waiters)
 
     def _fail_remote(self, reason: str) -> None:
         logger.warning("closing data channel link: %s", reason)
@@ -456,6 +571,7 @@ class DataChannelLink:
         self._close_reason = reason
         self._set_state(state)
         self._wake_drain_waiters()
+        self._wake_files_waiters()
         if self._pc_close_task is None:
             self._pc_close_task = asyncio.ensure_future(self._pc.close())
         if self._on_closed is not None:
@@ -470,6 +586,15 @@ class DataChannelLink:
         self._finish(LinkState.FAILED, reason)
         if self._pc_close_task is not None:
             await asyncio.shield(self._pc_close_task)
+
+
+def _wake(waiters: list[asyncio.Future[None]]) -> None:
+    # Emptied in place: _async_wait_buffered holds this very list.
+    woken = waiters[:]
+    waiters.clear()
+    for waiter in woken:
+        if not waiter.done():
+            waiter.set_result(None)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -142,7 +142,10 @@ async def _async_guest(url: str, guest_id: str, name: str, mode: str) -> None:
     link = URL(url)
     secret = LinkSecret.from_fragment(link.fragment)
     session = Session(Role.INITIATOR, LinkEnvelopes(secret.envelope_key, ReplayGuard()))
-    channel, sdp = await DataChannelLink.async_create_offer(on_message=lambda _data: None)
+    channel, sdp = await DataChannelLink.async_create_offer(
+        on_message=lambda _data: None,
+        files_channel=False,  # a browser has no files channel yet
+    )
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     _read_stdin(asyncio.get_running_loop(), lines.put_nowait)
     ws_url = f"wss://{link.host}:{link.port}/ws/{link.path.rsplit('/', 1)[-1]}"
