@@ -157,6 +157,9 @@ class LanFiles:
         if not link.session.files:
             return
         link.file_chunk_handler = self._on_chunk
+        for receiver in self._receivers.values():  # an earlier session's: it records no more
+            if receiver.link.peer_key == link.peer_key:
+                receiver.stopped = True
         for transfer in self._core.profile.files.active_for(link.peer_key):
             if transfer.direction is Direction.IN and transfer.state in _IN_PROGRESS:
                 self._core.spawn(self._async_resume_receiving(link, ref, transfer))
@@ -251,7 +254,7 @@ class LanFiles:
             return
         sender = _Sender(transfer, outgoing, link, ref)
         self._senders[tid] = sender
-        self._set_state(transfer, TransferState.SENDING)
+        self._set_state(transfer, TransferState.ACCEPTED)  # SENDING once it has a slot
         self._meter(tid)
         sender.task = self._core.spawn(self._async_send_blocks(sender))
 
@@ -261,6 +264,9 @@ class LanFiles:
         source = stored.source_path
         assert source is not None
         async with slots:
+            if sender.link.state != "open" or self._senders.get(stored.transfer_id) is not sender:
+                return
+            self._set_state(stored, TransferState.SENDING)
             try:
                 if await asyncio.to_thread(_size_of, source) != stored.size:
                     self._source_changed(sender, "the file changed since it was offered")
@@ -486,8 +492,8 @@ class LanFiles:
             except OSError as exc:
                 self._fail_receiving(receiver.link, stored, f"cannot write: {exc.strerror or exc}")
                 return
-            if receiver.stopped:
-                return
+            if receiver.stopped or receiver.link.state == "closed":
+                return  # written, not recorded: the next session truncates it away
             ack = receiver.incoming.block_written(block.index)
             verified = receiver.incoming.verified
             try:

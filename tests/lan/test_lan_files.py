@@ -118,6 +118,11 @@ def test_file_to_an_offline_contact_starts_when_it_returns(
     digest = write_random(source, 3 * MiB + 5, seed)
     (queued,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
     assert queued["state"] == "queued"
+    # A second one, cancelled while bob is away: its offer never leaves.
+    unwanted = tmp_path / "unwanted.txt"
+    unwanted.write_bytes(b"never mind")
+    (second,) = alice.cli_json("send-file", "bob", str(unwanted), "--no-wait")
+    assert alice.cli_json("files", "cancel", second["transfer_id"][:6])["state"] == "cancelled"
     time.sleep(2)
     assert transfer(alice, queued["transfer_id"])["state"] == "queued"
     bob.start()
@@ -125,6 +130,9 @@ def test_file_to_an_offline_contact_starts_when_it_returns(
     assert done["direction"] == "out"
     saved = tmp_path / "bob-downloads" / "notes.txt"
     assert sha256_of(saved) == digest, f"seed {seed}"
+    # Offers go out in order: the first arrived, so the cancelled one would have too.
+    assert [f["name"] for f in bob.cli_json("files")] == ["notes.txt"]
+    assert transfer(alice, second["transfer_id"])["state"] == "cancelled"
 
 
 HOSTILE_NAMES = [
@@ -230,7 +238,7 @@ def test_full_disk_refuses_and_the_sender_keeps_it_queued(
     try:
         befriend(alice, bob)
         source = tmp_path / "photo.jpg"
-        write_random(source, 2 * MiB, seed)
+        digest = write_random(source, 2 * MiB, seed)
         (view,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
         tid = view["transfer_id"]
         offered = bob.wait_for(is_file_event("file_offered", tid), timeout=120)
@@ -243,6 +251,23 @@ def test_full_disk_refuses_and_the_sender_keeps_it_queued(
         assert transfer(bob, tid)["state"] == "offered"  # nothing lost: accept it later
         assert transfer(alice, tid)["state"] == "queued"
         assert list(small_disk.iterdir()) in ([], [small_disk / ".p2pchat-partial"])
+        # Accepted into a directory with room: it comes, and lands there.
+        elsewhere = tmp_path / "elsewhere"
+        accepted = bob.cli_json("files", "accept", tid, "--to", str(elsewhere))
+        assert accepted["state"] == "accepted"
+        done = alice.wait_for(is_file_event("file_done", tid), timeout=120)
+        assert sha256_of(elsewhere / "photo.jpg") == digest, f"seed {seed}"
+        assert done["path"] == str(source)
+        # Another, declined by bob: alice hears it, and it ends on both sides.
+        second = tmp_path / "second.jpg"
+        second.write_bytes(b"no room for this either")
+        (view,) = alice.cli_json("send-file", "bob", str(second), "--no-wait")
+        bob.wait_for(is_file_event("file_offered", view["transfer_id"]), timeout=120)
+        bob.cli("files", "cancel", view["transfer_id"], check=True)
+        cancelled = alice.wait_for(is_file_event("file_cancelled", view["transfer_id"]))
+        assert cancelled["by"] == "peer"
+        assert transfer(alice, view["transfer_id"])["state"] == "declined"
+        assert transfer(bob, view["transfer_id"])["state"] == "declined"
     finally:
         alice.stop()
         bob.stop()
