@@ -217,6 +217,28 @@ def test_resume_after_link_cut_and_receiver_sigkill(
     assert size <= sent_total <= size + 3 * MiB
 
 
+def test_a_file_changed_after_its_offer_fails_and_leaves_nothing(
+    pair: tuple[ChatNode, ChatNode], tmp_path: Path, seed: int
+) -> None:
+    alice, bob = pair
+    befriend(alice, bob)
+    bob.stop()
+    source = tmp_path / "report.pdf"
+    write_random(source, 2 * MiB, seed)
+    (view,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
+    tid = view["transfer_id"]
+    write_random(source, 2 * MiB, seed + 1)  # same size, other bytes: only the hash tells
+    bob.start()  # its watch may attach after the end: alice's has been there all along
+    failed = alice.wait_for(is_file_event("file_failed", tid), timeout=180)
+    assert "hash" in failed["reason"]
+    assert transfer(alice, tid)["state"] == "failed"
+    assert transfer(bob, tid)["state"] == "failed"
+    assert "hash" in transfer(bob, tid)["error"]
+    downloads = tmp_path / "bob-downloads"
+    assert [p.name for p in downloads.iterdir()] == [".p2pchat-partial"]
+    assert list((downloads / ".p2pchat-partial").iterdir()) == []
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "small-disk"
