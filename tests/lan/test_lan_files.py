@@ -239,6 +239,36 @@ def test_a_file_changed_after_its_offer_fails_and_leaves_nothing(
     assert list((downloads / ".p2pchat-partial").iterdir()) == []
 
 
+class BeforeFilesNode(ChatNode):
+    def daemon_command(self) -> list[str]:
+        command = super().daemon_command()
+        launch = "from tests.lan.old_p2pchat import main_before_files; main_before_files()"
+        return [command[0], "-c", launch, *command[3:]]  # instead of `-m p2pchat`
+
+
+def test_a_peer_before_files_gets_no_offer_and_chat_goes_on(
+    make_lan: MakeLan, tmp_path: Path
+) -> None:
+    lan = make_lan(2)
+    alice = ChatNode(lan.hosts[0], tmp_path / "alice", "alice")
+    bob = BeforeFilesNode(lan.hosts[1], tmp_path / "bob", "bob")
+    alice.start()
+    bob.start()
+    try:
+        befriend(alice, bob)
+        source = tmp_path / "a.txt"
+        source.write_bytes(b"for later")
+        (view,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
+        alice.cli("send", "bob", "after the file", check=True)
+        # The outbox goes in order: the message came, so the offer was passed over.
+        assert [m["text"] for m in bob.wait_messages(1)] == ["after the file"]
+        assert transfer(alice, view["transfer_id"])["state"] == "queued"
+        assert bob.cli_json("files") == []
+    finally:
+        alice.stop()
+        bob.stop()
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "small-disk"
