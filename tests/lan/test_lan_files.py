@@ -212,6 +212,32 @@ def test_resume_after_link_cut_and_receiver_sigkill(
     assert size <= sent_total <= size + 3 * MiB
 
 
+def test_resume_after_sender_sigkill(
+    pair: tuple[ChatNode, ChatNode], tmp_path: Path, seed: int
+) -> None:
+    alice, bob = pair
+    befriend(alice, bob)
+    size = 20 * MiB
+    source = tmp_path / "video.mkv"
+    digest = write_random(source, size, seed)
+    (view,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
+    tid = view["transfer_id"]
+    first = bob.wait_for(
+        lambda e: e.get("transfer_id") == tid and e.get("type") in ("file_progress", "file_done")
+    )
+    if first["type"] == "file_progress":
+        alice.kill()
+        alice.start()
+        print("sender killed at", first["bytes_done"])
+    done = bob.wait_for(is_file_event("file_done", tid), timeout=300)
+    assert sha256_of(Path(done["path"])) == digest, f"seed {seed}"
+    # Alice's DONE may still be on its way (and her watch restarted: poll her profile).
+    deadline = time.monotonic() + 120
+    while transfer(alice, tid)["state"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert transfer(alice, tid)["state"] == "done"
+
+
 def test_a_file_changed_after_its_offer_fails_and_leaves_nothing(
     pair: tuple[ChatNode, ChatNode], tmp_path: Path, seed: int
 ) -> None:
