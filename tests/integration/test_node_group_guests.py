@@ -44,6 +44,7 @@ FAST = KdfLimits(opslimit=1, memlimit=8192)
 
 class _Session:
     groups = True
+    files = False  # a guest's session has no file frames (node/files.py asks at open)
 
     def send_group_list(self, data: bytes, now_ms: int, *, message_id: bytes) -> bytes:
         return b"L" + message_id + data
