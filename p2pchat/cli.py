@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="LAN signaling port (default: any free port, advertised in mDNS)",
     )
+    daemon.add_argument(
+        "--downloads",
+        metavar="DIR",
+        help="save received files in DIR (default: the profile's setting, else your"
+        " downloads folder)",
+    )
     daemon.add_argument("--verbose", action="store_true", help="debug logging on stderr")
     _add_json(daemon)
 
@@ -107,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_node_commands(commands)
     _add_invite_commands(commands)
     _add_group_commands(commands)
+    _add_file_commands(commands)
     _add_signal_server_command(commands)
     return parser
 
@@ -205,6 +212,32 @@ def _add_group_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     leave.add_argument("group", metavar="GROUP", help=group_help)
     for sub in (create, add, remove, keep, leave):
         _add_json(sub)
+
+
+def _add_file_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Files: send to a contact, list transfers, accept or cancel one."""
+    where = "p2pchat.commands.file_cmds:"
+    send = _command(commands, "send-file", "send files to a contact (resumable, end to end)",
+                    where + "run_send_file")  # fmt: skip
+    send.add_argument("peer", metavar="PEER",
+                      help="a contact: display name or the start of a peer id")  # fmt: skip
+    send.add_argument("paths", metavar="PATH", nargs="+", help="the files to send")
+    send.add_argument("--no-wait", action="store_true",
+                      help="return once queued, without a progress bar")  # fmt: skip
+    _add_json(send)
+    files = _command(commands, "files", "list file transfers; accept or cancel one",
+                     where + "run_files")  # fmt: skip
+    _add_json(files)
+    actions = files.add_subparsers(dest="files_command", metavar="ACTION")
+    id_help = "the transfer's id, or its first 4+ hex digits (`p2pchat files`)"
+    accept = _command(actions, "accept", "accept a file offered to you", where + "run_file_accept")
+    accept.add_argument("transfer", metavar="ID", help=id_help)
+    accept.add_argument("--to", metavar="DIR", help="save it in DIR (default: downloads)")
+    _add_json(accept)
+    cancel = _command(actions, "cancel", "cancel (or decline) a transfer, either way",
+                      where + "run_file_cancel")  # fmt: skip
+    cancel.add_argument("transfer", metavar="ID", help=id_help)
+    _add_json(cancel)
 
 
 def _add_signal_server_command(

@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from p2pchat.control.server import ControlServer
 from p2pchat.control.socket_path import control_socket_path
@@ -36,10 +37,25 @@ def run_daemon(args: argparse.Namespace) -> int:
     lock.acquire()
     try:
         with open_profile(data_dir, read_passphrase(args.passphrase_file)) as profile:
-            config = NodeConfig(data_dir=data_dir, interfaces=args.interface, port=args.port)
+            config = NodeConfig(
+                data_dir=data_dir, interfaces=args.interface, port=args.port,
+                downloads=_downloads_dir(args.downloads),
+            )  # fmt: skip
             return asyncio.run(_async_run(Node(profile, config), args.json))
     finally:
         lock.release()
+
+
+def _downloads_dir(value: str | None) -> Path | None:
+    """``--downloads DIR``: made if missing; a file in its place is refused."""
+    if value is None:
+        return None
+    path = Path(value).expanduser().absolute()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--downloads {value}: {exc.strerror or exc}") from None
+    return path
 
 
 async def _async_run(node: Node, as_json: bool) -> int:

@@ -302,7 +302,35 @@ def _contact_request_line(e: dict[str, Any]) -> str:
     return f"{_who(e)} asks to become a contact: `p2pchat accept {pid}` or `p2pchat reject {pid}`"
 
 
+def _file_line(e: dict[str, Any]) -> str:
+    kind, name, tid = str(e.get("type")), _text(e, "name"), _text(e, "transfer_id")[:8]
+    way = "to" if e.get("direction") == "out" else "from"
+    peer = _text(e, "peer_id")
+    if kind == "file_offered":
+        return (
+            f"{_text(e, 'peer_name')} ({peer}) offers {name} ({_text(e, 'size')} bytes):"
+            f" {_text(e, 'reason')} [id {tid}]"
+        )
+    if kind == "file_progress":
+        return (
+            f"{name} {way} {peer}: {_text(e, 'state')}, {_text(e, 'bytes_done')} of"
+            f" {_text(e, 'size')} bytes"
+        )
+    if kind == "file_done":
+        where = f", saved as {_text(e, 'path')}" if e.get("direction") == "in" else ""
+        return f"{name} {way} {peer}: done{where}"
+    if kind == "file_failed":
+        return f"{name} {way} {peer}: failed: {_text(e, 'reason')}"
+    by = "by them" if e.get("by") == "peer" else "by you"
+    reason = f": {_text(e, 'reason')}" if e.get("reason") else ""
+    return f"{name} {way} {peer}: cancelled {by}{reason}"
+
+
 _EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
+    **{
+        kind: _file_line
+        for kind in ("file_offered", "file_progress", "file_done", "file_failed", "file_cancelled")
+    },
     "node_started": lambda e: f"node started: {_who(e)}, port {_text(e, 'port')}",
     "peer_found": lambda e: (
         f"{_who(e)} is on the LAN" + (" (a contact)" if e.get("is_contact") else "")

@@ -113,6 +113,26 @@ class KnownGuestView:
 
 
 @dataclass(frozen=True)
+class FileView:
+    """A file transfer, either way (``p2pchat files``)."""
+
+    transfer_id: str  # 32 hex digits: what `files accept|cancel` take (or a prefix)
+    conversation: str
+    peer_id: str
+    peer_name: str
+    direction: str  # "in" | "out"
+    name: str  # out: as offered; in: sanitized
+    size: int
+    bytes_done: int  # verified by the receiver
+    # "queued" (out: offered, no answer yet) | "offered" (in: waits for `files accept`) |
+    # "accepted" | "sending" | "receiving" | "done" | "failed" | "cancelled" | "declined"
+    state: str
+    path: str | None  # out: the source; in: the final file once done
+    error: str | None
+    bytes_sent_total: int = 0  # out: sent in this run of the node, resends included
+
+
+@dataclass(frozen=True)
 class StatusView:
     name: str
     peer_id: str
@@ -156,6 +176,11 @@ class NodeApi(Protocol):
     async def async_revoke(self, invite_id: str) -> InviteView: ...
     async def async_admit(self, guest: str, *, admit: bool) -> GuestView: ...
     async def async_guests(self) -> list[KnownGuestView]: ...
+    # Files. PATH is absolute (the CLI resolves it); ID a transfer id or its start.
+    async def async_send_file(self, peer: str, path: str) -> FileView: ...
+    async def async_files(self) -> list[FileView]: ...
+    async def async_file_accept(self, transfer: str, to: str | None = None) -> FileView: ...
+    async def async_file_cancel(self, transfer: str) -> FileView: ...
     def subscribe(self) -> AsyncIterator[NodeEvent]:
         """Every event from now on (after a snapshot of the present); a subscriber that
         falls far behind gets ``EventsDropped`` and a fresh snapshot."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -62,9 +62,11 @@ class ControlClient:
             _send(sock, line)
             return _result(request, self._read(lines, request))
 
-    def watch(self) -> Iterator[dict[str, Any]]:
+    def watch(self, on_open: Callable[[], None] | None = None) -> Iterator[dict[str, Any]]:
         """The node's events as JSON objects, from now until the caller stops.
 
+        ``on_open`` runs once the node has subscribed us, before the first event is
+        read: what it asks of the node (on other connections) misses no event.
         Raises ``NodeClosed`` when the node ends the stream.
         """
         request = Request(next(self._ids), "watch", {})
@@ -72,6 +74,8 @@ class ControlClient:
         with self._connection() as (sock, lines):
             _send(sock, line)
             _result(request, self._read(lines, request))
+            if on_open is not None:
+                on_open()
             sock.settimeout(None)  # events come when they come
             while True:
                 answer = self._read(lines, request)

@@ -396,6 +396,22 @@ async def _group_leave(api: NodeApi, args: Mapping[str, Any]) -> Any:
     return await api.async_group_leave(args["group"])
 
 
+async def _send_file(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_send_file(args["peer"], args["path"])
+
+
+async def _files(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_files()
+
+
+async def _file_accept(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_file_accept(args["transfer"], args.get("to") or None)
+
+
+async def _file_cancel(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_file_cancel(args["transfer"])
+
+
 _COMMANDS: dict[str, _Command] = {
     "status": _status,
     "peers": _peers,
@@ -417,6 +433,10 @@ _COMMANDS: dict[str, _Command] = {
     "group_remove": _group_remove,
     "group_keep": _group_keep,
     "group_leave": _group_leave,
+    "send_file": _send_file,
+    "files": _files,
+    "file_accept": _file_accept,
+    "file_cancel": _file_cancel,
 }
 
 

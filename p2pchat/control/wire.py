@@ -46,6 +46,8 @@ class Arg:
 
 _PEER = Arg("peer", str)
 _GROUP = Arg("group", str)
+MAX_PATH_BYTES = 4096  # a file or directory path (PATH_MAX)
+_TRANSFER = Arg("transfer", str, max_bytes=64)  # a transfer id (32 hex digits) or its start
 MAX_GROUP_MEMBERS_BYTES = 32 * (MAX_PEER_BYTES + 1)  # group_create: members, one a line
 
 COMMANDS: dict[str, tuple[Arg, ...]] = {
@@ -79,6 +81,10 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
     "group_remove": (_GROUP, Arg("member", str)),
     "group_keep": (_GROUP, Arg("guest", str)),
     "group_leave": (_GROUP,),
+    "send_file": (_PEER, Arg("path", str, max_bytes=MAX_PATH_BYTES)),
+    "files": (),
+    "file_accept": (_TRANSFER, Arg("to", str, required=False, max_bytes=MAX_PATH_BYTES)),
+    "file_cancel": (_TRANSFER,),
 }
 
 

@@ -13,3 +13,4 @@ class NodeConfig:
     interfaces: Sequence[str] | None = None
     port: int = 0  # LAN signaling (advertised in mDNS); 0: any free port
     invite_port: int = 0  # the invite server for browser guests; 0: any free port
+    downloads: Path | None = None  # --downloads: received files; None: the profile's setting

@@ -340,6 +340,7 @@ class LanContacts:
                 Role.INITIATOR,
                 LanEnvelopes(core.identity, key, self._guard_for(key)),
                 groups=True,
+                files=True,
             )
             link = self._new_link(key, session)
             channel: DataChannelLink | None = None
@@ -449,6 +450,7 @@ class LanContacts:
             Role.RESPONDER,
             LanEnvelopes(core.identity, sender, self._guard_for(sender)),
             groups=True,
+            files=True,
         )
         try:
             offer = session.receive_opened_offer(opened)

@@ -20,6 +20,7 @@ from typing import Any
 
 from p2pchat.control.api import (
     ContactView,
+    FileView,
     GroupView,
     GuestView,
     InviteView,
@@ -45,6 +46,7 @@ from p2pchat.node.events import (
     ReceiptEvent,
     SessionChanged,
 )
+from p2pchat.node.files import LanFiles
 from p2pchat.node.groups import LanGroups
 from p2pchat.node.guests import GuestHost
 from p2pchat.node.links import PeerLink, now_ms
@@ -52,6 +54,7 @@ from p2pchat.node.sending import Sending
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import (
     Event,
+    FileFrameReceived,
     GroupFrameReceived,
     MessageReceived,
     ReceiptReceived,
@@ -93,6 +96,7 @@ class Node:
         self.groups = LanGroups(self, self.contacts)
         self.guests.groups = self.groups.guests
         self.sending = Sending(self, self.contacts, self.guests, self.groups)
+        self.files = LanFiles(self, self.contacts, config.downloads)
 
     # -- life ----------------------------------------------------------------------
 
@@ -120,6 +124,7 @@ class Node:
     async def async_stop(self) -> None:
         self.stopping = True
         self.contacts.stop()
+        self.files.stop()
         await self.guests.async_stop()
         for link in list(self.links.values()):
             link.close("node stopping")
@@ -229,6 +234,18 @@ class Node:
     async def async_guests(self) -> list[KnownGuestView]:
         return self.guests.known_guests()
 
+    async def async_send_file(self, peer: str, path: str) -> FileView:
+        return await self.files.async_send_file(peer, path)
+
+    async def async_files(self) -> list[FileView]:
+        return await self.files.async_files()
+
+    async def async_file_accept(self, transfer: str, to: str | None = None) -> FileView:
+        return await self.files.async_accept(transfer, to)
+
+    async def async_file_cancel(self, transfer: str) -> FileView:
+        return await self.files.async_cancel(transfer)
+
     # -- events out ----------------------------------------------------------------
 
     async def subscribe(self) -> AsyncIterator[NodeEvent]:
@@ -270,10 +287,14 @@ class Node:
         if isinstance(event, SessionOpened):
             self.emit(SessionChanged(ref.peer_label, ref.name, "open"))
             self.groups.on_session_open(link)  # membership first, then the outbox
+            self.files.on_session_open(link, ref)  # resumes: ACCEPT(verified), offers again
             self.spawn(self._async_flush_outbox(link, ref.conversation_id))
         elif isinstance(event, GroupFrameReceived):
             if link.state != "closed":
                 self.groups.on_frame(link, event, ref)
+        elif isinstance(event, FileFrameReceived):
+            if link.state != "closed":
+                self.files.on_frame(link, event, ref)
         elif isinstance(event, MessageReceived):
             if link.state == "closed":  # a message after one we could not store: not yet
                 return
@@ -355,6 +376,12 @@ class Node:
                     if entry.frame_type == FrameType.TEXT:
                         _, data = link.session.send_text(
                             entry.body, entry.created_ms, message_id=entry.message_id
+                        )
+                    elif entry.frame_type == FrameType.FILE_OFFER:
+                        if not link.session.files or entry.payload is None:
+                            continue  # waits for a peer that announced files
+                        data = link.session.send_file_offer(
+                            entry.payload, entry.created_ms, message_id=entry.message_id
                         )
                     elif not link.session.groups or entry.payload is None:
                         continue  # waits for a peer that announced groups (a newer p2pchat)

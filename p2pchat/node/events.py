@@ -220,3 +220,85 @@ class GuestRefused(NodeEvent):
     reason: str
     peer_id: str = ""
     name: str = ""
+
+
+# -- files (node/files.py) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileOffered(NodeEvent):
+    """A contact offers a file that waits for `p2pchat files accept ID` (too big for
+    auto-accept, no room for it, or auto-accept off): ``reason`` says which."""
+
+    type: ClassVar[str] = "file_offered"
+    transfer_id: str  # hex
+    conversation: str
+    peer_id: str
+    peer_name: str
+    name: str  # sanitized: what it will be saved as (or "name (1).ext")
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileProgress(NodeEvent):
+    """A transfer moved (at most every 250 ms per transfer, and once at each state
+    change). ``bytes_sent_total``: what the sender put on the wire for it in this run,
+    resends included (0 on the receiving side)."""
+
+    type: ClassVar[str] = "file_progress"
+    transfer_id: str
+    conversation: str
+    peer_id: str
+    direction: str  # "in" | "out"
+    name: str
+    state: str  # "hashing" | "queued" | "accepted" | "sending" | "receiving" | "verifying"
+    bytes_done: int  # verified by the receiver (acknowledged, for the sender)
+    size: int
+    rate: int  # bytes/s over the last few seconds; 0 when unknown
+    eta_s: int | None  # seconds left at that rate; None when unknown
+    bytes_sent_total: int = 0
+
+
+@dataclass(frozen=True)
+class FileDone(NodeEvent):
+    """The whole file arrived and its hash matched (``path``: where the receiver put it;
+    on the sending side, the source)."""
+
+    type: ClassVar[str] = "file_done"
+    transfer_id: str
+    conversation: str
+    peer_id: str
+    direction: str
+    name: str
+    size: int
+    path: str
+    bytes_sent_total: int = 0
+
+
+@dataclass(frozen=True)
+class FileFailed(NodeEvent):
+    """A transfer ended without the file (a hash mismatch, a disk error, the source
+    changed, the receiver refused it): ``reason`` is one line."""
+
+    type: ClassVar[str] = "file_failed"
+    transfer_id: str
+    conversation: str
+    peer_id: str
+    direction: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileCancelled(NodeEvent):
+    """A transfer was cancelled: ``by`` "me" (`files cancel`) or "peer"."""
+
+    type: ClassVar[str] = "file_cancelled"
+    transfer_id: str
+    conversation: str
+    peer_id: str
+    direction: str
+    name: str
+    by: str
+    reason: str = ""

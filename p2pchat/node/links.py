@@ -79,6 +79,10 @@ class PeerLink:
         self._flush_armed = False
         self._last_heard = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
+        # LAN only: the files channel (node/files.py sets the handler once the session opens).
+        self._lan: DataChannelLink | None = None
+        self.file_chunk_handler: Callable[[PeerLink, bytes], None] | None = None
+        self._closed = asyncio.Event()
 
     @property
     def peer_key(self) -> bytes:
@@ -88,7 +92,8 @@ class PeerLink:
 
     def attach(self, link: DataChannelLink) -> None:
         """LAN: send our header once the channel opens, then keep the link alive."""
-        self._channel = link
+        self._channel = self._lan = link
+        link.on_file_chunk = self._on_file_chunk
         self._spawn(self._async_open_lan(link))
 
     def feed(self, data: bytes) -> None:
@@ -137,11 +142,22 @@ class PeerLink:
         if self._channel is not None:
             await self._channel.async_drain()
 
+    async def async_send_file_chunk(self, data: bytes) -> None:
+        """One file chunk on the files channel, once it has room (TransportError: gone)."""
+        if self._lan is None or self.state != "open":
+            raise TransportError("no open link to this peer")
+        await self._lan.async_send_file_chunk(data)
+
+    async def async_wait_closed(self) -> None:
+        await self._closed.wait()
+
     def close(self, reason: str) -> None:
         if self.state == "closed":
             return
         self.state = "closed"
         self.close_reason = reason
+        self._closed.set()
+        self.file_chunk_handler = None
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -156,6 +172,12 @@ class PeerLink:
 
     def _channels(self) -> list[Channel]:
         return [self._channel] if self._channel is not None else []
+
+    def _on_file_chunk(self, data: bytes) -> None:
+        handler = self.file_chunk_handler
+        if handler is not None and self.state == "open":
+            self._last_heard = time.monotonic()
+            handler(self, data)
 
     def _flush(self) -> None:
         self._flush_armed = False

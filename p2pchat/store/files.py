@@ -146,6 +146,17 @@ class FileStore:
             )
         return True
 
+    def set_partial_path(self, transfer_id: bytes, path: Path, *, now_ms: int) -> bool:
+        """Where an incoming transfer's partial data lives (set when it is accepted: the
+        directory chosen then is where the file lands). False if unknown or ended."""
+        _check_path("partial path", path)
+        cursor = self._conn.execute(
+            "UPDATE transfers SET partial_path = ?, updated_ms = ?"  # noqa: S608 - fixed SQL
+            f" WHERE transfer_id = ? AND {_NOT_FINISHED}",
+            (str(path), now_ms, transfer_id),
+        )
+        return bool(cursor.rowcount)
+
     def set_state(
         self,
         transfer_id: bytes,

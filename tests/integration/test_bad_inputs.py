@@ -158,6 +158,18 @@ SPECIFIC = [
     Case("send", ("send", "bob", "x" * 70_000), expect="70,000 bytes"),
     Case("send", ("send", "bob", "-"), stdin=b"\xff\xfe\n", expect="UTF-8"),
     Case("send", ("send", "bob", " "), expect="empty"),
+    # files
+    Case("send-file", ("send-file", "bob", "{file}", "--data-dir", "{profile}"), expect=NO_NODE),
+    Case("send-file", ("send-file", "bob"), expect="PATH"),
+    Case("files", ("files", "--data-dir", "{profile}"), expect=NO_NODE),
+    Case("files", ("files", "explode"), expect="explode"),
+    Case("files", ("files", "accept", "3fa9", "--data-dir", "{profile}"), expect=NO_NODE),
+    Case("files", ("files", "cancel"), expect="ID"),
+    Case(
+        "daemon",
+        ("daemon", "--data-dir", "{profile}", "--downloads", "{file}"),
+        expect="--downloads",
+    ),
     # history
     Case("history", ("history", "--limit", "0"), expect="from 1"),
     Case("history", ("history", "--limit", "1" + "0" * 30), expect="from 1"),

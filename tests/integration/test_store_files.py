@@ -507,3 +507,18 @@ def test_a_new_profile_has_the_default_file_settings(tmp_path: Path) -> None:
     ) as fresh:
         assert fresh.settings.auto_accept_bytes == 100_000_000
         assert fresh.settings.downloads_dir is None
+
+
+def test_partial_path_is_set_at_accept_until_the_transfer_ends(profile: Profile) -> None:
+    incoming = transfer(9, direction=Direction.IN)
+    assert profile.files.add(incoming, sender="alice")
+    chosen = Path("/media/usb/.p2pchat-partial/9.part")  # `files accept ID --to /media/usb`
+    assert profile.files.set_partial_path(incoming.transfer_id, chosen, now_ms=5000)
+    got = profile.files.get(incoming.transfer_id)
+    assert got is not None
+    assert (got.partial_path, got.updated_ms) == (chosen, 5000)
+    with pytest.raises(ValueError, match="NUL"):
+        profile.files.set_partial_path(incoming.transfer_id, Path("/a\0b"), now_ms=5001)
+    assert profile.files.set_state(incoming.transfer_id, TransferState.CANCELLED, now_ms=5002)
+    assert not profile.files.set_partial_path(incoming.transfer_id, Path("/x"), now_ms=5003)
+    assert not profile.files.set_partial_path(bytes(16), chosen, now_ms=5003)

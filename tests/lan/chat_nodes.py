@@ -37,6 +37,7 @@ class ChatNode:
         self.name = name
         self.daemon: subprocess.Popen[bytes] | None = None
         self.interface_only = True  # the daemon runs with --interface eth0
+        self.daemon_args: list[str] = []  # more daemon options (e.g. --downloads DIR)
         self.events: list[Event] = []
         self._cond = threading.Condition()
         self._watch: subprocess.Popen[bytes] | None = None
@@ -50,7 +51,7 @@ class ChatNode:
         """How the daemon is started (a subclass may start a patched one)."""
         where = ["--interface", self.host.ifname] if self.interface_only else []
         return [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
-                *where]  # fmt: skip
+                *where, *self.daemon_args]  # fmt: skip
 
     def start(
         self,
@@ -91,10 +92,12 @@ class ChatNode:
             self.daemon = None
         self._stop_watch()
 
-    def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = False, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [PYTHON, "-m", "p2pchat", "--data-dir", str(self.data_dir), *args],
-            env=cli_env(), capture_output=True, text=True, timeout=60,
+            env=cli_env(), capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
         if check:
             assert result.returncode == 0, f"p2pchat {' '.join(args)}: {result.stderr}"

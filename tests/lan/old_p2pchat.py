@@ -23,3 +23,16 @@ def main() -> None:
     from p2pchat.cli import main as cli_main
 
     raise SystemExit(cli_main(sys.argv[1:]))
+
+
+def main_before_files() -> None:
+    """One from after groups but before files: no ``files=1``, so no file frames."""
+
+    def before_files(*args: Any, **kwargs: Any) -> Session:
+        kwargs["files"] = False
+        return Session(*args, **kwargs)
+
+    contacts.Session = before_files  # type: ignore[misc,assignment]
+    from p2pchat.cli import main as cli_main
+
+    raise SystemExit(cli_main(sys.argv[1:]))

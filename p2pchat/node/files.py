@@ -1,0 +1,839 @@
+"""File transfers with LAN contacts: offers through the outbox, blocks on the files channel.
+
+Around the core like groups.py. The wire and the per-transfer state are sans-I/O
+(protocol/file_wire.py, file_transfer.py); the disk side is file_io.py, called in a
+thread. What is in the store (``Profile.files``) is what survives a restart:
+
+* Sender: ``send-file`` hashes the file, stores the transfer, its history row and
+  the offer's outbox entry (frame 8) in one commit. The receiver's ACCEPT(first)
+  starts (or resumes) the blocks from ``first``, at most WINDOW_BLOCKS unacknowledged;
+  each ACK moves the window; DONE ends it. At each session open the sender repeats
+  the offer of every transfer the receiver has already had (not through the outbox):
+  the receiver answers one it holds already with where it stands (DONE, CANCEL...),
+  so an answer lost with a link is asked for again.
+* Receiver: an offer is stored and receipted, then accepted at once (an accepted
+  contact, small enough, room for it) or left for ``files accept``. Blocks are
+  written and fsync'ed before their ACK; at each session open it truncates the
+  partial file to what was verified and sends ACCEPT(verified): the resume point.
+  The last block → the whole file rehashed → moved to its final name → DONE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import mimetypes
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from p2pchat.control.api import FileView
+from p2pchat.crypto.identity import peer_id
+from p2pchat.errors import UserError
+from p2pchat.node import file_io
+from p2pchat.node.contacts import LanContacts
+from p2pchat.node.core_protocol import ConversationRef, NodeCore
+from p2pchat.node.events import FileCancelled, FileDone, FileFailed, FileOffered, FileProgress
+from p2pchat.node.links import PeerLink, now_ms
+from p2pchat.protocol.errors import ProtocolError
+from p2pchat.protocol.events import FileFrameReceived
+from p2pchat.protocol.file_names import sanitize_file_name
+from p2pchat.protocol.file_transfer import BlockReady, IncomingTransfer, OutgoingTransfer
+from p2pchat.protocol.file_wire import (
+    BLOCK_BYTES,
+    MAX_FILE_BYTES,
+    MAX_NAME_BYTES,
+    MAX_REASON_BYTES,
+    ControlKind,
+    FileControl,
+    FileOffer,
+    FileWireError,
+    decode_control,
+    decode_offer,
+)
+from p2pchat.protocol.frames import FrameType
+from p2pchat.store import StoreError, contact_conversation_id
+from p2pchat.store.records import Direction, StoredTransfer, TransferState, TrustState
+from p2pchat.transport.errors import TransportError
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_PER_PEER = 4  # transfers moving at once with one peer, each way; the rest wait
+PROGRESS_EVERY_S = 0.25  # FileProgress at most this often per transfer
+RATE_WINDOW_S = 5.0  # the rate is measured over this much of the recent past
+LIST_LIMIT = 200  # `files` shows at most this many (newest first)
+MIN_ID_PREFIX = 4
+_IN_PROGRESS = (TransferState.ACCEPTED, TransferState.RECEIVING)
+
+
+class LanFiles:
+    def __init__(self, core: NodeCore, contacts: LanContacts, downloads: Path | None) -> None:
+        self._core = core
+        self._contacts = contacts
+        self._downloads = downloads  # --downloads; None: the setting, else the platform's
+        self._senders: dict[bytes, _Sender] = {}  # transfer id → this run's sending side
+        self._receivers: dict[bytes, _Receiver] = {}  # transfer id → receiving, this session
+        self._slots: dict[bytes, asyncio.Semaphore] = {}  # peer key → ACTIVE_PER_PEER
+        self._sent_total: dict[bytes, int] = {}  # transfer id → bytes put on the wire
+        self._meters: dict[bytes, _Meter] = {}
+
+    # -- NodeApi ---------------------------------------------------------------------
+
+    async def async_send_file(self, peer: str, path: str) -> FileView:
+        contact = self._contacts.resolve_accepted(peer)
+        source = Path(path)
+        if not source.is_absolute():
+            raise UserError(f"{path}: the path must be absolute")
+        size = _check_source(source)
+        name = _wire_name(source.name)
+        conversation = contact_conversation_id(contact.public_key)
+        transfer_id, file_key = os.urandom(16), os.urandom(32)
+        try:
+            file_hash = await asyncio.to_thread(file_io.hash_file, source)
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+        mime = _mime_of(name)
+        offer = FileOffer(size, BLOCK_BYTES, file_hash, file_key, mime, name)
+        stamp = now_ms()
+        transfer = StoredTransfer(
+            transfer_id=transfer_id, conversation=conversation, peer_key=contact.public_key,
+            direction=Direction.OUT, name=name, size=size, block_bytes=BLOCK_BYTES,
+            file_hash=file_hash, file_key=file_key, mime=mime, state=TransferState.QUEUED,
+            verified_blocks=0, source_path=source, partial_path=None, final_path=None,
+            error=None, created_ms=stamp, updated_ms=stamp,
+        )  # fmt: skip
+        profile = self._core.profile
+        try:
+            with profile.batch():  # transfer, history row, outbox entry: one commit
+                profile.files.add(transfer, sender=self._core.name)
+                profile.enqueue_outbox(
+                    transfer_id, conversation, "", created_ms=stamp,
+                    frame_type=FrameType.FILE_OFFER, payload=offer.encode(),
+                )  # fmt: skip
+        except StoreError as exc:
+            raise UserError(str(exc.user_message)) from None
+        self._core.marks.index_later()
+        link = self._core.links.get(contact.public_key)
+        if link is not None and link.state == "open":
+            self._core.flush_outbox_soon(link, conversation)
+        return self._view(transfer)
+
+    async def async_files(self) -> list[FileView]:
+        return [self._view(t) for t in self._core.profile.files.all(LIST_LIMIT)]
+
+    async def async_accept(self, query: str, to: str | None) -> FileView:
+        transfer = self._resolve(query)
+        if transfer.direction is not Direction.IN or transfer.state is not TransferState.OFFERED:
+            raise UserError(
+                f"{_short(transfer)} is {transfer.state.value}: only a file offered to you"
+                " and not accepted yet can be accepted"
+            )
+        downloads = Path(to) if to else self._downloads_dir()
+        if not downloads.is_absolute():
+            raise UserError(f"{to}: the directory must be an absolute path")
+        self._check_room(transfer, downloads)
+        return self._accept(transfer, downloads)
+
+    async def async_cancel(self, query: str) -> FileView:
+        transfer = self._resolve(query)
+        if transfer.state.finished:
+            raise UserError(f"{_short(transfer)} has ended already ({transfer.state.value})")
+        declined = transfer.direction is Direction.IN and transfer.state is TransferState.OFFERED
+        kind = ControlKind.DECLINE if declined else ControlKind.CANCEL
+        self._send_control(transfer.peer_key, FileControl(kind, transfer.transfer_id, 0,
+                                                           "cancelled by the user"))  # fmt: skip
+        state = TransferState.DECLINED if declined else TransferState.CANCELLED
+        self._end(transfer, state, "cancelled by you")
+        self._core.emit(self._cancelled(transfer, "me", ""))
+        return self._view(self._get(transfer.transfer_id) or transfer)
+
+    # -- from the core ---------------------------------------------------------------
+
+    def on_session_open(self, link: PeerLink, ref: ConversationRef) -> None:
+        """Resume: ACCEPT(verified) for what we receive; the offer again for what we send."""
+        if not link.session.files:
+            return
+        link.file_chunk_handler = self._on_chunk
+        for receiver in self._receivers.values():  # an earlier session's: it records no more
+            if receiver.link.peer_key == link.peer_key:
+                receiver.stopped = True
+        for transfer in self._core.profile.files.active_for(link.peer_key):
+            if transfer.direction is Direction.IN and transfer.state in _IN_PROGRESS:
+                self._core.spawn(self._async_resume_receiving(link, ref, transfer))
+            elif transfer.direction is Direction.OUT and not self._core.profile.in_outbox(
+                transfer.transfer_id, transfer.conversation
+            ):
+                self._send_offer(link, transfer)
+
+    def on_frame(self, link: PeerLink, event: FileFrameReceived, ref: ConversationRef) -> None:
+        if event.frame_type == FrameType.FILE_OFFER:
+            self._on_offer(link, event, ref)
+            return
+        try:
+            control = decode_control(event.payload)
+        except FileWireError as exc:
+            logger.warning("file control from %s refused (%s): %s", ref.peer_label, exc.code, exc)
+            return
+        transfer = self._get(control.transfer_id)
+        if transfer is None or transfer.peer_key != link.peer_key:
+            if control.kind is ControlKind.ACCEPT:  # a transfer we no longer know: stop it
+                self._reply(link, ControlKind.CANCEL, control.transfer_id, "unknown transfer")
+            return
+        if transfer.direction is Direction.OUT:
+            self._on_control_for_sender(link, ref, transfer, control)
+        elif control.kind is ControlKind.CANCEL:
+            self._on_cancel(transfer, control.reason)
+
+    def stop(self) -> None:
+        for sender in self._senders.values():
+            if sender.task is not None:
+                sender.task.cancel()
+
+    # -- sending -----------------------------------------------------------------------
+
+    def _send_offer(self, link: PeerLink, transfer: StoredTransfer) -> None:
+        if transfer.file_key is None:
+            return
+        offer = FileOffer(
+            transfer.size, transfer.block_bytes, transfer.file_hash, transfer.file_key,
+            transfer.mime, transfer.name,
+        )  # fmt: skip
+        with contextlib.suppress(TransportError, ProtocolError):
+            link.send(
+                link.session.send_file_offer(
+                    offer.encode(), now_ms(), message_id=transfer.transfer_id
+                )
+            )
+
+    def _on_control_for_sender(
+        self, link: PeerLink, ref: ConversationRef, transfer: StoredTransfer, control: FileControl
+    ) -> None:
+        tid = transfer.transfer_id
+        if transfer.state.finished:
+            if control.kind is ControlKind.ACCEPT:  # cancelled here while they were away
+                self._reply(link, ControlKind.CANCEL, tid, transfer.error or "cancelled")
+            return
+        sender = self._senders.get(tid)
+        kind = control.kind
+        if kind is ControlKind.ACCEPT:
+            self._start_sending(link, ref, transfer, control.value)
+        elif kind is ControlKind.ACK and sender is not None and sender.link is link:
+            try:
+                sender.transfer.on_ack(control.value)
+            except FileWireError as exc:
+                logger.warning("file ack from %s refused: %s", ref.peer_label, exc)
+                return
+            sender.wake.set()
+            self._progress_out(sender)
+        elif kind is ControlKind.DONE:
+            self._finish_sending(transfer, sender, control.value)
+        elif kind is ControlKind.FAIL:
+            self._end(transfer, TransferState.FAILED, _one_line(control.reason) or "failed")
+            self._core.emit(self._failed(transfer, f"{ref.name} could not save it: "
+                                         + (_one_line(control.reason) or "no reason given")))  # fmt: skip
+        elif kind in (ControlKind.CANCEL, ControlKind.DECLINE):
+            self._on_cancel(transfer, control.reason, declined=kind is ControlKind.DECLINE)
+
+    def _start_sending(
+        self, link: PeerLink, ref: ConversationRef, transfer: StoredTransfer, first: int
+    ) -> None:
+        tid = transfer.transfer_id
+        old = self._senders.pop(tid, None)
+        if old is not None and old.task is not None:
+            old.task.cancel()  # an earlier session's, or a repeated ACCEPT: from ``first``
+        if transfer.file_key is None or transfer.source_path is None:
+            return
+        outgoing = OutgoingTransfer(tid, transfer.file_key, transfer.size, transfer.block_bytes)
+        try:
+            outgoing.on_accept(first)
+        except FileWireError as exc:
+            logger.warning("file accept from %s refused: %s", ref.peer_label, exc)
+            return
+        sender = _Sender(transfer, outgoing, link, ref)
+        self._senders[tid] = sender
+        self._set_state(transfer, TransferState.ACCEPTED)  # SENDING once it has a slot
+        self._meter(tid)
+        sender.task = self._core.spawn(self._async_send_blocks(sender))
+
+    async def _async_send_blocks(self, sender: _Sender) -> None:
+        slots = self._slots.setdefault(sender.link.peer_key, asyncio.Semaphore(ACTIVE_PER_PEER))
+        stored = sender.stored
+        source = stored.source_path
+        assert source is not None
+        async with slots:
+            if sender.link.state != "open" or self._senders.get(stored.transfer_id) is not sender:
+                return
+            self._set_state(stored, TransferState.SENDING)
+            try:
+                if await asyncio.to_thread(_size_of, source) != stored.size:
+                    self._source_changed(sender, "the file changed since it was offered")
+                    return
+                while sender.link.state == "open" and not sender.transfer.done_sending:
+                    blocks = sender.transfer.blocks_to_send()
+                    if not blocks:
+                        sender.wake.clear()
+                        await _wait_either(sender.wake, sender.link)
+                        continue
+                    for index in blocks:
+                        chunks = await asyncio.to_thread(_chunks_of, sender.transfer, source, index)
+                        for chunk in chunks:
+                            await sender.link.async_send_file_chunk(chunk)
+                            total = self._sent_total.get(stored.transfer_id, 0) + len(chunk)
+                            self._sent_total[stored.transfer_id] = total
+            except file_io.FileIoError as exc:
+                self._source_changed(sender, str(exc))
+            except OSError as exc:
+                self._source_changed(sender, f"cannot read the file: {exc.strerror or exc}")
+            except TransportError:
+                pass  # the link went: the receiver's next ACCEPT resumes it
+
+    def _source_changed(self, sender: _Sender, reason: str) -> None:
+        stored = sender.stored
+        self._reply(sender.link, ControlKind.CANCEL, stored.transfer_id, reason)
+        self._end(stored, TransferState.FAILED, reason)
+        self._core.emit(self._failed(stored, reason))
+
+    def _finish_sending(self, transfer: StoredTransfer, sender: _Sender | None, size: int) -> None:
+        if size != transfer.size:
+            logger.warning("file done with size %d, offered %d", size, transfer.size)
+        self._core.profile.files.update_progress(
+            transfer.transfer_id, transfer.block_count, now_ms=now_ms()
+        )
+        self._end(transfer, TransferState.DONE, None)
+        self._core.emit(
+            FileDone(
+                transfer.transfer_id.hex(), transfer.conversation, peer_id(transfer.peer_key),
+                "out", transfer.name, transfer.size, str(transfer.source_path or ""),
+                self._sent_total.get(transfer.transfer_id, 0),
+            )
+        )  # fmt: skip
+
+    def _progress_out(self, sender: _Sender) -> None:
+        tid = sender.stored.transfer_id
+        acked = sender.transfer.acked
+        done = min(acked * sender.stored.block_bytes, sender.stored.size)
+        meter = self._meter(tid)
+        now = time.monotonic()
+        meter.add(now, done)
+        last = acked == sender.transfer.blocks
+        if meter.due(now) or last:
+            # Written behind: a lost ACK count only means a resend of at most a window.
+            with contextlib.suppress(StoreError, ValueError):
+                self._core.profile.files.update_progress(tid, acked, now_ms=now_ms())
+            self._emit_progress(sender.stored, "sending", done, meter, now)
+
+    # -- receiving --------------------------------------------------------------------
+
+    def _on_offer(self, link: PeerLink, event: FileFrameReceived, ref: ConversationRef) -> None:
+        tid = event.message_id
+        try:
+            offer = decode_offer(event.payload)
+        except FileWireError as exc:
+            logger.warning("file offer from %s refused (%s): %s", ref.peer_label, exc.code, exc)
+            self._receipt(link, tid)  # not sent again: it would be refused again
+            return
+        held = self._get(tid)
+        if held is not None:  # the offer again: where we stand with it
+            self._receipt(link, tid)
+            if held.peer_key == link.peer_key and held.direction is Direction.IN:
+                self._answer_repeat(link, held)
+            return
+        stamp = now_ms()
+        transfer = StoredTransfer(
+            transfer_id=tid, conversation=ref.conversation_id, peer_key=link.peer_key,
+            direction=Direction.IN, name=sanitize_file_name(offer.name), size=offer.size,
+            block_bytes=offer.block_bytes, file_hash=offer.file_hash, file_key=offer.file_key,
+            mime=offer.mime, state=TransferState.OFFERED, verified_blocks=0, source_path=None,
+            partial_path=None, final_path=None, error=None, created_ms=stamp, updated_ms=stamp,
+        )  # fmt: skip
+        try:
+            added = self._core.profile.files.add(transfer, sender=ref.name)
+        except StoreError as exc:  # too many unfinished with this peer, or the disk
+            self._receipt(link, tid)
+            self._reply(link, ControlKind.DECLINE, tid, str(exc.user_message))
+            return
+        except ValueError as exc:
+            self._receipt(link, tid)
+            self._reply(link, ControlKind.DECLINE, tid, f"refused: {exc}")
+            return
+        self._core.marks.index_later()
+        self._receipt(link, tid)
+        if not added:
+            return
+        downloads = self._downloads_dir()
+        reason = self._auto_accept_refusal(transfer, downloads)
+        if reason is None:
+            try:
+                self._accept(transfer, downloads)
+                return
+            except UserError as exc:
+                reason = str(exc)
+        self._core.emit(
+            FileOffered(
+                tid.hex(), ref.conversation_id, ref.peer_label, ref.name, transfer.name,
+                transfer.size, reason,
+            )
+        )  # fmt: skip
+
+    def _answer_repeat(self, link: PeerLink, held: StoredTransfer) -> None:
+        tid = held.transfer_id
+        if held.state is TransferState.DONE:
+            self._reply(link, ControlKind.DONE, tid, "", value=held.size)
+        elif held.state is TransferState.FAILED:
+            self._reply(link, ControlKind.FAIL, tid, held.error or "failed")
+        elif held.state is TransferState.DECLINED:
+            self._reply(link, ControlKind.DECLINE, tid, held.error or "declined")
+        elif held.state is TransferState.CANCELLED:
+            self._reply(link, ControlKind.CANCEL, tid, held.error or "cancelled")
+        # offered: waits for the user; accepted/receiving: ACCEPT went at session open
+
+    def _auto_accept_refusal(self, transfer: StoredTransfer, downloads: Path) -> str | None:
+        contact = self._core.profile.get_contact(transfer.peer_key)
+        if contact is None or contact.trust is not TrustState.ACCEPTED:
+            return "not from a contact: accept it with `p2pchat files accept ID`"
+        limit = self._core.profile.settings.auto_accept_bytes
+        if transfer.size > limit:
+            return f"over the auto-accept size ({_size(limit)}): `p2pchat files accept ID`"
+        try:
+            self._check_room(transfer, downloads)
+        except UserError as exc:
+            return str(exc)
+        return None
+
+    def _check_room(self, transfer: StoredTransfer, downloads: Path) -> None:
+        try:
+            room = file_io.has_room(downloads, transfer.size)
+        except OSError as exc:
+            raise UserError(f"cannot use {downloads}: {exc.strerror or exc}") from None
+        if not room:
+            free = file_io.free_bytes(downloads)
+            raise UserError(
+                f"not enough space in {downloads} for {transfer.name} ({_size(transfer.size)},"
+                f" {_size(free)} free, {_size(file_io.FREE_SPACE_MARGIN)} kept spare):"
+                " free some space, or accept it elsewhere with `files accept ID --to DIR`"
+            )
+
+    def _accept(self, transfer: StoredTransfer, downloads: Path) -> FileView:
+        try:
+            partial = file_io.partial_path(downloads, transfer.transfer_id)
+            file_io.truncate_partial(partial, 0)
+        except OSError as exc:
+            raise UserError(f"cannot write in {downloads}: {exc.strerror or exc}") from None
+        files = self._core.profile.files
+        try:
+            files.set_partial_path(transfer.transfer_id, partial, now_ms=now_ms())
+            files.set_state(transfer.transfer_id, TransferState.ACCEPTED, now_ms=now_ms())
+        except StoreError as exc:
+            raise UserError(str(exc.user_message)) from None
+        accepted = self._get(transfer.transfer_id) or transfer
+        link = self._core.links.get(transfer.peer_key)
+        if link is not None and link.state == "open" and link.session.files:
+            ref = ConversationRef(transfer.conversation, peer_id(transfer.peer_key),
+                                  self._peer_name(transfer.peer_key))  # fmt: skip
+            self._core.spawn(self._async_resume_receiving(link, ref, accepted))
+        return self._view(accepted)
+
+    async def _async_resume_receiving(
+        self, link: PeerLink, ref: ConversationRef, transfer: StoredTransfer
+    ) -> None:
+        """ACCEPT(verified), after cutting the partial file to what was verified."""
+        partial, key = transfer.partial_path, transfer.file_key
+        if partial is None or key is None:
+            return
+        offer = FileOffer(transfer.size, transfer.block_bytes, transfer.file_hash, key,
+                          transfer.mime, transfer.name)  # fmt: skip
+        incoming = IncomingTransfer(
+            transfer.transfer_id, offer, verified_blocks=transfer.verified_blocks
+        )
+        length = min(transfer.verified_blocks * transfer.block_bytes, transfer.size)
+        try:
+            await asyncio.to_thread(file_io.truncate_partial, partial, length)
+        except OSError as exc:
+            self._fail_receiving(link, transfer, f"cannot write the partial file: {exc}")
+            return
+        if link.state != "open":
+            return
+        receiver = _Receiver(transfer, incoming, link, ref, partial)
+        old = self._receivers.get(transfer.transfer_id)
+        if old is not None:
+            old.stopped = True
+        self._receivers[transfer.transfer_id] = receiver
+        self._meter(transfer.transfer_id).add(time.monotonic(), length)
+        self._send(link, incoming.accept())
+        if incoming.complete:  # an empty file, or every block was in before a restart
+            receiver.writer = self._core.spawn(self._async_finish_receiving(receiver))
+
+    def _on_chunk(self, link: PeerLink, data: bytes) -> None:
+        receiver = self._receivers.get(data[1:17])
+        if receiver is None or receiver.link is not link or receiver.stopped:
+            return  # a transfer not accepted in this session (or cancelled): dropped
+        try:
+            outcome = receiver.incoming.receive_chunk(data)
+        except FileWireError as exc:
+            self._fail_receiving(link, receiver.stored, f"bad data from the sender ({exc.code})")
+            return
+        if isinstance(outcome, BlockReady):
+            receiver.ready.append(outcome)
+            if receiver.writer is None or receiver.writer.done():
+                receiver.writer = self._core.spawn(self._async_write_blocks(receiver))
+
+    async def _async_write_blocks(self, receiver: _Receiver) -> None:
+        stored = receiver.stored
+        while receiver.ready and not receiver.stopped:
+            block = receiver.ready.popleft()
+            try:
+                await asyncio.to_thread(
+                    file_io.write_block, receiver.partial, block.index * stored.block_bytes,
+                    block.data,
+                )  # fmt: skip
+            except OSError as exc:
+                self._fail_receiving(receiver.link, stored, f"cannot write: {exc.strerror or exc}")
+                return
+            if receiver.stopped or receiver.link.state == "closed":
+                return  # written, not recorded: the next session truncates it away
+            ack = receiver.incoming.block_written(block.index)
+            verified = receiver.incoming.verified
+            try:
+                files = self._core.profile.files
+                if stored.state is TransferState.ACCEPTED:
+                    files.set_state(stored.transfer_id, TransferState.RECEIVING, now_ms=now_ms())
+                    stored = receiver.stored = _with_state(stored, TransferState.RECEIVING)
+                files.update_progress(stored.transfer_id, verified, now_ms=now_ms())
+            except StoreError as exc:
+                # Not recorded: no ACK either; the next session resumes from what was.
+                logger.warning("file progress not stored: %s", exc)
+                receiver.link.close(f"could not store a file's progress: {exc}")
+                return
+            self._send(receiver.link, ack)
+            done = min(verified * stored.block_bytes, stored.size)
+            meter = self._meter(stored.transfer_id)
+            now = time.monotonic()
+            meter.add(now, done)
+            if meter.due(now):
+                self._emit_progress(stored, "receiving", done, meter, now)
+        if receiver.incoming.complete and not receiver.stopped:
+            await self._async_finish_receiving(receiver)
+
+    async def _async_finish_receiving(self, receiver: _Receiver) -> None:
+        stored = receiver.stored
+        receiver.stopped = True  # nothing more comes for it
+        self._emit_progress(stored, "verifying", stored.size, self._meter(stored.transfer_id),
+                            time.monotonic())  # fmt: skip
+        try:
+            digest = await asyncio.to_thread(file_io.hash_file, receiver.partial)
+        except OSError as exc:
+            self._fail_receiving(receiver.link, stored, f"cannot read back: {exc.strerror or exc}")
+            return
+        if not receiver.incoming.whole_hash_ok(digest):
+            await asyncio.to_thread(file_io.remove_partial, receiver.partial)
+            self._fail_receiving(receiver.link, stored, "the whole file's hash does not match")
+            return
+        final_dir = receiver.partial.parent.parent  # the partial dir sits in the downloads dir
+        try:
+            final = await asyncio.to_thread(
+                file_io.move_into_place, receiver.partial, final_dir, stored.name
+            )
+        except OSError as exc:
+            self._fail_receiving(receiver.link, stored, f"cannot save it: {exc.strerror or exc}")
+            return
+        self._receivers.pop(stored.transfer_id, None)
+        self._end(stored, TransferState.DONE, None, final_path=final)
+        self._reply(receiver.link, ControlKind.DONE, stored.transfer_id, "", value=stored.size)
+        self._core.emit(
+            FileDone(
+                stored.transfer_id.hex(), stored.conversation, peer_id(stored.peer_key), "in",
+                stored.name, stored.size, str(final),
+            )
+        )  # fmt: skip
+
+    def _fail_receiving(self, link: PeerLink, transfer: StoredTransfer, reason: str) -> None:
+        receiver = self._receivers.pop(transfer.transfer_id, None)
+        if receiver is not None:
+            receiver.stopped = True
+        if transfer.partial_path is not None:
+            file_io.remove_partial(transfer.partial_path)
+        self._reply(link, ControlKind.FAIL, transfer.transfer_id, reason)
+        self._end(transfer, TransferState.FAILED, reason)
+        self._core.emit(self._failed(transfer, reason))
+
+    # -- either side ------------------------------------------------------------------
+
+    def _on_cancel(self, transfer: StoredTransfer, reason: str, *, declined: bool = False) -> None:
+        reason = _one_line(reason)
+        state = TransferState.DECLINED if declined else TransferState.CANCELLED
+        self._end(transfer, state, f"{'declined' if declined else 'cancelled'} by the peer"
+                  + (f": {reason}" if reason else ""))  # fmt: skip
+        self._core.emit(self._cancelled(transfer, "peer", reason))
+
+    def _end(
+        self,
+        transfer: StoredTransfer,
+        state: TransferState,
+        error: str | None,
+        *,
+        final_path: Path | None = None,
+    ) -> None:
+        """The transfer ends: stored, its tasks stopped, its partial data gone."""
+        tid = transfer.transfer_id
+        sender = self._senders.pop(tid, None)
+        if sender is not None and sender.task is not None and sender.task is not _current():
+            sender.task.cancel()
+        receiver = self._receivers.pop(tid, None)
+        if receiver is not None:
+            receiver.stopped = True
+        if state is not TransferState.DONE and transfer.partial_path is not None:
+            file_io.remove_partial(transfer.partial_path)
+        profile = self._core.profile
+        try:
+            with profile.batch():
+                profile.files.set_state(
+                    tid, state, now_ms=now_ms(),
+                    error=None if error is None else _one_line(error)[:500],
+                    final_path=final_path,
+                )  # fmt: skip
+                if transfer.direction is Direction.OUT:
+                    profile.remove_outbox(tid, transfer.conversation)  # a queued offer goes
+        except StoreError as exc:
+            logger.warning("file transfer end not stored: %s", exc)
+        self._meters.pop(tid, None)
+
+    def _set_state(self, transfer: StoredTransfer, state: TransferState) -> None:
+        with contextlib.suppress(StoreError):
+            self._core.profile.files.set_state(transfer.transfer_id, state, now_ms=now_ms())
+
+    def _send(self, link: PeerLink, control: FileControl) -> None:
+        with contextlib.suppress(TransportError, ProtocolError):
+            link.send(link.session.send_file_control(control.encode(), now_ms()))
+
+    def _reply(
+        self, link: PeerLink, kind: ControlKind, tid: bytes, reason: str, *, value: int = 0
+    ) -> None:
+        self._send(link, FileControl(kind, tid, value, _reason(reason)))
+
+    def _send_control(self, peer_key: bytes, control: FileControl) -> None:
+        link = self._core.links.get(peer_key)
+        if link is not None and link.state == "open" and link.session.files:
+            self._send(link, control)
+
+    def _receipt(self, link: PeerLink, message_id: bytes) -> None:
+        with contextlib.suppress(TransportError, ProtocolError):
+            link.send(link.session.send_receipt(message_id, now_ms()))
+
+    def _downloads_dir(self) -> Path:
+        if self._downloads is not None:
+            return self._downloads
+        setting = self._core.profile.settings.downloads_dir
+        return setting if setting is not None else file_io.default_downloads_dir()
+
+    def _get(self, tid: bytes) -> StoredTransfer | None:
+        return self._core.profile.files.get(tid)
+
+    def _resolve(self, query: str) -> StoredTransfer:
+        wanted = query.strip().lower()
+        if len(wanted) < MIN_ID_PREFIX or any(c not in "0123456789abcdef" for c in wanted):
+            raise UserError(
+                f"{query!r} is not a transfer id: give its first {MIN_ID_PREFIX}+ hex digits"
+                " (`p2pchat files` lists them)"
+            )
+        found = [t for t in self._core.profile.files.all(10_000)
+                 if t.transfer_id.hex().startswith(wanted)]  # fmt: skip
+        if not found:
+            raise UserError(f"no file transfer {wanted}: `p2pchat files` lists them")
+        if len(found) > 1:
+            raise UserError(f"{wanted} matches {len(found)} transfers: give more of its id")
+        return found[0]
+
+    def _peer_name(self, key: bytes) -> str:
+        contact = self._core.profile.get_contact(key)
+        return contact.display_name if contact is not None else peer_id(key)
+
+    def _meter(self, tid: bytes) -> _Meter:
+        meter = self._meters.get(tid)
+        if meter is None:
+            meter = self._meters[tid] = _Meter()
+        return meter
+
+    def _emit_progress(
+        self, transfer: StoredTransfer, state: str, done: int, meter: _Meter, now: float
+    ) -> None:
+        meter.emitted(now)
+        rate = meter.rate()
+        left = transfer.size - done
+        self._core.emit(
+            FileProgress(
+                transfer.transfer_id.hex(), transfer.conversation, peer_id(transfer.peer_key),
+                transfer.direction.value, transfer.name, state, done, transfer.size, rate,
+                (left + rate - 1) // rate if rate > 0 else None,
+                self._sent_total.get(transfer.transfer_id, 0),
+            )
+        )  # fmt: skip
+
+    def _view(self, transfer: StoredTransfer) -> FileView:
+        tid = transfer.transfer_id
+        done = min(transfer.verified_blocks * transfer.block_bytes, transfer.size)
+        if transfer.state is TransferState.DONE:
+            done = transfer.size
+        path = transfer.source_path if transfer.direction is Direction.OUT else transfer.final_path
+        return FileView(
+            transfer_id=tid.hex(), conversation=transfer.conversation,
+            peer_id=peer_id(transfer.peer_key), peer_name=self._peer_name(transfer.peer_key),
+            direction=transfer.direction.value, name=transfer.name, size=transfer.size,
+            bytes_done=done, state=transfer.state.value,
+            path=None if path is None else str(path), error=transfer.error,
+            bytes_sent_total=self._sent_total.get(tid, 0),
+        )  # fmt: skip
+
+    def _failed(self, transfer: StoredTransfer, reason: str) -> FileFailed:
+        return FileFailed(
+            transfer.transfer_id.hex(), transfer.conversation, peer_id(transfer.peer_key),
+            transfer.direction.value, transfer.name, _one_line(reason),
+        )  # fmt: skip
+
+    def _cancelled(self, transfer: StoredTransfer, by: str, reason: str) -> FileCancelled:
+        return FileCancelled(
+            transfer.transfer_id.hex(), transfer.conversation, peer_id(transfer.peer_key),
+            transfer.direction.value, transfer.name, by, reason,
+        )  # fmt: skip
+
+
+# -- the state of one transfer in this run ------------------------------------------
+
+
+@dataclass
+class _Sender:
+    stored: StoredTransfer
+    transfer: OutgoingTransfer
+    link: PeerLink
+    ref: ConversationRef
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # an ACK came
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Receiver:
+    stored: StoredTransfer
+    incoming: IncomingTransfer
+    link: PeerLink
+    ref: ConversationRef
+    partial: Path
+    ready: collections.deque[BlockReady] = field(default_factory=collections.deque)
+    writer: asyncio.Task[None] | None = None
+    stopped: bool = False
+
+
+class _Meter:
+    """Bytes over time: the recent rate, and whether a progress event is due."""
+
+    def __init__(self) -> None:
+        self._samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
+        self._last_emit = 0.0
+
+    def add(self, now: float, done: int) -> None:
+        self._samples.append((now, done))
+        while self._samples and now - self._samples[0][0] > RATE_WINDOW_S:
+            self._samples.popleft()
+
+    def due(self, now: float) -> bool:
+        return now - self._last_emit >= PROGRESS_EVERY_S
+
+    def emitted(self, now: float) -> None:
+        self._last_emit = now
+
+    def rate(self) -> int:
+        if len(self._samples) < 2:
+            return 0
+        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+        return int((b1 - b0) / (t1 - t0)) if t1 > t0 and b1 > b0 else 0
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _check_source(source: Path) -> int:
+    try:
+        info = source.stat()
+    except FileNotFoundError:
+        raise UserError(f"{source}: no such file") from None
+    except OSError as exc:
+        raise UserError(f"{source}: {exc.strerror or exc}") from None
+    import stat as stat_module
+
+    if not stat_module.S_ISREG(info.st_mode):
+        raise UserError(f"{source} is not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise UserError(f"{source} is {_size(info.st_size)}, over the limit of 1 TiB")
+    if not os.access(source, os.R_OK):
+        raise UserError(f"{source}: permission denied")
+    return info.st_size
+
+
+def _wire_name(name: str) -> str:
+    """The name as offered: as it is when it fits the wire, else made to fit."""
+    try:
+        fits = 0 < len(name.encode("utf-8")) <= MAX_NAME_BYTES
+    except UnicodeEncodeError:  # a file name that is not UTF-8 on disk
+        fits = False
+    return name if fits else sanitize_file_name(name.encode("utf-8", "replace").decode())
+
+
+def _mime_of(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    if guessed and len(guessed) <= 255 and guessed.isascii() and guessed.isprintable():
+        return guessed
+    return "application/octet-stream"
+
+
+def _size_of(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _chunks_of(transfer: OutgoingTransfer, source: Path, index: int) -> list[bytes]:
+    # In a thread: the read, the block hash and the encryption stay off the event loop.
+    data = file_io.read_block(source, index * transfer.block_bytes, transfer.block_len(index))
+    return transfer.chunks_of(index, data)
+
+
+async def _wait_either(event: asyncio.Event, link: PeerLink) -> None:
+    waits = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(link.async_wait_closed())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+def _with_state(transfer: StoredTransfer, state: TransferState) -> StoredTransfer:
+    import dataclasses
+
+    return dataclasses.replace(transfer, state=state)
+
+
+def _current() -> asyncio.Task[object] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def _reason(text: str) -> str:
+    """A reason as the wire takes it: one line, ≤ MAX_REASON_BYTES of UTF-8."""
+    raw = _one_line(text).encode("utf-8")[:MAX_REASON_BYTES]
+    return raw.decode("utf-8", "ignore")
+
+
+def _short(transfer: StoredTransfer) -> str:
+    return f"{transfer.name} ({transfer.transfer_id.hex()[:8]})"
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
