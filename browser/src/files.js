@@ -102,6 +102,11 @@ export class FileTransfers {
         // under way waits for the owner's ACCEPT, which every session open brings.
         t.pumping = false;
         if (!t.receipted) link.sendOffer(t.offer.encode(), t.id);
+        if (t.pendingStart) {
+          // Its ACCEPT came before this link: go on from there.
+          t.pendingStart = false;
+          this._pump(t);
+        }
       } else if (t.direction === "in" && t.state === State.RECEIVING) {
         link.sendControl(t.inc.accept().encode());
       }
@@ -132,6 +137,7 @@ export class FileTransfers {
       samples: [],
       receipted: false,
       pumping: false,
+      pendingStart: false,
       offer: null,
       out: null,
       error: "",
@@ -176,6 +182,10 @@ export class FileTransfers {
   }
 
   async _pump(t) {
+    if (this._link === null) {
+      t.pendingStart = true;
+      return;
+    }
     if (t.pumping) return;
     t.pumping = true;
     const link = this._link;
