@@ -79,6 +79,9 @@ class LanFiles:
         self._slots: dict[bytes, asyncio.Semaphore] = {}  # peer key → ACTIVE_PER_PEER
         self._sent_total: dict[bytes, int] = {}  # transfer id → bytes put on the wire
         self._meters: dict[bytes, _Meter] = {}
+        # transfer id → its one finishing task (whole-file hash, final name, DONE/FAIL):
+        # a session opened meanwhile waits for it instead of starting a second one.
+        self._finishing: dict[bytes, asyncio.Task[None]] = {}
 
     # -- NodeApi ---------------------------------------------------------------------
 
@@ -440,6 +443,13 @@ class LanFiles:
         self, link: PeerLink, ref: ConversationRef, transfer: StoredTransfer
     ) -> None:
         """ACCEPT(verified), after cutting the partial file to what was verified."""
+        finishing = self._finishing.get(transfer.transfer_id)
+        if finishing is not None:  # every block is in: answer as it ends, on this link
+            await asyncio.wait([finishing])
+            held = self._get(transfer.transfer_id)
+            if held is not None and held.state.finished and link.state == "open":
+                self._answer_repeat(link, held)
+            return
         partial, key = transfer.partial_path, transfer.file_key
         if partial is None or key is None:
             return
@@ -464,7 +474,7 @@ class LanFiles:
         self._meter(transfer.transfer_id).add(time.monotonic(), length)
         self._send(link, incoming.accept())
         if incoming.complete:  # an empty file, or every block was in before a restart
-            receiver.writer = self._core.spawn(self._async_finish_receiving(receiver))
+            receiver.writer = self._finish_receiving(receiver)
 
     def _on_chunk(self, link: PeerLink, data: bytes) -> None:
         receiver = self._receivers.get(data[1:17])
@@ -515,7 +525,17 @@ class LanFiles:
             if meter.due(now):
                 self._emit_progress(stored, "receiving", done, meter, now)
         if receiver.incoming.complete and not receiver.stopped:
-            await self._async_finish_receiving(receiver)
+            self._finish_receiving(receiver)
+
+    def _finish_receiving(self, receiver: _Receiver) -> asyncio.Task[None]:
+        """The one finishing task of this transfer (started now, or the running one)."""
+        tid = receiver.stored.transfer_id
+        task = self._finishing.get(tid)
+        if task is None:
+            receiver.stopped = True  # nothing more comes for it
+            task = self._finishing[tid] = self._core.spawn(self._async_finish_receiving(receiver))
+            task.add_done_callback(lambda _: self._finishing.pop(tid, None))
+        return task
 
     async def _async_finish_receiving(self, receiver: _Receiver) -> None:
         stored = receiver.stored
