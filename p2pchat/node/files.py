@@ -446,10 +446,12 @@ class LanFiles:
         finishing = self._finishing.get(transfer.transfer_id)
         if finishing is not None:  # every block is in: answer as it ends, on this link
             await asyncio.wait([finishing])
-            held = self._get(transfer.transfer_id)
-            if held is not None and held.state.finished and link.state == "open":
-                self._answer_repeat(link, held)
-            return
+            ended = self._get(transfer.transfer_id)
+            if ended is None or ended.state.finished:
+                if ended is not None and link.state == "open":
+                    self._answer_repeat(link, ended)
+                return
+            transfer = ended  # it stopped short (cancelled): resumed as stored now
         partial, key = transfer.partial_path, transfer.file_key
         if partial is None or key is None:
             return
@@ -459,11 +461,35 @@ class LanFiles:
             transfer.transfer_id, offer, verified_blocks=transfer.verified_blocks
         )
         length = min(transfer.verified_blocks * transfer.block_bytes, transfer.size)
+        final = transfer.final_path
         try:
-            await asyncio.to_thread(file_io.truncate_partial, partial, length)
+            placed = (
+                final is not None
+                and not await asyncio.to_thread(file_io.exists, partial)
+                and await asyncio.to_thread(file_io.exists, final)
+            )
+            if placed and final is not None:  # renamed into place, then a crash
+                self._done_receiving(link, transfer, final)
+                return
+            held = await asyncio.to_thread(
+                file_io.resume_partial, partial, length, transfer.block_bytes
+            )
         except OSError as exc:
             self._fail_receiving(link, transfer, f"cannot write the partial file: {exc}")
             return
+        if held < length:  # the partial file lost data: resume from what it still has
+            logger.warning("partial file %s holds %d of %d verified bytes", partial, held, length)
+            incoming = IncomingTransfer(
+                transfer.transfer_id, offer, verified_blocks=held // transfer.block_bytes
+            )
+            try:
+                self._core.profile.files.update_progress(
+                    transfer.transfer_id, incoming.verified, now_ms=now_ms()
+                )
+            except StoreError as exc:
+                logger.warning("file progress not stored: %s", exc)
+                return
+            length = held
         if link.state != "open":
             return
         receiver = _Receiver(transfer, incoming, link, ref, partial)
@@ -552,16 +578,28 @@ class LanFiles:
             self._fail_receiving(receiver.link, stored, "the whole file's hash does not match")
             return
         final_dir = receiver.partial.parent.parent  # the partial dir sits in the downloads dir
+        earlier = self._get(stored.transfer_id)
         try:
             final = await asyncio.to_thread(
-                file_io.move_into_place, receiver.partial, final_dir, stored.name
+                file_io.claim_final_name, final_dir, stored.name,
+                earlier=None if earlier is None else earlier.final_path,
+            )  # fmt: skip
+            # Stored before the rename: a crash after it resumes as DONE, not as a
+            # transfer whose partial file is gone.
+            self._core.profile.files.set_state(
+                stored.transfer_id, TransferState.RECEIVING, now_ms=now_ms(), final_path=final
             )
-        except OSError as exc:
-            self._fail_receiving(receiver.link, stored, f"cannot save it: {exc.strerror or exc}")
+            await asyncio.to_thread(file_io.place, receiver.partial, final)
+        except (OSError, StoreError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else None
+            self._fail_receiving(receiver.link, stored, f"cannot save it: {reason or exc}")
             return
+        self._done_receiving(receiver.link, stored, final)
+
+    def _done_receiving(self, link: PeerLink, stored: StoredTransfer, final: Path) -> None:
         self._receivers.pop(stored.transfer_id, None)
         self._end(stored, TransferState.DONE, None, final_path=final)
-        self._reply(receiver.link, ControlKind.DONE, stored.transfer_id, "", value=stored.size)
+        self._reply(link, ControlKind.DONE, stored.transfer_id, "", value=stored.size)
         self._core.emit(
             FileDone(
                 stored.transfer_id.hex(), stored.conversation, peer_id(stored.peer_key), "in",

@@ -154,8 +154,11 @@ class Upload:
         node.files.on_frame(cast(PeerLink, link), event, ref_of(link.peer_key))
 
     def send_all(self, link: _Link, first: int = 0) -> None:
+        self.send_blocks(link, range(first, self.out.blocks))
+
+    def send_blocks(self, link: _Link, indices: range) -> None:
         assert link.file_chunk_handler is not None
-        for index in range(first, self.out.blocks):
+        for index in indices:
             block = self.data[index * BLOCK_BYTES : (index + 1) * BLOCK_BYTES]
             for chunk in self.out.chunks_of(index, block):
                 link.file_chunk_handler(cast(PeerLink, link), chunk)
@@ -219,3 +222,73 @@ async def test_a_link_reopened_while_verifying_finishes_once_and_answers_done_on
     held = node.profile.files.get(upload.tid)
     assert held is not None
     assert held.state is TransferState.DONE
+
+
+def acked(link: _Link, tid: bytes) -> int:
+    return max([c.value for c in link.controls() if c.kind is ControlKind.ACK], default=0)
+
+
+def accepts(link: _Link) -> list[int]:
+    return [c.value for c in link.controls() if c.kind is ControlKind.ACCEPT]
+
+
+async def two_blocks_in(node: Node, seed: int) -> tuple[bytes, Upload, _Link, Path]:
+    """A 4-block file offered and accepted, blocks 0 and 1 written and verified."""
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(3 * BLOCK_BYTES + 5))
+    first = open_link(node, key)
+    upload.offer_to(node, first)
+    await until(lambda: accepts(first) == [0])
+    upload.send_blocks(first, range(2))
+    await until(lambda: acked(first, upload.tid) == 2)
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.verified_blocks == 2
+    assert held.partial_path is not None
+    return key, upload, first, held.partial_path
+
+
+@pytest.mark.parametrize(("damage", "resume_at"), [("missing", 0), ("short", 1)])
+async def test_a_resume_never_zero_extends_a_lost_partial_file(
+    node: Node, tmp_path: Path, seed: int, damage: str, resume_at: int
+) -> None:
+    key, upload, _, partial = await two_blocks_in(node, seed)
+    if damage == "missing":
+        partial.unlink()
+    else:
+        os.truncate(partial, BLOCK_BYTES + 100)  # half of block 1 lost (a crash, a disk)
+    second = open_link(node, key)
+    await until(lambda: accepts(second) != [])
+    assert accepts(second) == [resume_at]
+    assert partial.stat().st_size == resume_at * BLOCK_BYTES
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.verified_blocks == resume_at
+    upload.send_all(second, resume_at)
+    await until(lambda: ControlKind.DONE in second.kinds())
+    assert (tmp_path / "dl" / "a.txt").read_bytes() == upload.data, f"seed {seed}"
+
+
+async def test_a_file_placed_before_a_crash_is_done_at_the_resume(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    key, upload, first, partial = await two_blocks_in(node, seed)
+    gate = HashGate(monkeypatch)
+    upload.send_blocks(first, range(2, 4))
+    await gate.wait_entered()
+    # The crash: between the rename into place and DONE stored (the finish is cut short).
+    for task in list(node.files._finishing.values()):
+        task.cancel()
+    gate.release.set()
+    final = tmp_path / "dl" / "a.txt"
+    files = node.profile.files
+    files.set_state(upload.tid, TransferState.RECEIVING, now_ms=1, final_path=final)
+    os.replace(partial, final)
+    second = open_link(node, key)
+    await until(lambda: second.kinds() != [])
+    assert second.kinds() == [ControlKind.DONE]
+    held = files.get(upload.tid)
+    assert held is not None
+    assert (held.state, held.final_path) == (TransferState.DONE, final)
+    assert final.read_bytes() == upload.data, f"seed {seed}"
+    assert saved_files(tmp_path) == ["a.txt"]
