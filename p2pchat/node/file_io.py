@@ -79,6 +79,49 @@ def truncate_partial(path: Path, length: int) -> None:
         os.close(fd)
 
 
+def resume_partial(path: Path, length: int, block_bytes: int) -> int:
+    """At a resume: cut ``path`` to the ``length`` bytes verified, or, when it holds
+    less (lost, cut short), to its whole blocks: it is never extended, since a
+    missing tail is not zeros. Returns its length now; a missing file is made empty."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(path, flags, FILE_MODE)
+    try:
+        held = os.fstat(fd).st_size
+        keep = length if held >= length else held // block_bytes * block_bytes
+        if held != keep:
+            os.ftruncate(fd, keep)
+            os.fsync(fd)
+        return keep
+    finally:
+        os.close(fd)
+
+
+def claim_final_name(directory: Path, name: str, *, earlier: Path | None = None) -> Path:
+    """The received file's final path in ``directory``, taken now (an empty 0600
+    placeholder, never an existing file): stored before ``place`` renames over it.
+    ``earlier``: the one claimed before a crash, kept while it is still our placeholder."""
+    if earlier is not None:
+        with contextlib.suppress(OSError):
+            info = os.lstat(earlier)
+            if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+                return earlier
+    directory.mkdir(parents=True, exist_ok=True)
+    return unique_path(directory, name)
+
+
+def place(partial: Path, final: Path) -> None:
+    """The verified ``partial`` takes ``final``'s name (our placeholder), durably."""
+    os.replace(partial, final)
+    _fsync_dir(final.parent)
+
+
+def exists(path: Path) -> bool:
+    return os.path.lexists(path)
+
+
 def remove_partial(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()

@@ -79,6 +79,9 @@ class LanFiles:
         self._slots: dict[bytes, asyncio.Semaphore] = {}  # peer key → ACTIVE_PER_PEER
         self._sent_total: dict[bytes, int] = {}  # transfer id → bytes put on the wire
         self._meters: dict[bytes, _Meter] = {}
+        # transfer id → its one finishing task (whole-file hash, final name, DONE/FAIL):
+        # a session opened meanwhile waits for it instead of starting a second one.
+        self._finishing: dict[bytes, asyncio.Task[None]] = {}
 
     # -- NodeApi ---------------------------------------------------------------------
 
@@ -440,6 +443,15 @@ class LanFiles:
         self, link: PeerLink, ref: ConversationRef, transfer: StoredTransfer
     ) -> None:
         """ACCEPT(verified), after cutting the partial file to what was verified."""
+        finishing = self._finishing.get(transfer.transfer_id)
+        if finishing is not None:  # every block is in: answer as it ends, on this link
+            await asyncio.wait([finishing])
+            ended = self._get(transfer.transfer_id)
+            if ended is None or ended.state.finished:
+                if ended is not None and link.state == "open":
+                    self._answer_repeat(link, ended)
+                return
+            transfer = ended  # it stopped short (cancelled): resumed as stored now
         partial, key = transfer.partial_path, transfer.file_key
         if partial is None or key is None:
             return
@@ -449,11 +461,35 @@ class LanFiles:
             transfer.transfer_id, offer, verified_blocks=transfer.verified_blocks
         )
         length = min(transfer.verified_blocks * transfer.block_bytes, transfer.size)
+        final = transfer.final_path
         try:
-            await asyncio.to_thread(file_io.truncate_partial, partial, length)
+            placed = (
+                final is not None
+                and not await asyncio.to_thread(file_io.exists, partial)
+                and await asyncio.to_thread(file_io.exists, final)
+            )
+            if placed and final is not None:  # renamed into place, then a crash
+                self._done_receiving(link, transfer, final)
+                return
+            held = await asyncio.to_thread(
+                file_io.resume_partial, partial, length, transfer.block_bytes
+            )
         except OSError as exc:
             self._fail_receiving(link, transfer, f"cannot write the partial file: {exc}")
             return
+        if held < length:  # the partial file lost data: resume from what it still has
+            logger.warning("partial file %s holds %d of %d verified bytes", partial, held, length)
+            incoming = IncomingTransfer(
+                transfer.transfer_id, offer, verified_blocks=held // transfer.block_bytes
+            )
+            try:
+                self._core.profile.files.update_progress(
+                    transfer.transfer_id, incoming.verified, now_ms=now_ms()
+                )
+            except StoreError as exc:
+                logger.warning("file progress not stored: %s", exc)
+                return
+            length = held
         if link.state != "open":
             return
         receiver = _Receiver(transfer, incoming, link, ref, partial)
@@ -464,7 +500,7 @@ class LanFiles:
         self._meter(transfer.transfer_id).add(time.monotonic(), length)
         self._send(link, incoming.accept())
         if incoming.complete:  # an empty file, or every block was in before a restart
-            receiver.writer = self._core.spawn(self._async_finish_receiving(receiver))
+            receiver.writer = self._finish_receiving(receiver)
 
     def _on_chunk(self, link: PeerLink, data: bytes) -> None:
         receiver = self._receivers.get(data[1:17])
@@ -515,7 +551,17 @@ class LanFiles:
             if meter.due(now):
                 self._emit_progress(stored, "receiving", done, meter, now)
         if receiver.incoming.complete and not receiver.stopped:
-            await self._async_finish_receiving(receiver)
+            self._finish_receiving(receiver)
+
+    def _finish_receiving(self, receiver: _Receiver) -> asyncio.Task[None]:
+        """The one finishing task of this transfer (started now, or the running one)."""
+        tid = receiver.stored.transfer_id
+        task = self._finishing.get(tid)
+        if task is None:
+            receiver.stopped = True  # nothing more comes for it
+            task = self._finishing[tid] = self._core.spawn(self._async_finish_receiving(receiver))
+            task.add_done_callback(lambda _: self._finishing.pop(tid, None))
+        return task
 
     async def _async_finish_receiving(self, receiver: _Receiver) -> None:
         stored = receiver.stored
@@ -532,16 +578,28 @@ class LanFiles:
             self._fail_receiving(receiver.link, stored, "the whole file's hash does not match")
             return
         final_dir = receiver.partial.parent.parent  # the partial dir sits in the downloads dir
+        earlier = self._get(stored.transfer_id)
         try:
             final = await asyncio.to_thread(
-                file_io.move_into_place, receiver.partial, final_dir, stored.name
+                file_io.claim_final_name, final_dir, stored.name,
+                earlier=None if earlier is None else earlier.final_path,
+            )  # fmt: skip
+            # Stored before the rename: a crash after it resumes as DONE, not as a
+            # transfer whose partial file is gone.
+            self._core.profile.files.set_state(
+                stored.transfer_id, TransferState.RECEIVING, now_ms=now_ms(), final_path=final
             )
-        except OSError as exc:
-            self._fail_receiving(receiver.link, stored, f"cannot save it: {exc.strerror or exc}")
+            await asyncio.to_thread(file_io.place, receiver.partial, final)
+        except (OSError, StoreError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else None
+            self._fail_receiving(receiver.link, stored, f"cannot save it: {reason or exc}")
             return
+        self._done_receiving(receiver.link, stored, final)
+
+    def _done_receiving(self, link: PeerLink, stored: StoredTransfer, final: Path) -> None:
         self._receivers.pop(stored.transfer_id, None)
         self._end(stored, TransferState.DONE, None, final_path=final)
-        self._reply(receiver.link, ControlKind.DONE, stored.transfer_id, "", value=stored.size)
+        self._reply(link, ControlKind.DONE, stored.transfer_id, "", value=stored.size)
         self._core.emit(
             FileDone(
                 stored.transfer_id.hex(), stored.conversation, peer_id(stored.peer_key), "in",

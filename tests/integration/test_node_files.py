@@ -1,0 +1,294 @@
+"""node/files.py on a real profile and a real disk, links faked: the receiving and
+sending sides' ordering under link drops, cancels and changed sources.
+
+The node is not started (no sockets, no mDNS); a fake link stands for a session with
+files: what the module sends is recorded, and chunks come from the real sans-I/O
+sender (protocol/file_transfer.py). Real daemons are in tests/lan/test_lan_files.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import cast
+
+import pytest
+from nacl.signing import SigningKey
+
+from p2pchat.crypto.identity import peer_id
+from p2pchat.node import Node, NodeConfig, file_io
+from p2pchat.node.core_protocol import ConversationRef
+from p2pchat.node.links import PeerLink
+from p2pchat.protocol.events import FileFrameReceived
+from p2pchat.protocol.file_transfer import OutgoingTransfer
+from p2pchat.protocol.file_wire import (
+    BLOCK_BYTES,
+    ControlKind,
+    FileControl,
+    FileOffer,
+    decode_control,
+)
+from p2pchat.protocol.frames import FrameType
+from p2pchat.store import KdfLimits, Profile, contact_conversation_id, create_profile
+from p2pchat.store.records import Contact, TransferState, TrustState
+
+FAST = KdfLimits(opslimit=1, memlimit=8192)
+
+
+class _Session:
+    files = True
+    groups = False
+
+    def send_file_offer(self, payload: bytes, now_ms: int, *, message_id: bytes) -> bytes:
+        return b"O" + message_id + payload
+
+    def send_file_control(self, payload: bytes, now_ms: int) -> bytes:
+        return b"C" + payload
+
+    def send_receipt(self, message_id: bytes, now_ms: int) -> bytes:
+        return b"R" + message_id
+
+
+class _Link:
+    """What node/files.py uses of a PeerLink with files."""
+
+    def __init__(self, peer_key: bytes) -> None:
+        self.session = _Session()
+        self.peer_key = peer_key
+        self.state = "open"
+        self.sent: list[bytes] = []
+        self.chunks: list[bytes] = []
+        self.send_lock = asyncio.Lock()
+        self.sent_ids: set[bytes] = set()
+        self.file_chunk_handler: Callable[[PeerLink, bytes], None] | None = None
+        self._closed = asyncio.Event()
+
+    def send(self, data: bytes) -> None:
+        if self.state != "open":
+            from p2pchat.transport.errors import TransportError
+
+            raise TransportError("closed")
+        self.sent.append(data)
+
+    async def async_send_file_chunk(self, data: bytes) -> None:
+        self.chunks.append(data)
+        await asyncio.sleep(0)
+
+    async def async_drain(self) -> None:
+        await asyncio.sleep(0)
+
+    async def async_wait_closed(self) -> None:
+        await self._closed.wait()
+
+    def close(self, reason: str) -> None:
+        self.state = "closed"
+        self._closed.set()
+
+    def controls(self) -> list[FileControl]:
+        return [decode_control(d[1:]) for d in self.sent if d[:1] == b"C"]
+
+    def kinds(self) -> list[ControlKind]:
+        return [c.kind for c in self.controls()]
+
+
+@pytest.fixture
+def profile(tmp_path: Path) -> Profile:
+    return create_profile(
+        tmp_path / "me", "pw", name="me", identity_seed=os.urandom(32), kdf_limits=FAST
+    )
+
+
+@pytest.fixture
+async def node(profile: Profile, tmp_path: Path) -> AsyncIterator[Node]:
+    with profile:
+        node = Node(profile, NodeConfig(data_dir=tmp_path / "me", downloads=tmp_path / "dl"))
+        yield node
+        node.files.stop()
+
+
+@pytest.fixture
+def seed() -> int:
+    value = random.randrange(2**32)
+    print(f"random seed: {value}")
+    return value
+
+
+def add_contact(profile: Profile, name: str) -> bytes:
+    key = bytes(SigningKey.generate().verify_key)
+    profile.upsert_contact(Contact(key, name, TrustState.ACCEPTED, verified=False, pinned_at_ms=0))
+    return key
+
+
+def ref_of(key: bytes) -> ConversationRef:
+    return ConversationRef(contact_conversation_id(key), peer_id(key), "alice")
+
+
+def open_link(node: Node, key: bytes) -> _Link:
+    """A new session with ``key``: registered, then opened (resumes run)."""
+    old = node.links.get(key)
+    if old is not None:
+        old.close("replaced")
+    link = _Link(key)
+    node.links[key] = cast(PeerLink, link)
+    node.files.on_session_open(cast(PeerLink, link), ref_of(key))
+    return link
+
+
+class Upload:
+    """The sending peer's side of one transfer, from the real sans-I/O sender."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.tid, self.key = os.urandom(16), os.urandom(32)
+        digest = hashlib.blake2b(data, digest_size=32).digest()
+        self.offer = FileOffer(len(data), BLOCK_BYTES, digest, self.key, "text/plain", "a.txt")
+        self.out = OutgoingTransfer(self.tid, self.key, len(data), BLOCK_BYTES)
+
+    def offer_to(self, node: Node, link: _Link) -> None:
+        event = FileFrameReceived(FrameType.FILE_OFFER, self.tid, self.offer.encode())
+        node.files.on_frame(cast(PeerLink, link), event, ref_of(link.peer_key))
+
+    def send_all(self, link: _Link, first: int = 0) -> None:
+        self.send_blocks(link, range(first, self.out.blocks))
+
+    def send_blocks(self, link: _Link, indices: range) -> None:
+        assert link.file_chunk_handler is not None
+        for index in indices:
+            block = self.data[index * BLOCK_BYTES : (index + 1) * BLOCK_BYTES]
+            for chunk in self.out.chunks_of(index, block):
+                link.file_chunk_handler(cast(PeerLink, link), chunk)
+
+
+async def until(check: Callable[[], bool]) -> None:
+    for _ in range(2000):
+        if check():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the condition never held")
+
+
+def saved_files(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "dl").iterdir() if p.is_file())
+
+
+class HashGate:
+    """file_io.hash_file held until released: the whole-file hash "takes long"."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.entered = threading.Semaphore(0)
+        self.calls = 0
+        self.release = threading.Event()
+        real = file_io.hash_file
+
+        def gated(path: Path, *, length: int | None = None) -> bytes:
+            self.calls += 1
+            self.entered.release()
+            self.release.wait(30)
+            return real(path, length=length)
+
+        monkeypatch.setattr(file_io, "hash_file", gated)
+
+    async def wait_entered(self) -> None:
+        await until(lambda: self.entered.acquire(blocking=False))
+
+
+async def test_a_link_reopened_while_verifying_finishes_once_and_answers_done_on_the_new_link(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(BLOCK_BYTES + 1000))
+    first = open_link(node, key)
+    upload.offer_to(node, first)
+    await until(lambda: ControlKind.ACCEPT in first.kinds())
+    gate = HashGate(monkeypatch)
+    upload.send_all(first)
+    await gate.wait_entered()  # every block written: the whole-file hash runs
+    second = open_link(node, key)  # the link dropped and came back meanwhile
+    for _ in range(20):
+        await asyncio.sleep(0)
+    gate.release.set()
+    await until(lambda: any(k in second.kinds() for k in (ControlKind.DONE, ControlKind.FAIL)))
+    assert ControlKind.FAIL not in second.kinds(), f"{second.controls()} seed {seed}"
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert saved_files(tmp_path) == ["a.txt"], f"seed {seed}"
+    assert (tmp_path / "dl" / "a.txt").read_bytes() == upload.data, f"seed {seed}"
+    assert ControlKind.FAIL not in first.kinds() + second.kinds()
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.state is TransferState.DONE
+
+
+def acked(link: _Link, tid: bytes) -> int:
+    return max([c.value for c in link.controls() if c.kind is ControlKind.ACK], default=0)
+
+
+def accepts(link: _Link) -> list[int]:
+    return [c.value for c in link.controls() if c.kind is ControlKind.ACCEPT]
+
+
+async def two_blocks_in(node: Node, seed: int) -> tuple[bytes, Upload, _Link, Path]:
+    """A 4-block file offered and accepted, blocks 0 and 1 written and verified."""
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(3 * BLOCK_BYTES + 5))
+    first = open_link(node, key)
+    upload.offer_to(node, first)
+    await until(lambda: accepts(first) == [0])
+    upload.send_blocks(first, range(2))
+    await until(lambda: acked(first, upload.tid) == 2)
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.verified_blocks == 2
+    assert held.partial_path is not None
+    return key, upload, first, held.partial_path
+
+
+@pytest.mark.parametrize(("damage", "resume_at"), [("missing", 0), ("short", 1)])
+async def test_a_resume_never_zero_extends_a_lost_partial_file(
+    node: Node, tmp_path: Path, seed: int, damage: str, resume_at: int
+) -> None:
+    key, upload, _, partial = await two_blocks_in(node, seed)
+    if damage == "missing":
+        partial.unlink()
+    else:
+        os.truncate(partial, BLOCK_BYTES + 100)  # half of block 1 lost (a crash, a disk)
+    second = open_link(node, key)
+    await until(lambda: accepts(second) != [])
+    assert accepts(second) == [resume_at]
+    assert partial.stat().st_size == resume_at * BLOCK_BYTES
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.verified_blocks == resume_at
+    upload.send_all(second, resume_at)
+    await until(lambda: ControlKind.DONE in second.kinds())
+    assert (tmp_path / "dl" / "a.txt").read_bytes() == upload.data, f"seed {seed}"
+
+
+async def test_a_file_placed_before_a_crash_is_done_at_the_resume(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    key, upload, first, partial = await two_blocks_in(node, seed)
+    gate = HashGate(monkeypatch)
+    upload.send_blocks(first, range(2, 4))
+    await gate.wait_entered()
+    # The crash: between the rename into place and DONE stored (the finish is cut short).
+    for task in list(node.files._finishing.values()):
+        task.cancel()
+    gate.release.set()
+    final = tmp_path / "dl" / "a.txt"
+    files = node.profile.files
+    files.set_state(upload.tid, TransferState.RECEIVING, now_ms=1, final_path=final)
+    os.replace(partial, final)
+    second = open_link(node, key)
+    await until(lambda: second.kinds() != [])
+    assert second.kinds() == [ControlKind.DONE]
+    held = files.get(upload.tid)
+    assert held is not None
+    assert (held.state, held.final_path) == (TransferState.DONE, final)
+    assert final.read_bytes() == upload.data, f"seed {seed}"
+    assert saved_files(tmp_path) == ["a.txt"]
