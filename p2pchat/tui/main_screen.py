@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, OptionList
 
 from p2pchat.control.api import (
@@ -85,6 +86,9 @@ T = TypeVar("T")
 #: After the user acknowledged a contact's key warning, further attempts for that
 #: contact are a notification, not another blocking dialog, for this long.
 WARNING_QUIET_S = 600.0
+#: Progress of the open conversation's transfers is drawn at most this often (the
+#: node sends 4 a second per transfer; several at once would redraw the pane often).
+PROGRESS_REDRAW_S = 0.25
 
 
 class MainScreen(Screen[None]):
@@ -131,6 +135,7 @@ class MainScreen(Screen[None]):
         self.roster = Roster()
         self.conversations = Conversations()
         self.transfers = Transfers()
+        self._progress_redraw: Timer | None = None
         self.current: str | None = None  # label of the conversation in view
         self.warnings_shown = 0
         self.invites_made: InvitesMade = {}  # which link is for which group (or 1:1)
@@ -297,7 +302,22 @@ class MainScreen(Screen[None]):
             self.notify(f"{name}: failed: {one_line(event.reason, 80)}", severity="warning")
         elif isinstance(event, FileCancelled) and event.by != "me":
             self.notify(f"{who} cancelled {name}.", severity="warning")
-        self._redraw_chat_if(label)
+        if isinstance(event, FileOffered) and label != self.current:
+            self.roster.count_unread(label)  # it waits for an answer: like a message
+            self._redraw_sidebar()
+        if isinstance(event, FileProgress):
+            self._redraw_progress_soon(label)
+        else:
+            self._redraw_chat_if(label)
+
+    def _redraw_progress_soon(self, label: str) -> None:
+        if label == self.current and self._progress_redraw is None:
+            self._progress_redraw = self.set_timer(PROGRESS_REDRAW_S, self._redraw_progress)
+
+    def _redraw_progress(self) -> None:
+        self._progress_redraw = None
+        if self.current is not None:
+            self._redraw_chat_if(self.current)
 
     def _transfer_line(self, label: str, transfer_id: str, direction: str) -> None:
         """The transfer's place in its conversation: its history row if history has

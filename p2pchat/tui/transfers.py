@@ -72,8 +72,8 @@ class Transfers:
         size = getattr(event, "size", old.size if old else 0)
         direction = "in" if isinstance(event, FileOffered) else event.direction
         base = old or Transfer(event.transfer_id, direction, event.name, size, "queued")
-        if old is not None and old.finished and isinstance(event, FileProgress):
-            return old  # a late progress event does not reopen a finished transfer
+        if old is not None and old.finished and isinstance(event, FileProgress | FileCancelled):
+            return old  # late: the node's view (after a cancel) has said how it ended
         if isinstance(event, FileOffered):
             new = replace(base, state="offered", size=event.size)
         elif isinstance(event, FileProgress):
@@ -85,8 +85,12 @@ class Transfers:
         elif isinstance(event, FileFailed):
             new = replace(base, state="failed", error=event.reason)
         else:
+            # Before it started, a cancel is a decline: mine of an offer, theirs of mine.
+            declined = base.state == ("offered" if event.by == "me" else "queued")
+            state = "declined" if declined else "cancelled"
             by = "you" if event.by == "me" else "them"
-            new = replace(base, state="cancelled", error=f"by {by}")
+            reason = f": {event.reason}" if event.reason else ""
+            new = replace(base, state=state, error=f"{state} by {by}{reason}")
         return self._put(new)
 
     def _put(self, transfer: Transfer) -> Transfer:
@@ -148,8 +152,9 @@ def render_transfer(name: str, direction: str, transfer: Transfer | None) -> Tex
     elif state == "failed":
         text.append(f"failed: {one_line(transfer.error or 'unknown reason', 80)}", style="red")
     elif state in ("cancelled", "declined"):
-        why = f" ({one_line(transfer.error, 40)})" if transfer.error else ""
-        text.append(f"{state}{why}", style="yellow")
+        error = one_line(transfer.error or "", 60)
+        said = error if error.startswith(state) else f"{state} ({error})" if error else state
+        text.append(said, style="yellow")
     else:
         text.append(one_line(state, 20), style="dim")
     return text

@@ -172,7 +172,7 @@ class FakeNode:
         if view is None or view.state in ("done", "failed", "cancelled", "declined"):
             raise UserError(f"no transfer {transfer} to cancel")
         state = "declined" if view.state == "offered" else "cancelled"
-        view = self.files[transfer] = replace(view, state=state)
+        view = self.files[transfer] = replace(view, state=state, error="cancelled by you")
         await self.queue.put(
             FileCancelled(transfer, view.conversation, view.peer_id, view.direction, view.name,
                           "me")

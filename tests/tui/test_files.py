@@ -14,6 +14,7 @@ from p2pchat.node.events import FileDone, FileOffered, FileProgress
 from p2pchat.tui import open_folder
 from p2pchat.tui.help_screen import KEYS
 from p2pchat.tui.send_file_screen import SendFileScreen, check_path
+from p2pchat.tui.transfers import Transfers
 from tests.tui.fakes import (
     BOB,
     FakeHistory,
@@ -106,7 +107,7 @@ async def test_X_cancels_the_last_transfer_still_going() -> None:
         await node.queue.put(progress(MB))
         await until(pilot, lambda: "33%" in shown(app), "the progress")
         await pilot.press("X")
-        await until(pilot, lambda: "cancelled (by you)" in shown(app), "cancelled")
+        await until(pilot, lambda: "cancelled by you" in shown(app), "cancelled")
         assert ("file_cancel", (TID,)) in node.calls
 
 
@@ -192,3 +193,25 @@ def test_the_help_lists_the_file_keys() -> None:
     assert any(k == "f" and "send a file" in w for k, w in KEYS)
     assert any(k == "A / X" for k, _ in KEYS)
     assert any(k == "o" for k, _ in KEYS)
+
+
+async def test_an_offer_out_of_view_counts_as_unread_and_X_declines_it() -> None:
+    node = FakeNode(files={TID: offered_view()})
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        await node.queue.put(offer())
+        await until(pilot, lambda: app.main.roster.unread == {BOB.peer_id: 1}, "unread")
+        open_bob(app)
+        await until(pilot, lambda: "waiting for you" in shown(app), "the offer")
+        await pilot.press("X")
+        await until(pilot, lambda: "declined (cancelled by you)" in shown(app), "declined")
+        assert ("file_cancel", (TID,)) in node.calls
+
+
+def test_a_late_progress_event_does_not_reopen_a_finished_transfer() -> None:
+    transfers = Transfers()
+    transfers.apply(progress(MB))
+    transfers.apply(FileDone(TID, "c", BOB.peer_id, "in", "holiday.jpg", 3 * MB, "/d/h.jpg"))
+    after = transfers.apply(progress(2 * MB))
+    assert (after.state, after.bytes_done, after.path) == ("done", 3 * MB, "/d/h.jpg")
