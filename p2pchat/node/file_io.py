@@ -153,6 +153,52 @@ def read_block(path: Path, offset: int, length: int) -> bytes:
     return data
 
 
+SourceStamp = tuple[int, int, int, int]  # st_dev, st_ino, st_mtime_ns, st_size
+SOURCE_CHANGED = "the file changed since it was offered"
+
+
+def stamp_of(info: os.stat_result) -> SourceStamp:
+    return info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def source_stamp(path: Path) -> SourceStamp:
+    return stamp_of(os.stat(path))
+
+
+def open_source(path: Path, stamp: SourceStamp | None, size: int) -> int:
+    """The file being sent, opened once for a send: ``FileIoError`` unless it is
+    still the file offered (the same inode, mtime and size)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        check_source(fd, stamp, size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_source(fd: int, stamp: SourceStamp | None, size: int) -> None:
+    """Other bytes would go out under the same key and nonces: never send them."""
+    now = stamp_of(os.fstat(fd))
+    if now[3] != size or (stamp is not None and now != tuple(stamp)):
+        raise FileIoError(SOURCE_CHANGED)
+
+
+def read_source_block(
+    fd: int, stamp: SourceStamp | None, size: int, offset: int, length: int
+) -> bytes:
+    """``length`` bytes at ``offset`` of the open source, checked unchanged first."""
+    check_source(fd, stamp, size)
+    parts: list[bytes] = []
+    while length > 0:
+        data = os.pread(fd, length, offset)
+        if not data:
+            raise FileIoError(SOURCE_CHANGED)
+        parts.append(data)
+        offset, length = offset + len(data), length - len(data)
+    return b"".join(parts)
+
+
 def unique_path(directory: Path, name: str) -> Path:
     """Create an empty file named ``name`` in ``directory`` (O_EXCL: never an existing
     one), or "name (1).ext", "name (2).ext"...; return its path."""

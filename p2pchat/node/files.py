@@ -90,30 +90,34 @@ class LanFiles:
         source = Path(path)
         if not source.is_absolute():
             raise UserError(f"{path}: the path must be absolute")
-        size = _check_source(source)
+        stamp = _check_source(source)
+        size = stamp[3]
         name = _wire_name(source.name)
         conversation = contact_conversation_id(contact.public_key)
         transfer_id, file_key = os.urandom(16), os.urandom(32)
         try:
-            file_hash = await asyncio.to_thread(file_io.hash_file, source)
+            file_hash = await asyncio.to_thread(file_io.hash_file, source, length=size)
+            changed = await asyncio.to_thread(file_io.source_stamp, source) != stamp
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if changed:  # its hash may be of bytes no longer there: offer nothing
+            raise UserError(f"{path} changed while it was read: send it again once it is saved")
         mime = _mime_of(name)
         offer = FileOffer(size, BLOCK_BYTES, file_hash, file_key, mime, name)
-        stamp = now_ms()
+        stamp_ms = now_ms()
         transfer = StoredTransfer(
             transfer_id=transfer_id, conversation=conversation, peer_key=contact.public_key,
             direction=Direction.OUT, name=name, size=size, block_bytes=BLOCK_BYTES,
             file_hash=file_hash, file_key=file_key, mime=mime, state=TransferState.QUEUED,
             verified_blocks=0, source_path=source, partial_path=None, final_path=None,
-            error=None, created_ms=stamp, updated_ms=stamp,
+            error=None, created_ms=stamp_ms, updated_ms=stamp_ms, source_stamp=stamp,
         )  # fmt: skip
         profile = self._core.profile
         try:
             with profile.batch():  # transfer, history row, outbox entry: one commit
                 profile.files.add(transfer, sender=self._core.name)
                 profile.enqueue_outbox(
-                    transfer_id, conversation, "", created_ms=stamp,
+                    transfer_id, conversation, "", created_ms=stamp_ms,
                     frame_type=FrameType.FILE_OFFER, payload=offer.encode(),
                 )  # fmt: skip
         except StoreError as exc:
@@ -270,10 +274,12 @@ class LanFiles:
             if sender.link.state != "open" or self._senders.get(stored.transfer_id) is not sender:
                 return
             self._set_state(stored, TransferState.SENDING)
+            fd: int | None = None
             try:
-                if await asyncio.to_thread(_size_of, source) != stored.size:
-                    self._source_changed(sender, "the file changed since it was offered")
-                    return
+                # Opened once: each block comes from this inode, checked unchanged first.
+                fd = await asyncio.to_thread(
+                    file_io.open_source, source, stored.source_stamp, stored.size
+                )
                 while sender.link.state == "open" and not sender.transfer.done_sending:
                     blocks = sender.transfer.blocks_to_send()
                     if not blocks:
@@ -281,7 +287,7 @@ class LanFiles:
                         await _wait_either(sender.wake, sender.link)
                         continue
                     for index in blocks:
-                        chunks = await asyncio.to_thread(_chunks_of, sender.transfer, source, index)
+                        chunks = await asyncio.to_thread(_chunks_of, sender, fd, index)
                         for chunk in chunks:
                             await sender.link.async_send_file_chunk(chunk)
                             total = self._sent_total.get(stored.transfer_id, 0) + len(chunk)
@@ -292,6 +298,9 @@ class LanFiles:
                 self._source_changed(sender, f"cannot read the file: {exc.strerror or exc}")
             except TransportError:
                 pass  # the link went: the receiver's next ACCEPT resumes it
+            finally:
+                if fd is not None:
+                    os.close(fd)
 
     def _source_changed(self, sender: _Sender, reason: str) -> None:
         stored = sender.stored
@@ -810,7 +819,7 @@ class _Meter:
 # -- helpers --------------------------------------------------------------------------
 
 
-def _check_source(source: Path) -> int:
+def _check_source(source: Path) -> file_io.SourceStamp:
     try:
         info = source.stat()
     except FileNotFoundError:
@@ -825,7 +834,7 @@ def _check_source(source: Path) -> int:
         raise UserError(f"{source} is {_size(info.st_size)}, over the limit of 1 TiB")
     if not os.access(source, os.R_OK):
         raise UserError(f"{source}: permission denied")
-    return info.st_size
+    return file_io.stamp_of(info)
 
 
 def _wire_name(name: str) -> str:
@@ -844,13 +853,13 @@ def _mime_of(name: str) -> str:
     return "application/octet-stream"
 
 
-def _size_of(path: Path) -> int:
-    return path.stat().st_size
-
-
-def _chunks_of(transfer: OutgoingTransfer, source: Path, index: int) -> list[bytes]:
+def _chunks_of(sender: _Sender, fd: int, index: int) -> list[bytes]:
     # In a thread: the read, the block hash and the encryption stay off the event loop.
-    data = file_io.read_block(source, index * transfer.block_bytes, transfer.block_len(index))
+    transfer, stored = sender.transfer, sender.stored
+    data = file_io.read_source_block(
+        fd, stored.source_stamp, stored.size, index * transfer.block_bytes,
+        transfer.block_len(index),
+    )  # fmt: skip
     return transfer.chunks_of(index, data)
 
 

@@ -21,6 +21,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from p2pchat.crypto.identity import peer_id
+from p2pchat.errors import UserError
 from p2pchat.node import Node, NodeConfig, file_io
 from p2pchat.node.core_protocol import ConversationRef
 from p2pchat.node.links import PeerLink
@@ -292,3 +293,74 @@ async def test_a_file_placed_before_a_crash_is_done_at_the_resume(
     assert (held.state, held.final_path) == (TransferState.DONE, final)
     assert final.read_bytes() == upload.data, f"seed {seed}"
     assert saved_files(tmp_path) == ["a.txt"]
+
+
+def control_frame(control: FileControl) -> FileFrameReceived:
+    return FileFrameReceived(FrameType.FILE_CONTROL, control.transfer_id, control.encode())
+
+
+async def offered(node: Node, source: Path) -> tuple[bytes, _Link, bytes]:
+    """``source`` offered to alice while she is away; then her session, nothing sent yet."""
+    key = add_contact(node.profile, "alice")
+    view = await node.async_send_file("alice", str(source))
+    link = _Link(key)
+    link.file_chunk_handler = lambda _link, _data: None
+    return key, link, bytes.fromhex(view.transfer_id)
+
+
+def accept_from(node: Node, link: _Link, tid: bytes, first: int) -> None:
+    control = FileControl(ControlKind.ACCEPT, tid, first, "")
+    node.files.on_frame(cast(PeerLink, link), control_frame(control), ref_of(link.peer_key))
+
+
+def same_size_edit(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    if how == "in place":
+        before = path.stat().st_mtime_ns
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(before + 10**9, before + 10**9))  # saved a second later
+    else:  # an editor's save: a new file renamed over the old
+        fresh = path.with_name(path.name + ".tmp")
+        fresh.write_bytes(bytes(data))
+        os.replace(fresh, path)
+
+
+@pytest.mark.parametrize("how", ["in place", "by rename"])
+async def test_a_same_size_edit_after_the_offer_is_never_sent_under_its_nonces(
+    node: Node, tmp_path: Path, seed: int, how: str
+) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(random.Random(seed).randbytes(6 * BLOCK_BYTES))
+    _, link, tid = await offered(node, source)
+    accept_from(node, link, tid, 0)
+    await until(lambda: len(link.chunks) == 16)  # the first window: 4 blocks of 4 chunks
+    same_size_edit(source, how)
+    accept_from(node, link, tid, 0)  # a resume from block 0: the same nonces again
+    await until(lambda: ControlKind.CANCEL in link.kinds())
+    assert len(link.chunks) == 16, f"seed {seed}"
+    (cancel,) = [c for c in link.controls() if c.kind is ControlKind.CANCEL]
+    assert cancel.reason == "the file changed since it was offered"
+    held = node.profile.files.get(tid)
+    assert held is not None
+    assert held.state is TransferState.FAILED
+
+
+async def test_a_file_changed_while_it_is_hashed_is_not_offered(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(random.Random(seed).randbytes(BLOCK_BYTES))
+    real = file_io.hash_file
+
+    def edited_meanwhile(path: Path, *, length: int | None = None) -> bytes:
+        digest = real(path, length=length)
+        same_size_edit(source, "in place")
+        return digest
+
+    monkeypatch.setattr(file_io, "hash_file", edited_meanwhile)
+    add_contact(node.profile, "alice")
+    with pytest.raises(UserError, match="changed while it was read") as info:
+        await node.async_send_file("alice", str(source))
+    assert "\n" not in str(info.value)
+    assert await node.async_files() == []
