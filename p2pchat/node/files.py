@@ -416,15 +416,23 @@ class LanFiles:
         return None
 
     def _check_room(self, transfer: StoredTransfer, downloads: Path) -> None:
+        # What the accepted transfers still to finish will write is spoken for already.
+        reserved = sum(
+            max(0, t.size - t.verified_blocks * t.block_bytes)
+            for t in self._core.profile.files.unfinished()
+            if t.direction is Direction.IN and t.state in _IN_PROGRESS
+            and t.transfer_id != transfer.transfer_id
+        )  # fmt: skip
         try:
-            room = file_io.has_room(downloads, transfer.size)
+            room = file_io.has_room(downloads, transfer.size + reserved)
         except OSError as exc:
             raise UserError(f"cannot use {downloads}: {exc.strerror or exc}") from None
         if not room:
             free = file_io.free_bytes(downloads)
+            waiting = f", {_size(reserved)} for files still arriving" if reserved else ""
             raise UserError(
                 f"not enough space in {downloads} for {transfer.name} ({_size(transfer.size)},"
-                f" {_size(free)} free, {_size(file_io.FREE_SPACE_MARGIN)} kept spare):"
+                f" {_size(free)} free{waiting}, {_size(file_io.FREE_SPACE_MARGIN)} kept spare):"
                 " free some space, or accept it elsewhere with `files accept ID --to DIR`"
             )
 
@@ -501,8 +509,12 @@ class LanFiles:
             length = held
         if link.state != "open":
             return
-        receiver = _Receiver(transfer, incoming, link, ref, partial)
         old = self._receivers.get(transfer.transfer_id)
+        if old is not None and old.link is link and not old.stopped:
+            return  # already moving on this link
+        if self._receiving_with(link) >= ACTIVE_PER_PEER:
+            return  # stays accepted: ACCEPT goes when one of the 4 ends (_start_waiting)
+        receiver = _Receiver(transfer, incoming, link, ref, partial)
         if old is not None:
             old.stopped = True
         self._receivers[transfer.transfer_id] = receiver
@@ -510,6 +522,30 @@ class LanFiles:
         self._send(link, incoming.accept())
         if incoming.complete:  # an empty file, or every block was in before a restart
             receiver.writer = self._finish_receiving(receiver)
+
+    def _receiving_with(self, link: PeerLink) -> int:
+        return sum(1 for r in self._receivers.values() if r.link is link and not r.stopped)
+
+    def _start_waiting(self, peer_key: bytes) -> None:
+        """A receiving slot with this peer is free: ACCEPT the next accepted transfers."""
+        link = self._core.links.get(peer_key)
+        if link is None or link.state != "open" or not link.session.files:
+            return
+        free = ACTIVE_PER_PEER - self._receiving_with(link)
+        for transfer in self._core.profile.files.active_for(peer_key):
+            if free <= 0:
+                return
+            moving = self._receivers.get(transfer.transfer_id)
+            if (
+                transfer.direction is Direction.IN
+                and transfer.state in _IN_PROGRESS
+                and (moving is None or (moving.stopped and moving.link is not link))
+                and transfer.transfer_id not in self._finishing
+            ):
+                free -= 1
+                ref = ConversationRef(transfer.conversation, peer_id(peer_key),
+                                      self._peer_name(peer_key))  # fmt: skip
+                self._core.spawn(self._async_resume_receiving(link, ref, transfer))
 
     def _on_chunk(self, link: PeerLink, data: bytes) -> None:
         receiver = self._receivers.get(data[1:17])
@@ -570,6 +606,7 @@ class LanFiles:
             receiver.stopped = True  # nothing more comes for it
             task = self._finishing[tid] = self._core.spawn(self._async_finish_receiving(receiver))
             task.add_done_callback(lambda _: self._finishing.pop(tid, None))
+            self._start_waiting(receiver.stored.peer_key)  # its slot is free
         return task
 
     async def _async_finish_receiving(self, receiver: _Receiver) -> None:
@@ -666,6 +703,8 @@ class LanFiles:
         except StoreError as exc:
             logger.warning("file transfer end not stored: %s", exc)
         self._meters.pop(tid, None)
+        if transfer.direction is Direction.IN:
+            self._start_waiting(transfer.peer_key)  # its receiving slot, if it had one
 
     def _set_state(self, transfer: StoredTransfer, state: TransferState) -> None:
         with contextlib.suppress(StoreError):

@@ -364,3 +364,61 @@ async def test_a_file_changed_while_it_is_hashed_is_not_offered(
         await node.async_send_file("alice", str(source))
     assert "\n" not in str(info.value)
     assert await node.async_files() == []
+
+
+async def test_auto_accept_counts_the_room_promised_to_accepted_transfers(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    rng = random.Random(seed)
+    size = 4 * BLOCK_BYTES
+    # Room for one of them, not two (fixed: other processes change the real figure).
+    free = file_io.FREE_SPACE_MARGIN + size + size // 2
+    monkeypatch.setattr(file_io, "free_bytes", lambda directory: free)
+    key = add_contact(node.profile, "alice")
+    link = open_link(node, key)
+    first, second = Upload(rng.randbytes(size)), Upload(rng.randbytes(size))
+    first.offer_to(node, link)
+    second.offer_to(node, link)
+    await until(lambda: accepts(link) != [])
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    states = [node.profile.files.get(u.tid) for u in (first, second)]
+    assert [s.state if s else None for s in states] == [
+        TransferState.ACCEPTED, TransferState.OFFERED,
+    ]  # fmt: skip
+    assert [c.transfer_id for c in link.controls()] == [first.tid]
+
+
+async def test_at_most_four_transfers_from_one_peer_move_at_once(
+    node: Node, tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    key = add_contact(node.profile, "alice")
+    link = open_link(node, key)
+    uploads = [Upload(rng.randbytes(1000 + n)) for n in range(6)]
+    for upload in uploads:
+        upload.offer_to(node, link)
+    await until(lambda: len(accepts(link)) >= 4)
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    accepted = [c.transfer_id for c in link.controls() if c.kind is ControlKind.ACCEPT]
+    assert len(accepted) == 4  # the other two stay accepted, waiting
+    for upload in uploads:
+        held = node.profile.files.get(upload.tid)
+        assert held is not None
+        assert held.state is TransferState.ACCEPTED
+    (done,) = [u for u in uploads if u.tid == accepted[0]]
+    done.send_all(link)
+    await until(lambda: len(accepts(link)) == 5)  # one ended: the next one starts
+    moving = {c.transfer_id for c in link.controls() if c.kind is ControlKind.ACCEPT}
+    for upload in uploads:
+        if upload.tid in moving and upload is not done:
+            upload.send_all(link)
+    await until(lambda: len(accepts(link)) == 6)
+    for upload in uploads:
+        if upload.tid not in moving:
+            upload.send_all(link)
+    await until(lambda: link.kinds().count(ControlKind.DONE) == 6)
+    assert sorted(saved_files(tmp_path)) == sorted(
+        ["a.txt"] + [f"a ({n}).txt" for n in range(1, 6)]
+    )
