@@ -105,6 +105,7 @@ class Node:
         raise_open_file_limit()
         await self._signaling.async_start()
         self.groups.guests.drop_stale_guests()  # their sessions ended with our last run
+        await self.files.async_start()  # partial files of ended transfers go
         self._checkpointer = self.profile.start_background_checkpoints()
         advert = PeerAdvert(
             version=1,

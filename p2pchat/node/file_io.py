@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 PARTIAL_DIR_NAME = ".p2pchat-partial"
@@ -56,8 +57,9 @@ def partial_path(downloads: Path, transfer_id: bytes) -> Path:
 
 
 def write_block(path: Path, offset: int, data: bytes) -> None:
-    """Write ``data`` at ``offset`` of ``path`` (created 0600 if missing), then fsync."""
-    fd = _open_partial(path)
+    """Write ``data`` at ``offset`` of ``path``, then fsync. Never creates it (only an
+    accept does): a cancel's unlink is not undone by a write still in its thread."""
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         view = memoryview(data)
         while view:
@@ -120,6 +122,29 @@ def place(partial: Path, final: Path) -> None:
 
 def exists(path: Path) -> bool:
     return os.path.lexists(path)
+
+
+def remove_orphan_partials(directories: Iterable[Path], keep: set[str]) -> int:
+    """Delete the ``<id>.part`` files in these partial dirs whose name is not in
+    ``keep`` (what was left by a transfer that ended or was forgotten); the count."""
+    removed = 0
+    for directory in directories:
+        try:
+            if not stat.S_ISDIR(os.lstat(directory).st_mode):
+                continue
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            stem = name.removesuffix(PARTIAL_SUFFIX)
+            if name in keep or stem == name or len(stem) != 32:
+                continue
+            if any(c not in "0123456789abcdef" for c in stem):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(directory / name)
+                removed += 1
+    return removed
 
 
 def remove_partial(path: Path) -> None:

@@ -194,6 +194,25 @@ class LanFiles:
         elif control.kind is ControlKind.CANCEL:
             self._on_cancel(transfer, control.reason)
 
+    async def async_start(self) -> None:
+        """Before any session: the partial files no unfinished transfer owns go (a
+        cancel or failure whose unlink a crash cut short, a forgotten transfer)."""
+        keep: set[str] = set()
+        directories = {self._downloads_dir() / file_io.PARTIAL_DIR_NAME}
+        for transfer in self._core.profile.files.all(10_000):
+            if transfer.partial_path is None:
+                continue
+            directories.add(transfer.partial_path.parent)
+            if transfer.direction is Direction.IN and not transfer.state.finished:
+                keep.add(transfer.partial_path.name)
+        try:
+            removed = await asyncio.to_thread(file_io.remove_orphan_partials, directories, keep)
+        except OSError as exc:
+            logger.warning("partial files not cleaned up: %s", exc)
+            return
+        if removed:
+            logger.info("%d partial files of ended transfers deleted", removed)
+
     def stop(self) -> None:
         for sender in self._senders.values():
             if sender.task is not None:
@@ -494,6 +513,10 @@ class LanFiles:
         except OSError as exc:
             self._fail_receiving(link, transfer, f"cannot write the partial file: {exc}")
             return
+        now = self._get(transfer.transfer_id)
+        if now is None or now.state.finished:  # ended meanwhile (cancelled): nothing left
+            await asyncio.to_thread(file_io.remove_partial, partial)
+            return
         if held < length:  # the partial file lost data: resume from what it still has
             logger.warning("partial file %s holds %d of %d verified bytes", partial, held, length)
             incoming = IncomingTransfer(
@@ -571,6 +594,8 @@ class LanFiles:
                     block.data,
                 )  # fmt: skip
             except OSError as exc:
+                if receiver.stopped:  # cancelled meanwhile: its partial file is gone
+                    return
                 self._fail_receiving(receiver.link, stored, f"cannot write: {exc.strerror or exc}")
                 return
             if receiver.stopped or receiver.link.state == "closed":

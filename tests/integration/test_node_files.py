@@ -422,3 +422,51 @@ async def test_at_most_four_transfers_from_one_peer_move_at_once(
     assert sorted(saved_files(tmp_path)) == sorted(
         ["a.txt"] + [f"a ({n}).txt" for n in range(1, 6)]
     )
+
+
+async def test_a_cancel_during_a_block_write_leaves_no_partial_file(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(2 * BLOCK_BYTES))
+    link = open_link(node, key)
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    entered, release = threading.Semaphore(0), threading.Event()
+    real = file_io.write_block
+
+    def slow_write(path: Path, offset: int, data: bytes) -> None:
+        entered.release()
+        release.wait(30)
+        real(path, offset, data)
+
+    monkeypatch.setattr(file_io, "write_block", slow_write)
+    upload.send_blocks(link, range(1))
+    await until(lambda: entered.acquire(blocking=False))  # the write is in its thread
+    await node.async_file_cancel(upload.tid.hex())
+    release.set()
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    assert list((tmp_path / "dl" / ".p2pchat-partial").iterdir()) == []
+    assert link.kinds() == [ControlKind.ACCEPT, ControlKind.CANCEL]
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.state is TransferState.CANCELLED
+
+
+async def test_at_start_partial_files_of_no_unfinished_transfer_are_deleted(
+    node: Node, tmp_path: Path, seed: int
+) -> None:
+    key = add_contact(node.profile, "alice")
+    link = open_link(node, key)
+    upload = Upload(random.Random(seed).randbytes(2 * BLOCK_BYTES))
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    partials = tmp_path / "dl" / ".p2pchat-partial"
+    live = partials / (upload.tid.hex() + ".part")
+    orphan = partials / (os.urandom(16).hex() + ".part")
+    orphan.write_bytes(b"left by a crash")
+    other = partials / "notes.txt"  # not a name of ours: left alone
+    other.write_bytes(b"")
+    await node.files.async_start()
+    assert sorted(p.name for p in partials.iterdir()) == sorted([live.name, other.name])
