@@ -635,21 +635,30 @@ class LanFiles:
         return task
 
     async def _async_finish_receiving(self, receiver: _Receiver) -> None:
+        # After each await: a cancel meanwhile has ended it (CANCEL sent, partial file
+        # removed); nothing more is said or saved for it then.
         stored = receiver.stored
+        tid = stored.transfer_id
         receiver.stopped = True  # nothing more comes for it
-        self._emit_progress(stored, "verifying", stored.size, self._meter(stored.transfer_id),
+        self._emit_progress(stored, "verifying", stored.size, self._meter(tid),
                             time.monotonic())  # fmt: skip
         try:
             digest = await asyncio.to_thread(file_io.hash_file, receiver.partial)
         except OSError as exc:
-            self._fail_receiving(receiver.link, stored, f"cannot read back: {exc.strerror or exc}")
+            if not self._ended(tid):
+                reason = f"cannot read back: {exc.strerror or exc}"
+                self._fail_receiving(receiver.link, stored, reason)
+            return
+        if self._ended(tid):
             return
         if not receiver.incoming.whole_hash_ok(digest):
             await asyncio.to_thread(file_io.remove_partial, receiver.partial)
-            self._fail_receiving(receiver.link, stored, "the whole file's hash does not match")
+            if not self._ended(tid):
+                self._fail_receiving(receiver.link, stored, "the whole file's hash does not match")
             return
         final_dir = receiver.partial.parent.parent  # the partial dir sits in the downloads dir
-        earlier = self._get(stored.transfer_id)
+        earlier = self._get(tid)
+        final: Path | None = None
         try:
             final = await asyncio.to_thread(
                 file_io.claim_final_name, final_dir, stored.name,
@@ -657,15 +666,25 @@ class LanFiles:
             )  # fmt: skip
             # Stored before the rename: a crash after it resumes as DONE, not as a
             # transfer whose partial file is gone.
-            self._core.profile.files.set_state(
-                stored.transfer_id, TransferState.RECEIVING, now_ms=now_ms(), final_path=final
-            )
-            await asyncio.to_thread(file_io.place, receiver.partial, final)
+            if self._core.profile.files.set_state(
+                tid, TransferState.RECEIVING, now_ms=now_ms(), final_path=final
+            ):
+                await asyncio.to_thread(file_io.place, receiver.partial, final)
         except (OSError, StoreError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else None
-            self._fail_receiving(receiver.link, stored, f"cannot save it: {reason or exc}")
+            if final is not None:  # still our empty placeholder: os.replace is atomic
+                await asyncio.to_thread(file_io.remove_partial, final)
+            if not self._ended(tid):
+                why = exc.strerror if isinstance(exc, OSError) else None
+                self._fail_receiving(receiver.link, stored, f"cannot save it: {why or exc}")
+            return
+        if self._ended(tid):  # cancelled by the user meanwhile: no file stays
+            await asyncio.to_thread(file_io.remove_partial, final)
             return
         self._done_receiving(receiver.link, stored, final)
+
+    def _ended(self, tid: bytes) -> bool:
+        held = self._get(tid)
+        return held is None or held.state.finished
 
     def _done_receiving(self, link: PeerLink, stored: StoredTransfer, final: Path) -> None:
         self._receivers.pop(stored.transfer_id, None)

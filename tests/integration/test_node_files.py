@@ -470,3 +470,38 @@ async def test_at_start_partial_files_of_no_unfinished_transfer_are_deleted(
     other.write_bytes(b"")
     await node.files.async_start()
     assert sorted(p.name for p in partials.iterdir()) == sorted([live.name, other.name])
+
+
+@pytest.mark.parametrize("step", ["hash_file", "claim_final_name"])
+async def test_a_cancel_while_finishing_saves_nothing_and_says_nothing_more(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, step: str
+) -> None:
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(BLOCK_BYTES + 7))
+    link = open_link(node, key)
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    entered, release = threading.Semaphore(0), threading.Event()
+    real = getattr(file_io, step)
+
+    def held(*args: object, **kwargs: object) -> object:
+        entered.release()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(file_io, step, held)
+    upload.send_all(link)
+    await until(lambda: entered.acquire(blocking=False))  # finishing: at that step
+    await node.async_file_cancel(upload.tid.hex())
+    release.set()
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    kinds = link.kinds()
+    assert kinds[-1] is ControlKind.CANCEL, kinds
+    assert ControlKind.FAIL not in kinds
+    assert ControlKind.DONE not in kinds
+    assert saved_files(tmp_path) == []
+    assert list((tmp_path / "dl" / ".p2pchat-partial").iterdir()) == []
+    stored = node.profile.files.get(upload.tid)
+    assert stored is not None
+    assert stored.state is TransferState.CANCELLED
