@@ -330,9 +330,12 @@ class LanFiles:
     def _finish_sending(self, transfer: StoredTransfer, sender: _Sender | None, size: int) -> None:
         if size != transfer.size:
             logger.warning("file done with size %d, offered %d", size, transfer.size)
-        self._core.profile.files.update_progress(
-            transfer.transfer_id, transfer.block_count, now_ms=now_ms()
-        )
+        try:
+            self._core.profile.files.update_progress(
+                transfer.transfer_id, transfer.block_count, now_ms=now_ms()
+            )
+        except StoreError as exc:  # only the count: the end below is what matters
+            logger.warning("file progress not stored: %s", exc)
         self._end(transfer, TransferState.DONE, None)
         self._core.emit(
             FileDone(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import random
 import threading
@@ -35,7 +36,13 @@ from p2pchat.protocol.file_wire import (
     decode_control,
 )
 from p2pchat.protocol.frames import FrameType
-from p2pchat.store import KdfLimits, Profile, contact_conversation_id, create_profile
+from p2pchat.store import (
+    KdfLimits,
+    Profile,
+    StoreError,
+    contact_conversation_id,
+    create_profile,
+)
 from p2pchat.store.records import Contact, TransferState, TrustState
 
 FAST = KdfLimits(opslimit=1, memlimit=8192)
@@ -505,3 +512,36 @@ async def test_a_cancel_while_finishing_saves_nothing_and_says_nothing_more(
     stored = node.profile.files.get(upload.tid)
     assert stored is not None
     assert stored.state is TransferState.CANCELLED
+
+
+async def test_a_failing_background_task_is_logged_when_it_fails(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    caplog.set_level(logging.ERROR, logger="p2pchat.node.core")
+    task = node.spawn(broken())
+    await asyncio.wait([task])
+    await asyncio.sleep(0)
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [task.exception()]
+
+
+async def test_a_done_whose_progress_cannot_be_stored_still_ends_the_send(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(random.Random(seed).randbytes(1000))
+    _, link, tid = await offered(node, source)
+    accept_from(node, link, tid, 0)
+    await until(lambda: len(link.chunks) == 1)
+
+    def disk_full(*args: object, **kwargs: object) -> bool:
+        raise StoreError("the disk is full")
+
+    monkeypatch.setattr(node.profile.files, "update_progress", disk_full)
+    done = FileControl(ControlKind.DONE, tid, 1000, "")
+    node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(link.peer_key))
+    held = node.profile.files.get(tid)
+    assert held is not None
+    assert held.state is TransferState.DONE
