@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import random
 import threading
@@ -21,6 +22,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from p2pchat.crypto.identity import peer_id
+from p2pchat.errors import UserError
 from p2pchat.node import Node, NodeConfig, file_io
 from p2pchat.node.core_protocol import ConversationRef
 from p2pchat.node.links import PeerLink
@@ -34,7 +36,13 @@ from p2pchat.protocol.file_wire import (
     decode_control,
 )
 from p2pchat.protocol.frames import FrameType
-from p2pchat.store import KdfLimits, Profile, contact_conversation_id, create_profile
+from p2pchat.store import (
+    KdfLimits,
+    Profile,
+    StoreError,
+    contact_conversation_id,
+    create_profile,
+)
 from p2pchat.store.records import Contact, TransferState, TrustState
 
 FAST = KdfLimits(opslimit=1, memlimit=8192)
@@ -292,3 +300,248 @@ async def test_a_file_placed_before_a_crash_is_done_at_the_resume(
     assert (held.state, held.final_path) == (TransferState.DONE, final)
     assert final.read_bytes() == upload.data, f"seed {seed}"
     assert saved_files(tmp_path) == ["a.txt"]
+
+
+def control_frame(control: FileControl) -> FileFrameReceived:
+    return FileFrameReceived(FrameType.FILE_CONTROL, control.transfer_id, control.encode())
+
+
+async def offered(node: Node, source: Path) -> tuple[bytes, _Link, bytes]:
+    """``source`` offered to alice while she is away; then her session, nothing sent yet."""
+    key = add_contact(node.profile, "alice")
+    view = await node.async_send_file("alice", str(source))
+    link = _Link(key)
+    link.file_chunk_handler = lambda _link, _data: None
+    return key, link, bytes.fromhex(view.transfer_id)
+
+
+def accept_from(node: Node, link: _Link, tid: bytes, first: int) -> None:
+    control = FileControl(ControlKind.ACCEPT, tid, first, "")
+    node.files.on_frame(cast(PeerLink, link), control_frame(control), ref_of(link.peer_key))
+
+
+def same_size_edit(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    if how == "in place":
+        before = path.stat().st_mtime_ns
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(before + 10**9, before + 10**9))  # saved a second later
+    else:  # an editor's save: a new file renamed over the old
+        fresh = path.with_name(path.name + ".tmp")
+        fresh.write_bytes(bytes(data))
+        os.replace(fresh, path)
+
+
+@pytest.mark.parametrize("how", ["in place", "by rename"])
+async def test_a_same_size_edit_after_the_offer_is_never_sent_under_its_nonces(
+    node: Node, tmp_path: Path, seed: int, how: str
+) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(random.Random(seed).randbytes(6 * BLOCK_BYTES))
+    _, link, tid = await offered(node, source)
+    accept_from(node, link, tid, 0)
+    await until(lambda: len(link.chunks) == 16)  # the first window: 4 blocks of 4 chunks
+    same_size_edit(source, how)
+    accept_from(node, link, tid, 0)  # a resume from block 0: the same nonces again
+    await until(lambda: ControlKind.CANCEL in link.kinds())
+    assert len(link.chunks) == 16, f"seed {seed}"
+    (cancel,) = [c for c in link.controls() if c.kind is ControlKind.CANCEL]
+    assert cancel.reason == "the file changed since it was offered"
+    held = node.profile.files.get(tid)
+    assert held is not None
+    assert held.state is TransferState.FAILED
+
+
+async def test_a_file_changed_while_it_is_hashed_is_not_offered(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(random.Random(seed).randbytes(BLOCK_BYTES))
+    real = file_io.hash_file
+
+    def edited_meanwhile(path: Path, *, length: int | None = None) -> bytes:
+        digest = real(path, length=length)
+        same_size_edit(source, "in place")
+        return digest
+
+    monkeypatch.setattr(file_io, "hash_file", edited_meanwhile)
+    add_contact(node.profile, "alice")
+    with pytest.raises(UserError, match="changed while it was read") as info:
+        await node.async_send_file("alice", str(source))
+    assert "\n" not in str(info.value)
+    assert await node.async_files() == []
+
+
+async def test_auto_accept_counts_the_room_promised_to_accepted_transfers(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    rng = random.Random(seed)
+    size = 4 * BLOCK_BYTES
+    # Room for one of them, not two (fixed: other processes change the real figure).
+    free = file_io.FREE_SPACE_MARGIN + size + size // 2
+    monkeypatch.setattr(file_io, "free_bytes", lambda directory: free)
+    key = add_contact(node.profile, "alice")
+    link = open_link(node, key)
+    first, second = Upload(rng.randbytes(size)), Upload(rng.randbytes(size))
+    first.offer_to(node, link)
+    second.offer_to(node, link)
+    await until(lambda: accepts(link) != [])
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    states = [node.profile.files.get(u.tid) for u in (first, second)]
+    assert [s.state if s else None for s in states] == [
+        TransferState.ACCEPTED, TransferState.OFFERED,
+    ]  # fmt: skip
+    assert [c.transfer_id for c in link.controls()] == [first.tid]
+
+
+async def test_at_most_four_transfers_from_one_peer_move_at_once(
+    node: Node, tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    key = add_contact(node.profile, "alice")
+    link = open_link(node, key)
+    uploads = [Upload(rng.randbytes(1000 + n)) for n in range(6)]
+    for upload in uploads:
+        upload.offer_to(node, link)
+    await until(lambda: len(accepts(link)) >= 4)
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    accepted = [c.transfer_id for c in link.controls() if c.kind is ControlKind.ACCEPT]
+    assert len(accepted) == 4  # the other two stay accepted, waiting
+    for upload in uploads:
+        held = node.profile.files.get(upload.tid)
+        assert held is not None
+        assert held.state is TransferState.ACCEPTED
+    (done,) = [u for u in uploads if u.tid == accepted[0]]
+    done.send_all(link)
+    await until(lambda: len(accepts(link)) == 5)  # one ended: the next one starts
+    moving = {c.transfer_id for c in link.controls() if c.kind is ControlKind.ACCEPT}
+    for upload in uploads:
+        if upload.tid in moving and upload is not done:
+            upload.send_all(link)
+    await until(lambda: len(accepts(link)) == 6)
+    for upload in uploads:
+        if upload.tid not in moving:
+            upload.send_all(link)
+    await until(lambda: link.kinds().count(ControlKind.DONE) == 6)
+    assert sorted(saved_files(tmp_path)) == sorted(
+        ["a.txt"] + [f"a ({n}).txt" for n in range(1, 6)]
+    )
+
+
+async def test_a_cancel_during_a_block_write_leaves_no_partial_file(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(2 * BLOCK_BYTES))
+    link = open_link(node, key)
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    entered, release = threading.Semaphore(0), threading.Event()
+    real = file_io.write_block
+
+    def slow_write(path: Path, offset: int, data: bytes) -> None:
+        entered.release()
+        release.wait(30)
+        real(path, offset, data)
+
+    monkeypatch.setattr(file_io, "write_block", slow_write)
+    upload.send_blocks(link, range(1))
+    await until(lambda: entered.acquire(blocking=False))  # the write is in its thread
+    await node.async_file_cancel(upload.tid.hex())
+    release.set()
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    assert list((tmp_path / "dl" / ".p2pchat-partial").iterdir()) == []
+    assert link.kinds() == [ControlKind.ACCEPT, ControlKind.CANCEL]
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.state is TransferState.CANCELLED
+
+
+async def test_at_start_partial_files_of_no_unfinished_transfer_are_deleted(
+    node: Node, tmp_path: Path, seed: int
+) -> None:
+    key = add_contact(node.profile, "alice")
+    link = open_link(node, key)
+    upload = Upload(random.Random(seed).randbytes(2 * BLOCK_BYTES))
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    partials = tmp_path / "dl" / ".p2pchat-partial"
+    live = partials / (upload.tid.hex() + ".part")
+    orphan = partials / (os.urandom(16).hex() + ".part")
+    orphan.write_bytes(b"left by a crash")
+    other = partials / "notes.txt"  # not a name of ours: left alone
+    other.write_bytes(b"")
+    await node.files.async_start()
+    assert sorted(p.name for p in partials.iterdir()) == sorted([live.name, other.name])
+
+
+@pytest.mark.parametrize("step", ["hash_file", "claim_final_name"])
+async def test_a_cancel_while_finishing_saves_nothing_and_says_nothing_more(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, step: str
+) -> None:
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(BLOCK_BYTES + 7))
+    link = open_link(node, key)
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    entered, release = threading.Semaphore(0), threading.Event()
+    real = getattr(file_io, step)
+
+    def held(*args: object, **kwargs: object) -> object:
+        entered.release()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(file_io, step, held)
+    upload.send_all(link)
+    await until(lambda: entered.acquire(blocking=False))  # finishing: at that step
+    await node.async_file_cancel(upload.tid.hex())
+    release.set()
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    kinds = link.kinds()
+    assert kinds[-1] is ControlKind.CANCEL, kinds
+    assert ControlKind.FAIL not in kinds
+    assert ControlKind.DONE not in kinds
+    assert saved_files(tmp_path) == []
+    assert list((tmp_path / "dl" / ".p2pchat-partial").iterdir()) == []
+    stored = node.profile.files.get(upload.tid)
+    assert stored is not None
+    assert stored.state is TransferState.CANCELLED
+
+
+async def test_a_failing_background_task_is_logged_when_it_fails(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    caplog.set_level(logging.ERROR, logger="p2pchat.node.core")
+    task = node.spawn(broken())
+    await asyncio.wait([task])
+    await asyncio.sleep(0)
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [task.exception()]
+
+
+async def test_a_done_whose_progress_cannot_be_stored_still_ends_the_send(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(random.Random(seed).randbytes(1000))
+    _, link, tid = await offered(node, source)
+    accept_from(node, link, tid, 0)
+    await until(lambda: len(link.chunks) == 1)
+
+    def disk_full(*args: object, **kwargs: object) -> bool:
+        raise StoreError("the disk is full")
+
+    monkeypatch.setattr(node.profile.files, "update_progress", disk_full)
+    done = FileControl(ControlKind.DONE, tid, 1000, "")
+    node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(link.peer_key))
+    held = node.profile.files.get(tid)
+    assert held is not None
+    assert held.state is TransferState.DONE
