@@ -12,6 +12,8 @@ there is and writes its lines again when that width changes (a resized terminal)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -22,6 +24,7 @@ from textual.widgets import Input, RichLog, Static
 from p2pchat.protocol.frames import MAX_BODY_BYTES
 from p2pchat.tui.conversation_log import ChatLine
 from p2pchat.tui.text_format import clock_time, one_line, terminal_safe
+from p2pchat.tui.transfers import Transfer, render_transfer
 
 SENDER_WIDTH = 12
 STATE_LABELS = {"queued": ("· queued", "yellow"), "sent": ("✓ sent", "dim"),
@@ -122,13 +125,17 @@ class ChatPane(Vertical):
         me: str,
         keep_history: bool,
         members: frozenset[str] | None = None,
+        transfers: Mapping[str, Transfer] | None = None,
     ) -> None:
-        """``members``: in a group, the other LAN members' peer ids (for ``✓ 2/3``)."""
+        """``members``: in a group, the other LAN members' peer ids (for ``✓ 2/3``);
+        ``transfers``: the file transfers' states, by transfer id."""
         if not lines:
             hint = "No messages yet." if keep_history else "No messages yet (history is off)."
             self.query_one(ChatLog).show([Text(hint, style="dim")])
             return
-        self.query_one(ChatLog).show([render_chat_line(line, me, members) for line in lines])
+        self.query_one(ChatLog).show(
+            [render_chat_line(line, me, members, transfers) for line in lines]
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -139,7 +146,12 @@ class ChatPane(Vertical):
         self.post_message(self.Send(self.label, text))
 
 
-def render_chat_line(line: ChatLine, me: str, members: frozenset[str] | None = None) -> Text:
+def render_chat_line(
+    line: ChatLine,
+    me: str,
+    members: frozenset[str] | None = None,
+    transfers: Mapping[str, Transfer] | None = None,
+) -> Text:
     out = line.direction == "out"
     text = Text(clock_time(line.timestamp_ms) + "  ", style="dim")
     if line.direction == "notice":
@@ -150,6 +162,11 @@ def render_chat_line(line: ChatLine, me: str, members: frozenset[str] | None = N
     text.append(one_line(sender, SENDER_WIDTH).ljust(SENDER_WIDTH), style="bold cyan" if out
                 else "bold magenta")  # fmt: skip
     text.append("  ")
+    if line.kind == "file":
+        text.append(
+            render_transfer(line.text, line.direction, (transfers or {}).get(line.message_id))
+        )
+        return text
     body = "\n".join(terminal_safe(part) for part in line.text.splitlines()) or ""
     text.append(body)
     if out:

@@ -9,6 +9,9 @@ In a group, each of my messages also counts the members known to have it
 (``reached``: their peer ids, from the history's per-member deliveries and the
 receipts since), for the "✓ 2/3" mark.
 
+A file transfer is a line too (kind "file", text = the file's name): its
+state lives in ``Transfers``, not here, since it changes many times a second.
+
 A group's conversation also holds *notices* (someone joined, a message was
 refused): lines of this session only, never stored, with direction "notice".
 """
@@ -19,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from p2pchat.store.records import StoredMessage
+from p2pchat.store.records import MessageKind, StoredMessage
 
 MAX_LINES_PER_CONVERSATION = 1000
 HISTORY_PAGE = 200  # messages loaded from the profile when a conversation opens
@@ -38,6 +41,7 @@ class ChatLine:
     text: str
     state: str  # "in"; for ours: "queued" | "sent" | "delivered"; notices: "info" | "warning"
     reached: frozenset[str] = frozenset()  # my group message: members (peer ids) that have it
+    kind: str = "text"  # "text" | "file" (message_id is then the transfer id)
 
 
 class ConversationLog:
@@ -65,6 +69,10 @@ class ConversationLog:
             if key in self._lines:
                 continue
             outgoing = message.direction.value == "out"
+            if message.kind is MessageKind.FILE:
+                self.transfer(key, message.direction.value, message.sender, message.timestamp_ms,
+                              message.body)  # fmt: skip
+                continue
             members = frozenset(reached.get(key, ())) if outgoing else frozenset()
             self._put(
                 ChatLine(
@@ -92,6 +100,21 @@ class ConversationLog:
         self._put(ChatLine(message_id, direction, sender, timestamp_ms, text, state, reached))
         return True
 
+    def transfer(
+        self, transfer_id: str, direction: str, sender: str, timestamp_ms: int, name: str
+    ) -> bool:
+        """A file transfer's line; False if it was there already."""
+        if transfer_id in self._lines:
+            return False
+        self._put(
+            ChatLine(transfer_id, direction, sender, timestamp_ms, name, direction, kind="file")
+        )
+        return True
+
+    def transfer_ids(self) -> list[str]:
+        """The transfers of this conversation, oldest first."""
+        return [line.message_id for line in self.lines() if line.kind == "file"]
+
     def notice(self, text: str, timestamp_ms: int, *, warning: bool = False) -> None:
         """A line about the conversation, not a message: shown, never stored."""
         self._notices += 1
@@ -118,7 +141,7 @@ class ConversationLog:
                 while len(self._early_states) > MAX_LINES_PER_CONVERSATION:
                     del self._early_states[next(iter(self._early_states))]
             return False
-        if line.direction != "out" or _ORDER[state] <= _ORDER[line.state]:
+        if line.direction != "out" or line.kind != "text" or _ORDER[state] <= _ORDER[line.state]:
             return False
         self._lines[message_id] = replace(line, state=state)
         return True

@@ -19,13 +19,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, OptionList
 
-from p2pchat.control.api import ContactView, GroupMemberView, GroupView, NodeApi, StatusView
+from p2pchat.control.api import (
+    ContactView,
+    FileView,
+    GroupMemberView,
+    GroupView,
+    NodeApi,
+    StatusView,
+)
 from p2pchat.errors import UserError
 from p2pchat.node.events import (
     ContactRequestReceived,
     EventsDropped,
+    FileCancelled,
+    FileDone,
+    FileFailed,
+    FileOffered,
+    FileProgress,
     GroupChanged,
     GroupMessageRefused,
     GuestJoined,
@@ -57,19 +70,25 @@ from p2pchat.tui.invite_target import ONE_TO_ONE, InvitesMade, InviteTarget, inv
 from p2pchat.tui.key_warning_screen import KeyWarningScreen
 from p2pchat.tui.new_group_screen import NewGroupScreen
 from p2pchat.tui.notifier import Notifier
+from p2pchat.tui.open_folder import open_folder
 from p2pchat.tui.request_screen import RequestScreen
 from p2pchat.tui.roster import Change, Roster
 from p2pchat.tui.safety_screen import SafetyScreen
 from p2pchat.tui.search_screen import SearchScreen
+from p2pchat.tui.send_file_screen import SendFileScreen
 from p2pchat.tui.settings import TuiSettings, load_settings, save_settings
 from p2pchat.tui.sidebar import Sidebar
 from p2pchat.tui.text_format import one_line
+from p2pchat.tui.transfers import FileEvent, Transfer, Transfers, size_text
 
 T = TypeVar("T")
 
 #: After the user acknowledged a contact's key warning, further attempts for that
 #: contact are a notification, not another blocking dialog, for this long.
 WARNING_QUIET_S = 600.0
+#: Progress of the open conversation's transfers is drawn at most this often (the
+#: node sends 4 a second per transfer; several at once would redraw the pane often).
+PROGRESS_REDRAW_S = 0.25
 
 
 class MainScreen(Screen[None]):
@@ -82,6 +101,11 @@ class MainScreen(Screen[None]):
         Binding("a", "answer('accept')", "Accept", show=False),
         Binding("r", "answer('reject')", "Reject", show=False),
         Binding("i", "write", "Write", show=False),
+        # Files, in the open contact's conversation (the last transfer each applies to).
+        Binding("f", "send_file", "Send file", show=False),
+        Binding("A", "accept_file", "Accept file", show=False),
+        Binding("X", "cancel_file", "Cancel file", show=False),
+        Binding("o", "open_folder", "Open folder", show=False),
         # Not in the footer: it must fit 80 columns beside the palette key (? lists it).
         Binding("n", "toggle_notifications", "Notify on/off", show=False),
         Binding("escape", "to_sidebar", "Sidebar", show=False),
@@ -110,6 +134,8 @@ class MainScreen(Screen[None]):
         self.settings = load_settings(data_dir) if data_dir else TuiSettings()
         self.roster = Roster()
         self.conversations = Conversations()
+        self.transfers = Transfers()
+        self._progress_redraw: Timer | None = None
         self.current: str | None = None  # label of the conversation in view
         self.warnings_shown = 0
         self.invites_made: InvitesMade = {}  # which link is for which group (or 1:1)
@@ -130,6 +156,7 @@ class MainScreen(Screen[None]):
         self.sub_title = f"{one_line(self.me.name, 30)} · {self.me.peer_id}"
         await self._refresh_contacts()
         await self._refresh_groups()
+        await self._refresh_files()
         self.sidebar.options.focus()
         self.consume_events()
 
@@ -155,6 +182,8 @@ class MainScreen(Screen[None]):
             self._message(event)
         elif isinstance(event, ReceiptEvent):
             self._receipt(event)
+        elif isinstance(event, FileOffered | FileProgress | FileDone | FileFailed | FileCancelled):
+            self._file_event(event)
         elif isinstance(event, GroupChanged):
             self._group_changed(event)
         elif isinstance(event, GroupMessageRefused):
@@ -192,6 +221,7 @@ class MainScreen(Screen[None]):
             self._redraw_sidebar()
         if isinstance(event, EventsDropped):  # a group change may be among the missed
             await self._refresh_groups()
+            await self._refresh_files()
         # Who is online changed (a guest's from its own events: a kept one goes away).
         if isinstance(event, SessionChanged | EventsDropped | GuestJoined | GuestLeft):
             self._redraw_members()
@@ -262,6 +292,139 @@ class MainScreen(Screen[None]):
         if not log.seeded:
             reached = self.history.reached(label) if is_group(label) else None
             log.seed(self.history.messages(label, limit=HISTORY_PAGE), reached)
+
+    # -- files ---------------------------------------------------------------------
+
+    def _file_event(self, event: FileEvent) -> None:
+        # Step 1: files go between contacts only, whose conversation's label is their id.
+        label = event.peer_id
+        direction = "in" if isinstance(event, FileOffered) else event.direction
+        self.transfers.apply(event)
+        self._transfer_line(label, event.transfer_id, direction)
+        name = one_line(event.name, 40)
+        who = one_line(self.roster.name_of(label), 30)
+        if isinstance(event, FileOffered):
+            self.notify(
+                f"{who} offers {name} ({size_text(event.size)}; {one_line(event.reason, 60)}):"
+                " in the conversation, A accepts, X declines.",
+                timeout=15,
+            )
+            self.notifier.attention(f"{event.peer_name} offers a file")
+        elif isinstance(event, FileDone) and direction == "in":
+            self.notify(f"{name} from {who} saved: {one_line(event.path, 80)} (o opens the folder)")
+        elif isinstance(event, FileFailed):
+            self.notify(f"{name}: failed: {one_line(event.reason, 80)}", severity="warning")
+        elif isinstance(event, FileCancelled) and event.by != "me":
+            self.notify(f"{who} cancelled {name}.", severity="warning")
+        if isinstance(event, FileOffered) and label != self.current:
+            self.roster.count_unread(label)  # it waits for an answer: like a message
+            self._redraw_sidebar()
+        if isinstance(event, FileProgress):
+            self._redraw_progress_soon(label)
+        else:
+            self._redraw_chat_if(label)
+
+    def _redraw_progress_soon(self, label: str) -> None:
+        if label == self.current and self._progress_redraw is None:
+            self._progress_redraw = self.set_timer(PROGRESS_REDRAW_S, self._redraw_progress)
+
+    def _redraw_progress(self) -> None:
+        self._progress_redraw = None
+        if self.current is not None:
+            self._redraw_chat_if(self.current)
+
+    def _transfer_line(self, label: str, transfer_id: str, direction: str) -> None:
+        """The transfer's place in its conversation: its history row if history has
+        it (read first), else now."""
+        log = self.conversations.log(label)
+        self._seed(label, log)
+        sender = self.me.name if direction == "out" else self.roster.name_of(label)
+        known = self.transfers.get(transfer_id)
+        log.transfer(transfer_id, direction, sender, int(self.clock() * 1000),
+                     known.name if known else "")  # fmt: skip
+
+    def _track(self, view: FileView) -> None:
+        """A view the node answered with (send, accept, cancel)."""
+        self.transfers.set_view(view)
+        self._transfer_line(view.peer_id, view.transfer_id, view.direction)
+        self._redraw_chat_if(view.peer_id)
+
+    async def _refresh_files(self) -> None:
+        views = await self._call(self.api.async_files())
+        for view in views or []:
+            self.transfers.set_view(view)
+        if views and self.current is not None:
+            self._redraw_chat_if(self.current)
+
+    def _last_transfer(self, wanted: Callable[[Transfer], bool]) -> Transfer | None:
+        """The open conversation's latest transfer that ``wanted`` picks."""
+        if self.current is None:
+            return None
+        for transfer_id in reversed(self.conversations.log(self.current).transfer_ids()):
+            transfer = self.transfers.get(transfer_id)
+            if transfer is not None and wanted(transfer):
+                return transfer
+        return None
+
+    def action_send_file(self) -> None:
+        label = self.current
+        if label is None:
+            self.notify("Open a contact's conversation first, then press f.")
+            return
+        contact = self.roster.contacts.get(label)
+        if contact is None:
+            self.notify("Files to groups and guests come in a later step.", severity="warning")
+            return
+        self._send_file(label, contact.name)
+
+    @work(group="dialog")
+    async def _send_file(self, label: str, name: str) -> None:
+        path = await self.app.push_screen_wait(SendFileScreen(name))
+        if path is None:
+            return
+        view = await self._call(self.api.async_send_file(label, path))
+        if view is not None:
+            self._track(view)
+
+    def action_accept_file(self) -> None:
+        transfer = self._last_transfer(lambda t: t.direction == "in" and t.state == "offered")
+        if transfer is None:
+            self.notify("No file waits for you in this conversation.")
+            return
+        self._file_call(self.api.async_file_accept(transfer.transfer_id))
+
+    def action_cancel_file(self) -> None:
+        transfer = self._last_transfer(lambda t: not t.finished)
+        if transfer is None:
+            self.notify("No transfer to cancel in this conversation.")
+            return
+        self._file_call(self.api.async_file_cancel(transfer.transfer_id))
+
+    @work(group="files")
+    async def _file_call(self, call: Awaitable[FileView]) -> None:
+        view = await self._call(call)
+        if view is not None:
+            self._track(view)
+
+    def action_open_folder(self) -> None:
+        transfer = self._last_transfer(
+            lambda t: t.direction == "in" and t.state == "done" and bool(t.path)
+        )
+        if transfer is None or transfer.path is None:
+            self.notify("No received file in this conversation yet.")
+            return
+        folder = Path(transfer.path).parent
+        self.app.copy_to_clipboard(str(folder))  # OSC 52: terminals that pass it
+        self._open_folder(folder)
+
+    @work(group="files")
+    async def _open_folder(self, folder: Path) -> None:
+        shown = one_line(str(folder), 100)
+        why_not = await open_folder(folder)
+        if why_not is None:
+            self.notify(f"Opened {shown} (the path is copied too).")
+        else:
+            self.notify(f"The file is in {shown} ({why_not}; the path is copied).", timeout=15)
 
     def _group_changed(self, event: GroupChanged) -> None:
         label = group_label(event.group_id)
@@ -577,8 +740,9 @@ class MainScreen(Screen[None]):
                 else None
             )
             self.chat.show_lines(
-                self.conversations.log(label).lines(),
-                me=me, keep_history=self.history.keep_history, members=others,
+                self.conversations.log(label).lines(), me=me,
+                keep_history=self.history.keep_history, members=others,
+                transfers=self.transfers.as_dict(),
             )  # fmt: skip
 
     def _redraw_title(self) -> None:

@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 
 from p2pchat.control.api import (
     ContactView,
+    FileView,
     GroupMemberView,
     GroupView,
     GuestView,
@@ -27,9 +28,16 @@ from p2pchat.control.api import (
     StatusView,
 )
 from p2pchat.errors import UserError
-from p2pchat.node.events import GroupChanged, GuestJoined, MessageEvent, NodeEvent
+from p2pchat.node.events import (
+    FileCancelled,
+    FileProgress,
+    GroupChanged,
+    GuestJoined,
+    MessageEvent,
+    NodeEvent,
+)
 from p2pchat.store import ConversationSummary, SearchHit, StoredMessage
-from p2pchat.store.records import DeliveryState, Direction
+from p2pchat.store.records import DeliveryState, Direction, MessageKind
 from p2pchat.tui.history import MARK_END, MARK_START
 from p2pchat.tui.main_screen import MainScreen
 
@@ -70,6 +78,7 @@ class FakeNode:
     now: Callable[[], float] = time.time  # the invites' clock
     groups: dict[str, GroupView] = field(default_factory=dict)  # by conversation
     refuse_keep: str | None = None  # the node's line for a keep it refuses (a guest gone)
+    files: dict[str, FileView] = field(default_factory=dict)  # by transfer id
     _sent: int = 0
 
     async def async_status(self) -> StatusView:
@@ -128,6 +137,48 @@ class FakeNode:
             except UserError as exc:
                 results.append(exc)
         return results
+
+    # -- files: the node's answers and events, without bytes moving ---------------------
+
+    async def async_send_file(self, peer: str, path: str) -> FileView:
+        self.calls.append(("send_file", (peer, path)))
+        contact = self._contact(peer)
+        size = _file_size(path)
+        if size is None:
+            raise UserError(f"no such file: {path}")
+        transfer_id = f"f1{len(self.files) + 1:030x}"
+        view = FileView(transfer_id, f"contact:{contact.peer_id}", contact.peer_id, contact.name,
+                        "out", Path(path).name, size, 0, "queued", path, None)  # fmt: skip
+        self.files[transfer_id] = view
+        await self.queue.put(
+            FileProgress(transfer_id, view.conversation, contact.peer_id, "out", view.name,
+                         "queued", 0, size, 0, None)
+        )  # fmt: skip
+        return view
+
+    async def async_files(self) -> list[FileView]:
+        return list(self.files.values())
+
+    async def async_file_accept(self, transfer: str, to: str | None = None) -> FileView:
+        self.calls.append(("file_accept", (transfer, to)))
+        view = self.files.get(transfer)
+        if view is None or view.direction != "in" or view.state != "offered":
+            raise UserError(f"no offered file {transfer}")
+        view = self.files[transfer] = replace(view, state="accepted")
+        return view
+
+    async def async_file_cancel(self, transfer: str) -> FileView:
+        self.calls.append(("file_cancel", (transfer,)))
+        view = self.files.get(transfer)
+        if view is None or view.state in ("done", "failed", "cancelled", "declined"):
+            raise UserError(f"no transfer {transfer} to cancel")
+        state = "declined" if view.state == "offered" else "cancelled"
+        view = self.files[transfer] = replace(view, state=state, error="cancelled by you")
+        await self.queue.put(
+            FileCancelled(transfer, view.conversation, view.peer_id, view.direction, view.name,
+                          "me")
+        )  # fmt: skip
+        return view
 
     # -- groups: the node's rules (docs/protocol.md "Groups"), over plain dicts --------
 
@@ -331,6 +382,16 @@ def stored(
         sender=sender, timestamp_ms=NOW_MS - (10 - n) * 60_000, body=text,
         delivery=DeliveryState(delivery),
     )  # fmt: skip
+
+
+def _file_size(path: str) -> int | None:
+    file = Path(path)
+    return file.stat().st_size if file.is_file() else None
+
+
+def file_row(label: str, n: int, name: str, direction: str, sender: str) -> StoredMessage:
+    """A transfer's history row (its message id is the transfer id)."""
+    return replace(stored(label, n, name, direction, "delivered", sender), kind=MessageKind.FILE)
 
 
 @dataclass

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
+from p2pchat.control.api import FileView
 from p2pchat.node.events import (
+    FileOffered,
+    FileProgress,
     GuestJoined,
     KeyChangeWarning,
     MessageEvent,
@@ -43,6 +46,7 @@ from tests.tui.fakes import (
     FakeNode,
     MainScreenApp,
     bob_history,
+    file_row,
     group_message,
     until,
 )
@@ -256,6 +260,40 @@ async def test_new_group_screen(tmp_path: Path) -> None:
         await pilot.press("g", *"Family dinner", "enter", "space")
         await until(pilot, lambda: isinstance(app.screen, NewGroupScreen), "new group")
         await assert_snapshot(pilot, app, "new-group-80x24", tmp_path)
+
+
+async def test_file_transfer(tmp_path: Path) -> None:
+    """bob's conversation with transfers: one sent, one coming in, one offer waiting
+    (issue 13)."""
+    mb = 1 << 20
+    done, moving, waiting = (f"{n:032x}" for n in (6, 7, 8))
+    history = bob_history()
+    history.stored[BOB.peer_id] += [
+        file_row(BOB.peer_id, 6, "slides.pdf", "out", "alice"),
+        file_row(BOB.peer_id, 7, "holiday-photos.zip", "in", "bob"),
+        file_row(BOB.peer_id, 8, "game-rules.odt", "in", "bob"),
+    ]
+    node = lively_node()
+    node.files = {
+        done: FileView(done, "contact:b", BOB.peer_id, "bob", "out", "slides.pdf", 2 * mb,
+                       2 * mb, "done", "/home/alice/slides.pdf", None),
+        moving: FileView(moving, "contact:b", BOB.peer_id, "bob", "in", "holiday-photos.zip",
+                         240 * mb, 0, "receiving", None, None),
+        waiting: FileView(waiting, "contact:b", BOB.peer_id, "bob", "in", "game-rules.odt",
+                          150 * mb, 0, "offered", None, None),
+    }  # fmt: skip
+    node.events += [
+        FileProgress(moving, "contact:b", BOB.peer_id, "in", "holiday-photos.zip", "receiving",
+                     108 * mb, 240 * mb, 11 * mb, 12),
+        FileOffered(waiting, "contact:b", BOB.peer_id, "bob", "game-rules.odt", 150 * mb,
+                    "bigger than your auto-accept limit (100 MB)"),
+    ]  # fmt: skip
+    app = MainScreenApp(node, history)
+    async with app.run_test(size=SMALL) as pilot:
+        await until(pilot, lambda: app.main.transfers.get(waiting), "the offer")
+        app.main.open_conversation(BOB.peer_id)
+        await pilot.pause(0.1)
+        await assert_snapshot(pilot, app, "file-transfer-80x24", tmp_path)
 
 
 class ScreenApp(App[None]):

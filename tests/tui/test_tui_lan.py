@@ -9,6 +9,7 @@ inside host 1; it reports each step as a JSON line.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ CHAT_STEPS = [
 
 
 class Driver:
-    def __init__(self, host: Host, args: dict[str, Any]) -> None:
-        env = cli_env()
+    def __init__(self, host: Host, args: dict[str, Any], env: dict[str, str] | None = None) -> None:
+        env = {**cli_env(), **(env or {})}
         env.pop("P2PCHAT_PASSPHRASE")  # the TUI must ask for it
         self.proc = host.popen(
             [PYTHON, "-m", "tests.tui.tui_driver", json.dumps(args)],
@@ -164,6 +165,36 @@ def test_tui_group(make_lan: MakeLan, tmp_path: Path) -> None:
     ]  # fmt: skip
     # bob got carol's message although they are not contacts: through the group.
     assert "hi from carol" in {m["text"] for m in bob.cli_json("history", "family")}
+
+
+def test_tui_files(make_lan: MakeLan, tmp_path: Path) -> None:
+    """Issue 13: a small file sent from the TUI arrives whole on bob's daemon; one bob
+    sends is saved in alice's downloads folder and shown done."""
+    tui_host, bob_host = make_lan(2).hosts
+    alice = ChatNode(tui_host, tmp_path / "alice", "alice")
+    bob = ChatNode(bob_host, tmp_path / "bob", "bob")
+    bob.daemon_args = ["--downloads", str(tmp_path / "bob-downloads")]
+    alice.start()
+    bob.start()
+    befriend(alice, bob)
+    alice.stop()
+    seed = 13
+    rng = random.Random(seed)
+    sent, back = tmp_path / "to-bob.bin", tmp_path / "to-alice.bin"
+    sent.write_bytes(rng.randbytes(300_000))  # a few blocks, with a short last one
+    back.write_bytes(rng.randbytes(70_000))
+    driver = Driver(tui_host, {
+        "scenario": "files", "data_dir": str(alice.data_dir), "passphrase": PASSPHRASE,
+        "interface": tui_host.ifname, "peer_data_dir": str(bob.data_dir), "peer_name": "bob",
+        "peer_id": bob.peer_id, "me": "alice", "send_path": str(sent),
+        "receive_path": str(back),
+    }, env={"XDG_DOWNLOAD_DIR": str(tmp_path / "alice-downloads")})  # fmt: skip
+    driver.read_until(lambda line: line.get("step") == "stopped")
+    assert driver.proc.wait(30) == 0, f"seed {seed}"
+    assert driver.steps == ["session_open", "sent_done", "peer_has_it", "received_done",
+                            "stopped"]  # fmt: skip
+    assert (tmp_path / "bob-downloads" / sent.name).read_bytes() == sent.read_bytes()
+    assert (tmp_path / "alice-downloads" / back.name).read_bytes() == back.read_bytes()
 
 
 def alice_contacts(alice: ChatNode) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from p2pchat.tui.main_screen import MainScreen
 from p2pchat.tui.new_group_screen import NewGroupScreen
 from p2pchat.tui.safety_screen import SafetyScreen
 from p2pchat.tui.search_screen import SearchScreen
+from p2pchat.tui.send_file_screen import SendFileScreen
 from p2pchat.tui.unlock_screen import UnlockScreen
 
 SIZE = (120, 44)
@@ -43,7 +44,7 @@ SIZE = (120, 44)
 
 @dataclass(frozen=True)
 class Args:
-    scenario: str  # "chat" | "first_run" | "outbox_at_start" | "group"
+    scenario: str  # "chat" | "first_run" | "outbox_at_start" | "group" | "files"
     data_dir: str
     passphrase: str
     interface: str
@@ -54,6 +55,9 @@ class Args:
     # "group": a second contact (carol), a daemon in a third namespace
     other_data_dir: str = ""
     other_id: str = ""
+    # "files": a file to send from the TUI (f), and one bob's daemon sends back
+    send_path: str = ""
+    receive_path: str = ""
 
 
 def step(name: str, **detail: Any) -> None:
@@ -398,6 +402,48 @@ async def group_scenario(pilot: Pilot[Any], app: ChatApp, args: Args) -> None:
     await pilot.press("ctrl+q")
 
 
+async def files_scenario(pilot: Pilot[Any], app: ChatApp, args: Args) -> None:
+    """Issue 13: a file sent from the TUI (f, a path) is done on bob's daemon; a file
+    bob sends is received and shown done in the conversation."""
+    await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen", 60)
+    screen = main_screen(app)
+    bob = args.peer_id
+    await until(pilot, lambda: screen.roster.session(bob) == "open", "the session", 90)
+    step("session_open")
+
+    await choose_row(pilot, screen, f"c:{bob}")
+    await pilot.press("escape", "f")  # from the sidebar: the message box would take the f
+    await until(pilot, lambda: isinstance(app.screen, SendFileScreen), "the send file dialog")
+    await pilot.press(*args.send_path, "enter")
+    await until(pilot, lambda: app.screen is screen, "the dialog closed")
+    name = Path(args.send_path).name
+    await until(pilot, lambda: _transfer(screen, bob, "out", name, "done"), "sent, done", 120)
+    step("sent_done")
+    await until_cli(args.peer_data_dir, args.passphrase, ("files", "--json"),
+                    lambda out: any(f["direction"] == "in" and f["name"] == name
+                                    and f["state"] == "done" for f in json.loads(out)))  # fmt: skip
+    step("peer_has_it")
+
+    code, out, err = await cli(args.peer_data_dir, "send-file", args.me, args.receive_path,
+                               "--no-wait", passphrase=args.passphrase)  # fmt: skip
+    assert code == 0, out + err
+    back = Path(args.receive_path).name
+    await until(pilot, lambda: _transfer(screen, bob, "in", back, "done"), "received", 120)
+    step("received_done")
+    await pilot.press("ctrl+q")
+
+
+def _transfer(screen: MainScreen, label: str, direction: str, name: str, state: str) -> bool:
+    """The conversation has a line for the transfer, in that state."""
+    for transfer_id in screen.conversations.log(label).transfer_ids():
+        transfer = screen.transfers.get(transfer_id)
+        if transfer and (transfer.direction, transfer.name, transfer.state) == (
+            direction, name, state
+        ):  # fmt: skip
+            return True
+    return False
+
+
 async def until_cli(data_dir: str, passphrase: str, args: tuple[str, ...],
                     predicate: Callable[[str], bool], timeout: float = 60.0) -> None:  # fmt: skip
     loop = asyncio.get_running_loop()
@@ -471,7 +517,7 @@ async def run(args: Args) -> int:
     if existing:
         lock.acquire()
     passphrase = None
-    if args.scenario in ("outbox_at_start", "group"):
+    if args.scenario in ("outbox_at_start", "group", "files"):
         passphrase = args.passphrase  # as P2PCHAT_PASSPHRASE: straight to the node
     if args.scenario == "outbox_at_start":
         hold_the_main_screen_until_delivered(args)
@@ -481,6 +527,7 @@ async def run(args: Args) -> int:
     scenario = {
         "chat": chat_scenario, "first_run": first_run_scenario,
         "outbox_at_start": outbox_at_start_scenario, "group": group_scenario,
+        "files": files_scenario,
     }[args.scenario]  # fmt: skip
     failure: BaseException | None = None
     try:
