@@ -457,9 +457,14 @@ export const FrameType = Object.freeze({
   // message_id = the copy's id.
   GROUP_MESSAGE: 6,
   GROUP_LIST: 7,
+  // Files (both ends announce files=1): body = an encoded offer or control (file_wire.js);
+  // FILE_OFFER's message_id = the transfer id.
+  FILE_OFFER: 8,
+  FILE_CONTROL: 9,
 });
 const FRAME_TYPE_NAMES = new Map(Object.entries(FrameType).map(([name, v]) => [v, name]));
 export const GROUP_FRAME_TYPES = Object.freeze(new Set([FrameType.GROUP_MESSAGE, FrameType.GROUP_LIST]));
+export const FILE_FRAME_TYPES = Object.freeze(new Set([FrameType.FILE_OFFER, FrameType.FILE_CONTROL]));
 
 export function newMessageId() {
   return randomBytes(MESSAGE_ID_BYTES);
@@ -505,7 +510,7 @@ export function decodeFrame(data) {
     } catch {
       throw fail("text frame is not valid UTF-8");
     }
-  } else if (GROUP_FRAME_TYPES.has(type)) {
+  } else if (GROUP_FRAME_TYPES.has(type) || FILE_FRAME_TYPES.has(type)) {
     if (!frame.body.length) throw fail(`${FRAME_TYPE_NAMES.get(type).toLowerCase()} frame without a body`);
   } else if (frame.body.length) {
     throw fail(`${FRAME_TYPE_NAMES.get(type).toLowerCase()} frame must have an empty body`);

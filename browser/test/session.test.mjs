@@ -343,3 +343,48 @@ test("groups: an owner that did not announce them gets none; a session that did 
   const empty = t.owner._sender.seal(Uint8Array.of(1, 6, ...new Uint8Array(24)));
   assert.throws(() => t.guest.receiveData(encodeBatch([empty]), NOW), code("bad-frame"));
 });
+
+// -- files: files=1 in the handshake info, frames 8 and 9 -------------------------------
+
+function filePair({ guestFiles = true, ownerFiles = true } = {}) {
+  const link = linkFromSecret(randomBytes(32));
+  const guest = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()), { files: guestFiles });
+  const owner = new Session(Role.RESPONDER, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()), { files: ownerFiles });
+  return { link, guest, owner };
+}
+
+test("files: both ends announce files=1; offers and controls both ways", () => {
+  const s = filePair();
+  const { received, answered } = handshake(s);
+  assert.equal(received.info.files, "1");
+  assert.equal(answered.info.files, "1");
+  s.owner.receiveData(s.guest.streamHeader(), NOW);
+  s.guest.receiveData(s.owner.streamHeader(), NOW);
+  assert.equal(s.guest.files, true);
+  assert.equal(s.owner.files, true);
+  const transferId = randomBytes(16);
+  const [offer] = s.owner.receiveData(s.guest.sendFileOffer(Uint8Array.of(1, 2), NOW, { messageId: transferId }), NOW);
+  assert.deepEqual(offer, { type: "file", kind: 8, messageId: transferId, timestampMs: NOW, payload: Uint8Array.of(1, 2) });
+  const [control] = s.guest.receiveData(s.owner.sendFileControl(Uint8Array.of(3), NOW), NOW);
+  assert.equal(control.kind, 9);
+  assert.deepEqual(control.payload, Uint8Array.of(3));
+  assert.throws(() => s.guest.sendFileControl(new Uint8Array(0), NOW), code("local"));
+  assert.throws(() => s.guest.sendFileControl(new Uint8Array(65_511), NOW), code("local"));
+});
+
+test("files: without the owner's files=1 none are sent; a session that did not announce refuses 8/9", () => {
+  const old = filePair({ ownerFiles: false });
+  const { answered } = handshake(old);
+  assert.equal(answered.info.files, undefined);
+  old.owner.receiveData(old.guest.streamHeader(), NOW);
+  old.guest.receiveData(old.owner.streamHeader(), NOW);
+  assert.equal(old.guest.files, false);
+  assert.throws(() => old.guest.sendFileOffer(Uint8Array.of(1), NOW, { messageId: randomBytes(16) }), code("local"));
+  assert.throws(() => old.guest.sendFileControl(Uint8Array.of(1), NOW), code("local"));
+  const s = filePair({ guestFiles: false });
+  open(s);
+  for (const type of [8, 9]) {
+    const sealed = s.owner._sender.seal(Uint8Array.of(1, type, ...new Uint8Array(24), 1));
+    assert.throws(() => s.guest.receiveData(encodeBatch([sealed]), NOW), code("bad-frame"));
+  }
+});

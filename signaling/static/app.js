@@ -15,11 +15,15 @@
 // the member list (GROUP_LIST) first. From then on the page shows the group, checks every
 // GROUP_MESSAGE (group.js) and sends its own as signed group messages. A 1:1 invite never
 // gets a list and chats with TEXT frames as before.
+//
+// Files (docs/guest-protocol.md, "Files"): the offer announces files=1; only an owner that
+// answers files=1, on the direct path, gets the file button, drag-and-drop and offers
+// (files.js). Chunks go on a second, pre-negotiated channel "p2pchat-files" (id 2).
 
 // First: take the secret out of the address bar (no dependencies, runs at once).
 import { forgetFragment, linkFragment, pathRoomId } from "./fragment.js";
 // Second: open the socket and gather ICE while libsodium loads (nothing is sent).
-import { Groundwork, peekGroundwork, socketUrl, takeGroundwork } from "./warmup.js";
+import { FILES_BUFFER_LOW, Groundwork, peekGroundwork, socketUrl, takeGroundwork } from "./warmup.js";
 import {
   LinkEnvelopes,
   MAX_FRAME_BODY_BYTES,
@@ -51,6 +55,7 @@ import {
   receiveMessage,
   withOwnChain,
 } from "./group.js";
+import { FileTransfers, State as FileState } from "./files.js";
 
 const SIGNAL = 0x01;
 const RELAY = 0x02;
@@ -127,6 +132,8 @@ const ui = {
   composer: $("composer"),
   message: $("message"),
   send: $("send"),
+  attach: $("attach"),
+  fileInput: $("file-input"),
 };
 
 function setStatus(state, text) {
@@ -398,6 +405,7 @@ class Attempt {
     this.session = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, guard), {
       groups: true,
       groupKey,
+      files: true,
     });
     // Whether we know how to send: at once with a 1:1 owner; with an owner that announced
     // groups, once its first frame came (a member list first, if we are in a group).
@@ -408,6 +416,7 @@ class Attempt {
     this.ws = null;
     this.pc = null;
     this.dc = null;
+    this.filesDc = null;
     this.pingTimer = null;
     this.openTimer = null;
     this.lastHeard = 0;
@@ -420,10 +429,12 @@ class Attempt {
   async start() {
     // The page's first attempt uses what warmup.js started as the page loaded.
     const work = takeGroundwork(this.link.roomId) ?? new Groundwork(this.link.roomId);
-    const { ws, pc, dc } = work;
+    const { ws, pc, dc, filesDc } = work;
     this.ws = ws;
     this.pc = pc;
     this.dc = dc;
+    this.filesDc = filesDc;
+    filesDc.addEventListener("message", (event) => this.onFilesMessage(event));
     ws.addEventListener("message", (event) => this.onSocketMessage(event));
     ws.addEventListener("close", (event) => this.onSocketClose(event));
     if (ws.readyState === WebSocket.OPEN) mark("ws-open");
@@ -562,6 +573,40 @@ class Attempt {
     this.onStreamData(new Uint8Array(event.data));
   }
 
+  /** Chunks count only on the direct path with an owner that announced files. */
+  get filesUsable() {
+    return this.isOpen && this.path === "direct" && this.session.files && this.filesDc.readyState === "open";
+  }
+
+  onFilesMessage(event) {
+    if (this.ended || this.path !== "direct" || !this.session.files) return;
+    if (typeof event.data === "string") {
+      console.warn("p2pchat: ignored a text message on the files channel");
+      return;
+    }
+    this.hooks.fileChunk(new Uint8Array(event.data));
+  }
+
+  /** What files.js sends through while this attempt is open. */
+  fileLink() {
+    return {
+      sendOffer: (payload, transferId) =>
+        this.isOpen && this.transmit(this.session.sendFileOffer(payload, Date.now(), { messageId: transferId })),
+      sendControl: (payload) => this.isOpen && this.transmit(this.session.sendFileControl(payload)),
+      sendChunk: (data) => this.sendFileChunk(data),
+    };
+  }
+
+  /** One chunk on the files channel, once its buffer is under FILES_BUFFER_LOW. */
+  async sendFileChunk(data) {
+    const dc = this.filesDc;
+    while (!this.ended && dc.readyState === "open" && dc.bufferedAmount > FILES_BUFFER_LOW) {
+      await bufferedLow(dc);
+    }
+    if (this.ended || dc.readyState !== "open") throw new Error("the files channel closed");
+    dc.send(data);
+  }
+
   onStreamData(bytes) {
     this.lastHeard = Date.now();
     let events;
@@ -583,6 +628,10 @@ class Attempt {
         // Acknowledged as a TEXT is, refused or not: a refusal is final, a resend is no use.
         this.transmit(this.session.sendReceipt(ev.messageId));
         this.hooks.group(ev);
+      } else if (ev.type === "file") {
+        // An offer is acknowledged as a TEXT is (the owner's outbox keeps it until then).
+        if (ev.kind === 8) this.transmit(this.session.sendReceipt(ev.messageId));
+        this.hooks.file(ev);
       } else if (ev.type === "receipt") {
         this.hooks.receipt(ev.messageId);
       } else if (ev.type === "ping") {
@@ -671,12 +720,26 @@ class Attempt {
 
   closePeerConnection() {
     try {
+      this.filesDc?.close();
       this.dc?.close();
       this.pc?.close();
     } catch {
       // already closed
     }
   }
+}
+
+/** Resolves when the channel's buffer drops under its threshold, or it closes. */
+function bufferedLow(dc) {
+  return new Promise((resolve) => {
+    function done() {
+      dc.removeEventListener("bufferedamountlow", done);
+      dc.removeEventListener("close", done);
+      resolve();
+    }
+    dc.addEventListener("bufferedamountlow", done);
+    dc.addEventListener("close", done);
+  });
 }
 
 function channelOpen(dc, timeoutMs) {
@@ -719,6 +782,13 @@ class GuestPage {
     this.retryTimer = null;
     this.stopped = false;
     this.attention = new Attention();
+    this.files = new FileTransfers({
+      onUpdate: (view) => this.fileViews.show(view),
+      onNote: (text) => showError(text),
+      onForget: (key) => this.fileViews.forget(key),
+      randomBytes,
+    });
+    this.fileViews = new FileViews(this);
   }
 
   start() {
@@ -727,6 +797,7 @@ class GuestPage {
       this.send();
     });
     window.addEventListener("pagehide", () => this.attempt?.leave());
+    this.fileViews.bind();
     window.addEventListener("pageshow", (event) => {
       // Back from the back/forward cache: the attempt was closed on pagehide.
       if (event.persisted && this.attempt?.ended && !this.retryTimer) this.connect();
@@ -827,6 +898,8 @@ class GuestPage {
       opened: (attempt) => this.opened(attempt),
       message: (ev) => this.received(ev),
       group: (ev) => this.receivedGroup(ev),
+      file: (ev) => this.files.frame(ev),
+      fileChunk: (data) => this.files.chunk(data),
       heard: (attempt) => this.settle(attempt),
       receipt: (messageId) => this.delivered(messageId),
       dropped: (reason, wasOpen) => this.dropped(reason, wasOpen),
@@ -869,6 +942,9 @@ class GuestPage {
     ui.path.textContent = attempt.path;
     ui.path.dataset.path = attempt.path;
     ui.path.hidden = false;
+    // Files first: an owner that was receiving from us says where to go on at once.
+    if (attempt.filesUsable) this.files.attach(attempt.fileLink());
+    this.fileViews.setUsable(attempt.filesUsable);
     // An owner that hosts groups sends the member list first: wait for it (or anything
     // else from the owner, or a few seconds) before sending what waits, so nothing typed
     // in a group goes out as a 1:1 message.
@@ -1009,6 +1085,7 @@ class GuestPage {
   }
 
   delivered(messageId) {
+    if (this.files.receipted(messageId)) return;
     const key = toHex(messageId);
     for (const [local, item] of unsent) {
       if (toHex(item.frameId) !== key) continue;
@@ -1019,6 +1096,8 @@ class GuestPage {
   }
 
   dropped(reason, wasOpen) {
+    this.files.attach(null);
+    this.fileViews.setUsable(false);
     if (this.stopped) return;
     ui.path.hidden = true;
     if (wasOpen) {
@@ -1099,6 +1178,166 @@ class GuestPage {
     const who = item.entry.querySelector(".who");
     if (who) who.textContent = "me";
     return true;
+  }
+}
+
+// -- files: the button, drag-and-drop and one log entry per transfer ------------------
+
+const FILE_STATE_TEXT = {
+  [FileState.HASHING]: "reading",
+  [FileState.OFFERED]: "offered",
+  [FileState.SENDING]: "sending",
+  [FileState.RECEIVING]: "receiving",
+  [FileState.DONE]: "done",
+  [FileState.FAILED]: "failed",
+  [FileState.CANCELLED]: "cancelled",
+  [FileState.DECLINED]: "declined",
+};
+
+function bytesText(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+function durationText(seconds) {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+}
+
+function button(text, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+class FileViews {
+  constructor(page) {
+    this.page = page;
+    this.entries = new Map(); // transfer key -> {entry, ...elements}
+    this.pending = new Map(); // key -> the newest view, drawn on the next frame
+    this.frame = 0;
+    this.usable = false;
+  }
+
+  bind() {
+    ui.attach.addEventListener("click", () => ui.fileInput.click());
+    ui.fileInput.addEventListener("change", () => {
+      this.sendAll(ui.fileInput.files);
+      ui.fileInput.value = "";
+    });
+    // Drop files onto the conversation (only while files can go).
+    const accepts = (event) => this.usable && [...(event.dataTransfer?.types ?? [])].includes("Files");
+    ui.log.addEventListener("dragover", (event) => {
+      if (!accepts(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      ui.log.classList.add("drop");
+    });
+    ui.log.addEventListener("dragleave", () => ui.log.classList.remove("drop"));
+    ui.log.addEventListener("drop", (event) => {
+      ui.log.classList.remove("drop");
+      if (!accepts(event)) return;
+      event.preventDefault();
+      this.sendAll(event.dataTransfer.files);
+    });
+  }
+
+  setUsable(usable) {
+    this.usable = usable;
+    ui.attach.hidden = !usable;
+  }
+
+  sendAll(fileList) {
+    for (const file of fileList ?? []) {
+      this.page.files.sendFile(file).catch((err) => showError(err instanceof Error ? err.message : String(err)));
+    }
+  }
+
+  show(view) {
+    this.pending.set(view.key, view);
+    if (!this.entries.has(view.key)) this.create(view); // at once: the log keeps its order
+    this.frame ||= requestAnimationFrame(() => {
+      this.frame = 0;
+      for (const v of this.pending.values()) this.draw(v);
+      this.pending.clear();
+    });
+  }
+
+  forget(key) {
+    const e = this.entries.get(key);
+    if (e?.url) URL.revokeObjectURL(e.url);
+    this.entries.delete(key);
+  }
+
+  create(view) {
+    const incoming = view.direction === "in";
+    const who = incoming ? this.page.ownerName : this.page.group ? "me" : this.page.name || "you";
+    const entry = appendEntry(`file ${incoming ? "in" : "out"}`, who, `${view.name} (${bytesText(view.size)})`, Date.now());
+    const progress = document.createElement("progress");
+    progress.max = Math.max(view.size, 1);
+    const status = document.createElement("span");
+    status.className = "file-status";
+    const actions = document.createElement("span");
+    actions.className = "file-actions";
+    entry.append(progress, status, actions);
+    this.entries.set(view.key, { entry, progress, status, actions, url: null, state: null });
+    if (incoming) this.page.attention.incoming(this.page.ownerName);
+  }
+
+  draw(view) {
+    const e = this.entries.get(view.key);
+    if (!e) return;
+    e.entry.dataset.state = view.state;
+    e.progress.value = view.done;
+    const active = view.state === FileState.SENDING || view.state === FileState.RECEIVING || view.state === FileState.HASHING;
+    e.progress.hidden = !active;
+    const parts = [FILE_STATE_TEXT[view.state] ?? view.state];
+    if (active) {
+      parts.push(`${bytesText(view.done)} of ${bytesText(view.size)}`);
+      if (view.rate > 0) parts.push(`${bytesText(Math.round(view.rate))}/s`);
+      if (view.etaSeconds !== null && view.state !== FileState.HASHING) parts.push(`${durationText(view.etaSeconds)} left`);
+    } else if (view.state === FileState.OFFERED) {
+      parts.push(view.direction === "in" ? "accept to receive it" : "waiting for the owner to accept");
+    }
+    if (view.error) parts.push(view.error);
+    e.status.textContent = parts.join(" · ");
+    if (e.state === view.state) return; // the buttons change only with the state
+    e.state = view.state;
+    const key = view.key;
+    const buttons = [];
+    if (view.state === FileState.OFFERED && view.direction === "in") {
+      buttons.push(button("Accept", () => this.page.files.accept(key)));
+      buttons.push(button("Decline", () => this.page.files.decline(key)));
+    } else if (active || view.state === FileState.OFFERED) {
+      buttons.push(button("Cancel", () => this.page.files.cancel(key)));
+    }
+    if (view.state === FileState.DONE && view.blob) {
+      e.url = URL.createObjectURL(view.blob);
+      const link = document.createElement("a");
+      link.href = e.url;
+      link.download = view.name; // sanitized as the node does (file_names.js)
+      link.textContent = `Save ${view.name}`;
+      link.className = "file-save";
+      buttons.push(link);
+      if (view.preview) {
+        const img = document.createElement("img");
+        img.className = "file-preview";
+        img.alt = view.name;
+        img.addEventListener("error", () => img.remove()); // e.g. a CSP without blob: images
+        img.src = e.url;
+        buttons.push(img);
+      }
+    }
+    e.actions.replaceChildren(...buttons);
   }
 }
 

@@ -14,6 +14,9 @@
 //   {type: "group", kind, messageId, timestampMs, payload}
 //                                                      a GROUP_MESSAGE (6) or GROUP_LIST (7)
 //                                                      frame; payload unchecked (group.js)
+//   {type: "file", kind, messageId, timestampMs, payload}
+//                                                      a FILE_OFFER (8) or FILE_CONTROL (9)
+//                                                      frame; payload unchecked (file_wire.js)
 //   {type: "closed"}                                   the peer ended its stream cleanly
 
 import {
@@ -21,6 +24,7 @@ import {
   Direction,
   EnvelopeError,
   EnvelopeKind,
+  FILE_FRAME_TYPES,
   FrameType,
   GROUP_FRAME_TYPES,
   KxKeyPair,
@@ -49,6 +53,8 @@ import {
 // The handshake info entries for groups: we take frames 6 and 7; our group key.
 export const GROUPS_CAPABILITY = Object.freeze(["groups", "1"]);
 export const GROUP_KEY_INFO = "gk";
+// We take frames 8 and 9 (and chunks on the files channel).
+export const FILES_CAPABILITY = Object.freeze(["files", "1"]);
 
 export const Role = Object.freeze({ INITIATOR: "INITIATOR", RESPONDER: "RESPONDER" });
 
@@ -84,12 +90,17 @@ export class Session {
    * @param {string} role Role.INITIATOR (the guest) or Role.RESPONDER
    * @param {{seal: Function, open: Function}} envelopes e.g. a LinkEnvelopes
    * @param {{sessionId?: Uint8Array, kx?: KxKeyPair, batch?: boolean, groups?: boolean,
-   *   groupKey?: Uint8Array}} [options] fixed values for tests; batch: false acts as a peer
-   *   from before batches; groups: true announces group frames (off by default, as in
-   *   session.py: a session that did not announce refuses them); groupKey: our Ed25519
-   *   group key, announced as info.gk (b64url)
+   *   groupKey?: Uint8Array, files?: boolean}} [options] fixed values for tests; batch: false
+   *   acts as a peer from before batches; groups: true announces group frames (off by
+   *   default, as in session.py: a session that did not announce refuses them); groupKey:
+   *   our Ed25519 group key, announced as info.gk (b64url); files: true announces file
+   *   frames (the same rule)
    */
-  constructor(role, envelopes, { sessionId, kx, batch = true, groups = false, groupKey = null } = {}) {
+  constructor(
+    role,
+    envelopes,
+    { sessionId, kx, batch = true, groups = false, groupKey = null, files = false } = {},
+  ) {
     if (role !== Role.INITIATOR && role !== Role.RESPONDER) throw new TypeError("unknown role");
     this.role = role;
     this.state = SessionState.NEW;
@@ -104,6 +115,12 @@ export class Session {
     this._batch = batch;
     this._groups = groups;
     this._groupKey = groupKey;
+    this._files = files;
+  }
+
+  /** Both ends announced file frames: only then may FILE_* frames (and chunks) flow. */
+  get files() {
+    return this._files && this.peerInfo[FILES_CAPABILITY[0]] === FILES_CAPABILITY[1];
   }
 
   /** Both ends announced group frames: only then may GROUP_* frames be sent. */
@@ -223,6 +240,16 @@ export class Session {
     return this._sendGroup(FrameType.GROUP_LIST, payload, nowMs, messageId);
   }
 
+  /** An encoded FileOffer; `messageId`: the transfer id (a resend is the same frame). */
+  sendFileOffer(payload, nowMs = Date.now(), { messageId }) {
+    return this._sendFile(FrameType.FILE_OFFER, payload, nowMs, messageId);
+  }
+
+  /** An encoded FileControl, under a fresh id: never queued, never receipted. */
+  sendFileControl(payload, nowMs = Date.now()) {
+    return this._sendFile(FrameType.FILE_CONTROL, payload, nowMs, newMessageId());
+  }
+
   sendReceipt(messageId, nowMs = Date.now()) {
     return this._send({ type: FrameType.RECEIPT, messageId, timestampMs: nowMs });
   }
@@ -269,6 +296,9 @@ export class Session {
     if (GROUP_FRAME_TYPES.has(frame.type) && !this._groups) {
       throw new RemoteProtocolError(`unknown frame type ${frame.type}`, "bad-frame"); // as before groups
     }
+    if (FILE_FRAME_TYPES.has(frame.type) && !this._files) {
+      throw new RemoteProtocolError(`unknown frame type ${frame.type}`, "bad-frame"); // as before files
+    }
     if (opened.final !== (frame.type === FrameType.CLOSE)) {
       throw new RemoteProtocolError(
         "only a close frame may end the stream, and it must end it",
@@ -287,6 +317,14 @@ export class Session {
     if (!this.groups) throw new LocalProtocolError("the peer did not announce group frames (groups=1)");
     if (!(payload instanceof Uint8Array) || payload.length === 0 || payload.length > MAX_FRAME_BODY_BYTES) {
       throw new LocalProtocolError(`group payload must be 1 to ${MAX_FRAME_BODY_BYTES} bytes`);
+    }
+    return this._send({ type, messageId, timestampMs: nowMs, body: payload });
+  }
+
+  _sendFile(type, payload, nowMs, messageId) {
+    if (!this.files) throw new LocalProtocolError("the peer did not announce file frames (files=1)");
+    if (!(payload instanceof Uint8Array) || payload.length === 0 || payload.length > MAX_FRAME_BODY_BYTES) {
+      throw new LocalProtocolError(`file payload must be 1 to ${MAX_FRAME_BODY_BYTES} bytes`);
     }
     return this._send({ type, messageId, timestampMs: nowMs, body: payload });
   }
@@ -316,6 +354,7 @@ export class Session {
   _seal(kind, sdp, info, nowMs) {
     if (this._batch) info = { ...info, [BATCH_CAPABILITY[0]]: BATCH_CAPABILITY[1] };
     if (this._groups) info = { ...info, [GROUPS_CAPABILITY[0]]: GROUPS_CAPABILITY[1] };
+    if (this._files) info = { ...info, [FILES_CAPABILITY[0]]: FILES_CAPABILITY[1] };
     if (this._groupKey) info = { ...info, [GROUP_KEY_INFO]: b64urlEncode(this._groupKey) };
     const body = encodeHandshake({ sdp, kxPublic: this._kx.publicKey, info });
     return this._envelopes.seal(kind, this.direction, this.sessionId, body, nowMs);
@@ -378,6 +417,15 @@ function frameEvent(frame) {
     case FrameType.GROUP_LIST:
       return {
         type: "group",
+        kind: frame.type,
+        messageId: frame.messageId,
+        timestampMs: frame.timestampMs,
+        payload: frame.body,
+      };
+    case FrameType.FILE_OFFER:
+    case FrameType.FILE_CONTROL:
+      return {
+        type: "file",
         kind: frame.type,
         messageId: frame.messageId,
         timestampMs: frame.timestampMs,

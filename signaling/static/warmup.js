@@ -11,6 +11,10 @@
 import { linkFragment, pathRoomId } from "./fragment.js";
 
 export const ICE_GATHER_TIMEOUT_MS = 5000;
+// The files channel (docs/protocol.md "Files"): pre-negotiated, so it needs no in-band
+// open and the owner's node accepts no other; used only when both ends announce files=1.
+export const FILES_CHANNEL = Object.freeze({ label: "p2pchat-files", id: 2 });
+export const FILES_BUFFER_LOW = 256 * 1024; // send more chunks once the buffer is below this
 
 export function socketUrl(roomId) {
   const scheme = location.protocol === "http:" ? "ws:" : "wss:";
@@ -43,6 +47,14 @@ export class Groundwork {
     this.pc = new RTCPeerConnection({ iceServers: [] });
     this.dc = this.pc.createDataChannel("p2pchat", { ordered: true });
     this.dc.binaryType = "arraybuffer";
+    // Before the offer, as the chat channel (a negotiated one sends nothing until used).
+    this.filesDc = this.pc.createDataChannel(FILES_CHANNEL.label, {
+      negotiated: true,
+      id: FILES_CHANNEL.id,
+      ordered: true,
+    });
+    this.filesDc.binaryType = "arraybuffer";
+    this.filesDc.bufferedAmountLowThreshold = FILES_BUFFER_LOW;
     this.ready = (async () => {
       await this.pc.setLocalDescription(await this.pc.createOffer());
       await iceGatheringComplete(this.pc, ICE_GATHER_TIMEOUT_MS);
@@ -73,6 +85,7 @@ export class Groundwork {
 
   close() {
     try {
+      this.filesDc.close();
       this.dc.close();
       this.pc.close();
     } catch {
