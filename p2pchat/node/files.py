@@ -27,11 +27,13 @@ import logging
 import mimetypes
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from p2pchat.control.api import FileView
-from p2pchat.crypto.identity import peer_id
+from p2pchat.crypto.encoding import b64url_encode
+from p2pchat.crypto.identity import peer_id as contact_peer_id
 from p2pchat.errors import UserError
 from p2pchat.node import file_io
 from p2pchat.node.contacts import LanContacts
@@ -79,17 +81,24 @@ class LanFiles:
         self._slots: dict[bytes, asyncio.Semaphore] = {}  # peer key → ACTIVE_PER_PEER
         self._sent_total: dict[bytes, int] = {}  # transfer id → bytes put on the wire
         self._meters: dict[bytes, _Meter] = {}
+        # A browser guest's live session and name by its 16-byte id (node/guests.py).
+        self.guest_link: Callable[[bytes], PeerLink | None] = lambda key: None
+        self.guest_name: Callable[[bytes], str | None] = lambda key: None
 
     # -- NodeApi ---------------------------------------------------------------------
 
     async def async_send_file(self, peer: str, path: str) -> FileView:
         contact = self._contacts.resolve_accepted(peer)
+        conversation = contact_conversation_id(contact.public_key)
+        return await self.async_send_file_to(conversation, contact.public_key, path)
+
+    async def async_send_file_to(self, conversation: str, peer_key: bytes, path: str) -> FileView:
+        """``send-file`` to a resolved peer: a contact's key, or a guest's id."""
         source = Path(path)
         if not source.is_absolute():
             raise UserError(f"{path}: the path must be absolute")
         size = _check_source(source)
         name = _wire_name(source.name)
-        conversation = contact_conversation_id(contact.public_key)
         transfer_id, file_key = os.urandom(16), os.urandom(32)
         try:
             file_hash = await asyncio.to_thread(file_io.hash_file, source)
@@ -99,7 +108,7 @@ class LanFiles:
         offer = FileOffer(size, BLOCK_BYTES, file_hash, file_key, mime, name)
         stamp = now_ms()
         transfer = StoredTransfer(
-            transfer_id=transfer_id, conversation=conversation, peer_key=contact.public_key,
+            transfer_id=transfer_id, conversation=conversation, peer_key=peer_key,
             direction=Direction.OUT, name=name, size=size, block_bytes=BLOCK_BYTES,
             file_hash=file_hash, file_key=file_key, mime=mime, state=TransferState.QUEUED,
             verified_blocks=0, source_path=source, partial_path=None, final_path=None,
@@ -116,7 +125,7 @@ class LanFiles:
         except StoreError as exc:
             raise UserError(str(exc.user_message)) from None
         self._core.marks.index_later()
-        link = self._core.links.get(contact.public_key)
+        link = self._link(peer_key)
         if link is not None and link.state == "open":
             self._core.flush_outbox_soon(link, conversation)
         return self._view(transfer)
@@ -186,6 +195,13 @@ class LanFiles:
             self._on_control_for_sender(link, ref, transfer, control)
         elif control.kind is ControlKind.CANCEL:
             self._on_cancel(transfer, control.reason)
+
+    def fail_with_peer(self, peer_key: bytes, reason: str) -> None:
+        """End every unfinished transfer with a peer that cannot come back (a guest
+        whose page is gone with the node's run): failed, one line why."""
+        for transfer in self._core.profile.files.active_for(peer_key):
+            self._end(transfer, TransferState.FAILED, reason)
+            self._core.emit(self._failed(transfer, reason))
 
     def stop(self) -> None:
         for sender in self._senders.values():
@@ -391,6 +407,8 @@ class LanFiles:
         # offered: waits for the user; accepted/receiving: ACCEPT went at session open
 
     def _auto_accept_refusal(self, transfer: StoredTransfer, downloads: Path) -> str | None:
+        if len(transfer.peer_key) == GUEST_ID_BYTES:  # a guest's files always wait
+            return "from a guest: accept it with `p2pchat files accept ID`"
         contact = self._core.profile.get_contact(transfer.peer_key)
         if contact is None or contact.trust is not TrustState.ACCEPTED:
             return "not from a contact: accept it with `p2pchat files accept ID`"
@@ -429,7 +447,7 @@ class LanFiles:
         except StoreError as exc:
             raise UserError(str(exc.user_message)) from None
         accepted = self._get(transfer.transfer_id) or transfer
-        link = self._core.links.get(transfer.peer_key)
+        link = self._link(transfer.peer_key)
         if link is not None and link.state == "open" and link.session.files:
             ref = ConversationRef(transfer.conversation, peer_id(transfer.peer_key),
                                   self._peer_name(transfer.peer_key))  # fmt: skip
@@ -614,7 +632,7 @@ class LanFiles:
         self._send(link, FileControl(kind, tid, value, _reason(reason)))
 
     def _send_control(self, peer_key: bytes, control: FileControl) -> None:
-        link = self._core.links.get(peer_key)
+        link = self._link(peer_key)
         if link is not None and link.state == "open" and link.session.files:
             self._send(link, control)
 
@@ -647,8 +665,13 @@ class LanFiles:
         return found[0]
 
     def _peer_name(self, key: bytes) -> str:
+        if len(key) == GUEST_ID_BYTES:
+            return self.guest_name(key) or peer_id(key)
         contact = self._core.profile.get_contact(key)
         return contact.display_name if contact is not None else peer_id(key)
+
+    def _link(self, key: bytes) -> PeerLink | None:
+        return self.guest_link(key) if len(key) == GUEST_ID_BYTES else self._core.links.get(key)
 
     def _meter(self, tid: bytes) -> _Meter:
         meter = self._meters.get(tid)
@@ -750,6 +773,13 @@ class _Meter:
 
 
 # -- helpers --------------------------------------------------------------------------
+
+GUEST_ID_BYTES = 16  # a browser guest's id; a contact's key is 32 bytes
+
+
+def peer_id(key: bytes) -> str:
+    """How events and views name the peer: a contact's peer id, a guest's guest:<id>."""
+    return "guest:" + b64url_encode(key) if len(key) == GUEST_ID_BYTES else contact_peer_id(key)
 
 
 def _check_source(source: Path) -> int:
