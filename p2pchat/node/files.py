@@ -169,7 +169,7 @@ class LanFiles:
         for receiver in self._receivers.values():  # an earlier session's: it records no more
             if receiver.link.peer_key == link.peer_key:
                 receiver.stopped = True
-        for transfer in self._core.profile.files.active_for(link.peer_key):
+        for transfer in self._core.profile.files.active_for(stored_key(link)):
             if transfer.direction is Direction.IN and transfer.state in _IN_PROGRESS:
                 self._core.spawn(self._async_resume_receiving(link, ref, transfer))
             elif transfer.direction is Direction.OUT and not self._core.profile.in_outbox(
@@ -187,7 +187,7 @@ class LanFiles:
             logger.warning("file control from %s refused (%s): %s", ref.peer_label, exc.code, exc)
             return
         transfer = self._get(control.transfer_id)
-        if transfer is None or transfer.peer_key != link.peer_key:
+        if transfer is None or transfer.peer_key != stored_key(link):
             if control.kind is ControlKind.ACCEPT:  # a transfer we no longer know: stop it
                 self._reply(link, ControlKind.CANCEL, control.transfer_id, "unknown transfer")
             return
@@ -354,12 +354,12 @@ class LanFiles:
         held = self._get(tid)
         if held is not None:  # the offer again: where we stand with it
             self._receipt(link, tid)
-            if held.peer_key == link.peer_key and held.direction is Direction.IN:
+            if held.peer_key == stored_key(link) and held.direction is Direction.IN:
                 self._answer_repeat(link, held)
             return
         stamp = now_ms()
         transfer = StoredTransfer(
-            transfer_id=tid, conversation=ref.conversation_id, peer_key=link.peer_key,
+            transfer_id=tid, conversation=ref.conversation_id, peer_key=stored_key(link),
             direction=Direction.IN, name=sanitize_file_name(offer.name), size=offer.size,
             block_bytes=offer.block_bytes, file_hash=offer.file_hash, file_key=offer.file_key,
             mime=offer.mime, state=TransferState.OFFERED, verified_blocks=0, source_path=None,
@@ -407,7 +407,7 @@ class LanFiles:
         # offered: waits for the user; accepted/receiving: ACCEPT went at session open
 
     def _auto_accept_refusal(self, transfer: StoredTransfer, downloads: Path) -> str | None:
-        if len(transfer.peer_key) == GUEST_ID_BYTES:  # a guest's files always wait
+        if is_guest_key(transfer.peer_key):  # a guest's files always wait
             return "from a guest: accept it with `p2pchat files accept ID`"
         contact = self._core.profile.get_contact(transfer.peer_key)
         if contact is None or contact.trust is not TrustState.ACCEPTED:
@@ -665,13 +665,15 @@ class LanFiles:
         return found[0]
 
     def _peer_name(self, key: bytes) -> str:
-        if len(key) == GUEST_ID_BYTES:
-            return self.guest_name(key) or peer_id(key)
+        if is_guest_key(key):
+            return self.guest_name(key[len(GUEST_KEY_PREFIX) :]) or peer_id(key)
         contact = self._core.profile.get_contact(key)
         return contact.display_name if contact is not None else peer_id(key)
 
     def _link(self, key: bytes) -> PeerLink | None:
-        return self.guest_link(key) if len(key) == GUEST_ID_BYTES else self._core.links.get(key)
+        if is_guest_key(key):
+            return self.guest_link(key[len(GUEST_KEY_PREFIX) :])
+        return self._core.links.get(key)
 
     def _meter(self, tid: bytes) -> _Meter:
         meter = self._meters.get(tid)
@@ -774,12 +776,31 @@ class _Meter:
 
 # -- helpers --------------------------------------------------------------------------
 
-GUEST_ID_BYTES = 16  # a browser guest's id; a contact's key is 32 bytes
+# A browser guest has no key: the store keeps its transfers under this prefix and its
+# 16-byte id (32 bytes, as a contact's key; no Ed25519 key starts so, short of 2^128 tries).
+GUEST_KEY_PREFIX = b"p2pchat guest id"
+GUEST_ID_BYTES = 16
+
+
+def guest_key(guest_id: bytes) -> bytes:
+    return GUEST_KEY_PREFIX + guest_id
+
+
+def is_guest_key(key: bytes) -> bool:
+    return len(key) == len(GUEST_KEY_PREFIX) + GUEST_ID_BYTES and key.startswith(GUEST_KEY_PREFIX)
+
+
+def stored_key(link: PeerLink) -> bytes:
+    """The peer's key as transfers are stored: a contact's key, or a guest's stand-in."""
+    key = link.peer_key
+    return guest_key(key) if len(key) == GUEST_ID_BYTES else key
 
 
 def peer_id(key: bytes) -> str:
     """How events and views name the peer: a contact's peer id, a guest's guest:<id>."""
-    return "guest:" + b64url_encode(key) if len(key) == GUEST_ID_BYTES else contact_peer_id(key)
+    if is_guest_key(key):
+        return "guest:" + b64url_encode(key[len(GUEST_KEY_PREFIX) :])
+    return contact_peer_id(key)
 
 
 def _check_source(source: Path) -> int:

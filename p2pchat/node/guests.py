@@ -254,7 +254,9 @@ class GuestHost:
         if guest.invite.group_id is not None:
             raise UserError(f"{guest.label} came in through a group invite: no files for them yet")
         assert self.files is not None
-        key = b64url_decode(guest.guest_id)
+        from p2pchat.node.files import guest_key
+
+        key = guest_key(b64url_decode(guest.guest_id))
         return await self.files.async_send_file_to(guest.conversation_id, key, path)
 
     def fail_files(self) -> None:
@@ -262,7 +264,11 @@ class GuestHost:
         ended. At start for a run that ended without it, at stop for this one."""
         if self.files is None:
             return
-        keys = {t.peer_key for t in self._node.profile.files.unfinished() if len(t.peer_key) == 16}
+        from p2pchat.node.files import is_guest_key
+
+        keys = {
+            t.peer_key for t in self._node.profile.files.unfinished() if is_guest_key(t.peer_key)
+        }
         for key in keys:
             self.files.fail_with_peer(key, GUEST_LEFT)
 
