@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -150,9 +151,7 @@ async def test_owner_sends_20mb_to_the_guest(
     source = gl.tmp / f"report-{seed}.bin"
     source.write_bytes(random.Random(seed).randbytes(20 * MiB))
     digest = sha256_of(source)
-    sent = await asyncio.to_thread(
-        gl.owner.cli_json, "send-file", label, str(source), "--no-wait", "--json"
-    )
+    sent = await asyncio.to_thread(gl.owner.cli_json, "send-file", label, str(source), "--no-wait")
     (view,) = sent
     assert (view["peer_id"], view["peer_name"], view["state"]) == (label, "otto", "queued"), view
 
@@ -170,6 +169,48 @@ async def test_owner_sends_20mb_to_the_guest(
         gl.wait_event, "file_done", EVENT_S, transfer_id=view["transfer_id"], direction="out"
     )
     await page.context.close()
+
+
+async def test_an_image_to_the_guest_shows_its_preview(
+    files_lan: GuestLan, launch_browser: LaunchBrowser, seed: int
+) -> None:
+    """The page previews images from a ``blob:`` URL: the CSP's img-src allows it."""
+    gl = files_lan
+    page, label = await joined_guest(gl, launch_browser, "ivy")
+    source = gl.tmp / f"small-{seed}.png"
+    png_of_size(source, 2 * MiB, seed)
+    sent = await asyncio.to_thread(gl.owner.cli, "send-file", label, str(source), "--no-wait")
+    assert sent.returncode == 0, sent.stderr
+    entry = page.locator(".msg.file.in")
+    await entry.get_by_role("button", name="Accept").click(timeout=CONNECT_MS)
+    await expect(entry).to_have_attribute("data-state", "done", timeout=FILE_MS)
+    preview = entry.locator("img.file-preview")
+    await expect(preview).to_have_attribute("src", re.compile(r"^blob:"))
+    # Loaded, not refused by the CSP (a refused image has no natural size).
+    await preview.evaluate("img => img.decode()")
+    assert await preview.evaluate("img => img.naturalWidth") == 512
+    await page.context.close()
+
+
+async def test_a_guest_transfer_fails_when_the_node_run_ends(
+    files_lan: GuestLan, launch_browser: LaunchBrowser, seed: int
+) -> None:
+    """A guest has no outbox beyond its page's session: a transfer still waiting when the
+    node stops fails with one line, "the guest left" (the owner is restarted for it)."""
+    gl = files_lan
+    page, label = await joined_guest(gl, launch_browser, "wes")
+    await expect(page.locator("#attach")).to_be_visible(timeout=CONNECT_MS)
+    source = gl.tmp / f"left-{seed}.png"
+    png_of_size(source, 2 * MiB, seed)
+    await page.set_input_files("#file-input", str(source))
+    offered = await asyncio.to_thread(
+        gl.wait_event, "file_offered", EVENT_S, peer_id=label, name=source.name
+    )
+    await page.context.close()
+    await asyncio.to_thread(gl.owner.stop)
+    await asyncio.to_thread(gl.owner.start)
+    (view,) = [f for f in gl.owner.cli_json("files") if f["transfer_id"] == offered["transfer_id"]]
+    assert (view["state"], view["error"]) == ("failed", "the guest left"), view
 
 
 async def test_no_files_on_the_relay_path(
