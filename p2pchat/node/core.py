@@ -109,6 +109,7 @@ class Node:
         await self._signaling.async_start()
         self.groups.guests.drop_stale_guests()  # their sessions ended with our last run
         self.guests.fail_files()  # so did their transfers
+        await self.files.async_start()  # partial files of ended transfers go
         self._checkpointer = self.profile.start_background_checkpoints()
         advert = PeerAdvert(
             version=1,
@@ -153,6 +154,7 @@ class Node:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
         return task
 
     # -- NodeApi: the core's own, then the modules' --------------------------------
@@ -435,3 +437,9 @@ def _bind_hosts(config: NodeConfig) -> list[str]:
     # IPv4 only: a link-local IPv6 bind needs a scope per address; peers on
     # the chosen interface reach us over IPv4 (documented in docs/architecture.md).
     return interface_addresses(config.interfaces, "v4").advertised
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A background task's exception is a bug: logged when it happens, not at GC."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("background task %s failed", task.get_name(), exc_info=exc)

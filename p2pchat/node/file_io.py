@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 PARTIAL_DIR_NAME = ".p2pchat-partial"
@@ -56,8 +57,9 @@ def partial_path(downloads: Path, transfer_id: bytes) -> Path:
 
 
 def write_block(path: Path, offset: int, data: bytes) -> None:
-    """Write ``data`` at ``offset`` of ``path`` (created 0600 if missing), then fsync."""
-    fd = _open_partial(path)
+    """Write ``data`` at ``offset`` of ``path``, then fsync. Never creates it (only an
+    accept does): a cancel's unlink is not undone by a write still in its thread."""
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         view = memoryview(data)
         while view:
@@ -77,6 +79,72 @@ def truncate_partial(path: Path, length: int) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def resume_partial(path: Path, length: int, block_bytes: int) -> int:
+    """At a resume: cut ``path`` to the ``length`` bytes verified, or, when it holds
+    less (lost, cut short), to its whole blocks: it is never extended, since a
+    missing tail is not zeros. Returns its length now; a missing file is made empty."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(path, flags, FILE_MODE)
+    try:
+        held = os.fstat(fd).st_size
+        keep = length if held >= length else held // block_bytes * block_bytes
+        if held != keep:
+            os.ftruncate(fd, keep)
+            os.fsync(fd)
+        return keep
+    finally:
+        os.close(fd)
+
+
+def claim_final_name(directory: Path, name: str, *, earlier: Path | None = None) -> Path:
+    """The received file's final path in ``directory``, taken now (an empty 0600
+    placeholder, never an existing file): stored before ``place`` renames over it.
+    ``earlier``: the one claimed before a crash, kept while it is still our placeholder."""
+    if earlier is not None:
+        with contextlib.suppress(OSError):
+            info = os.lstat(earlier)
+            if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+                return earlier
+    directory.mkdir(parents=True, exist_ok=True)
+    return unique_path(directory, name)
+
+
+def place(partial: Path, final: Path) -> None:
+    """The verified ``partial`` takes ``final``'s name (our placeholder), durably."""
+    os.replace(partial, final)
+    _fsync_dir(final.parent)
+
+
+def exists(path: Path) -> bool:
+    return os.path.lexists(path)
+
+
+def remove_orphan_partials(directories: Iterable[Path], keep: set[str]) -> int:
+    """Delete the ``<id>.part`` files in these partial dirs whose name is not in
+    ``keep`` (what was left by a transfer that ended or was forgotten); the count."""
+    removed = 0
+    for directory in directories:
+        try:
+            if not stat.S_ISDIR(os.lstat(directory).st_mode):
+                continue
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            stem = name.removesuffix(PARTIAL_SUFFIX)
+            if name in keep or stem == name or len(stem) != 32:
+                continue
+            if any(c not in "0123456789abcdef" for c in stem):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(directory / name)
+                removed += 1
+    return removed
 
 
 def remove_partial(path: Path) -> None:
@@ -108,6 +176,52 @@ def read_block(path: Path, offset: int, length: int) -> bytes:
     if len(data) != length:
         raise FileIoError(f"{path} is shorter than when it was offered")
     return data
+
+
+SourceStamp = tuple[int, int, int, int]  # st_dev, st_ino, st_mtime_ns, st_size
+SOURCE_CHANGED = "the file changed since it was offered"
+
+
+def stamp_of(info: os.stat_result) -> SourceStamp:
+    return info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def source_stamp(path: Path) -> SourceStamp:
+    return stamp_of(os.stat(path))
+
+
+def open_source(path: Path, stamp: SourceStamp | None, size: int) -> int:
+    """The file being sent, opened once for a send: ``FileIoError`` unless it is
+    still the file offered (the same inode, mtime and size)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        check_source(fd, stamp, size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_source(fd: int, stamp: SourceStamp | None, size: int) -> None:
+    """Other bytes would go out under the same key and nonces: never send them."""
+    now = stamp_of(os.fstat(fd))
+    if now[3] != size or (stamp is not None and now != tuple(stamp)):
+        raise FileIoError(SOURCE_CHANGED)
+
+
+def read_source_block(
+    fd: int, stamp: SourceStamp | None, size: int, offset: int, length: int
+) -> bytes:
+    """``length`` bytes at ``offset`` of the open source, checked unchanged first."""
+    check_source(fd, stamp, size)
+    parts: list[bytes] = []
+    while length > 0:
+        data = os.pread(fd, length, offset)
+        if not data:
+            raise FileIoError(SOURCE_CHANGED)
+        parts.append(data)
+        offset, length = offset + len(data), length - len(data)
+    return b"".join(parts)
 
 
 def unique_path(directory: Path, name: str) -> Path:

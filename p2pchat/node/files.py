@@ -84,6 +84,9 @@ class LanFiles:
         # A browser guest's live session and name by its 16-byte id (node/guests.py).
         self.guest_link: Callable[[bytes], PeerLink | None] = lambda key: None
         self.guest_name: Callable[[bytes], str | None] = lambda key: None
+        # transfer id → its one finishing task (whole-file hash, final name, DONE/FAIL):
+        # a session opened meanwhile waits for it instead of starting a second one.
+        self._finishing: dict[bytes, asyncio.Task[None]] = {}
 
     # -- NodeApi ---------------------------------------------------------------------
 
@@ -97,29 +100,33 @@ class LanFiles:
         source = Path(path)
         if not source.is_absolute():
             raise UserError(f"{path}: the path must be absolute")
-        size = _check_source(source)
+        stamp = _check_source(source)
+        size = stamp[3]
         name = _wire_name(source.name)
         transfer_id, file_key = os.urandom(16), os.urandom(32)
         try:
-            file_hash = await asyncio.to_thread(file_io.hash_file, source)
+            file_hash = await asyncio.to_thread(file_io.hash_file, source, length=size)
+            changed = await asyncio.to_thread(file_io.source_stamp, source) != stamp
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if changed:  # its hash may be of bytes no longer there: offer nothing
+            raise UserError(f"{path} changed while it was read: send it again once it is saved")
         mime = _mime_of(name)
         offer = FileOffer(size, BLOCK_BYTES, file_hash, file_key, mime, name)
-        stamp = now_ms()
+        stamp_ms = now_ms()
         transfer = StoredTransfer(
             transfer_id=transfer_id, conversation=conversation, peer_key=peer_key,
             direction=Direction.OUT, name=name, size=size, block_bytes=BLOCK_BYTES,
             file_hash=file_hash, file_key=file_key, mime=mime, state=TransferState.QUEUED,
             verified_blocks=0, source_path=source, partial_path=None, final_path=None,
-            error=None, created_ms=stamp, updated_ms=stamp,
+            error=None, created_ms=stamp_ms, updated_ms=stamp_ms, source_stamp=stamp,
         )  # fmt: skip
         profile = self._core.profile
         try:
             with profile.batch():  # transfer, history row, outbox entry: one commit
                 profile.files.add(transfer, sender=self._core.name)
                 profile.enqueue_outbox(
-                    transfer_id, conversation, "", created_ms=stamp,
+                    transfer_id, conversation, "", created_ms=stamp_ms,
                     frame_type=FrameType.FILE_OFFER, payload=offer.encode(),
                 )  # fmt: skip
         except StoreError as exc:
@@ -203,6 +210,25 @@ class LanFiles:
             self._end(transfer, TransferState.FAILED, reason)
             self._core.emit(self._failed(transfer, reason))
 
+    async def async_start(self) -> None:
+        """Before any session: the partial files no unfinished transfer owns go (a
+        cancel or failure whose unlink a crash cut short, a forgotten transfer)."""
+        keep: set[str] = set()
+        directories = {self._downloads_dir() / file_io.PARTIAL_DIR_NAME}
+        for transfer in self._core.profile.files.all(10_000):
+            if transfer.partial_path is None:
+                continue
+            directories.add(transfer.partial_path.parent)
+            if transfer.direction is Direction.IN and not transfer.state.finished:
+                keep.add(transfer.partial_path.name)
+        try:
+            removed = await asyncio.to_thread(file_io.remove_orphan_partials, directories, keep)
+        except OSError as exc:
+            logger.warning("partial files not cleaned up: %s", exc)
+            return
+        if removed:
+            logger.info("%d partial files of ended transfers deleted", removed)
+
     def stop(self) -> None:
         for sender in self._senders.values():
             if sender.task is not None:
@@ -283,10 +309,12 @@ class LanFiles:
             if sender.link.state != "open" or self._senders.get(stored.transfer_id) is not sender:
                 return
             self._set_state(stored, TransferState.SENDING)
+            fd: int | None = None
             try:
-                if await asyncio.to_thread(_size_of, source) != stored.size:
-                    self._source_changed(sender, "the file changed since it was offered")
-                    return
+                # Opened once: each block comes from this inode, checked unchanged first.
+                fd = await asyncio.to_thread(
+                    file_io.open_source, source, stored.source_stamp, stored.size
+                )
                 while sender.link.state == "open" and not sender.transfer.done_sending:
                     blocks = sender.transfer.blocks_to_send()
                     if not blocks:
@@ -294,7 +322,7 @@ class LanFiles:
                         await _wait_either(sender.wake, sender.link)
                         continue
                     for index in blocks:
-                        chunks = await asyncio.to_thread(_chunks_of, sender.transfer, source, index)
+                        chunks = await asyncio.to_thread(_chunks_of, sender, fd, index)
                         for chunk in chunks:
                             await sender.link.async_send_file_chunk(chunk)
                             total = self._sent_total.get(stored.transfer_id, 0) + len(chunk)
@@ -305,6 +333,9 @@ class LanFiles:
                 self._source_changed(sender, f"cannot read the file: {exc.strerror or exc}")
             except TransportError:
                 pass  # the link went: the receiver's next ACCEPT resumes it
+            finally:
+                if fd is not None:
+                    os.close(fd)
 
     def _source_changed(self, sender: _Sender, reason: str) -> None:
         stored = sender.stored
@@ -315,9 +346,12 @@ class LanFiles:
     def _finish_sending(self, transfer: StoredTransfer, sender: _Sender | None, size: int) -> None:
         if size != transfer.size:
             logger.warning("file done with size %d, offered %d", size, transfer.size)
-        self._core.profile.files.update_progress(
-            transfer.transfer_id, transfer.block_count, now_ms=now_ms()
-        )
+        try:
+            self._core.profile.files.update_progress(
+                transfer.transfer_id, transfer.block_count, now_ms=now_ms()
+            )
+        except StoreError as exc:  # only the count: the end below is what matters
+            logger.warning("file progress not stored: %s", exc)
         self._end(transfer, TransferState.DONE, None)
         self._core.emit(
             FileDone(
@@ -422,15 +456,23 @@ class LanFiles:
         return None
 
     def _check_room(self, transfer: StoredTransfer, downloads: Path) -> None:
+        # What the accepted transfers still to finish will write is spoken for already.
+        reserved = sum(
+            max(0, t.size - t.verified_blocks * t.block_bytes)
+            for t in self._core.profile.files.unfinished()
+            if t.direction is Direction.IN and t.state in _IN_PROGRESS
+            and t.transfer_id != transfer.transfer_id
+        )  # fmt: skip
         try:
-            room = file_io.has_room(downloads, transfer.size)
+            room = file_io.has_room(downloads, transfer.size + reserved)
         except OSError as exc:
             raise UserError(f"cannot use {downloads}: {exc.strerror or exc}") from None
         if not room:
             free = file_io.free_bytes(downloads)
+            waiting = f", {_size(reserved)} for files still arriving" if reserved else ""
             raise UserError(
                 f"not enough space in {downloads} for {transfer.name} ({_size(transfer.size)},"
-                f" {_size(free)} free, {_size(file_io.FREE_SPACE_MARGIN)} kept spare):"
+                f" {_size(free)} free{waiting}, {_size(file_io.FREE_SPACE_MARGIN)} kept spare):"
                 " free some space, or accept it elsewhere with `files accept ID --to DIR`"
             )
 
@@ -458,6 +500,15 @@ class LanFiles:
         self, link: PeerLink, ref: ConversationRef, transfer: StoredTransfer
     ) -> None:
         """ACCEPT(verified), after cutting the partial file to what was verified."""
+        finishing = self._finishing.get(transfer.transfer_id)
+        if finishing is not None:  # every block is in: answer as it ends, on this link
+            await asyncio.wait([finishing])
+            ended = self._get(transfer.transfer_id)
+            if ended is None or ended.state.finished:
+                if ended is not None and link.state == "open":
+                    self._answer_repeat(link, ended)
+                return
+            transfer = ended  # it stopped short (cancelled): resumed as stored now
         partial, key = transfer.partial_path, transfer.file_key
         if partial is None or key is None:
             return
@@ -467,22 +518,78 @@ class LanFiles:
             transfer.transfer_id, offer, verified_blocks=transfer.verified_blocks
         )
         length = min(transfer.verified_blocks * transfer.block_bytes, transfer.size)
+        final = transfer.final_path
         try:
-            await asyncio.to_thread(file_io.truncate_partial, partial, length)
+            placed = (
+                final is not None
+                and not await asyncio.to_thread(file_io.exists, partial)
+                and await asyncio.to_thread(file_io.exists, final)
+            )
+            if placed and final is not None:  # renamed into place, then a crash
+                self._done_receiving(link, transfer, final)
+                return
+            held = await asyncio.to_thread(
+                file_io.resume_partial, partial, length, transfer.block_bytes
+            )
         except OSError as exc:
             self._fail_receiving(link, transfer, f"cannot write the partial file: {exc}")
             return
+        now = self._get(transfer.transfer_id)
+        if now is None or now.state.finished:  # ended meanwhile (cancelled): nothing left
+            await asyncio.to_thread(file_io.remove_partial, partial)
+            return
+        if held < length:  # the partial file lost data: resume from what it still has
+            logger.warning("partial file %s holds %d of %d verified bytes", partial, held, length)
+            incoming = IncomingTransfer(
+                transfer.transfer_id, offer, verified_blocks=held // transfer.block_bytes
+            )
+            try:
+                self._core.profile.files.update_progress(
+                    transfer.transfer_id, incoming.verified, now_ms=now_ms()
+                )
+            except StoreError as exc:
+                logger.warning("file progress not stored: %s", exc)
+                return
+            length = held
         if link.state != "open":
             return
-        receiver = _Receiver(transfer, incoming, link, ref, partial)
         old = self._receivers.get(transfer.transfer_id)
+        if old is not None and old.link is link and not old.stopped:
+            return  # already moving on this link
+        if self._receiving_with(link) >= ACTIVE_PER_PEER:
+            return  # stays accepted: ACCEPT goes when one of the 4 ends (_start_waiting)
+        receiver = _Receiver(transfer, incoming, link, ref, partial)
         if old is not None:
             old.stopped = True
         self._receivers[transfer.transfer_id] = receiver
         self._meter(transfer.transfer_id).add(time.monotonic(), length)
         self._send(link, incoming.accept())
         if incoming.complete:  # an empty file, or every block was in before a restart
-            receiver.writer = self._core.spawn(self._async_finish_receiving(receiver))
+            receiver.writer = self._finish_receiving(receiver)
+
+    def _receiving_with(self, link: PeerLink) -> int:
+        return sum(1 for r in self._receivers.values() if r.link is link and not r.stopped)
+
+    def _start_waiting(self, peer_key: bytes) -> None:
+        """A receiving slot with this peer is free: ACCEPT the next accepted transfers."""
+        link = self._core.links.get(peer_key)
+        if link is None or link.state != "open" or not link.session.files:
+            return
+        free = ACTIVE_PER_PEER - self._receiving_with(link)
+        for transfer in self._core.profile.files.active_for(peer_key):
+            if free <= 0:
+                return
+            moving = self._receivers.get(transfer.transfer_id)
+            if (
+                transfer.direction is Direction.IN
+                and transfer.state in _IN_PROGRESS
+                and (moving is None or (moving.stopped and moving.link is not link))
+                and transfer.transfer_id not in self._finishing
+            ):
+                free -= 1
+                ref = ConversationRef(transfer.conversation, peer_id(peer_key),
+                                      self._peer_name(peer_key))  # fmt: skip
+                self._core.spawn(self._async_resume_receiving(link, ref, transfer))
 
     def _on_chunk(self, link: PeerLink, data: bytes) -> None:
         receiver = self._receivers.get(data[1:17])
@@ -508,6 +615,8 @@ class LanFiles:
                     block.data,
                 )  # fmt: skip
             except OSError as exc:
+                if receiver.stopped:  # cancelled meanwhile: its partial file is gone
+                    return
                 self._fail_receiving(receiver.link, stored, f"cannot write: {exc.strerror or exc}")
                 return
             if receiver.stopped or receiver.link.state == "closed":
@@ -533,33 +642,75 @@ class LanFiles:
             if meter.due(now):
                 self._emit_progress(stored, "receiving", done, meter, now)
         if receiver.incoming.complete and not receiver.stopped:
-            await self._async_finish_receiving(receiver)
+            self._finish_receiving(receiver)
+
+    def _finish_receiving(self, receiver: _Receiver) -> asyncio.Task[None]:
+        """The one finishing task of this transfer (started now, or the running one)."""
+        tid = receiver.stored.transfer_id
+        task = self._finishing.get(tid)
+        if task is None:
+            receiver.stopped = True  # nothing more comes for it
+            task = self._finishing[tid] = self._core.spawn(self._async_finish_receiving(receiver))
+            task.add_done_callback(lambda _: self._finishing.pop(tid, None))
+            self._start_waiting(receiver.stored.peer_key)  # its slot is free
+        return task
 
     async def _async_finish_receiving(self, receiver: _Receiver) -> None:
+        # After each await: a cancel meanwhile has ended it (CANCEL sent, partial file
+        # removed); nothing more is said or saved for it then.
         stored = receiver.stored
+        tid = stored.transfer_id
         receiver.stopped = True  # nothing more comes for it
-        self._emit_progress(stored, "verifying", stored.size, self._meter(stored.transfer_id),
+        self._emit_progress(stored, "verifying", stored.size, self._meter(tid),
                             time.monotonic())  # fmt: skip
         try:
             digest = await asyncio.to_thread(file_io.hash_file, receiver.partial)
         except OSError as exc:
-            self._fail_receiving(receiver.link, stored, f"cannot read back: {exc.strerror or exc}")
+            if not self._ended(tid):
+                reason = f"cannot read back: {exc.strerror or exc}"
+                self._fail_receiving(receiver.link, stored, reason)
+            return
+        if self._ended(tid):
             return
         if not receiver.incoming.whole_hash_ok(digest):
             await asyncio.to_thread(file_io.remove_partial, receiver.partial)
-            self._fail_receiving(receiver.link, stored, "the whole file's hash does not match")
+            if not self._ended(tid):
+                self._fail_receiving(receiver.link, stored, "the whole file's hash does not match")
             return
         final_dir = receiver.partial.parent.parent  # the partial dir sits in the downloads dir
+        earlier = self._get(tid)
+        final: Path | None = None
         try:
             final = await asyncio.to_thread(
-                file_io.move_into_place, receiver.partial, final_dir, stored.name
-            )
-        except OSError as exc:
-            self._fail_receiving(receiver.link, stored, f"cannot save it: {exc.strerror or exc}")
+                file_io.claim_final_name, final_dir, stored.name,
+                earlier=None if earlier is None else earlier.final_path,
+            )  # fmt: skip
+            # Stored before the rename: a crash after it resumes as DONE, not as a
+            # transfer whose partial file is gone.
+            if self._core.profile.files.set_state(
+                tid, TransferState.RECEIVING, now_ms=now_ms(), final_path=final
+            ):
+                await asyncio.to_thread(file_io.place, receiver.partial, final)
+        except (OSError, StoreError) as exc:
+            if final is not None:  # still our empty placeholder: os.replace is atomic
+                await asyncio.to_thread(file_io.remove_partial, final)
+            if not self._ended(tid):
+                why = exc.strerror if isinstance(exc, OSError) else None
+                self._fail_receiving(receiver.link, stored, f"cannot save it: {why or exc}")
             return
+        if self._ended(tid):  # cancelled by the user meanwhile: no file stays
+            await asyncio.to_thread(file_io.remove_partial, final)
+            return
+        self._done_receiving(receiver.link, stored, final)
+
+    def _ended(self, tid: bytes) -> bool:
+        held = self._get(tid)
+        return held is None or held.state.finished
+
+    def _done_receiving(self, link: PeerLink, stored: StoredTransfer, final: Path) -> None:
         self._receivers.pop(stored.transfer_id, None)
         self._end(stored, TransferState.DONE, None, final_path=final)
-        self._reply(receiver.link, ControlKind.DONE, stored.transfer_id, "", value=stored.size)
+        self._reply(link, ControlKind.DONE, stored.transfer_id, "", value=stored.size)
         self._core.emit(
             FileDone(
                 stored.transfer_id.hex(), stored.conversation, peer_id(stored.peer_key), "in",
@@ -617,6 +768,8 @@ class LanFiles:
         except StoreError as exc:
             logger.warning("file transfer end not stored: %s", exc)
         self._meters.pop(tid, None)
+        if transfer.direction is Direction.IN:
+            self._start_waiting(transfer.peer_key)  # its receiving slot, if it had one
 
     def _set_state(self, transfer: StoredTransfer, state: TransferState) -> None:
         with contextlib.suppress(StoreError):
@@ -803,7 +956,7 @@ def peer_id(key: bytes) -> str:
     return contact_peer_id(key)
 
 
-def _check_source(source: Path) -> int:
+def _check_source(source: Path) -> file_io.SourceStamp:
     try:
         info = source.stat()
     except FileNotFoundError:
@@ -818,7 +971,7 @@ def _check_source(source: Path) -> int:
         raise UserError(f"{source} is {_size(info.st_size)}, over the limit of 1 TiB")
     if not os.access(source, os.R_OK):
         raise UserError(f"{source}: permission denied")
-    return info.st_size
+    return file_io.stamp_of(info)
 
 
 def _wire_name(name: str) -> str:
@@ -837,13 +990,13 @@ def _mime_of(name: str) -> str:
     return "application/octet-stream"
 
 
-def _size_of(path: Path) -> int:
-    return path.stat().st_size
-
-
-def _chunks_of(transfer: OutgoingTransfer, source: Path, index: int) -> list[bytes]:
+def _chunks_of(sender: _Sender, fd: int, index: int) -> list[bytes]:
     # In a thread: the read, the block hash and the encryption stay off the event loop.
-    data = file_io.read_block(source, index * transfer.block_bytes, transfer.block_len(index))
+    transfer, stored = sender.transfer, sender.stored
+    data = file_io.read_source_block(
+        fd, stored.source_stamp, stored.size, index * transfer.block_bytes,
+        transfer.block_len(index),
+    )  # fmt: skip
     return transfer.chunks_of(index, data)
 
 

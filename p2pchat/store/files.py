@@ -53,7 +53,7 @@ _NOT_FINISHED = f"state NOT IN ({', '.join(repr(value) for value in _FINISHED_VA
 _COLUMNS = (
     "transfer_id, conversation, peer_key, direction, name, size, block_bytes, file_hash,"
     " file_key, mime, state, verified_blocks, source_path, partial_path, final_path, error,"
-    " created_ms, updated_ms"
+    " created_ms, updated_ms, source_stamp"
 )
 
 
@@ -103,7 +103,7 @@ class FileStore:
                 return False
             self._conn.execute(
                 f"INSERT INTO transfers ({_COLUMNS})"  # noqa: S608 - fixed columns
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _row_of(transfer),
             )
         return True
@@ -244,13 +244,9 @@ class FileStore:
         return transfer.conversation if row is None else str(row[0])
 
 
-GUEST_KEY_BYTES = 16  # a browser guest's id stands for its key (node/guests.py)
-
-
 def _check_transfer(transfer: StoredTransfer) -> None:
     _check_length("transfer id", transfer.transfer_id, MESSAGE_ID_BYTES)
-    if len(transfer.peer_key) != GUEST_KEY_BYTES:  # else a browser guest's id
-        _check_length("peer key", transfer.peer_key, PUBLIC_KEY_BYTES)
+    _check_length("peer key", transfer.peer_key, PUBLIC_KEY_BYTES)
     _check_length("file hash", transfer.file_hash, FILE_HASH_BYTES)
     if transfer.file_key is None:
         raise ValueError("a new transfer needs its file key")
@@ -312,7 +308,19 @@ def _row_of(transfer: StoredTransfer) -> tuple[object, ...]:
         transfer.error,
         transfer.created_ms,
         transfer.updated_ms,
+        _stamp_text(transfer.source_stamp),
     )
+
+
+def _stamp_text(stamp: tuple[int, int, int, int] | None) -> str | None:
+    return None if stamp is None else " ".join(str(int(part)) for part in stamp)
+
+
+def _stamp_of(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    dev, ino, mtime_ns, size = (int(part) for part in text.split())
+    return dev, ino, mtime_ns, size
 
 
 def _optional_path(value: str | None) -> Path | None:
@@ -339,4 +347,5 @@ def _transfer_from_row(row: tuple[Any, ...]) -> StoredTransfer:
         error=row[15],
         created_ms=row[16],
         updated_ms=row[17],
+        source_stamp=_stamp_of(row[18]),
     )

@@ -195,6 +195,9 @@ class StoredTransfer:
     error: str | None
     created_ms: int
     updated_ms: int
+    # out: (st_dev, st_ino, st_mtime_ns, st_size) of the source when it was offered; a
+    # change means other bytes under the same key and nonces, so the send stops.
+    source_stamp: tuple[int, int, int, int] | None = None
 
     @property
     def block_count(self) -> int:

@@ -184,6 +184,7 @@ _V6_FILES = """
                 'receiving', 'done', 'failed', 'cancelled', 'declined')),
             verified_blocks INTEGER NOT NULL DEFAULT 0 CHECK (verified_blocks >= 0),
             source_path TEXT,
+            source_stamp TEXT CHECK (source_stamp IS NULL OR length(source_stamp) <= 100),
             partial_path TEXT,
             final_path TEXT,
             error TEXT,

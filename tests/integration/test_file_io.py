@@ -57,6 +57,9 @@ def test_blocks_written_out_of_order_then_truncated(tmp_path: Path) -> None:
     rng = random.Random(seed)
     blocks = [rng.randbytes(4096) for _ in range(5)]
     path = partial_path(tmp_path, TRANSFER_ID)
+    with pytest.raises(FileNotFoundError):  # only an accept creates it (truncate_partial)
+        write_block(path, 0, blocks[0])
+    truncate_partial(path, 0)
     for index in (3, 0, 4, 1, 2):
         write_block(path, index * 4096, blocks[index])
     assert path.read_bytes() == b"".join(blocks), f"seed {seed}"
@@ -125,6 +128,7 @@ def test_move_into_place_never_overwrites(
     downloads.mkdir()
     (downloads / "a.txt").write_bytes(b"mine")
     partial = partial_path(downloads, TRANSFER_ID)
+    truncate_partial(partial, 0)
     write_block(partial, 0, b"theirs")
     final = move_into_place(partial, downloads, "a.txt")
     assert final == downloads / "a (1).txt"

@@ -238,7 +238,7 @@ def test_resume_after_sender_sigkill(
     assert transfer(alice, tid)["state"] == "done"
 
 
-def test_a_file_changed_after_its_offer_fails_and_leaves_nothing(
+def test_a_file_changed_after_its_offer_is_refused_and_leaves_nothing(
     pair: tuple[ChatNode, ChatNode], tmp_path: Path, seed: int
 ) -> None:
     alice, bob = pair
@@ -248,13 +248,17 @@ def test_a_file_changed_after_its_offer_fails_and_leaves_nothing(
     write_random(source, 2 * MiB, seed)
     (view,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
     tid = view["transfer_id"]
-    write_random(source, 2 * MiB, seed + 1)  # same size, other bytes: only the hash tells
+    write_random(source, 2 * MiB, seed + 1)  # same size, other bytes (a later mtime)
     bob.start()  # its watch may attach after the end: alice's has been there all along
     failed = alice.wait_for(is_file_event("file_failed", tid), timeout=180)
-    assert "hash" in failed["reason"]
+    # Never sent under the offer's key and nonces: refused before any block goes.
+    assert failed["reason"] == "the file changed since it was offered"
     assert transfer(alice, tid)["state"] == "failed"
-    assert transfer(bob, tid)["state"] == "failed"
-    assert "hash" in transfer(bob, tid)["error"]
+    deadline = time.monotonic() + 60  # bob ends it when alice's CANCEL comes
+    while transfer(bob, tid)["state"] != "cancelled" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert transfer(bob, tid)["state"] == "cancelled"
+    assert "the file changed since it was offered" in transfer(bob, tid)["error"]
     downloads = tmp_path / "bob-downloads"
     assert [p.name for p in downloads.iterdir()] == [".p2pchat-partial"]
     assert list((downloads / ".p2pchat-partial").iterdir()) == []
