@@ -572,7 +572,7 @@ class LanFiles:
 
     def _start_waiting(self, peer_key: bytes) -> None:
         """A receiving slot with this peer is free: ACCEPT the next accepted transfers."""
-        link = self._core.links.get(peer_key)
+        link = self._link(peer_key)
         if link is None or link.state != "open" or not link.session.files:
             return
         free = ACTIVE_PER_PEER - self._receiving_with(link)
