@@ -14,7 +14,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 PARTIAL_DIR_NAME = ".p2pchat-partial"
@@ -152,10 +152,14 @@ def remove_partial(path: Path) -> None:
         path.unlink()
 
 
-def hash_file(path: Path, *, length: int | None = None) -> bytes:
-    """BLAKE2b-256 of ``path`` (its first ``length`` bytes), read in 1 MiB blocks."""
+def hash_file(
+    path: Path, *, length: int | None = None, progress: Callable[[int], None] | None = None
+) -> bytes:
+    """BLAKE2b-256 of ``path`` (its first ``length`` bytes), read in 1 MiB blocks;
+    ``progress(bytes hashed so far)`` after each (called in this thread)."""
     digest = hashlib.blake2b(digest_size=32)
     left = length
+    done = 0
     with open(path, "rb") as file:
         while left is None or left > 0:
             want = HASH_READ_BYTES if left is None else min(HASH_READ_BYTES, left)
@@ -163,8 +167,11 @@ def hash_file(path: Path, *, length: int | None = None) -> bytes:
             if not data:
                 break
             digest.update(data)
+            done += len(data)
             if left is not None:
                 left -= len(data)
+            if progress is not None:
+                progress(done)
     return digest.digest()
 
 
