@@ -83,7 +83,9 @@ class LanFiles:
         # transfer id → its one finishing task (whole-file hash, final name, DONE/FAIL):
         # a session opened meanwhile waits for it instead of starting a second one.
         self._finishing: dict[bytes, asyncio.Task[None]] = {}
-        self._hashing: dict[bytes, _Hashing] = {}  # send-file: read before it is offered
+        self._hashing: dict[bytes, _Hashing] = {}
+        # One room check + accept at a time: each counts the room the others took.
+        self._accepting = asyncio.Lock()  # send-file: read before it is offered
 
     # -- NodeApi ---------------------------------------------------------------------
 
@@ -188,8 +190,9 @@ class LanFiles:
         downloads = Path(to) if to else self._downloads_dir()
         if not downloads.is_absolute():
             raise UserError(f"{to}: the directory must be an absolute path")
-        self._check_room(transfer, downloads)
-        return self._accept(transfer, downloads)
+        async with self._accepting:
+            await self._async_check_room(transfer, downloads)
+            return await self._async_accept(transfer, downloads)
 
     async def async_cancel(self, query: str) -> FileView:
         transfer = self._resolve(query)
@@ -453,16 +456,23 @@ class LanFiles:
             return
         self._core.marks.index_later()
         self._receipt(link, tid)
-        if not added:
-            return
+        if added:
+            self._core.spawn(self._async_offer_arrived(transfer, ref))
+
+    async def _async_offer_arrived(self, transfer: StoredTransfer, ref: ConversationRef) -> None:
+        """Accepted by itself (disk checks in threads), or told to the user."""
+        tid = transfer.transfer_id
         downloads = self._downloads_dir()
-        reason = self._auto_accept_refusal(transfer, downloads)
-        if reason is None:
-            try:
-                self._accept(transfer, downloads)
-                return
-            except UserError as exc:
-                reason = str(exc)
+        async with self._accepting:
+            reason = await self._async_auto_accept_refusal(transfer, downloads)
+            if reason is None:
+                try:
+                    await self._async_accept(transfer, downloads)
+                    return
+                except UserError as exc:
+                    reason = str(exc)
+        if self._ended(tid):
+            return
         self._core.emit(
             FileOffered(
                 tid.hex(), ref.conversation_id, ref.peer_label, ref.name, transfer.name,
@@ -482,7 +492,9 @@ class LanFiles:
             self._reply(link, ControlKind.CANCEL, tid, held.error or "cancelled")
         # offered: waits for the user; accepted/receiving: ACCEPT went at session open
 
-    def _auto_accept_refusal(self, transfer: StoredTransfer, downloads: Path) -> str | None:
+    async def _async_auto_accept_refusal(
+        self, transfer: StoredTransfer, downloads: Path
+    ) -> str | None:
         contact = self._core.profile.get_contact(transfer.peer_key)
         if contact is None or contact.trust is not TrustState.ACCEPTED:
             return "not from a contact: accept it with `p2pchat files accept ID`"
@@ -490,12 +502,12 @@ class LanFiles:
         if transfer.size > limit:
             return f"over the auto-accept size ({_size(limit)}): `p2pchat files accept ID`"
         try:
-            self._check_room(transfer, downloads)
+            await self._async_check_room(transfer, downloads)
         except UserError as exc:
             return str(exc)
         return None
 
-    def _check_room(self, transfer: StoredTransfer, downloads: Path) -> None:
+    async def _async_check_room(self, transfer: StoredTransfer, downloads: Path) -> None:
         # What the accepted transfers still to finish will write is spoken for already.
         reserved = sum(
             max(0, t.size - t.verified_blocks * t.block_bytes)
@@ -504,11 +516,10 @@ class LanFiles:
             and t.transfer_id != transfer.transfer_id
         )  # fmt: skip
         try:
-            room = file_io.has_room(downloads, transfer.size + reserved)
+            free = await asyncio.to_thread(file_io.free_bytes, downloads)
         except OSError as exc:
             raise UserError(f"cannot use {downloads}: {exc.strerror or exc}") from None
-        if not room:
-            free = file_io.free_bytes(downloads)
+        if free < transfer.size + reserved + file_io.FREE_SPACE_MARGIN:
             waiting = f", {_size(reserved)} for files still arriving" if reserved else ""
             raise UserError(
                 f"not enough space in {downloads} for {transfer.name} ({_size(transfer.size)},"
@@ -516,18 +527,23 @@ class LanFiles:
                 " free some space, or accept it elsewhere with `files accept ID --to DIR`"
             )
 
-    def _accept(self, transfer: StoredTransfer, downloads: Path) -> FileView:
+    async def _async_accept(self, transfer: StoredTransfer, downloads: Path) -> FileView:
         try:
-            partial = file_io.partial_path(downloads, transfer.transfer_id)
-            file_io.truncate_partial(partial, 0)
+            partial = await asyncio.to_thread(_make_partial, downloads, transfer.transfer_id)
         except OSError as exc:
             raise UserError(f"cannot write in {downloads}: {exc.strerror or exc}") from None
         files = self._core.profile.files
         try:
-            files.set_partial_path(transfer.transfer_id, partial, now_ms=now_ms())
-            files.set_state(transfer.transfer_id, TransferState.ACCEPTED, now_ms=now_ms())
+            placed = files.set_partial_path(transfer.transfer_id, partial, now_ms=now_ms())
+            if placed:
+                files.set_state(transfer.transfer_id, TransferState.ACCEPTED, now_ms=now_ms())
         except StoreError as exc:
-            raise UserError(str(exc.user_message)) from None
+            placed, error = False, str(exc.user_message)
+        else:
+            error = f"{_short(transfer)} has ended meanwhile"
+        if not placed:  # ended (or not stored) while its file was made: not kept
+            await asyncio.to_thread(file_io.remove_partial, partial)
+            raise UserError(error)
         accepted = self._get(transfer.transfer_id) or transfer
         link = self._core.links.get(transfer.peer_key)
         if link is not None and link.state == "open" and link.session.files:
@@ -762,8 +778,6 @@ class LanFiles:
         receiver = self._receivers.pop(transfer.transfer_id, None)
         if receiver is not None:
             receiver.stopped = True
-        if transfer.partial_path is not None:
-            file_io.remove_partial(transfer.partial_path)
         self._reply(link, ControlKind.FAIL, transfer.transfer_id, reason)
         self._end(transfer, TransferState.FAILED, reason)
         self._core.emit(self._failed(transfer, reason))
@@ -797,7 +811,9 @@ class LanFiles:
         if hashing is not None:
             hashing.stopped = True
         if state is not TransferState.DONE and transfer.partial_path is not None:
-            file_io.remove_partial(transfer.partial_path)
+            # In a thread: a multi-GB unlink takes a while; nothing writes it again
+            # (only an accept creates a partial file).
+            self._core.spawn(asyncio.to_thread(file_io.remove_partial, transfer.partial_path))
         profile = self._core.profile
         try:
             with profile.batch():
@@ -1009,6 +1025,13 @@ def _mime_of(name: str) -> str:
     if guessed and len(guessed) <= 255 and guessed.isascii() and guessed.isprintable():
         return guessed
     return "application/octet-stream"
+
+
+def _make_partial(downloads: Path, transfer_id: bytes) -> Path:
+    # In a thread: mkdir, chmod, open and fsync.
+    partial = file_io.partial_path(downloads, transfer_id)
+    file_io.truncate_partial(partial, 0)
+    return partial
 
 
 def _chunks_of(sender: _Sender, fd: int, index: int) -> list[bytes]:

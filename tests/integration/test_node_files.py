@@ -621,3 +621,29 @@ async def test_a_send_file_cancelled_or_stopped_while_hashing_is_never_offered(
         await asyncio.sleep(0.01)
     assert link.sent == []
     assert node.profile.pending_outbox(contact_conversation_id(key)) == []
+
+
+async def test_accepting_and_cancelling_touch_the_disk_off_the_event_loop(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    loop_thread = threading.current_thread()
+    on_loop: dict[str, set[bool]] = {}
+    for name in ("partial_path", "truncate_partial", "free_bytes", "remove_partial"):
+        real = getattr(file_io, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            on_loop.setdefault(_name, set()).add(threading.current_thread() is loop_thread)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(file_io, name, spy)
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(2 * BLOCK_BYTES))
+    link = open_link(node, key)
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    partial = tmp_path / "dl" / ".p2pchat-partial" / (upload.tid.hex() + ".part")
+    assert partial.exists()
+    await node.async_file_cancel(upload.tid.hex())
+    await until(lambda: not partial.exists())
+    assert on_loop == {name: {False} for name in on_loop}
+    assert set(on_loop) == {"partial_path", "truncate_partial", "free_bytes", "remove_partial"}
