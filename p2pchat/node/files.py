@@ -83,9 +83,9 @@ class LanFiles:
         # transfer id → its one finishing task (whole-file hash, final name, DONE/FAIL):
         # a session opened meanwhile waits for it instead of starting a second one.
         self._finishing: dict[bytes, asyncio.Task[None]] = {}
-        self._hashing: dict[bytes, _Hashing] = {}
+        self._hashing: dict[bytes, _Hashing] = {}  # send-file: read before it is offered
         # One room check + accept at a time: each counts the room the others took.
-        self._accepting = asyncio.Lock()  # send-file: read before it is offered
+        self._accepting = asyncio.Lock()
 
     # -- NodeApi ---------------------------------------------------------------------
 
