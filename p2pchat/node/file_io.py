@@ -2,8 +2,9 @@
 
 Blocking functions (they touch the disk): the node calls them through
 ``asyncio.to_thread`` so that chat stays responsive during a transfer. Nothing
-here ever overwrites a file: the final name is taken with O_EXCL (a hard link, or
-a placeholder then a rename over it), "name (1).ext" when the name is taken.
+here ever overwrites a file: the final name is taken with O_EXCL (an empty
+placeholder, stored, then the verified partial file renamed over it),
+"name (1).ext" when the name is taken. Only an accept creates a partial file.
 """
 
 from __future__ import annotations
