@@ -153,7 +153,8 @@ async def test_owner_sends_20mb_to_the_guest(
     digest = sha256_of(source)
     sent = await asyncio.to_thread(gl.owner.cli_json, "send-file", label, str(source), "--no-wait")
     (view,) = sent
-    assert (view["peer_id"], view["peer_name"], view["state"]) == (label, "otto", "queued"), view
+    assert (view["peer_id"], view["peer_name"]) == (label, "otto"), view
+    assert view["state"] in ("hashing", "queued"), view  # it answers before or after the hash
 
     entry = page.locator(".msg.file.in")
     await entry.get_by_role("button", name="Accept").click(timeout=CONNECT_MS)
