@@ -220,7 +220,8 @@ def _add_file_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     send = _command(commands, "send-file", "send files to a contact (resumable, end to end)",
                     where + "run_send_file")  # fmt: skip
     send.add_argument("peer", metavar="PEER",
-                      help="a contact: display name or the start of a peer id")  # fmt: skip
+                      help="a contact: display name or the start of a peer id;"
+                      " or a browser guest in the chat: guest:ID (`p2pchat guests`)")  # fmt: skip
     send.add_argument("paths", metavar="PATH", nargs="+", help="the files to send")
     send.add_argument("--no-wait", action="store_true",
                       help="return once queued, without a progress bar")  # fmt: skip

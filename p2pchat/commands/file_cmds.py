@@ -196,6 +196,8 @@ class _Display:
         done, size = int(event.get("bytes_done") or 0), int(event.get("size") or 0)
         rate, eta = int(event.get("rate") or 0), event.get("eta_s")
         name = _text(self._sent[tid], "name")
+        if event.get("state") == "hashing":  # read to hash it first: its own progress
+            name, tid = f"{name} (reading)", f"{tid}:hashing"
         if self._tty:
             now = time.monotonic()
             if now - self._drawn < MIN_REDRAW_S:

@@ -124,7 +124,7 @@ class FileView:
     name: str  # out: as offered; in: sanitized
     size: int
     bytes_done: int  # verified by the receiver
-    # "queued" (out: offered, no answer yet) | "offered" (in: waits for `files accept`) |
+    # "hashing" (out: send-file reads it; offered next) | "queued" (out: offered, no answer yet) | "offered" (in: waits for `files accept`) |
     # "accepted" | "sending" | "receiving" | "done" | "failed" | "cancelled" | "declined"
     state: str
     path: str | None  # out: the source; in: the final file once done

@@ -97,6 +97,9 @@ class Node:
         self.guests.groups = self.groups.guests
         self.sending = Sending(self, self.contacts, self.guests, self.groups)
         self.files = LanFiles(self, self.contacts, config.downloads)
+        self.guests.files = self.files  # a 1:1 guest's files run there, keyed by its id
+        self.files.guest_link = self.guests.link_by_key
+        self.files.guest_name = self.guests.name_by_key
 
     # -- life ----------------------------------------------------------------------
 
@@ -105,6 +108,7 @@ class Node:
         raise_open_file_limit()
         await self._signaling.async_start()
         self.groups.guests.drop_stale_guests()  # their sessions ended with our last run
+        self.guests.fail_files()  # so did their transfers
         await self.files.async_start()  # partial files of ended transfers go
         self._checkpointer = self.profile.start_background_checkpoints()
         advert = PeerAdvert(
@@ -237,6 +241,8 @@ class Node:
         return self.guests.known_guests()
 
     async def async_send_file(self, peer: str, path: str) -> FileView:
+        if peer.strip().lower().startswith("guest:"):
+            return await self.guests.async_send_file(peer, path)
         return await self.files.async_send_file(peer, path)
 
     async def async_files(self) -> list[FileView]:

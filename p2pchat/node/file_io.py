@@ -2,8 +2,9 @@
 
 Blocking functions (they touch the disk): the node calls them through
 ``asyncio.to_thread`` so that chat stays responsive during a transfer. Nothing
-here ever overwrites a file: the final name is taken with O_EXCL (a hard link, or
-a placeholder then a rename over it), "name (1).ext" when the name is taken.
+here ever overwrites a file: the final name is taken with O_EXCL (an empty
+placeholder, stored, then the verified partial file renamed over it),
+"name (1).ext" when the name is taken. Only an accept creates a partial file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 PARTIAL_DIR_NAME = ".p2pchat-partial"
@@ -152,10 +153,14 @@ def remove_partial(path: Path) -> None:
         path.unlink()
 
 
-def hash_file(path: Path, *, length: int | None = None) -> bytes:
-    """BLAKE2b-256 of ``path`` (its first ``length`` bytes), read in 1 MiB blocks."""
+def hash_file(
+    path: Path, *, length: int | None = None, progress: Callable[[int], None] | None = None
+) -> bytes:
+    """BLAKE2b-256 of ``path`` (its first ``length`` bytes), read in 1 MiB blocks;
+    ``progress(bytes hashed so far)`` after each (called in this thread)."""
     digest = hashlib.blake2b(digest_size=32)
     left = length
+    done = 0
     with open(path, "rb") as file:
         while left is None or left > 0:
             want = HASH_READ_BYTES if left is None else min(HASH_READ_BYTES, left)
@@ -163,8 +168,11 @@ def hash_file(path: Path, *, length: int | None = None) -> bytes:
             if not data:
                 break
             digest.update(data)
+            done += len(data)
             if left is not None:
                 left -= len(data)
+            if progress is not None:
+                progress(done)
     return digest.digest()
 
 

@@ -27,11 +27,13 @@ import logging
 import mimetypes
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from p2pchat.control.api import FileView
-from p2pchat.crypto.identity import peer_id
+from p2pchat.crypto.encoding import b64url_encode
+from p2pchat.crypto.identity import peer_id as contact_peer_id
 from p2pchat.errors import UserError
 from p2pchat.node import file_io
 from p2pchat.node.contacts import LanContacts
@@ -66,6 +68,7 @@ PROGRESS_EVERY_S = 0.25  # FileProgress at most this often per transfer
 RATE_WINDOW_S = 5.0  # the rate is measured over this much of the recent past
 LIST_LIMIT = 200  # `files` shows at most this many (newest first)
 MIN_ID_PREFIX = 4
+_NOT_HASHED = bytes(32)  # an outgoing transfer's hash until send-file has read the file
 _IN_PROGRESS = (TransferState.ACCEPTED, TransferState.RECEIVING)
 
 
@@ -79,54 +82,110 @@ class LanFiles:
         self._slots: dict[bytes, asyncio.Semaphore] = {}  # peer key → ACTIVE_PER_PEER
         self._sent_total: dict[bytes, int] = {}  # transfer id → bytes put on the wire
         self._meters: dict[bytes, _Meter] = {}
+        # A browser guest's live session and name by its 16-byte id (node/guests.py).
+        self.guest_link: Callable[[bytes], PeerLink | None] = lambda key: None
+        self.guest_name: Callable[[bytes], str | None] = lambda key: None
         # transfer id → its one finishing task (whole-file hash, final name, DONE/FAIL):
         # a session opened meanwhile waits for it instead of starting a second one.
         self._finishing: dict[bytes, asyncio.Task[None]] = {}
+        self._hashing: dict[bytes, _Hashing] = {}  # send-file: read before it is offered
+        # One room check + accept at a time: each counts the room the others took.
+        self._accepting = asyncio.Lock()
 
     # -- NodeApi ---------------------------------------------------------------------
 
     async def async_send_file(self, peer: str, path: str) -> FileView:
+        """Answers at once ('hashing'): the transfer and its history row are stored,
+        the hash (minutes for a huge file) runs in a task with progress events, then
+        the offer is queued. Until then its hash is zeros and nothing is offered."""
         contact = self._contacts.resolve_accepted(peer)
+        conversation = contact_conversation_id(contact.public_key)
+        return await self.async_send_file_to(conversation, contact.public_key, path)
+
+    async def async_send_file_to(self, conversation: str, peer_key: bytes, path: str) -> FileView:
+        """``send-file`` to a resolved peer: a contact's key, or a guest's id."""
         source = Path(path)
         if not source.is_absolute():
             raise UserError(f"{path}: the path must be absolute")
-        stamp = _check_source(source)
-        size = stamp[3]
+        stamp = await asyncio.to_thread(_check_source, source)
         name = _wire_name(source.name)
-        conversation = contact_conversation_id(contact.public_key)
-        transfer_id, file_key = os.urandom(16), os.urandom(32)
-        try:
-            file_hash = await asyncio.to_thread(file_io.hash_file, source, length=size)
-            changed = await asyncio.to_thread(file_io.source_stamp, source) != stamp
-        except OSError as exc:
-            raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-        if changed:  # its hash may be of bytes no longer there: offer nothing
-            raise UserError(f"{path} changed while it was read: send it again once it is saved")
-        mime = _mime_of(name)
-        offer = FileOffer(size, BLOCK_BYTES, file_hash, file_key, mime, name)
         stamp_ms = now_ms()
         transfer = StoredTransfer(
-            transfer_id=transfer_id, conversation=conversation, peer_key=contact.public_key,
-            direction=Direction.OUT, name=name, size=size, block_bytes=BLOCK_BYTES,
-            file_hash=file_hash, file_key=file_key, mime=mime, state=TransferState.QUEUED,
-            verified_blocks=0, source_path=source, partial_path=None, final_path=None,
-            error=None, created_ms=stamp_ms, updated_ms=stamp_ms, source_stamp=stamp,
+            transfer_id=os.urandom(16), conversation=conversation, peer_key=peer_key,
+            direction=Direction.OUT, name=name, size=stamp[3],
+            block_bytes=BLOCK_BYTES, file_hash=_NOT_HASHED, file_key=os.urandom(32),
+            mime=_mime_of(name), state=TransferState.QUEUED, verified_blocks=0,
+            source_path=source, partial_path=None, final_path=None, error=None,
+            created_ms=stamp_ms, updated_ms=stamp_ms, source_stamp=stamp,
         )  # fmt: skip
-        profile = self._core.profile
         try:
-            with profile.batch():  # transfer, history row, outbox entry: one commit
-                profile.files.add(transfer, sender=self._core.name)
-                profile.enqueue_outbox(
-                    transfer_id, conversation, "", created_ms=stamp_ms,
-                    frame_type=FrameType.FILE_OFFER, payload=offer.encode(),
-                )  # fmt: skip
+            self._core.profile.files.add(transfer, sender=self._core.name)
         except StoreError as exc:
             raise UserError(str(exc.user_message)) from None
         self._core.marks.index_later()
-        link = self._core.links.get(contact.public_key)
-        if link is not None and link.state == "open":
-            self._core.flush_outbox_soon(link, conversation)
+        job = self._hashing[transfer.transfer_id] = _Hashing(transfer)
+        self._core.spawn(self._async_hash_and_offer(job))
         return self._view(transfer)
+
+    async def _async_hash_and_offer(self, job: _Hashing) -> None:
+        transfer = job.transfer
+        tid, source, size = transfer.transfer_id, transfer.source_path, transfer.size
+        assert source is not None
+        loop = asyncio.get_running_loop()
+
+        def progress(done: int) -> None:  # in the hashing thread
+            if job.stopped:  # cancelled: the rest of the file is not read
+                raise file_io.FileIoError("cancelled")
+            loop.call_soon_threadsafe(self._hash_progress, job, done)
+
+        try:
+            file_hash = await asyncio.to_thread(
+                file_io.hash_file, source, length=size, progress=progress
+            )
+            changed = await asyncio.to_thread(file_io.source_stamp, source) != transfer.source_stamp
+        except OSError as exc:
+            reason = f"cannot read {source}: {exc.strerror or exc}"
+        else:
+            # Its hash may be of bytes no longer there: offer nothing.
+            reason = f"{source} changed while it was read: send it again" if changed else ""
+        finally:
+            self._hashing.pop(tid, None)
+        if self._ended(tid):  # cancelled meanwhile
+            return
+        if reason:
+            self._end(transfer, TransferState.FAILED, reason)
+            self._core.emit(self._failed(transfer, reason))
+            return
+        assert transfer.file_key is not None
+        offer = FileOffer(size, transfer.block_bytes, file_hash, transfer.file_key,
+                          transfer.mime, transfer.name)  # fmt: skip
+        profile = self._core.profile
+        try:
+            with profile.batch():  # its hash and the offer's outbox entry: one commit
+                if not profile.files.set_file_hash(tid, file_hash, now_ms=now_ms()):
+                    return
+                profile.enqueue_outbox(
+                    tid, transfer.conversation, "", created_ms=transfer.created_ms,
+                    frame_type=FrameType.FILE_OFFER, payload=offer.encode(),
+                )  # fmt: skip
+        except StoreError as exc:
+            self._end(transfer, TransferState.FAILED, str(exc.user_message))
+            self._core.emit(self._failed(transfer, str(exc.user_message)))
+            return
+        self._emit_progress(transfer, "queued", 0, self._meter(tid), time.monotonic())
+        link = self._link(transfer.peer_key)
+        if link is not None and link.state == "open":
+            self._core.flush_outbox_soon(link, transfer.conversation)
+
+    def _hash_progress(self, job: _Hashing, done: int) -> None:
+        tid = job.transfer.transfer_id
+        if self._hashing.get(tid) is not job:
+            return
+        meter = self._meter(tid)
+        now = time.monotonic()
+        meter.add(now, done)
+        if meter.due(now):
+            self._emit_progress(job.transfer, "hashing", done, meter, now)
 
     async def async_files(self) -> list[FileView]:
         return [self._view(t) for t in self._core.profile.files.all(LIST_LIMIT)]
@@ -141,8 +200,9 @@ class LanFiles:
         downloads = Path(to) if to else self._downloads_dir()
         if not downloads.is_absolute():
             raise UserError(f"{to}: the directory must be an absolute path")
-        self._check_room(transfer, downloads)
-        return self._accept(transfer, downloads)
+        async with self._accepting:
+            await self._async_check_room(transfer, downloads)
+            return await self._async_accept(transfer, downloads)
 
     async def async_cancel(self, query: str) -> FileView:
         transfer = self._resolve(query)
@@ -167,11 +227,13 @@ class LanFiles:
         for receiver in self._receivers.values():  # an earlier session's: it records no more
             if receiver.link.peer_key == link.peer_key:
                 receiver.stopped = True
-        for transfer in self._core.profile.files.active_for(link.peer_key):
+        for transfer in self._core.profile.files.active_for(stored_key(link)):
             if transfer.direction is Direction.IN and transfer.state in _IN_PROGRESS:
                 self._core.spawn(self._async_resume_receiving(link, ref, transfer))
-            elif transfer.direction is Direction.OUT and not self._core.profile.in_outbox(
-                transfer.transfer_id, transfer.conversation
+            elif (
+                transfer.direction is Direction.OUT
+                and transfer.file_hash != _NOT_HASHED  # still being hashed: not offered yet
+                and not self._core.profile.in_outbox(transfer.transfer_id, transfer.conversation)
             ):
                 self._send_offer(link, transfer)
 
@@ -185,7 +247,7 @@ class LanFiles:
             logger.warning("file control from %s refused (%s): %s", ref.peer_label, exc.code, exc)
             return
         transfer = self._get(control.transfer_id)
-        if transfer is None or transfer.peer_key != link.peer_key:
+        if transfer is None or transfer.peer_key != stored_key(link):
             if control.kind is ControlKind.ACCEPT:  # a transfer we no longer know: stop it
                 self._reply(link, ControlKind.CANCEL, control.transfer_id, "unknown transfer")
             return
@@ -194,9 +256,21 @@ class LanFiles:
         elif control.kind is ControlKind.CANCEL:
             self._on_cancel(transfer, control.reason)
 
+    def fail_with_peer(self, peer_key: bytes, reason: str) -> None:
+        """End every unfinished transfer with a peer that cannot come back (a guest
+        whose page is gone with the node's run): failed, one line why."""
+        for transfer in self._core.profile.files.active_for(peer_key):
+            self._end(transfer, TransferState.FAILED, reason)
+            self._core.emit(self._failed(transfer, reason))
+
     async def async_start(self) -> None:
-        """Before any session: the partial files no unfinished transfer owns go (a
-        cancel or failure whose unlink a crash cut short, a forgotten transfer)."""
+        """Before any session: a send-file whose hashing a stop cut short fails; the
+        partial files no unfinished transfer owns go (a cancel or failure whose unlink
+        a crash cut short, a forgotten transfer)."""
+        for transfer in self._core.profile.files.unfinished():
+            if transfer.direction is Direction.OUT and transfer.file_hash == _NOT_HASHED:
+                reason = "p2pchat stopped while it read the file: send it again"
+                self._end(transfer, TransferState.FAILED, reason)
         keep: set[str] = set()
         directories = {self._downloads_dir() / file_io.PARTIAL_DIR_NAME}
         for transfer in self._core.profile.files.all(10_000):
@@ -214,6 +288,8 @@ class LanFiles:
             logger.info("%d partial files of ended transfers deleted", removed)
 
     def stop(self) -> None:
+        for job in self._hashing.values():
+            job.stopped = True
         for sender in self._senders.values():
             if sender.task is not None:
                 sender.task.cancel()
@@ -221,7 +297,7 @@ class LanFiles:
     # -- sending -----------------------------------------------------------------------
 
     def _send_offer(self, link: PeerLink, transfer: StoredTransfer) -> None:
-        if transfer.file_key is None:
+        if transfer.file_key is None or transfer.file_hash == _NOT_HASHED:
             return
         offer = FileOffer(
             transfer.size, transfer.block_bytes, transfer.file_hash, transfer.file_key,
@@ -272,6 +348,8 @@ class LanFiles:
             old.task.cancel()  # an earlier session's, or a repeated ACCEPT: from ``first``
         if transfer.file_key is None or transfer.source_path is None:
             return
+        if transfer.file_hash == _NOT_HASHED:
+            return  # never offered: an ACCEPT for it is not the peer's to give
         outgoing = OutgoingTransfer(tid, transfer.file_key, transfer.size, transfer.block_bytes)
         try:
             outgoing.on_accept(first)
@@ -372,12 +450,12 @@ class LanFiles:
         held = self._get(tid)
         if held is not None:  # the offer again: where we stand with it
             self._receipt(link, tid)
-            if held.peer_key == link.peer_key and held.direction is Direction.IN:
+            if held.peer_key == stored_key(link) and held.direction is Direction.IN:
                 self._answer_repeat(link, held)
             return
         stamp = now_ms()
         transfer = StoredTransfer(
-            transfer_id=tid, conversation=ref.conversation_id, peer_key=link.peer_key,
+            transfer_id=tid, conversation=ref.conversation_id, peer_key=stored_key(link),
             direction=Direction.IN, name=sanitize_file_name(offer.name), size=offer.size,
             block_bytes=offer.block_bytes, file_hash=offer.file_hash, file_key=offer.file_key,
             mime=offer.mime, state=TransferState.OFFERED, verified_blocks=0, source_path=None,
@@ -395,16 +473,23 @@ class LanFiles:
             return
         self._core.marks.index_later()
         self._receipt(link, tid)
-        if not added:
-            return
+        if added:
+            self._core.spawn(self._async_offer_arrived(transfer, ref))
+
+    async def _async_offer_arrived(self, transfer: StoredTransfer, ref: ConversationRef) -> None:
+        """Accepted by itself (disk checks in threads), or told to the user."""
+        tid = transfer.transfer_id
         downloads = self._downloads_dir()
-        reason = self._auto_accept_refusal(transfer, downloads)
-        if reason is None:
-            try:
-                self._accept(transfer, downloads)
-                return
-            except UserError as exc:
-                reason = str(exc)
+        async with self._accepting:
+            reason = await self._async_auto_accept_refusal(transfer, downloads)
+            if reason is None:
+                try:
+                    await self._async_accept(transfer, downloads)
+                    return
+                except UserError as exc:
+                    reason = str(exc)
+        if self._ended(tid):
+            return
         self._core.emit(
             FileOffered(
                 tid.hex(), ref.conversation_id, ref.peer_label, ref.name, transfer.name,
@@ -424,7 +509,11 @@ class LanFiles:
             self._reply(link, ControlKind.CANCEL, tid, held.error or "cancelled")
         # offered: waits for the user; accepted/receiving: ACCEPT went at session open
 
-    def _auto_accept_refusal(self, transfer: StoredTransfer, downloads: Path) -> str | None:
+    async def _async_auto_accept_refusal(
+        self, transfer: StoredTransfer, downloads: Path
+    ) -> str | None:
+        if is_guest_key(transfer.peer_key):  # a guest's files always wait
+            return "from a guest: accept it with `p2pchat files accept ID`"
         contact = self._core.profile.get_contact(transfer.peer_key)
         if contact is None or contact.trust is not TrustState.ACCEPTED:
             return "not from a contact: accept it with `p2pchat files accept ID`"
@@ -432,12 +521,12 @@ class LanFiles:
         if transfer.size > limit:
             return f"over the auto-accept size ({_size(limit)}): `p2pchat files accept ID`"
         try:
-            self._check_room(transfer, downloads)
+            await self._async_check_room(transfer, downloads)
         except UserError as exc:
             return str(exc)
         return None
 
-    def _check_room(self, transfer: StoredTransfer, downloads: Path) -> None:
+    async def _async_check_room(self, transfer: StoredTransfer, downloads: Path) -> None:
         # What the accepted transfers still to finish will write is spoken for already.
         reserved = sum(
             max(0, t.size - t.verified_blocks * t.block_bytes)
@@ -446,11 +535,10 @@ class LanFiles:
             and t.transfer_id != transfer.transfer_id
         )  # fmt: skip
         try:
-            room = file_io.has_room(downloads, transfer.size + reserved)
+            free = await asyncio.to_thread(file_io.free_bytes, downloads)
         except OSError as exc:
             raise UserError(f"cannot use {downloads}: {exc.strerror or exc}") from None
-        if not room:
-            free = file_io.free_bytes(downloads)
+        if free < transfer.size + reserved + file_io.FREE_SPACE_MARGIN:
             waiting = f", {_size(reserved)} for files still arriving" if reserved else ""
             raise UserError(
                 f"not enough space in {downloads} for {transfer.name} ({_size(transfer.size)},"
@@ -458,20 +546,25 @@ class LanFiles:
                 " free some space, or accept it elsewhere with `files accept ID --to DIR`"
             )
 
-    def _accept(self, transfer: StoredTransfer, downloads: Path) -> FileView:
+    async def _async_accept(self, transfer: StoredTransfer, downloads: Path) -> FileView:
         try:
-            partial = file_io.partial_path(downloads, transfer.transfer_id)
-            file_io.truncate_partial(partial, 0)
+            partial = await asyncio.to_thread(_make_partial, downloads, transfer.transfer_id)
         except OSError as exc:
             raise UserError(f"cannot write in {downloads}: {exc.strerror or exc}") from None
         files = self._core.profile.files
         try:
-            files.set_partial_path(transfer.transfer_id, partial, now_ms=now_ms())
-            files.set_state(transfer.transfer_id, TransferState.ACCEPTED, now_ms=now_ms())
+            placed = files.set_partial_path(transfer.transfer_id, partial, now_ms=now_ms())
+            if placed:
+                files.set_state(transfer.transfer_id, TransferState.ACCEPTED, now_ms=now_ms())
         except StoreError as exc:
-            raise UserError(str(exc.user_message)) from None
+            placed, error = False, str(exc.user_message)
+        else:
+            error = f"{_short(transfer)} has ended meanwhile"
+        if not placed:  # ended (or not stored) while its file was made: not kept
+            await asyncio.to_thread(file_io.remove_partial, partial)
+            raise UserError(error)
         accepted = self._get(transfer.transfer_id) or transfer
-        link = self._core.links.get(transfer.peer_key)
+        link = self._link(transfer.peer_key)
         if link is not None and link.state == "open" and link.session.files:
             ref = ConversationRef(transfer.conversation, peer_id(transfer.peer_key),
                                   self._peer_name(transfer.peer_key))  # fmt: skip
@@ -554,7 +647,7 @@ class LanFiles:
 
     def _start_waiting(self, peer_key: bytes) -> None:
         """A receiving slot with this peer is free: ACCEPT the next accepted transfers."""
-        link = self._core.links.get(peer_key)
+        link = self._link(peer_key)
         if link is None or link.state != "open" or not link.session.files:
             return
         free = ACTIVE_PER_PEER - self._receiving_with(link)
@@ -704,8 +797,6 @@ class LanFiles:
         receiver = self._receivers.pop(transfer.transfer_id, None)
         if receiver is not None:
             receiver.stopped = True
-        if transfer.partial_path is not None:
-            file_io.remove_partial(transfer.partial_path)
         self._reply(link, ControlKind.FAIL, transfer.transfer_id, reason)
         self._end(transfer, TransferState.FAILED, reason)
         self._core.emit(self._failed(transfer, reason))
@@ -735,8 +826,13 @@ class LanFiles:
         receiver = self._receivers.pop(tid, None)
         if receiver is not None:
             receiver.stopped = True
+        hashing = self._hashing.get(tid)
+        if hashing is not None:
+            hashing.stopped = True
         if state is not TransferState.DONE and transfer.partial_path is not None:
-            file_io.remove_partial(transfer.partial_path)
+            # In a thread: a multi-GB unlink takes a while; nothing writes it again
+            # (only an accept creates a partial file).
+            self._core.spawn(asyncio.to_thread(file_io.remove_partial, transfer.partial_path))
         profile = self._core.profile
         try:
             with profile.batch():
@@ -767,7 +863,7 @@ class LanFiles:
         self._send(link, FileControl(kind, tid, value, _reason(reason)))
 
     def _send_control(self, peer_key: bytes, control: FileControl) -> None:
-        link = self._core.links.get(peer_key)
+        link = self._link(peer_key)
         if link is not None and link.state == "open" and link.session.files:
             self._send(link, control)
 
@@ -800,8 +896,15 @@ class LanFiles:
         return found[0]
 
     def _peer_name(self, key: bytes) -> str:
+        if is_guest_key(key):
+            return self.guest_name(key[len(GUEST_KEY_PREFIX) :]) or peer_id(key)
         contact = self._core.profile.get_contact(key)
         return contact.display_name if contact is not None else peer_id(key)
+
+    def _link(self, key: bytes) -> PeerLink | None:
+        if is_guest_key(key):
+            return self.guest_link(key[len(GUEST_KEY_PREFIX) :])
+        return self._core.links.get(key)
 
     def _meter(self, tid: bytes) -> _Meter:
         meter = self._meters.get(tid)
@@ -830,11 +933,14 @@ class LanFiles:
         if transfer.state is TransferState.DONE:
             done = transfer.size
         path = transfer.source_path if transfer.direction is Direction.OUT else transfer.final_path
+        state = transfer.state.value
+        if transfer.state is TransferState.QUEUED and tid in self._hashing:
+            state = "hashing"  # send-file is reading it: offered once hashed
         return FileView(
             transfer_id=tid.hex(), conversation=transfer.conversation,
             peer_id=peer_id(transfer.peer_key), peer_name=self._peer_name(transfer.peer_key),
             direction=transfer.direction.value, name=transfer.name, size=transfer.size,
-            bytes_done=done, state=transfer.state.value,
+            bytes_done=done, state=state,
             path=None if path is None else str(path), error=transfer.error,
             bytes_sent_total=self._sent_total.get(tid, 0),
         )  # fmt: skip
@@ -853,6 +959,14 @@ class LanFiles:
 
 
 # -- the state of one transfer in this run ------------------------------------------
+
+
+@dataclass
+class _Hashing:
+    """A ``send-file`` whose file is being hashed (stored; offered once hashed)."""
+
+    transfer: StoredTransfer
+    stopped: bool = False  # cancelled: read by the hashing thread
 
 
 @dataclass
@@ -904,6 +1018,32 @@ class _Meter:
 
 # -- helpers --------------------------------------------------------------------------
 
+# A browser guest has no key: the store keeps its transfers under this prefix and its
+# 16-byte id (32 bytes, as a contact's key; no Ed25519 key starts so, short of 2^128 tries).
+GUEST_KEY_PREFIX = b"p2pchat guest id"
+GUEST_ID_BYTES = 16
+
+
+def guest_key(guest_id: bytes) -> bytes:
+    return GUEST_KEY_PREFIX + guest_id
+
+
+def is_guest_key(key: bytes) -> bool:
+    return len(key) == len(GUEST_KEY_PREFIX) + GUEST_ID_BYTES and key.startswith(GUEST_KEY_PREFIX)
+
+
+def stored_key(link: PeerLink) -> bytes:
+    """The peer's key as transfers are stored: a contact's key, or a guest's stand-in."""
+    key = link.peer_key
+    return guest_key(key) if len(key) == GUEST_ID_BYTES else key
+
+
+def peer_id(key: bytes) -> str:
+    """How events and views name the peer: a contact's peer id, a guest's guest:<id>."""
+    if is_guest_key(key):
+        return "guest:" + b64url_encode(key[len(GUEST_KEY_PREFIX) :])
+    return contact_peer_id(key)
+
 
 def _check_source(source: Path) -> file_io.SourceStamp:
     try:
@@ -937,6 +1077,13 @@ def _mime_of(name: str) -> str:
     if guessed and len(guessed) <= 255 and guessed.isascii() and guessed.isprintable():
         return guessed
     return "application/octet-stream"
+
+
+def _make_partial(downloads: Path, transfer_id: bytes) -> Path:
+    # In a thread: mkdir, chmod, open and fsync.
+    partial = file_io.partial_path(downloads, transfer_id)
+    file_io.truncate_partial(partial, 0)
+    return partial
 
 
 def _chunks_of(sender: _Sender, fd: int, index: int) -> list[bytes]:

@@ -46,6 +46,8 @@ class GuestGroups(Protocol):
 
 
 if TYPE_CHECKING:
+    from p2pchat.control.api import FileView
+    from p2pchat.node.files import LanFiles
     from signaling.app import GuestConnection
     from signaling.rooms import RoomRegistry
     from signaling.server import SignalingServer
@@ -69,6 +71,8 @@ USABLE_ANSWER = b"usable"
 # does the same). The handshake needs a non-empty SDP.
 RELAY_ONLY_SDP = "v=0\r\n"
 DIRECT_LATE = "the direct connection did not open in time"
+# A guest's transfers live as long as its page does: past the node's run, nothing resumes them.
+GUEST_LEFT = "the guest left"
 # Ends of a session that never opened which are no failure to tell the owner about.
 _QUIET_ENDS = frozenset({"the guest reconnected", "node stopping", "the invite was revoked"})
 
@@ -145,6 +149,7 @@ class GuestHost:
         self._fingerprint = ""
         self._tasks: set[asyncio.Task[Any]] = set()
         self.groups: GuestGroups | None = None  # set by the core once groups exist
+        self.files: LanFiles | None = None  # set by the core: a 1:1 guest's files
 
     # -- owner commands ---------------------------------------------------------------
 
@@ -224,6 +229,49 @@ class GuestHost:
         guest = self._guests.get(label.removeprefix("guest:"))
         return guest.link if guest else None
 
+    # -- files (node/files.py runs them; a guest's key there is its 16-byte id) --------
+
+    def link_by_key(self, key: bytes) -> PeerLink | None:
+        return self.link_for(b64url_encode(key))
+
+    def name_by_key(self, key: bytes) -> str | None:
+        guest = self._guests.get(b64url_encode(key))
+        return guest.name if guest else None
+
+    async def async_send_file(self, label: str, path: str) -> FileView:
+        """``send-file guest:<id> PATH``: offered on the guest's session while it is open."""
+        guest = self._guests.get(label.strip().removeprefix("guest:"))
+        if guest is None or not guest.joined:
+            known = ", ".join(g.label for g in self._guests.values() if g.joined) or "none"
+            raise UserError(f"no guest {label.strip()} in this run; guests: {known}")
+        if guest.state == "past":
+            raise UserError(f"{guest.label} ({guest.name}) left: files go to a guest in the chat")
+        if guest.link is not None and guest.link.path == "relay":
+            raise UserError(
+                f"{guest.label} ({guest.name}) is on the relay path: files go to a guest"
+                " only over a direct connection (the relay path for files is a later step)"
+            )
+        if guest.invite.group_id is not None:
+            raise UserError(f"{guest.label} came in through a group invite: no files for them yet")
+        assert self.files is not None
+        from p2pchat.node.files import guest_key
+
+        key = guest_key(b64url_decode(guest.guest_id))
+        return await self.files.async_send_file_to(guest.conversation_id, key, path)
+
+    def fail_files(self) -> None:
+        """Every guest transfer not finished fails: the node's run (the pages' sessions)
+        ended. At start for a run that ended without it, at stop for this one."""
+        if self.files is None:
+            return
+        from p2pchat.node.files import is_guest_key
+
+        keys = {
+            t.peer_key for t in self._node.profile.files.unfinished() if is_guest_key(t.peer_key)
+        }
+        for key in keys:
+            self.files.fail_with_peer(key, GUEST_LEFT)
+
     async def async_admit_named(self, guest: str, *, admit: bool) -> GuestView:
         """``admit``'s answer to the waiting guest ``guest`` names (a name or a label)."""
         from p2pchat.node.peer_match import resolve_peer
@@ -254,6 +302,7 @@ class GuestHost:
         return "admitted"
 
     async def async_stop(self) -> None:
+        self.fail_files()
         for guest in self._guests.values():
             if guest.link is not None:
                 guest.link.close("node stopping")
@@ -298,10 +347,12 @@ class GuestHost:
             connection.close(4404, "link not valid")
             return
         # Group frames only on a group invite's sessions: a 1:1 guest stays as before.
+        # Files for 1:1 guests (a group's files are a later step), on the direct path only.
         session = Session(
             Role.RESPONDER,
             LinkEnvelopes(invite.secret.envelope_key, invite.guard),
             groups=invite.group_id is not None,
+            files=invite.group_id is None,
         )
         try:
             offer = session.receive_offer(data, now_ms())
@@ -383,13 +434,14 @@ class GuestHost:
         try:
             channel, answer_sdp = await DataChannelLink.async_accept_offer(
                 waiting.offer.sdp, on_message=link.feed_direct, on_closed=link.direct_closed,
-                interfaces=self._node.config.interfaces, files_channel=False,
+                interfaces=self._node.config.interfaces, files_channel=guest.invite.group_id is None,
             )  # fmt: skip
         except TransportError as exc:
             # No direct path from this offer: the chat still goes over the relay
             # (the guest's socket), end to end encrypted all the same.
             link.relay_reason = _relay_reason(exc)
             answer_sdp, info["path"] = RELAY_ONLY_SDP, "relay"
+            session.withhold_files()  # no files channel there: the answer says no files=1
         if guest.invite.revoked:  # revoked while we made the answer: nothing may open
             guest.invite.release(guest.guest_id)
             self._refused(guest, _REFUSALS[Admission.REFUSE_REVOKED])

@@ -261,6 +261,8 @@ class GuestLink(PeerLink):
     def start(self, direct: DataChannelLink | None) -> None:
         """Wait for the guest's header, on ``direct`` or the relay (``None``: relay only)."""
         self.direct = direct
+        if direct is not None:  # file chunks count only once the guest picks this path
+            direct.on_file_chunk = self._on_file_chunk
         self._spawn(self._async_await_header())
 
     def feed_direct(self, data: bytes) -> None:
@@ -278,6 +280,10 @@ class GuestLink(PeerLink):
         if self.path is None:
             self.path = path
             self._channel = channel
+            if path == "direct":
+                self._lan = self.direct  # its files channel carries the chunks
+            else:
+                self.session.withhold_files()  # no files channel on the relay
             self.feed(data)  # the guest's stream header
             if self.state == "closed":
                 return

@@ -146,6 +146,17 @@ class FileStore:
             )
         return True
 
+    def set_file_hash(self, transfer_id: bytes, file_hash: bytes, *, now_ms: int) -> bool:
+        """An outgoing transfer's whole-file hash, once ``send-file`` has read the file
+        (stored before, with a zero hash and no offer queued). False if unknown or ended."""
+        _check_length("file hash", file_hash, FILE_HASH_BYTES)
+        cursor = self._conn.execute(
+            "UPDATE transfers SET file_hash = ?, updated_ms = ?"  # noqa: S608 - fixed SQL
+            f" WHERE transfer_id = ? AND direction = 'out' AND {_NOT_FINISHED}",
+            (file_hash, now_ms, transfer_id),
+        )
+        return bool(cursor.rowcount)
+
     def set_partial_path(self, transfer_id: bytes, path: Path, *, now_ms: int) -> bool:
         """Where an incoming transfer's partial data lives (set when it is accepted: the
         directory chosen then is where the file lands). False if unknown or ended."""

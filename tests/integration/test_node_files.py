@@ -16,15 +16,15 @@ import random
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from nacl.signing import SigningKey
 
 from p2pchat.crypto.identity import peer_id
-from p2pchat.errors import UserError
 from p2pchat.node import Node, NodeConfig, file_io
 from p2pchat.node.core_protocol import ConversationRef
+from p2pchat.node.events import FileProgress
 from p2pchat.node.links import PeerLink
 from p2pchat.protocol.events import FileFrameReceived
 from p2pchat.protocol.file_transfer import OutgoingTransfer
@@ -34,6 +34,7 @@ from p2pchat.protocol.file_wire import (
     FileControl,
     FileOffer,
     decode_control,
+    decode_offer,
 )
 from p2pchat.protocol.frames import FrameType
 from p2pchat.store import (
@@ -193,11 +194,11 @@ class HashGate:
         self.release = threading.Event()
         real = file_io.hash_file
 
-        def gated(path: Path, *, length: int | None = None) -> bytes:
+        def gated(path: Path, **kwargs: Any) -> bytes:
             self.calls += 1
             self.entered.release()
             self.release.wait(30)
-            return real(path, length=length)
+            return real(path, **kwargs)
 
         monkeypatch.setattr(file_io, "hash_file", gated)
 
@@ -310,9 +311,16 @@ async def offered(node: Node, source: Path) -> tuple[bytes, _Link, bytes]:
     """``source`` offered to alice while she is away; then her session, nothing sent yet."""
     key = add_contact(node.profile, "alice")
     view = await node.async_send_file("alice", str(source))
+    tid = bytes.fromhex(view.transfer_id)
+    await until(lambda: hashed(node, tid))
     link = _Link(key)
     link.file_chunk_handler = lambda _link, _data: None
-    return key, link, bytes.fromhex(view.transfer_id)
+    return key, link, tid
+
+
+def hashed(node: Node, tid: bytes) -> bool:
+    held = node.profile.files.get(tid)
+    return held is not None and held.file_hash != bytes(32)
 
 
 def accept_from(node: Node, link: _Link, tid: bytes, first: int) -> None:
@@ -360,17 +368,23 @@ async def test_a_file_changed_while_it_is_hashed_is_not_offered(
     source.write_bytes(random.Random(seed).randbytes(BLOCK_BYTES))
     real = file_io.hash_file
 
-    def edited_meanwhile(path: Path, *, length: int | None = None) -> bytes:
-        digest = real(path, length=length)
+    def edited_meanwhile(path: Path, **kwargs: Any) -> bytes:
+        digest = real(path, **kwargs)
         same_size_edit(source, "in place")
         return digest
 
     monkeypatch.setattr(file_io, "hash_file", edited_meanwhile)
-    add_contact(node.profile, "alice")
-    with pytest.raises(UserError, match="changed while it was read") as info:
-        await node.async_send_file("alice", str(source))
-    assert "\n" not in str(info.value)
-    assert await node.async_files() == []
+    key = add_contact(node.profile, "alice")
+    view = await node.async_send_file("alice", str(source))
+    tid = bytes.fromhex(view.transfer_id)
+    await until(lambda: not node.files._hashing)
+    held = node.profile.files.get(tid)
+    assert held is not None
+    assert held.state is TransferState.FAILED
+    assert held.error is not None
+    assert "changed while it was read" in held.error
+    assert "\n" not in held.error
+    assert node.profile.pending_outbox(contact_conversation_id(key)) == []
 
 
 async def test_auto_accept_counts_the_room_promised_to_accepted_transfers(
@@ -545,3 +559,91 @@ async def test_a_done_whose_progress_cannot_be_stored_still_ends_the_send(
     held = node.profile.files.get(tid)
     assert held is not None
     assert held.state is TransferState.DONE
+
+
+async def test_send_file_answers_before_the_file_is_hashed_then_offers_it(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(random.Random(seed).randbytes(2 * file_io.HASH_READ_BYTES + 3))
+    key = add_contact(node.profile, "alice")
+    events: list[object] = []
+    monkeypatch.setattr(node, "emit", events.append)
+    gate = HashGate(monkeypatch)
+    call = asyncio.ensure_future(node.async_send_file("alice", str(source)))
+    await gate.wait_entered()  # the whole file is being read...
+    assert call.done()  # ...and the control call has answered already
+    view = call.result()
+    assert view.state == "hashing"
+    assert [f.state for f in await node.async_files()] == ["hashing"]
+    assert node.profile.pending_outbox(contact_conversation_id(key)) == []  # nothing offered
+    gate.release.set()
+    tid = bytes.fromhex(view.transfer_id)
+    await until(lambda: hashed(node, tid))
+    await until(lambda: not node.files._hashing)
+    assert [f.state for f in await node.async_files()] == ["queued"]
+    (entry,) = node.profile.pending_outbox(contact_conversation_id(key))
+    assert entry.frame_type == FrameType.FILE_OFFER
+    held = node.profile.files.get(tid)
+    assert held is not None
+    assert decode_offer(entry.payload or b"").file_hash == held.file_hash
+    assert held.file_hash == hashlib.blake2b(source.read_bytes(), digest_size=32).digest()
+    states = [getattr(e, "state", None) for e in events if isinstance(e, FileProgress)]
+    assert states[0] == "hashing"
+    assert states[-1] == "queued"
+
+
+async def test_a_send_file_cancelled_or_stopped_while_hashing_is_never_offered(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    source = tmp_path / "a.bin"
+    source.write_bytes(random.Random(seed).randbytes(1000))
+    key = add_contact(node.profile, "alice")
+    gate = HashGate(monkeypatch)
+    cancelled = await node.async_send_file("alice", str(source))
+    await gate.wait_entered()
+    assert (await node.async_file_cancel(cancelled.transfer_id)).state == "cancelled"
+    gate.release.set()
+    await until(lambda: not node.files._hashing)
+    assert node.profile.pending_outbox(contact_conversation_id(key)) == []
+    # A node stopped while hashing: at the next start the send has failed, not been offered.
+    gate.release.clear()
+    stopped = await node.async_send_file("alice", str(source))
+    await gate.wait_entered()
+    node.files._hashing.clear()  # the run that read it is gone
+    await node.files.async_start()
+    gate.release.set()
+    held = node.profile.files.get(bytes.fromhex(stopped.transfer_id))
+    assert held is not None
+    assert held.state is TransferState.FAILED
+    link = open_link(node, key)
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert link.sent == []
+    assert node.profile.pending_outbox(contact_conversation_id(key)) == []
+
+
+async def test_accepting_and_cancelling_touch_the_disk_off_the_event_loop(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    loop_thread = threading.current_thread()
+    on_loop: dict[str, set[bool]] = {}
+    for name in ("partial_path", "truncate_partial", "free_bytes", "remove_partial"):
+        real = getattr(file_io, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            on_loop.setdefault(_name, set()).add(threading.current_thread() is loop_thread)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(file_io, name, spy)
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(2 * BLOCK_BYTES))
+    link = open_link(node, key)
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    partial = tmp_path / "dl" / ".p2pchat-partial" / (upload.tid.hex() + ".part")
+    assert partial.exists()
+    await node.async_file_cancel(upload.tid.hex())
+    await until(lambda: not partial.exists())
+    assert on_loop == {name: {False} for name in on_loop}
+    assert set(on_loop) == {"partial_path", "truncate_partial", "free_bytes", "remove_partial"}

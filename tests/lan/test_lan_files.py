@@ -59,6 +59,14 @@ def transfer(node: ChatNode, tid: str) -> dict[str, Any]:
     return found
 
 
+def offered(node: ChatNode, tid: str) -> None:
+    """Wait until ``send-file`` has read the file and queued its offer (it answers first)."""
+    deadline = time.monotonic() + 120
+    while transfer(node, tid)["state"] == "hashing" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert transfer(node, tid)["state"] != "hashing"
+
+
 @pytest.fixture
 def seed() -> int:
     value = random.randrange(2**32)
@@ -117,7 +125,7 @@ def test_file_to_an_offline_contact_starts_when_it_returns(
     source = tmp_path / "notes.txt"
     digest = write_random(source, 3 * MiB + 5, seed)
     (queued,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
-    assert queued["state"] == "queued"
+    assert queued["state"] in ("hashing", "queued")  # it answers before the file is read
     # A second one, cancelled while bob is away: its offer never leaves.
     unwanted = tmp_path / "unwanted.txt"
     unwanted.write_bytes(b"never mind")
@@ -248,6 +256,7 @@ def test_a_file_changed_after_its_offer_is_refused_and_leaves_nothing(
     write_random(source, 2 * MiB, seed)
     (view,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
     tid = view["transfer_id"]
+    offered(alice, tid)  # changed after its offer, not while it was read
     write_random(source, 2 * MiB, seed + 1)  # same size, other bytes (a later mtime)
     bob.start()  # its watch may attach after the end: alice's has been there all along
     failed = alice.wait_for(is_file_event("file_failed", tid), timeout=180)
@@ -284,6 +293,7 @@ def test_a_peer_before_files_gets_no_offer_and_chat_goes_on(
         source = tmp_path / "a.txt"
         source.write_bytes(b"for later")
         (view,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
+        offered(alice, view["transfer_id"])  # its offer is queued before the message
         alice.cli("send", "bob", "after the file", check=True)
         # The outbox goes in order: the message came, so the offer was passed over.
         assert [m["text"] for m in bob.wait_messages(1)] == ["after the file"]

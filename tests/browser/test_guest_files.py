@@ -1,0 +1,235 @@
+"""Browser guests send and receive files (issue 13, direct path): a real ``p2pchat daemon``
+in host 1, headless Chromium in host 2 on a real invite link (docs/guest-protocol.md,
+"Files"). Both directions end with the same SHA-256 on the other side.
+
+The relay path has no files channel: the page hides its File button there and the owner
+does not announce files=1 (files over the relay are a later step).
+
+No timing thresholds: the timeouts only catch hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import LaunchBrowser
+from tests.browser.test_guest_chat import (
+    CONNECT_MS,
+    GuestLan,
+    guest_context,
+    join,
+    open_link,
+    wait_connected,
+)
+from tests.conftest import require_chromium, require_netns
+from tests.lan.chat_nodes import ChatNode
+from tests.lan.netns import Lan
+
+pytestmark = [pytest.mark.browser, pytest.mark.lan]
+
+MiB = 1 << 20
+FILE_MS = 240_000  # a hang, not a speed: 20 MB through a headless page
+EVENT_S = 240.0
+
+
+@pytest.fixture(scope="module")
+def files_lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuestLan]:
+    """Two hosts; the owner "olivia" in host 1 with its own downloads dir."""
+    require_netns()
+    require_chromium()
+    tmp = tmp_path_factory.mktemp("guest-files")
+    with Lan(2) as lan:
+        owner = ChatNode(lan.hosts[0], tmp / "owner", "olivia")
+        owner.daemon_args = ["--downloads", str(tmp / "downloads")]
+        owner.start()
+        try:
+            yield GuestLan(lan, owner, tmp)
+        finally:
+            lan.hosts[1].clear_drops()
+            owner.stop()
+
+
+@pytest.fixture
+def seed() -> int:
+    value = random.randrange(2**32)
+    print(f"random seed: {value}")
+    return value
+
+
+def png_of_size(path: Path, size: int, seed: int) -> str:
+    """A valid PNG of exactly ``size`` bytes (random RGB rows, stored uncompressed, then
+    an ancillary chunk pads it); returns its SHA-256."""
+    rng = random.Random(seed)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    width, height = 512, 1024  # 1.5 MiB of pixels: random data does not compress
+    rows = b"".join(b"\x00" + rng.randbytes(width * 3) for _ in range(height))
+    head = b"\x89PNG\r\n\x1a\n" + chunk(
+        b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    )
+    body = chunk(b"IDAT", zlib.compress(rows, 0))
+    tail = chunk(b"IEND", b"")
+    pad = size - len(head) - len(body) - len(tail) - 12  # a chunk's own 12 bytes
+    assert pad >= 0
+    text = b"pad\x00" + bytes(rng.choices(b"abcdefghijklmnopqrstuvwxyz", k=pad - 4))
+    data = head + body + chunk(b"tEXt", text) + tail
+    assert len(data) == size
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(MiB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def joined_guest(gl: GuestLan, launch_browser: LaunchBrowser, name: str) -> tuple[Page, str]:
+    invite = gl.invite()
+    context = await guest_context(launch_browser, gl)
+    page = await open_link(context, invite["url"])
+    await join(page, name)
+    await wait_connected(page)
+    joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    return page, joined["peer_id"]
+
+
+async def test_guest_sends_a_png_that_waits_for_the_owner(
+    files_lan: GuestLan, launch_browser: LaunchBrowser, seed: int
+) -> None:
+    gl = files_lan
+    page, label = await joined_guest(gl, launch_browser, "pia")
+    await expect(page.locator("#attach")).to_be_visible(timeout=CONNECT_MS)
+    source = gl.tmp / f"photo-{seed}.png"
+    digest = png_of_size(source, 5 * MiB, seed)
+    await page.set_input_files("#file-input", str(source))
+
+    offered = await asyncio.to_thread(
+        gl.wait_event, "file_offered", EVENT_S, peer_id=label, name=source.name
+    )
+    assert offered["size"] == 5 * MiB
+    assert "guest" in offered["reason"], offered  # a guest's file always waits
+    tid = offered["transfer_id"]
+    (view,) = [f for f in gl.owner.cli_json("files") if f["transfer_id"] == tid]
+    assert view["state"] == "offered", view  # nothing moved before the owner said yes
+    assert view["peer_name"] == "pia", view
+
+    accepted = await asyncio.to_thread(gl.owner.cli, "files", "accept", tid[:12])
+    assert accepted.returncode == 0, accepted.stderr
+    done = await asyncio.to_thread(
+        gl.wait_event, "file_done", EVENT_S, transfer_id=tid, direction="in"
+    )
+    saved = Path(done["path"])
+    assert saved == gl.tmp / "downloads" / source.name
+    assert sha256_of(saved) == digest, f"seed {seed}"
+    await expect(page.locator(".msg.file.out")).to_have_attribute(
+        "data-state", "done", timeout=FILE_MS
+    )
+    await page.context.close()
+
+
+async def test_owner_sends_20mb_to_the_guest(
+    files_lan: GuestLan, launch_browser: LaunchBrowser, seed: int
+) -> None:
+    gl = files_lan
+    page, label = await joined_guest(gl, launch_browser, "otto")
+    source = gl.tmp / f"report-{seed}.bin"
+    source.write_bytes(random.Random(seed).randbytes(20 * MiB))
+    digest = sha256_of(source)
+    sent = await asyncio.to_thread(gl.owner.cli_json, "send-file", label, str(source), "--no-wait")
+    (view,) = sent
+    assert (view["peer_id"], view["peer_name"]) == (label, "otto"), view
+    assert view["state"] in ("hashing", "queued"), view  # it answers before or after the hash
+
+    entry = page.locator(".msg.file.in")
+    await entry.get_by_role("button", name="Accept").click(timeout=CONNECT_MS)
+    await expect(entry).to_have_attribute("data-state", "done", timeout=FILE_MS)
+    save = entry.locator("a.file-save")
+    await expect(save).to_have_attribute("download", source.name)
+    async with page.expect_download(timeout=FILE_MS) as download_info:
+        await save.click()
+    download = await download_info.value
+    got = Path(await download.path())
+    assert sha256_of(got) == digest, f"seed {seed}"
+    await asyncio.to_thread(
+        gl.wait_event, "file_done", EVENT_S, transfer_id=view["transfer_id"], direction="out"
+    )
+    await page.context.close()
+
+
+async def test_an_image_to_the_guest_shows_its_preview(
+    files_lan: GuestLan, launch_browser: LaunchBrowser, seed: int
+) -> None:
+    """The page previews images from a ``blob:`` URL: the CSP's img-src allows it."""
+    gl = files_lan
+    page, label = await joined_guest(gl, launch_browser, "ivy")
+    source = gl.tmp / f"small-{seed}.png"
+    png_of_size(source, 2 * MiB, seed)
+    sent = await asyncio.to_thread(gl.owner.cli, "send-file", label, str(source), "--no-wait")
+    assert sent.returncode == 0, sent.stderr
+    entry = page.locator(".msg.file.in")
+    await entry.get_by_role("button", name="Accept").click(timeout=CONNECT_MS)
+    await expect(entry).to_have_attribute("data-state", "done", timeout=FILE_MS)
+    preview = entry.locator("img.file-preview")
+    await expect(preview).to_have_attribute("src", re.compile(r"^blob:"))
+    # Loaded, not refused by the CSP (a refused image has no natural size).
+    await preview.evaluate("img => img.decode()")
+    assert await preview.evaluate("img => img.naturalWidth") == 512
+    await page.context.close()
+
+
+async def test_a_guest_transfer_fails_when_the_node_run_ends(
+    files_lan: GuestLan, launch_browser: LaunchBrowser, seed: int
+) -> None:
+    """A guest has no outbox beyond its page's session: a transfer still waiting when the
+    node stops fails with one line, "the guest left" (the owner is restarted for it)."""
+    gl = files_lan
+    page, label = await joined_guest(gl, launch_browser, "wes")
+    await expect(page.locator("#attach")).to_be_visible(timeout=CONNECT_MS)
+    source = gl.tmp / f"left-{seed}.png"
+    png_of_size(source, 2 * MiB, seed)
+    await page.set_input_files("#file-input", str(source))
+    offered = await asyncio.to_thread(
+        gl.wait_event, "file_offered", EVENT_S, peer_id=label, name=source.name
+    )
+    await page.context.close()
+    await asyncio.to_thread(gl.owner.stop)
+    await asyncio.to_thread(gl.owner.start)
+    (view,) = [f for f in gl.owner.cli_json("files") if f["transfer_id"] == offered["transfer_id"]]
+    assert (view["state"], view["error"]) == ("failed", "the guest left"), view
+
+
+async def test_no_files_on_the_relay_path(
+    files_lan: GuestLan, launch_browser: LaunchBrowser
+) -> None:
+    gl = files_lan
+    gl.guest_host.drop_udp(100)  # no WebRTC for host 2: relay only
+    try:
+        page, label = await joined_guest(gl, launch_browser, "rae")
+        await expect(page.locator("#path")).to_contain_text("relay")
+        await expect(page.locator("#attach")).to_be_hidden()
+        # Nor does the owner offer one there: send-file is refused at once, not queued.
+        result = await asyncio.to_thread(
+            gl.owner.cli, "send-file", label, str(Path(__file__)), "--no-wait"
+        )
+        assert result.returncode == 1, result.stdout
+        assert "relay" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        await page.context.close()
+    finally:
+        gl.guest_host.clear_drops()
