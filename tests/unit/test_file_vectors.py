@@ -4,8 +4,8 @@ file later with libsodium-wrappers)."""
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import importlib.util
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
