@@ -165,6 +165,12 @@ class DirectFilesListener:
         self._grants.append(_Grant(peer, on_file_chunk, on_closed, expires, token))
         return token
 
+    def close_peer(self, peer: bytes, reason: str = "closed locally") -> None:
+        """Forget ``peer``'s tokens and close its streams (its session ended)."""
+        self._grants = [g for g in self._grants if g.peer != peer]
+        for conn in list(self._streams.get(peer, ())):
+            conn.abort(reason)
+
     async def async_close(self) -> None:
         """Stop listening, close every connection and forget every token; idempotent."""
         self._grants.clear()

@@ -316,3 +316,21 @@ async def test_open_fails_cleanly_without_a_listener() -> None:
     await server.wait_closed()
     with pytest.raises(LinkFailedError, match="failed"):
         await async_open_direct(HOST, port, bytes(32))
+
+
+async def test_close_peer_ends_its_streams_and_tokens(listener: DirectFilesListener) -> None:
+    token, sink = issue(listener, ALICE)
+    spare, _ = issue(listener, ALICE)
+    bob_token, bob_sink = issue(listener, BOB)
+    stream = await open_stream(listener, token)
+    bob = await open_stream(listener, bob_token)
+    listener.close_peer(ALICE, "session ended")
+    assert await sink.reason() == "session ended"
+    assert listener.outstanding_tokens == 0
+    with pytest.raises(LinkFailedError, match="refused"):
+        await open_stream(listener, spare)
+    await bob.async_send_file_chunk(CHUNK)  # the other peer is not affected
+    await bob.async_close()
+    assert await bob_sink.reason() == "closed by the peer"
+    assert bob_sink.chunks == [CHUNK]
+    await stream.async_close()
