@@ -101,7 +101,7 @@ class BenchNode(ChatNode):
             prefix += ["-m", "cProfile", "-o", str(self.profile_to)]
         self.daemon = self.host.popen(
             [*prefix, "-m", "p2pchat", "--data-dir", str(self.data_dir), "daemon", "--json",
-             "--interface", self.host.ifname],
+             "--interface", self.host.ifname, *self.daemon_args],
             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         assert self.daemon.stdout is not None

@@ -9,9 +9,9 @@
 #                 (each bench's row says when and at which commit it ran)
 # --no-docs       print the table, leave docs/ alone
 # --cut-detection add bench_raw_aiortc's ~40 s cut test
-# The LAN and browser benches (bench_discovery, bench_guest, bench_lan, the LAN part of
-# bench_load) need root: they make their own network namespaces. About 8-11 min in all
-# on a 2-core machine.
+# The LAN and browser benches (bench_discovery, bench_files, bench_group, bench_guest,
+# bench_lan, the LAN part of bench_load) need root: they make their own network
+# namespaces. About 10-14 min in all on a 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -33,6 +33,7 @@ args_for() {
     case "$1" in
         bench_raw_aiortc) echo "$raw_args" ;;
         bench_load) echo "--sizes 500,1000,2000,4000" ;;
+        bench_files) echo "--sizes 1MB,200MB --runs 3" ;;
         *) echo "" ;;
     esac
 }

@@ -106,13 +106,7 @@ class GroupGuests:
         """``group keep``: ``guest`` stays listed when its session ends (see the module)."""
         from p2pchat.node.peer_match import resolve_peer
 
-        state = self._groups.resolve(group)
-        if not state.is_admin:
-            admin = state.members.member(state.admin_key)
-            who = admin.name if admin else peer_id(state.admin_key)
-            raise UserError(f"only {who} can keep guests in {state.name}: they host them")
-        if state.status is not gs.Status.ACTIVE:
-            raise UserError(f"you have {state.status.value} {state.name}")
+        state = self._hosted(group, "only {who} can keep guests in {group}: they host them")
         mine = [m for m in state.members.members if m.kind is MemberKind.GUEST]
         target = resolve_peer(
             guest, mine, name_of=lambda m: m.name, key_of=lambda m: m.key, kind="guest",
@@ -133,14 +127,7 @@ class GroupGuests:
 
     def invite_group(self, query: str) -> bytes:
         """The id of the group ``invite --group`` names: only its admin may invite guests."""
-        state = self._groups.resolve(query)
-        if not state.is_admin:
-            admin = state.members.member(state.admin_key)
-            who = admin.name if admin else peer_id(state.admin_key)
-            raise UserError(f"only {who} can invite guests to {state.name}: ask them")
-        if state.status is not gs.Status.ACTIVE:
-            raise UserError(f"you have {state.status.value} {state.name}")
-        return state.group_id
+        return self._hosted(query, "only {who} can invite guests to {group}: ask them").group_id
 
     def guest_refusal(self, group_id: bytes, key: bytes | None) -> str | None:
         """Why a guest of this group's invite cannot come in now (``None``: it can)."""
@@ -233,6 +220,18 @@ class GroupGuests:
         return key in self._guests and self._guests[key][1].state == "open"
 
     # -- private -------------------------------------------------------------------------
+
+    def _hosted(self, query: str, not_admin: str) -> gs.GroupState:
+        """The active group ``query`` names, if I am its admin (guests' host); else a
+        UserError: ``not_admin`` with {who} (the admin) and {group} filled in."""
+        state = self._groups.resolve(query)
+        if not state.is_admin:
+            admin = state.members.member(state.admin_key)
+            who = admin.name if admin else peer_id(state.admin_key)
+            raise UserError(not_admin.format(who=who, group=state.name))
+        if state.status is not gs.Status.ACTIVE:
+            raise UserError(f"you have {state.status.value} {state.name}")
+        return state
 
     def _queue(self, key: bytes, kept: _Kept, mid: bytes, encoded: bytes) -> None:
         """A copy for a kept guest: into its outbox (in order), sent now if it is here."""

@@ -2,7 +2,8 @@
 
 Our messages show ``queued`` (waiting in the outbox for the contact to come
 online), ``sent`` (on the wire, no receipt yet) or ``delivered`` (the peer's
-receipt came back).
+receipt came back). In a group, once receipts came, ``✓ 2/3``: how many of the
+other LAN members on the list now have it.
 
 RichLog wraps a line once, when it is written, at no less than its
 ``min_width`` and no more than the console's width; ChatLog wraps at the width
@@ -114,12 +115,20 @@ class ChatPane(Vertical):
     def show_title(self, title: Text) -> None:
         self.query_one("#chat-title", Static).update(title)
 
-    def show_lines(self, lines: list[ChatLine], *, me: str, keep_history: bool) -> None:
+    def show_lines(
+        self,
+        lines: list[ChatLine],
+        *,
+        me: str,
+        keep_history: bool,
+        members: frozenset[str] | None = None,
+    ) -> None:
+        """``members``: in a group, the other LAN members' peer ids (for ``✓ 2/3``)."""
         if not lines:
             hint = "No messages yet." if keep_history else "No messages yet (history is off)."
             self.query_one(ChatLog).show([Text(hint, style="dim")])
             return
-        self.query_one(ChatLog).show([render_chat_line(line, me) for line in lines])
+        self.query_one(ChatLog).show([render_chat_line(line, me, members) for line in lines])
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -130,7 +139,7 @@ class ChatPane(Vertical):
         self.post_message(self.Send(self.label, text))
 
 
-def render_chat_line(line: ChatLine, me: str) -> Text:
+def render_chat_line(line: ChatLine, me: str, members: frozenset[str] | None = None) -> Text:
     out = line.direction == "out"
     text = Text(clock_time(line.timestamp_ms) + "  ", style="dim")
     if line.direction == "notice":
@@ -145,5 +154,9 @@ def render_chat_line(line: ChatLine, me: str) -> Text:
     text.append(body)
     if out:
         label, style = STATE_LABELS.get(line.state, (line.state, "dim"))
+        if members is not None and line.reached:
+            # Members now: one removed since does not count, nor make it 3/2.
+            have = len(line.reached & members)
+            label, style = f"✓ {have}/{len(members)}", "green" if have == len(members) else "dim"
         text.append(f"  {label}", style=style)
     return text

@@ -5,6 +5,10 @@ kept up to date by events: our own messages go queued → sent → delivered and
 never back. Works the same with history off: what this session saw is kept
 in memory (bounded), and nothing is written.
 
+In a group, each of my messages also counts the members known to have it
+(``reached``: their peer ids, from the history's per-member deliveries and the
+receipts since), for the "✓ 2/3" mark.
+
 A group's conversation also holds *notices* (someone joined, a message was
 refused): lines of this session only, never stored, with direction "notice".
 """
@@ -12,7 +16,7 @@ refused): lines of this session only, never stored, with direction "notice".
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from p2pchat.store.records import StoredMessage
@@ -33,12 +37,14 @@ class ChatLine:
     timestamp_ms: int
     text: str
     state: str  # "in"; for ours: "queued" | "sent" | "delivered"; notices: "info" | "warning"
+    reached: frozenset[str] = frozenset()  # my group message: members (peer ids) that have it
 
 
 class ConversationLog:
     def __init__(self) -> None:
         self._lines: OrderedDict[str, ChatLine] = OrderedDict()
         self._early_states: dict[str, str] = {}  # a state that came before its message
+        self._early_reached: dict[str, set[str]] = {}  # receipts that came before it
         self._announced: OrderedDict[str, None] = OrderedDict()  # ids seen in events
         self._notices = 0
         self.seeded = False
@@ -46,13 +52,20 @@ class ConversationLog:
     def lines(self) -> list[ChatLine]:
         return sorted(self._lines.values(), key=lambda line: line.timestamp_ms)
 
-    def seed(self, stored: Iterable[StoredMessage]) -> None:
-        """History from the profile; lines this session already has win."""
+    def seed(
+        self, stored: Iterable[StoredMessage], reached: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
+        """History from the profile; lines this session already has win.
+
+        ``reached``: of my group messages, message id → the members the history
+        says have it (receipts this session saw before are added to it)."""
+        reached = reached or {}
         for message in stored:
             key = message.message_id.hex()
             if key in self._lines:
                 continue
             outgoing = message.direction.value == "out"
+            members = frozenset(reached.get(key, ())) if outgoing else frozenset()
             self._put(
                 ChatLine(
                     message_id=key,
@@ -61,6 +74,7 @@ class ConversationLog:
                     timestamp_ms=message.timestamp_ms,
                     text=message.body,
                     state=_FROM_STORE.get(message.delivery.value, "queued") if outgoing else "in",
+                    reached=members | self._early_reached.pop(key, set()),
                 )
             )
         self.seeded = True
@@ -72,7 +86,10 @@ class ConversationLog:
         if message_id in self._lines:
             return False
         state = "in" if direction == "in" else self._early_states.pop(message_id, "queued")
-        self._put(ChatLine(message_id, direction, sender, timestamp_ms, text, state))
+        reached = frozenset(
+            self._early_reached.pop(message_id, set()) if direction == "out" else ()
+        )
+        self._put(ChatLine(message_id, direction, sender, timestamp_ms, text, state, reached))
         return True
 
     def notice(self, text: str, timestamp_ms: int, *, warning: bool = False) -> None:
@@ -104,6 +121,19 @@ class ConversationLog:
         if line.direction != "out" or _ORDER[state] <= _ORDER[line.state]:
             return False
         self._lines[message_id] = replace(line, state=state)
+        return True
+
+    def reach(self, message_id: str, member: str) -> bool:
+        """``member`` has my group message (its receipt came); False if no change."""
+        line = self._lines.get(message_id)
+        if line is None:  # the receipt overtook the message event
+            self._early_reached.setdefault(message_id, set()).add(member)
+            while len(self._early_reached) > MAX_LINES_PER_CONVERSATION:
+                del self._early_reached[next(iter(self._early_reached))]
+            return False
+        if line.direction != "out" or member in line.reached:
+            return False
+        self._lines[message_id] = replace(line, reached=line.reached | {member})
         return True
 
     def _put(self, line: ChatLine) -> None:

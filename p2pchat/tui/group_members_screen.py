@@ -1,6 +1,10 @@
 """``m``: the open group's members (who is online, who is admin), with add,
-remove and invite guest (the admin only: others see those buttons disabled)
-and leave.
+remove, invite guest and keep guest (the admin only: others see those buttons
+disabled) and leave.
+
+Keep: a browser guest the admin keeps stays listed while its page is away
+(shown "away"); the node emits no event for it, so the screen redraws from the
+view the call returns and hands it on (``changed``).
 
 The screen calls the node itself; a refusal is the node's one line, as a toast.
 The main screen hands it fresh views (``show_group``) when the group changes
@@ -28,22 +32,25 @@ from p2pchat.tui.text_format import one_line
 
 Online = Callable[[GroupMemberView], bool]
 Invite = Callable[[GroupView], None]  # opens Start chat for this group's guests
+Changed = Callable[[GroupView], None]  # the node's view after a change made here
 
 
 class GroupMembersScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     GroupMembersScreen { align: center middle; }
-    GroupMembersScreen > Vertical { width: 70; max-width: 100%; height: auto; max-height: 100%;
+    GroupMembersScreen > Vertical { width: 78; max-width: 100%; height: auto; max-height: 100%;
                                     padding: 0 1; border: thick $accent; background: $surface; }
     GroupMembersScreen #members { height: auto; max-height: 12; border: none; }
     GroupMembersScreen #members-note { height: auto; color: $text-muted; }
     GroupMembersScreen Horizontal { height: auto; }
-    GroupMembersScreen Button { margin-right: 1; min-width: 10; }
+    GroupMembersScreen Button { margin-right: 1; min-width: 8; }
+    GroupMembersScreen #close { margin-right: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add"),
         Binding("x", "remove", "Remove"),
         Binding("i", "invite", "Invite guest"),
+        Binding("k", "keep", "Keep guest"),
         Binding("l", "leave", "Leave"),
         Binding("escape", "close", "Close"),
     ]
@@ -56,6 +63,7 @@ class GroupMembersScreen(ModalScreen[None]):
         online: Online,
         *,
         invite: Invite | None = None,
+        changed: Changed | None = None,
     ) -> None:
         super().__init__()
         self.api = api
@@ -63,6 +71,7 @@ class GroupMembersScreen(ModalScreen[None]):
         self._contacts = contacts  # the accepted contacts, asked when Add is pressed
         self._online = online
         self._invite = invite
+        self._changed = changed
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -73,6 +82,7 @@ class GroupMembersScreen(ModalScreen[None]):
                 yield Button("Add (a)", id="add", variant="primary")
                 yield Button("Remove (x)", id="remove")
                 yield Button("Invite guest (i)", id="invite")
+                yield Button("Keep (k)", id="keep")
                 yield Button("Leave (l)", id="leave", variant="warning")
                 yield Button("Close", id="close")
 
@@ -112,16 +122,38 @@ class GroupMembersScreen(ModalScreen[None]):
             active and group.am_admin and self._invite is not None
         )
         self.query_one("#leave", Button).disabled = not active
+        self._enable_keep()
+
+    def _enable_keep(self) -> None:
+        """Keep: the admin's, for the highlighted guest that is not kept yet."""
+        member = self._highlighted()
+        self.query_one("#keep", Button).disabled = not (
+            self.group.state == "active" and self.group.am_admin and member is not None
+            and member.kind == "guest" and not member.kept
+        )  # fmt: skip
+
+    @on(OptionList.OptionHighlighted, "#members")
+    def _moved(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        self._enable_keep()
 
     def _row(self, member: GroupMemberView) -> Option:
         online = self._online(member)
         line = Text("● " if online else "○ ", style="green" if online else "dim")
         line.append(one_line(member.name, 24), style="bold" if member.me else "")
-        tags = [t for t, on_ in (("you", member.me), ("admin", member.admin),
-                                  ("guest", member.kind == "guest")) if on_]  # fmt: skip
+        if member.not_contact is not None:  # named as a contact is, with another key
+            line.append(f" (not your contact {one_line(member.not_contact, 24)})", style="yellow")
+        flags = (("you", member.me), ("admin", member.admin),
+                 ("guest", member.kind == "guest"), ("kept", member.kept))  # fmt: skip
+        tags = [t for t, on_ in flags if on_]
         if tags:
             line.append(f"  ({', '.join(tags)})", style="cyan")
-        line.append("  online" if online else "  offline", style="green" if online else "dim")
+        if member.needs_upgrade:  # a session, but it gets nothing of the group
+            line.append("  needs a newer p2pchat", style="yellow")
+        elif online:
+            line.append("  online", style="green")
+        else:  # a kept guest's page is away: it is still listed, and comes back
+            line.append("  away" if member.kept else "  offline", style="dim")
         return Option(line, id=member.peer_id)
 
     def _highlighted(self) -> GroupMemberView | None:
@@ -134,7 +166,8 @@ class GroupMembersScreen(ModalScreen[None]):
     def _pressed(self, event: Button.Pressed) -> None:
         event.stop()
         action = {"add": self.action_add, "remove": self.action_remove,
-                  "invite": self.action_invite, "leave": self.action_leave,
+                  "invite": self.action_invite, "keep": self.action_keep,
+                  "leave": self.action_leave,
                   "close": self.action_close}  # fmt: skip
         action[event.button.id or "close"]()
 
@@ -152,6 +185,11 @@ class GroupMembersScreen(ModalScreen[None]):
     def action_invite(self) -> None:
         if not self.query_one("#invite", Button).disabled and self._invite is not None:
             self._invite(self.group)
+
+    def action_keep(self) -> None:
+        member = self._highlighted()
+        if not self.query_one("#keep", Button).disabled and member is not None:
+            self._keep(member.peer_id)
 
     def action_leave(self) -> None:
         if not self.query_one("#leave", Button).disabled:
@@ -185,6 +223,10 @@ class GroupMembersScreen(ModalScreen[None]):
             await self._change(self.api.async_group_remove(self.group.conversation, member.peer_id))
 
     @work(exclusive=True, group="members")
+    async def _keep(self, guest: str) -> None:
+        await self._change(self.api.async_group_keep(self.group.conversation, guest))
+
+    @work(exclusive=True, group="members")
     async def _leave(self) -> None:
         question = Text("Leave ")
         question.append(one_line(self.group.name, 40), style="bold")
@@ -201,6 +243,8 @@ class GroupMembersScreen(ModalScreen[None]):
             self.notify(one_line(str(exc), 200), severity="error", timeout=8)
             return False
         self.show_group(view)
+        if self._changed is not None:
+            self._changed(view)
         return True
 
 

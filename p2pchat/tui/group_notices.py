@@ -36,6 +36,11 @@ def change_notice(event: GroupChanged, my_peer_id: str) -> str:
         "member_left": f"{who} left",
         "you_left": "you left the group",
         "you_were_removed": "you were removed",
+        # A member listed under one of my contacts' names, with another key.
+        "name_clash": (
+            f"careful: {who} ({one_line(event.member_id or '?', 40)}) is not your contact"
+            f" {who}: another key"
+        ),
     }.get(event.change, f"the group changed ({one_line(event.change, 40)})")
 
 

@@ -43,6 +43,7 @@ KEYS = [
     ("a", "add one of your contacts (the group's admin only)"),
     ("x", "remove the highlighted member (the admin only)"),
     ("i", "invite guest: Start chat for this group (the admin only)"),
+    ("k", "keep the highlighted guest listed while it is away (the admin only)"),
     ("l", "leave the group (asks first)"),
     ("Key-change warning", ""),
     ("A (Shift+a)", "acknowledge: the only way to close it"),

@@ -29,6 +29,7 @@ class HistoryReader(Protocol):
     @property
     def keep_history(self) -> bool: ...
     def messages(self, label: str, *, limit: int) -> list[StoredMessage]: ...
+    def reached(self, label: str) -> dict[str, list[str]]: ...
     def search(self, query: str, *, limit: int) -> list[SearchHit]: ...
     def conversations(self) -> list[ConversationSummary]: ...
     def label_of(self, conversation_id: str) -> str: ...
@@ -47,6 +48,14 @@ class ProfileHistory:
         if conversation is None:
             return []
         return self._profile.messages(conversation, limit=limit)
+
+    def reached(self, label: str) -> dict[str, list[str]]:
+        """Of my messages in a group: message id (hex) → the members (peer ids) whose
+        receipt came (what ``history --json`` calls delivered_to). {} for a 1:1."""
+        if group_id_of(label) is None:
+            return {}
+        held = self._profile.groups.deliveries(label)
+        return {m.hex(): [peer_id(k) for k in keys] for m, keys in held.items()}
 
     def search(self, query: str, *, limit: int) -> list[SearchHit]:
         """Raises InvalidSearchQuery (a StoreError, with a user_message)."""

@@ -41,7 +41,7 @@ from p2pchat.node.events import (
 from p2pchat.store import StoreError
 from p2pchat.tui.chat_pane import ChatPane
 from p2pchat.tui.confirm_screen import ConfirmScreen
-from p2pchat.tui.conversation_log import HISTORY_PAGE, Conversations
+from p2pchat.tui.conversation_log import HISTORY_PAGE, ConversationLog, Conversations
 from p2pchat.tui.group_members_screen import GroupMembersScreen
 from p2pchat.tui.group_notices import (
     change_notice,
@@ -154,9 +154,7 @@ class MainScreen(Screen[None]):
         if isinstance(event, MessageEvent):
             self._message(event)
         elif isinstance(event, ReceiptEvent):
-            label = event.conversation if is_group(event.conversation) else event.peer_id
-            if self.conversations.log(label).advance(event.message_id, "delivered"):
-                self._redraw_chat_if(label)
+            self._receipt(event)
         elif isinstance(event, GroupChanged):
             self._group_changed(event)
         elif isinstance(event, GroupMessageRefused):
@@ -194,7 +192,8 @@ class MainScreen(Screen[None]):
             self._redraw_sidebar()
         if isinstance(event, EventsDropped):  # a group change may be among the missed
             await self._refresh_groups()
-        if isinstance(event, SessionChanged | EventsDropped):  # who is online changed
+        # Who is online changed (a guest's from its own events: a kept one goes away).
+        if isinstance(event, SessionChanged | EventsDropped | GuestJoined | GuestLeft):
             self._redraw_members()
         if self.current is not None and change is not Change.NOTHING:
             self._redraw_title()
@@ -226,8 +225,7 @@ class MainScreen(Screen[None]):
         # A group's conversation is the group's, whoever wrote in it.
         label = group_label(event.group_id) if event.group_id else event.peer_id
         log = self.conversations.log(label)
-        if not log.seeded:  # history first, so the new line lands after it
-            log.seed(self.history.messages(label, limit=HISTORY_PAGE))
+        self._seed(label, log)  # history first, so the new line lands after it
         # Whether the line was there already says nothing: the node stores a message
         # before it announces it, so the history just read may hold this one and the
         # ones after it. The event is what makes a message new (and unread).
@@ -249,11 +247,30 @@ class MainScreen(Screen[None]):
             self.notifier.unseen_message(who, self.roster.total_unread())
         self._redraw_chat_if(label)
 
+    def _receipt(self, event: ReceiptEvent) -> None:
+        if not is_group(event.conversation):
+            if self.conversations.log(event.peer_id).advance(event.message_id, "delivered"):
+                self._redraw_chat_if(event.peer_id)
+            return
+        # A group's: one per member that has my message (peer_id is that member).
+        log = self.conversations.log(event.conversation)
+        advanced = log.advance(event.message_id, "delivered")
+        if log.reach(event.message_id, event.peer_id) or advanced:
+            self._redraw_chat_if(event.conversation)
+
+    def _seed(self, label: str, log: ConversationLog) -> None:
+        if not log.seeded:
+            reached = self.history.reached(label) if is_group(label) else None
+            log.seed(self.history.messages(label, limit=HISTORY_PAGE), reached)
+
     def _group_changed(self, event: GroupChanged) -> None:
         label = group_label(event.group_id)
         text = change_notice(event, self.me.peer_id)
-        self._notice(label, text, warning=event.change == "you_were_removed")
-        if event.change in ("joined", "you_were_removed") and label != self.current:
+        warning = event.change in ("you_were_removed", "name_clash")
+        self._notice(label, text, warning=warning)
+        if event.change == "name_clash":  # wherever the user is: it is about trust
+            self.notify(f"{one_line(event.group_name, 30)}: {text}.", severity="warning")
+        elif event.change in ("joined", "you_were_removed") and label != self.current:
             self.notify(f"{one_line(event.group_name, 30)}: {text}.")
 
     def _group_refused(self, event: GroupMessageRefused) -> None:
@@ -270,8 +287,7 @@ class MainScreen(Screen[None]):
 
     def _notice(self, label: str, text: str, *, warning: bool = False) -> None:
         log = self.conversations.log(label)
-        if not log.seeded:
-            log.seed(self.history.messages(label, limit=HISTORY_PAGE))
+        self._seed(label, log)
         log.notice(text, int(self.clock() * 1000), warning=warning)
         self._redraw_chat_if(label)
 
@@ -280,8 +296,7 @@ class MainScreen(Screen[None]):
     def open_conversation(self, label: str, *, focus_input: bool = True) -> None:
         self.current = label
         log = self.conversations.log(label)
-        if not log.seeded:
-            log.seed(self.history.messages(label, limit=HISTORY_PAGE))
+        self._seed(label, log)
         self.chat.open(label, self.roster.name_of(label), closed=self._closed_reason(label))
         self.refresh_bindings()  # Members shows in the footer for a group
         self.roster.mark_read(label)
@@ -436,12 +451,18 @@ class MainScreen(Screen[None]):
         def closed(_: None) -> None:
             self._refresh_groups_later()
 
+        def changed(view: GroupView) -> None:
+            # A keep emits no event: the roster takes the view, so that a redraw from
+            # it (someone coming online) does not undo what the dialog shows.
+            self.roster.groups[view.conversation] = view
+
         self.app.push_screen(
             GroupMembersScreen(
-                self.api, group, contacts, self._member_online, invite=self.invite_guests
+                self.api, group, contacts, self._member_online,
+                invite=self.invite_guests, changed=changed,
             ),
             closed,
-        )
+        )  # fmt: skip
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
@@ -519,6 +540,7 @@ class MainScreen(Screen[None]):
             self._redraw_title()
             label = self.current or ""
             self.chat.open(label, self.roster.name_of(label), closed=self._closed_reason(label))
+            self._redraw_chat_if(label)  # "✓ 2/3" counts the members on the list now
 
     @work(group="groups")
     async def _refresh_groups_later(self) -> None:
@@ -548,9 +570,15 @@ class MainScreen(Screen[None]):
         if label == self.current:
             # In a group, names are not unique: my own lines say "me".
             me = "me" if is_group(label) else self.me.name
+            group = self.roster.groups.get(label)
+            others = (
+                frozenset(m.peer_id for m in group.members if m.kind == "lan" and not m.me)
+                if group is not None
+                else None
+            )
             self.chat.show_lines(
                 self.conversations.log(label).lines(),
-                me=me, keep_history=self.history.keep_history,
+                me=me, keep_history=self.history.keep_history, members=others,
             )  # fmt: skip
 
     def _redraw_title(self) -> None:

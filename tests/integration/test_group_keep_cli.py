@@ -16,12 +16,10 @@ from nacl.signing import SigningKey
 from p2pchat.cli import main
 from p2pchat.control.server import ControlServer
 from p2pchat.control.socket_path import control_socket_path
-from p2pchat.crypto.identity import Identity
 from p2pchat.node import Node, NodeConfig
-from p2pchat.protocol import group_state as gs
-from p2pchat.protocol.group_members import Member, MemberKind
 from p2pchat.store import KdfLimits, create_profile
-from p2pchat.store.records import Contact, GroupState, StoredGroup, TrustState
+from p2pchat.store.records import Contact, TrustState
+from tests.integration.group_setups import join_anns_book_club
 
 FAST = KdfLimits(opslimit=1, memlimit=8192)
 
@@ -41,13 +39,7 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
         bob = bytes(SigningKey.generate().verify_key)
         profile.upsert_contact(Contact(bob, "bob", TrustState.ACCEPTED, verified=False,
                                        pinned_at_ms=0))  # fmt: skip
-        me = Identity(profile.identity.seed)
-        admin = SigningKey.generate()
-        sent = gs.create(admin, "ann", "book club", [Member(MemberKind.LAN, me.public_key, "me")])
-        profile.groups.save(
-            StoredGroup(sent.state.group_id, "book club", bytes(admin.verify_key), 1,
-                        sent.encoded, 1, GroupState.ACTIVE, 0)
-        )  # fmt: skip
+        join_anns_book_club(profile)
         node = Node(profile, NodeConfig(data_dir=data))
         await node.async_group_create("team", ["bob"])
         server = ControlServer(node, control_socket_path(data))

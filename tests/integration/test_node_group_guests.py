@@ -18,16 +18,14 @@ from typing import cast
 import pytest
 from nacl.signing import SigningKey
 
-from p2pchat.crypto.identity import Identity
 from p2pchat.errors import UserError
 from p2pchat.node import Node, NodeConfig
 from p2pchat.node.core_protocol import ConversationRef
 from p2pchat.node.group_guests import MAX_KEPT_WAITING
 from p2pchat.node.links import PeerLink
-from p2pchat.protocol import group_state as gs
 from p2pchat.protocol.events import ReceiptReceived, SessionOpened
 from p2pchat.protocol.frames import FrameType
-from p2pchat.protocol.group_members import Member, MemberKind, decode_member_list
+from p2pchat.protocol.group_members import decode_member_list
 from p2pchat.protocol.group_messages import decode_group_message
 from p2pchat.protocol.group_wire import MAX_GUESTS
 from p2pchat.store import (
@@ -37,7 +35,8 @@ from p2pchat.store import (
     create_profile,
     guest_conversation_id,
 )
-from p2pchat.store.records import Contact, GroupState, StoredGroup, TrustState
+from p2pchat.store.records import Contact, TrustState
+from tests.integration.group_setups import join_anns_book_club
 
 FAST = KdfLimits(opslimit=1, memlimit=8192)
 
@@ -143,13 +142,7 @@ async def test_a_guest_leaving_is_taken_off_and_the_list_queued_for_members(node
 
 async def test_only_the_admin_may_invite_guests(profile: Profile, tmp_path: Path) -> None:
     with profile:
-        me = Identity(profile.identity.seed)
-        admin = SigningKey.generate()
-        sent = gs.create(admin, "ann", "book club", [Member(MemberKind.LAN, me.public_key, "me")])
-        profile.groups.save(
-            StoredGroup(sent.state.group_id, "book club", bytes(admin.verify_key), 1,
-                        sent.encoded, 1, GroupState.ACTIVE, 0)
-        )  # fmt: skip
+        join_anns_book_club(profile)
         node = Node(profile, NodeConfig(data_dir=tmp_path / "me"))
         with pytest.raises(UserError) as info:
             await node.async_invite(expires_s=60, uses=1, label=None, approve=False,
@@ -309,13 +302,7 @@ async def test_keep_names_a_listed_guest_and_is_the_admins(
     line = str(info.value)
     assert line.startswith('no guest matches "bob"'), line
     assert "; guests: Zoë (" in line, line
-    me = Identity(profile.identity.seed)
-    admin = SigningKey.generate()
-    sent = gs.create(admin, "ann", "book club", [Member(MemberKind.LAN, me.public_key, "me")])
-    profile.groups.save(
-        StoredGroup(sent.state.group_id, "book club", bytes(admin.verify_key), 1,
-                    sent.encoded, 1, GroupState.ACTIVE, 0)
-    )  # fmt: skip
+    join_anns_book_club(profile)
     other = Node(profile, NodeConfig(data_dir=tmp_path / "me"))
     with pytest.raises(UserError) as info:
         await other.async_group_keep("book club", "Zoë")

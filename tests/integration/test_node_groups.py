@@ -16,15 +16,15 @@ import pytest
 from nacl.signing import SigningKey
 
 from p2pchat.cli import main
-from p2pchat.crypto.identity import Identity, peer_id
+from p2pchat.crypto.identity import peer_id
 from p2pchat.errors import UserError
 from p2pchat.node import Node, NodeConfig
-from p2pchat.protocol import group_state as gs
 from p2pchat.protocol.frames import FrameType
-from p2pchat.protocol.group_members import Member, MemberKind, decode_member_list
+from p2pchat.protocol.group_members import decode_member_list
 from p2pchat.protocol.group_messages import copy_id_of, decode_group_message
 from p2pchat.store import KdfLimits, Profile, contact_conversation_id, create_profile
-from p2pchat.store.records import Contact, GroupState, StoredGroup, TrustState
+from p2pchat.store.records import Contact, GroupState, TrustState
+from tests.integration.group_setups import join_anns_book_club
 
 FAST = KdfLimits(opslimit=1, memlimit=8192)
 PASSPHRASE = "pw"
@@ -147,14 +147,8 @@ async def test_only_the_admin_changes_members(tmp_path: Path) -> None:
         tmp_path / "me", PASSPHRASE, name="me", identity_seed=os.urandom(32), kdf_limits=FAST
     )
     with profile:
-        me = Identity(profile.identity.seed)
-        admin = SigningKey.generate()
         contact(profile, "carol")
-        sent = gs.create(admin, "ann", "book club", [Member(MemberKind.LAN, me.public_key, "me")])
-        profile.groups.save(
-            StoredGroup(sent.state.group_id, "book club", bytes(admin.verify_key), 1,
-                        sent.encoded, 1, GroupState.ACTIVE, 0)
-        )  # fmt: skip
+        ann = join_anns_book_club(profile)
         node = Node(profile, NodeConfig(data_dir=tmp_path / "me"))
         (view,) = await node.async_groups()
         assert not view.am_admin
@@ -163,7 +157,7 @@ async def test_only_the_admin_changes_members(tmp_path: Path) -> None:
         left = await node.async_group_leave("book club")
         assert left.state == "left"
         # the leave is a signed message to the admin's outbox
-        queued = node.profile.pending_outbox(contact_conversation_id(bytes(admin.verify_key)))
+        queued = node.profile.pending_outbox(contact_conversation_id(ann))
         assert decode_group_message(queued[-1].payload or b"").kind == 2
         with pytest.raises(UserError):
             await node.async_send("book club", "hi")

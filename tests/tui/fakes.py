@@ -69,6 +69,7 @@ class FakeNode:
     invite_url: str = INVITE_URL
     now: Callable[[], float] = time.time  # the invites' clock
     groups: dict[str, GroupView] = field(default_factory=dict)  # by conversation
+    refuse_keep: str | None = None  # the node's line for a keep it refuses (a guest gone)
     _sent: int = 0
 
     async def async_status(self) -> StatusView:
@@ -170,6 +171,22 @@ class FakeNode:
         kept = [m for m in view.members if m is not gone]
         new = replace(view, epoch=view.epoch + 1, members=kept)
         return await self._changed(new, "member_removed", gone.peer_id, gone.name)
+
+    async def async_group_keep(self, group: str, guest: str) -> GroupView:
+        """As the node (group_guests.async_keep): the admin's, for a listed guest; no event."""
+        self.calls.append(("group_keep", (group, guest)))
+        view = self._group(group)
+        if not view.am_admin:
+            admin = next(m.name for m in view.members if m.admin)
+            raise UserError(f"only {admin} can keep guests in {view.name}: they host them")
+        target = next((m for m in view.members if m.kind == "guest" and m.peer_id == guest), None)
+        if target is None:
+            raise UserError(f"no guest {guest} in {view.name}")
+        if self.refuse_keep is not None:
+            raise UserError(self.refuse_keep)
+        members = [replace(m, kept=True) if m is target else m for m in view.members]
+        self.groups[view.conversation] = new = replace(view, members=members)
+        return new
 
     async def async_group_leave(self, group: str) -> GroupView:
         self.calls.append(("group_leave", (group,)))
@@ -320,9 +337,14 @@ def stored(
 class FakeHistory:
     keep_history: bool = True
     stored: dict[str, list[StoredMessage]] = field(default_factory=dict)
+    # Of my group messages: label → message id → the members that have it.
+    delivered: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def messages(self, label: str, *, limit: int) -> list[StoredMessage]:
         return self.stored.get(label, [])[-limit:]
+
+    def reached(self, label: str) -> dict[str, list[str]]:
+        return self.delivered.get(label, {})
 
     def search(self, query: str, *, limit: int) -> list[SearchHit]:
         hits = []

@@ -302,7 +302,7 @@ async def test_group_dialogs_fit(size: tuple[int, int]) -> None:
         await pilot.press("escape")
         screen = await open_members(pilot, app, group.conversation)
         await all_shown(pilot, app, screen, ["#members-title", "#members", "#members-note",
-                                              "#add", "#remove", "#invite", "#leave", "#close"])  # fmt: skip
+                                              "#add", "#remove", "#invite", "#keep", "#leave", "#close"])  # fmt: skip
         await pilot.press("escape")
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")

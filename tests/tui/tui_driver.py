@@ -26,6 +26,7 @@ from textual.widgets import Button, Checkbox, Input, OptionList, SelectionList, 
 
 from p2pchat.node_lock import NodeLock
 from p2pchat.tui.app import ChatApp
+from p2pchat.tui.chat_pane import ChatLog
 from p2pchat.tui.confirm_screen import ConfirmScreen
 from p2pchat.tui.create_profile_screen import CreateProfileScreen
 from p2pchat.tui.group_members_screen import GroupMembersScreen
@@ -341,6 +342,10 @@ async def group_scenario(pilot: Pilot[Any], app: ChatApp, args: Args) -> None:
             ("history", "family", "--json"),
             lambda out: "hello family" in {m["text"] for m in json.loads(out)},
         )
+    # Each member's receipt counts on its own: the line says both have it.
+    chat_log = screen.chat.query_one(ChatLog)
+    await until(pilot, lambda: any("hello family" in t and "✓ 2/2" in t for t in _shown(chat_log)),
+                "bob's and carol's receipts", 60)  # fmt: skip
     step("sent_to_members")
     for peer_dir, text in (
         (args.peer_data_dir, "hi from bob"),
@@ -446,6 +451,10 @@ def _notice(screen: MainScreen, label: str, text: str) -> bool:
         line.direction == "notice" and line.text == text
         for line in screen.conversations.log(label).lines()
     )
+
+
+def _shown(widget: ChatLog) -> list[str]:
+    return [widget.render_line(y).text for y in range(widget.region.height)]
 
 
 def _line(screen: MainScreen, label: str, text: str, state: str) -> bool:
