@@ -106,6 +106,7 @@ class Node:
         await self._signaling.async_start()
         self.groups.guests.drop_stale_guests()  # their sessions ended with our last run
         await self.files.async_start()  # partial files of ended transfers go
+        await self.files.async_start_direct()
         self._checkpointer = self.profile.start_background_checkpoints()
         advert = PeerAdvert(
             version=1,
@@ -129,6 +130,7 @@ class Node:
         await self.guests.async_stop()
         for link in list(self.links.values()):
             link.close("node stopping")
+        await self.files.async_stop()
         for task in list(self._tasks):
             task.cancel()
         if self._discovery is not None:

@@ -97,8 +97,9 @@ class DirectFilesListener:
     Start it with ``async_start(host)`` on the LAN address the node uses (port 0: an
     ephemeral port, see ``port``). ``issue_token(peer, on_file_chunk, on_closed)`` makes a
     token to send to ``peer`` inside the session; the stream it opens delivers each chunk
-    message to ``on_file_chunk`` (in the event loop, in order; it must be quick), and
-    ``on_closed(reason)`` runs once when that stream ends, whatever the cause.
+    message to ``on_file_chunk`` (in the event loop, in order; it must be quick; if it
+    raises, the stream closes), and ``on_closed(reason)`` runs once when that stream
+    ends, whatever the cause.
     """
 
     def __init__(
@@ -129,6 +130,13 @@ class DirectFilesListener:
             lambda: _Connection(listener), host, port, reuse_address=True
         )
         return listener
+
+    @property
+    def host(self) -> str:
+        """The address it listens on (as ``async_start`` got it)."""
+        if self._server is None or not self._server.sockets:
+            raise LocalTransportError("the direct files listener is not running")
+        return str(self._server.sockets[0].getsockname()[0])
 
     @property
     def port(self) -> int:
@@ -307,10 +315,13 @@ class _Connection(asyncio.Protocol):
         return True
 
     def _deliver(self, grant: _Grant, frame: bytes) -> None:
+        # A chunk the callback refuses (it raises: bad bytes a LAN attacker may have
+        # injected) ends this stream, not the transfer: the node resumes elsewhere.
         try:
             grant.on_file_chunk(frame)
-        except Exception:
-            logger.exception("on_file_chunk callback raised; chunk dropped")
+        except Exception as exc:
+            logger.info("direct files stream closed: a chunk was refused: %s", exc)
+            self.abort(f"a chunk was refused: {exc}")
 
 
 class DirectFilesStream:
