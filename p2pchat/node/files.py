@@ -403,12 +403,15 @@ class LanFiles:
                         sender.wake.clear()
                         await _wait_either(sender.wake, sender.link)
                         continue
-                    for index in blocks:
-                        chunks = await asyncio.to_thread(_chunks_of, sender, fd, index)
-                        for chunk in chunks:
-                            await self._async_send_chunk(sender, chunk)
-                            total = self._sent_total.get(stored.transfer_id, 0) + len(chunk)
-                            self._sent_total[stored.transfer_id] = total
+                    try:
+                        for index in blocks:
+                            chunks = await asyncio.to_thread(_chunks_of, sender, fd, index)
+                            for chunk in chunks:
+                                await self._async_send_chunk(sender, chunk)
+                                total = self._sent_total.get(stored.transfer_id, 0) + len(chunk)
+                                self._sent_total[stored.transfer_id] = total
+                    except _DirectLost:
+                        continue  # from the last ACK, on the data channel
             except file_io.FileIoError as exc:
                 self._source_changed(sender, str(exc))
             except OSError as exc:
@@ -428,16 +431,21 @@ class LanFiles:
         if sender.link.state != "open":
             raise TransportError("the session with this peer closed")
         counts = self._path_bytes.setdefault(sender.stored.transfer_id, [0, 0])
+        if sender.opening:  # DIRECT came with the ACCEPT: the stream is ≤ 2 s away
+            await sender.settled.wait()
         direct = sender.direct
-        if direct is not None and not direct.closed:
+        if direct is not None:
             try:
                 await direct.async_send_file_chunk(chunk)
             except TransportError as exc:
+                # What it had in flight is lost: every block from the last ACK again,
+                # on the data channel (the receiver takes the chunks it has as duplicates).
                 logger.info("direct file path to %s ended: %s", sender.ref.peer_label, exc)
                 sender.close_direct()
-            else:
-                counts[0] += len(chunk)
-                return
+                sender.transfer.on_accept(sender.transfer.acked)
+                raise _DirectLost from None
+            counts[0] += len(chunk)
+            return
         await sender.link.async_send_file_chunk(chunk)
         counts[1] += len(chunk)
 
@@ -451,6 +459,7 @@ class LanFiles:
         ):  # fmt: skip
             return  # not sending it on this session (or a path already): ignored
         sender.opening = True
+        sender.settled.clear()
         self._core.spawn(self._async_open_direct(sender, direct))
 
     async def _async_open_direct(self, sender: _Sender, path: DirectPath) -> None:
@@ -463,6 +472,7 @@ class LanFiles:
             return
         finally:
             sender.opening = False
+            sender.settled.set()
         if (
             self._senders.get(sender.stored.transfer_id) is not sender
             or sender.link.state != "open"
@@ -1116,11 +1126,16 @@ class _Sender:
     task: asyncio.Task[None] | None = None
     direct: DirectFilesStream | None = None  # the receiver's direct TCP path, once open
     opening: bool = False  # async_open_direct is running
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # set when not opening
 
     def close_direct(self) -> None:
         direct, self.direct = self.direct, None
         if direct is not None:
             direct.close()  # FIN after what is buffered
+
+
+class _DirectLost(Exception):
+    """The direct stream broke under a send: the window starts again from the last ACK."""
 
 
 @dataclass
