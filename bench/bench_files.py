@@ -21,7 +21,8 @@ For each size in ``--sizes`` (default ``1MB,200MB``; decimal MB, throughput in M
   source). That is hashing, offer, accept (a file over the receiver's auto-accept limit
   is accepted by this script at its ``file_offered`` event, as a user would with
   ``files accept``), encryption, the channel, fsync'ed blocks, the final rehash and
-  the rename. ``transfer_s`` is the part from the receiver's first ``receiving``
+  the rename (``path_used``: which path carried the chunks, ``direct`` between two
+  daemons). ``transfer_s`` is the part from the receiver's first ``receiving``
   event to its ``file_done``.
 
 Each transfer runs ``--runs`` times (min / median / max), the kinds interleaved run by
@@ -252,6 +253,7 @@ def send_file_once(alice: FileNode, bob: FileNode, source: Path, want: str, size
         "sender_done_s": round(t_sender_done - t0, 4),
         "accepted_by_bench": accepted_by_bench,
         "bytes_ok": bytes_ok,
+        "path_used": event.get("path_used", ""),  # "direct" (TCP), "datachannel", "mixed"
         "sender_cpu_ms_per_mb": round((cpu1[0] - cpu0[0]) * 1000 / (size / MB), 2),
         "receiver_cpu_ms_per_mb": round((cpu1[1] - cpu0[1]) * 1000 / (size / MB), 2),
         "udp_drops": drops,
