@@ -180,3 +180,41 @@ async def test_the_sender_sends_over_the_offered_direct_path(
         assert view.path_used == ("mixed" if link.chunks else "direct")
     finally:
         await peer.async_close()
+
+
+def block_of(chunk: bytes) -> int:
+    return int.from_bytes(chunk[17:21], "big")  # header: version, transfer id, block
+
+
+async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ack(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """Chunks in flight on a broken stream are lost: the sender goes on from the last
+    ACK on the data channel (else the receiver would wait for them for ever)."""
+    node = direct_node
+    blocks = 12
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, link, tid = await offered(node, source)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)
+    try:
+        token = peer.issue_token(key, got.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+        assert link.chunks == [], f"seed {seed}"
+        peer.close_peer(key, "cut")  # the stream breaks
+        for acked in (1, 2):  # the window moves: the sender writes to the broken stream
+            ack = FileControl(ControlKind.ACK, tid, acked, "")
+            node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+        await until(lambda: any(block_of(c) == 2 for c in link.chunks))
+        assert block_of(link.chunks[0]) == 2, f"seed {seed}"  # from the last ACK on
+        assert await path_used(node, tid) == "mixed"
+    finally:
+        await peer.async_close()
