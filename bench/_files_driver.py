@@ -20,6 +20,14 @@ two processes is a duration.
 * ``link-offer`` / ``link-answer``: the same over p2pchat's own ``DataChannelLink``:
   ``async_send_file_chunk`` on its files channel, ``on_file_chunk`` at the receiver (no
   crypto, no store: the transport alone).
+* ``direct-recv`` / ``direct-send``: p2pchat's direct TCP path (transport/direct_files.py):
+  the receiver's ``DirectFilesListener`` prints ``{"port", "token"}``, the sender opens
+  it with ``async_open_direct`` and sends real chunk messages (protocol/file_transfer,
+  256 KiB blocks as the node's, 64 KiB chunks, AEAD under a per-file key) with
+  ``async_send_file_chunk``. Without ``--aead`` the sender seals the whole file before
+  ``t_first`` and the receiver only checks each chunk's header order (the transport
+  alone); with ``--aead`` the sender seals block by block and the receiver opens every
+  chunk, both within the timed run (the path minus disk and hashing of the whole file).
 
 Each 64 KiB message starts with its sequence number (8 bytes, continuing across runs):
 the receiver checks the order, so ``bytes`` and ``in_order`` say that every transfer
@@ -56,6 +64,7 @@ MESSAGE = 64 * 1024
 LOW_WATER = 256 * 1024
 HANG = 120.0  # seconds: a step taking longer than this is stuck
 SEQ = struct.Struct("!Q")
+DIRECT_BLOCK = 262_144  # the node's BLOCK_BYTES
 
 
 def emit(doc: dict[str, Any]) -> None:
@@ -240,6 +249,90 @@ async def raw_answer(args: argparse.Namespace) -> None:
     await pc.close()
 
 
+# -- p2pchat's direct TCP path ----------------------------------------------------------
+
+
+def file_chunks(args: argparse.Namespace) -> tuple[Any, list[bytes], Callable[[int], list[bytes]]]:
+    """The transfer (ids and key from the seed), and a function: block index -> chunks."""
+    import hashlib
+
+    from p2pchat.protocol.file_transfer import OutgoingTransfer
+
+    seed = hashlib.blake2b(str(args.seed).encode(), digest_size=48).digest()
+    transfer = OutgoingTransfer(seed[:16], seed[16:], args.bytes, DIRECT_BLOCK)
+    block = payload(args.seed)
+
+    def chunks(index: int) -> list[bytes]:
+        plain = (index.to_bytes(8, "big") + block[8:])[: transfer.block_len(index)]
+        return list(transfer.chunks_of(index, plain))
+
+    return transfer, [seed[:16], seed[16:]], chunks
+
+
+async def direct_recv(args: argparse.Namespace) -> None:
+    from p2pchat.protocol.file_crypto import open_chunk
+    from p2pchat.protocol.file_wire import (
+        CHUNK_HEADER_BYTES,
+        HASH_BYTES,
+        TAG_BYTES,
+        decode_chunk_header,
+    )
+    from p2pchat.transport.direct_files import DirectFilesListener
+
+    _, (tid, key), _ = file_chunks(args)
+    done = asyncio.Event()
+    state = {"bytes": 0, "in_order": True, "next": (0, 0), "cpu0": 0.0}
+
+    def on_chunk(data: bytes) -> None:
+        if state["bytes"] == 0:
+            state["cpu0"] = cpu_seconds()  # the run starts with its first chunk
+        header = decode_chunk_header(data)
+        where = (header.block, header.chunk)
+        state["in_order"] = state["in_order"] and where == state["next"]
+        state["next"] = (header.block + 1, 0) if header.last else (header.block, header.chunk + 1)
+        if args.aead:
+            plain = open_chunk(
+                key, data[:CHUNK_HEADER_BYTES], tid, *where, data[CHUNK_HEADER_BYTES:]
+            )
+            got = len(plain) - (HASH_BYTES if header.last else 0)
+        else:
+            got = len(data) - CHUNK_HEADER_BYTES - TAG_BYTES - (HASH_BYTES if header.last else 0)
+        state["bytes"] += got
+        if state["bytes"] >= args.bytes:
+            t_last = time.monotonic()
+            emit({"run": {"bytes": state["bytes"], "t_last": t_last, "in_order": state["in_order"],
+                          "cpu_s": cpu_seconds() - state["cpu0"]}})  # fmt: skip
+            done.set()
+
+    listener = await DirectFilesListener.async_start(args.host)
+    token = listener.issue_token(b"bench-sender", on_chunk)
+    emit({"port": listener.port, "token": token.hex()})
+    async with asyncio.timeout(HANG):
+        await done.wait()
+    await read_line()  # until stdin closes
+    await listener.async_close()
+
+
+async def direct_send(args: argparse.Namespace) -> None:
+    from p2pchat.transport.direct_files import async_open_direct
+
+    transfer, _, chunks = file_chunks(args)
+    sealed = [] if args.aead else [c for i in range(transfer.blocks) for c in chunks(i)]
+    stream = await async_open_direct(args.host, args.port, bytes.fromhex(args.token))
+    cpu0 = cpu_seconds()
+    t_first = time.monotonic()
+    if sealed:
+        for message in sealed:
+            await stream.async_send_file_chunk(message)
+    else:
+        for index in range(transfer.blocks):
+            for message in chunks(index):
+                await stream.async_send_file_chunk(message)
+    async with asyncio.timeout(HANG):
+        await stream.async_close()  # after the kernel took the last bytes
+    emit({"run": {"bytes": args.bytes, "t_first": t_first, "cpu_s": cpu_seconds() - cpu0}})
+
+
 # -- p2pchat's DataChannelLink -----------------------------------------------------------
 
 
@@ -285,6 +378,8 @@ def main() -> None:
         "raw-answer": raw_answer,
         "link-offer": link_offer,
         "link-answer": link_answer,
+        "direct-recv": direct_recv,
+        "direct-send": direct_send,
     }
     parser.add_argument("mode", choices=sorted(modes))
     parser.add_argument("--bytes", type=int, required=True)
@@ -292,6 +387,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default="", help="direct-send: the listener's token, hex")
+    parser.add_argument("--aead", action="store_true", help="direct-*: seal and open in the run")
     args = parser.parse_args()
     asyncio.run(modes[args.mode](args))
 

@@ -9,13 +9,20 @@ For each size in ``--sizes`` (default ``1MB,200MB``; decimal MB, throughput in M
   ``bufferedAmountLowThreshold`` and its event; first send -> last byte received;
 * ``p2pchat_transport``: the same over p2pchat's ``DataChannelLink`` files channel
   (``async_send_file_chunk`` / ``on_file_chunk``): our transport's overhead alone;
+* ``p2pchat_direct``: p2pchat's direct TCP path alone (``transport/direct_files.py``,
+  ``DirectFilesListener`` / ``async_open_direct``): real AEAD chunk messages of 256 KiB
+  blocks (``protocol/file_transfer``), sealed before the run, sent with
+  ``async_send_file_chunk``; the receiver checks each chunk's order;
+  ``p2pchat_direct_aead``: the same, sealing block by block and opening every chunk
+  within the run (the direct path minus disk);
 * ``p2pchat``: two real daemons, befriended; ``p2pchat send-file PEER FILE --json
   --no-wait`` on the sender -> the ``file_done`` event on the receiver's watch stream
   (then ``files --json`` there says done, and the saved file is compared with the
   source). That is hashing, offer, accept (a file over the receiver's auto-accept limit
   is accepted by this script at its ``file_offered`` event, as a user would with
   ``files accept``), encryption, the channel, fsync'ed blocks, the final rehash and
-  the rename. ``transfer_s`` is the part from the receiver's first ``receiving``
+  the rename (``path_used``: which path carried the chunks, ``direct`` between two
+  daemons). ``transfer_s`` is the part from the receiver's first ``receiving``
   event to its ``file_done``.
 
 Each transfer runs ``--runs`` times (min / median / max), the kinds interleaved run by
@@ -64,7 +71,8 @@ QUICK_SIZES = "1MB"
 UNITS = {"": 1, "B": 1, "KB": 1000, "MB": MB, "GB": 1000 * MB, "KIB": 1024, "MIB": MiB,
          "GIB": 1024 * MiB}  # fmt: skip
 MAX_SIZE = 4 * 1000 * MB
-KINDS = ("tcp", "raw_aiortc", "p2pchat_transport", "p2pchat")
+BASELINES = ("tcp", "raw_aiortc", "p2pchat_transport", "p2pchat_direct", "p2pchat_direct_aead")
+KINDS = (*BASELINES, "p2pchat")
 END_EVENTS = ("file_done", "file_failed", "file_cancelled")
 
 
@@ -92,6 +100,17 @@ def run_pair(kind: str, sender: Host, receiver: Host, size: int, seed: int) -> d
             [PYTHON, DRIVER, "tcp-send", "--host", receiver.ip, "--port", str(port), *common],
             **pipes,
         )
+    elif kind.startswith("p2pchat_direct"):
+        common += ["--aead"] if kind.endswith("_aead") else []
+        rx = receiver.popen(
+            [PYTHON, DRIVER, "direct-recv", "--host", receiver.ip, *common], **pipes
+        )
+        offer = json_lines(rx)
+        tx = sender.popen(
+            [PYTHON, DRIVER, "direct-send", "--host", receiver.ip, "--port", str(offer["port"]),
+             "--token", offer["token"], *common],
+            **pipes,
+        )  # fmt: skip
     else:
         mode = {"raw_aiortc": "raw", "p2pchat_transport": "link"}[kind]
         rx = receiver.popen([PYTHON, DRIVER, f"{mode}-answer", *common], **pipes)
@@ -234,6 +253,7 @@ def send_file_once(alice: FileNode, bob: FileNode, source: Path, want: str, size
         "sender_done_s": round(t_sender_done - t0, 4),
         "accepted_by_bench": accepted_by_bench,
         "bytes_ok": bytes_ok,
+        "path_used": event.get("path_used", ""),  # "direct" (TCP), "datachannel", "mixed"
         "sender_cpu_ms_per_mb": round((cpu1[0] - cpu0[0]) * 1000 / (size / MB), 2),
         "receiver_cpu_ms_per_mb": round((cpu1[1] - cpu0[1]) * 1000 / (size / MB), 2),
         "udp_drops": drops,
@@ -309,10 +329,10 @@ def main() -> None:
             for label, size in sizes:
                 source = Path(tmp) / f"bench-{label}.bin"
                 want = write_source(source, size, args.seed) if daemons else ""
-                # Runs interleaved (tcp, raw, link, p2pchat, tcp, ...): a load that comes
+                # Runs interleaved (tcp, raw, link, direct, direct_aead, p2pchat, tcp, ...): a load that comes
                 # and goes on a shared machine then falls on every kind alike.
                 for _ in range(args.runs):
-                    for kind in KINDS[:3]:
+                    for kind in BASELINES:
                         row = run_pair(kind, h1, h2, size, args.seed)
                         runs.setdefault((label, kind), []).append(row)
                     if daemons:
@@ -336,6 +356,9 @@ def main() -> None:
         t["ratios"] = {
             "raw_aiortc_over_tcp": ratio(raw, t["tcp"]["mb_per_s"]),
             "p2pchat_transport_over_raw": ratio(t["p2pchat_transport"]["mb_per_s"], raw),
+            "p2pchat_direct_over_tcp": ratio(t["p2pchat_direct"]["mb_per_s"], t["tcp"]["mb_per_s"]),
+            "p2pchat_direct_over_raw": ratio(t["p2pchat_direct"]["mb_per_s"], raw),
+            "p2pchat_direct_aead_over_raw": ratio(t["p2pchat_direct_aead"]["mb_per_s"], raw),
             "p2pchat_over_raw": ratio(t["p2pchat"].get("mb_per_s"), raw),
             "p2pchat_transfer_over_raw": ratio(t["p2pchat"].get("transfer_mb_per_s"), raw),
         }
@@ -352,7 +375,7 @@ def figures(transfers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     same = "same namespaces, same run"
     for label, t in transfers.items():
-        tcp, raw, link, ours = (t[k] for k in KINDS)
+        tcp, raw, link, direct, direct_aead, ours = (t[k] for k in KINDS)
         raw_base = f"raw aiortc, 64 KiB messages, {same}"
         rows += [
             figure(f"files.{label}.tcp", f"files {label}: plain TCP copy (the link's ceiling)",
@@ -363,6 +386,16 @@ def figures(transfers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             figure(f"files.{label}.transport", f"files {label}: p2pchat's DataChannelLink alone",
                    link["mb_per_s"], "MB/s", baseline=raw_base, baseline_value=raw["mb_per_s"],
                    spread=link["spread_mb_per_s"]),
+            figure(f"files.{label}.direct", f"files {label}: p2pchat's direct TCP path alone",
+                   direct["mb_per_s"], "MB/s", baseline=f"plain TCP, {same}",
+                   baseline_value=tcp["mb_per_s"], spread=direct["spread_mb_per_s"]),
+            figure(f"files.{label}.direct_aead",
+                   f"files {label}: direct TCP path, sealing and opening each chunk",
+                   direct_aead["mb_per_s"], "MB/s", baseline=raw_base,
+                   baseline_value=raw["mb_per_s"], spread=direct_aead["spread_mb_per_s"]),
+            figure(f"files.{label}.direct_cpu", f"files {label}: direct TCP path CPU per MB, sender",
+                   direct["sender_cpu_ms_per_mb"], "ms/MB", baseline=f"plain TCP sender, {same}",
+                   baseline_value=tcp["sender_cpu_ms_per_mb"]),
             figure(f"files.{label}.p2pchat", f"files {label}: send-file → file in place (daemons)",
                    ours.get("mb_per_s"), "MB/s", baseline=raw_base,
                    baseline_value=raw["mb_per_s"], goal=THROUGHPUT_GOAL,

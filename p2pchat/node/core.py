@@ -110,6 +110,7 @@ class Node:
         self.groups.guests.drop_stale_guests()  # their sessions ended with our last run
         self.guests.fail_files()  # so did their transfers
         await self.files.async_start()  # partial files of ended transfers go
+        await self.files.async_start_direct()
         self._checkpointer = self.profile.start_background_checkpoints()
         advert = PeerAdvert(
             version=1,
@@ -133,6 +134,7 @@ class Node:
         await self.guests.async_stop()
         for link in list(self.links.values()):
             link.close("node stopping")
+        await self.files.async_stop()
         for task in list(self._tasks):
             task.cancel()
         if self._discovery is not None:

@@ -274,6 +274,7 @@ class FileDone(NodeEvent):
     size: int
     path: str
     bytes_sent_total: int = 0
+    path_used: str = ""  # "direct" (TCP), "datachannel" or "mixed": what carried the chunks
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ipaddress
 import logging
 import mimetypes
 import os
@@ -50,6 +51,7 @@ from p2pchat.protocol.file_wire import (
     MAX_NAME_BYTES,
     MAX_REASON_BYTES,
     ControlKind,
+    DirectPath,
     FileControl,
     FileOffer,
     FileWireError,
@@ -59,6 +61,11 @@ from p2pchat.protocol.file_wire import (
 from p2pchat.protocol.frames import FrameType
 from p2pchat.store import StoreError, contact_conversation_id
 from p2pchat.store.records import Direction, StoredTransfer, TransferState, TrustState
+from p2pchat.transport.direct_files import (
+    DirectFilesListener,
+    DirectFilesStream,
+    async_open_direct,
+)
 from p2pchat.transport.errors import TransportError
 
 logger = logging.getLogger(__name__)
@@ -70,6 +77,10 @@ LIST_LIMIT = 200  # `files` shows at most this many (newest first)
 MIN_ID_PREFIX = 4
 _NOT_HASHED = bytes(32)  # an outgoing transfer's hash until send-file has read the file
 _IN_PROGRESS = (TransferState.ACCEPTED, TransferState.RECEIVING)
+# The handshake info entry of a node that takes file chunks over a direct TCP path
+# (FILE_CONTROL DIRECT, transport/direct_files.py): only such a peer is offered one.
+DIRECT_CAPABILITY = ("fdirect", "1")
+DIRECT_OPEN_TIMEOUT_S = 2.0  # the sender's connect + token; past it: the data channel
 
 
 class LanFiles:
@@ -91,6 +102,9 @@ class LanFiles:
         self._hashing: dict[bytes, _Hashing] = {}  # send-file: read before it is offered
         # One room check + accept at a time: each counts the room the others took.
         self._accepting = asyncio.Lock()
+        # The direct TCP path for chunks from native LAN peers (None: not listening).
+        self._listener: DirectFilesListener | None = None
+        self._path_bytes: dict[bytes, list[int]] = {}  # transfer id → [direct, data channel]
 
     # -- NodeApi ---------------------------------------------------------------------
 
@@ -224,6 +238,7 @@ class LanFiles:
         if not link.session.files:
             return
         link.file_chunk_handler = self._on_chunk
+        self._core.spawn(self._async_forget_direct(link))
         for receiver in self._receivers.values():  # an earlier session's: it records no more
             if receiver.link.peer_key == link.peer_key:
                 receiver.stopped = True
@@ -252,6 +267,9 @@ class LanFiles:
                 self._reply(link, ControlKind.CANCEL, control.transfer_id, "unknown transfer")
             return
         if transfer.direction is Direction.OUT:
+            if control.kind is ControlKind.DIRECT:
+                self._on_direct(link, transfer, control)
+                return
             self._on_control_for_sender(link, ref, transfer, control)
         elif control.kind is ControlKind.CANCEL:
             self._on_cancel(transfer, control.reason)
@@ -287,12 +305,29 @@ class LanFiles:
         if removed:
             logger.info("%d partial files of ended transfers deleted", removed)
 
+    async def async_start_direct(self) -> None:
+        """Listen for direct file streams on the node's LAN address; without one (no
+        IPv4 address, the bind fails) every transfer uses the data channel."""
+        from p2pchat.node.guests import lan_address
+
+        try:
+            host = lan_address(self._core.config)
+            self._listener = await DirectFilesListener.async_start(host)
+        except (UserError, OSError, TransportError) as exc:
+            logger.info("no direct path for files (the data channel carries them): %s", exc)
+
+    async def async_stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.async_close()
+
     def stop(self) -> None:
         for job in self._hashing.values():
             job.stopped = True
         for sender in self._senders.values():
             if sender.task is not None:
                 sender.task.cancel()
+            sender.close_direct()
 
     # -- sending -----------------------------------------------------------------------
 
@@ -344,8 +379,10 @@ class LanFiles:
     ) -> None:
         tid = transfer.transfer_id
         old = self._senders.pop(tid, None)
-        if old is not None and old.task is not None:
-            old.task.cancel()  # an earlier session's, or a repeated ACCEPT: from ``first``
+        if old is not None:
+            if old.task is not None:
+                old.task.cancel()  # an earlier session's, or a repeated ACCEPT: from ``first``
+            old.close_direct()  # a resume: the receiver offers a new path if it wants one
         if transfer.file_key is None or transfer.source_path is None:
             return
         if transfer.file_hash == _NOT_HASHED:
@@ -383,12 +420,15 @@ class LanFiles:
                         sender.wake.clear()
                         await _wait_either(sender.wake, sender.link)
                         continue
-                    for index in blocks:
-                        chunks = await asyncio.to_thread(_chunks_of, sender, fd, index)
-                        for chunk in chunks:
-                            await sender.link.async_send_file_chunk(chunk)
-                            total = self._sent_total.get(stored.transfer_id, 0) + len(chunk)
-                            self._sent_total[stored.transfer_id] = total
+                    try:
+                        for index in blocks:
+                            chunks = await asyncio.to_thread(_chunks_of, sender, fd, index)
+                            for chunk in chunks:
+                                await self._async_send_chunk(sender, chunk)
+                                total = self._sent_total.get(stored.transfer_id, 0) + len(chunk)
+                                self._sent_total[stored.transfer_id] = total
+                    except _DirectLost:
+                        continue  # from the last ACK, on the data channel
             except file_io.FileIoError as exc:
                 self._source_changed(sender, str(exc))
             except OSError as exc:
@@ -398,6 +438,73 @@ class LanFiles:
             finally:
                 if fd is not None:
                     os.close(fd)
+                if sender.link.state != "open":
+                    sender.close_direct()
+
+    async def _async_send_chunk(self, sender: _Sender, chunk: bytes) -> None:
+        """Over the direct stream while it works, else the data channel. A chunk the
+        stream could not take goes on the data channel; what it had in flight is
+        resent from the receiver's next ACCEPT."""
+        if sender.link.state != "open":
+            raise TransportError("the session with this peer closed")
+        counts = self._path_bytes.setdefault(sender.stored.transfer_id, [0, 0])
+        if sender.opening:  # DIRECT came with the ACCEPT: the stream is ≤ 2 s away
+            await sender.settled.wait()
+        direct = sender.direct
+        if direct is not None:
+            try:
+                await direct.async_send_file_chunk(chunk)
+            except TransportError as exc:
+                # What it had in flight is lost: every block from the last ACK again,
+                # on the data channel (the receiver takes the chunks it has as duplicates).
+                logger.info("direct file path to %s ended: %s", sender.ref.peer_label, exc)
+                sender.close_direct()
+                sender.transfer.on_accept(sender.transfer.acked)
+                raise _DirectLost from None
+            counts[0] += len(chunk)
+            return
+        await sender.link.async_send_file_chunk(chunk)
+        counts[1] += len(chunk)
+
+    def _on_direct(self, link: PeerLink, transfer: StoredTransfer, control: FileControl) -> None:
+        """The receiver offers a direct TCP path for a transfer we are sending."""
+        sender = self._senders.get(transfer.transfer_id)
+        direct = control.direct
+        if (
+            sender is None or sender.link is not link or direct is None
+            or sender.direct is not None or sender.opening
+        ):  # fmt: skip
+            return  # not sending it on this session (or a path already): ignored
+        sender.opening = True
+        sender.settled.clear()
+        self._core.spawn(self._async_open_direct(sender, direct))
+
+    async def _async_open_direct(self, sender: _Sender, path: DirectPath) -> None:
+        try:
+            stream = await async_open_direct(
+                str(path.address), path.port, path.token, timeout=DIRECT_OPEN_TIMEOUT_S
+            )
+        except TransportError as exc:
+            logger.info("no direct file path to %s: %s", sender.ref.peer_label, exc)
+            return
+        finally:
+            sender.opening = False
+            sender.settled.set()
+        if (
+            self._senders.get(sender.stored.transfer_id) is not sender
+            or sender.link.state != "open"
+        ):
+            await stream.async_close()  # ended or resumed meanwhile
+            return
+        sender.direct = stream
+
+    async def _async_forget_direct(self, link: PeerLink) -> None:
+        """A session ends: its direct streams and tokens go (unless a newer one is up)."""
+        await link.async_wait_closed()
+        current = self._core.links.get(link.peer_key)
+        if self._listener is not None and (current is None or current is link
+                                           or current.state != "open"):  # fmt: skip
+            self._listener.close_peer(link.peer_key, "the session ended")
 
     def _source_changed(self, sender: _Sender, reason: str) -> None:
         stored = sender.stored
@@ -420,6 +527,7 @@ class LanFiles:
                 transfer.transfer_id.hex(), transfer.conversation, peer_id(transfer.peer_key),
                 "out", transfer.name, transfer.size, str(transfer.source_path or ""),
                 self._sent_total.get(transfer.transfer_id, 0),
+                path_used=self._path_used(transfer.transfer_id),
             )
         )  # fmt: skip
 
@@ -641,6 +749,55 @@ class LanFiles:
         self._send(link, incoming.accept())
         if incoming.complete:  # an empty file, or every block was in before a restart
             receiver.writer = self._finish_receiving(receiver)
+        else:
+            self._offer_direct(receiver)
+
+    def _offer_direct(self, receiver: _Receiver) -> None:
+        """DIRECT(address, port, token) after the ACCEPT, to a peer that announced it;
+        its chunks then come over TCP too, to the same handler as the data channel's."""
+        link, listener = receiver.link, self._listener
+        key, value = DIRECT_CAPABILITY
+        if listener is None or link.session.peer_info.get(key) != value:
+            return
+        try:
+            address = ipaddress.ip_address(listener.host)
+            token = listener.issue_token(
+                link.peer_key,
+                lambda data: self._on_direct_chunk(receiver, data),
+                lambda reason: self._on_direct_closed(receiver, reason),
+            )
+            path = DirectPath(address, listener.port, token)
+        except (TransportError, ValueError) as exc:  # bounds: the data channel it is
+            logger.info("no direct path offered: %s", exc)
+            return
+        self._send(link, FileControl.offer_direct(receiver.stored.transfer_id, path))
+
+    def _on_direct_chunk(self, receiver: _Receiver, data: bytes) -> None:
+        """A chunk from the direct stream. A bad one raises: the listener closes that
+        stream (a LAN attacker can inject bytes into TCP), and ``_on_direct_closed``
+        resumes the transfer; it does not fail it as a bad chunk inside DTLS does."""
+        tid = receiver.stored.transfer_id
+        if self._receivers.get(tid) is not receiver or receiver.stopped:
+            return  # ended or resumed elsewhere: dropped
+        if receiver.link.state != "open":
+            return
+        self._take_chunk(receiver, data)
+        self._path_bytes.setdefault(tid, [0, 0])[0] += len(data)
+
+    def _on_direct_closed(self, receiver: _Receiver, reason: str) -> None:
+        """The direct stream ended: unless the transfer did, ACCEPT(verified) again, and
+        the sender goes on from there on the data channel."""
+        tid = receiver.stored.transfer_id
+        if (
+            self._receivers.get(tid) is not receiver or receiver.stopped
+            or receiver.link.state != "open" or receiver.incoming.complete
+        ):  # fmt: skip
+            return
+        logger.info("direct file stream closed (%s): resuming on the data channel", reason)
+        # Not incoming.accept(): blocks being written stay ready; their chunks come
+        # again as duplicates.
+        self._send(receiver.link,
+                   FileControl(ControlKind.ACCEPT, tid, receiver.incoming.verified))  # fmt: skip
 
     def _receiving_with(self, link: PeerLink) -> int:
         return sum(1 for r in self._receivers.values() if r.link is link and not r.stopped)
@@ -671,10 +828,15 @@ class LanFiles:
         if receiver is None or receiver.link is not link or receiver.stopped:
             return  # a transfer not accepted in this session (or cancelled): dropped
         try:
-            outcome = receiver.incoming.receive_chunk(data)
+            self._take_chunk(receiver, data)
         except FileWireError as exc:
             self._fail_receiving(link, receiver.stored, f"bad data from the sender ({exc.code})")
             return
+        self._path_bytes.setdefault(receiver.stored.transfer_id, [0, 0])[1] += len(data)
+
+    def _take_chunk(self, receiver: _Receiver, data: bytes) -> None:
+        """One chunk into its transfer (raises FileWireError); a whole block is written."""
+        outcome = receiver.incoming.receive_chunk(data)
         if isinstance(outcome, BlockReady):
             receiver.ready.append(outcome)
             if receiver.writer is None or receiver.writer.done():
@@ -790,6 +952,7 @@ class LanFiles:
             FileDone(
                 stored.transfer_id.hex(), stored.conversation, peer_id(stored.peer_key), "in",
                 stored.name, stored.size, str(final),
+                path_used=self._path_used(stored.transfer_id),
             )
         )  # fmt: skip
 
@@ -821,8 +984,10 @@ class LanFiles:
         """The transfer ends: stored, its tasks stopped, its partial data gone."""
         tid = transfer.transfer_id
         sender = self._senders.pop(tid, None)
-        if sender is not None and sender.task is not None and sender.task is not _current():
-            sender.task.cancel()
+        if sender is not None:
+            if sender.task is not None and sender.task is not _current():
+                sender.task.cancel()
+            sender.close_direct()  # DONE, CANCEL or FAIL: the direct stream goes too
         receiver = self._receivers.pop(tid, None)
         if receiver is not None:
             receiver.stopped = True
@@ -942,8 +1107,16 @@ class LanFiles:
             direction=transfer.direction.value, name=transfer.name, size=transfer.size,
             bytes_done=done, state=state,
             path=None if path is None else str(path), error=transfer.error,
-            bytes_sent_total=self._sent_total.get(tid, 0),
+            bytes_sent_total=self._sent_total.get(tid, 0), path_used=self._path_used(tid),
         )  # fmt: skip
+
+    def _path_used(self, tid: bytes) -> str:
+        """Which path carried this run's chunks of it: "direct", "datachannel", "mixed"
+        or "" (none yet)."""
+        direct, channel = self._path_bytes.get(tid, (0, 0))
+        if direct and channel:
+            return "mixed"
+        return "direct" if direct else "datachannel" if channel else ""
 
     def _failed(self, transfer: StoredTransfer, reason: str) -> FileFailed:
         return FileFailed(
@@ -977,6 +1150,18 @@ class _Sender:
     ref: ConversationRef
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # an ACK came
     task: asyncio.Task[None] | None = None
+    direct: DirectFilesStream | None = None  # the receiver's direct TCP path, once open
+    opening: bool = False  # async_open_direct is running
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # set when not opening
+
+    def close_direct(self) -> None:
+        direct, self.direct = self.direct, None
+        if direct is not None:
+            direct.close()  # FIN after what is buffered
+
+
+class _DirectLost(Exception):
+    """The direct stream broke under a send: the window starts again from the last ACK."""
 
 
 @dataclass

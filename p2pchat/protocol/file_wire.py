@@ -7,6 +7,7 @@ See the "Files" section of docs/protocol.md for the layouts, bounds and every er
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 import unicodedata
 from dataclasses import dataclass
@@ -54,6 +55,30 @@ class ControlKind(IntEnum):
     CANCEL = 4  # either side; reason
     FAIL = 5  # receiver: hash mismatch or disk error; reason
     DECLINE = 6  # receiver refuses the offer; reason
+    DIRECT = 7  # receiver offers a direct TCP path (value: port; body: token, address)
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+DIRECT_TOKEN_BYTES = 32
+_DIRECT_BODY_BYTES = (DIRECT_TOKEN_BYTES + 4, DIRECT_TOKEN_BYTES + 16)  # token || IPv4 / IPv6
+
+
+@dataclass(frozen=True)
+class DirectPath:
+    """Where and how to reach the receiver's direct TCP listener (transport/direct_files.py):
+    a one-use token that the listener accepts once, within its lifetime."""
+
+    address: IPAddress
+    port: int
+    token: bytes
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65_535:
+            raise ValueError("direct port must be 1 to 65535")
+        if len(self.token) != DIRECT_TOKEN_BYTES:
+            raise ValueError(f"direct token must be {DIRECT_TOKEN_BYTES} bytes")
+        if self.address.is_unspecified or self.address.is_multicast:
+            raise ValueError("direct address must be a unicast address")
 
 
 def has_control_chars(text: str) -> bool:
@@ -150,8 +175,13 @@ class FileControl:
     transfer_id: bytes
     value: int = 0
     reason: str = ""
+    direct: DirectPath | None = None  # DIRECT only (then value is its port, reason empty)
 
     def __post_init__(self) -> None:
+        if (self.kind is ControlKind.DIRECT) != (self.direct is not None):
+            raise ValueError("a direct path goes with a DIRECT control, and only there")
+        if self.direct is not None and (self.value != self.direct.port or self.reason):
+            raise ValueError("a DIRECT control carries its port as value and no reason")
         if len(self.transfer_id) != TRANSFER_ID_BYTES:
             raise ValueError(f"transfer id must be {TRANSFER_ID_BYTES} bytes")
         if not 0 <= self.value <= MAX_U64:
@@ -165,12 +195,17 @@ class FileControl:
         if has_control_chars(self.reason):
             raise ValueError("reason contains control characters")
 
+    @classmethod
+    def offer_direct(cls, transfer_id: bytes, direct: DirectPath) -> FileControl:
+        return cls(ControlKind.DIRECT, transfer_id, direct.port, "", direct)
+
     def encode(self) -> bytes:
-        reason = self.reason.encode("utf-8")
-        head = _CONTROL_HEAD.pack(
-            FILE_VERSION, self.kind, self.transfer_id, self.value, len(reason)
-        )
-        return head + reason
+        if self.direct is None:
+            body = self.reason.encode("utf-8")
+        else:  # the reason's place holds the token and the address, binary
+            body = self.direct.token + self.direct.address.packed
+        head = _CONTROL_HEAD.pack(FILE_VERSION, self.kind, self.transfer_id, self.value, len(body))
+        return head + body
 
 
 def decode_control(data: bytes) -> FileControl:
@@ -182,12 +217,26 @@ def decode_control(data: bytes) -> FileControl:
         raise FileWireError(f"file control version {version} is not supported", code="file-version")
     if len(data) != _CONTROL_HEAD.size + reason_len:
         raise FileWireError("file control length does not match", code="file-bad-control")
+    if kind == ControlKind.DIRECT:
+        return _decode_direct(transfer_id, value, data[_CONTROL_HEAD.size :])
     try:
         return FileControl(
             ControlKind(kind), transfer_id, value, data[_CONTROL_HEAD.size :].decode("utf-8")
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise FileWireError(f"file control refused: {exc}", code="file-bad-control") from None
+
+
+def _decode_direct(transfer_id: bytes, port: int, body: bytes) -> FileControl:
+    if len(body) not in _DIRECT_BODY_BYTES:
+        raise FileWireError(f"direct path of {len(body)} bytes", code="file-bad-control")
+    token, packed = body[:DIRECT_TOKEN_BYTES], body[DIRECT_TOKEN_BYTES:]
+    try:
+        address = ipaddress.ip_address(packed)
+        direct = DirectPath(address, port, token)
+    except ValueError as exc:
+        raise FileWireError(f"direct path refused: {exc}", code="file-bad-control") from None
+    return FileControl.offer_direct(transfer_id, direct)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,13 @@ from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
 
 from p2pchat.protocol.file_names import sanitize_file_name
 from p2pchat.protocol.file_transfer import BlockReady, IncomingTransfer, OutgoingTransfer
-from p2pchat.protocol.file_wire import ControlKind, FileControl, decode_control, decode_offer
+from p2pchat.protocol.file_wire import (
+    ControlKind,
+    DirectPath,
+    FileControl,
+    decode_control,
+    decode_offer,
+)
 
 ROOT = Path(__file__).parents[2]
 V: dict[str, Any] = json.loads((ROOT / "tests/vectors/files-v1.json").read_text(encoding="utf-8"))
@@ -47,11 +54,26 @@ def test_offer_vector() -> None:
 
 
 def test_control_vectors() -> None:
-    assert [c["kind"] for c in V["controls"]] == [int(k) for k in ControlKind]
+    assert [c["kind"] for c in V["controls"]] == [
+        int(k) for k in ControlKind if k is not ControlKind.DIRECT
+    ]
     for c in V["controls"]:
         want = FileControl(ControlKind(c["kind"]), h(V["transfer_id"]), c["value"], c["reason"])
         assert decode_control(h(c["encoded"])) == want
         assert want.encode() == h(c["encoded"])
+
+
+def test_direct_vectors() -> None:
+    """DIRECT: value = port; the reason's place holds token (32) || IPv4 (4) or IPv6 (16)."""
+    tid = h(V["transfer_id"])
+    for d in V["direct"]:
+        path = DirectPath(ipaddress.ip_address(d["address"]), d["port"], h(d["token"]))
+        encoded = h(d["encoded"])
+        assert encoded[2:18] == tid
+        assert int.from_bytes(encoded[18:26], "big") == d["port"]
+        assert encoded[27:] == h(d["token"]) + path.address.packed
+        assert decode_control(encoded) == FileControl.offer_direct(tid, path)
+        assert FileControl.offer_direct(tid, path).encode() == encoded
 
 
 def test_chunk_vectors_with_libsodium_directly() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 
 import pytest
@@ -11,6 +12,7 @@ from p2pchat.protocol.file_wire import (
     MAX_CHUNK_MESSAGE,
     ChunkHeader,
     ControlKind,
+    DirectPath,
     FileControl,
     FileOffer,
     FileWireError,
@@ -77,7 +79,7 @@ def test_offer_name_must_be_utf8_and_bounded() -> None:
         FileOffer(1, 65_536, bytes(32), bytes(32), "", "a" * 256)
 
 
-@pytest.mark.parametrize("kind", list(ControlKind))
+@pytest.mark.parametrize("kind", [k for k in ControlKind if k is not ControlKind.DIRECT])
 def test_control_round_trip(kind: ControlKind) -> None:
     control = FileControl(kind, TID, 2**64 - 1, "no space ✓")
     data = control.encode()
@@ -91,7 +93,7 @@ def test_control_round_trip(kind: ControlKind) -> None:
         (b"\x01\x01", "file-bad-control"),
         (FileControl(ControlKind.ACK, TID, 3).encode() + b"x", "file-bad-control"),
         (b"\x02" + FileControl(ControlKind.ACK, TID, 3).encode()[1:], "file-version"),
-        (b"\x01\x07" + FileControl(ControlKind.ACK, TID, 3).encode()[2:], "file-bad-control"),
+        (b"\x01\x08" + FileControl(ControlKind.ACK, TID, 3).encode()[2:], "file-bad-control"),
         (b"\x01\x00" + FileControl(ControlKind.ACK, TID, 3).encode()[2:], "file-bad-control"),
         (FileControl(ControlKind.FAIL, TID).encode()[:-1] + b"\x01\x07", "file-bad-control"),
         (FileControl(ControlKind.FAIL, TID).encode()[:-1] + b"\x02\xc3\x28", "file-bad-control"),
@@ -135,3 +137,62 @@ def test_chunk_header() -> None:
         decode_chunk_header(b"\x02" + raw[1:] + bytes(16))
     assert info.value.code == "file-version"
     assert MAX_CHUNK_MESSAGE == 65_608
+
+
+V4 = ipaddress.ip_address("10.0.0.2")
+V6 = ipaddress.ip_address("fe80::1")
+TOKEN = bytes(range(32, 64))
+
+
+@pytest.mark.parametrize("address", [V4, V6])
+def test_direct_round_trip_and_layout(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    control = FileControl.offer_direct(TID, DirectPath(address, 50_000, TOKEN))
+    data = control.encode()
+    assert data[:18] == b"\x01\x07" + TID
+    assert data[18:26] == (50_000).to_bytes(8, "big")
+    assert data[26] == 32 + len(address.packed)
+    assert data[27:] == TOKEN + address.packed
+    assert decode_control(data) == control
+    assert control.kind is ControlKind.DIRECT
+    assert control.direct is not None
+    assert control.value == control.direct.port == 50_000
+
+
+def _direct(port: int, body: bytes) -> bytes:
+    return b"\x01\x07" + TID + port.to_bytes(8, "big") + bytes([len(body)]) + body
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _direct(50_000, b""),  # no token
+        _direct(50_000, TOKEN),  # no address
+        _direct(50_000, TOKEN + b"\x0a\x00\x00"),  # 3-byte address
+        _direct(50_000, TOKEN + V4.packed + b"x"),  # neither 4 nor 16 bytes
+        _direct(50_000, TOKEN[:31] + V4.packed),  # a short token makes the length wrong
+        _direct(0, TOKEN + V4.packed),  # port 0
+        _direct(65_536, TOKEN + V4.packed),  # port over u16
+        _direct(50_000, TOKEN + bytes(4)),  # 0.0.0.0
+        _direct(50_000, TOKEN + bytes(16)),  # ::
+        _direct(50_000, TOKEN + bytes([224, 0, 0, 251])),  # multicast
+        _direct(50_000, TOKEN + V4.packed)[:-1],  # truncated
+    ],
+)
+def test_direct_refusals(data: bytes) -> None:
+    with pytest.raises(FileWireError) as info:
+        decode_control(data)
+    assert info.value.code == "file-bad-control"
+
+
+def test_direct_path_only_with_direct_kind() -> None:
+    path = DirectPath(V4, 1, TOKEN)
+    with pytest.raises(ValueError, match="only there"):
+        FileControl(ControlKind.DIRECT, TID, 1)
+    with pytest.raises(ValueError, match="only there"):
+        FileControl(ControlKind.ACK, TID, 1, "", path)
+    with pytest.raises(ValueError, match="its port"):
+        FileControl(ControlKind.DIRECT, TID, 2, "", path)
+    with pytest.raises(ValueError, match="32 bytes"):
+        DirectPath(V4, 1, TOKEN[:31])

@@ -9,13 +9,14 @@ crypto_aead_xchacha20poly1305_ietf_*, crypto_generichash 32) must produce the sa
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 
 from p2pchat.protocol.file_crypto import blake2b_256, chunk_nonce
 from p2pchat.protocol.file_names import sanitize_file_name
 from p2pchat.protocol.file_transfer import OutgoingTransfer
-from p2pchat.protocol.file_wire import ControlKind, FileControl, FileOffer
+from p2pchat.protocol.file_wire import ControlKind, DirectPath, FileControl, FileOffer
 
 HERE = Path(__file__).parent
 TRANSFER_ID = bytes(range(0xC0, 0xD0))
@@ -71,10 +72,15 @@ def build() -> dict[str, object]:
             "reason": REASONS.get(kind, ""),
         }
         for kind in ControlKind
+        if kind is not ControlKind.DIRECT  # below: its body is binary
     ]
     for c in controls:
         control = FileControl(ControlKind(c["kind"]), TRANSFER_ID, c["value"], c["reason"])
         c["encoded"] = control.encode().hex()
+    direct = [
+        DirectPath(ipaddress.ip_address(address), port, bytes(range(0xE0, 0x100)))
+        for address, port in (("192.168.1.20", 40_123), ("fd00::1:2", 65_535))
+    ]
     return {
         "version": 1,
         "transfer_id": TRANSFER_ID.hex(),
@@ -91,6 +97,15 @@ def build() -> dict[str, object]:
         "controls": controls,
         "blocks": blocks,
         "names": [{"offered": n, "sanitized": sanitize_file_name(n)} for n in NAMES],
+        "direct": [
+            {
+                "address": str(d.address),
+                "port": d.port,
+                "token": d.token.hex(),
+                "encoded": FileControl.offer_direct(TRANSFER_ID, d).encode().hex(),
+            }
+            for d in direct
+        ],
     }
 
 

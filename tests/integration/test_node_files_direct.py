@@ -1,0 +1,220 @@
+"""node/files.py with the direct TCP path (transport/direct_files.py) on loopback.
+
+A real listener and real TCP streams; the session is the fake link of
+test_node_files.py (its peer announces ``fdirect=1`` or not). The LAN tests with real
+daemons are in tests/lan/test_lan_files_direct.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from p2pchat.node import Node
+from p2pchat.node.links import PeerLink
+from p2pchat.protocol.file_wire import BLOCK_BYTES, ControlKind, DirectPath, FileControl
+from p2pchat.store.records import TransferState
+from p2pchat.transport.direct_files import DirectFilesListener, async_open_direct
+from p2pchat.transport.errors import LinkClosedError
+from tests.integration.test_node_files import (
+    Upload,
+    _Link,
+    accept_from,
+    add_contact,
+    control_frame,
+    offered,
+    open_link,
+    ref_of,
+    saved_files,
+    until,
+)
+from tests.integration.test_node_files import node as node  # the fixtures
+from tests.integration.test_node_files import profile as profile
+from tests.integration.test_node_files import seed as seed
+
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.fixture
+async def direct_node(node: Node) -> AsyncIterator[Node]:
+    """The node with its direct listener on loopback (a started node uses its LAN address)."""
+    node.files._listener = await DirectFilesListener.async_start(LOOPBACK)
+    yield node
+    await node.files.async_stop()
+
+
+def fdirect_link(node: Node, key: bytes, *, announced: bool = True) -> _Link:
+    link = open_link(node, key)
+    link.session.peer_info = {"fdirect": "1"} if announced else {}  # type: ignore[attr-defined]
+    return link
+
+
+def directs(link: _Link) -> list[DirectPath]:
+    return [c.direct for c in link.controls() if c.direct is not None]
+
+
+def accepts(link: _Link) -> list[int]:
+    return [c.value for c in link.controls() if c.kind is ControlKind.ACCEPT]
+
+
+async def path_used(node: Node, tid: bytes) -> str:
+    (found,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
+    return found.path_used
+
+
+async def test_a_bad_chunk_on_the_direct_stream_closes_it_and_resumes_not_fails(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """A LAN attacker can inject bytes into the TCP stream: the stream ends, the
+    receiver sends ACCEPT(verified) again, and the transfer completes."""
+    node = direct_node
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(3 * BLOCK_BYTES + 5))
+    link = fdirect_link(node, key)
+    upload.offer_to(node, link)
+    await until(lambda: len(directs(link)) == 1)
+    assert accepts(link) == [0]
+    path = directs(link)[0]
+    assert path.address == ipaddress.ip_address(LOOPBACK)
+    stream = await async_open_direct(str(path.address), path.port, path.token)
+    block = upload.data[:BLOCK_BYTES]
+    for chunk in upload.out.chunks_of(0, block):  # block 0 over the direct stream
+        await stream.async_send_file_chunk(chunk)
+    await until(lambda: any(c.kind is ControlKind.ACK for c in link.controls()))
+    # Then bytes that fail the AEAD: a real chunk of block 1 with its ciphertext flipped.
+    good = upload.out.chunks_of(1, upload.data[BLOCK_BYTES : 2 * BLOCK_BYTES])[0]
+    bad = good[:30] + bytes(b ^ 0xFF for b in good[30:40]) + good[40:]
+    await stream.async_send_file_chunk(bad)
+    await until(lambda: accepts(link) == [0, 1])  # resumed from the verified block
+
+    async def keep_sending() -> None:
+        for _ in range(200):
+            await stream.async_send_file_chunk(good)
+            await asyncio.sleep(0.005)
+
+    with pytest.raises(LinkClosedError):  # the receiver closed the stream
+        await keep_sending()
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.state is TransferState.RECEIVING, f"seed {seed}"
+    assert ControlKind.FAIL not in link.kinds()
+    upload.send_all(link, first=1)  # the rest on the data channel
+    await until(lambda: ControlKind.DONE in link.kinds())
+    assert (tmp_path / "dl" / "a.txt").read_bytes() == upload.data, f"seed {seed}"
+    assert saved_files(tmp_path) == ["a.txt"]
+    assert await path_used(node, upload.tid) == "mixed"
+    await stream.async_close()
+
+
+async def test_a_bad_chunk_on_the_data_channel_still_fails_the_transfer(
+    direct_node: Node, seed: int
+) -> None:
+    node = direct_node
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(BLOCK_BYTES + 5))
+    link = fdirect_link(node, key)
+    upload.offer_to(node, link)
+    await until(lambda: len(directs(link)) == 1)
+    good = upload.out.chunks_of(0, upload.data[:BLOCK_BYTES])[0]
+    assert link.file_chunk_handler is not None
+    link.file_chunk_handler(cast(PeerLink, link), good[:30] + b"\x00" * 10 + good[40:])
+    await until(lambda: ControlKind.FAIL in link.kinds())
+
+
+async def test_no_direct_path_for_a_peer_that_did_not_announce_it(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    node = direct_node
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(BLOCK_BYTES + 5))
+    link = fdirect_link(node, key, announced=False)
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    upload.send_all(link)
+    await until(lambda: ControlKind.DONE in link.kinds())
+    assert directs(link) == []
+    assert await path_used(node, upload.tid) == "datachannel"
+
+
+async def test_the_sender_sends_over_the_offered_direct_path(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    node = direct_node
+    blocks = 12
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, link, tid = await offered(node, source)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    closed: list[str] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)  # alice's, receiving
+    try:
+        token = peer.issue_token(key, got.append, closed.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        # The first window may go on the data channel while the stream opens; ACKs
+        # move the window, and what follows goes over the stream.
+        per_block = BLOCK_BYTES // 65536
+        for acked in range(1, blocks + 1):  # 4 blocks in flight: ACK 1 after 4 sent...
+            sent = min(acked + 3, blocks) * per_block
+            await until(lambda: len(got) + len(link.chunks) >= sent)  # noqa: B023
+            ack = FileControl(ControlKind.ACK, tid, acked, "")
+            node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+        assert got, f"nothing over the direct path; seed {seed}"
+        done = FileControl(ControlKind.DONE, tid, len(data), "")
+        node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(key))
+        await until(lambda: closed != [])  # DONE closes the stream
+        view = next(v for v in await node.async_files() if v.transfer_id == tid.hex())
+        assert view.state == "done"
+        assert view.path_used in ("direct", "mixed")
+        assert view.path_used == ("mixed" if link.chunks else "direct")
+    finally:
+        await peer.async_close()
+
+
+def block_of(chunk: bytes) -> int:
+    return int.from_bytes(chunk[17:21], "big")  # header: version, transfer id, block
+
+
+async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ack(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """Chunks in flight on a broken stream are lost: the sender goes on from the last
+    ACK on the data channel (else the receiver would wait for them for ever)."""
+    node = direct_node
+    blocks = 12
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, link, tid = await offered(node, source)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)
+    try:
+        token = peer.issue_token(key, got.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+        assert link.chunks == [], f"seed {seed}"
+        peer.close_peer(key, "cut")  # the stream breaks
+        for acked in (1, 2):  # the window moves: the sender writes to the broken stream
+            ack = FileControl(ControlKind.ACK, tid, acked, "")
+            node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+        await until(lambda: any(block_of(c) == 2 for c in link.chunks))
+        assert block_of(link.chunks[0]) == 2, f"seed {seed}"  # from the last ACK on
+        assert await path_used(node, tid) == "mixed"
+    finally:
+        await peer.async_close()
