@@ -308,7 +308,7 @@ class LanFiles:
     async def async_start_direct(self) -> None:
         """Listen for direct file streams on the node's LAN address; without one (no
         IPv4 address, the bind fails) every transfer uses the data channel."""
-        from p2pchat.node.guests import lan_address
+        from p2pchat.node.config import lan_address
 
         try:
             host = lan_address(self._core.config)

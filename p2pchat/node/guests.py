@@ -21,7 +21,7 @@ from p2pchat.crypto.envelope import LinkEnvelopes
 from p2pchat.crypto.link import LinkSecret
 from p2pchat.crypto.safety import safety_number
 from p2pchat.errors import UserError
-from p2pchat.node.config import NodeConfig
+from p2pchat.node.config import NodeConfig, lan_address
 from p2pchat.node.core_protocol import ConversationRef, NodeCore
 from p2pchat.node.events import GuestJoined, GuestLeft, GuestRefused, GuestWaiting
 from p2pchat.node.invites import MAX_INVITES, Admission, Invite
@@ -582,18 +582,6 @@ class GuestHost:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def lan_address(config: NodeConfig) -> str:
-    """The IPv4 address invite links point at (first of the chosen interfaces)."""
-    from p2pchat.discovery.interfaces import interface_addresses
-
-    try:
-        return interface_addresses(config.interfaces, "v4").advertised[0]
-    except (ValueError, IndexError):
-        raise UserError(
-            "no IPv4 address on the network interfaces: invite links need one"
-        ) from None
 
 
 def bind_host(config: NodeConfig) -> str | None:
