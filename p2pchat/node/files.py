@@ -96,6 +96,9 @@ class LanFiles:
         # A browser guest's live session and name by its 16-byte id (node/guests.py).
         self.guest_link: Callable[[bytes], PeerLink | None] = lambda key: None
         self.guest_name: Callable[[bytes], str | None] = lambda key: None
+        # Where a LAN peer is, as its verified mDNS advert says: a DIRECT must name one of
+        # these, so a contact cannot point our node at any other host and port.
+        self.peer_addresses: Callable[[bytes], tuple[str, ...]] = self._advertised_addresses
         # transfer id → its one finishing task (whole-file hash, final name, DONE/FAIL):
         # a session opened meanwhile waits for it instead of starting a second one.
         self._finishing: dict[bytes, asyncio.Task[None]] = {}
@@ -475,9 +478,19 @@ class LanFiles:
             or sender.direct is not None or sender.opening
         ):  # fmt: skip
             return  # not sending it on this session (or a path already): ignored
+        if not _is_one_of(direct.address, self.peer_addresses(link.peer_key)):
+            logger.info(
+                "direct file path from %s ignored: %s is not an address it advertises",
+                sender.ref.peer_label, direct.address,
+            )  # fmt: skip
+            return  # the data channel carries it
         sender.opening = True
         sender.settled.clear()
         self._core.spawn(self._async_open_direct(sender, direct))
+
+    def _advertised_addresses(self, key: bytes) -> tuple[str, ...]:
+        peer = self._contacts.lan.get(key)
+        return peer.addresses if peer is not None else ()
 
     async def _async_open_direct(self, sender: _Sender, path: DirectPath) -> None:
         try:
@@ -1322,3 +1335,16 @@ def _size(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{size} bytes"
+
+
+def _is_one_of(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, known: tuple[str, ...]
+) -> bool:
+    """Whether ``address`` is one of ``known`` (mDNS addresses; IPv6 ones may carry %scope)."""
+    for text in known:
+        try:
+            if ipaddress.ip_address(text.split("%", 1)[0]) == address:
+                return True
+        except ValueError:
+            continue
+    return False

@@ -45,6 +45,7 @@ LOOPBACK = "127.0.0.1"
 async def direct_node(node: Node) -> AsyncIterator[Node]:
     """The node with its direct listener on loopback (a started node uses its LAN address)."""
     node.files._listener = await DirectFilesListener.async_start(LOOPBACK)
+    node.files.peer_addresses = lambda key: (LOOPBACK,)  # where its peers advertise to be
     yield node
     await node.files.async_stop()
 
@@ -216,5 +217,42 @@ async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ac
         await until(lambda: any(block_of(c) == 2 for c in link.chunks))
         assert block_of(link.chunks[0]) == 2, f"seed {seed}"  # from the last ACK on
         assert await path_used(node, tid) == "mixed"
+    finally:
+        await peer.async_close()
+
+
+async def test_a_direct_path_to_an_address_the_peer_does_not_advertise_is_ignored(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """A contact cannot point our node at another host: DIRECT must name one of the
+    addresses its mDNS advert gave; else the data channel carries the file."""
+    node = direct_node
+    node.files.peer_addresses = lambda key: ("192.0.2.7", "fe80::1%2")
+    data = random.Random(seed).randbytes(2 * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, link, tid = await offered(node, source)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    closed: list[str] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)
+    try:
+        token = peer.issue_token(key, got.append, closed.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        per_block = BLOCK_BYTES // 65536
+        await until(lambda: len(link.chunks) >= 2 * per_block)
+        assert got == [], f"the direct path was used; seed {seed}"
+        done = FileControl(ControlKind.DONE, tid, len(data), "")
+        node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(key))
+        for _ in range(200):
+            view = next(v for v in await node.async_files() if v.transfer_id == tid.hex())
+            if view.state == "done":
+                break
+            await asyncio.sleep(0.02)
+        assert (view.state, view.path_used) == ("done", "datachannel")
     finally:
         await peer.async_close()
