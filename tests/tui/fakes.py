@@ -24,6 +24,7 @@ from p2pchat.control.api import (
     InviteView,
     PeerView,
     SafetyView,
+    SentFilesView,
     SentView,
     StatusView,
 )
@@ -139,6 +140,9 @@ class FakeNode:
         return results
 
     # -- files: the node's answers and events, without bytes moving ---------------------
+
+    async def async_send_files(self, peer: str, path: str) -> SentFilesView:
+        return SentFilesView([await self.async_send_file(peer, path)])
 
     async def async_send_file(self, peer: str, path: str) -> FileView:
         self.calls.append(("send_file", (peer, path)))
