@@ -257,6 +257,9 @@ class Node:
         try:
             ref = self.sending.resolve_target(peer)
         except UserError:
+            wanted = peer.strip().casefold()
+            if any(wanted in (name.casefold(), cid) for name, _, cid in self.groups.targets()):
+                raise  # it names a group, and something else too: said as `send` says it
             ref = None
         if ref is not None and ref.conversation_id.startswith(GROUP_PREFIX):
             return await self.group_files.async_send(ref.conversation_id, path)

@@ -165,6 +165,17 @@ async def test_a_contact_name_still_sends_one_file(node: Node, tmp_path: Path) -
     assert (view.peer_name, view.group) == ("bob", None)
 
 
+async def test_a_name_that_is_a_contact_and_a_group_is_ambiguous(
+    node: Node, tmp_path: Path
+) -> None:
+    contact(node, "bob")
+    contact(node, "team")
+    await node.async_group_create("team", ["bob"])
+    with pytest.raises(UserError, match="matches 2"):
+        await node.async_send_files("team", str(source_file(tmp_path, 10)))
+    assert await node.async_files() == []
+
+
 async def test_a_group_offer_reoffered_at_session_open_names_the_group(
     node: Node, tmp_path: Path
 ) -> None:
