@@ -59,7 +59,7 @@ def test_a_file_to_a_group_reaches_each_member_and_an_offline_one_when_back(
 
     source = tmp_path / "team photo.jpg"
     digest = write_random(source, 5 * MiB + 7, seed)
-    sent = alice.cli_json("send-file", "team", str(source), "--no-wait", "--json")
+    sent = alice.cli_json("send-file", "team", str(source), "--no-wait")
     by_peer = {view["peer_name"]: view for view in sent}
     assert sorted(by_peer) == ["bob", "carol"]
     assert {(v["group"], v["conversation"]) for v in sent} == {("team", group)}
