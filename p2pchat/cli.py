@@ -217,11 +217,13 @@ def _add_group_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 def _add_file_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Files: send to a contact, list transfers, accept or cancel one."""
     where = "p2pchat.commands.file_cmds:"
-    send = _command(commands, "send-file", "send files to a contact (resumable, end to end)",
+    send = _command(commands, "send-file",
+                    "send files to a contact or a group (resumable, end to end)",
                     where + "run_send_file")  # fmt: skip
-    send.add_argument("peer", metavar="PEER",
+    send.add_argument("peer", metavar="PEER|GROUP",
                       help="a contact: display name or the start of a peer id;"
-                      " or a browser guest in the chat: guest:ID (`p2pchat guests`)")  # fmt: skip
+                      " a browser guest in the chat: guest:ID (`p2pchat guests`);"
+                      " or a group: its name or group:ID (each LAN member gets it)")  # fmt: skip
     send.add_argument("paths", metavar="PATH", nargs="+", help="the files to send")
     send.add_argument("--no-wait", action="store_true",
                       help="return once queued, without a progress bar")  # fmt: skip

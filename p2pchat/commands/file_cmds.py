@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from p2pchat.commands.history_cmd import terminal_safe
 from p2pchat.commands.node_cmds import _client, _print_json, _print_table, _text
 from p2pchat.control.client import ControlClient
 from p2pchat.errors import UserError
@@ -69,12 +70,13 @@ def run_files(args: argparse.Namespace) -> int:
         print("No file transfers yet: `p2pchat send-file PEER PATH` sends one.")
         return 0
     _print_table(
-        ("ID", "DIR", "PEER", "NAME", "SIZE", "DONE", "STATE"),
+        ("ID", "DIR", "PEER", "GROUP", "NAME", "SIZE", "DONE", "STATE"),
         [
             (
                 _text(f, "transfer_id")[:8],
                 "→" if f.get("direction") == "out" else "←",
                 _text(f, "peer_name"),
+                _text(f, "group") if f.get("group") else "-",
                 _text(f, "name"),
                 _size(int(f.get("size") or 0)),
                 _percent(f),
@@ -115,14 +117,24 @@ def run_file_cancel(args: argparse.Namespace) -> int:
 
 
 def _send_all(client: ControlClient, peer: str, paths: list[str]) -> tuple[list[Any], bool]:
+    """Each path to ``peer``: one transfer for a contact or guest, one per LAN member
+    for a group (its browser guests get none yet: said once, on stderr)."""
     views: list[Any] = []
     failed = False
+    skipped: dict[str, None] = {}
     for path in paths:
         try:
-            views.append(client.call("send_file", peer=peer, path=path))
+            sent = client.call("send_files", peer=peer, path=path)
         except UserError as exc:
             print(f"p2pchat: {exc}", file=sys.stderr)
             failed = True
+            continue
+        views.extend(sent.get("files") or [])
+        skipped.update(dict.fromkeys(str(name) for name in sent.get("not_sent_to") or []))
+    if skipped:
+        names = ", ".join(terminal_safe(name) for name in skipped)
+        print(f"not sent to guests: {names} (files to browser guests in a group: not yet)",
+              file=sys.stderr)  # fmt: skip
     return views, failed
 
 
@@ -222,12 +234,17 @@ class _Display:
         kind = event.get("type")
         if kind == "file_done":
             if not self._quiet:
-                self._line(f"sent {name} ({_size(int(event.get('size') or 0))})")
+                self._line(f"sent {name} ({_size(int(event.get('size') or 0))}){self._to(tid)}")
             return
         reason = _text(event, "reason") if event.get("reason") else kind
         who = "by them" if event.get("by") == "peer" else ""
         verb = "failed" if kind == "file_failed" else f"cancelled {who}".strip()
-        self._line(f"p2pchat: {name} {verb}: {reason}", error=True)
+        self._line(f"p2pchat: {name}{self._to(tid)} {verb}: {reason}", error=True)
+
+    def _to(self, tid: str) -> str:
+        """ " to PEER" for a group's file (one line per member), else nothing."""
+        view = self._sent[tid]
+        return f" to {_text(view, 'peer_name')}" if view.get("group") else ""
 
     def _line(self, text: str, *, error: bool = False) -> None:
         if self._bar_shown:

@@ -188,6 +188,7 @@ def _show_conversation(
                 "timestamp_ms": m.timestamp_ms,
                 "text": m.body,
                 "delivery": m.delivery.value,
+                "kind": m.kind.value,  # "text" | "file" (its text: the file's name)
             }
             if delivered is not None and m.direction.value == "out":
                 # A group message of mine: the peer ids of the members that have it.

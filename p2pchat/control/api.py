@@ -8,7 +8,7 @@ PEER is a display name or a peer-id prefix (dashes optional).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from p2pchat.errors import UserError
@@ -132,6 +132,16 @@ class FileView:
     bytes_sent_total: int = 0  # out: sent in this run of the node, resends included
     # Which path carried this run's chunks: "direct" (TCP), "datachannel", "mixed", "" (none)
     path_used: str = ""
+    group: str | None = None  # a group's file: the group's name (conversation: group:<id>)
+
+
+@dataclass(frozen=True)
+class SentFilesView:
+    """``send-file PEER|GROUP PATH``: the transfers it made (one per LAN member for a
+    group) and the group's browser guests it did not send to (files to them: not yet)."""
+
+    files: list[FileView]
+    not_sent_to: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -180,6 +190,7 @@ class NodeApi(Protocol):
     async def async_guests(self) -> list[KnownGuestView]: ...
     # Files. PATH is absolute (the CLI resolves it); ID a transfer id or its start.
     async def async_send_file(self, peer: str, path: str) -> FileView: ...
+    async def async_send_files(self, peer: str, path: str) -> SentFilesView: ...
     async def async_files(self) -> list[FileView]: ...
     async def async_file_accept(self, transfer: str, to: str | None = None) -> FileView: ...
     async def async_file_cancel(self, transfer: str) -> FileView: ...

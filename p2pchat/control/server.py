@@ -400,6 +400,10 @@ async def _send_file(api: NodeApi, args: Mapping[str, Any]) -> Any:
     return await api.async_send_file(args["peer"], args["path"])
 
 
+async def _send_files(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_send_files(args["peer"], args["path"])
+
+
 async def _files(api: NodeApi, args: Mapping[str, Any]) -> Any:
     return await api.async_files()
 
@@ -434,6 +438,7 @@ _COMMANDS: dict[str, _Command] = {
     "group_keep": _group_keep,
     "group_leave": _group_leave,
     "send_file": _send_file,
+    "send_files": _send_files,
     "files": _files,
     "file_accept": _file_accept,
     "file_cancel": _file_cancel,

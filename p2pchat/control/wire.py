@@ -82,6 +82,7 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
     "group_keep": (_GROUP, Arg("guest", str)),
     "group_leave": (_GROUP,),
     "send_file": (_PEER, Arg("path", str, max_bytes=MAX_PATH_BYTES)),
+    "send_files": (_PEER, Arg("path", str, max_bytes=MAX_PATH_BYTES)),
     "files": (),
     "file_accept": (_TRANSFER, Arg("to", str, required=False, max_bytes=MAX_PATH_BYTES)),
     "file_cancel": (_TRANSFER,),

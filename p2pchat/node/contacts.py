@@ -350,7 +350,9 @@ class LanContacts:
                     on_closed=link.link_closed,
                     interfaces=core.config.interfaces,
                 )
-                envelope = session.make_offer(offer, now_ms(), {"name": core.name, "fdirect": "1"})
+                envelope = session.make_offer(
+                    offer, now_ms(), {"name": core.name, "fdirect": "1", "gfiles": "1"}
+                )
                 reply = await self._async_post_raw(key, envelope)
                 if reply is None:
                     raise SignalingError("peer sent no answer")
@@ -467,7 +469,9 @@ class LanContacts:
         except TransportError as exc:
             link.close(str(exc))
             raise SignalingRefused(400, f"bad offer: {exc}") from None
-        reply = session.make_answer(answer_sdp, now_ms(), {"name": core.name, "fdirect": "1"})
+        reply = session.make_answer(
+            answer_sdp, now_ms(), {"name": core.name, "fdirect": "1", "gfiles": "1"}
+        )
         link.attach(channel)
         core.emit(SessionChanged(peer_id(sender), contact.display_name, "connecting"))
         return reply

@@ -27,6 +27,7 @@ from p2pchat.control.api import (
     KnownGuestView,
     PeerView,
     SafetyView,
+    SentFilesView,
     SentView,
     StatusView,
 )
@@ -46,7 +47,8 @@ from p2pchat.node.events import (
     ReceiptEvent,
     SessionChanged,
 )
-from p2pchat.node.files import LanFiles
+from p2pchat.node.files import LanFiles, takes_file_offer
+from p2pchat.node.group_files import GroupFiles
 from p2pchat.node.groups import LanGroups
 from p2pchat.node.guests import GuestHost
 from p2pchat.node.links import PeerLink, now_ms
@@ -63,6 +65,7 @@ from p2pchat.protocol.events import (
 from p2pchat.protocol.frames import FrameType
 from p2pchat.store import Profile
 from p2pchat.store.checkpointer import BackgroundCheckpointer
+from p2pchat.store.conversation_id import GROUP_PREFIX
 from p2pchat.store.records import TEXT_FRAME_TYPE, Contact, DeliveryState, StoredMessage
 from p2pchat.store.records import Direction as MessageDirection
 from p2pchat.transport.errors import TransportError
@@ -100,6 +103,7 @@ class Node:
         self.guests.files = self.files  # a 1:1 guest's files run there, keyed by its id
         self.files.guest_link = self.guests.link_by_key
         self.files.guest_name = self.guests.name_by_key
+        self.group_files = GroupFiles(self.groups, self.files)  # files to a group's members
 
     # -- life ----------------------------------------------------------------------
 
@@ -247,6 +251,20 @@ class Node:
             return await self.guests.async_send_file(peer, path)
         return await self.files.async_send_file(peer, path)
 
+    async def async_send_files(self, peer: str, path: str) -> SentFilesView:
+        """``send-file PEER|GROUP PATH``: a group's members each get the file; anyone
+        else as ``async_send_file`` (whose errors a name that is no group keeps)."""
+        try:
+            ref = self.sending.resolve_target(peer)
+        except UserError:
+            wanted = peer.strip().casefold()
+            if any(wanted in (name.casefold(), cid) for name, _, cid in self.groups.targets()):
+                raise  # it names a group, and something else too: said as `send` says it
+            ref = None
+        if ref is not None and ref.conversation_id.startswith(GROUP_PREFIX):
+            return await self.group_files.async_send(ref.conversation_id, path)
+        return SentFilesView([await self.async_send_file(peer, path)])
+
     async def async_files(self) -> list[FileView]:
         return await self.files.async_files()
 
@@ -390,6 +408,8 @@ class Node:
                     elif entry.frame_type == FrameType.FILE_OFFER:
                         if not link.session.files or entry.payload is None:
                             continue  # waits for a peer that announced files
+                        if not takes_file_offer(link.session.peer_info, entry.payload):
+                            continue  # a group's file: waits for a peer that takes those
                         data = link.session.send_file_offer(
                             entry.payload, entry.created_ms, message_id=entry.message_id
                         )

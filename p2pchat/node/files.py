@@ -28,7 +28,7 @@ import logging
 import mimetypes
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,7 @@ from p2pchat.protocol.file_names import sanitize_file_name
 from p2pchat.protocol.file_transfer import BlockReady, IncomingTransfer, OutgoingTransfer
 from p2pchat.protocol.file_wire import (
     BLOCK_BYTES,
+    GROUP_OFFER_VERSION,
     MAX_FILE_BYTES,
     MAX_NAME_BYTES,
     MAX_REASON_BYTES,
@@ -60,7 +61,16 @@ from p2pchat.protocol.file_wire import (
 )
 from p2pchat.protocol.frames import FrameType
 from p2pchat.store import StoreError, contact_conversation_id
-from p2pchat.store.records import Direction, StoredTransfer, TransferState, TrustState
+from p2pchat.store.conversation_id import group_conversation_id, group_id_of
+from p2pchat.store.records import (
+    DeliveryState,
+    Direction,
+    MessageKind,
+    StoredMessage,
+    StoredTransfer,
+    TransferState,
+    TrustState,
+)
 from p2pchat.transport.direct_files import (
     DirectFilesListener,
     DirectFilesStream,
@@ -81,6 +91,9 @@ _IN_PROGRESS = (TransferState.ACCEPTED, TransferState.RECEIVING)
 # (FILE_CONTROL DIRECT, transport/direct_files.py): only such a peer is offered one.
 DIRECT_CAPABILITY = ("fdirect", "1")
 DIRECT_OPEN_TIMEOUT_S = 2.0  # the sender's connect + token; past it: the data channel
+# The handshake info entry of a node that takes a group's file offer (version 2): to
+# any other, such an offer waits in the outbox ("needs a newer p2pchat").
+GROUP_FILES_CAPABILITY = ("gfiles", "1")
 
 
 class LanFiles:
@@ -99,6 +112,10 @@ class LanFiles:
         # Where a LAN peer is, as its verified mDNS advert says: a DIRECT must name one of
         # these, so a contact cannot point our node at any other host and port.
         self.peer_addresses: Callable[[bytes], tuple[str, ...]] = self._advertised_addresses
+        # A group's file offer (node/group_files.py): (sender key, group id) → the
+        # member's name on my list, or GroupOfferRefused; and a group's name for views.
+        self.check_group_offer: Callable[[bytes, bytes], str] = _no_groups
+        self.group_name: Callable[[bytes], str | None] = lambda group_id: None
         # transfer id → its one finishing task (whole-file hash, final name, DONE/FAIL):
         # a session opened meanwhile waits for it instead of starting a second one.
         self._finishing: dict[bytes, asyncio.Task[None]] = {}
@@ -140,13 +157,61 @@ class LanFiles:
         except StoreError as exc:
             raise UserError(str(exc.user_message)) from None
         self._core.marks.index_later()
-        job = self._hashing[transfer.transfer_id] = _Hashing(transfer)
+        job = self._hashing[transfer.transfer_id] = _Hashing([transfer])
         self._core.spawn(self._async_hash_and_offer(job))
         return self._view(transfer)
 
+    async def async_send_group_file(
+        self, group_id: bytes, members: list[bytes], path: str
+    ) -> list[FileView]:
+        """A file to a group: one history row in the group's conversation, and one
+        transfer per member in ``members`` (its own id and key, offered through that
+        member's 1:1 outbox), all stored in one commit: past the unfinished-transfers
+        bound with any member, nothing is. The file is read and hashed once."""
+        source = Path(path)
+        if not source.is_absolute():
+            raise UserError(f"{path}: the path must be absolute")
+        stamp = await asyncio.to_thread(_check_source, source)
+        name = _wire_name(source.name)
+        stamp_ms = now_ms()
+        conversation = group_conversation_id(group_id)
+        transfers = [
+            StoredTransfer(
+                transfer_id=os.urandom(16), conversation=conversation, peer_key=key,
+                direction=Direction.OUT, name=name, size=stamp[3],
+                block_bytes=BLOCK_BYTES, file_hash=_NOT_HASHED, file_key=os.urandom(32),
+                mime=_mime_of(name), state=TransferState.QUEUED, verified_blocks=0,
+                source_path=source, partial_path=None, final_path=None, error=None,
+                created_ms=stamp_ms, updated_ms=stamp_ms, source_stamp=stamp,
+            )
+            for key in members
+        ]  # fmt: skip
+        profile = self._core.profile
+        me = self._core.identity.public_key
+        try:
+            with profile.batch():
+                profile.add_message(
+                    StoredMessage(
+                        message_id=os.urandom(16), conversation_id=conversation,
+                        direction=Direction.OUT, sender=self._core.name, timestamp_ms=stamp_ms,
+                        body=name, delivery=DeliveryState.SENT, kind=MessageKind.FILE,
+                        sender_key=me,
+                    )
+                )  # fmt: skip
+                for transfer in transfers:  # no history row each: the group's is above
+                    profile.files.add(transfer, sender=self._core.name, history=False)
+        except StoreError as exc:
+            raise UserError(str(exc.user_message)) from None
+        self._core.marks.index_later()
+        job = _Hashing(transfers)
+        for transfer in transfers:
+            self._hashing[transfer.transfer_id] = job
+        self._core.spawn(self._async_hash_and_offer(job))
+        return [self._view(t) for t in transfers]
+
     async def _async_hash_and_offer(self, job: _Hashing) -> None:
-        transfer = job.transfer
-        tid, source, size = transfer.transfer_id, transfer.source_path, transfer.size
+        transfer = job.transfers[0]  # a group's: every transfer is of the same file
+        source, size = transfer.source_path, transfer.size
         assert source is not None
         loop = asyncio.get_running_loop()
 
@@ -166,43 +231,52 @@ class LanFiles:
             # Its hash may be of bytes no longer there: offer nothing.
             reason = f"{source} changed while it was read: send it again" if changed else ""
         finally:
-            self._hashing.pop(tid, None)
-        if self._ended(tid):  # cancelled meanwhile
-            return
+            for each in job.transfers:
+                self._hashing.pop(each.transfer_id, None)
+        live = [t for t in job.transfers if not self._ended(t.transfer_id)]  # not cancelled
         if reason:
-            self._end(transfer, TransferState.FAILED, reason)
-            self._core.emit(self._failed(transfer, reason))
+            for each in live:
+                self._end(each, TransferState.FAILED, reason)
+                self._core.emit(self._failed(each, reason))
             return
-        assert transfer.file_key is not None
-        offer = FileOffer(size, transfer.block_bytes, file_hash, transfer.file_key,
-                          transfer.mime, transfer.name)  # fmt: skip
         profile = self._core.profile
+        offered: list[StoredTransfer] = []
         try:
-            with profile.batch():  # its hash and the offer's outbox entry: one commit
-                if not profile.files.set_file_hash(tid, file_hash, now_ms=now_ms()):
-                    return
-                profile.enqueue_outbox(
-                    tid, transfer.conversation, "", created_ms=transfer.created_ms,
-                    frame_type=FrameType.FILE_OFFER, payload=offer.encode(),
-                )  # fmt: skip
+            with profile.batch():  # its hash and the offers' outbox entries: one commit
+                for each in live:
+                    if not profile.files.set_file_hash(each.transfer_id, file_hash,
+                                                       now_ms=now_ms()):  # fmt: skip
+                        continue
+                    profile.enqueue_outbox(
+                        each.transfer_id, _outbox_conversation(each), "",
+                        created_ms=each.created_ms, frame_type=FrameType.FILE_OFFER,
+                        payload=_offer_of(each, file_hash).encode(),
+                    )  # fmt: skip
+                    offered.append(each)
         except StoreError as exc:
-            self._end(transfer, TransferState.FAILED, str(exc.user_message))
-            self._core.emit(self._failed(transfer, str(exc.user_message)))
+            for each in live:
+                self._end(each, TransferState.FAILED, str(exc.user_message))
+                self._core.emit(self._failed(each, str(exc.user_message)))
             return
-        self._emit_progress(transfer, "queued", 0, self._meter(tid), time.monotonic())
-        link = self._link(transfer.peer_key)
-        if link is not None and link.state == "open":
-            self._core.flush_outbox_soon(link, transfer.conversation)
+        for each in offered:
+            self._emit_progress(each, "queued", 0, self._meter(each.transfer_id),
+                                time.monotonic())  # fmt: skip
+            link = self._link(each.peer_key)
+            if link is not None and link.state == "open":
+                self._core.flush_outbox_soon(link, _outbox_conversation(each))
+            elif group_id_of(each.conversation) is not None:
+                self._contacts.maybe_connect(each.peer_key)  # a member: maybe not a contact
 
     def _hash_progress(self, job: _Hashing, done: int) -> None:
-        tid = job.transfer.transfer_id
-        if self._hashing.get(tid) is not job:
-            return
-        meter = self._meter(tid)
         now = time.monotonic()
-        meter.add(now, done)
-        if meter.due(now):
-            self._emit_progress(job.transfer, "hashing", done, meter, now)
+        for transfer in job.transfers:
+            tid = transfer.transfer_id
+            if self._hashing.get(tid) is not job:
+                continue
+            meter = self._meter(tid)
+            meter.add(now, done)
+            if meter.due(now):
+                self._emit_progress(transfer, "hashing", done, meter, now)
 
     async def async_files(self) -> list[FileView]:
         return [self._view(t) for t in self._core.profile.files.all(LIST_LIMIT)]
@@ -251,7 +325,9 @@ class LanFiles:
             elif (
                 transfer.direction is Direction.OUT
                 and transfer.file_hash != _NOT_HASHED  # still being hashed: not offered yet
-                and not self._core.profile.in_outbox(transfer.transfer_id, transfer.conversation)
+                and not self._core.profile.in_outbox(
+                    transfer.transfer_id, _outbox_conversation(transfer)
+                )
             ):
                 self._send_offer(link, transfer)
 
@@ -337,10 +413,7 @@ class LanFiles:
     def _send_offer(self, link: PeerLink, transfer: StoredTransfer) -> None:
         if transfer.file_key is None or transfer.file_hash == _NOT_HASHED:
             return
-        offer = FileOffer(
-            transfer.size, transfer.block_bytes, transfer.file_hash, transfer.file_key,
-            transfer.mime, transfer.name,
-        )  # fmt: skip
+        offer = _offer_of(transfer, transfer.file_hash)
         with contextlib.suppress(TransportError, ProtocolError):
             link.send(
                 link.session.send_file_offer(
@@ -574,6 +647,17 @@ class LanFiles:
             if held.peer_key == stored_key(link) and held.direction is Direction.IN:
                 self._answer_repeat(link, held)
             return
+        sender_key: bytes | None = None
+        if offer.group_id is not None:  # filed under the group, if it is one of ours
+            try:
+                member = self.check_group_offer(link.peer_key, offer.group_id)
+            except GroupOfferRefused as exc:
+                logger.info("group file from %s declined: %s", ref.peer_label, exc)
+                self._receipt(link, tid)
+                self._reply(link, ControlKind.DECLINE, tid, f"{exc.code}: {exc}")
+                return
+            ref = ConversationRef(group_conversation_id(offer.group_id), ref.peer_label, member)
+            sender_key = link.peer_key
         stamp = now_ms()
         transfer = StoredTransfer(
             transfer_id=tid, conversation=ref.conversation_id, peer_key=stored_key(link),
@@ -583,7 +667,7 @@ class LanFiles:
             partial_path=None, final_path=None, error=None, created_ms=stamp, updated_ms=stamp,
         )  # fmt: skip
         try:
-            added = self._core.profile.files.add(transfer, sender=ref.name)
+            added = self._core.profile.files.add(transfer, sender=ref.name, sender_key=sender_key)
         except StoreError as exc:  # too many unfinished with this peer, or the disk
             self._receipt(link, tid)
             self._reply(link, ControlKind.DECLINE, tid, str(exc.user_message))
@@ -1004,9 +1088,9 @@ class LanFiles:
         receiver = self._receivers.pop(tid, None)
         if receiver is not None:
             receiver.stopped = True
-        hashing = self._hashing.get(tid)
-        if hashing is not None:
-            hashing.stopped = True
+        hashing = self._hashing.pop(tid, None)
+        if hashing is not None:  # a group's file is read on while one member's goes on
+            hashing.stopped = not any(t.transfer_id in self._hashing for t in hashing.transfers)
         if state is not TransferState.DONE and transfer.partial_path is not None:
             # In a thread: a multi-GB unlink takes a while; nothing writes it again
             # (only an accept creates a partial file).
@@ -1020,7 +1104,7 @@ class LanFiles:
                     final_path=final_path,
                 )  # fmt: skip
                 if transfer.direction is Direction.OUT:
-                    profile.remove_outbox(tid, transfer.conversation)  # a queued offer goes
+                    profile.remove_outbox(tid, _outbox_conversation(transfer))  # its offer goes
         except StoreError as exc:
             logger.warning("file transfer end not stored: %s", exc)
         self._meters.pop(tid, None)
@@ -1121,7 +1205,15 @@ class LanFiles:
             bytes_done=done, state=state,
             path=None if path is None else str(path), error=transfer.error,
             bytes_sent_total=self._sent_total.get(tid, 0), path_used=self._path_used(tid),
+            group=self._group_of(transfer),
         )  # fmt: skip
+
+    def _group_of(self, transfer: StoredTransfer) -> str | None:
+        """The group's name for a group's file (its id if the group is gone), else None."""
+        group_id = group_id_of(transfer.conversation)
+        if group_id is None:
+            return None
+        return self.group_name(group_id) or transfer.conversation
 
     def _path_used(self, tid: bytes) -> str:
         """Which path carried this run's chunks of it: "direct", "datachannel", "mixed"
@@ -1149,10 +1241,11 @@ class LanFiles:
 
 @dataclass
 class _Hashing:
-    """A ``send-file`` whose file is being hashed (stored; offered once hashed)."""
+    """A ``send-file`` whose file is being hashed (stored; offered once hashed): one
+    transfer, or a group's file (one per member, the same file read once)."""
 
-    transfer: StoredTransfer
-    stopped: bool = False  # cancelled: read by the hashing thread
+    transfers: list[StoredTransfer]
+    stopped: bool = False  # all cancelled: read by the hashing thread
 
 
 @dataclass
@@ -1241,6 +1334,41 @@ def peer_id(key: bytes) -> str:
     if is_guest_key(key):
         return "guest:" + b64url_encode(key[len(GUEST_KEY_PREFIX) :])
     return contact_peer_id(key)
+
+
+def takes_file_offer(peer_info: Mapping[str, str], payload: bytes) -> bool:
+    """Whether a peer that announced ``peer_info`` takes this queued offer now."""
+    key, value = GROUP_FILES_CAPABILITY
+    return payload[:1] != bytes([GROUP_OFFER_VERSION]) or peer_info.get(key) == value
+
+
+class GroupOfferRefused(Exception):
+    """A group's file offer this node does not file under that group: ``code`` says why
+    (``group-unknown``, ``group-not-in``, ``group-not-member``: docs/protocol.md)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def _no_groups(sender_key: bytes, group_id: bytes) -> str:
+    raise GroupOfferRefused("group-unknown", "this node holds no such group")
+
+
+def _outbox_conversation(transfer: StoredTransfer) -> str:
+    """Where its offer queues: the peer's 1:1 outbox, for a group's file too."""
+    if group_id_of(transfer.conversation) is not None:
+        return contact_conversation_id(transfer.peer_key)
+    return transfer.conversation
+
+
+def _offer_of(transfer: StoredTransfer, file_hash: bytes) -> FileOffer:
+    """The offer of an outgoing transfer: version 2 with the group's id for a group's."""
+    assert transfer.file_key is not None
+    return FileOffer(
+        transfer.size, transfer.block_bytes, file_hash, transfer.file_key, transfer.mime,
+        transfer.name, group_id_of(transfer.conversation),
+    )  # fmt: skip
 
 
 def _check_source(source: Path) -> file_io.SourceStamp:

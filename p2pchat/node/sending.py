@@ -137,13 +137,20 @@ class Sending:
         ]
         return targets
 
-    def _resolve_send(self, peer: str, text: str, targets: list[_Target]) -> ConversationRef:
-        from p2pchat.node.peer_match import resolve_peer
+    def resolve_target(self, peer: str) -> ConversationRef:
+        """The contact, guest or group ``peer`` names, as ``send`` resolves it."""
+        return self._resolve(peer, self._send_targets())
 
+    def _resolve_send(self, peer: str, text: str, targets: list[_Target]) -> ConversationRef:
         if not text:
             raise UserError("the message is empty")
         if len(text.encode("utf-8")) > MAX_BODY_BYTES:
             raise UserError(f"the message is over {MAX_BODY_BYTES} bytes: split it")
+        return self._resolve(peer, targets)
+
+    def _resolve(self, peer: str, targets: list[_Target]) -> ConversationRef:
+        from p2pchat.node.peer_match import resolve_peer
+
         return resolve_peer(
             peer, targets, name_of=lambda t: t.ref.name, key_of=lambda t: t.ref.peer_label,
             kind="contact, guest or group", kind_of=_Target.kind, past=_Target.is_past,

@@ -16,6 +16,11 @@ from enum import IntEnum
 from p2pchat.protocol.errors import RemoteProtocolError
 
 FILE_VERSION = 1
+# An offer of a file sent to a group: the version-1 layout, then the group's id. A
+# receiver files it under that group (after checking it holds the group, the sender
+# and itself on its list). Controls and chunks stay version 1.
+GROUP_OFFER_VERSION = 2
+GROUP_ID_BYTES = 16
 TRANSFER_ID_BYTES = 16
 HASH_BYTES = 32  # BLAKE2b-256
 KEY_BYTES = 32  # XChaCha20-Poly1305-IETF key
@@ -106,8 +111,11 @@ class FileOffer:
     file_key: bytes
     mime: str
     name: str
+    group_id: bytes | None = None  # a group's file: encoded as a version-2 offer
 
     def __post_init__(self) -> None:
+        if self.group_id is not None and len(self.group_id) != GROUP_ID_BYTES:
+            raise ValueError(f"group id must be {GROUP_ID_BYTES} bytes")
         if not 0 <= self.size <= MAX_FILE_BYTES:
             raise ValueError(f"a file must be at most {MAX_FILE_BYTES} bytes")
         if not valid_block_bytes(self.block_bytes):
@@ -130,10 +138,11 @@ class FileOffer:
     def encode(self) -> bytes:
         mime = self.mime.encode("ascii")
         name = self.name.encode("utf-8")
+        version = FILE_VERSION if self.group_id is None else GROUP_OFFER_VERSION
         head = _OFFER_HEAD.pack(
-            FILE_VERSION, self.size, self.block_bytes, self.file_hash, self.file_key, len(mime)
+            version, self.size, self.block_bytes, self.file_hash, self.file_key, len(mime)
         )
-        return head + mime + struct.pack(">H", len(name)) + name
+        return head + mime + struct.pack(">H", len(name)) + name + (self.group_id or b"")
 
 
 def _valid_mime(mime: str) -> bool:
@@ -141,12 +150,18 @@ def _valid_mime(mime: str) -> bool:
 
 
 def decode_offer(data: bytes) -> FileOffer:
-    """Parse a FILE_OFFER body; ``FileWireError`` (code ``file-bad-offer``) if malformed."""
+    """Parse a FILE_OFFER body (version 1, or 2: a group's); ``FileWireError`` (code
+    ``file-bad-offer``) if malformed."""
     if len(data) < _OFFER_HEAD.size:
         raise FileWireError("file offer too short", code="file-bad-offer")
     version, size, block_bytes, file_hash, file_key, mime_len = _OFFER_HEAD.unpack_from(data)
-    if version != FILE_VERSION:
+    if version not in (FILE_VERSION, GROUP_OFFER_VERSION):
         raise FileWireError(f"file offer version {version} is not supported", code="file-version")
+    group_id: bytes | None = None
+    if version == GROUP_OFFER_VERSION:  # the group's id closes the offer
+        if len(data) < _OFFER_HEAD.size + GROUP_ID_BYTES:
+            raise FileWireError("file offer truncated", code="file-bad-offer")
+        data, group_id = data[:-GROUP_ID_BYTES], data[-GROUP_ID_BYTES:]
     at = _OFFER_HEAD.size
     mime_raw = data[at : at + mime_len]
     at += mime_len
@@ -162,7 +177,7 @@ def decode_offer(data: bytes) -> FileOffer:
     try:
         mime = mime_raw.decode("ascii")
         name = name_raw.decode("utf-8")
-        return FileOffer(size, block_bytes, file_hash, file_key, mime, name)
+        return FileOffer(size, block_bytes, file_hash, file_key, mime, name, group_id)
     except (UnicodeDecodeError, ValueError) as exc:
         raise FileWireError(f"file offer refused: {exc}", code="file-bad-offer") from None
 

@@ -72,10 +72,20 @@ class FileStore:
         self._add_message = add_message  # Profile.add_message: knows about no-history mode
         self._keeps_history = keeps_history
 
-    def add(self, transfer: StoredTransfer, *, sender: str) -> bool:
+    def add(
+        self,
+        transfer: StoredTransfer,
+        *,
+        sender: str,
+        sender_key: bytes | None = None,
+        history: bool = True,
+    ) -> bool:
         """Store a new transfer and (history on) its history row, in one transaction.
 
-        ``sender`` is the history row's sender label (as for a message). Returns
+        ``sender`` is the history row's sender label (as for a message), ``sender_key``
+        its key (a group member's file). ``history=False``: no row of its own (a
+        member's copy of a file I send to a group: the group's one row is stored by
+        the caller, in the same batch). Returns
         False, and changes nothing, for a transfer id seen before (a repeated
         offer). Raises TooManyTransfers past MAX_UNFINISHED_PER_PEER unfinished
         transfers with this peer, ValueError for out-of-bound fields.
@@ -98,8 +108,9 @@ class FileStore:
                 if transfer.direction is Direction.OUT
                 else DeliveryState.DELIVERED,
                 kind=MessageKind.FILE,
+                sender_key=sender_key,
             )
-            if not self._add_message(message):  # the id is a message's already
+            if history and not self._add_message(message):  # the id is a message's already
                 return False
             self._conn.execute(
                 f"INSERT INTO transfers ({_COLUMNS})"  # noqa: S608 - fixed columns

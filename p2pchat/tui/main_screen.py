@@ -52,6 +52,7 @@ from p2pchat.node.events import (
     SessionChanged,
 )
 from p2pchat.store import StoreError
+from p2pchat.store.conversation_id import GROUP_PREFIX
 from p2pchat.tui.chat_pane import ChatPane
 from p2pchat.tui.confirm_screen import ConfirmScreen
 from p2pchat.tui.conversation_log import HISTORY_PAGE, ConversationLog, Conversations
@@ -296,13 +297,15 @@ class MainScreen(Screen[None]):
     # -- files ---------------------------------------------------------------------
 
     def _file_event(self, event: FileEvent) -> None:
-        # Step 1: files go between contacts only, whose conversation's label is their id.
-        label = event.peer_id
+        # A contact's or guest's conversation is labelled by its id; a group's file
+        # (one transfer per member) shows in the group's conversation.
+        label = _file_label(event.conversation, event.peer_id)
         direction = "in" if isinstance(event, FileOffered) else event.direction
         self.transfers.apply(event)
-        self._transfer_line(label, event.transfer_id, direction)
+        self._transfer_line(label, event.transfer_id, direction,
+                            sender=self.roster.name_of(event.peer_id))  # fmt: skip
         name = one_line(event.name, 40)
-        who = one_line(self.roster.name_of(label), 30)
+        who = one_line(self.roster.name_of(event.peer_id), 30)
         if isinstance(event, FileOffered):
             self.notify(
                 f"{who} offers {name} ({size_text(event.size)}; {one_line(event.reason, 60)}):"
@@ -333,12 +336,17 @@ class MainScreen(Screen[None]):
         if self.current is not None:
             self._redraw_chat_if(self.current)
 
-    def _transfer_line(self, label: str, transfer_id: str, direction: str) -> None:
+    def _transfer_line(
+        self, label: str, transfer_id: str, direction: str, *, sender: str | None = None
+    ) -> None:
         """The transfer's place in its conversation: its history row if history has
         it (read first), else now."""
         log = self.conversations.log(label)
         self._seed(label, log)
-        sender = self.me.name if direction == "out" else self.roster.name_of(label)
+        if direction == "out":
+            sender = self.me.name
+        elif sender is None:
+            sender = self.roster.name_of(label)
         known = self.transfers.get(transfer_id)
         log.transfer(transfer_id, direction, sender, int(self.clock() * 1000),
                      known.name if known else "")  # fmt: skip
@@ -346,8 +354,9 @@ class MainScreen(Screen[None]):
     def _track(self, view: FileView) -> None:
         """A view the node answered with (send, accept, cancel)."""
         self.transfers.set_view(view)
-        self._transfer_line(view.peer_id, view.transfer_id, view.direction)
-        self._redraw_chat_if(view.peer_id)
+        label = _file_label(view.conversation, view.peer_id)
+        self._transfer_line(label, view.transfer_id, view.direction, sender=view.peer_name)
+        self._redraw_chat_if(label)
 
     async def _refresh_files(self) -> None:
         views = await self._call(self.api.async_files())
@@ -371,9 +380,13 @@ class MainScreen(Screen[None]):
         if label is None:
             self.notify("Open a contact's conversation first, then press f.")
             return
+        group = self.roster.groups.get(label)
+        if group is not None:  # each LAN member gets its own transfer
+            self._send_file(label, group.name)
+            return
         contact = self.roster.contacts.get(label)
         if contact is None:
-            self.notify("Files to groups and guests come in a later step.", severity="warning")
+            self.notify("Files to guests come in a later step.", severity="warning")
             return
         self._send_file(label, contact.name)
 
@@ -382,9 +395,14 @@ class MainScreen(Screen[None]):
         path = await self.app.push_screen_wait(SendFileScreen(name))
         if path is None:
             return
-        view = await self._call(self.api.async_send_file(label, path))
-        if view is not None:
+        sent = await self._call(self.api.async_send_files(label, path))
+        if sent is None:
+            return
+        for view in sent.files:
             self._track(view)
+        if sent.not_sent_to:  # a group's browser guests: not yet
+            names = one_line(", ".join(sent.not_sent_to), 60)
+            self.notify(f"Not sent to guests: {names}.", severity="warning")
 
     def action_accept_file(self) -> None:
         transfer = self._last_transfer(lambda t: t.direction == "in" and t.state == "offered")
@@ -791,3 +809,8 @@ class MainScreen(Screen[None]):
         except (UserError, StoreError) as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return None
+
+
+def _file_label(conversation: str, peer_id: str) -> str:
+    """Where a transfer shows: its group's conversation, else its peer's."""
+    return conversation if conversation.startswith(GROUP_PREFIX) else peer_id

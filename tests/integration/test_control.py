@@ -729,6 +729,7 @@ def test_history_json_and_limit(profile_dir: Path, capsys: pytest.CaptureFixture
         "timestamp_ms": 1_795_000_000_002,
         "text": "are you there?",
         "delivery": "pending",
+        "kind": "text",
     }
 
 

@@ -24,6 +24,7 @@ from p2pchat.control.api import (
     InviteView,
     PeerView,
     SafetyView,
+    SentFilesView,
     SentView,
     StatusView,
 )
@@ -139,6 +140,27 @@ class FakeNode:
         return results
 
     # -- files: the node's answers and events, without bytes moving ---------------------
+
+    async def async_send_files(self, peer: str, path: str) -> SentFilesView:
+        group = self.groups.get(peer)
+        if group is None:
+            return SentFilesView([await self.async_send_file(peer, path)])
+        self.calls.append(("send_files", (peer, path)))
+        size = _file_size(path)
+        if size is None:
+            raise UserError(f"no such file: {path}")
+        views = []
+        for member in group.members:  # the node's rule: one transfer per other LAN member
+            if member.me or member.kind != "lan":
+                continue
+            transfer_id = f"f1{len(self.files) + 1:030x}"
+            view = FileView(transfer_id, group.conversation, member.peer_id, member.name, "out",
+                            Path(path).name, size, 0, "queued", path, None,
+                            group=group.name)  # fmt: skip
+            self.files[transfer_id] = view
+            views.append(view)
+        guests = [m.name for m in group.members if m.kind == "guest"]
+        return SentFilesView(views, guests)
 
     async def async_send_file(self, peer: str, path: str) -> FileView:
         self.calls.append(("send_file", (peer, path)))

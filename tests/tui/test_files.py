@@ -154,18 +154,33 @@ def test_the_path_check_expands_the_home_folder(
     assert check_path("   ") == "type the path of a file"
 
 
-async def test_f_in_a_group_or_with_nothing_open_says_why_not() -> None:
+async def test_f_with_nothing_open_says_why_not() -> None:
     node = FakeNode()
-    group = node.join_group("climbing", BOB, [])
     app = MainScreenApp(node, FakeHistory())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
         app.main.action_send_file()
-        app.main.open_conversation(group.conversation)
-        app.main.action_send_file()
         await pilot.pause(0.1)
         assert not isinstance(app.screen, SendFileScreen)
-        assert "Files to groups and guests come in a later step." in toasts(app)
+        assert "Open a contact's conversation first, then press f." in toasts(app)
+
+
+async def test_f_in_a_group_sends_to_each_member_in_the_group_conversation(
+    tmp_path: Path,
+) -> None:
+    node = FakeNode()
+    group = node.join_group("climbing", BOB, [])
+    app = MainScreenApp(node, FakeHistory())
+    (tmp_path / "topo.pdf").write_text("route")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        app.main.open_conversation(group.conversation)
+        app.main.action_send_file()
+        await until(pilot, lambda: isinstance(app.screen, SendFileScreen), "the dialog")
+        await pilot.press(*str(tmp_path / "topo.pdf"), "enter")
+        await until(pilot, lambda: "↑ topo.pdf" in shown(app), "the outgoing line")
+        assert ("send_files", (group.conversation, str(tmp_path / "topo.pdf"))) in node.calls
+        assert [v.group for v in node.files.values()] == ["climbing"]  # bob, the one other
 
 
 async def test_o_without_xdg_open_shows_the_folder_and_copies_it(

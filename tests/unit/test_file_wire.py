@@ -53,7 +53,7 @@ def _with(offset: int, fmt: str, value: int) -> bytes:
         (b"", "file-bad-offer"),
         (OFFER.encode()[:-1], "file-bad-offer"),
         (OFFER.encode() + b"\x00", "file-bad-offer"),
-        (_with(0, ">B", 2), "file-version"),
+        (_with(0, ">B", 3), "file-version"),  # 2 is a group offer
         (_with(1, ">Q", 2**40 + 1), "file-bad-offer"),
         (_with(9, ">I", 32_768), "file-bad-offer"),  # below 64 KiB
         (_with(9, ">I", 2**21), "file-bad-offer"),  # above 1 MiB
