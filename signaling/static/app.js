@@ -57,7 +57,7 @@ import {
   withOwnChain,
 } from "./group.js";
 import { FileTransfers, State as FileState } from "./files.js";
-import { relayChunkOf, sendRelayChunk } from "./relay_files.js";
+import { FILE, relayChunkOf, sendRelayChunk } from "./relay_files.js";
 
 const SIGNAL = 0x01;
 const RELAY = 0x02;
@@ -479,8 +479,9 @@ class Attempt {
       this.onAnswer(payload).catch((err) => this.hooks.unexpected(err));
     } else if (bytes[0] === RELAY && this.path === "relay") {
       this.onStreamData(payload);
-    } else if (relayChunkOf(bytes) !== null && this.path === "relay") {
-      if (this.session.files) this.hooks.fileChunk(relayChunkOf(bytes));
+    } else if (bytes[0] === FILE && this.path === "relay") {
+      const chunk = relayChunkOf(bytes);
+      if (chunk !== null && this.session.files) this.hooks.fileChunk(chunk);
     } else {
       console.warn("p2pchat: ignored a relay message of type", bytes[0], "on path", this.path);
     }

@@ -27,5 +27,5 @@ export async function sendRelayChunk(ws, data, { low, usable, sleep = pause }) {
 
 /** A FILE message from the socket: its chunk (the bytes after the type), else null. */
 export function relayChunkOf(bytes) {
-  return bytes.length > 1 && bytes[0] === FILE ? bytes.subarray(1) : null;
+  return bytes.length > 1 && bytes[0] === FILE ? bytes.slice(1) : null;
 }
