@@ -61,6 +61,7 @@ const files = new Map([
   ["file_crypto.js", read(path.join(here, "src", "file_crypto.js"))],
   ["file_transfer.js", read(path.join(here, "src", "file_transfer.js"))],
   ["file_names.js", read(path.join(here, "src", "file_names.js"))],
+  ["relay_files.js", read(path.join(here, "src", "relay_files.js"))],
   [
     "sodium.js",
     replaceOnce(

@@ -15,8 +15,10 @@ Routes
     The page's assets; no listing, symlinks never followed outside the directory.
 ``GET /ws/{room_id}``
     The guest WebSocket (docs/guest-protocol.md): binary messages whose first byte is
-    ``0x01`` SIGNAL or ``0x02`` RELAY, handed whole (type byte included) to the
-    owner. A room that is not live: close 4404 ``link not valid``.
+    ``0x01`` SIGNAL, ``0x02`` RELAY or ``0x03`` FILE, handed whole (type byte included)
+    to the owner (FILE messages have a byte budget: past it the server reads more
+    slowly, it never closes the guest).
+    A room that is not live: close 4404 ``link not valid``.
 ``GET /owner/{room_id}`` (standalone mode only, ``owner=None``)
     The owner WebSocket, see below.
 
@@ -44,7 +46,8 @@ guests gets ``{"type": "owner_left"}`` and a close (1001).
 Binary framing on the owner socket (``id`` = the guest connection id, 8 bytes, the
 same bytes as :attr:`GuestConnection.id` in hex)::
 
-    0x01 SIGNAL / 0x02 RELAY  both ways   [type][id][payload]
+    0x01 SIGNAL / 0x02 RELAY / 0x03 FILE
+                              both ways   [type][id][payload]
                               server→owner: a guest sent [type][payload]
                               owner→server: send [type][payload] to that guest
     0x10 GUEST_OPENED  server→owner  [0x10][id][guest address, UTF-8]
@@ -76,7 +79,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from signaling.bounds import AddressBuckets, Outbox, TokenBucket
+from signaling.bounds import AddressBuckets, ByteBudget, Outbox, TokenBucket
 from signaling.connection_caps import ConnectionCaps
 from signaling.rooms import RoomLimitError, RoomRegistry, is_valid_room_id
 
@@ -84,7 +87,8 @@ logger = logging.getLogger(__name__)
 
 TYPE_SIGNAL: Final = 0x01
 TYPE_RELAY: Final = 0x02
-GUEST_TYPES: Final = frozenset({TYPE_SIGNAL, TYPE_RELAY})
+TYPE_FILE: Final = 0x03  # one sealed file chunk (relay path), either way
+GUEST_TYPES: Final = frozenset({TYPE_SIGNAL, TYPE_RELAY, TYPE_FILE})
 OWNER_GUEST_OPENED: Final = 0x10
 OWNER_GUEST_CLOSED: Final = 0x11
 OWNER_CLOSE_GUEST: Final = 0x12
@@ -163,7 +167,14 @@ class Limits:
     connections_per_room: int = 8  # guest WebSockets per room
     total_connections: int = 512  # guest WebSockets in all
     messages_per_second: float = 50.0  # per guest WebSocket, token bucket...
-    message_burst: int = 100  # ...with this many tokens
+    message_burst: int = 100  # ...with this many tokens (FILE messages: the next three)
+    # FILE messages from one guest: bytes a second and a burst (two windows of chunks);
+    # past it the server waits before reading on (the page's socket buffer fills up and
+    # its sender waits), so a file is slowed, never cut. Each message costs at least
+    # file_message_min_bytes, so tiny messages cannot make it a flood of hook calls.
+    file_bytes_per_second: float = 32.0 * 1024 * 1024
+    file_burst_bytes: int = 2 * 1024 * 1024
+    file_message_min_bytes: int = 4096
     send_queue_bytes: int = 1024 * 1024  # queued towards one guest; over it: disconnect
     send_queue_messages: int = 512
     requests_per_second: float = 20.0  # HTTP requests per client address (bucket)
@@ -200,6 +211,12 @@ class GuestConnection(Protocol):
         message (local misuse)."""
         ...
 
+    async def async_wait_queue_below(self, limit: int) -> None:
+        """Return once at most ``limit`` bytes wait to go to this guest (or the
+        connection has gone): a bulk sender (file chunks) waits here, so it never
+        fills the queue towards the disconnect bound and chat stays close behind."""
+        ...
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close after what is queued has been sent."""
         ...
@@ -210,7 +227,7 @@ class OwnerHooks(Protocol):
     loop; must return quickly and never raise for a guest's bad data."""
 
     def on_guest_message(self, room_id: str, guest: GuestConnection, data: bytes) -> None:
-        """A guest sent ``data`` (whole message, type byte first: SIGNAL or RELAY)."""
+        """A guest sent ``data`` (whole message, type byte first: SIGNAL, RELAY or FILE)."""
         ...
 
     def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
@@ -307,6 +324,9 @@ class _GuestSocket:
             logger.info("guest %s is too far behind: disconnecting it", self.id)
             reason = "too far behind: reconnect"
             self.fail(1013, reason, notice=_error_notice(reason))
+
+    async def async_wait_queue_below(self, limit: int) -> None:
+        await self._outbox.async_wait_below(limit)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if not self._closing:
@@ -505,13 +525,20 @@ class _Relay:
         self, ws: web.WebSocketResponse, guest: _GuestSocket, hooks: OwnerHooks
     ) -> tuple[int, str] | None:
         """Receive until the socket closes; a (code, reason) when we must close it."""
-        bucket = TokenBucket(
-            self.limits.messages_per_second, self.limits.message_burst, time.monotonic()
+        limits = self.limits
+        bucket = TokenBucket(limits.messages_per_second, limits.message_burst, time.monotonic())
+        file_budget = ByteBudget(
+            limits.file_bytes_per_second, limits.file_burst_bytes, time.monotonic()
         )
         async for msg in ws:
             if msg.type is aiohttp.WSMsgType.BINARY:
                 data: bytes = msg.data
-                if not bucket.take(time.monotonic()):
+                if data[:1] == bytes([TYPE_FILE]):
+                    cost = max(len(data), limits.file_message_min_bytes)
+                    wait = file_budget.take(cost, time.monotonic())
+                    if wait > 0:
+                        await asyncio.sleep(wait)  # read on later: the page's sender waits
+                elif not bucket.take(time.monotonic()):
                     return 1008, "too many messages: slow down"
                 if not data or data[0] not in GUEST_TYPES:
                     return 1003, "unsupported message type"

@@ -27,6 +27,25 @@ class TokenBucket:
         return True
 
 
+class ByteBudget:
+    """``rate`` bytes a second, at most ``burst`` saved up. A message is never refused:
+    :meth:`take` says how long to wait before reading on, so a sender past the budget
+    is slowed down (TCP backpressure), never cut off in the middle of a transfer."""
+
+    __slots__ = ("_burst", "_rate", "_stamp", "_tokens")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self._rate, self._burst = rate, float(burst)
+        self._tokens, self._stamp = float(burst), now
+
+    def take(self, size: int, now: float) -> float:
+        """Spend ``size`` bytes; the seconds to wait until the budget is back at zero."""
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        self._tokens -= size
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+
+
 class AddressBuckets:
     """A token bucket per client address, at most ``max_addresses`` of them (the one
     heard from least recently is forgotten first)."""
@@ -72,7 +91,7 @@ class Outbox:
     socket costs no task. :meth:`close` queues a close after what is queued.
     """
 
-    __slots__ = ("_bytes", "_items", "_max_bytes", "_max_items", "_task", "_ws")
+    __slots__ = ("_bytes", "_items", "_max_bytes", "_max_items", "_task", "_waiters", "_ws")
 
     def __init__(self, ws: Socket, max_bytes: int, max_items: int) -> None:
         self._ws = ws
@@ -80,6 +99,7 @@ class Outbox:
         self._items: deque[bytes | str | _Close] = deque()
         self._bytes = 0
         self._task: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def push(self, item: bytes | str, *, force: bool = False) -> bool:
         """Queue ``item``; False (nothing queued) when over the bounds. ``force``
@@ -102,6 +122,20 @@ class Outbox:
         """Drop what is queued; a send in progress finishes."""
         self._items.clear()
         self._bytes = 0
+        self._wake()
+
+    async def async_wait_below(self, limit: int) -> None:
+        """Return once at most ``limit`` bytes are queued (or the queue was dropped):
+        a bulk sender waits here instead of filling the queue to its bound."""
+        if self._bytes <= limit:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((limit, waiter))
+        try:
+            await waiter
+        finally:
+            if not waiter.done():  # cancelled: forget it
+                self._waiters = [w for w in self._waiters if w[1] is not waiter]
 
     def cancel(self) -> None:
         """Drop what is queued and stop a send in progress."""
@@ -132,7 +166,22 @@ class Outbox:
                     await self._ws.send_bytes(item)
                 else:
                     await self._ws.send_str(item)
+                self._wake()
         except (ConnectionError, RuntimeError):
             self.clear()  # the socket is going away; its reader cleans up
         finally:
             self._task = None
+            self._wake()
+
+    def _wake(self) -> None:
+        if not self._waiters:
+            return
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for limit, waiter in self._waiters:
+            if waiter.done():
+                continue
+            if self._bytes <= limit:
+                waiter.set_result(None)
+            else:
+                keep.append((limit, waiter))
+        self._waiters = keep

@@ -69,6 +69,10 @@ class RemoteGuest:
             logger.info("guest %s: the server is too far behind, closing the guest", self.id)
             self.close(1013, "too far behind: reconnect")
 
+    async def async_wait_queue_below(self, limit: int) -> None:
+        # One queue towards the server for all guests of the room: it is what fills up.
+        await self._room.outbox.async_wait_below(limit)
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._closed:
             return

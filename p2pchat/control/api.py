@@ -130,7 +130,7 @@ class FileView:
     path: str | None  # out: the source; in: the final file once done
     error: str | None
     bytes_sent_total: int = 0  # out: sent in this run of the node, resends included
-    # Which path carried this run's chunks: "direct" (TCP), "datachannel", "mixed", "" (none)
+    # Which path carried this run's chunks: "direct" (TCP), "datachannel", "relay", "mixed", "" (none)
     path_used: str = ""
     group: str | None = None  # a group's file: the group's name (conversation: group:<id>)
 

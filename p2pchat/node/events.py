@@ -274,7 +274,7 @@ class FileDone(NodeEvent):
     size: int
     path: str
     bytes_sent_total: int = 0
-    path_used: str = ""  # "direct" (TCP), "datachannel" or "mixed": what carried the chunks
+    path_used: str = ""  # "direct" (TCP), "datachannel", "relay" or "mixed": what carried them
 
 
 @dataclass(frozen=True)

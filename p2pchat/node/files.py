@@ -87,6 +87,7 @@ LIST_LIMIT = 200  # `files` shows at most this many (newest first)
 MIN_ID_PREFIX = 4
 _NOT_HASHED = bytes(32)  # an outgoing transfer's hash until send-file has read the file
 _IN_PROGRESS = (TransferState.ACCEPTED, TransferState.RECEIVING)
+_PATH_NAMES = ("direct", "datachannel", "relay")  # what carried chunks: path_used
 # The handshake info entry of a node that takes file chunks over a direct TCP path
 # (FILE_CONTROL DIRECT, transport/direct_files.py): only such a peer is offered one.
 DIRECT_CAPABILITY = ("fdirect", "1")
@@ -124,7 +125,8 @@ class LanFiles:
         self._accepting = asyncio.Lock()
         # The direct TCP path for chunks from native LAN peers (None: not listening).
         self._listener: DirectFilesListener | None = None
-        self._path_bytes: dict[bytes, list[int]] = {}  # transfer id → [direct, data channel]
+        # transfer id → bytes by path: [direct, data channel, relay] (_PATH_NAMES)
+        self._path_bytes: dict[bytes, list[int]] = {}
 
     # -- NodeApi ---------------------------------------------------------------------
 
@@ -523,7 +525,7 @@ class LanFiles:
         resent from the receiver's next ACCEPT."""
         if sender.link.state != "open":
             raise TransportError("the session with this peer closed")
-        counts = self._path_bytes.setdefault(sender.stored.transfer_id, [0, 0])
+        counts = self._path_bytes.setdefault(sender.stored.transfer_id, [0, 0, 0])
         if sender.opening:  # DIRECT came with the ACCEPT: the stream is ≤ 2 s away
             await sender.settled.wait()
         direct = sender.direct
@@ -540,7 +542,7 @@ class LanFiles:
             counts[0] += len(chunk)
             return
         await sender.link.async_send_file_chunk(chunk)
-        counts[1] += len(chunk)
+        counts[_PATH_NAMES.index(sender.link.chunk_path)] += len(chunk)
 
     def _on_direct(self, link: PeerLink, transfer: StoredTransfer, control: FileControl) -> None:
         """The receiver offers a direct TCP path for a transfer we are sending."""
@@ -879,7 +881,7 @@ class LanFiles:
         if receiver.link.state != "open":
             return
         self._take_chunk(receiver, data)
-        self._path_bytes.setdefault(tid, [0, 0])[0] += len(data)
+        self._path_bytes.setdefault(tid, [0, 0, 0])[0] += len(data)
 
     def _on_direct_closed(self, receiver: _Receiver, reason: str) -> None:
         """The direct stream ended: unless the transfer did, ACCEPT(verified) again, and
@@ -929,7 +931,8 @@ class LanFiles:
         except FileWireError as exc:
             self._fail_receiving(link, receiver.stored, f"bad data from the sender ({exc.code})")
             return
-        self._path_bytes.setdefault(receiver.stored.transfer_id, [0, 0])[1] += len(data)
+        counts = self._path_bytes.setdefault(receiver.stored.transfer_id, [0, 0, 0])
+        counts[_PATH_NAMES.index(link.chunk_path)] += len(data)
 
     def _take_chunk(self, receiver: _Receiver, data: bytes) -> None:
         """One chunk into its transfer (raises FileWireError); a whole block is written."""
@@ -1216,12 +1219,12 @@ class LanFiles:
         return self.group_name(group_id) or transfer.conversation
 
     def _path_used(self, tid: bytes) -> str:
-        """Which path carried this run's chunks of it: "direct", "datachannel", "mixed"
-        or "" (none yet)."""
-        direct, channel = self._path_bytes.get(tid, (0, 0))
-        if direct and channel:
-            return "mixed"
-        return "direct" if direct else "datachannel" if channel else ""
+        """Which path carried this run's chunks of it: "direct", "datachannel", "relay"
+        (a guest's socket), "mixed" or "" (none yet)."""
+        used = [
+            name for name, n in zip(_PATH_NAMES, self._path_bytes.get(tid, ()), strict=False) if n
+        ]
+        return "mixed" if len(used) > 1 else used[0] if used else ""
 
     def _failed(self, transfer: StoredTransfer, reason: str) -> FileFailed:
         return FileFailed(

@@ -56,6 +56,10 @@ logger = logging.getLogger(__name__)
 
 SIGNAL = 0x01
 RELAY = 0x02
+FILE = 0x03  # one sealed file chunk on the relay path (docs/guest-protocol.md "Files")
+# File chunks queued towards a guest's socket before the sender waits: like the data
+# channel's bufferedAmount bound, so a chat frame is never stuck behind more than this.
+RELAY_FILE_QUEUE_BYTES = 256 * 1024
 MAX_WAITING = 32
 GUEST_ID_BYTES = 16
 # Our close for a probe (a new guest's page asking before its Join form) when the
@@ -95,6 +99,12 @@ class RelayChannel:
 
     async def async_drain(self) -> None:
         await asyncio.sleep(0)  # the server bounds its queue per guest
+
+    async def async_send_file_chunk(self, data: bytes) -> None:
+        """One sealed chunk as a FILE message, once the socket's queue has room: the
+        sender never outruns the guest (the server would disconnect it at its bound)."""
+        await self._connection.async_wait_queue_below(RELAY_FILE_QUEUE_BYTES)
+        self._connection.send(bytes([FILE]) + data)
 
     async def async_close(self) -> None:
         self._connection.close(1000, "session ended")
@@ -246,11 +256,6 @@ class GuestHost:
             raise UserError(f"no guest {label.strip()} in this run; guests: {known}")
         if guest.state == "past":
             raise UserError(f"{guest.label} ({guest.name}) left: files go to a guest in the chat")
-        if guest.link is not None and guest.link.path == "relay":
-            raise UserError(
-                f"{guest.label} ({guest.name}) is on the relay path: files go to a guest"
-                " only over a direct connection (the relay path for files is a later step)"
-            )
         if guest.invite.group_id is not None:
             raise UserError(f"{guest.label} came in through a group invite: no files for them yet")
         assert self.files is not None
@@ -321,6 +326,11 @@ class GuestHost:
             if link is not None:
                 link.feed_relay(data[1:])
             return
+        if data[0] == FILE:
+            link = self._by_connection.get(guest.id)
+            if link is not None:  # else a late chunk of a session that ended: dropped
+                link.feed_relay_file(data[1:])
+            return
         if data[0] == SIGNAL and guest.id not in self._offered:
             # One handshake per socket: a second offer would start another peer
             # connection for nothing (the page opens a new socket to start over).
@@ -347,7 +357,7 @@ class GuestHost:
             connection.close(4404, "link not valid")
             return
         # Group frames only on a group invite's sessions: a 1:1 guest stays as before.
-        # Files for 1:1 guests (a group's files are a later step), on the direct path only.
+        # Files for 1:1 guests (a group's files are a later step), on either path.
         session = Session(
             Role.RESPONDER,
             LinkEnvelopes(invite.secret.envelope_key, invite.guard),
@@ -441,7 +451,6 @@ class GuestHost:
             # (the guest's socket), end to end encrypted all the same.
             link.relay_reason = _relay_reason(exc)
             answer_sdp, info["path"] = RELAY_ONLY_SDP, "relay"
-            session.withhold_files()  # no files channel there: the answer says no files=1
         if guest.invite.revoked:  # revoked while we made the answer: nothing may open
             guest.invite.release(guest.guest_id)
             self._refused(guest, _REFUSALS[Admission.REFUSE_REVOKED])

@@ -88,6 +88,11 @@ class PeerLink:
     def peer_key(self) -> bytes:
         return self.peer_ref
 
+    @property
+    def chunk_path(self) -> str:
+        """What carries this session's file chunks (a transfer's ``path_used``)."""
+        return "datachannel"
+
     # -- wiring ----------------------------------------------------------------
 
     def attach(self, link: DataChannelLink) -> None:
@@ -240,14 +245,22 @@ class PeerLink:
         task.add_done_callback(self._tasks.discard)
 
 
+class RelayFiles(Channel, Protocol):
+    """The guest relay also carries file chunks (FILE messages beside RELAY ones)."""
+
+    async def async_send_file_chunk(self, data: bytes) -> None: ...
+
+
 class GuestLink(PeerLink):
-    """A browser guest's session: the guest's header picks the path (direct or relay)."""
+    """A browser guest's session: the guest's header picks the path (direct or relay).
+    On the relay, file chunks go as their own socket messages (FILE), apart from the
+    secret stream (RELAY)."""
 
     def __init__(
         self,
         guest_ref: bytes,
         session: Session,
-        relay: Channel,
+        relay: RelayFiles,
         *,
         on_event: Callable[[PeerLink, Event], None],
         on_closed: Callable[[PeerLink, str], None],
@@ -272,6 +285,25 @@ class GuestLink(PeerLink):
     def feed_relay(self, data: bytes) -> None:
         self._feed_via(self.relay, "relay", data)
 
+    def feed_relay_file(self, data: bytes) -> None:
+        """A FILE message from the guest's socket: a chunk, if the session is there."""
+        if self.path == "relay":
+            self._on_file_chunk(data)
+
+    @property
+    def chunk_path(self) -> str:
+        return "relay" if self.path == "relay" else "datachannel"
+
+    async def async_send_file_chunk(self, data: bytes) -> None:
+        if self.path != "relay":
+            await super().async_send_file_chunk(data)
+            return
+        if self.state != "open":
+            raise TransportError("no open link to this guest")
+        await self.relay.async_send_file_chunk(data)
+        if self.state != "open":  # the socket went while we waited for room
+            raise TransportError("the guest's connection closed")
+
     def direct_closed(self) -> None:
         if self.path == "direct":
             self.link_closed()
@@ -282,8 +314,6 @@ class GuestLink(PeerLink):
             self._channel = channel
             if path == "direct":
                 self._lan = self.direct  # its files channel carries the chunks
-            else:
-                self.session.withhold_files()  # no files channel on the relay
             self.feed(data)  # the guest's stream header
             if self.state == "closed":
                 return

@@ -16,9 +16,10 @@
 // GROUP_MESSAGE (group.js) and sends its own as signed group messages. A 1:1 invite never
 // gets a list and chats with TEXT frames as before.
 //
-// Files (docs/guest-protocol.md, "Files"): the offer announces files=1; only an owner that
-// answers files=1, on the direct path, gets the file button, drag-and-drop and offers
-// (files.js). Chunks go on a second, pre-negotiated channel "p2pchat-files" (id 2).
+// Files (docs/guest-protocol.md, "Files"): the offer announces files=1; an owner that
+// answers files=1 gets the file button, drag-and-drop and offers (files.js). Chunks go on
+// a second, pre-negotiated channel "p2pchat-files" (id 2) on the direct path, and as FILE
+// (0x03) socket messages on the relay path (relay_files.js).
 
 // First: take the secret out of the address bar (no dependencies, runs at once).
 import { forgetFragment, linkFragment, pathRoomId } from "./fragment.js";
@@ -56,6 +57,7 @@ import {
   withOwnChain,
 } from "./group.js";
 import { FileTransfers, State as FileState } from "./files.js";
+import { FILE, relayChunkOf, sendRelayChunk } from "./relay_files.js";
 
 const SIGNAL = 0x01;
 const RELAY = 0x02;
@@ -477,6 +479,9 @@ class Attempt {
       this.onAnswer(payload).catch((err) => this.hooks.unexpected(err));
     } else if (bytes[0] === RELAY && this.path === "relay") {
       this.onStreamData(payload);
+    } else if (bytes[0] === FILE && this.path === "relay") {
+      const chunk = relayChunkOf(bytes);
+      if (chunk !== null && this.session.files) this.hooks.fileChunk(chunk);
     } else {
       console.warn("p2pchat: ignored a relay message of type", bytes[0], "on path", this.path);
     }
@@ -573,9 +578,11 @@ class Attempt {
     this.onStreamData(new Uint8Array(event.data));
   }
 
-  /** Chunks count only on the direct path with an owner that announced files. */
+  /** Chunks count only with an owner that announced files, on the path in use. */
   get filesUsable() {
-    return this.isOpen && this.path === "direct" && this.session.files && this.filesDc.readyState === "open";
+    if (!this.isOpen || !this.session.files) return false;
+    if (this.path === "relay") return this.ws.readyState === WebSocket.OPEN;
+    return this.path === "direct" && this.filesDc.readyState === "open";
   }
 
   onFilesMessage(event) {
@@ -597,8 +604,12 @@ class Attempt {
     };
   }
 
-  /** One chunk on the files channel, once its buffer is under FILES_BUFFER_LOW. */
+  /** One chunk on the files channel (relay: the socket), once its buffer is under FILES_BUFFER_LOW. */
   async sendFileChunk(data) {
+    if (this.path === "relay") {
+      await sendRelayChunk(this.ws, data, { low: FILES_BUFFER_LOW, usable: () => this.isOpen });
+      return;
+    }
     const dc = this.filesDc;
     while (!this.ended && dc.readyState === "open" && dc.bufferedAmount > FILES_BUFFER_LOW) {
       await bufferedLow(dc);

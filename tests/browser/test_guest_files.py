@@ -1,9 +1,8 @@
-"""Browser guests send and receive files (issue 13, direct path): a real ``p2pchat daemon``
-in host 1, headless Chromium in host 2 on a real invite link (docs/guest-protocol.md,
-"Files"). Both directions end with the same SHA-256 on the other side.
-
-The relay path has no files channel: the page hides its File button there and the owner
-does not announce files=1 (files over the relay are a later step).
+"""Browser guests send and receive files (issue 13): a real ``p2pchat daemon`` in host 1,
+headless Chromium in host 2 on a real invite link (docs/guest-protocol.md, "Files").
+Both directions end with the same SHA-256 on the other side, on the direct path and on
+the relay path (UDP dropped in host 2; chunks as FILE socket messages), the latter
+through a recording proxy that must see only ciphertext.
 
 No timing thresholds: the timeouts only catch hangs.
 """
@@ -16,16 +15,18 @@ import random
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LaunchBrowser
+from tests.browser.relay_proxy import RELAY
 from tests.browser.test_guest_chat import (
     CONNECT_MS,
     GuestLan,
+    RelayProxy,
     guest_context,
     join,
     open_link,
@@ -214,22 +215,115 @@ async def test_a_guest_transfer_fails_when_the_node_run_ends(
     assert (view["state"], view["error"]) == ("failed", "the guest left"), view
 
 
-async def test_no_files_on_the_relay_path(
-    files_lan: GuestLan, launch_browser: LaunchBrowser
-) -> None:
+RelayGuest = Callable[[str], Awaitable[tuple[Page, str, RelayProxy]]]
+
+
+@pytest.fixture
+def relay_guest(files_lan: GuestLan, launch_browser: LaunchBrowser) -> Iterator[RelayGuest]:
+    """A guest on the relay path (no UDP for host 2) behind a recording proxy: call it
+    with the guest's name, await the page and its label. The proxy is stopped after."""
     gl = files_lan
+    proxies: list[RelayProxy] = []
+
+    async def start(name: str) -> tuple[Page, str, RelayProxy]:
+        invite = gl.invite()
+        proxy = RelayProxy(gl, invite["url"], "pass")
+        proxies.append(proxy)
+        context = await guest_context(launch_browser, gl)
+        page = await open_link(context, proxy.url)
+        await join(page, name)
+        await wait_connected(page)
+        await expect(page.locator("#path")).to_contain_text("relay")
+        joined = await asyncio.to_thread(
+            gl.wait_event, "guest_joined", invite_id=invite["invite_id"]
+        )
+        assert joined["path"] == "relay", joined
+        return page, joined["peer_id"], proxy
+
     gl.guest_host.drop_udp(100)  # no WebRTC for host 2: relay only
     try:
-        page, label = await joined_guest(gl, launch_browser, "rae")
-        await expect(page.locator("#path")).to_contain_text("relay")
-        await expect(page.locator("#attach")).to_be_hidden()
-        # Nor does the owner offer one there: send-file is refused at once, not queued.
-        result = await asyncio.to_thread(
-            gl.owner.cli, "send-file", label, str(Path(__file__)), "--no-wait"
-        )
-        assert result.returncode == 1, result.stdout
-        assert "relay" in result.stderr, result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        await page.context.close()
+        yield start
     finally:
         gl.guest_host.clear_drops()
+        for proxy in proxies:
+            proxy.stop()
+
+
+FILE = 0x03
+
+
+def assert_only_ciphertext(proxy: RelayProxy, source: Path, seed: int, *, up: bool) -> None:
+    """The proxy forwarded FILE messages the way the file went, and no 48-byte piece of
+    the file (at random places) is anywhere in what it saw."""
+    records = proxy.records()
+    tag = "g" if up else "G"
+    files = [d for t, d in records if t == tag and d[:1] == bytes([FILE])]
+    assert len(files) >= source.stat().st_size // (64 * 1024), len(files)
+    assert any(t == tag and d[:1] == bytes([RELAY]) for t, d in records)  # chat beside it
+    everything = b"".join(data for _, data in records)
+    data = source.read_bytes()
+    rng = random.Random(seed)
+    for _ in range(200):
+        at = rng.randrange(len(data) - 48)
+        assert data[at : at + 48] not in everything, f"the relay saw plaintext (seed {seed})"
+
+
+async def test_relay_guest_sends_a_5mb_png(
+    files_lan: GuestLan, relay_guest: RelayGuest, seed: int
+) -> None:
+    gl = files_lan
+    page, label, proxy = await relay_guest("rae")
+    await expect(page.locator("#attach")).to_be_visible(timeout=CONNECT_MS)
+    source = gl.tmp / f"relay-photo-{seed}.png"
+    digest = png_of_size(source, 5 * MiB, seed)
+    await page.set_input_files("#file-input", str(source))
+    offered = await asyncio.to_thread(
+        gl.wait_event, "file_offered", EVENT_S, peer_id=label, name=source.name
+    )
+    tid = offered["transfer_id"]
+    accepted = await asyncio.to_thread(gl.owner.cli, "files", "accept", tid[:12])
+    assert accepted.returncode == 0, accepted.stderr
+    done = await asyncio.to_thread(
+        gl.wait_event, "file_done", EVENT_S, transfer_id=tid, direction="in"
+    )
+    assert done["path_used"] == "relay", done
+    saved = Path(done["path"])
+    assert saved == gl.tmp / "downloads" / source.name
+    assert sha256_of(saved) == digest, f"seed {seed}"
+    await expect(page.locator(".msg.file.out")).to_have_attribute(
+        "data-state", "done", timeout=FILE_MS
+    )
+    # History has it as a file: its row is the transfer, found by the file's name.
+    hits = gl.owner.cli_json("history", "--search", f"relay-photo-{seed}")["hits"]
+    assert [(h["text"], h["message_id"]) for h in hits] == [(source.name, tid)], hits
+    await page.context.close()
+    await asyncio.sleep(0.5)  # let the proxy write the last frames
+    assert_only_ciphertext(proxy, source, seed, up=True)
+
+
+async def test_relay_guest_receives_20mb(
+    files_lan: GuestLan, relay_guest: RelayGuest, seed: int
+) -> None:
+    gl = files_lan
+    page, label, proxy = await relay_guest("otis")
+    source = gl.tmp / f"relay-report-{seed}.bin"
+    source.write_bytes(random.Random(seed).randbytes(20 * MiB))
+    digest = sha256_of(source)
+    sent = await asyncio.to_thread(gl.owner.cli_json, "send-file", label, str(source), "--no-wait")
+    (view,) = sent
+    entry = page.locator(".msg.file.in")
+    await entry.get_by_role("button", name="Accept").click(timeout=CONNECT_MS)
+    await expect(entry).to_have_attribute("data-state", "done", timeout=FILE_MS)
+    save = entry.locator("a.file-save")
+    async with page.expect_download(timeout=FILE_MS) as download_info:
+        await save.click()
+    download = await download_info.value
+    got = Path(await download.path())
+    assert sha256_of(got) == digest, f"seed {seed}"
+    done = await asyncio.to_thread(
+        gl.wait_event, "file_done", EVENT_S, transfer_id=view["transfer_id"], direction="out"
+    )
+    assert done["path_used"] == "relay", done
+    await page.context.close()
+    await asyncio.sleep(0.5)  # let the proxy write the last frames
+    assert_only_ciphertext(proxy, source, seed, up=False)

@@ -75,6 +75,7 @@ class _Link:
         self.send_lock = asyncio.Lock()
         self.sent_ids: set[bytes] = set()
         self.file_chunk_handler: Callable[[PeerLink, bytes], None] | None = None
+        self.chunk_path = "datachannel"
         self._closed = asyncio.Event()
 
     def send(self, data: bytes) -> None:

@@ -321,7 +321,7 @@ async def test_text_from_a_guest_closes_1003(
     assert owner.messages == []
 
 
-@pytest.mark.parametrize("payload", [b"\x00junk", b"\x03junk", b"\xffjunk"])
+@pytest.mark.parametrize("payload", [b"\x00junk", b"\x04junk", b"\xffjunk"])
 async def test_unknown_message_type_closes_1003(
     start_server: Start, http: aiohttp.ClientSession, payload: bytes
 ) -> None:
@@ -363,6 +363,68 @@ async def test_message_rate_over_the_bucket_closes_1008(
     assert "too many messages" in texts[-1]
     assert len(owner.messages) == 5
     await owner.wait_for(lambda: len(owner.closed) == 1)
+
+
+async def test_file_messages_both_ways_outside_the_message_bucket(
+    start_server: Start, http: aiohttp.ClientSession
+) -> None:
+    """FILE (0x03) chunks go through like RELAY ones, and a file's hundreds of chunks
+    do not spend the chat's message bucket: the guest is not closed mid-file."""
+    owner = FakeOwner()
+    server = await start_server(
+        owner=owner, limits=Limits(messages_per_second=1.0, message_burst=5)
+    )
+    chunk = b"\x03" + bytes(65_608)  # the largest chunk message
+    async with http.ws_connect(ws_url(server, open_room(server))) as ws:
+        for _ in range(40):
+            await ws.send_bytes(chunk)
+        await ws.send_bytes(b"\x02chat")  # chat still has its bucket
+        await owner.wait_for(lambda: len(owner.messages) == 41)
+        assert [d[:1] for _, _, d in owner.messages] == [b"\x03"] * 40 + [b"\x02"]
+        guest = owner.messages[0][1]
+        guest.send(b"\x03sealed")
+        assert (await ws.receive_bytes(timeout=5)) == b"\x03sealed"
+        assert not ws.closed
+    await owner.wait_for(lambda: len(owner.closed) == 1)
+
+
+async def test_file_messages_past_the_byte_budget_are_slowed_not_closed(
+    start_server: Start, http: aiohttp.ClientSession
+) -> None:
+    owner = FakeOwner()
+    limits = Limits(file_bytes_per_second=2 * 1024 * 1024, file_burst_bytes=128 * 1024)
+    server = await start_server(owner=owner, limits=limits)
+    async with http.ws_connect(ws_url(server, open_room(server))) as ws:
+        for i in range(32):  # 2 MiB: 16 times the burst
+            await ws.send_bytes(b"\x03" + bytes([i]) * 65_536)
+        await owner.wait_for(lambda: len(owner.messages) == 32, timeout=30)
+        assert [d[1] for _, _, d in owner.messages] == list(range(32))  # all, in order
+        assert not ws.closed
+
+
+async def test_a_sender_waits_for_room_towards_the_guest(
+    start_server: Start, http: aiohttp.ClientSession
+) -> None:
+    """``async_wait_queue_below``: a bulk sender that waits before each message never
+    hits the queue bound that disconnects a guest."""
+    owner = FakeOwner()
+    limits = Limits(send_queue_bytes=256 * 1024, send_queue_messages=8)
+    server = await start_server(owner=owner, limits=limits)
+    async with http.ws_connect(ws_url(server, open_room(server)), max_msg_size=0) as ws:
+        await ws.send_bytes(b"\x01hi")
+        await owner.wait_for(lambda: bool(owner.messages))
+        guest = owner.messages[0][1]
+
+        async def send_all() -> None:
+            for i in range(64):  # 4 MiB: 16 times the queue bound
+                await guest.async_wait_queue_below(128 * 1024)
+                guest.send(b"\x03" + bytes([i]) * 65_536)
+
+        sender = asyncio.get_running_loop().create_task(send_all())
+        for i in range(64):
+            data = await ws.receive_bytes(timeout=10)
+            assert data[:2] == bytes([3, i])
+        await sender
 
 
 async def test_connections_per_address_per_room_and_in_total_are_capped(
