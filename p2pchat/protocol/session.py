@@ -136,11 +136,6 @@ class Session:
         # FileFrameReceived may; without it we refuse them as a peer from before files.
         self._files = files
 
-    def withhold_files(self) -> None:
-        """Announce and take no file frames from now on: a guest's relay path, which has
-        no files channel (the page shows files only on the direct path)."""
-        self._files = False
-
     @property
     def batching(self) -> bool:
         """Both ends announced batches: every channel message after the header is one."""
