@@ -10,6 +10,7 @@ No timing thresholds: the timeouts only catch hangs.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,7 +55,7 @@ _ENTRY = """([direction, name]) => {
     return {
       state: entry.dataset.state ?? "",
       status: entry.querySelector(".file-status")?.innerText ?? "",
-      buttons: [...entry.querySelectorAll(".file-actions button")].map((b) => b.innerText),
+      buttons: [...entry.querySelectorAll(".file-actions button")].map((b) => b.textContent),
       save: save ? save.getAttribute("download") : null,
       href: save ? save.href : null,
       preview: img ? img.src : null,
@@ -158,3 +159,40 @@ async def test_firefox_guest_receives_a_picture_and_saves_it(
     await asyncio.to_thread(
         gl.wait_event, "file_done", FILE_S, transfer_id=view["transfer_id"], direction="out"
     )
+
+
+# A drop from the desktop, made in the page: dragover then drop on the conversation,
+# with a DataTransfer holding the File. True when the page took both (preventDefault).
+_DROP = """([name, type, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, { type }));
+  const log = document.querySelector("#log");
+  const event = (kind) => new DragEvent(kind, { bubbles: true, cancelable: true, dataTransfer: transfer });
+  const over = !log.dispatchEvent(event("dragover"));
+  const dropped = !log.dispatchEvent(event("drop"));
+  return over && dropped;
+}"""
+
+
+async def test_firefox_guest_drops_a_file_on_the_conversation(
+    fox_lan: GuestLan, launch_firefox: LaunchFirefox, seed: int
+) -> None:
+    gl = fox_lan
+    page, label = await joined_firefox(gl, launch_firefox, "flo")
+    source = gl.tmp / f"dropped-{seed}.png"
+    digest = png_of_size(source, 2 * MiB, seed)
+    b64 = base64.b64encode(source.read_bytes()).decode()
+    assert await page.evaluate(_DROP, [source.name, "image/png", b64]) is True
+
+    offered = await asyncio.to_thread(
+        gl.wait_event, "file_offered", FILE_S, peer_id=label, name=source.name
+    )
+    tid = offered["transfer_id"]
+    accepted = await asyncio.to_thread(gl.owner.cli, "files", "accept", tid[:12])
+    assert accepted.returncode == 0, accepted.stderr
+    done = await asyncio.to_thread(
+        gl.wait_event, "file_done", FILE_S, transfer_id=tid, direction="in"
+    )
+    assert sha256_of(Path(done["path"])) == digest, f"seed {seed}"
+    await entry_in_state(page, "out", source.name, "done")
