@@ -4,9 +4,9 @@
 
 Needs root (network namespaces, as the LAN tests), Debian's Chromium and the built page
 (signaling/static). It makes a two-host LAN (tests/lan/netns.py): a daemon "olivia" in
-host 1, headless Chromium in host 2 joining a real invite link as "pia" (800x600 pixels). The
+host 1, headless Chromium in host 2 joining a real invite link as "pia" (800x760 pixels). The
 owner sends a picture (previewed inline), the guest sends a file, then the owner sends a
-bigger one through a slowed link (tc netem on host 1) so that its progress can be caught:
+bigger one through a slowed link (tc tbf on host 1) so that its progress can be caught:
 
     guest-files-progress.png   the picture done with its preview, a file coming in
     guest-files.png            the same once every file is done, with their Save links
@@ -37,14 +37,15 @@ from tests.lan.chat_nodes import ChatNode
 from tests.lan.netns import Lan
 
 REPO = Path(__file__).resolve().parents[1]
-VIEWPORT = {"width": 800, "height": 600}
+VIEWPORT = {"width": 800, "height": 760}  # the whole conversation in view
 WAIT_MS = 120_000  # a hang, not a speed
 EVENT_S = 120.0
-SLOW_RATE = "24mbit"  # host 1's egress while the big file moves: a few seconds of progress
+# Host 1's egress while the big file moves (a token bucket: netem is not in every kernel).
+SLOW = ("tbf", "rate", "24mbit", "burst", "32kb", "latency", "400ms")
 BIG_BYTES = 24 << 20
 
 
-def landscape_png(path: Path, width: int = 360, height: int = 200) -> None:
+def landscape_png(path: Path, width: int = 320, height: int = 180) -> None:
     """A small picture to preview: sky, sun, hills and a lake (no files from outside)."""
 
     def mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> bytes:
@@ -91,7 +92,12 @@ def wait_event(owner: ChatNode, type_: str, **fields: Any) -> dict[str, Any]:
 
 
 async def shoot(page: Page, path: Path) -> None:
-    await page.evaluate("() => new Promise((r) => requestAnimationFrame(() => r(null)))")
+    # The newest entry wholly in view (entries grow after the log scrolled to them).
+    await page.evaluate("""() => new Promise((resolve) => requestAnimationFrame(() => {
+      const log = document.querySelector("#log");
+      log.scrollTop = log.scrollHeight;
+      requestAnimationFrame(() => resolve(null));
+    }))""")
     shot = await page.screenshot(path=str(path), type="png", animations="disabled", caret="hide")
     print(f"wrote {path} ({len(shot)} bytes)")
 
@@ -128,7 +134,6 @@ async def make(out: Path, tmp: Path) -> None:
                 await expect(page.locator("#attach")).to_be_visible(timeout=WAIT_MS)
 
                 # The owner's picture: accepted on the page, previewed inline.
-                owner.cli("send", label, "The lake this morning:", check=True)
                 owner.cli("send-file", label, str(picture), "--no-wait", check=True)
                 entry = page.locator(".msg.file.in", has_text=picture.name)
                 await entry.get_by_role("button", name="Accept").click(timeout=WAIT_MS)
@@ -145,10 +150,7 @@ async def make(out: Path, tmp: Path) -> None:
                 await expect(mine).to_have_attribute("data-state", "done", timeout=WAIT_MS)
 
                 # A bigger one through a slowed link: caught on its way.
-                owner_host.run(
-                    ["tc", "qdisc", "add", "dev", "eth0", "root", "netem", "rate", SLOW_RATE],
-                    check=True,
-                )
+                owner_host.run(["tc", "qdisc", "add", "dev", "eth0", "root", *SLOW], check=True)
                 owner.cli("send-file", label, str(big), "--no-wait", check=True)
                 entry = page.locator(".msg.file.in", has_text=big.name)
                 await entry.get_by_role("button", name="Accept").click(timeout=WAIT_MS)
