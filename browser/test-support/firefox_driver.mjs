@@ -10,14 +10,21 @@
 // request: {"id", "value"} or {"id", "error"}. In: {"id", "op", ...}:
 //   {"op": "goto", "url"}                         load a page (one tab per driver)
 //   {"op": "eval", "fn", "arg"}                   the JSON value of fn(arg) in the page
+//   {"op": "setFiles", "selector", "paths"}       choose files in an <input type=file>
+//   {"op": "click", "selector"}                   a real mouse click on an element
 //   {"op": "close"}                               close the browser and exit
 // `fn` is a function's source; it runs through BiDi's script.callFunction, not the
 // page's eval, so the page's CSP (no 'unsafe-eval') does not stop it.
+//
+// Downloads (a click on a `download` link) go without a dialog into
+// P2PCHAT_FIREFOX_DOWNLOADS (default $HOME/Downloads): Firefox writes `NAME.part`,
+// then renames it to NAME when the download is complete.
 import { createInterface } from "node:readline";
 
 import puppeteer from "puppeteer-core";
 
 const FIREFOX = process.env.P2PCHAT_FIREFOX ?? "/usr/bin/firefox-esr";
+const DOWNLOADS = process.env.P2PCHAT_FIREFOX_DOWNLOADS ?? `${process.env.HOME}/Downloads`;
 
 function reply(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -29,6 +36,12 @@ const browser = await puppeteer.launch({
   executablePath: FIREFOX,
   headless: true,
   acceptInsecureCerts: true, // the node's self-signed certificate
+  extraPrefsFirefox: {
+    "browser.download.folderList": 2, // 2: the folder in browser.download.dir
+    "browser.download.dir": DOWNLOADS,
+    "browser.download.useDownloadDir": true,
+    "browser.download.always_ask_before_handling_new_types": false,
+  },
 });
 const page = (await browser.pages())[0] ?? (await browser.newPage());
 page.on("console", (msg) => process.stderr.write(`firefox console: ${msg.type()}: ${msg.text()}\n`));
@@ -45,6 +58,15 @@ async function handle(request) {
       const fn = new Function(`return (${request.fn});`)();
       return (await page.evaluate(fn, request.arg ?? null)) ?? null;
     }
+    case "setFiles": {
+      const input = await page.$(request.selector);
+      if (input === null) throw new Error(`no element ${request.selector}`);
+      await input.uploadFile(...request.paths); // BiDi input.setFiles: fires input and change
+      return null;
+    }
+    case "click":
+      await page.click(request.selector);
+      return null;
     case "close":
       await browser.close();
       return null;

@@ -61,6 +61,8 @@ class FirefoxPage:
     def __init__(self, proc: asyncio.subprocess.Process, home: Path) -> None:
         self._proc = proc
         self._home = home
+        #: Where a click on a ``download`` link saves the file (no dialog).
+        self.downloads = home / "Downloads"
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -72,7 +74,12 @@ class FirefoxPage:
     @classmethod
     async def async_launch(cls, host: Host) -> FirefoxPage:
         home = Path(tempfile.mkdtemp(prefix="p2pchat-firefox-"))
-        env = dict(os.environ, HOME=str(home), MOZ_CRASHREPORTER_DISABLE="1")
+        env = dict(
+            os.environ,
+            HOME=str(home),
+            MOZ_CRASHREPORTER_DISABLE="1",
+            P2PCHAT_FIREFOX_DOWNLOADS=str(home / "Downloads"),
+        )
         env.pop("DISPLAY", None)
         proc = await asyncio.create_subprocess_exec(
             *host.exec_argv(["node", str(DRIVER)]),
@@ -96,6 +103,31 @@ class FirefoxPage:
     async def evaluate(self, fn: str, arg: Any = None) -> Any:
         """The JSON value of ``fn(arg)`` in the page (``fn``: a JS function's source)."""
         return await self._call("eval", fn=fn, arg=arg)
+
+    async def set_files(self, selector: str, *paths: Path) -> None:
+        """Choose ``paths`` in the ``<input type=file>`` at ``selector`` (BiDi
+        input.setFiles: the page gets its change event, as from the file picker)."""
+        await self._call("setFiles", selector=selector, paths=[str(p) for p in paths])
+
+    async def click(self, selector: str) -> None:
+        """A real mouse click on the element at ``selector``."""
+        await self._call("click", selector=selector)
+
+    async def wait_download(self, name: str, size: int, *, timeout: float = 120.0) -> Path:
+        """The file a download saved as ``name``, once complete: Firefox writes
+        ``name.part`` and renames it when done."""
+        path = self.downloads / name
+        deadline = time.monotonic() + timeout
+        while not (path.is_file() and path.stat().st_size == size and not _part_of(path).exists()):
+            if time.monotonic() > deadline:
+                found = (
+                    sorted(p.name for p in self.downloads.glob("*"))
+                    if self.downloads.exists()
+                    else []
+                )
+                raise AssertionError(f"firefox: no complete download {name!r}; found {found}")
+            await asyncio.sleep(0.1)
+        return path
 
     async def wait_for(self, fn: str, arg: Any = None, *, timeout: float = 45.0) -> Any:
         """Poll ``fn(arg)`` until it returns something truthy; return that."""
@@ -169,6 +201,10 @@ class FirefoxPage:
         while line := await self._proc.stderr.readline():
             self._stderr.append(line.decode("utf-8", "replace"))
             del self._stderr[:-200]
+
+
+def _part_of(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
 
 
 # -- the guest page (browser/README.md lists its elements) ------------------------------
