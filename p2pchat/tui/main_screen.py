@@ -384,9 +384,17 @@ class MainScreen(Screen[None]):
         if group is not None:  # each LAN member gets its own transfer
             self._send_file(label, group.name)
             return
+        guest = self.roster.guests.get(label)
+        if guest is not None:  # while their page is in the chat: it keeps nothing queued
+            if guest.state != "joined":
+                self.notify(f"{guest.name} is not in the chat now: files go to a guest"
+                            " while their page is open.", severity="warning")  # fmt: skip
+                return
+            self._send_file(label, guest.name)
+            return
         contact = self.roster.contacts.get(label)
         if contact is None:
-            self.notify("Files to guests come in a later step.", severity="warning")
+            self.notify("Open a contact's conversation first, then press f.")
             return
         self._send_file(label, contact.name)
 

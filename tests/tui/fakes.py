@@ -164,16 +164,21 @@ class FakeNode:
 
     async def async_send_file(self, peer: str, path: str) -> FileView:
         self.calls.append(("send_file", (peer, path)))
-        contact = self._contact(peer)
+        if peer.startswith("guest:"):  # as the node: a guest's label is its conversation
+            conversation, peer_id, name = peer, peer, peer
+        else:
+            contact = self._contact(peer)
+            conversation, peer_id = f"contact:{contact.peer_id}", contact.peer_id
+            name = contact.name
         size = _file_size(path)
         if size is None:
             raise UserError(f"no such file: {path}")
         transfer_id = f"f1{len(self.files) + 1:030x}"
-        view = FileView(transfer_id, f"contact:{contact.peer_id}", contact.peer_id, contact.name,
+        view = FileView(transfer_id, conversation, peer_id, name,
                         "out", Path(path).name, size, 0, "queued", path, None)  # fmt: skip
         self.files[transfer_id] = view
         await self.queue.put(
-            FileProgress(transfer_id, view.conversation, contact.peer_id, "out", view.name,
+            FileProgress(transfer_id, view.conversation, peer_id, "out", view.name,
                          "queued", 0, size, 0, None)
         )  # fmt: skip
         return view

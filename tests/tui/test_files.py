@@ -230,3 +230,37 @@ def test_a_late_progress_event_does_not_reopen_a_finished_transfer() -> None:
     transfers.apply(FileDone(TID, "c", BOB.peer_id, "in", "holiday.jpg", 3 * MB, "/d/h.jpg"))
     after = transfers.apply(progress(2 * MB))
     assert (after.state, after.bytes_done, after.path) == ("done", 3 * MB, "/d/h.jpg")
+
+
+async def test_f_with_a_guest_sends_while_their_page_is_in_the_chat(tmp_path: Path) -> None:
+    node = FakeNode()
+    invite = await node.async_invite(expires_s=900, uses=1, label=None, approve=False)
+    app = MainScreenApp(node, FakeHistory())
+    (tmp_path / "map.png").write_text("x")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        await node.queue.put(node.guest_joins(invite.invite_id, "guest:q7fz2k", "Grandma"))
+        await until(pilot, lambda: "guest:q7fz2k" in app.main.roster.guests, "the guest")
+        app.main.open_conversation("guest:q7fz2k")
+        app.main.action_send_file()
+        await until(pilot, lambda: isinstance(app.screen, SendFileScreen), "the dialog")
+        await pilot.press(*str(tmp_path / "map.png"), "enter")
+        await until(pilot, lambda: "↑ map.png" in shown(app), "the outgoing line")
+        assert ("send_file", ("guest:q7fz2k", str(tmp_path / "map.png"))) in node.calls
+
+
+async def test_f_with_a_guest_who_left_says_why_not() -> None:
+    node = FakeNode()
+    invite = await node.async_invite(expires_s=900, uses=1, label=None, approve=False)
+    app = MainScreenApp(node, FakeHistory())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        await node.queue.put(node.guest_joins(invite.invite_id, "guest:q7fz2k", "Grandma"))
+        await until(pilot, lambda: "guest:q7fz2k" in app.main.roster.guests, "the guest")
+        guest = app.main.roster.guests["guest:q7fz2k"]
+        app.main.roster.guests["guest:q7fz2k"] = replace(guest, state="left")
+        app.main.open_conversation("guest:q7fz2k")
+        app.main.action_send_file()
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, SendFileScreen)
+        assert any("Grandma is not in the chat now" in t for t in toasts(app))
