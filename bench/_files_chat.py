@@ -130,7 +130,7 @@ def figures(chat: dict[str, Any], size_label: str) -> list[dict[str, Any]]:
             rows.append(
                 figure(
                     f"files.chat.{case}_{q}",
-                    f"chat during a {size_label} file over the {case} path: message RTT {q}"
+                    f"chat during a {size_label} transfer, {case} path: message RTT {q}"
                     f" ({c['counted']} messages sent while it moved)",
                     rtt.get(f"{q}_ms") if ok else None, "ms",
                     baseline=f"idle RTT {q} + one {BLOCK_BYTES // 1024} KiB block at"
