@@ -23,7 +23,12 @@ For each size in ``--sizes`` (default ``1MB,200MB``; decimal MB, throughput in M
   ``files accept``), encryption, the channel, fsync'ed blocks, the final rehash and
   the rename (``path_used``: which path carried the chunks, ``direct`` between two
   daemons). ``transfer_s`` is the part from the receiver's first ``receiving``
-  event to its ``file_done``.
+  event to its ``file_done``;
+* ``chat`` (unless ``--skip-chat``): between the same daemons, the message RTT (as
+  bench_lan: send -> receipt, one in flight) idle, then while a ``--chat-size`` file
+  (default 100MB) moves on the direct path and on the data channel (new TCP
+  to the receiver dropped); only sends made while the file still moves count, at most
+  ``--chat-messages`` each (bench/_files_chat.py).
 
 Each transfer runs ``--runs`` times (min / median / max), the kinds interleaved run by
 run so that a load that comes and goes falls on all of them; the daemons are up (idle)
@@ -33,7 +38,7 @@ stime`` from ``/proc/PID/stat`` before and after; ``one_core_limit_mb_per_s`` = 
 the busier side's ms per MB (near ``mb_per_s``: CPU-bound). Every transfer's bytes are checked
 (``bytes_ok``). The payload is seeded noise; the seed is printed. Prints ONE JSON
 object. Needs root (ip netns). ``python bench/bench_files.py [--sizes 1MB,200MB
---runs 3 --seed N] [--quick]``.
+--runs 3 --seed N] [--quick] [--skip-chat | --chat-size 200MB --chat-messages 200]``.
 """
 
 from __future__ import annotations
@@ -50,12 +55,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import _files_chat  # noqa: E402
 from bench._figures import Goal, emit, figure  # noqa: E402
 from bench._udp import rcvbuf_errors  # noqa: E402
 from bench.bench_lan import BenchNode, json_lines, send_line  # noqa: E402
@@ -68,6 +75,10 @@ MB = 1_000_000
 MiB = 1024 * 1024
 THROUGHPUT_GOAL = Goal(min_ratio=0.8)  # issue 13: ≥ 80% of raw aiortc, same run
 QUICK_SIZES = "1MB"
+# The chat part's file: 100 MB keeps the data channel case to ~5-15 s here (a 200 MB one
+# added ~40 s to the run at load 3-4) and outlasts --chat-messages round trips on both paths.
+CHAT_SIZE = "100MB"
+QUICK_CHAT_SIZE = "8MB"  # the quick run's chat part: a short transfer, few messages
 UNITS = {"": 1, "B": 1, "KB": 1000, "MB": MB, "GB": 1000 * MB, "KIB": 1024, "MIB": MiB,
          "GIB": 1024 * MiB}  # fmt: skip
 MAX_SIZE = 4 * 1000 * MB
@@ -210,7 +221,17 @@ def blake2b_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def send_file_once(alice: FileNode, bob: FileNode, source: Path, want: str, size: int) -> dict:
+def send_file_once(
+    alice: FileNode,
+    bob: FileNode,
+    source: Path,
+    want: str,
+    size: int,
+    during: Callable[[str, float], dict[str, Any]] | None = None,
+) -> dict:
+    """One ``send-file``, measured; ``during(transfer_id, t0)``, if given, runs once the
+    receiver's first ``receiving`` event shows the file moving (or it already ended) and
+    its answer is the row's ``during``."""
     timeout = max(120.0, size / (0.5 * MB))  # stuck below 0.5 MB/s
     cpu0 = (alice.cpu_seconds(), bob.cpu_seconds())
     drops0 = (alice.udp_drops(), bob.udp_drops())
@@ -220,11 +241,13 @@ def send_file_once(alice: FileNode, bob: FileNode, source: Path, want: str, size
     view = views[0] if isinstance(views, list) else views
     tid = view["transfer_id"]
     accepted_by_bench = False
-    event = bob.wait_file(tid, t0, ("file_offered", *END_EVENTS), timeout)
+    event = bob.wait_for(started(tid, t0, "file_offered"), timeout=timeout)
     if event["type"] == "file_offered":  # over bob's auto-accept limit: accept, as a user
         ControlClient(bob.data_dir).call("file_accept", transfer=tid)
         accepted_by_bench = True
-        event = bob.wait_file(tid, t0, END_EVENTS, timeout)
+        event = bob.wait_for(started(tid, t0), timeout=timeout)
+    chat = during(tid, t0) if during is not None else None
+    event = bob.wait_file(tid, t0, END_EVENTS, timeout)
     t_done = event["_t"]
     cpu1 = (alice.cpu_seconds(), bob.cpu_seconds())
     drops = {"sender": alice.udp_drops() - drops0[0], "receiver": bob.udp_drops() - drops0[1]}
@@ -257,7 +280,20 @@ def send_file_once(alice: FileNode, bob: FileNode, source: Path, want: str, size
         "sender_cpu_ms_per_mb": round((cpu1[0] - cpu0[0]) * 1000 / (size / MB), 2),
         "receiver_cpu_ms_per_mb": round((cpu1[1] - cpu0[1]) * 1000 / (size / MB), 2),
         "udp_drops": drops,
+        **({"during": chat} if chat is not None else {}),
     }
+
+
+def started(tid: str, t0: float, *kinds: str) -> Callable[[Event], bool]:
+    """Transfer ``tid``'s first ``receiving`` progress on the receiver, its end, or ``kinds``."""
+
+    def match(e: Event) -> bool:
+        return (
+            e["_t"] >= t0 and e.get("transfer_id") == tid
+            and (e.get("type") in (*kinds, *END_EVENTS) or e.get("state") == "receiving")
+        )  # fmt: skip
+
+    return match
 
 
 class Daemons:
@@ -291,9 +327,28 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"CI size: --sizes {QUICK_SIZES} --runs 1")  # fmt: skip
     parser.add_argument("--skip-p2pchat", action="store_true", help="baselines only")
+    parser.add_argument(
+        "--skip-chat",
+        action="store_true",
+        help="no chat RTT during a transfer (bench/_files_chat.py)",
+    )
+    parser.add_argument(
+        "--chat-size",
+        default=None,
+        help=f"the file moving while chat is measured (default: {CHAT_SIZE})",
+    )
+    parser.add_argument(
+        "--chat-messages",
+        type=int,
+        default=200,
+        help="chat round trips at most, idle and during each transfer",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.runs = QUICK_SIZES, 1
+        args.chat_size, args.chat_messages = args.chat_size or QUICK_CHAT_SIZE, 5
+    if not 1 <= args.chat_messages <= 10_000:
+        parser.error("--chat-messages must be within 1..10000")
     if not 1 <= args.runs <= 20:
         parser.error("--runs must be within 1..20")
     try:
@@ -302,6 +357,11 @@ def main() -> None:
         parser.error(str(exc))
     if not sizes or len({label for label, _ in sizes}) != len(sizes):
         parser.error("--sizes: give one or more different sizes")
+    try:
+        chat = (args.chat_size.strip(), parse_size(args.chat_size)) if args.chat_size else None
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    chat = chat or (CHAT_SIZE, parse_size(CHAT_SIZE))
     if args.seed is None:
         args.seed = random.randrange(2**32)
     missing = "skipped (--skip-p2pchat)" if args.skip_p2pchat else p2pchat_available()
@@ -339,6 +399,8 @@ def main() -> None:
                         row = send_file_once(daemons.alice, daemons.bob, source, want, size)
                         runs.setdefault((label, "p2pchat"), []).append(row)
                 source.unlink(missing_ok=True)
+            if daemons and not args.skip_chat:
+                result["chat"] = chat_part(daemons, Path(tmp), chat, args)
         finally:
             if daemons:
                 daemons.stop()
@@ -364,7 +426,28 @@ def main() -> None:
         }
     result["transfers"] = transfers
     result["python"] = sys.version.split()[0]
-    emit(result, figures(transfers))
+    chat_rows = _files_chat.figures(result["chat"], chat[0]) if "chat" in result else []
+    emit(result, figures(transfers) + chat_rows)
+
+
+def chat_part(
+    daemons: Daemons, tmp: Path, size: tuple[str, int], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Chat RTT idle and during a ``size`` file on each path (bench/_files_chat.py)."""
+    label, nbytes = size
+    source = tmp / f"chat-{label}.bin"
+    want = write_source(source, nbytes, args.seed)
+    alice, bob = daemons.alice, daemons.bob
+
+    def send_file(during: Callable[[str, float], dict[str, Any]]) -> dict[str, Any]:
+        return send_file_once(alice, bob, source, want, nbytes, during)
+
+    try:
+        measured = _files_chat.measure_chat(alice, bob, send_file, args.chat_messages)
+    finally:
+        source.unlink(missing_ok=True)
+    goal = f"p50 during a transfer {_files_chat.CHAT_GOAL.text()} (idle p50 + one block's time)"
+    return {"size": label, "bytes": nbytes, "goal": goal, **measured}
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

@@ -236,11 +236,22 @@ def measure_session_ready(initiator: BenchNode, responder: BenchNode, runs: int)
     }
 
 
-def measure_rtt(a: BenchNode, b: BenchNode, rounds: int, size: int, warmup: int = 20) -> dict:
+def measure_rtt(
+    a: BenchNode,
+    b: BenchNode,
+    rounds: int,
+    size: int,
+    warmup: int = 20,
+    keep_going: Callable[[], bool] | None = None,
+) -> dict:
+    """``keep_going``, if given, is asked before each send: False ends the rounds early
+    (bench_files: only messages sent while a file is still moving count)."""
     client = ControlClient(a.data_dir)
     text = "x" * size
     total, call, to_peer, to_receipt = [], [], [], []
     for i in range(warmup + rounds):
+        if keep_going is not None and not keep_going():
+            break
         t0 = time.monotonic()
         sent = client.call("send", peer=b.peer_id, text=text)
         t1 = time.monotonic()
@@ -252,6 +263,8 @@ def measure_rtt(a: BenchNode, b: BenchNode, rounds: int, size: int, warmup: int 
             call.append(t1 - t0)
             to_peer.append(arrived - t1)
             to_receipt.append(receipt - arrived)
+    if not total:
+        return {"message_chars": size, "rounds": 0}
     result = {
         "method": (
             "ControlClient.call('send') on a new control connection (as the CLI) -> the"

@@ -3,7 +3,8 @@
 Correctness only, never timing: the figures come from a full run of the bench. Each
 kind of transfer (plain TCP, raw aiortc, p2pchat's DataChannelLink, the daemons'
 ``send-file``) must have moved every byte; the daemons' part must be measured
-whenever this tree has ``send-file``.
+whenever this tree has ``send-file``, with its chat part (message RTT idle and during
+a transfer on the direct and the data-channel path: each path the one it names).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +55,21 @@ def test_quick_files_bench_moves_every_byte() -> None:
         assert "ratios" in transfer
     names = [f["name"] for f in result["figures"]]
     assert len(names) == len(set(names))  # report.py keys rows by name
+    if has_send_file:
+        check_chat_part(result["chat"], names, seed)
+
+
+def check_chat_part(chat: dict[str, Any], names: list[str], seed: int) -> None:
+    """The chat RTT idle and during a transfer on each path: measured, the file whole,
+    each path the one it names. How many messages count during a transfer (sent before
+    it ended) depends on the machine's speed: any number from 0 is correct."""
+    assert chat["idle"]["rounds"] == chat["messages_at_most"], seed
+    for case in ("direct", "datachannel"):
+        during = chat[case]
+        assert during["bytes_ok"], (case, seed, during)
+        assert during["path_used"] == case, (case, seed, during)
+        assert during["path_ok"], (case, seed)
+        assert 0 <= during["counted"] <= chat["messages_at_most"], (case, seed)
+        assert during["rtt"]["rounds"] == during["counted"], (case, seed)
+        for q in ("p50", "p99"):
+            assert f"files.chat.{case}_{q}" in names, (case, q)
