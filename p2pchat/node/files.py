@@ -81,6 +81,10 @@ _IN_PROGRESS = (TransferState.ACCEPTED, TransferState.RECEIVING)
 # (FILE_CONTROL DIRECT, transport/direct_files.py): only such a peer is offered one.
 DIRECT_CAPABILITY = ("fdirect", "1")
 DIRECT_OPEN_TIMEOUT_S = 2.0  # the sender's connect + token; past it: the data channel
+# No ACK for this long with the window sent over the direct stream (or a write to it
+# blocked as long): the stream is taken as dead. A blackholed TCP stream never errors
+# (TCP retries for ~15 min) while the session, on its own path, stays up.
+DIRECT_STALL_S = 10.0
 
 
 class LanFiles:
@@ -108,6 +112,7 @@ class LanFiles:
         # The direct TCP path for chunks from native LAN peers (None: not listening).
         self._listener: DirectFilesListener | None = None
         self._path_bytes: dict[bytes, list[int]] = {}  # transfer id → [direct, data channel]
+        self.direct_stall_s = DIRECT_STALL_S
 
     # -- NodeApi ---------------------------------------------------------------------
 
@@ -421,7 +426,9 @@ class LanFiles:
                     blocks = sender.transfer.blocks_to_send()
                     if not blocks:
                         sender.wake.clear()
-                        await _wait_either(sender.wake, sender.link)
+                        stall = self.direct_stall_s if sender.direct is not None else None
+                        if not await _wait_either(sender.wake, sender.link, stall):
+                            self._direct_stalled(sender, "no ACK")
                         continue
                     try:
                         for index in blocks:
@@ -456,7 +463,11 @@ class LanFiles:
         direct = sender.direct
         if direct is not None:
             try:
-                await direct.async_send_file_chunk(chunk)
+                async with asyncio.timeout(self.direct_stall_s):
+                    await direct.async_send_file_chunk(chunk)
+            except TimeoutError:
+                self._direct_stalled(sender, "a write blocked")
+                raise _DirectLost from None
             except TransportError as exc:
                 # What it had in flight is lost: every block from the last ACK again,
                 # on the data channel (the receiver takes the chunks it has as duplicates).
@@ -468,6 +479,18 @@ class LanFiles:
             return
         await sender.link.async_send_file_chunk(chunk)
         counts[1] += len(chunk)
+
+    def _direct_stalled(self, sender: _Sender, what: str) -> None:
+        """The direct stream went silent: dropped (a reset, not a FIN behind data that
+        cannot go), and the window again from the last ACK on the data channel."""
+        logger.info(
+            "direct file path to %s stalled (%s for %.0f s): the data channel goes on",
+            sender.ref.peer_label, what, self.direct_stall_s,
+        )  # fmt: skip
+        direct, sender.direct = sender.direct, None
+        if direct is not None:
+            direct.abort()
+        sender.transfer.on_accept(sender.transfer.acked)
 
     def _on_direct(self, link: PeerLink, transfer: StoredTransfer, control: FileControl) -> None:
         """The receiver offers a direct TCP path for a transfer we are sending."""
@@ -1294,13 +1317,15 @@ def _chunks_of(sender: _Sender, fd: int, index: int) -> list[bytes]:
     return transfer.chunks_of(index, data)
 
 
-async def _wait_either(event: asyncio.Event, link: PeerLink) -> None:
+async def _wait_either(event: asyncio.Event, link: PeerLink, timeout: float | None) -> bool:
+    """Until ``event`` is set or ``link`` closes: True; False if ``timeout`` s passed first."""
     waits = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(link.async_wait_closed())}
     try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for wait in waits:
             wait.cancel()
+    return bool(done)
 
 
 def _with_state(transfer: StoredTransfer, state: TransferState) -> StoredTransfer:

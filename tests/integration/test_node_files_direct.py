@@ -256,3 +256,37 @@ async def test_a_direct_path_to_an_address_the_peer_does_not_advertise_is_ignore
         assert (view.state, view.path_used) == ("done", "datachannel")
     finally:
         await peer.async_close()
+
+
+async def test_a_silent_direct_stream_is_given_up_and_the_data_channel_goes_on(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """A TCP stream whose data stops arriving (blackholed: no reset, no error) while the
+    session stays up would hold the transfer for TCP's whole retry time (~15 min): no
+    ACK within the stall time, and the sender drops the stream and goes on from the
+    last ACK on the data channel."""
+    node = direct_node
+    node.files.direct_stall_s = 0.2  # the real one is DIRECT_STALL_S
+    blocks = 8
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, link, tid = await offered(node, source)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    closed: list[str] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)  # it takes chunks, never ACKs
+    try:
+        token = peer.issue_token(key, got.append, closed.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        await until(lambda: len(got) == 16)  # the window, blocks 0-3, over the stream
+        await until(lambda: len(link.chunks) == 16)  # given up: the window on the channel
+        assert [block_of(c) for c in link.chunks] == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
+        await until(lambda: closed != [])  # the stream was dropped, not left open
+        assert await path_used(node, tid) == "mixed"
+    finally:
+        await peer.async_close()
