@@ -1,0 +1,171 @@
+"""Issue 13's fault proof for files, between real daemons on a real (namespaced) LAN.
+
+A 200 MiB file with the link cut twice and the receiver SIGKILLed once, every fault in
+the middle of the transfer, on the direct TCP path (the default between two native
+nodes) and on the data channel: the file arrives whole (sha256), nothing is left
+behind, and the sender put at most size + 3 MiB on the wire (≤ one window again per
+fault). "In the middle" is made certain, not lucky: a token bucket on the sender's
+egress caps the link, so 200 MiB cannot finish before the faults, and the test checks
+that the receiver had neither all of it before each fault nor after it.
+
+And a direct stream that goes silent (TCP blackholed, the session still up) must not
+hold the transfer: the sender notices the stall and goes on over the data channel.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lan.chat_nodes import ChatNode, befriend
+from tests.lan.netns import Host
+from tests.lan.test_lan_files import (
+    MiB,
+    is_file_event,
+    pair,  # noqa: F401 (the fixture)
+    seed,  # noqa: F401 (the fixture)
+    sha256_of,
+    transfer,
+    write_random,
+)
+from tests.lan.test_lan_files_direct import nft
+
+pytestmark = pytest.mark.lan
+
+# The sender's egress, shaped by a token bucket (tbf: netem is not in this kernel). A
+# queueing shaper, not a dropping one: SCTP and TCP both keep their pace. 64 Mbit/s is
+# 8 MB/s: 200 MiB takes ≥ 26 s, and ≥ 7 s after the last fault point.
+RATE = "64mbit"
+SIZE = 200 * MiB
+WASTE_BOUND = 3 * MiB  # the issue's bound over three faults
+
+
+def shape(host: Host, rate: str) -> None:
+    """A token bucket on ``host``'s egress (it stays through link cuts)."""
+    result = host.run(
+        ["tc", "qdisc", "replace", "dev", host.ifname, "root", "tbf",
+         "rate", rate, "burst", "256kb", "latency", "200ms"]
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def moving(tid: str, more_than: int) -> Any:
+    """Bob's view of the transfer once past ``more_than`` bytes, or once it finished."""
+    return lambda e: (
+        e.get("transfer_id") == tid and e.get("direction") == "in"
+        and (e.get("type") == "file_done"
+             or (e.get("type") == "file_progress" and e.get("bytes_done", 0) > more_than))
+    )  # fmt: skip
+
+
+def in_flight(seen: dict[str, Any], size: int = SIZE) -> int:
+    """Bytes bob holds, asserting the transfer is still on its way."""
+    assert seen.get("type") == "file_progress", f"finished before a fault: {seen}"
+    assert seen["state"] == "receiving", seen
+    done = int(seen["bytes_done"])
+    assert done < size, seen
+    return done
+
+
+@pytest.mark.parametrize("path", ["direct", "datachannel"])
+def test_200mb_resumes_after_two_link_cuts_and_a_receiver_sigkill(
+    pair: tuple[ChatNode, ChatNode],  # noqa: F811
+    tmp_path: Path,
+    seed: int,  # noqa: F811
+    path: str,
+) -> None:
+    alice, bob = pair
+    befriend(alice, bob)
+    if path == "datachannel":  # the session is up: only the direct path is refused
+        nft(bob.host, "tcp flags & (syn | ack) == syn counter drop")
+    shape(alice.host, RATE)
+    rng = random.Random(seed)
+    points = [round(SIZE * rng.uniform(lo, hi)) for lo, hi in ((0.10, 0.20), (0.35, 0.45),
+                                                               (0.60, 0.70))]  # fmt: skip
+    long_cut = rng.uniform(9.0, 11.0)  # past the ping timeout: both sessions close
+    short_cut = rng.uniform(2.0, 4.0)  # under it: the sessions and streams ride it out
+    print(f"seed {seed}: fault points (bytes at bob) {points}, cuts {long_cut:.1f} s"
+          f" and {short_cut:.1f} s")  # fmt: skip
+    source = tmp_path / "big.bin"
+    digest = write_random(source, SIZE, seed)
+    started = time.monotonic()
+    (view,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
+    tid = view["transfer_id"]
+    # Over the 100 MB auto-accept size: bob accepts it himself.
+    bob.wait_for(is_file_event("file_offered", tid), timeout=120)
+    bob.cli("files", "accept", tid, check=True)
+
+    def cut(seconds: float) -> None:
+        alice.host.link_down()
+        time.sleep(seconds)
+        alice.host.link_up()
+
+    def kill() -> None:
+        bob.kill()
+        bob.start()
+
+    faults = []
+    for point, (name, action) in zip(
+        points,
+        [(f"link cut {long_cut:.1f} s", lambda: cut(long_cut)), ("receiver SIGKILL", kill),
+         (f"link cut {short_cut:.1f} s", lambda: cut(short_cut))],
+        strict=True,
+    ):  # fmt: skip
+        before = in_flight(bob.wait_for(moving(tid, point), timeout=180))
+        action()
+        after = transfer(bob, tid)  # its store: what it holds once the fault is over
+        assert after["state"] in ("accepted", "receiving"), after
+        assert after["bytes_done"] < SIZE, after
+        faults.append(f"{name} at {before} (bob held {after['bytes_done']} after)")
+        print(f"{time.monotonic() - started:5.1f} s: {faults[-1]}", flush=True)
+    done = alice.wait_for(is_file_event("file_done", tid), timeout=300)
+    got = bob.wait_for(is_file_event("file_done", tid), timeout=60)
+    elapsed = time.monotonic() - started
+    sent_total = transfer(alice, tid)["bytes_sent_total"]
+    print(f"done in {elapsed:.1f} s over {done['path_used']}; sent {sent_total}"
+          f" = size + {sent_total - SIZE}; faults: {faults}")  # fmt: skip
+    downloads = tmp_path / "bob-downloads"
+    assert sha256_of(Path(got["path"])) == digest, f"seed {seed}"
+    assert sorted(p.name for p in downloads.iterdir()) == [".p2pchat-partial", "big.bin"]
+    assert list((downloads / ".p2pchat-partial").iterdir()) == []  # the .part is gone
+    assert done["bytes_sent_total"] == sent_total
+    assert SIZE <= sent_total <= SIZE + WASTE_BOUND, f"seed {seed}: faults {faults}"
+    if path == "direct":
+        assert done["path_used"] in ("direct", "mixed")
+    else:
+        assert done["path_used"] == "datachannel"
+
+
+def test_a_blackholed_direct_stream_does_not_hold_the_transfer(
+    pair: tuple[ChatNode, ChatNode],  # noqa: F811
+    tmp_path: Path,
+    seed: int,  # noqa: F811
+) -> None:
+    """TCP into bob dropped mid-transfer, silently (no reset), while the session (UDP)
+    stays up: TCP alone would retry for ~15 min. The sender gives the stream up after
+    its stall time and the data channel carries the rest."""
+    alice, bob = pair
+    befriend(alice, bob)
+    shape(alice.host, RATE)
+    size = 60 * MiB
+    source = tmp_path / "stalled.bin"
+    digest = write_random(source, size, seed)
+    started = time.monotonic()
+    (view,) = alice.cli_json("send-file", "bob", str(source), "--no-wait")
+    tid = view["transfer_id"]
+    point = round(size * random.Random(seed).uniform(0.10, 0.30))
+    before = in_flight(bob.wait_for(moving(tid, point), timeout=120), size)
+    nft(bob.host, "meta l4proto tcp counter drop")
+    print(f"seed {seed}: TCP into bob blackholed at {before} bytes", flush=True)
+    done = alice.wait_for(is_file_event("file_done", tid), timeout=120)
+    got = bob.wait_for(is_file_event("file_done", tid), timeout=60)
+    sent_total = transfer(alice, tid)["bytes_sent_total"]
+    print(f"done in {time.monotonic() - started:.1f} s over {done['path_used']};"
+          f" sent size + {sent_total - size}")  # fmt: skip
+    assert sha256_of(Path(got["path"])) == digest, f"seed {seed}"
+    assert done["path_used"] == "mixed"  # the direct path first, the data channel after
+    assert size <= sent_total <= size + 2 * MiB  # the window once more, at most
