@@ -386,6 +386,8 @@ class LanFiles:
         self, link: PeerLink, ref: ConversationRef, transfer: StoredTransfer, first: int
     ) -> None:
         tid = transfer.transfer_id
+        if self._absorbs(self._senders.get(tid), link, first):
+            return
         old = self._senders.pop(tid, None)
         if old is not None:
             if old.task is not None:
@@ -406,6 +408,25 @@ class LanFiles:
         self._set_state(transfer, TransferState.ACCEPTED)  # SENDING once it has a slot
         self._meter(tid)
         sender.task = self._core.spawn(self._async_send_blocks(sender))
+
+    def _absorbs(self, sender: _Sender | None, link: PeerLink, first: int) -> bool:
+        """The receiver's ACCEPT for a direct stream the sender already restarted from
+        (both ends see it end): on the same session and from at least that block, the
+        ordered, reliable data channel already carries everything from there, so it is
+        an ACK. Restarting again would send the window twice for one interruption."""
+        if (
+            sender is None or sender.link is not link or sender.restarted_from is None
+            or first < sender.restarted_from or sender.task is None or sender.task.done()
+        ):  # fmt: skip
+            return False
+        try:
+            sender.transfer.on_ack(first)
+        except FileWireError:
+            return False  # past what it sent: a restart as before
+        sender.restarted_from = None  # one ACCEPT per loss
+        sender.wake.set()
+        self._progress_out(sender)
+        return True
 
     async def _async_send_blocks(self, sender: _Sender) -> None:
         slots = self._slots.setdefault(sender.link.peer_key, asyncio.Semaphore(ACTIVE_PER_PEER))
@@ -473,7 +494,7 @@ class LanFiles:
                 # on the data channel (the receiver takes the chunks it has as duplicates).
                 logger.info("direct file path to %s ended: %s", sender.ref.peer_label, exc)
                 sender.close_direct()
-                sender.transfer.on_accept(sender.transfer.acked)
+                self._restart_on_channel(sender)
                 raise _DirectLost from None
             counts[0] += len(chunk)
             return
@@ -490,6 +511,12 @@ class LanFiles:
         direct, sender.direct = sender.direct, None
         if direct is not None:
             direct.abort()
+        self._restart_on_channel(sender)
+
+    @staticmethod
+    def _restart_on_channel(sender: _Sender) -> None:
+        """The window again from the last ACK, on the data channel (the direct stream is gone)."""
+        sender.restarted_from = sender.transfer.acked
         sender.transfer.on_accept(sender.transfer.acked)
 
     def _on_direct(self, link: PeerLink, transfer: StoredTransfer, control: FileControl) -> None:
@@ -533,6 +560,7 @@ class LanFiles:
             await stream.async_close()  # ended or resumed meanwhile
             return
         sender.direct = stream
+        sender.restarted_from = None  # an ACCEPT from now on may be for this stream
 
     async def _async_forget_direct(self, link: PeerLink) -> None:
         """A session ends: its direct streams and tokens go (unless a newer one is up)."""
@@ -1189,6 +1217,9 @@ class _Sender:
     direct: DirectFilesStream | None = None  # the receiver's direct TCP path, once open
     opening: bool = False  # async_open_direct is running
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # set when not opening
+    # The block it restarted from on the data channel after losing the direct stream,
+    # until the receiver's ACCEPT for that loss comes (see ``_absorbs``).
+    restarted_from: int | None = None
 
     def close_direct(self) -> None:
         direct, self.direct = self.direct, None

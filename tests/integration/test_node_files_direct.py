@@ -18,7 +18,17 @@ import pytest
 
 from p2pchat.node import Node
 from p2pchat.node.links import PeerLink
-from p2pchat.protocol.file_wire import BLOCK_BYTES, ControlKind, DirectPath, FileControl
+from p2pchat.protocol.file_wire import (
+    BLOCK_BYTES,
+    CHUNK_BYTES,
+    CHUNK_HEADER_BYTES,
+    HASH_BYTES,
+    TAG_BYTES,
+    WINDOW_BLOCKS,
+    ControlKind,
+    DirectPath,
+    FileControl,
+)
 from p2pchat.store.records import TransferState
 from p2pchat.transport.direct_files import DirectFilesListener, async_open_direct
 from p2pchat.transport.errors import LinkClosedError
@@ -217,6 +227,74 @@ async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ac
         await until(lambda: any(block_of(c) == 2 for c in link.chunks))
         assert block_of(link.chunks[0]) == 2, f"seed {seed}"  # from the last ACK on
         assert await path_used(node, tid) == "mixed"
+    finally:
+        await peer.async_close()
+
+
+def wire_bytes(blocks: int) -> int:
+    """What ``blocks`` whole 256 KiB blocks put on the wire (``bytes_sent_total``): each
+    chunk its header and tag, each block's last chunk its hash too."""
+    per_block = BLOCK_BYTES // CHUNK_BYTES
+    framing = per_block * (CHUNK_HEADER_BYTES + TAG_BYTES) + HASH_BYTES
+    return blocks * (BLOCK_BYTES + framing)
+
+
+async def test_a_broken_direct_stream_costs_one_window_not_two(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """Both ends see a direct stream end: the sender restarts from its last ACK on the
+    data channel, and the receiver sends ACCEPT(verified). That ACCEPT, on the same
+    session and from at least where the sender restarted, is an ACK: the ordered data
+    channel already carries everything from there. A restart on it would send the
+    window a second time for one interruption."""
+    node = direct_node
+    blocks = 12
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, link, tid = await offered(node, source)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)
+
+    def acknowledge(verified: int) -> None:
+        ack = FileControl(ControlKind.ACK, tid, verified, "")
+        node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+
+    def whole_on_channel(block: int) -> bool:
+        return sum(1 for c in link.chunks if block_of(c) == block) >= BLOCK_BYTES // CHUNK_BYTES
+
+    try:
+        token = peer.issue_token(key, got.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+        peer.close_peer(key, "cut")  # the stream breaks, the session stays
+        acknowledge(1)
+        acknowledge(2)  # the sender writes blocks 4, 5 into the broken stream
+        # Its restart on the data channel: the window, blocks 2-5, whole.
+        await until(lambda: all(whole_on_channel(b) for b in range(2, 6)))
+        accept_from(node, link, tid, 2)  # the receiver's, as its stream ended
+        for verified in range(3, 7):  # the receiver verifies what the channel brought
+            acknowledge(verified)
+        # Block 6 next; or, taken as a restart, the window again (the ACKs may have
+        # come before it sent anything, then refused: the receiver says them again).
+        await until(lambda: whole_on_channel(6) or len(link.chunks) >= 32)
+        if not whole_on_channel(6):
+            for verified in range(3, 7):
+                acknowledge(verified)
+        for verified in range(7, blocks + 1):  # then an ACK per whole block
+            await until(lambda: whole_on_channel(verified - 1))  # noqa: B023
+            acknowledge(verified)
+        done = FileControl(ControlKind.DONE, tid, len(data), "")
+        node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(key))
+        await until(lambda: node.profile.files.get(tid).state is TransferState.DONE)  # type: ignore[union-attr]
+        (view,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
+        resent = view.bytes_sent_total - wire_bytes(blocks)
+        assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS), f"seed {seed}: {resent} bytes again"
     finally:
         await peer.async_close()
 
