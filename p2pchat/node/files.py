@@ -460,6 +460,9 @@ class LanFiles:
                                 self._sent_total[stored.transfer_id] = total
                     except _DirectLost:
                         continue  # from the last ACK, on the data channel
+                    except _DirectBroken:
+                        await self._async_after_break(sender)
+                        continue
             except file_io.FileIoError as exc:
                 self._source_changed(sender, str(exc))
             except OSError as exc:
@@ -473,9 +476,9 @@ class LanFiles:
                     sender.close_direct()
 
     async def _async_send_chunk(self, sender: _Sender, chunk: bytes) -> None:
-        """Over the direct stream while it works, else the data channel. A chunk the
-        stream could not take goes on the data channel; what it had in flight is
-        resent from the receiver's next ACCEPT."""
+        """Over the direct stream while it works, else the data channel. A stream that
+        stalls or fails is dropped, and the window comes again from the last ACK (or
+        from the receiver's ACCEPT)."""
         if sender.link.state != "open":
             raise TransportError("the session with this peer closed")
         counts = self._path_bytes.setdefault(sender.stored.transfer_id, [0, 0])
@@ -490,16 +493,30 @@ class LanFiles:
                 self._direct_stalled(sender, "a write blocked")
                 raise _DirectLost from None
             except TransportError as exc:
-                # What it had in flight is lost: every block from the last ACK again,
-                # on the data channel (the receiver takes the chunks it has as duplicates).
+                # Reset or closed: what it had in flight is lost (``_async_after_break``).
                 logger.info("direct file path to %s ended: %s", sender.ref.peer_label, exc)
                 sender.close_direct()
-                self._restart_on_channel(sender)
-                raise _DirectLost from None
+                raise _DirectBroken from None
             counts[0] += len(chunk)
             return
         await sender.link.async_send_file_chunk(chunk)
         counts[1] += len(chunk)
+
+    async def _async_after_break(self, sender: _Sender) -> None:
+        """The direct stream failed under a write: nothing again until the receiver's
+        ACCEPT (it sends one when its end of the stream ends; ``_start_sending`` then
+        replaces this task), the session's end (the next session's ACCEPT resumes), or
+        the stall time: then the window from the last ACK on the data channel. A reset
+        is what a receiver SIGKILL brings, and its session is dead too: resending at
+        once would fill that session's buffers, counted as sent, for nothing."""
+        sender.restarted_from = None  # nothing resent: the next ACCEPT restarts
+        never = asyncio.Event()  # only the session's end or the stall time
+        if not await _wait_either(never, sender.link, self.direct_stall_s):
+            logger.info(
+                "no ACCEPT from %s %.0f s after the direct path ended: the data channel goes on",
+                sender.ref.peer_label, self.direct_stall_s,
+            )  # fmt: skip
+            self._restart_on_channel(sender)
 
     def _direct_stalled(self, sender: _Sender, what: str) -> None:
         """The direct stream went silent: dropped (a reset, not a FIN behind data that
@@ -1228,7 +1245,11 @@ class _Sender:
 
 
 class _DirectLost(Exception):
-    """The direct stream broke under a send: the window starts again from the last ACK."""
+    """The direct stream stalled under a send: the window starts again from the last ACK."""
+
+
+class _DirectBroken(Exception):
+    """A write to the direct stream failed (reset, closed): see ``_async_after_break``."""
 
 
 @dataclass

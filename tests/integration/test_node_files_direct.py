@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import cast
 
@@ -200,8 +200,8 @@ def block_of(chunk: bytes) -> int:
 async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ack(
     direct_node: Node, tmp_path: Path, seed: int
 ) -> None:
-    """Chunks in flight on a broken stream are lost: the sender goes on from the last
-    ACK on the data channel (else the receiver would wait for them for ever)."""
+    """Chunks in flight on a broken stream are lost: the receiver's ACCEPT, sent as its
+    end of the stream ends, starts the sender again from there, on the data channel."""
     node = direct_node
     blocks = 12
     data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
@@ -220,10 +220,13 @@ async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ac
         node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
         await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
         assert link.chunks == [], f"seed {seed}"
+        sender = node.files._senders[tid]
         peer.close_peer(key, "cut")  # the stream breaks
         for acked in (1, 2):  # the window moves: the sender writes to the broken stream
             ack = FileControl(ControlKind.ACK, tid, acked, "")
             node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+        await until(lambda: sender.direct is None)  # a write failed
+        accept_from(node, link, tid, 2)  # the receiver's, as its end of the stream ended
         await until(lambda: any(block_of(c) == 2 for c in link.chunks))
         assert block_of(link.chunks[0]) == 2, f"seed {seed}"  # from the last ACK on
         assert await path_used(node, tid) == "mixed"
@@ -242,11 +245,11 @@ def wire_bytes(blocks: int) -> int:
 async def test_a_broken_direct_stream_costs_one_window_not_two(
     direct_node: Node, tmp_path: Path, seed: int
 ) -> None:
-    """Both ends see a direct stream end: the sender restarts from its last ACK on the
-    data channel, and the receiver sends ACCEPT(verified). That ACCEPT, on the same
-    session and from at least where the sender restarted, is an ACK: the ordered data
-    channel already carries everything from there. A restart on it would send the
-    window a second time for one interruption."""
+    """Both ends see a direct stream end. With no ACCEPT within the stall time the
+    sender restarts from its last ACK on the data channel; the receiver's ACCEPT that
+    comes after, on the same session and from at least where the sender restarted, is
+    an ACK: the ordered data channel already carries everything from there. A restart
+    on it would send the window a second time for one interruption."""
     node = direct_node
     blocks = 12
     data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
@@ -272,12 +275,13 @@ async def test_a_broken_direct_stream_costs_one_window_not_two(
         )
         node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
         await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+        node.files.direct_stall_s = 0.2  # for the wait after the break (real: DIRECT_STALL_S)
         peer.close_peer(key, "cut")  # the stream breaks, the session stays
         acknowledge(1)
         acknowledge(2)  # the sender writes blocks 4, 5 into the broken stream
-        # Its restart on the data channel: the window, blocks 2-5, whole.
+        # No ACCEPT within the stall time: the window, blocks 2-5, whole on the channel.
         await until(lambda: all(whole_on_channel(b) for b in range(2, 6)))
-        accept_from(node, link, tid, 2)  # the receiver's, as its stream ended
+        accept_from(node, link, tid, 2)  # the receiver's, late
         for verified in range(3, 7):  # the receiver verifies what the channel brought
             acknowledge(verified)
         # Block 6 next; or, taken as a restart, the window again (the ACKs may have
@@ -291,6 +295,85 @@ async def test_a_broken_direct_stream_costs_one_window_not_two(
             acknowledge(verified)
         done = FileControl(ControlKind.DONE, tid, len(data), "")
         node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(key))
+        await until(lambda: node.profile.files.get(tid).state is TransferState.DONE)  # type: ignore[union-attr]
+        (view,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
+        resent = view.bytes_sent_total - wire_bytes(blocks)
+        assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS), f"seed {seed}: {resent} bytes again"
+    finally:
+        await peer.async_close()
+
+
+class _DeadChannelLink(_Link):
+    """A session whose peer died: the data channel takes chunks (its buffers) that never
+    arrive, and it closes only when the test says (the ping timeout). It notes each wait
+    for its end that begins while ``quiet()`` holds."""
+
+    def __init__(self, peer_key: bytes) -> None:
+        super().__init__(peer_key)
+        self.quiet: Callable[[], bool] = lambda: False
+        self.quiet_waits = 0
+
+    async def async_wait_closed(self) -> None:
+        if self.quiet():
+            self.quiet_waits += 1
+        await super().async_wait_closed()
+
+
+async def test_a_reset_direct_stream_puts_nothing_on_a_dead_data_channel(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """A receiver SIGKILLed: its kernel resets the direct stream, so the sender's next
+    write fails at once, while the session lives on until the ping timeout with a dead
+    data channel. What the sender put on that channel would be counted as sent for
+    nothing (~1.3 windows for that fault): it waits for the receiver's ACCEPT, the
+    session's end or the stall time, and the next session's ACCEPT resumes it."""
+    node = direct_node
+    node.files.direct_stall_s = 3600.0  # never, here: only an ACCEPT or the session's end
+    blocks = 12
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, _, tid = await offered(node, source)
+    link = _DeadChannelLink(key)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)
+    try:
+        token = peer.issue_token(key, got.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+        sender = node.files._senders[tid]
+        link.quiet = lambda: sender.direct is None  # the sender waits, its stream gone
+        peer.close_peer(key, "killed")  # reset by the receiver's kernel
+        for acked in (1, 2):  # its last ACKs: the sender writes into the reset stream
+            ack = FileControl(ControlKind.ACK, tid, acked, "")
+            node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+        # Either it waits with nothing on the channel, or it resent there first.
+        await until(lambda: link.chunks != [] or link.quiet_waits > 0)
+        assert link.chunks == [], f"seed {seed}: {len(link.chunks)} chunks on a dead channel"
+        link.close("peer stopped answering")  # the ping timeout
+        assert sender.task is not None
+        await until(sender.task.done)
+        assert link.chunks == [], f"seed {seed}"
+        # The receiver back: a new session, its ACCEPT from what it verified.
+        second = open_link(node, key)
+        second.file_chunk_handler = lambda _link, _data: None
+        accept_from(node, second, tid, 2)
+        for verified in range(3, blocks + 1):  # an ACK per whole block
+            await until(
+                lambda: (
+                    sum(1 for c in second.chunks if block_of(c) == verified - 1)  # noqa: B023
+                    >= BLOCK_BYTES // CHUNK_BYTES
+                )
+            )
+            ack = FileControl(ControlKind.ACK, tid, verified, "")
+            node.files.on_frame(cast(PeerLink, second), control_frame(ack), ref_of(key))
+        done = FileControl(ControlKind.DONE, tid, len(data), "")
+        node.files.on_frame(cast(PeerLink, second), control_frame(done), ref_of(key))
         await until(lambda: node.profile.files.get(tid).state is TransferState.DONE)  # type: ignore[union-attr]
         (view,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
         resent = view.bytes_sent_total - wire_bytes(blocks)
