@@ -55,17 +55,27 @@ WASTE_BOUND = 3 * WINDOW  # the issue's bound over three faults
 # What a fault wastes is what the sender put out past the block it resumes from. It has
 # at most WINDOW past its last ACK, and resumes from the receiver's verified blocks,
 # stored before each ACK goes, so at or past that ACK (an ACK lost with the fault only
-# moves the start back to it).
-# * Receiver SIGKILL, also between a block's fsync and its ACK: that block was not
-#   recorded and comes again, but it is inside the WINDOW past the last ACK; the old
-#   session ends (or the new one replaces it) before DIRECT_STALL_S (10 s: the session
-#   closes ≤ PING_TIMEOUT + PING_INTERVAL = 9 s after the last frame heard), so the
-#   sender stops and waits for the new session's ACCEPT: one restart.
-# * Long cut (past the ping timeout): the same, with the session's end.
+# moves the start back to it). The sender never puts the window out twice for a fault,
+# by design; per fault, its worst timing:
+# * Receiver SIGKILL just after an ACK reached alice, with the window past it in flight
+#   (also between a block's fsync and its ACK: that block comes again, inside that
+#   WINDOW). Bob's kernel resets the direct stream (unread data), so alice's next write
+#   fails within ms; she then sends nothing (node/files.py ``_async_after_break``) until
+#   bob's ACCEPT, the session's end or DIRECT_STALL_S (10 s) after that write. The dead
+#   session ends first: bob's new session replaces it, or the ping timeout closes it
+#   ≤ PING_TIMEOUT + PING_INTERVAL = 9 s after the last frame heard from bob, which came
+#   before the reset. Nothing goes on its data channel; the new session's ACCEPT resumes:
+#   ≤ WINDOW. If no write fails (the window was out), alice waits for an ACK and the same
+#   end comes first. On the data-channel path: the window in the dead channel, ≤ WINDOW.
+# * Long cut (past the ping timeout), with the window in flight: nothing resets, the
+#   session ends (≤ 9 s after bob was last heard, while data moved: an ACK every few
+#   ms) before the direct stream's stall time (10 s without an ACK); alice stops, and
+#   the next session's ACCEPT resumes: ≤ WINDOW.
 # * Short cut (under it): TCP and SCTP retransmit, nothing is sent again; if the direct
-#   stream stalls, the sender resets it and restarts from its last ACK on the data
-#   channel (≤ WINDOW again), and the receiver's ACCEPT when it sees the reset is an ACK
-#   (node/files.py ``_absorbs``), not a second restart.
+#   stream stalls (TCP's backoff after the cut), alice resets it and restarts from her
+#   last ACK on the data channel (the window lost in the stream: ≤ WINDOW), and bob's
+#   ACCEPT when he sees the reset is an ACK (node/files.py ``_absorbs``), not a second
+#   restart.
 # bytes_sent_total counts the wire, not the file: each chunk its header and AEAD tag,
 # each block's last chunk the block hash. Resends are chunks from a block's start, so
 # the framing of ≤ 3 MiB of them is at most that of 3 MiB of whole blocks: file bytes ≤
