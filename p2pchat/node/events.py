@@ -244,7 +244,7 @@ class FileOffered(NodeEvent):
 class FileProgress(NodeEvent):
     """A transfer moved (at most every 250 ms per transfer, and once at each state
     change). ``bytes_sent_total``: what the sender put on the wire for it in this run,
-    resends included (0 on the receiving side)."""
+    resends and chunk framing included (0 on the receiving side)."""
 
     type: ClassVar[str] = "file_progress"
     transfer_id: str

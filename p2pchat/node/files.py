@@ -95,6 +95,10 @@ DIRECT_OPEN_TIMEOUT_S = 2.0  # the sender's connect + token; past it: the data c
 # The handshake info entry of a node that takes a group's file offer (version 2): to
 # any other, such an offer waits in the outbox ("needs a newer p2pchat").
 GROUP_FILES_CAPABILITY = ("gfiles", "1")
+# No ACK for this long with the window sent over the direct stream (or a write to it
+# blocked as long): the stream is taken as dead. A blackholed TCP stream never errors
+# (TCP retries for ~15 min) while the session, on its own path, stays up.
+DIRECT_STALL_S = 10.0
 
 
 class LanFiles:
@@ -127,6 +131,7 @@ class LanFiles:
         self._listener: DirectFilesListener | None = None
         # transfer id → bytes by path: [direct, data channel, relay] (_PATH_NAMES)
         self._path_bytes: dict[bytes, list[int]] = {}
+        self.direct_stall_s = DIRECT_STALL_S
 
     # -- NodeApi ---------------------------------------------------------------------
 
@@ -456,6 +461,8 @@ class LanFiles:
         self, link: PeerLink, ref: ConversationRef, transfer: StoredTransfer, first: int
     ) -> None:
         tid = transfer.transfer_id
+        if self._absorbs(self._senders.get(tid), link, first):
+            return
         old = self._senders.pop(tid, None)
         if old is not None:
             if old.task is not None:
@@ -477,6 +484,25 @@ class LanFiles:
         self._meter(tid)
         sender.task = self._core.spawn(self._async_send_blocks(sender))
 
+    def _absorbs(self, sender: _Sender | None, link: PeerLink, first: int) -> bool:
+        """The receiver's ACCEPT for a direct stream the sender already restarted from
+        (both ends see it end): on the same session and from at least that block, the
+        ordered, reliable data channel already carries everything from there, so it is
+        an ACK. Restarting again would send the window twice for one interruption."""
+        if (
+            sender is None or sender.link is not link or sender.restarted_from is None
+            or first < sender.restarted_from or sender.task is None or sender.task.done()
+        ):  # fmt: skip
+            return False
+        try:
+            sender.transfer.on_ack(first)
+        except FileWireError:
+            return False  # past what it sent: a restart as before
+        sender.restarted_from = None  # one ACCEPT per loss
+        sender.wake.set()
+        self._progress_out(sender)
+        return True
+
     async def _async_send_blocks(self, sender: _Sender) -> None:
         slots = self._slots.setdefault(sender.link.peer_key, asyncio.Semaphore(ACTIVE_PER_PEER))
         stored = sender.stored
@@ -496,7 +522,9 @@ class LanFiles:
                     blocks = sender.transfer.blocks_to_send()
                     if not blocks:
                         sender.wake.clear()
-                        await _wait_either(sender.wake, sender.link)
+                        stall = self.direct_stall_s if sender.direct is not None else None
+                        if not await _wait_either(sender.wake, sender.link, stall):
+                            self._direct_stalled(sender, "no ACK")
                         continue
                     try:
                         for index in blocks:
@@ -507,6 +535,9 @@ class LanFiles:
                                 self._sent_total[stored.transfer_id] = total
                     except _DirectLost:
                         continue  # from the last ACK, on the data channel
+                    except _DirectBroken:
+                        await self._async_after_break(sender)
+                        continue
             except file_io.FileIoError as exc:
                 self._source_changed(sender, str(exc))
             except OSError as exc:
@@ -520,9 +551,9 @@ class LanFiles:
                     sender.close_direct()
 
     async def _async_send_chunk(self, sender: _Sender, chunk: bytes) -> None:
-        """Over the direct stream while it works, else the data channel. A chunk the
-        stream could not take goes on the data channel; what it had in flight is
-        resent from the receiver's next ACCEPT."""
+        """Over the direct stream while it works, else the data channel. A stream that
+        stalls or fails is dropped, and the window comes again from the last ACK (or
+        from the receiver's ACCEPT)."""
         if sender.link.state != "open":
             raise TransportError("the session with this peer closed")
         counts = self._path_bytes.setdefault(sender.stored.transfer_id, [0, 0, 0])
@@ -531,18 +562,54 @@ class LanFiles:
         direct = sender.direct
         if direct is not None:
             try:
-                await direct.async_send_file_chunk(chunk)
+                async with asyncio.timeout(self.direct_stall_s):
+                    await direct.async_send_file_chunk(chunk)
+            except TimeoutError:
+                self._direct_stalled(sender, "a write blocked")
+                raise _DirectLost from None
             except TransportError as exc:
-                # What it had in flight is lost: every block from the last ACK again,
-                # on the data channel (the receiver takes the chunks it has as duplicates).
+                # Reset or closed: what it had in flight is lost (``_async_after_break``).
                 logger.info("direct file path to %s ended: %s", sender.ref.peer_label, exc)
                 sender.close_direct()
-                sender.transfer.on_accept(sender.transfer.acked)
-                raise _DirectLost from None
+                raise _DirectBroken from None
             counts[0] += len(chunk)
             return
         await sender.link.async_send_file_chunk(chunk)
         counts[_PATH_NAMES.index(sender.link.chunk_path)] += len(chunk)
+
+    async def _async_after_break(self, sender: _Sender) -> None:
+        """The direct stream failed under a write: nothing again until the receiver's
+        ACCEPT (it sends one when its end of the stream ends; ``_start_sending`` then
+        replaces this task), the session's end (the next session's ACCEPT resumes), or
+        the stall time: then the window from the last ACK on the data channel. A reset
+        is what a receiver SIGKILL brings, and its session is dead too: resending at
+        once would fill that session's buffers, counted as sent, for nothing."""
+        sender.restarted_from = None  # nothing resent: the next ACCEPT restarts
+        never = asyncio.Event()  # only the session's end or the stall time
+        if not await _wait_either(never, sender.link, self.direct_stall_s):
+            logger.info(
+                "no ACCEPT from %s %.0f s after the direct path ended: the data channel goes on",
+                sender.ref.peer_label, self.direct_stall_s,
+            )  # fmt: skip
+            self._restart_on_channel(sender)
+
+    def _direct_stalled(self, sender: _Sender, what: str) -> None:
+        """The direct stream went silent: dropped (a reset, not a FIN behind data that
+        cannot go), and the window again from the last ACK on the data channel."""
+        logger.info(
+            "direct file path to %s stalled (%s for %.0f s): the data channel goes on",
+            sender.ref.peer_label, what, self.direct_stall_s,
+        )  # fmt: skip
+        direct, sender.direct = sender.direct, None
+        if direct is not None:
+            direct.abort()
+        self._restart_on_channel(sender)
+
+    @staticmethod
+    def _restart_on_channel(sender: _Sender) -> None:
+        """The window again from the last ACK, on the data channel (the direct stream is gone)."""
+        sender.restarted_from = sender.transfer.acked
+        sender.transfer.on_accept(sender.transfer.acked)
 
     def _on_direct(self, link: PeerLink, transfer: StoredTransfer, control: FileControl) -> None:
         """The receiver offers a direct TCP path for a transfer we are sending."""
@@ -585,6 +652,7 @@ class LanFiles:
             await stream.async_close()  # ended or resumed meanwhile
             return
         sender.direct = stream
+        sender.restarted_from = None  # an ACCEPT from now on may be for this stream
 
     async def _async_forget_direct(self, link: PeerLink) -> None:
         """A session ends: its direct streams and tokens go (unless a newer one is up)."""
@@ -1262,6 +1330,9 @@ class _Sender:
     direct: DirectFilesStream | None = None  # the receiver's direct TCP path, once open
     opening: bool = False  # async_open_direct is running
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # set when not opening
+    # The block it restarted from on the data channel after losing the direct stream,
+    # until the receiver's ACCEPT for that loss comes (see ``_absorbs``).
+    restarted_from: int | None = None
 
     def close_direct(self) -> None:
         direct, self.direct = self.direct, None
@@ -1270,7 +1341,11 @@ class _Sender:
 
 
 class _DirectLost(Exception):
-    """The direct stream broke under a send: the window starts again from the last ACK."""
+    """The direct stream stalled under a send: the window starts again from the last ACK."""
+
+
+class _DirectBroken(Exception):
+    """A write to the direct stream failed (reset, closed): see ``_async_after_break``."""
 
 
 @dataclass
@@ -1425,13 +1500,15 @@ def _chunks_of(sender: _Sender, fd: int, index: int) -> list[bytes]:
     return transfer.chunks_of(index, data)
 
 
-async def _wait_either(event: asyncio.Event, link: PeerLink) -> None:
+async def _wait_either(event: asyncio.Event, link: PeerLink, timeout: float | None) -> bool:
+    """Until ``event`` is set or ``link`` closes: True; False if ``timeout`` s passed first."""
     waits = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(link.async_wait_closed())}
     try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for wait in waits:
             wait.cancel()
+    return bool(done)
 
 
 def _with_state(transfer: StoredTransfer, state: TransferState) -> StoredTransfer:

@@ -374,6 +374,11 @@ class DirectFilesStream:
         self._closed = True
         self._writer.close()
 
+    def abort(self) -> None:
+        """Close at once, dropping what is buffered (a reset); idempotent."""
+        self._closed = True
+        self._writer.transport.abort()
+
     async def async_close(self) -> None:
         """``close`` and wait until the socket is closed."""
         self.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import cast
 
@@ -18,7 +18,17 @@ import pytest
 
 from p2pchat.node import Node
 from p2pchat.node.links import PeerLink
-from p2pchat.protocol.file_wire import BLOCK_BYTES, ControlKind, DirectPath, FileControl
+from p2pchat.protocol.file_wire import (
+    BLOCK_BYTES,
+    CHUNK_BYTES,
+    CHUNK_HEADER_BYTES,
+    HASH_BYTES,
+    TAG_BYTES,
+    WINDOW_BLOCKS,
+    ControlKind,
+    DirectPath,
+    FileControl,
+)
 from p2pchat.store.records import TransferState
 from p2pchat.transport.direct_files import DirectFilesListener, async_open_direct
 from p2pchat.transport.errors import LinkClosedError
@@ -190,8 +200,8 @@ def block_of(chunk: bytes) -> int:
 async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ack(
     direct_node: Node, tmp_path: Path, seed: int
 ) -> None:
-    """Chunks in flight on a broken stream are lost: the sender goes on from the last
-    ACK on the data channel (else the receiver would wait for them for ever)."""
+    """Chunks in flight on a broken stream are lost: the receiver's ACCEPT, sent as its
+    end of the stream ends, starts the sender again from there, on the data channel."""
     node = direct_node
     blocks = 12
     data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
@@ -210,13 +220,164 @@ async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ac
         node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
         await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
         assert link.chunks == [], f"seed {seed}"
+        sender = node.files._senders[tid]
         peer.close_peer(key, "cut")  # the stream breaks
         for acked in (1, 2):  # the window moves: the sender writes to the broken stream
             ack = FileControl(ControlKind.ACK, tid, acked, "")
             node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+        await until(lambda: sender.direct is None)  # a write failed
+        accept_from(node, link, tid, 2)  # the receiver's, as its end of the stream ended
         await until(lambda: any(block_of(c) == 2 for c in link.chunks))
         assert block_of(link.chunks[0]) == 2, f"seed {seed}"  # from the last ACK on
         assert await path_used(node, tid) == "mixed"
+    finally:
+        await peer.async_close()
+
+
+def wire_bytes(blocks: int) -> int:
+    """What ``blocks`` whole 256 KiB blocks put on the wire (``bytes_sent_total``): each
+    chunk its header and tag, each block's last chunk its hash too."""
+    per_block = BLOCK_BYTES // CHUNK_BYTES
+    framing = per_block * (CHUNK_HEADER_BYTES + TAG_BYTES) + HASH_BYTES
+    return blocks * (BLOCK_BYTES + framing)
+
+
+async def test_a_broken_direct_stream_costs_one_window_not_two(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """Both ends see a direct stream end. With no ACCEPT within the stall time the
+    sender restarts from its last ACK on the data channel; the receiver's ACCEPT that
+    comes after, on the same session and from at least where the sender restarted, is
+    an ACK: the ordered data channel already carries everything from there. A restart
+    on it would send the window a second time for one interruption."""
+    node = direct_node
+    blocks = 12
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, link, tid = await offered(node, source)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)
+
+    def acknowledge(verified: int) -> None:
+        ack = FileControl(ControlKind.ACK, tid, verified, "")
+        node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+
+    def whole_on_channel(block: int) -> bool:
+        return sum(1 for c in link.chunks if block_of(c) == block) >= BLOCK_BYTES // CHUNK_BYTES
+
+    try:
+        token = peer.issue_token(key, got.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+        node.files.direct_stall_s = 0.2  # for the wait after the break (real: DIRECT_STALL_S)
+        peer.close_peer(key, "cut")  # the stream breaks, the session stays
+        acknowledge(1)
+        acknowledge(2)  # the sender writes blocks 4, 5 into the broken stream
+        # No ACCEPT within the stall time: the window, blocks 2-5, whole on the channel.
+        await until(lambda: all(whole_on_channel(b) for b in range(2, 6)))
+        accept_from(node, link, tid, 2)  # the receiver's, late
+        for verified in range(3, 7):  # the receiver verifies what the channel brought
+            acknowledge(verified)
+        # Block 6 next; or, taken as a restart, the window again (the ACKs may have
+        # come before it sent anything, then refused: the receiver says them again).
+        await until(lambda: whole_on_channel(6) or len(link.chunks) >= 32)
+        if not whole_on_channel(6):
+            for verified in range(3, 7):
+                acknowledge(verified)
+        for verified in range(7, blocks + 1):  # then an ACK per whole block
+            await until(lambda: whole_on_channel(verified - 1))  # noqa: B023
+            acknowledge(verified)
+        done = FileControl(ControlKind.DONE, tid, len(data), "")
+        node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(key))
+        await until(lambda: node.profile.files.get(tid).state is TransferState.DONE)  # type: ignore[union-attr]
+        (view,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
+        resent = view.bytes_sent_total - wire_bytes(blocks)
+        assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS), f"seed {seed}: {resent} bytes again"
+    finally:
+        await peer.async_close()
+
+
+class _DeadChannelLink(_Link):
+    """A session whose peer died: the data channel takes chunks (its buffers) that never
+    arrive, and it closes only when the test says (the ping timeout). It notes each wait
+    for its end that begins while ``quiet()`` holds."""
+
+    def __init__(self, peer_key: bytes) -> None:
+        super().__init__(peer_key)
+        self.quiet: Callable[[], bool] = lambda: False
+        self.quiet_waits = 0
+
+    async def async_wait_closed(self) -> None:
+        if self.quiet():
+            self.quiet_waits += 1
+        await super().async_wait_closed()
+
+
+async def test_a_reset_direct_stream_puts_nothing_on_a_dead_data_channel(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """A receiver SIGKILLed: its kernel resets the direct stream, so the sender's next
+    write fails at once, while the session lives on until the ping timeout with a dead
+    data channel. What the sender put on that channel would be counted as sent for
+    nothing (~1.3 windows for that fault): it waits for the receiver's ACCEPT, the
+    session's end or the stall time, and the next session's ACCEPT resumes it."""
+    node = direct_node
+    node.files.direct_stall_s = 3600.0  # never, here: only an ACCEPT or the session's end
+    blocks = 12
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, _, tid = await offered(node, source)
+    link = _DeadChannelLink(key)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)
+    try:
+        token = peer.issue_token(key, got.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+        sender = node.files._senders[tid]
+        link.quiet = lambda: sender.direct is None  # the sender waits, its stream gone
+        peer.close_peer(key, "killed")  # reset by the receiver's kernel
+        for acked in (1, 2):  # its last ACKs: the sender writes into the reset stream
+            ack = FileControl(ControlKind.ACK, tid, acked, "")
+            node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+        # Either it waits with nothing on the channel, or it resent there first.
+        await until(lambda: link.chunks != [] or link.quiet_waits > 0)
+        assert link.chunks == [], f"seed {seed}: {len(link.chunks)} chunks on a dead channel"
+        link.close("peer stopped answering")  # the ping timeout
+        assert sender.task is not None
+        await until(sender.task.done)
+        assert link.chunks == [], f"seed {seed}"
+        # The receiver back: a new session, its ACCEPT from what it verified.
+        second = open_link(node, key)
+        second.file_chunk_handler = lambda _link, _data: None
+        accept_from(node, second, tid, 2)
+        for verified in range(3, blocks + 1):  # an ACK per whole block
+            await until(
+                lambda: (
+                    sum(1 for c in second.chunks if block_of(c) == verified - 1)  # noqa: B023
+                    >= BLOCK_BYTES // CHUNK_BYTES
+                )
+            )
+            ack = FileControl(ControlKind.ACK, tid, verified, "")
+            node.files.on_frame(cast(PeerLink, second), control_frame(ack), ref_of(key))
+        done = FileControl(ControlKind.DONE, tid, len(data), "")
+        node.files.on_frame(cast(PeerLink, second), control_frame(done), ref_of(key))
+        await until(lambda: node.profile.files.get(tid).state is TransferState.DONE)  # type: ignore[union-attr]
+        (view,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
+        resent = view.bytes_sent_total - wire_bytes(blocks)
+        assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS), f"seed {seed}: {resent} bytes again"
     finally:
         await peer.async_close()
 
@@ -254,5 +415,39 @@ async def test_a_direct_path_to_an_address_the_peer_does_not_advertise_is_ignore
                 break
             await asyncio.sleep(0.02)
         assert (view.state, view.path_used) == ("done", "datachannel")
+    finally:
+        await peer.async_close()
+
+
+async def test_a_silent_direct_stream_is_given_up_and_the_data_channel_goes_on(
+    direct_node: Node, tmp_path: Path, seed: int
+) -> None:
+    """A TCP stream whose data stops arriving (blackholed: no reset, no error) while the
+    session stays up would hold the transfer for TCP's whole retry time (~15 min): no
+    ACK within the stall time, and the sender drops the stream and goes on from the
+    last ACK on the data channel."""
+    node = direct_node
+    node.files.direct_stall_s = 0.2  # the real one is DIRECT_STALL_S
+    blocks = 8
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, link, tid = await offered(node, source)
+    node.links[key] = cast(PeerLink, link)
+    got: list[bytes] = []
+    closed: list[str] = []
+    peer = await DirectFilesListener.async_start(LOOPBACK)  # it takes chunks, never ACKs
+    try:
+        token = peer.issue_token(key, got.append, closed.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        await until(lambda: len(got) == 16)  # the window, blocks 0-3, over the stream
+        await until(lambda: len(link.chunks) == 16)  # given up: the window on the channel
+        assert [block_of(c) for c in link.chunks] == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
+        await until(lambda: closed != [])  # the stream was dropped, not left open
+        assert await path_used(node, tid) == "mixed"
     finally:
         await peer.async_close()
