@@ -145,20 +145,7 @@ class LanFiles:
 
     async def async_send_file_to(self, conversation: str, peer_key: bytes, path: str) -> FileView:
         """``send-file`` to a resolved peer: a contact's key, or a guest's id."""
-        source = Path(path)
-        if not source.is_absolute():
-            raise UserError(f"{path}: the path must be absolute")
-        stamp = await asyncio.to_thread(_check_source, source)
-        name = _wire_name(source.name)
-        stamp_ms = now_ms()
-        transfer = StoredTransfer(
-            transfer_id=os.urandom(16), conversation=conversation, peer_key=peer_key,
-            direction=Direction.OUT, name=name, size=stamp[3],
-            block_bytes=BLOCK_BYTES, file_hash=_NOT_HASHED, file_key=os.urandom(32),
-            mime=_mime_of(name), state=TransferState.QUEUED, verified_blocks=0,
-            source_path=source, partial_path=None, final_path=None, error=None,
-            created_ms=stamp_ms, updated_ms=stamp_ms, source_stamp=stamp,
-        )  # fmt: skip
+        (transfer,) = await _async_new_transfers(path, conversation, [peer_key])
         try:
             self._core.profile.files.add(transfer, sender=self._core.name)
         except StoreError as exc:
@@ -175,24 +162,9 @@ class LanFiles:
         transfer per member in ``members`` (its own id and key, offered through that
         member's 1:1 outbox), all stored in one commit: past the unfinished-transfers
         bound with any member, nothing is. The file is read and hashed once."""
-        source = Path(path)
-        if not source.is_absolute():
-            raise UserError(f"{path}: the path must be absolute")
-        stamp = await asyncio.to_thread(_check_source, source)
-        name = _wire_name(source.name)
-        stamp_ms = now_ms()
         conversation = group_conversation_id(group_id)
-        transfers = [
-            StoredTransfer(
-                transfer_id=os.urandom(16), conversation=conversation, peer_key=key,
-                direction=Direction.OUT, name=name, size=stamp[3],
-                block_bytes=BLOCK_BYTES, file_hash=_NOT_HASHED, file_key=os.urandom(32),
-                mime=_mime_of(name), state=TransferState.QUEUED, verified_blocks=0,
-                source_path=source, partial_path=None, final_path=None, error=None,
-                created_ms=stamp_ms, updated_ms=stamp_ms, source_stamp=stamp,
-            )
-            for key in members
-        ]  # fmt: skip
+        transfers = await _async_new_transfers(path, conversation, members)
+        name, stamp_ms = transfers[0].name, transfers[0].created_ms
         profile = self._core.profile
         me = self._core.identity.public_key
         try:
@@ -1447,6 +1419,30 @@ def _offer_of(transfer: StoredTransfer, file_hash: bytes) -> FileOffer:
         transfer.size, transfer.block_bytes, file_hash, transfer.file_key, transfer.mime,
         transfer.name, group_id_of(transfer.conversation),
     )  # fmt: skip
+
+
+async def _async_new_transfers(
+    path: str, conversation: str, peer_keys: list[bytes]
+) -> list[StoredTransfer]:
+    """``send-file``'s outgoing transfers of the file at ``path``, one per peer, each
+    with its own id and key (not stored yet); the file checked once (a clear line)."""
+    source = Path(path)
+    if not source.is_absolute():
+        raise UserError(f"{path}: the path must be absolute")
+    stamp = await asyncio.to_thread(_check_source, source)
+    name = _wire_name(source.name)
+    stamp_ms = now_ms()
+    return [
+        StoredTransfer(
+            transfer_id=os.urandom(16), conversation=conversation, peer_key=key,
+            direction=Direction.OUT, name=name, size=stamp[3],
+            block_bytes=BLOCK_BYTES, file_hash=_NOT_HASHED, file_key=os.urandom(32),
+            mime=_mime_of(name), state=TransferState.QUEUED, verified_blocks=0,
+            source_path=source, partial_path=None, final_path=None, error=None,
+            created_ms=stamp_ms, updated_ms=stamp_ms, source_stamp=stamp,
+        )
+        for key in peer_keys
+    ]  # fmt: skip
 
 
 def _check_source(source: Path) -> file_io.SourceStamp:
