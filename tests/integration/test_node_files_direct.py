@@ -8,9 +8,11 @@ daemons are in tests/lan/test_lan_files_direct.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import random
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -64,6 +66,65 @@ def fdirect_link(node: Node, key: bytes, *, announced: bool = True) -> _Link:
     link = open_link(node, key)
     link.session.peer_info = {"fdirect": "1"} if announced else {}  # type: ignore[attr-defined]
     return link
+
+
+@dataclass
+class DirectSend:
+    """A transfer being sent over a direct stream into ``peer`` (a real listener on
+    loopback): what the stream delivered in ``got``, its ends in ``closed``."""
+
+    node: Node
+    key: bytes
+    link: _Link
+    tid: bytes
+    data: bytes
+    peer: DirectFilesListener
+    got: list[bytes] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+
+    def ack(self, verified: int) -> None:
+        control = FileControl(ControlKind.ACK, self.tid, verified, "")
+        self.node.files.on_frame(
+            cast(PeerLink, self.link), control_frame(control), ref_of(self.key)
+        )
+
+    def done(self) -> None:
+        control = FileControl(ControlKind.DONE, self.tid, len(self.data), "")
+        self.node.files.on_frame(
+            cast(PeerLink, self.link), control_frame(control), ref_of(self.key)
+        )
+
+
+@contextlib.asynccontextmanager
+async def direct_send(
+    node: Node,
+    tmp_path: Path,
+    seed: int,
+    *,
+    blocks: int = 12,
+    link_of: Callable[[bytes], _Link] | None = None,
+) -> AsyncIterator[DirectSend]:
+    """``blocks`` seeded blocks offered, ACCEPTed from 0 and given a DIRECT path to a
+    listener of the peer's (closed on the way out)."""
+    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    key, link, tid = await offered(node, source)
+    if link_of is not None:
+        link = link_of(key)
+    node.links[key] = cast(PeerLink, link)
+    peer = await DirectFilesListener.async_start(LOOPBACK)
+    send = DirectSend(node, key, link, tid, data, peer)
+    try:
+        token = peer.issue_token(key, send.got.append, send.closed.append)
+        accept_from(node, link, tid, 0)
+        direct = FileControl.offer_direct(
+            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
+        )
+        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+        yield send
+    finally:
+        await peer.async_close()
 
 
 def directs(link: _Link) -> list[DirectPath]:
@@ -168,39 +229,22 @@ async def test_the_sender_sends_over_the_offered_direct_path(
 ) -> None:
     node = direct_node
     blocks = 12
-    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
-    source = tmp_path / "a.bin"
-    source.write_bytes(data)
-    key, link, tid = await offered(node, source)
-    node.links[key] = cast(PeerLink, link)
-    got: list[bytes] = []
-    closed: list[str] = []
-    peer = await DirectFilesListener.async_start(LOOPBACK)  # alice's, receiving
-    try:
-        token = peer.issue_token(key, got.append, closed.append)
-        accept_from(node, link, tid, 0)
-        direct = FileControl.offer_direct(
-            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
-        )
-        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+    async with direct_send(node, tmp_path, seed, blocks=blocks) as send:
+        link, got = send.link, send.got
         # The first window may go on the data channel while the stream opens; ACKs
         # move the window, and what follows goes over the stream.
         per_block = BLOCK_BYTES // 65536
         for acked in range(1, blocks + 1):  # 4 blocks in flight: ACK 1 after 4 sent...
             sent = min(acked + 3, blocks) * per_block
             await until(lambda: len(got) + len(link.chunks) >= sent)  # noqa: B023
-            ack = FileControl(ControlKind.ACK, tid, acked, "")
-            node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+            send.ack(acked)
         assert got, f"nothing over the direct path; seed {seed}"
-        done = FileControl(ControlKind.DONE, tid, len(data), "")
-        node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(key))
-        await until(lambda: closed != [])  # DONE closes the stream
-        view = next(v for v in await node.async_files() if v.transfer_id == tid.hex())
+        send.done()
+        await until(lambda: send.closed != [])  # DONE closes the stream
+        view = next(v for v in await node.async_files() if v.transfer_id == send.tid.hex())
         assert view.state == "done"
         assert view.path_used in ("direct", "mixed")
         assert view.path_used == ("mixed" if link.chunks else "direct")
-    finally:
-        await peer.async_close()
 
 
 def block_of(chunk: bytes) -> int:
@@ -213,35 +257,19 @@ async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ac
     """Chunks in flight on a broken stream are lost: the receiver's ACCEPT, sent as its
     end of the stream ends, starts the sender again from there, on the data channel."""
     node = direct_node
-    blocks = 12
-    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
-    source = tmp_path / "a.bin"
-    source.write_bytes(data)
-    key, link, tid = await offered(node, source)
-    node.links[key] = cast(PeerLink, link)
-    got: list[bytes] = []
-    peer = await DirectFilesListener.async_start(LOOPBACK)
-    try:
-        token = peer.issue_token(key, got.append)
-        accept_from(node, link, tid, 0)
-        direct = FileControl.offer_direct(
-            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
-        )
-        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
-        await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+    async with direct_send(node, tmp_path, seed) as send:
+        link, tid = send.link, send.tid
+        await until(lambda: len(send.got) == 16)  # blocks 0-3 over the stream
         assert link.chunks == [], f"seed {seed}"
         sender = node.files._senders[tid]
-        peer.close_peer(key, "cut")  # the stream breaks
+        send.peer.close_peer(send.key, "cut")  # the stream breaks
         for acked in (1, 2):  # the window moves: the sender writes to the broken stream
-            ack = FileControl(ControlKind.ACK, tid, acked, "")
-            node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+            send.ack(acked)
         await until(lambda: sender.direct is None)  # a write failed
         accept_from(node, link, tid, 2)  # the receiver's, as its end of the stream ended
         await until(lambda: any(block_of(c) == 2 for c in link.chunks))
         assert block_of(link.chunks[0]) == 2, f"seed {seed}"  # from the last ACK on
         await until_path_used(node, tid, "mixed")
-    finally:
-        await peer.async_close()
 
 
 def wire_bytes(blocks: int) -> int:
@@ -262,31 +290,16 @@ async def test_a_broken_direct_stream_costs_one_window_not_two(
     on it would send the window a second time for one interruption."""
     node = direct_node
     blocks = 12
-    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
-    source = tmp_path / "a.bin"
-    source.write_bytes(data)
-    key, link, tid = await offered(node, source)
-    node.links[key] = cast(PeerLink, link)
-    got: list[bytes] = []
-    peer = await DirectFilesListener.async_start(LOOPBACK)
+    async with direct_send(node, tmp_path, seed, blocks=blocks) as send:
+        link, tid, acknowledge = send.link, send.tid, send.ack
 
-    def acknowledge(verified: int) -> None:
-        ack = FileControl(ControlKind.ACK, tid, verified, "")
-        node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+        def whole_on_channel(block: int) -> bool:
+            per_block = BLOCK_BYTES // CHUNK_BYTES
+            return sum(1 for c in link.chunks if block_of(c) == block) >= per_block
 
-    def whole_on_channel(block: int) -> bool:
-        return sum(1 for c in link.chunks if block_of(c) == block) >= BLOCK_BYTES // CHUNK_BYTES
-
-    try:
-        token = peer.issue_token(key, got.append)
-        accept_from(node, link, tid, 0)
-        direct = FileControl.offer_direct(
-            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
-        )
-        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
-        await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+        await until(lambda: len(send.got) == 16)  # blocks 0-3 over the stream
         node.files.direct_stall_s = 0.2  # for the wait after the break (real: DIRECT_STALL_S)
-        peer.close_peer(key, "cut")  # the stream breaks, the session stays
+        send.peer.close_peer(send.key, "cut")  # the stream breaks, the session stays
         acknowledge(1)
         acknowledge(2)  # the sender writes blocks 4, 5 into the broken stream
         # No ACCEPT within the stall time: the window, blocks 2-5, whole on the channel.
@@ -303,14 +316,11 @@ async def test_a_broken_direct_stream_costs_one_window_not_two(
         for verified in range(7, blocks + 1):  # then an ACK per whole block
             await until(lambda: whole_on_channel(verified - 1))  # noqa: B023
             acknowledge(verified)
-        done = FileControl(ControlKind.DONE, tid, len(data), "")
-        node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(key))
+        send.done()
         await until(lambda: node.profile.files.get(tid).state is TransferState.DONE)  # type: ignore[union-attr]
         (view,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
         resent = view.bytes_sent_total - wire_bytes(blocks)
         assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS), f"seed {seed}: {resent} bytes again"
-    finally:
-        await peer.async_close()
 
 
 class _DeadChannelLink(_Link):
@@ -340,28 +350,15 @@ async def test_a_reset_direct_stream_puts_nothing_on_a_dead_data_channel(
     node = direct_node
     node.files.direct_stall_s = 3600.0  # never, here: only an ACCEPT or the session's end
     blocks = 12
-    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
-    source = tmp_path / "a.bin"
-    source.write_bytes(data)
-    key, _, tid = await offered(node, source)
-    link = _DeadChannelLink(key)
-    node.links[key] = cast(PeerLink, link)
-    got: list[bytes] = []
-    peer = await DirectFilesListener.async_start(LOOPBACK)
-    try:
-        token = peer.issue_token(key, got.append)
-        accept_from(node, link, tid, 0)
-        direct = FileControl.offer_direct(
-            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
-        )
-        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
-        await until(lambda: len(got) == 16)  # blocks 0-3 over the stream
+    async with direct_send(node, tmp_path, seed, blocks=blocks, link_of=_DeadChannelLink) as send:
+        key, tid, data = send.key, send.tid, send.data
+        link = cast(_DeadChannelLink, send.link)
+        await until(lambda: len(send.got) == 16)  # blocks 0-3 over the stream
         sender = node.files._senders[tid]
         link.quiet = lambda: sender.direct is None  # the sender waits, its stream gone
-        peer.close_peer(key, "killed")  # reset by the receiver's kernel
+        send.peer.close_peer(key, "killed")  # reset by the receiver's kernel
         for acked in (1, 2):  # its last ACKs: the sender writes into the reset stream
-            ack = FileControl(ControlKind.ACK, tid, acked, "")
-            node.files.on_frame(cast(PeerLink, link), control_frame(ack), ref_of(key))
+            send.ack(acked)
         # Either it waits with nothing on the channel, or it resent there first.
         await until(lambda: link.chunks != [] or link.quiet_waits > 0)
         assert link.chunks == [], f"seed {seed}: {len(link.chunks)} chunks on a dead channel"
@@ -388,8 +385,6 @@ async def test_a_reset_direct_stream_puts_nothing_on_a_dead_data_channel(
         (view,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
         resent = view.bytes_sent_total - wire_bytes(blocks)
         assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS), f"seed {seed}: {resent} bytes again"
-    finally:
-        await peer.async_close()
 
 
 async def test_a_direct_path_to_an_address_the_peer_does_not_advertise_is_ignored(
@@ -399,34 +394,17 @@ async def test_a_direct_path_to_an_address_the_peer_does_not_advertise_is_ignore
     addresses its mDNS advert gave; else the data channel carries the file."""
     node = direct_node
     node.files.peer_addresses = lambda key: ("192.0.2.7", "fe80::1%2")
-    data = random.Random(seed).randbytes(2 * BLOCK_BYTES)
-    source = tmp_path / "a.bin"
-    source.write_bytes(data)
-    key, link, tid = await offered(node, source)
-    node.links[key] = cast(PeerLink, link)
-    got: list[bytes] = []
-    closed: list[str] = []
-    peer = await DirectFilesListener.async_start(LOOPBACK)
-    try:
-        token = peer.issue_token(key, got.append, closed.append)
-        accept_from(node, link, tid, 0)
-        direct = FileControl.offer_direct(
-            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
-        )
-        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
+    async with direct_send(node, tmp_path, seed, blocks=2) as send:
         per_block = BLOCK_BYTES // 65536
-        await until(lambda: len(link.chunks) >= 2 * per_block)
-        assert got == [], f"the direct path was used; seed {seed}"
-        done = FileControl(ControlKind.DONE, tid, len(data), "")
-        node.files.on_frame(cast(PeerLink, link), control_frame(done), ref_of(key))
+        await until(lambda: len(send.link.chunks) >= 2 * per_block)
+        assert send.got == [], f"the direct path was used; seed {seed}"
+        send.done()
         for _ in range(200):
-            view = next(v for v in await node.async_files() if v.transfer_id == tid.hex())
+            view = next(v for v in await node.async_files() if v.transfer_id == send.tid.hex())
             if view.state == "done":
                 break
             await asyncio.sleep(0.02)
         assert (view.state, view.path_used) == ("done", "datachannel")
-    finally:
-        await peer.async_close()
 
 
 async def test_a_silent_direct_stream_is_given_up_and_the_data_channel_goes_on(
@@ -438,26 +416,11 @@ async def test_a_silent_direct_stream_is_given_up_and_the_data_channel_goes_on(
     last ACK on the data channel."""
     node = direct_node
     node.files.direct_stall_s = 0.2  # the real one is DIRECT_STALL_S
-    blocks = 8
-    data = random.Random(seed).randbytes(blocks * BLOCK_BYTES)
-    source = tmp_path / "a.bin"
-    source.write_bytes(data)
-    key, link, tid = await offered(node, source)
-    node.links[key] = cast(PeerLink, link)
-    got: list[bytes] = []
-    closed: list[str] = []
-    peer = await DirectFilesListener.async_start(LOOPBACK)  # it takes chunks, never ACKs
-    try:
-        token = peer.issue_token(key, got.append, closed.append)
-        accept_from(node, link, tid, 0)
-        direct = FileControl.offer_direct(
-            tid, DirectPath(ipaddress.ip_address(LOOPBACK), peer.port, token)
-        )
-        node.files.on_frame(cast(PeerLink, link), control_frame(direct), ref_of(key))
-        await until(lambda: len(got) == 16)  # the window, blocks 0-3, over the stream
+    # The peer's listener takes chunks and never ACKs.
+    async with direct_send(node, tmp_path, seed, blocks=8) as send:
+        link = send.link
+        await until(lambda: len(send.got) == 16)  # the window, blocks 0-3, over the stream
         await until(lambda: len(link.chunks) == 16)  # given up: the window on the channel
         assert [block_of(c) for c in link.chunks] == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
-        await until(lambda: closed != [])  # the stream was dropped, not left open
-        await until_path_used(node, tid, "mixed")
-    finally:
-        await peer.async_close()
+        await until(lambda: send.closed != [])  # the stream was dropped, not left open
+        await until_path_used(node, send.tid, "mixed")
