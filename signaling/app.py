@@ -174,7 +174,7 @@ class Limits:
     # file_message_min_bytes, so tiny messages cannot make it a flood of hook calls.
     file_bytes_per_second: float = 32.0 * 1024 * 1024
     file_burst_bytes: int = 2 * 1024 * 1024
-    file_message_min_bytes: int = 4096
+    file_message_min_bytes: int = 64 * 1024  # one real chunk: ≤ 512 FILE messages/s
     send_queue_bytes: int = 1024 * 1024  # queued towards one guest; over it: disconnect
     send_queue_messages: int = 512
     requests_per_second: float = 20.0  # HTTP requests per client address (bucket)

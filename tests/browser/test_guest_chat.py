@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import subprocess
@@ -87,12 +88,36 @@ class GuestLan:
             timeout=timeout,
         )
 
+    def take_upload(self, guest: str, name: str, size: int, timeout: float = EVENT_S) -> Event:
+        """A guest's file: its offer (a guest's always waits for the owner), ``files
+        accept``, then the file in place: the owner's ``file_done`` event."""
+        offered = self.wait_event("file_offered", timeout, peer_id=guest, name=name)
+        assert offered["size"] == size, offered
+        tid = offered["transfer_id"]
+        accepted = self.owner.cli("files", "accept", tid[:12])
+        assert accepted.returncode == 0, accepted.stderr
+        return self.wait_event("file_done", timeout, transfer_id=tid, direction="in")
+
     def events(self, type_: str, **fields: Any) -> list[Event]:
         return [
             e
             for e in list(self.owner.events)
             if e.get("type") == type_ and all(e.get(k) == v for k, v in fields.items())
         ]
+
+
+@contextlib.contextmanager
+def owner_with_downloads(tmp: Path) -> Iterator[GuestLan]:
+    """Two hosts; the owner "olivia" in host 1, saving files into ``tmp/downloads``."""
+    with Lan(2) as lan:
+        owner = ChatNode(lan.hosts[0], tmp / "owner", "olivia")
+        owner.daemon_args = ["--downloads", str(tmp / "downloads")]
+        owner.start()
+        try:
+            yield GuestLan(lan, owner, tmp)
+        finally:
+            lan.hosts[1].clear_drops()
+            owner.stop()
 
 
 @pytest.fixture(scope="module")

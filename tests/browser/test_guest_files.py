@@ -30,11 +30,10 @@ from tests.browser.test_guest_chat import (
     guest_context,
     join,
     open_link,
+    owner_with_downloads,
     wait_connected,
 )
 from tests.conftest import require_chromium, require_netns
-from tests.lan.chat_nodes import ChatNode
-from tests.lan.netns import Lan
 
 pytestmark = [pytest.mark.browser, pytest.mark.lan]
 
@@ -48,16 +47,8 @@ def files_lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuestLan]:
     """Two hosts; the owner "olivia" in host 1 with its own downloads dir."""
     require_netns()
     require_chromium()
-    tmp = tmp_path_factory.mktemp("guest-files")
-    with Lan(2) as lan:
-        owner = ChatNode(lan.hosts[0], tmp / "owner", "olivia")
-        owner.daemon_args = ["--downloads", str(tmp / "downloads")]
-        owner.start()
-        try:
-            yield GuestLan(lan, owner, tmp)
-        finally:
-            lan.hosts[1].clear_drops()
-            owner.stop()
+    with owner_with_downloads(tmp_path_factory.mktemp("guest-files")) as gl:
+        yield gl
 
 
 @pytest.fixture
@@ -277,15 +268,8 @@ async def test_relay_guest_sends_a_5mb_png(
     source = gl.tmp / f"relay-photo-{seed}.png"
     digest = png_of_size(source, 5 * MiB, seed)
     await page.set_input_files("#file-input", str(source))
-    offered = await asyncio.to_thread(
-        gl.wait_event, "file_offered", EVENT_S, peer_id=label, name=source.name
-    )
-    tid = offered["transfer_id"]
-    accepted = await asyncio.to_thread(gl.owner.cli, "files", "accept", tid[:12])
-    assert accepted.returncode == 0, accepted.stderr
-    done = await asyncio.to_thread(
-        gl.wait_event, "file_done", EVENT_S, transfer_id=tid, direction="in"
-    )
+    done = await asyncio.to_thread(gl.take_upload, label, source.name, 5 * MiB)
+    tid = done["transfer_id"]
     assert done["path_used"] == "relay", done
     saved = Path(done["path"])
     assert saved == gl.tmp / "downloads" / source.name
@@ -297,7 +281,7 @@ async def test_relay_guest_sends_a_5mb_png(
     hits = gl.owner.cli_json("history", "--search", f"relay-photo-{seed}")["hits"]
     assert [(h["text"], h["message_id"]) for h in hits] == [(source.name, tid)], hits
     await page.context.close()
-    await asyncio.sleep(0.5)  # let the proxy write the last frames
+    await asyncio.to_thread(proxy.stop)  # every frame it forwarded is in the recording
     assert_only_ciphertext(proxy, source, seed, up=True)
 
 
@@ -325,5 +309,5 @@ async def test_relay_guest_receives_20mb(
     )
     assert done["path_used"] == "relay", done
     await page.context.close()
-    await asyncio.sleep(0.5)  # let the proxy write the last frames
+    await asyncio.to_thread(proxy.stop)  # every frame it forwarded is in the recording
     assert_only_ciphertext(proxy, source, seed, up=False)

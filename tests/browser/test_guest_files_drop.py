@@ -19,7 +19,6 @@ from playwright.async_api import expect
 from tests.browser.conftest import LaunchBrowser
 from tests.browser.test_guest_chat import CONNECT_MS, GuestLan
 from tests.browser.test_guest_files import (
-    EVENT_S,
     FILE_MS,
     MiB,
     files_lan,
@@ -59,16 +58,7 @@ async def test_a_file_dropped_on_the_conversation_goes_to_the_owner(
     await page.dispatch_event("#log", "drop", {"dataTransfer": transfer})
     await expect(page.locator("#log")).not_to_have_class(re.compile(r"\bdrop\b"))
 
-    offered = await asyncio.to_thread(
-        gl.wait_event, "file_offered", EVENT_S, peer_id=label, name=source.name
-    )
-    assert offered["size"] == 2 * MiB, offered
-    tid = offered["transfer_id"]
-    accepted = await asyncio.to_thread(gl.owner.cli, "files", "accept", tid[:12])
-    assert accepted.returncode == 0, accepted.stderr
-    done = await asyncio.to_thread(
-        gl.wait_event, "file_done", EVENT_S, transfer_id=tid, direction="in"
-    )
+    done = await asyncio.to_thread(gl.take_upload, label, source.name, 2 * MiB)
     assert sha256_of(Path(done["path"])) == digest, f"seed {seed}"
     entry = page.locator(".msg.file.out", has_text=source.name)
     await expect(entry).to_have_attribute("data-state", "done", timeout=FILE_MS)

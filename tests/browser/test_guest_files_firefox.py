@@ -18,11 +18,9 @@ import pytest
 
 from tests.browser.conftest import LaunchFirefox
 from tests.browser.firefox import FirefoxPage, guest_join, guest_wait_connected
-from tests.browser.test_guest_chat import GuestLan
+from tests.browser.test_guest_chat import GuestLan, owner_with_downloads
 from tests.browser.test_guest_files import MiB, png_of_size, seed, sha256_of
 from tests.conftest import require_netns
-from tests.lan.chat_nodes import ChatNode
-from tests.lan.netns import Lan
 
 __all__ = ["seed"]  # a fixture, used by name
 
@@ -35,15 +33,8 @@ FILE_S = 240.0  # a hang, not a speed
 def fox_lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuestLan]:
     """Two hosts; the owner "olivia" in host 1 with its own downloads dir."""
     require_netns()
-    tmp = tmp_path_factory.mktemp("guest-files-firefox")
-    with Lan(2) as lan:
-        owner = ChatNode(lan.hosts[0], tmp / "owner", "olivia")
-        owner.daemon_args = ["--downloads", str(tmp / "downloads")]
-        owner.start()
-        try:
-            yield GuestLan(lan, owner, tmp)
-        finally:
-            owner.stop()
+    with owner_with_downloads(tmp_path_factory.mktemp("guest-files-firefox")) as gl:
+        yield gl
 
 
 # The file entry in the page's log (browser/src/app.js FileViews): its state and parts.
@@ -116,16 +107,7 @@ async def test_firefox_guest_sends_a_picture(
     digest = png_of_size(source, 5 * MiB, seed)
     await page.set_files("#file-input", source)
 
-    offered = await asyncio.to_thread(
-        gl.wait_event, "file_offered", FILE_S, peer_id=label, name=source.name
-    )
-    assert offered["size"] == 5 * MiB, offered
-    tid = offered["transfer_id"]
-    accepted = await asyncio.to_thread(gl.owner.cli, "files", "accept", tid[:12])
-    assert accepted.returncode == 0, accepted.stderr
-    done = await asyncio.to_thread(
-        gl.wait_event, "file_done", FILE_S, transfer_id=tid, direction="in"
-    )
+    done = await asyncio.to_thread(gl.take_upload, label, source.name, 5 * MiB, FILE_S)
     saved = Path(done["path"])
     assert saved == gl.tmp / "downloads" / source.name
     assert sha256_of(saved) == digest, f"seed {seed}"
@@ -185,14 +167,6 @@ async def test_firefox_guest_drops_a_file_on_the_conversation(
     b64 = base64.b64encode(source.read_bytes()).decode()
     assert await page.evaluate(_DROP, [source.name, "image/png", b64]) is True
 
-    offered = await asyncio.to_thread(
-        gl.wait_event, "file_offered", FILE_S, peer_id=label, name=source.name
-    )
-    tid = offered["transfer_id"]
-    accepted = await asyncio.to_thread(gl.owner.cli, "files", "accept", tid[:12])
-    assert accepted.returncode == 0, accepted.stderr
-    done = await asyncio.to_thread(
-        gl.wait_event, "file_done", FILE_S, transfer_id=tid, direction="in"
-    )
+    done = await asyncio.to_thread(gl.take_upload, label, source.name, 2 * MiB, FILE_S)
     assert sha256_of(Path(done["path"])) == digest, f"seed {seed}"
     await entry_in_state(page, "out", source.name, "done")

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import ssl
+import time
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -395,11 +396,17 @@ async def test_file_messages_past_the_byte_budget_are_slowed_not_closed(
     limits = Limits(file_bytes_per_second=2 * 1024 * 1024, file_burst_bytes=128 * 1024)
     server = await start_server(owner=owner, limits=limits)
     async with http.ws_connect(ws_url(server, open_room(server))) as ws:
+        started = time.monotonic()
         for i in range(32):  # 2 MiB: 16 times the burst
             await ws.send_bytes(b"\x03" + bytes([i]) * 65_536)
         await owner.wait_for(lambda: len(owner.messages) == 32, timeout=30)
+        took = time.monotonic() - started
         assert [d[1] for _, _, d in owner.messages] == list(range(32))  # all, in order
         assert not ws.closed
+    # Slowed: past the burst the server reads no faster than the budget. A lower bound
+    # (the server's own sleeps), which a slow machine can only exceed.
+    least = (32 * 65_537 - limits.file_burst_bytes) / limits.file_bytes_per_second
+    assert took >= least * 0.95, f"{took:.3f} s for what the budget spreads over {least:.3f} s"
 
 
 async def test_a_sender_waits_for_room_towards_the_guest(
