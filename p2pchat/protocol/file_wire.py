@@ -43,6 +43,17 @@ CHUNK_HEADER_BYTES = _CHUNK_HEADER.size  # 24
 FLAG_LAST = 0x01  # the last chunk of its block (carries the block hash)
 MAX_CHUNK_MESSAGE = CHUNK_HEADER_BYTES + CHUNK_BYTES + HASH_BYTES + TAG_BYTES  # 65 608
 MIN_CHUNK_MESSAGE = CHUNK_HEADER_BYTES + TAG_BYTES
+
+
+def wire_bytes(file_bytes: int, block_bytes: int = BLOCK_BYTES) -> int:
+    """What ``file_bytes`` of a file, sent in chunks from a block's start, put on the
+    wire (what a transfer's ``bytes_sent_total`` counts): each chunk its header and tag,
+    each block's last chunk the block hash; for a part of a block, an upper bound."""
+    chunks = -(-file_bytes // CHUNK_BYTES)
+    blocks = -(-file_bytes // block_bytes)
+    return file_bytes + chunks * (CHUNK_HEADER_BYTES + TAG_BYTES) + blocks * HASH_BYTES
+
+
 # Bidirectional overrides would let a reason display as something it is not.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 

@@ -23,13 +23,11 @@ from p2pchat.node.links import PeerLink
 from p2pchat.protocol.file_wire import (
     BLOCK_BYTES,
     CHUNK_BYTES,
-    CHUNK_HEADER_BYTES,
-    HASH_BYTES,
-    TAG_BYTES,
     WINDOW_BLOCKS,
     ControlKind,
     DirectPath,
     FileControl,
+    wire_bytes,
 )
 from p2pchat.store.records import TransferState
 from p2pchat.transport.direct_files import DirectFilesListener, async_open_direct
@@ -272,14 +270,6 @@ async def test_a_direct_stream_broken_under_the_sender_restarts_from_the_last_ac
         await until_path_used(node, tid, "mixed")
 
 
-def wire_bytes(blocks: int) -> int:
-    """What ``blocks`` whole 256 KiB blocks put on the wire (``bytes_sent_total``): each
-    chunk its header and tag, each block's last chunk its hash too."""
-    per_block = BLOCK_BYTES // CHUNK_BYTES
-    framing = per_block * (CHUNK_HEADER_BYTES + TAG_BYTES) + HASH_BYTES
-    return blocks * (BLOCK_BYTES + framing)
-
-
 async def test_a_broken_direct_stream_costs_one_window_not_two(
     direct_node: Node, tmp_path: Path, seed: int
 ) -> None:
@@ -319,8 +309,10 @@ async def test_a_broken_direct_stream_costs_one_window_not_two(
         send.done()
         await until(lambda: node.profile.files.get(tid).state is TransferState.DONE)  # type: ignore[union-attr]
         (view,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
-        resent = view.bytes_sent_total - wire_bytes(blocks)
-        assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS), f"seed {seed}: {resent} bytes again"
+        resent = view.bytes_sent_total - wire_bytes(blocks * BLOCK_BYTES)
+        assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS * BLOCK_BYTES), (
+            f"seed {seed}: {resent} bytes again"
+        )
 
 
 class _DeadChannelLink(_Link):
@@ -383,8 +375,10 @@ async def test_a_reset_direct_stream_puts_nothing_on_a_dead_data_channel(
         node.files.on_frame(cast(PeerLink, second), control_frame(done), ref_of(key))
         await until(lambda: node.profile.files.get(tid).state is TransferState.DONE)  # type: ignore[union-attr]
         (view,) = [v for v in await node.async_files() if v.transfer_id == tid.hex()]
-        resent = view.bytes_sent_total - wire_bytes(blocks)
-        assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS), f"seed {seed}: {resent} bytes again"
+        resent = view.bytes_sent_total - wire_bytes(blocks * BLOCK_BYTES)
+        assert 0 <= resent <= wire_bytes(WINDOW_BLOCKS * BLOCK_BYTES), (
+            f"seed {seed}: {resent} bytes again"
+        )
 
 
 async def test_a_direct_path_to_an_address_the_peer_does_not_advertise_is_ignored(

@@ -23,11 +23,8 @@ import pytest
 
 from p2pchat.protocol.file_wire import (
     BLOCK_BYTES,
-    CHUNK_BYTES,
-    CHUNK_HEADER_BYTES,
-    HASH_BYTES,
-    TAG_BYTES,
     WINDOW_BLOCKS,
+    wire_bytes,
 )
 from tests.lan.chat_nodes import ChatNode, befriend
 from tests.lan.netns import Host
@@ -81,14 +78,6 @@ WASTE_BOUND = 3 * WINDOW  # the issue's bound over three faults
 # the framing of ≤ 3 MiB of them is at most that of 3 MiB of whole blocks: file bytes ≤
 # SIZE + WASTE_BOUND ⇒ sent_total ≤ wire_bytes(SIZE) + wire_bytes(WASTE_BOUND).
 SIGNALING_PORT = 47_100  # bob's, in the data-channel case (his namespace: surely free)
-
-
-def wire_bytes(file_bytes: int) -> int:
-    """What ``file_bytes`` of file data, in chunks from a block's start, put on the wire
-    (what ``bytes_sent_total`` counts); for a part of a block, an upper bound."""
-    chunks = -(-file_bytes // CHUNK_BYTES)
-    blocks = -(-file_bytes // BLOCK_BYTES)
-    return file_bytes + chunks * (CHUNK_HEADER_BYTES + TAG_BYTES) + blocks * HASH_BYTES
 
 
 def shape(host: Host, rate: str) -> None:

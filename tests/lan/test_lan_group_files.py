@@ -8,7 +8,6 @@ filed under the group on the receiving side.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +17,9 @@ import pytest
 from tests.lan.chat_nodes import ChatNode, befriend
 from tests.lan.conftest import MakeLan
 from tests.lan.test_lan_files import MiB, is_file_event, sha256_of, transfer, write_random
+from tests.lan.test_lan_files import seed as seed  # the fixture
 
 pytestmark = pytest.mark.lan
-
-
-@pytest.fixture
-def seed() -> int:
-    value = random.randrange(2**32)
-    print(f"random seed: {value}")
-    return value
 
 
 @pytest.fixture

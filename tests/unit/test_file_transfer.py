@@ -25,6 +25,7 @@ from p2pchat.protocol.file_wire import (
     ControlKind,
     FileOffer,
     FileWireError,
+    wire_bytes,
 )
 
 SEED = int(os.environ.get("P2PCHAT_TEST_SEED", "1313"))
@@ -188,3 +189,14 @@ def test_the_sender_checks_its_own_blocks() -> None:
     assert len(last) == 1
     assert len(last[0]) == 24 + 1 + 32 + 16
     assert len(out.chunks_of(0, block_of(data, 0))[0]) == 24 + CHUNK_BYTES + 16
+
+
+@pytest.mark.parametrize("size", [1, CHUNK_BYTES, BLOCK, BLOCK + 1, 3 * BLOCK + CHUNK_BYTES + 7])
+def test_wire_bytes_is_what_the_chunks_of_a_file_weigh(size: int) -> None:
+    """``wire_bytes`` (what ``bytes_sent_total`` counts against the file's size) equals
+    the sealed chunks' total, header, tag and block hash included."""
+    data, tid, offer = make(size)
+    out = OutgoingTransfer(tid, offer.file_key, size, BLOCK)
+    blocks = [data[i : i + BLOCK] for i in range(0, size, BLOCK)]
+    sent = sum(len(c) for n, block in enumerate(blocks) for c in out.chunks_of(n, block))
+    assert sent == wire_bytes(size, BLOCK), f"seed {SEED}"
