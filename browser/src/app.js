@@ -481,7 +481,7 @@ class Attempt {
       this.onStreamData(payload);
     } else if (bytes[0] === FILE && this.path === "relay") {
       const chunk = relayChunkOf(bytes);
-      if (chunk !== null && this.session.files) this.hooks.fileChunk(chunk);
+      if (chunk !== null && this.session.files) this.hooks.fileChunk(chunk, true);
     } else {
       console.warn("p2pchat: ignored a relay message of type", bytes[0], "on path", this.path);
     }
@@ -910,7 +910,7 @@ class GuestPage {
       message: (ev) => this.received(ev),
       group: (ev) => this.receivedGroup(ev),
       file: (ev) => this.files.frame(ev),
-      fileChunk: (data) => this.files.chunk(data),
+      fileChunk: (data, viaRelay) => this.files.chunk(data, viaRelay),
       heard: (attempt) => this.settle(attempt),
       receipt: (messageId) => this.delivered(messageId),
       dropped: (reason, wasOpen) => this.dropped(reason, wasOpen),

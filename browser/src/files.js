@@ -36,6 +36,11 @@ export const MAX_RECEIVE_BYTES = 512 * 1024 * 1024; // one file held in the tab
 export const MAX_HELD_BYTES = 1024 * 1024 * 1024; // every file held in the tab
 export const MAX_TRANSFERS = 64; // known to the page at once (finished ones are forgotten first)
 const RATE_WINDOW_MS = 5000; // the rate shown: bytes over the last few seconds
+// A relay (the signaling server on the relay path) can alter a chunk but not forge one:
+// such a chunk resumes the transfer from the last verified block (ACCEPT again) instead
+// of failing it, up to this many with no block verified in between (as the node does).
+export const RELAY_DAMAGE_RESUMES = 32;
+const RELAY_DAMAGE_CODES = new Set(["file-bad-ciphertext", "file-bad-chunk", "file-out-of-window", "file-malformed"]);
 
 // Images the page previews inline (an <img> of a blob: URL); anything else is a download.
 const PREVIEW_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"]);
@@ -288,8 +293,8 @@ export class FileTransfers {
     if (t && !FINISHED.has(t.state)) this._cancel(t, "cancelled");
   }
 
-  /** One message from the files channel. */
-  chunk(data) {
+  /** One message from the files channel, or (`viaRelay`) a FILE message on the relay path. */
+  chunk(data, viaRelay = false) {
     let header;
     try {
       header = decodeChunkHeader(data);
@@ -303,8 +308,11 @@ export class FileTransfers {
     try {
       result = t.inc.receiveChunk(data);
     } catch (err) {
+      const onRelay = viaRelay && RELAY_DAMAGE_CODES.has(err.code);
       console.warn(`p2pchat: refused a file chunk (${err.code ?? "error"}): ${err.message}`);
-      this._fail(t, `refused a damaged part of the file (${err.code ?? "error"})`);
+      if (onRelay && this._resumeAfterDamage(t)) return;
+      const what = onRelay ? "the relay kept damaging the file" : "refused a damaged part of the file";
+      this._fail(t, `${what} (${err.code ?? "error"})`);
       return;
     }
     if (result.kind !== Outcome.READY) return;
@@ -317,6 +325,19 @@ export class FileTransfers {
     this._link?.sendControl(ack.encode());
     if (t.inc.complete) this._complete(t);
     else this._update(t);
+  }
+
+  /** ACCEPT(verified) again after a chunk damaged on the relay: the owner resends from
+   * there. False once RELAY_DAMAGE_RESUMES came with no block verified in between. */
+  _resumeAfterDamage(t) {
+    if (t.damageMark !== t.inc.verified) {
+      t.damageMark = t.inc.verified;
+      t.damaged = 0;
+    }
+    t.damaged += 1;
+    if (t.damaged > RELAY_DAMAGE_RESUMES) return false;
+    this._link?.sendControl(this._controlBytes(t, ControlKind.ACCEPT, t.inc.verified));
+    return true;
   }
 
   _complete(t) {

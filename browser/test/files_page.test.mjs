@@ -15,7 +15,7 @@ import {
   decodeOffer,
   encodeChunkHeader,
 } from "../src/file_wire.js";
-import { FileTransfers, MAX_RECEIVE_BYTES, State } from "../src/files.js";
+import { FileTransfers, MAX_RECEIVE_BYTES, RELAY_DAMAGE_RESUMES, State } from "../src/files.js";
 
 function content(size, salt = 0) {
   const data = new Uint8Array(size);
@@ -249,4 +249,63 @@ test("page receives: refusals (too big, damaged chunk, wrong whole hash, decline
   ft.chunk(encodeChunkHeader({ transferId: randomBytes(16), block: 0, chunk: 0, last: true }).slice(0, 24));
   ft.frame({ kind: 8, messageId: randomBytes(16), payload: Uint8Array.of(1) });
   ft.frame({ kind: 9, payload: Uint8Array.of(1) });
+});
+
+test("page receives on the relay path: a damaged chunk resumes from the last verified block", async () => {
+  const { ft, views } = page();
+  const link = recorder();
+  ft.attach(link);
+  const data = content(65536 * 3 + 9, 7);
+  const { transferId, offer, out } = ownerOffer(data, "r.bin", "");
+  const key = toHex(transferId);
+  ft.frame({ kind: 8, messageId: transferId, payload: offer.encode() });
+  assert.ok(ft.accept(key));
+  out.onAccept(0);
+  const [first] = out.chunksOf(0, data.subarray(0, 65536));
+  ft.chunk(first, true);
+  const [second] = out.chunksOf(1, data.subarray(65536, 2 * 65536));
+  second[second.length - 1] ^= 1;
+  ft.chunk(second, true);
+  assert.equal(views.get(key).state, State.RECEIVING);
+  const accepts = link.controls.filter((c) => c.kind === ControlKind.ACCEPT).map((c) => c.value);
+  assert.deepEqual(accepts, [0, 1]); // block 0 verified: resend from block 1
+  out.onAccept(1);
+  while (views.get(key).state === State.RECEIVING) {
+    const before = link.controls.length;
+    for (const index of out.blocksToSend()) {
+      const block = data.subarray(index * 65536, index * 65536 + out.blockLen(index));
+      for (const chunk of out.chunksOf(index, block)) ft.chunk(chunk, true);
+    }
+    for (const c of link.controls.slice(before)) if (c.kind === ControlKind.ACK) out.onAck(c.value);
+  }
+  assert.equal(views.get(key).state, State.DONE);
+  assert.deepEqual(new Uint8Array(await ft.transfers[0].blob.arrayBuffer()), data);
+});
+
+test("page receives on the relay path: a relay that keeps damaging fails it; the channel never resumes", () => {
+  const { ft, views } = page();
+  const link = recorder();
+  ft.attach(link);
+  const data = content(70_000, 3);
+  const { transferId, offer, out } = ownerOffer(data, "k.bin", "");
+  const key = toHex(transferId);
+  ft.frame({ kind: 8, messageId: transferId, payload: offer.encode() });
+  ft.accept(key);
+  out.onAccept(0);
+  const [chunk] = out.chunksOf(0, data.subarray(0, 65536));
+  chunk[chunk.length - 1] ^= 1;
+  for (let i = 0; i < RELAY_DAMAGE_RESUMES; i++) ft.chunk(chunk, true);
+  assert.equal(views.get(key).state, State.RECEIVING);
+  ft.chunk(chunk, true);
+  assert.equal(views.get(key).state, State.FAILED);
+  assert.equal(views.get(key).error, "the relay kept damaging the file (file-bad-ciphertext)");
+  // On the data channel (inside DTLS) the first damaged chunk fails it, as before.
+  const b = ownerOffer(data, "b.bin", "");
+  ft.frame({ kind: 8, messageId: b.transferId, payload: b.offer.encode() });
+  ft.accept(toHex(b.transferId));
+  b.out.onAccept(0);
+  const [bad] = b.out.chunksOf(0, data.subarray(0, 65536));
+  bad[bad.length - 1] ^= 1;
+  ft.chunk(bad);
+  assert.equal(views.get(toHex(b.transferId)).state, State.FAILED);
 });

@@ -99,6 +99,16 @@ GROUP_FILES_CAPABILITY = ("gfiles", "1")
 # blocked as long): the stream is taken as dead. A blackholed TCP stream never errors
 # (TCP retries for ~15 min) while the session, on its own path, stays up.
 DIRECT_STALL_S = 10.0
+# A relay (a signaling server between a guest and the node) can alter a chunk but not
+# forge one: a chunk that does not authenticate there, or whose cleartext header is
+# wrong, is the relay's doing, and the transfer resumes from the last verified block
+# (as after a broken direct stream). This many damaged chunks with no block verified
+# in between (a burst within one window counts each), and it fails instead: the relay
+# keeps damaging it.
+RELAY_DAMAGE_RESUMES = 32
+_RELAY_DAMAGE_CODES = frozenset(
+    {"file-bad-ciphertext", "file-bad-chunk", "file-out-of-window", "file-malformed"}
+)
 
 
 class LanFiles:
@@ -969,10 +979,31 @@ class LanFiles:
         try:
             self._take_chunk(receiver, data)
         except FileWireError as exc:
-            self._fail_receiving(link, receiver.stored, f"bad data from the sender ({exc.code})")
+            on_relay = link.chunk_path == "relay" and exc.code in _RELAY_DAMAGE_CODES
+            if on_relay and self._resume_after_damage(receiver, exc):
+                return
+            who = "the relay kept damaging the file" if on_relay else "bad data from the sender"
+            self._fail_receiving(link, receiver.stored, f"{who} ({exc.code})")
             return
         counts = self._path_bytes.setdefault(receiver.stored.transfer_id, [0, 0, 0])
         counts[_PATH_NAMES.index(link.chunk_path)] += len(data)
+
+    def _resume_after_damage(self, receiver: _Receiver, exc: FileWireError) -> bool:
+        """A chunk damaged on the relay: ACCEPT(verified) again, and the sender resends
+        from there (partial blocks stay: their chunks authenticated). False once the
+        relay has damaged RELAY_DAMAGE_RESUMES in a row. (A block whose chunks all
+        authenticated but whose hash fails is the sender's doing: not resumed.)"""
+        verified = receiver.incoming.verified
+        if receiver.damage_mark != verified:
+            receiver.damage_mark, receiver.damaged = verified, 0
+        receiver.damaged += 1
+        if receiver.damaged > RELAY_DAMAGE_RESUMES:
+            return False
+        tid = receiver.stored.transfer_id
+        logger.warning("a file chunk was damaged on the relay (%s): resuming from block %d",
+                       exc.code, verified)  # fmt: skip
+        self._send(receiver.link, FileControl(ControlKind.ACCEPT, tid, verified))
+        return True
 
     def _take_chunk(self, receiver: _Receiver, data: bytes) -> None:
         """One chunk into its transfer (raises FileWireError); a whole block is written."""
@@ -1330,6 +1361,10 @@ class _Receiver:
     ready: collections.deque[BlockReady] = field(default_factory=collections.deque)
     writer: asyncio.Task[None] | None = None
     stopped: bool = False
+    # Resumes after chunks damaged on the relay since block ``damage_mark`` was the
+    # next one needed (RELAY_DAMAGE_RESUMES).
+    damaged: int = 0
+    damage_mark: int = -1
 
 
 class _Meter:

@@ -34,6 +34,11 @@ Tampering (``--mode``), each an attack of a malicious relay on the handshake:
     remembered ANSWER instead of the owner's new one (the guest must refuse it: it
     belongs to an earlier session).
 
+``damage-file``
+    Flip the last byte (inside the AEAD tag) of one FILE message (type 0x03: a sealed
+    file chunk) in each direction: the 20th guest→owner and the 20th owner→guest one.
+    The receiver must resume the transfer from its last verified block, not fail it.
+
 The owner's ``usable`` answer to a probe (a SIGNAL that is no envelope, see
 docs/guest-protocol.md "Probe") passes untouched in every mode: the attacks are on the
 OFFER and ANSWER envelopes.
@@ -59,10 +64,12 @@ from typing import Any
 
 SIGNAL = 0x01
 RELAY = 0x02
+FILE = 0x03
+DAMAGED_FILE_MESSAGE = 20  # damage-file mode: which FILE message each way is damaged
 USABLE = bytes([SIGNAL]) + b"usable"  # the owner's answer to a probe kept open
 #: SIGNAL type byte + envelope version + scheme + 24-byte nonce: the ciphertext follows.
 CIPHERTEXT_OFFSET = 1 + 2 + 24
-MODES = ("pass", "flip", "reflect", "replay")
+MODES = ("pass", "flip", "reflect", "replay", "damage-file")
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -109,6 +116,7 @@ class Proxy:
         self.connections = 0
         self.first_offer: bytes | None = None  # replay mode
         self.first_answer: bytes | None = None
+        self.file_messages: dict[str, int] = {}  # damage-file mode: FILE messages each way
         self.session: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -217,6 +225,8 @@ class Proxy:
     async def tamper_up(
         self, index: int, data: bytes, state: dict[str, Any], path: str
     ) -> bytes | None:
+        if self.mode == "damage-file" and data[:1] == bytes([FILE]):
+            return self.damage_file(data, "up", index)
         if not data or data[0] != SIGNAL:
             return data
         state["offer"] = data
@@ -232,6 +242,8 @@ class Proxy:
     async def tamper_down(
         self, index: int, data: bytes, state: dict[str, Any], path: str
     ) -> bytes | None:
+        if self.mode == "damage-file" and data[:1] == bytes([FILE]):
+            return self.damage_file(data, "down", index)
         if not data or data[0] != SIGNAL or data == USABLE:
             return data
         if self.mode == "reflect" and state["offer"] is not None:
@@ -247,6 +259,14 @@ class Proxy:
             emit(event="replayed_answer", index=index)
             return self.first_answer
         return data
+
+    def damage_file(self, data: bytes, way: str, index: int) -> bytes:
+        """damage-file mode: the 20th FILE message each way gets its last byte flipped."""
+        seen = self.file_messages[way] = self.file_messages.get(way, 0) + 1
+        if seen != DAMAGED_FILE_MESSAGE:
+            return data
+        emit(event="damaged_file", index=index, way=way)
+        return data[:-1] + bytes([data[-1] ^ 0x01])
 
     async def attack(self, path: str, data: bytes, what: str) -> None:
         """Send ``data`` to the owner on a WebSocket of our own; report how it ends."""

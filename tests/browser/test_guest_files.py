@@ -206,19 +206,20 @@ async def test_a_guest_transfer_fails_when_the_node_run_ends(
     assert (view["state"], view["error"]) == ("failed", "the guest left"), view
 
 
-RelayGuest = Callable[[str], Awaitable[tuple[Page, str, RelayProxy]]]
+RelayGuest = Callable[..., Awaitable[tuple[Page, str, RelayProxy]]]
 
 
 @pytest.fixture
 def relay_guest(files_lan: GuestLan, launch_browser: LaunchBrowser) -> Iterator[RelayGuest]:
     """A guest on the relay path (no UDP for host 2) behind a recording proxy: call it
-    with the guest's name, await the page and its label. The proxy is stopped after."""
+    with the guest's name (and the proxy's mode), await the page and its label. The proxy
+    is stopped after."""
     gl = files_lan
     proxies: list[RelayProxy] = []
 
-    async def start(name: str) -> tuple[Page, str, RelayProxy]:
+    async def start(name: str, mode: str = "pass") -> tuple[Page, str, RelayProxy]:
         invite = gl.invite()
-        proxy = RelayProxy(gl, invite["url"], "pass")
+        proxy = RelayProxy(gl, invite["url"], mode)
         proxies.append(proxy)
         context = await guest_context(launch_browser, gl)
         page = await open_link(context, proxy.url)
@@ -311,3 +312,40 @@ async def test_relay_guest_receives_20mb(
     await page.context.close()
     await asyncio.to_thread(proxy.stop)  # every frame it forwarded is in the recording
     assert_only_ciphertext(proxy, source, seed, up=False)
+
+
+async def test_a_file_chunk_damaged_on_the_relay_each_way_resumes_the_transfer(
+    files_lan: GuestLan, relay_guest: RelayGuest, seed: int
+) -> None:
+    """The relay flips a bit in one sealed chunk each way (relay_proxy.py damage-file):
+    the receiver, node then page, asks again from its last verified block; both files
+    arrive whole."""
+    gl = files_lan
+    page, label, proxy = await relay_guest("dora", "damage-file")
+    await expect(page.locator("#attach")).to_be_visible(timeout=CONNECT_MS)
+    up = gl.tmp / f"damaged-up-{seed}.png"
+    up_digest = png_of_size(up, 3 * MiB, seed)
+    await page.set_input_files("#file-input", str(up))
+    done = await asyncio.to_thread(gl.take_upload, label, up.name, 3 * MiB)
+    assert done["path_used"] == "relay", done
+    assert sha256_of(Path(done["path"])) == up_digest, f"seed {seed}"
+    await asyncio.to_thread(
+        proxy.wait_for, lambda e: e["event"] == "damaged_file" and e["way"] == "up"
+    )
+    down = gl.tmp / f"damaged-down-{seed}.bin"
+    down.write_bytes(random.Random(seed + 1).randbytes(3 * MiB))
+    (view,) = await asyncio.to_thread(gl.owner.cli_json, "send-file", label, str(down), "--no-wait")
+    entry = page.locator(".msg.file.in")
+    await entry.get_by_role("button", name="Accept").click(timeout=CONNECT_MS)
+    await expect(entry).to_have_attribute("data-state", "done", timeout=FILE_MS)
+    await asyncio.to_thread(
+        proxy.wait_for, lambda e: e["event"] == "damaged_file" and e["way"] == "down"
+    )
+    async with page.expect_download(timeout=FILE_MS) as download_info:
+        await entry.locator("a.file-save").click()
+    got = Path(await (await download_info.value).path())
+    assert sha256_of(got) == sha256_of(down), f"seed {seed}"
+    sent = await asyncio.to_thread(
+        gl.wait_event, "file_done", EVENT_S, transfer_id=view["transfer_id"], direction="out"
+    )
+    assert sent["path_used"] == "relay", sent

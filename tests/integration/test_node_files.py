@@ -23,6 +23,7 @@ from nacl.signing import SigningKey
 
 from p2pchat.crypto.identity import peer_id
 from p2pchat.node import Node, NodeConfig, file_io
+from p2pchat.node import files as files_module
 from p2pchat.node.core_protocol import ConversationRef
 from p2pchat.node.events import FileProgress
 from p2pchat.node.links import PeerLink
@@ -648,3 +649,77 @@ async def test_accepting_and_cancelling_touch_the_disk_off_the_event_loop(
     await until(lambda: not partial.exists())
     assert on_loop == {name: {False} for name in on_loop}
     assert set(on_loop) == {"partial_path", "truncate_partial", "free_bytes", "remove_partial"}
+
+
+def damaged(chunk: bytes) -> bytes:
+    """The chunk with one ciphertext byte flipped: what a relay can do, not forge."""
+    body = bytearray(chunk)
+    body[-1] ^= 0x01
+    return bytes(body)
+
+
+async def test_a_chunk_damaged_on_the_relay_resumes_from_the_last_verified_block(
+    node: Node, tmp_path: Path, seed: int
+) -> None:
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(3 * BLOCK_BYTES + 5))
+    link = open_link(node, key)
+    link.chunk_path = "relay"
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    assert link.file_chunk_handler is not None
+    upload.send_blocks(link, range(1))
+    await until(lambda: acked(link, upload.tid) == 1)
+    block = upload.data[BLOCK_BYTES : 2 * BLOCK_BYTES]
+    chunks = upload.out.chunks_of(1, block)
+    link.file_chunk_handler(cast(PeerLink, link), chunks[0])
+    link.file_chunk_handler(cast(PeerLink, link), damaged(chunks[1]))
+    await until(lambda: accepts(link) == [0, 1])  # resume from the first block not verified
+    assert ControlKind.FAIL not in link.kinds(), f"{link.controls()} seed {seed}"
+    upload.out.on_accept(1)
+    upload.send_all(link, first=1)  # the sender goes on from there: chunk 0 again too
+    await until(lambda: ControlKind.DONE in link.kinds())
+    assert (tmp_path / "dl" / "a.txt").read_bytes() == upload.data, f"seed {seed}"
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.state is TransferState.DONE
+
+
+async def test_a_relay_that_keeps_damaging_chunks_fails_the_transfer_in_one_line(
+    node: Node, seed: int
+) -> None:
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(BLOCK_BYTES + 5))
+    link = open_link(node, key)
+    link.chunk_path = "relay"
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    assert link.file_chunk_handler is not None
+    first = upload.out.chunks_of(0, upload.data[:BLOCK_BYTES])[0]
+    for _ in range(files_module.RELAY_DAMAGE_RESUMES):
+        link.file_chunk_handler(cast(PeerLink, link), damaged(first))
+    assert ControlKind.FAIL not in link.kinds()
+    assert len(accepts(link)) == 1 + files_module.RELAY_DAMAGE_RESUMES
+    link.file_chunk_handler(cast(PeerLink, link), damaged(first))
+    await until(lambda: ControlKind.FAIL in link.kinds())
+    fail = next(c for c in link.controls() if c.kind is ControlKind.FAIL)
+    assert fail.reason == "the relay kept damaging the file (file-bad-ciphertext)"
+    held = node.profile.files.get(upload.tid)
+    assert held is not None
+    assert held.state is TransferState.FAILED
+
+
+async def test_a_damaged_chunk_on_the_data_channel_still_fails_the_transfer(
+    node: Node, seed: int
+) -> None:
+    """Inside DTLS only the peer itself can have sent it: no resume."""
+    key = add_contact(node.profile, "alice")
+    upload = Upload(random.Random(seed).randbytes(BLOCK_BYTES + 5))
+    link = open_link(node, key)
+    upload.offer_to(node, link)
+    await until(lambda: accepts(link) == [0])
+    assert link.file_chunk_handler is not None
+    first = upload.out.chunks_of(0, upload.data[:BLOCK_BYTES])[0]
+    link.file_chunk_handler(cast(PeerLink, link), damaged(first))
+    await until(lambda: ControlKind.FAIL in link.kinds())
+    assert accepts(link) == [0]
