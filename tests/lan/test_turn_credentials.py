@@ -42,6 +42,51 @@ async def main():
 asyncio.run(main())
 """
 
+# Allocates with a credential that expires 2 s later (minted here, just before: a
+# stall that outlasts it only means another try), waits until coturn's clock is past
+# the expiry, then prints [refresh of that allocation, a new allocation with it].
+_OUTLIVE = """
+import asyncio, json, sys, time
+from aioice import stun, turn
+from signaling.turn_credentials import mint
+
+def code(exc):
+    return str(exc.response.attributes["ERROR-CODE"][0])
+
+async def main():
+    server, secret = (sys.argv[1], int(sys.argv[2])), sys.argv[3].encode()
+    for _ in range(20):
+        now = time.time()
+        username, password = mint(secret, "outlive000", now, 2)
+        try:
+            transport, _ = await turn.create_turn_endpoint(
+                asyncio.DatagramProtocol, server_addr=server, username=username, password=password)
+            break
+        except stun.TransactionFailed as exc:
+            if time.time() < int(now) + 2:
+                raise  # refused while still valid: a real failure
+    expiry = int(username.split(":")[0])
+    await asyncio.sleep(max(0.0, expiry + 1.5 - time.time()))
+    refresh = stun.Message(message_method=stun.Method.REFRESH, message_class=stun.Class.REQUEST)
+    refresh.attributes["LIFETIME"] = 600
+    try:
+        await transport._TurnTransport__inner_protocol.request_with_retry(refresh)
+        refreshed = "ok"
+    except stun.TransactionFailed as exc:
+        refreshed = code(exc)
+    try:
+        again, _ = await turn.create_turn_endpoint(
+            asyncio.DatagramProtocol, server_addr=server, username=username, password=password)
+        again.close()
+        new = "ok"
+    except stun.TransactionFailed as exc:
+        new = code(exc)
+    transport.close()
+    print(json.dumps([refreshed, new]))
+
+asyncio.run(main())
+"""
+
 
 @pytest.fixture
 def coturn_lan(make_lan: MakeLan) -> Iterator[tuple[Coturn, Host, Host]]:
@@ -68,6 +113,17 @@ def test_minted_credentials_open_allocations_only_while_valid(
     result = client.run([PYTHON, "-c", _ALLOCATE, coturn.addr, str(coturn.port), json.dumps(creds)])
     assert result.returncode == 0, result.stderr + coturn.log
     assert json.loads(result.stdout) == ["ok", "401", "401", "401"], coturn.log
+
+
+def test_an_allocation_outlives_its_credential_a_new_one_does_not(
+    coturn_lan: tuple[Coturn, Host, Host],
+) -> None:
+    # The TTL bounds joining, not chatting: coturn caches the key of a live allocation.
+    coturn, client, _ = coturn_lan
+    argv = [PYTHON, "-c", _OUTLIVE, coturn.addr, str(coturn.port), coturn.secret.decode()]
+    result = client.run(argv)
+    assert result.returncode == 0, result.stderr + coturn.log
+    assert json.loads(result.stdout) == ["ok", "401"], coturn.log
 
 
 def test_two_links_talk_through_turn_with_relay_policy(
