@@ -56,6 +56,7 @@ const files = new Map([
   ["session.js", read(path.join(here, "src", "session.js"))],
   ["group.js", read(path.join(here, "src", "group.js"))],
   ["warmup.js", read(path.join(here, "src", "warmup.js"))],
+  ["ice.js", read(path.join(here, "src", "ice.js"))],
   ["files.js", read(path.join(here, "src", "files.js"))],
   ["file_wire.js", read(path.join(here, "src", "file_wire.js"))],
   ["file_crypto.js", read(path.join(here, "src", "file_crypto.js"))],

@@ -9,10 +9,15 @@ behind a TLS-terminating proxy.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from p2pchat.cli_args import OneLineParser, port_number
+
+if TYPE_CHECKING:
+    from signaling.turn_credentials import IceProvider
 
 DEFAULT_PORT = 8443
 
@@ -50,6 +55,7 @@ def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         help="believe X-Forwarded-For from this proxy address (repeatable)",
     )
+    add_ice_arguments(parser)
 
 
 def run_signal_server(args: argparse.Namespace) -> int:
@@ -82,6 +88,13 @@ def run_signal_server(args: argparse.Namespace) -> int:
         if len(token) < 16:
             print("p2pchat: the owner token must be at least 16 characters", file=sys.stderr)
             return 2
+
+    try:
+        ice = ice_provider_from_args(args)
+    except ValueError as exc:  # TurnConfigError: one line that names the flag
+        print(f"p2pchat: {exc}", file=sys.stderr)
+        return 2
+    args.ice_provider = ice  # for whoever wires it where this server cannot take it yet
 
     raise_open_file_limit()  # before the server sizes its connection cap from it
     context = None
@@ -116,6 +129,7 @@ def run_signal_server(args: argparse.Namespace) -> int:
         owner_hooks=None,
         owner_token=token,
         trusted_proxies=list(getattr(args, "trusted_proxy", None) or []),
+        **_ice_keyword(SignalingServer, ice),
     )
 
     # Here, not at the top: `p2pchat --help` imports this module for its options only.
@@ -151,6 +165,110 @@ def run_signal_server(args: argparse.Namespace) -> int:
         return 1
     print("signaling server stopped", flush=True)
     return 0
+
+
+# -- STUN/TURN: --turn-url, --stun-url, --turn-secret-file, --turn-ttl, --ice-policy ------
+
+
+def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
+    """The STUN/TURN options (docs/deploy-coturn.md)."""
+    parser.add_argument(
+        "--turn-url",
+        action="append",
+        metavar="URL",
+        help="TURN server for guests and owners, e.g. turn:turn.example.org:3478?transport=udp "
+        "(repeatable; UDP turn: URLs go first, order kept otherwise; needs --turn-secret-file)",
+    )
+    parser.add_argument(
+        "--stun-url",
+        action="append",
+        metavar="URL",
+        help="STUN server, e.g. stun:turn.example.org:3478 (repeatable)",
+    )
+    parser.add_argument(
+        "--turn-secret-file",
+        metavar="FILE",
+        help="coturn's static-auth-secret: the first line of FILE (at least 16 characters)",
+    )
+    parser.add_argument(
+        "--turn-ttl",
+        metavar="S",
+        type=int,
+        default=None,
+        help="lifetime of minted TURN credentials in seconds, 300..3600 (default: 3600)",
+    )
+    parser.add_argument(
+        "--ice-policy",
+        metavar="all|relay",
+        default=None,
+        help="relay: every WebRTC path goes through TURN, hiding addresses (default: all)",
+    )
+
+
+def ice_provider_from_args(args: argparse.Namespace) -> IceProvider | None:
+    """The ``IceProvider`` the options ask for, or ``None`` when they name no server.
+
+    Raises ``TurnConfigError`` (one line) for a bad value; warns on stderr when the
+    secret file is readable by group or others.
+    """
+    from signaling.turn_credentials import (
+        TURN_TTL_DEFAULT,
+        IceProvider,
+        TurnConfig,
+        TurnConfigError,
+    )
+
+    turn_urls = tuple(getattr(args, "turn_url", None) or ())
+    stun_urls = tuple(getattr(args, "stun_url", None) or ())
+    secret_file = getattr(args, "turn_secret_file", None)
+    ttl = getattr(args, "turn_ttl", None)
+    policy = getattr(args, "ice_policy", None)
+    if not turn_urls and not stun_urls:
+        if secret_file is not None or ttl is not None or policy is not None:
+            raise TurnConfigError(
+                "--turn-secret-file, --turn-ttl and --ice-policy need a --turn-url or --stun-url"
+            )
+        return None
+    if turn_urls and secret_file is None:
+        raise TurnConfigError("--turn-url needs --turn-secret-file")
+    if secret_file is not None and not turn_urls:
+        raise TurnConfigError("--turn-secret-file needs a --turn-url")
+    secret = b""
+    mode = 0
+    if secret_file is not None:
+        path = Path(secret_file)
+        try:
+            with path.open("rb") as file:  # the first line is all we need: a bounded read
+                first = file.read(4096).split(b"\n", 1)[0]
+                mode = os.fstat(file.fileno()).st_mode
+        except OSError as exc:
+            raise TurnConfigError(f"cannot read the TURN secret: {exc}") from None
+        try:
+            secret = first.decode("utf-8").strip().encode()
+        except UnicodeDecodeError:
+            raise TurnConfigError(f"{secret_file}: the TURN secret is not UTF-8 text") from None
+    provider = IceProvider(
+        TurnConfig(
+            turn_urls=turn_urls,
+            stun_urls=stun_urls,
+            secret=secret,
+            ttl=TURN_TTL_DEFAULT if ttl is None else ttl,
+            policy="all" if policy is None else policy,
+        )
+    )
+    if mode & 0o077:  # after the checks: a bad value is the one line the user sees
+        print(f"WARNING: {secret_file} is readable by others: chmod 600 it", file=sys.stderr)
+    return provider
+
+
+def _ice_keyword(server_class: type, ice: IceProvider | None) -> dict[str, Any]:
+    # The server takes `ice=` once it sends IceOffers (contract §5); until then the
+    # provider is checked here and kept on args, and the server runs without it.
+    import inspect
+
+    if ice is None or "ice" not in inspect.signature(server_class).parameters:
+        return {}
+    return {"ice": ice}
 
 
 def main(argv: list[str] | None = None) -> int:

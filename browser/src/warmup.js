@@ -9,6 +9,7 @@
 // one the page's own address already sent. A tab that never joins spends nothing.
 
 import { linkFragment, pathRoomId } from "./fragment.js";
+import { iceMode, waitForIce } from "./ice.js";
 
 export const ICE_GATHER_TIMEOUT_MS = 5000;
 // The files channel (docs/protocol.md "Files"): pre-negotiated, so it needs no in-band
@@ -39,10 +40,18 @@ export function iceGatheringComplete(pc, timeoutMs) {
 }
 
 /** A signaling socket (opening) and a peer connection with its data channel, whose
- * local offer is set and gathered once `ready` resolves. */
+ * local offer is set and gathered once `ready` resolves.
+ *
+ * Page from a server with STUN/TURN (ice.js): the server's first message on the socket
+ * carries them; gathering waits for it (at most ICE_WAIT_MS, else no servers) and
+ * starts with them. The peer connection itself exists at once, as on the LAN, so its
+ * users need not wait: before any gathering, setConfiguration may still change the
+ * servers and the policy. */
 export class Groundwork {
   constructor(roomId) {
     this.roomId = roomId;
+    this.iceMode = iceMode();
+    this.ice = null; // server mode: resolves to {iceServers, iceTransportPolicy}
     this.openSocket();
     this.pc = new RTCPeerConnection({ iceServers: [] });
     this.dc = this.pc.createDataChannel("p2pchat", { ordered: true });
@@ -56,6 +65,10 @@ export class Groundwork {
     this.filesDc.binaryType = "arraybuffer";
     this.filesDc.bufferedAmountLowThreshold = FILES_BUFFER_LOW;
     this.ready = (async () => {
+      if (this.ice !== null) {
+        this.pc.setConfiguration(await this.ice);
+        performance.mark?.("p2pchat:groundwork-ice");
+      }
       await this.pc.setLocalDescription(await this.pc.createOffer());
       await iceGatheringComplete(this.pc, ICE_GATHER_TIMEOUT_MS);
       performance.mark?.("p2pchat:groundwork-gathered");
@@ -68,6 +81,8 @@ export class Groundwork {
     this.ws = new WebSocket(socketUrl(this.roomId));
     this.ws.binaryType = "arraybuffer";
     const ws = this.ws;
+    // The first socket's ICE offer is the one gathering uses; later sockets' are ignored.
+    if (this.iceMode === "server" && this.ice === null) this.ice = waitForIce(ws);
     ws.addEventListener("open", () => performance.mark?.("p2pchat:groundwork-ws-open"), { once: true });
     this.socketOpen = new Promise((resolve, reject) => {
       ws.addEventListener("open", resolve, { once: true });

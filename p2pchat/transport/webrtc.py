@@ -59,7 +59,6 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from aiortc import (
-    RTCConfiguration,
     RTCDataChannel,
     RTCPeerConnection,
     RTCSessionDescription,
@@ -75,6 +74,7 @@ from p2pchat.transport.errors import (
     SendBufferFullError,
 )
 from p2pchat.transport.host_addresses import addresses_of_interfaces, restricted_host_addresses
+from p2pchat.transport.ice_config import IceConfig, rtc_configuration
 from p2pchat.transport.sctp_bounds import bound_sctp_transport
 from p2pchat.transport.sdp import check_remote_sdp, drop_mdns_candidates, set_max_message_size
 from p2pchat.transport.stun_bounds import install as _bound_stun_parser
@@ -195,15 +195,18 @@ class DataChannelLink:
         on_closed: Callable[[], None] | None = None,
         interfaces: Sequence[str] | None = None,
         files_channel: bool = True,
+        ice: IceConfig | None = None,
     ) -> tuple[DataChannelLink, str]:
         """Initiator: create the link and its data channels; return it and a complete offer.
 
         ``interfaces`` limits ICE host candidates to those interfaces' addresses
         (``["lo"]`` is allowed, for tests); ``None`` uses every non-loopback address.
         ``files_channel`` adds the pre-agreed files channel (the peer must add it too).
+        ``ice``: the STUN/TURN servers a standalone signaling server offered; ``None``
+        (the LAN) uses none at all.
         """
         addresses = None if interfaces is None else addresses_of_interfaces(interfaces)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = RTCPeerConnection(rtc_configuration(ice))
         link = cls(pc, is_offerer=True, on_message=on_message, on_closed=on_closed)
         try:
             link._attach_channel(pc.createDataChannel(CHANNEL_LABEL, ordered=True))
@@ -227,17 +230,19 @@ class DataChannelLink:
         on_closed: Callable[[], None] | None = None,
         interfaces: Sequence[str] | None = None,
         files_channel: bool = True,
+        ice: IceConfig | None = None,
     ) -> tuple[DataChannelLink, str]:
         """Responder: create the link from the peer's offer; return it and a complete answer.
 
         ``files_channel`` adds the pre-agreed files channel (``False`` for a browser guest,
-        which has none yet). Raises ``RemoteSdpError`` if the offer is oversized,
+        which has none yet); ``ice`` as for ``async_create_offer``. Raises
+        ``RemoteSdpError`` if the offer is oversized,
         malformed or not a single data channel.
         """
         check_remote_sdp(offer_sdp, "offer")
         offer_sdp = drop_mdns_candidates(offer_sdp)
         addresses = None if interfaces is None else addresses_of_interfaces(interfaces)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = RTCPeerConnection(rtc_configuration(ice))
         link = cls(pc, is_offerer=False, on_message=on_message, on_closed=on_closed)
         pc.on("datachannel", link._on_datachannel)
         try:
@@ -288,6 +293,21 @@ class DataChannelLink:
     def close_reason(self) -> str | None:
         """Why the link closed or failed; ``None`` while it is alive."""
         return self._close_reason
+
+    @property
+    def selected_path(self) -> str | None:
+        """``"turn"`` if the nominated ICE pair has a relayed candidate on either side,
+        ``"direct"`` for any other pair, ``None`` before ICE nominated one."""
+        try:
+            # aioice keeps the nominated pair per component; a data channel uses component 1.
+            connection = self._pc.sctp.transport.transport._connection  # type: ignore[union-attr]
+            pair = connection._nominated.get(1)
+        except AttributeError:
+            return None
+        if pair is None:
+            return None
+        relayed = "relay" in (pair.local_candidate.type, pair.remote_candidate.type)
+        return "turn" if relayed else "direct"
 
     @property
     def buffered_amount(self) -> int:

@@ -25,6 +25,7 @@
 import { forgetFragment, linkFragment, pathRoomId } from "./fragment.js";
 // Second: open the socket and gather ICE while libsodium loads (nothing is sent).
 import { FILES_BUFFER_LOW, Groundwork, peekGroundwork, socketUrl, takeGroundwork } from "./warmup.js";
+import { reportPath } from "./ice.js";
 import {
   LinkEnvelopes,
   MAX_FRAME_BODY_BYTES,
@@ -499,6 +500,8 @@ class Attempt {
       const message = typeof notice.message === "string" ? notice.message.slice(0, 300) : "unknown error";
       console.error("p2pchat: server error:", message);
       this.hooks.serverError(message);
+    } else if (notice?.type === "ice") {
+      // STUN/TURN for the groundwork (ice.js); it took the first one, later ones change nothing
     } else if (notice?.type === "owner_left" && this.path !== "direct") {
       this.drop("the owner left");
     }
@@ -953,6 +956,7 @@ class GuestPage {
     ui.path.textContent = attempt.path;
     ui.path.dataset.path = attempt.path;
     ui.path.hidden = false;
+    reportPath(attempt.pc, attempt.path); // <html data-path>: direct | turn | websocket
     // Files first: an owner that was receiving from us says where to go on at once.
     if (attempt.filesUsable) this.files.attach(attempt.fileLink());
     this.fileViews.setUsable(attempt.filesUsable);

@@ -245,6 +245,7 @@ async def test_guest_joins_and_chats_both_ways(
     assert await page.get_attribute("#status", "data-state") == "connected"
     await expect(page.locator("#status")).to_contain_text("direct")
     await expect(page.locator("#path")).to_have_text("direct")
+    await expect(page.locator("html")).to_have_attribute("data-path", "direct")  # ice.js
     safety_label = await page.get_attribute("#safety", "aria-label")
     assert safety_label is not None
     page_digits = "".join(ch for ch in safety_label if ch.isdigit())
@@ -704,6 +705,7 @@ async def test_relay_fallback_without_udp(
     await wait_connected(page)
     await expect(page.locator("#path")).to_contain_text("relay")
     await expect(page.locator("#status")).to_contain_text("relay")
+    await expect(page.locator("html")).to_have_attribute("data-path", "websocket")  # ice.js
     joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
     assert joined["path"] == "relay"
     to_owner, _ = await chat_both_ways(gl, page, joined["peer_id"])

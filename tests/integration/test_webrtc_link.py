@@ -126,6 +126,8 @@ async def test_link_opens_both_sides(pair: Pair) -> None:
     assert pair.b.state is LinkState.OPEN
     assert pair.a.close_reason is None
     assert pair.a.buffered_amount == 0
+    # No ICE servers (the LAN): the nominated pair is host/prflx on both sides.
+    assert pair.a.selected_path == pair.b.selected_path == "direct"
 
 
 async def test_offer_is_complete_and_bounded() -> None:
