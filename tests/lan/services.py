@@ -5,6 +5,8 @@
     leaf = ca.issue("signal", [net.shared_address, *net.instance_addresses])
     inst = SignalInstance(net.srv, [net.instance_addresses[0]], 8443, certificate=leaf)
     inst.url                                                 # https://10.X.0.11:8443
+    turn = Coturn(net.srv, net.turn_address)                 # REST-API secret in a file
+    username, password = turn.mint(ttl=600)                  # coturn's REST credential
 
 Each service is started at construction and waits until it is ready (a line it prints
 once it listens), or raises :class:`ServiceError` with what it printed. ``kill()`` is
@@ -14,7 +16,11 @@ SIGKILL (a crash, nothing flushed); ``restart()`` starts the same command line a
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
+import secrets
 import signal
 import subprocess
 import tempfile
@@ -31,6 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 REDIS_PORT = 6379
 SIGNAL_PORT = 8443
+TURN_PORT = 3478
+TURN_REALM = "p2pchat.test"
 
 
 class ServiceError(RuntimeError):
@@ -207,3 +215,70 @@ class SignalInstance(Service):
     @property
     def url(self) -> str:
         return self.url_for()
+
+
+class Coturn(Service):
+    """coturn's ``turnserver`` on ``addr:port`` (UDP and TCP) in ``host``, with the
+    REST-API shared secret (research §2: flags verified with coturn 4.6.1). No TLS, no
+    CLI, its SQLite file in a temporary directory (not /var/lib/turn)."""
+
+    #: The last line coturn prints at start-up; it never says "listening", so
+    #: :meth:`start` then waits for the sockets themselves.
+    ready_line = "Total General servers"
+
+    def __init__(
+        self,
+        host: Host,
+        addr: str,
+        port: int = TURN_PORT,
+        *,
+        secret: str | None = None,
+        relay_ports: tuple[int, int] = (49152, 49407),
+    ) -> None:
+        self.addr = addr
+        self.port = port
+        self.secret = secret if secret is not None else secrets.token_urlsafe(24)
+        self.workdir = Path(tempfile.mkdtemp(prefix="p2pchat-coturn-"))
+        #: What ``signal-server --turn-secret-file`` reads: the secret on the first line.
+        self.secret_file = self.workdir / "turn-secret"
+        self.secret_file.touch(mode=0o600)
+        self.secret_file.write_text(self.secret + "\n")
+        argv = [
+            "turnserver", "-n",
+            "--listening-ip", addr, "--listening-port", str(port), "--relay-ip", addr,
+            "--min-port", str(relay_ports[0]), "--max-port", str(relay_ports[1]),
+            "--use-auth-secret", "--static-auth-secret", self.secret, "--realm", TURN_REALM,
+            "--no-tls", "--no-dtls", "--no-cli", "--log-file", "stdout", "--simple-log",
+            "--pidfile", str(self.workdir / "turnserver.pid"),
+            "--db", str(self.workdir / "turndb"),
+        ]  # fmt: skip
+        super().__init__(host, argv)
+
+    def start(self) -> None:
+        super().start()
+        self._wait_listening()
+
+    def mint(self, ttl: int, user: str = "test", *, now: float | None = None) -> tuple[str, str]:
+        """A REST-API credential valid for ``ttl`` seconds (negative: already expired):
+        ``<expiry unix s>:<user>`` and base64(HMAC-SHA1(secret, username))."""
+        expiry = int(time.time() if now is None else now) + ttl
+        username = f"{expiry}:{user}"
+        digest = hmac.new(self.secret.encode(), username.encode(), hashlib.sha1).digest()
+        return username, base64.b64encode(digest).decode("ascii")
+
+    def url(self, scheme: str = "turn", transport: str = "udp") -> str:
+        """``turn:ADDR:PORT?transport=udp`` (or tcp), or ``stun:ADDR:PORT``."""
+        base = f"{scheme}:{self.addr}:{self.port}"
+        return base if scheme == "stun" else f"{base}?transport={transport}"
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        wanted = f"{self.addr}:{self.port}"
+        while True:
+            udp = self.host.run(["ss", "-Hlnu", "src", wanted]).stdout
+            tcp = self.host.run(["ss", "-Hlnt", "src", wanted]).stdout
+            if udp.strip() and tcp.strip():
+                return
+            if time.monotonic() > deadline:
+                raise ServiceError(f"turnserver never listened on {wanted}:\n{self.output}")
+            time.sleep(0.05)

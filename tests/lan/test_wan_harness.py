@@ -20,7 +20,7 @@ from tests.conftest import require_chromium, require_command
 from tests.lan.cert_authority import CertAuthority
 from tests.lan.conftest import MakeInternet
 from tests.lan.netns import PYTHON, Host, list_namespaces
-from tests.lan.services import RedisServer, Service, SignalInstance
+from tests.lan.services import Coturn, RedisServer, Service, SignalInstance
 from tests.lan.wan import Internet
 
 pytestmark = pytest.mark.lan
@@ -126,6 +126,28 @@ HTTPS_GET = textwrap.dedent(
     except urllib.error.URLError as exc:
         result = {"error": str(exc.reason)}
     print(json.dumps(result), flush=True)
+    """
+)
+
+# argv: ADDR PORT USERNAME PASSWORD; prints the candidates aioice gathered (one JSON list).
+GATHER = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    import aioice
+
+    addr, port, username, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+    async def main():
+        conn = aioice.Connection(
+            ice_controlling=True, stun_server=(addr, port), turn_server=(addr, port),
+            turn_username=username, turn_password=password, turn_transport="udp",
+            use_ipv6=False,
+        )
+        await conn.gather_candidates()
+        print(json.dumps([[c.type, c.host] for c in conn.local_candidates]), flush=True)
+        await conn.close()
+
+    asyncio.run(main())
     """
 )
 
@@ -273,6 +295,30 @@ def test_redis_in_srv_answers_lan_a_and_survives_a_kill(make_internet: MakeInter
     redis.restart()
     # Same port, no persistence: it answers, and the key is gone.
     assert redis_call(net.lan_a, redis, "PING", "GET harness") == ["+PONG", "$-1"]
+
+
+def test_coturn_in_srv_gives_lan_b_its_public_address_and_a_relay(
+    make_internet: MakeInternet,
+) -> None:
+    require_command("turnserver")
+    net = make_internet("symmetric")
+    turn = Coturn(net.srv, net.turn_address)
+
+    def gather(username: str, password: str) -> list[list[str]]:
+        args = [net.turn_address, str(turn.port), username, password]
+        done = net.lan_b.run([PYTHON, "-c", GATHER, *args])
+        assert done.returncode == 0, done.stderr
+        candidates: list[list[str]] = json.loads(done.stdout)
+        return candidates
+
+    found = gather(*turn.mint(600))
+    assert ["srflx", net.nat_b.ip] in found, found  # STUN saw natB's public address
+    assert ["relay", net.turn_address] in found, found
+    # An expired credential gets no allocation (coturn: 401), STUN still answers.
+    expired = gather(*turn.mint(-5))
+    assert ["srflx", net.nat_b.ip] in expired, expired
+    assert not [c for c in expired if c[0] == "relay"], expired
+    assert turn.secret_file.read_text().splitlines()[0] == turn.secret
 
 
 def test_signal_instance_serves_https_to_lan_b_with_the_test_ca(
