@@ -16,11 +16,13 @@ SIGKILL (a crash, nothing flushed); ``restart()`` starts the same command line a
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import hmac
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -39,6 +41,13 @@ REDIS_PORT = 6379
 SIGNAL_PORT = 8443
 TURN_PORT = 3478
 TURN_REALM = "p2pchat.test"
+
+
+def scratch_dir(kind: str) -> Path:
+    """A fresh temporary directory for one service, removed when the test run ends."""
+    path = Path(tempfile.mkdtemp(prefix=f"p2pchat-{kind}-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 class ServiceError(RuntimeError):
@@ -141,7 +150,7 @@ class RedisServer(Service):
     def __init__(self, host: Host, addr: str, port: int = REDIS_PORT) -> None:
         self.addr = addr
         self.port = port
-        self.workdir = Path(tempfile.mkdtemp(prefix="p2pchat-redis-"))
+        self.workdir = scratch_dir("redis")
         argv = [
             "redis-server", "--bind", addr, "--port", str(port),
             "--save", "", "--appendonly", "no", "--protected-mode", "no",
@@ -186,7 +195,7 @@ class SignalInstance(Service):
             raise ValueError("a signaling instance needs at least one address")
         self.addresses = list(addresses)
         self.port = port
-        self.data_dir = Path(tempfile.mkdtemp(prefix="p2pchat-signal-"))
+        self.data_dir = scratch_dir("signal")
         argv = [PYTHON, "-m", "signaling.cli", "--data-dir", str(self.data_dir)]
         for addr in self.addresses:
             argv += ["--host", addr]
@@ -238,7 +247,7 @@ class Coturn(Service):
         self.addr = addr
         self.port = port
         self.secret = secret if secret is not None else secrets.token_urlsafe(24)
-        self.workdir = Path(tempfile.mkdtemp(prefix="p2pchat-coturn-"))
+        self.workdir = scratch_dir("coturn")
         #: What ``signal-server --turn-secret-file`` reads: the secret on the first line.
         self.secret_file = self.workdir / "turn-secret"
         self.secret_file.touch(mode=0o600)

@@ -7,6 +7,7 @@ to several destinations in srv, and a UDP echo there reports the source it saw.
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from tests.conftest import require_chromium, require_command
 from tests.lan.cert_authority import CertAuthority
 from tests.lan.conftest import MakeInternet
 from tests.lan.netns import PYTHON, Host, list_namespaces
-from tests.lan.services import Coturn, RedisServer, Service, SignalInstance
+from tests.lan.services import REPO_ROOT, Coturn, RedisServer, Service, SignalInstance
 from tests.lan.wan import Internet
 
 pytestmark = pytest.mark.lan
@@ -278,6 +279,46 @@ def test_internet_removes_its_namespaces_even_when_a_test_fails() -> None:
         failing_test()
     assert proc.poll() is not None  # processes stopped
     assert not set(names) & set(list_namespaces())
+
+
+DIES_WITH_AN_INTERNET = textwrap.dedent(
+    """
+    import json, os, signal, subprocess
+    from tests.lan.wan import Internet
+
+    net = Internet("udp-blocked")
+    net.lan_b.popen(["sleep", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(json.dumps(net.namespaces()), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close(), no atexit: a crashed test run
+    """
+)
+
+
+def test_namespaces_of_a_killed_run_are_removed_by_the_next_internet(tmp_path: Path) -> None:
+    crashed = subprocess.run(
+        [PYTHON, "-c", DIES_WITH_AN_INTERNET],
+        cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert crashed.returncode == -9, crashed.stderr
+    left: list[str] = json.loads(crashed.stdout)
+    assert set(left) <= set(list_namespaces())
+    sleeper = subprocess.run(
+        ["ip", "netns", "pids", left[-1]], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert sleeper  # still running inside the leftover lanB
+    with Internet("cone"):
+        assert not set(left) & set(list_namespaces())
+    for pid in sleeper:
+        assert not_running(int(pid))
+
+
+def not_running(pid: int) -> bool:
+    """Gone, or a zombie waiting for init to reap it (it was not our child)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}
 
 
 # --- services --------------------------------------------------------------------------
