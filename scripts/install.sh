@@ -18,8 +18,9 @@ REPO=$(pwd)
 VENV="$REPO/.venv"
 STAMP="$VENV/.p2pchat-install-stamp"
 # chromium, firefox-esr: browser tests; iproute2 (ip netns), nftables (nft), iputils-ping:
-# LAN tests.
-SYSTEM_PACKAGES=(chromium firefox-esr iproute2 nftables iputils-ping)
+# LAN tests; redis-server, coturn: the Internet tests (tests/lan/services.py); libsodium23:
+# the password's ristretto255 (pysodium loads it).
+SYSTEM_PACKAGES=(chromium firefox-esr iproute2 nftables iputils-ping redis-server coturn libsodium23)
 # What signaling/static/ was built from (written by browser/build.mjs).
 STATIC_INPUTS=browser/static-inputs.sha256
 

@@ -14,6 +14,10 @@ Nothing that disables mDNS ICE host candidates: guests must be tested with the
     browser = await launch_chromium("p2c-123-1-h2", playwright=pw)
     context = await new_context(browser)        # ignore_https_errors=True
     page = await context.new_page()
+
+A server with a certificate from tests/lan/cert_authority.py is trusted for real, not
+ignored: ``launch_chromium(ns, playwright=pw, extra_args=ca.chromium_args(leaf))`` and
+``new_context(browser, ignore_https_errors=False)``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@
 
 ``launch_browser(None)`` runs Chromium in the root namespace (loopback tests).
 ``launch_firefox(host)`` runs headless Firefox ESR in a LAN host (tests/browser/firefox.py).
-The LAN fixtures (``make_lan``, ``lan2``) are importable from here too.
+The LAN fixtures (``make_lan``, ``lan2``, ``make_internet``) are importable from here too.
 """
 
 from __future__ import annotations
@@ -25,10 +25,18 @@ from playwright.async_api import Browser, async_playwright
 from tests.browser.chromium import launch_chromium
 from tests.browser.firefox import FirefoxPage, firefox_missing
 from tests.conftest import require_chromium
-from tests.lan.conftest import lan2, make_lan
+from tests.lan.conftest import lan2, make_internet, make_lan
 from tests.lan.netns import Host
 
-__all__ = ["LaunchBrowser", "LaunchFirefox", "lan2", "launch_browser", "launch_firefox", "make_lan"]
+__all__ = [
+    "LaunchBrowser",
+    "LaunchFirefox",
+    "lan2",
+    "launch_browser",
+    "launch_firefox",
+    "make_internet",
+    "make_lan",
+]
 
 LaunchBrowser = Callable[..., Awaitable[Browser]]
 LaunchFirefox = Callable[[Host], Awaitable[FirefoxPage]]

@@ -6,7 +6,8 @@
         a, b = lan.hosts
         proc = a.popen([PYTHON, "-m", "p2pchat", ...])
 
-``lan2`` is a ready-made two-host Lan.
+``lan2`` is a ready-made two-host Lan. ``make_internet("symmetric")`` builds the
+two-NAT Internet of tests/lan/wan.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from tests.conftest import require_netns
 from tests.lan.netns import Lan
+from tests.lan.wan import Internet, NatKind
 
 MakeLan = Callable[..., Lan]
 
@@ -44,3 +46,25 @@ def make_lan() -> Iterator[MakeLan]:
 def lan2(make_lan: MakeLan) -> Lan:
     """A two-host LAN (IPv4 + IPv6 link-local)."""
     return make_lan(2)
+
+
+MakeInternet = Callable[..., Internet]
+
+
+@pytest.fixture
+def make_internet() -> Iterator[MakeInternet]:
+    """Factory: ``make_internet(nat_b="cone"|"symmetric"|"udp-blocked") -> Internet``
+    (tests/lan/wan.py); every Internet is closed afterwards."""
+    require_netns()
+    nets: list[Internet] = []
+
+    def make(nat_b: NatKind = "cone") -> Internet:
+        net = Internet(nat_b)
+        nets.append(net)
+        return net
+
+    try:
+        yield make
+    finally:
+        for net in reversed(nets):
+            net.close()
