@@ -79,7 +79,9 @@ JOIN: Final = (
     _NOW
     + """
 local r=redis.call('HMGET',KEYS[1],'state','exp','lease','owner','conn')
-if not r[1] or r[1]~='live' or tonumber(r[2])<=now then return {'not-valid'} end
+if not r[1] or r[1]~='live' or tonumber(r[2])<=now then
+  return {'not-valid',redis.call('GET',ARGV[4]) or ''}
+end
 if tonumber(r[3])<=now then return {'owner-away'} end
 if r[4]~=ARGV[1] and redis.call('EXISTS',ARGV[3]..r[4])==0 then return {'owner-away'} end
 local counts=redis.call('HGETALL',KEYS[2]); local total=0
@@ -273,11 +275,18 @@ class RedisRoomStore:
 
     async def join(self, room_id: str, *, cap: int, now: float) -> Join:
         reply = await self._join(
-            keys=[_room(room_id), _guests(room_id)], args=[self._iid, cap, INSTANCE_PREFIX]
+            keys=[_room(room_id), _guests(room_id)],
+            args=[self._iid, cap, INSTANCE_PREFIX, EPOCH_KEY],
         )
         outcome = _text(reply[0])
         if outcome == "ok":
             return Join("ok", _text(reply[1]), _text(reply[2]))
+        if outcome == "not-valid" and _text(reply[1]) != self._epoch:
+            # Redis lost its state and this instance has not noticed yet: the owners'
+            # instances are re-writing their rooms, so "try again", not "not valid".
+            self._grace_started = time.monotonic()
+            self.kick()
+            return Join("restoring")
         if outcome == "not-valid" and self.in_restore_grace(time.monotonic()):
             return Join("restoring")
         if outcome in ("owner-away", "room-full"):
