@@ -9,6 +9,8 @@ import base64
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -255,3 +257,54 @@ async def test_an_instance_that_dies_takes_its_guests_with_it(
     await on_b.close()
     await on_c.close()
     await owner.async_close()
+
+
+def run_cli(*args: str, block_redis: bool = False) -> subprocess.CompletedProcess[str]:
+    code = "import sys\n"
+    if block_redis:  # as if the `server` extra were not installed
+        code += "sys.modules['redis'] = None\n"
+    code += "from signaling.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
+    return subprocess.run(
+        [sys.executable, "-c", code, "--insecure-http", "--host", "127.0.0.1", "--port", "0",
+         *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_signal_server_says_in_one_line_when_redis_cannot_be_used(
+    redis_process: RedisProcess,
+) -> None:
+    dead_port = redis_process.port
+    redis_process.kill()  # a port where nothing listens now
+    cases = {
+        f"redis://127.0.0.1:{dead_port}/0": "cannot reach Redis",
+        "http://127.0.0.1/0": "bad --redis URL",
+    }
+    for url, message in cases.items():
+        result = run_cli("--redis", url)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr  # no traceback
+        assert message in result.stderr
+    result = run_cli("--redis", redis_process.url, block_redis=True)
+    assert result.returncode == 2
+    assert (
+        result.stderr == "p2pchat: --redis needs the redis package: pip install 'p2pchat[server]'\n"
+    )
+
+
+def test_signal_server_runs_with_redis(redis_process: RedisProcess) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "signaling.cli", "--insecure-http", "--host", "127.0.0.1",
+         "--port", "0", "--redis", redis_process.url, "--instance-name", "test-1",
+         "--guests-per-room", "3", "--max-guests", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert "listening on http://127.0.0.1:" in lines[0], lines
+        assert "instance test-1: rooms shared through Redis" in lines[1]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
