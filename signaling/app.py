@@ -572,7 +572,8 @@ class _Relay:
             return web.Response(status=403, text="cross-origin WebSocket refused")
         ws = self._new_socket(self.limits.max_msg_size)
         refusal = self._guest_refusal(room_id, address)
-        if refusal is None:
+        reserved = refusal is None
+        if reserved:
             self._reserve(address)  # before the first await: the bounds hold under races
         try:
             await ws.prepare(request)
@@ -584,7 +585,7 @@ class _Relay:
                 return ws
             await self._guest_session(ws, room_id, address, joined)
         finally:
-            if refusal is None:
+            if reserved:
                 self._unreserve(address)
         return ws
 

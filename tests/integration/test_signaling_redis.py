@@ -12,13 +12,13 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from signaling.app import Limits
+from signaling.app import Limits, relay_of
 from signaling.owner_client import OwnerClient
 from tests.integration.redis_fixtures import (
     Instance,
@@ -71,6 +71,15 @@ async def close_of(ws: aiohttp.ClientWebSocketResponse) -> int | None:
                 return int(msg.data)
             if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                 return ws.close_code
+
+
+async def settled(predicate: Callable[[], bool]) -> None:
+    """Wait (up to 10 s) until ``predicate()`` holds."""
+    for _ in range(200):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("never settled")
 
 
 async def raw_owner(
@@ -200,6 +209,10 @@ async def test_the_guest_cap_holds_across_instances(
         for ws in sockets:
             await ws.close()
         await owner.async_close()
+    # Every refused or closed socket gave its place back.
+    await hooks.wait_for(lambda: len(hooks.closed) == sum(reached))
+    relays = [relay_of(instance.server.app) for instance in cluster]
+    await settled(lambda: not any(r.guest_count or r.guests for r in relays))
 
 
 async def test_rooms_come_back_after_a_redis_restart(
