@@ -528,7 +528,13 @@ class _Relay:
         # Same work whatever the answer: a regex, one lookup, one page read, one choice.
         room_id = request.match_info["room_id"]
         well_formed = is_valid_room_id(room_id)
-        live = await self.store.is_live(room_id if well_formed else _NEVER_A_ROOM, self._clock())
+        try:
+            live = await self.store.is_live(
+                room_id if well_formed else _NEVER_A_ROOM, self._clock()
+            )
+        except Exception as exc:  # the shared store is down: not "link not valid"
+            logger.warning("room store unavailable: %s", type(exc).__name__)
+            return web.Response(status=503, text="server busy: try again in a moment")
         page = self._page.read()
         if well_formed and live:
             body, status = (page, 200) if page is not None else (MISSING_PAGE, 503)
@@ -596,6 +602,9 @@ class _Relay:
         guest = _GuestSocket(ws, room_id, address, self.limits)
         try:
             hooks = self._hooks_for(guest, joined)
+            if hooks is None and self.bus is not None:  # it left a moment ago: it may be back
+                await _refuse(ws, 1013, REASON_OWNER_AWAY)
+                return
             if hooks is None:  # the owner is not (or no longer) here
                 await _refuse(ws, CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID)
                 return
@@ -930,9 +939,13 @@ class _Relay:
         owner = self.owners.get(frame.room_id)
         bus = self.bus
         assert bus is not None
-        if owner is None or not owner.ready:
-            if frame.kind != frames.GUEST_CLOSED:  # the guest's instance has stale news
-                stray = BusGuest(
+        stray = owner is None or not owner.ready
+        guest = None if owner is None else owner.guests.get(frame.guest_id)
+        if frame.kind == frames.GUEST_OPENED and owner is not None and guest is None:
+            stray = stray or len(owner.guests) >= self.limits.max_guests_per_owner
+        if stray:
+            if frame.kind != frames.GUEST_CLOSED:  # stale news, or one guest too many
+                BusGuest(
                     bus,
                     my_iid=self._iid,
                     from_iid=frame.from_iid,
@@ -941,12 +954,11 @@ class _Relay:
                     remote="",
                     max_msg=self.limits.max_msg_size,
                     on_gone=lambda _: None,
-                )
-                stray.close(CLOSE_SERVICE_RESTART, REASON_OWNER_RECONNECTED)
+                ).close(1013, REASON_OWNER_AWAY)
             return
-        guest = owner.guests.get(frame.guest_id)
+        assert owner is not None
         if frame.kind == frames.GUEST_OPENED:
-            if guest is None and len(owner.guests) < self.limits.max_guests_per_owner:
+            if guest is None:
                 owner.guests[frame.guest_id] = BusGuest(
                     bus,
                     my_iid=self._iid,

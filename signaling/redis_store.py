@@ -108,6 +108,10 @@ if redis.call('HGET',KEYS[1],'conn')==ARGV[1] then
 end
 return 0
 """
+RELEASE: Final = """
+if redis.call('HGET',KEYS[1],'conn')==ARGV[1] then redis.call('HSET',KEYS[1],'lease',0) return 1 end
+return 0
+"""
 FORGET: Final = """
 if redis.call('HGET',KEYS[1],'conn')==ARGV[1] then redis.call('DEL',KEYS[1],KEYS[2]) return 1 end
 return 0
@@ -206,6 +210,7 @@ class RedisRoomStore:
         self._leave = client.register_script(LEAVE)
         self._set_state = client.register_script(SET_STATE)
         self._forget = client.register_script(FORGET)
+        self._release = client.register_script(RELEASE)
         self._owner = client.register_script(OWNER)
 
     @property
@@ -270,7 +275,10 @@ class RedisRoomStore:
         await self._forget(keys=[_room(room_id), _guests(room_id)], args=[conn])
 
     async def release(self, room_id: str, *, conn: str) -> bool:
-        self._drop(room_id, conn)  # the lease runs out; the owner may re-claim anywhere
+        # The room stays for its owner to re-claim, anywhere; until then guests hear
+        # "owner away" (1013), not "not valid".
+        self._drop(room_id, conn)
+        await self._release(keys=[_room(room_id)], args=[conn])
         return True
 
     async def join(self, room_id: str, *, cap: int, now: float) -> Join:
@@ -335,6 +343,9 @@ class RedisRoomStore:
             except (RedisError, OSError) as exc:
                 self.errors += 1
                 logger.warning("redis: %s", exc)
+            except Exception:  # never let the heartbeat die
+                self.errors += 1
+                logger.exception("redis tick failed")
 
     async def _heartbeat(self) -> None:
         await self._redis.set(

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from signaling.app import Limits, relay_of
+from signaling.app import CLOSE_LINK_NOT_VALID, Limits, relay_of
 from signaling.owner_client import OwnerClient
 from tests.integration.redis_fixtures import (
     Instance,
@@ -71,6 +71,19 @@ async def close_of(ws: aiohttp.ClientWebSocketResponse) -> int | None:
                 return int(msg.data)
             if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                 return ws.close_code
+
+
+async def until_not_valid(http: aiohttp.ClientSession, url: str) -> None:
+    """A room whose owner said goodbye is soon "not valid" (4404) everywhere; a moment
+    before, a guest may still be told to retry (1013) or see the owner leave (1001)."""
+    for _ in range(50):
+        async with http.ws_connect(url) as ws:
+            code = await close_of(ws)
+        if code == CLOSE_LINK_NOT_VALID:
+            return
+        assert code in (1001, 1013), code
+        await asyncio.sleep(0.1)
+    raise AssertionError("the room never went")
 
 
 async def settled(predicate: Callable[[], bool]) -> None:
@@ -321,3 +334,22 @@ def test_signal_server_runs_with_redis(redis_process: RedisProcess) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
+
+
+async def test_an_owner_that_drops_off_finds_its_room_kept_for_it(
+    cluster: list[Instance], http: aiohttp.ClientSession
+) -> None:
+    a, b, c = cluster
+    room, claim = new_room_id(), claim_token()
+    first, _ = await raw_owner(http, a, room, claim)
+    await first.close(code=1001)  # going away, not goodbye (1000)
+    for instance in (a, b):  # "try again", not "not valid"
+        async with http.ws_connect(ws_url(instance, f"/ws/{room}")) as guest_ws:
+            assert await close_of(guest_ws) == 1013
+    second, ready = await raw_owner(http, c, room, claim)
+    assert ready["reclaimed"] is True
+    async with http.ws_connect(ws_url(b, f"/ws/{room}")) as guest_ws:
+        await guest_ws.send_bytes(b"\x01hi")
+        assert (await second.receive_bytes(timeout=10))[0] == 0x10  # GUEST_OPENED
+    await second.close()  # goodbye: the room goes
+    await until_not_valid(http, ws_url(b, f"/ws/{room}"))
