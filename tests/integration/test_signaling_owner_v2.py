@@ -161,9 +161,33 @@ async def test_shutdown_tells_owners_and_guests_to_reconnect_at_once(
     assert await close_of(guest) == 1012
 
 
+async def check_without_ice(
+    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Without an IceSource nothing changes for pages, owners or guests."""
+    static = tmp_path / "lan-static"
+    static.mkdir()
+    page_bytes = b'<head><meta name="p2pchat-ice" content="lan"></head>'
+    (static / "index.html").write_bytes(page_bytes)
+    server = await start_server(static_dir=static)
+    room = new_room_id()
+    owner, ready = await owner_hello(http, server, room, {"expires_at": time.time() + 600})
+    assert "ice" not in ready
+    async with http.get(f"{server.base_url}/c/{room}") as page:
+        assert await page.read() == page_bytes
+    async with http.ws_connect(ws_url(server, f"/ws/{room}")) as guest:
+        await guest.send_bytes(b"\x01offer")
+        data = await owner.receive_bytes(timeout=5)
+        assert data[0] == 0x10  # the owner hears of the guest; the guest got no notice
+        with pytest.raises(TimeoutError):
+            await guest.receive(timeout=0.2)
+    await owner.close()
+
+
 async def test_ice_reaches_the_owner_every_half_lifetime_and_each_guest_first(
     start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
+    await check_without_ice(start_server, http, tmp_path)
     static = tmp_path / "static"
     static.mkdir()
     (static / "index.html").write_bytes(
@@ -189,28 +213,6 @@ async def test_ice_reaches_the_owner_every_half_lifetime_and_each_guest_first(
         first = await guest.receive(timeout=5)
         assert first.type is aiohttp.WSMsgType.TEXT
         assert json.loads(first.data)["type"] == "ice"
-    await owner.close()
-
-
-async def test_without_ice_nothing_changes_for_pages_owners_or_guests(
-    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
-) -> None:
-    static = tmp_path / "static"
-    static.mkdir()
-    page_bytes = b'<head><meta name="p2pchat-ice" content="lan"></head>'
-    (static / "index.html").write_bytes(page_bytes)
-    server = await start_server(static_dir=static)
-    room = new_room_id()
-    owner, ready = await owner_hello(http, server, room, {"expires_at": time.time() + 600})
-    assert "ice" not in ready
-    async with http.get(f"{server.base_url}/c/{room}") as page:
-        assert await page.read() == page_bytes
-    async with http.ws_connect(ws_url(server, f"/ws/{room}")) as guest:
-        await guest.send_bytes(b"\x01offer")
-        data = await owner.receive_bytes(timeout=5)
-        assert data[0] == 0x10  # the owner hears of the guest; the guest got no notice
-        with pytest.raises(TimeoutError):
-            await guest.receive(timeout=0.2)
     await owner.close()
 
 
