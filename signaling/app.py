@@ -34,14 +34,18 @@ revokes rooms in the shared :class:`~signaling.rooms.RoomRegistry`. Guests reach
 
 *Standalone* (``owner=None``, ``p2pchat signal-server``): an owner claims a room by
 opening ``wss://HOST:PORT/owner/{room_id}`` (with ``Authorization: Bearer <token>``
-when the server has an owner token). First owner wins; another claim of a claimed room
-is closed with 4409. The owner's first message, within 10 s, is text
-``{"expires_at": <unix seconds>}``; the server opens the room (expiry clamped to at
-most 24 h ahead) and answers ``{"type": "ready", "expires_at": <clamped>}``. The room
-stays live while the owner stays connected and until that expiry. Later text messages
-from the owner: ``{"room": "used-up"}`` or ``{"room": "revoked"}`` (no new guests;
-connected guests stay). When the owner leaves, the room is forgotten and each of its
-guests gets ``{"type": "owner_left"}`` and a close (1001).
+when the server has an owner token). Its first message, within 10 s, is text
+``{"expires_at": <unix seconds>, "claim": "<b64url, 32 bytes>"}``; the server claims
+the room in its :class:`~signaling.room_store.RoomStore` (expiry clamped to at most
+24 h ahead) and answers ``{"type": "ready", "expires_at": <clamped>, "reclaimed":
+<bool>[, "ice": <IceOffer>]}``. The same claim token re-claims the room from a new
+connection (the old one is closed 4409, its guests 1012); another token gets 4409.
+Later text messages from the owner: ``{"room": "used-up"}`` or ``{"room": "revoked"}``
+(no new guests; connected guests stay). When the owner says goodbye (close 1000) the
+room is forgotten and each of its guests gets ``{"type": "owner_left"}`` and a close
+(1001); a connection that drops otherwise keeps the room for a re-claim
+(docs/guest-protocol.md "Standalone server"). With a shared store and a ``bus``, a
+guest and its owner may be on different instances (:mod:`signaling.remote_peers`).
 
 Binary framing on the owner socket (``id`` = the guest connection id, 8 bytes, the
 same bytes as :attr:`GuestConnection.id` in hex)::
