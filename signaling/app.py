@@ -34,14 +34,18 @@ revokes rooms in the shared :class:`~signaling.rooms.RoomRegistry`. Guests reach
 
 *Standalone* (``owner=None``, ``p2pchat signal-server``): an owner claims a room by
 opening ``wss://HOST:PORT/owner/{room_id}`` (with ``Authorization: Bearer <token>``
-when the server has an owner token). First owner wins; another claim of a claimed room
-is closed with 4409. The owner's first message, within 10 s, is text
-``{"expires_at": <unix seconds>}``; the server opens the room (expiry clamped to at
-most 24 h ahead) and answers ``{"type": "ready", "expires_at": <clamped>}``. The room
-stays live while the owner stays connected and until that expiry. Later text messages
-from the owner: ``{"room": "used-up"}`` or ``{"room": "revoked"}`` (no new guests;
-connected guests stay). When the owner leaves, the room is forgotten and each of its
-guests gets ``{"type": "owner_left"}`` and a close (1001).
+when the server has an owner token). Its first message, within 10 s, is text
+``{"expires_at": <unix seconds>, "claim": "<b64url, 32 bytes>"}``; the server claims
+the room in its :class:`~signaling.room_store.RoomStore` (expiry clamped to at most
+24 h ahead) and answers ``{"type": "ready", "expires_at": <clamped>, "reclaimed":
+<bool>[, "ice": <IceOffer>]}``. The same claim token re-claims the room from a new
+connection (the old one is closed 4409, its guests 1012); another token gets 4409.
+Later text messages from the owner: ``{"room": "used-up"}`` or ``{"room": "revoked"}``
+(no new guests; connected guests stay). When the owner says goodbye (close 1000) the
+room is forgotten and each of its guests gets ``{"type": "owner_left"}`` and a close
+(1001); a connection that drops otherwise keeps the room for a re-claim
+(docs/guest-protocol.md "Standalone server"). With a shared store and a ``bus``, a
+guest and its owner may be on different instances (:mod:`signaling.remote_peers`).
 
 Binary framing on the owner socket (``id`` = the guest connection id, 8 bytes, the
 same bytes as :attr:`GuestConnection.id` in hex)::
@@ -62,11 +66,13 @@ Malformed owner frames close the owner socket with 1002.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hmac
 import json
 import logging
 import math
+import re
 import secrets
 import struct
 import time
@@ -79,9 +85,21 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from signaling import bus as frames
 from signaling.bounds import AddressBuckets, ByteBudget, Outbox, TokenBucket
+from signaling.bus import Bus, FrameError, decode_frame
 from signaling.connection_caps import ConnectionCaps
-from signaling.rooms import RoomLimitError, RoomRegistry, is_valid_room_id
+from signaling.remote_peers import BusGuest, BusOwner
+from signaling.room_store import (
+    CLAIM_TOKEN_BYTES,
+    Join,
+    MemoryRoomStore,
+    RoomStateName,
+    RoomStore,
+    claim_hash,
+    new_connection_id,
+)
+from signaling.rooms import RoomRegistry, is_valid_room_id
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +115,18 @@ OWNER_HEADER_BYTES: Final = 1 + GUEST_ID_BYTES
 
 CLOSE_LINK_NOT_VALID: Final = 4404
 CLOSE_ROOM_CLAIMED: Final = 4409
+CLOSE_SERVICE_RESTART: Final = 1012  # standalone: reconnect at once (another instance)
 REASON_LINK_NOT_VALID: Final = "link not valid"
+REASON_OWNER_AWAY: Final = "the owner is reconnecting: try again"
+REASON_OWNER_RECONNECTED: Final = "the owner reconnected"
+HELLO_SHAPE: Final = (
+    'hello must be {"expires_at": <future unix seconds>, "claim": <b64url 32 bytes>}'
+)
+ICE_PUSH_MIN_S: Final = 0.5
+# The guest page says which ICE servers it may use: none (LAN) or the ones the server
+# sends on the socket; a server with an IceSource serves it rewritten.
+ICE_META_LAN: Final = b'<meta name="p2pchat-ice" content="lan">'
+ICE_META_SERVER: Final = b'<meta name="p2pchat-ice" content="server">'
 
 CSP: Final = (
     "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
@@ -189,6 +218,7 @@ class Limits:
     owner_hello_timeout: float = 10.0
     max_room_lifetime: float = 24 * 3600.0  # standalone: furthest expiry an owner may set
     max_guests_per_owner: int = 64  # owner client: guests tracked per room
+    guest_sweep: float = 2.0  # with a shared store: seconds between owner checks
     tcp: ConnectionCaps = INVITE_CONNECTION_CAPS  # TCP connections, capped at accept
 
 
@@ -222,6 +252,14 @@ class GuestConnection(Protocol):
         ...
 
 
+class IceSource(Protocol):
+    """ICE servers for a room (STUN/TURN with fresh credentials), or None."""
+
+    def for_room(self, room_id: str, now: float) -> dict[str, object] | None:
+        """A JSON-ready IceOffer (docs/guest-protocol.md) with ``expires_at``."""
+        ...
+
+
 class OwnerHooks(Protocol):
     """What the owner (the node, or the owner client) is told. Called on the event
     loop; must return quickly and never raise for a guest's bad data."""
@@ -236,7 +274,7 @@ class OwnerHooks(Protocol):
 
 
 def make_app(
-    registry: RoomRegistry,
+    registry: RoomRegistry | RoomStore,
     *,
     static_dir: Path | None,
     owner: OwnerHooks | None,
@@ -244,17 +282,25 @@ def make_app(
     owner_token: str | None = None,
     trusted_proxies: Collection[str] = (),
     clock: Callable[[], float] = time.time,
+    bus: Bus | None = None,
+    ice: IceSource | None = None,
 ) -> web.Application:
     """The aiohttp application.
 
-    ``owner``: the node's hooks (embedded mode), or ``None`` for standalone mode (the
-    ``/owner/{room_id}`` route). ``owner_token``: standalone owners must present it as
-    a bearer token. ``trusted_proxies``: peer addresses whose ``X-Forwarded-For`` is
-    believed (the TLS proxy in front of a standalone server), so per-address bounds
-    apply to the real clients. ``clock``: wall-clock seconds (tests).
+    ``registry``: the rooms, in this process (a :class:`RoomRegistry`, the node's), or
+    any :class:`RoomStore` (shared between instances with ``bus``, the way frames reach
+    the other instances). ``owner``: the node's hooks (embedded mode), or ``None`` for
+    standalone mode (the ``/owner/{room_id}`` route). ``owner_token``: standalone owners
+    must present it as a bearer token. ``trusted_proxies``: peer addresses whose
+    ``X-Forwarded-For`` is believed (the TLS proxy in front of a standalone server), so
+    per-address bounds apply to the real clients. ``clock``: wall-clock seconds (tests).
+    ``ice``: ICE servers for owners and guests (a server with STUN/TURN).
     """
+    store = MemoryRoomStore(registry) if isinstance(registry, RoomRegistry) else registry
     relay = _Relay(
-        registry,
+        store,
+        bus=bus,
+        ice=ice,
         static_dir=static_dir,
         owner=owner,
         limits=limits or Limits(),
@@ -301,7 +347,17 @@ async def _add_security_headers(request: web.Request, response: web.StreamRespon
 class _GuestSocket:
     """A guest WebSocket: the :class:`GuestConnection` handed to the owner."""
 
-    __slots__ = ("_closing", "_max_msg", "_outbox", "id", "raw_id", "remote", "room_id", "seen")
+    __slots__ = (
+        "_closing",
+        "_max_msg",
+        "_outbox",
+        "id",
+        "owner",
+        "raw_id",
+        "remote",
+        "room_id",
+        "seen",
+    )
 
     def __init__(
         self, ws: web.WebSocketResponse, room_id: str, remote: str, limits: Limits
@@ -311,6 +367,7 @@ class _GuestSocket:
         self.room_id = room_id
         self.remote = remote
         self.seen = False  # handed to the owner at least once
+        self.owner: BusOwner | None = None  # set when the owner is on another instance
         self._max_msg = limits.max_msg_size
         self._outbox = Outbox(ws, limits.send_queue_bytes, limits.send_queue_messages)
         self._closing = False
@@ -327,6 +384,11 @@ class _GuestSocket:
 
     async def async_wait_queue_below(self, limit: int) -> None:
         await self._outbox.async_wait_below(limit)
+
+    def send_text(self, text: str) -> None:
+        """A small server notice (the ICE servers), queued like any message."""
+        if not self._closing:
+            self._outbox.push(text, force=True)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if not self._closing:
@@ -362,12 +424,15 @@ class _OwnerSocket:
         self.room_id = room_id
         self.remote = remote
         self.ready = False
-        self.guests: dict[bytes, _GuestSocket] = {}
+        self.conn = new_connection_id()
+        self.replaced = False  # a newer connection of the same owner took the room
+        self.guests: dict[bytes, _GuestSocket | BusGuest] = {}
         self._outbox = Outbox(ws, limits.owner_queue_bytes, limits.owner_queue_messages)
         self._opened: set[bytes] = set()
+        self.ice_task: asyncio.Task[None] | None = None
 
     def on_guest_message(self, room_id: str, guest: GuestConnection, data: bytes) -> None:
-        assert isinstance(guest, _GuestSocket)
+        assert isinstance(guest, _GuestSocket | BusGuest)
         if guest.raw_id not in self._opened:
             # Control frames are small and sent once per guest: never refused.
             opened = bytes([OWNER_GUEST_OPENED]) + guest.raw_id + guest.remote.encode()
@@ -377,7 +442,7 @@ class _OwnerSocket:
             guest.fail(1013, "the owner is too far behind: reconnect")
 
     def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
-        assert isinstance(guest, _GuestSocket)
+        assert isinstance(guest, _GuestSocket | BusGuest)
         if guest.raw_id in self._opened:
             self._opened.discard(guest.raw_id)
             self._outbox.push(bytes([OWNER_GUEST_CLOSED]) + guest.raw_id, force=True)
@@ -390,6 +455,24 @@ class _OwnerSocket:
 
     def stop(self) -> None:
         self._outbox.clear()
+        if self.ice_task is not None:
+            self.ice_task.cancel()
+
+    def end_guests(self, *, left: bool) -> None:
+        """The owner has gone (``left``: for good) or reconnected elsewhere."""
+        notice = json.dumps({"type": "owner_left"})
+        for guest in list(self.guests.values()):
+            if isinstance(guest, BusGuest):
+                if left:
+                    guest.owner_left()
+                else:
+                    guest.close(CLOSE_SERVICE_RESTART, REASON_OWNER_RECONNECTED)
+            elif left:
+                guest.fail(1001, "owner left", notice=notice)
+            else:
+                reason = REASON_OWNER_RECONNECTED
+                guest.fail(CLOSE_SERVICE_RESTART, reason, notice=_error_notice(reason))
+        self.guests.clear()
 
 
 class _Relay:
@@ -397,8 +480,10 @@ class _Relay:
 
     def __init__(
         self,
-        registry: RoomRegistry,
+        store: RoomStore,
         *,
+        bus: Bus | None,
+        ice: IceSource | None,
         static_dir: Path | None,
         owner: OwnerHooks | None,
         limits: Limits,
@@ -406,13 +491,18 @@ class _Relay:
         trusted_proxies: frozenset[str],
         clock: Callable[[], float],
     ) -> None:
-        self.registry = registry
+        self.store = store
+        self.bus = bus
+        self._iid = bytes.fromhex(store.instance_id)
+        self._ice = ice
         self.limits = limits
         self._owner = owner
         self._owner_token = owner_token.encode() if owner_token else None
         self._trusted_proxies = trusted_proxies
         self._clock = clock
-        self._page = _PageFile(static_dir / "index.html" if static_dir else None)
+        self._page = _PageFile(
+            static_dir / "index.html" if static_dir else None, server_ice=ice is not None
+        )
         self._requests = AddressBuckets(
             limits.requests_per_second, limits.request_burst, limits.addresses_tracked
         )
@@ -422,6 +512,9 @@ class _Relay:
         self._per_address: dict[str, int] = {}
         self._owners_per_address: dict[str, int] = {}
         self._sockets: set[web.WebSocketResponse] = set()
+        self._owner_sockets = 0
+        self._shutting_down = False
+        self._last_bad_frame_log = 0.0
 
     # --- HTTP ---
 
@@ -439,7 +532,13 @@ class _Relay:
         # Same work whatever the answer: a regex, one lookup, one page read, one choice.
         room_id = request.match_info["room_id"]
         well_formed = is_valid_room_id(room_id)
-        live = self.registry.is_live(room_id if well_formed else _NEVER_A_ROOM, self._clock())
+        try:
+            live = await self.store.is_live(
+                room_id if well_formed else _NEVER_A_ROOM, self._clock()
+            )
+        except Exception as exc:  # the shared store is down: not "link not valid"
+            logger.warning("room store unavailable: %s", type(exc).__name__)
+            return web.Response(status=503, text="server busy: try again in a moment")
         page = self._page.read()
         if well_formed and live:
             body, status = (page, 200) if page is not None else (MISSING_PAGE, 503)
@@ -483,43 +582,110 @@ class _Relay:
             return web.Response(status=403, text="cross-origin WebSocket refused")
         ws = self._new_socket(self.limits.max_msg_size)
         refusal = self._guest_refusal(room_id, address)
-        await ws.prepare(request)
-        if refusal is not None:
-            await _refuse(ws, *refusal)
-            return ws
-        hooks: OwnerHooks | None = self._owner or self.owners.get(room_id)
-        if hooks is None:  # standalone room whose owner is not (or no longer) there
-            await _refuse(ws, CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID)
-            return ws
-        guest = _GuestSocket(ws, room_id, address, self.limits)
-        self._add_guest(guest, address)
-        self._sockets.add(ws)
-        failure: tuple[int, str] | None = None
+        reserved = refusal is None
+        if reserved:
+            self._reserve(address)  # before the first await: the bounds hold under races
         try:
-            failure = await self._guest_loop(ws, guest, hooks)
+            await ws.prepare(request)
+            joined: Join | None = None
+            if refusal is None:
+                joined, refusal = await self._join(room_id)
+            if joined is None or refusal is not None:
+                await _refuse(ws, *(refusal or (1011, "internal error")))
+                return ws
+            await self._guest_session(ws, room_id, address, joined)
         finally:
-            self._sockets.discard(ws)
-            self._remove_guest(guest, address)
-            guest.stop()
-            if guest.seen:
-                try:
-                    hooks.on_guest_closed(room_id, guest)
-                except Exception:
-                    logger.exception("owner hook on_guest_closed failed")
-        if failure is not None:
-            await _refuse(ws, *failure)
+            if reserved:
+                self._unreserve(address)
         return ws
 
+    async def _guest_session(
+        self, ws: web.WebSocketResponse, room_id: str, address: str, joined: Join
+    ) -> None:
+        """A joined guest (counted in the store), until its socket closes."""
+        guest = _GuestSocket(ws, room_id, address, self.limits)
+        try:
+            hooks = self._hooks_for(guest, joined)
+            if hooks is None and self.bus is not None:  # it left a moment ago: it may be back
+                await _refuse(ws, 1013, REASON_OWNER_AWAY)
+                return
+            if hooks is None:  # the owner is not (or no longer) here
+                await _refuse(ws, CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID)
+                return
+            self._add_guest(guest)
+            self._sockets.add(ws)
+            failure: tuple[int, str] | None = None
+            try:
+                offer = self._ice.for_room(room_id, self._clock()) if self._ice else None
+                if offer is not None:  # before anything else: the page waits for it
+                    guest.send_text(json.dumps({"type": "ice", **offer}))
+                failure = await self._guest_loop(ws, guest, hooks)
+            finally:
+                self._sockets.discard(ws)
+                self._remove_guest(guest)
+                guest.stop()
+                if guest.seen:
+                    try:
+                        hooks.on_guest_closed(room_id, guest)
+                    except Exception:
+                        logger.exception("owner hook on_guest_closed failed")
+            if failure is not None:
+                await _refuse(ws, *failure)
+        finally:
+            await self.store.leave(room_id)
+
     def _guest_refusal(self, room_id: str, address: str) -> tuple[int, str] | None:
-        if not is_valid_room_id(room_id) or not self.registry.is_live(room_id, self._clock()):
+        if not is_valid_room_id(room_id):
             return CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID
         if self.guest_count >= self.limits.total_connections:
             return 1013, "server busy: try again later"
         if self._per_address.get(address, 0) >= self.limits.connections_per_address:
             return 1008, "too many connections from your address"
-        if len(self.guests.get(room_id, ())) >= self.limits.connections_per_room:
-            return 1008, "too many connections to this room"
         return None
+
+    async def _join(self, room_id: str) -> tuple[Join | None, tuple[int, str] | None]:
+        """Count a guest socket into its room (cluster-wide with a shared store)."""
+        try:
+            joined = await self.store.join(
+                room_id, cap=self.limits.connections_per_room, now=self._clock()
+            )
+        except Exception as exc:  # the shared store is down: the guest retries
+            logger.warning("room store unavailable: %s", type(exc).__name__)
+            return None, (1013, "server busy: try again later")
+        if joined.outcome == "ok":
+            return joined, None
+        if joined.outcome == "room-full":
+            return None, (1008, "too many connections to this room")
+        if joined.outcome in ("owner-away", "restoring"):
+            return None, (1013, REASON_OWNER_AWAY)
+        return None, (CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID)
+
+    def _hooks_for(self, guest: _GuestSocket, joined: Join) -> OwnerHooks | None:
+        if self._owner is not None:
+            return self._owner
+        if joined.owner_iid == self.store.instance_id or self.bus is None:
+            return self.owners.get(guest.room_id)
+        guest.owner = BusOwner(
+            self.bus,
+            guest,
+            my_iid=self._iid,
+            owner_iid=bytes.fromhex(joined.owner_iid),
+            conn=joined.conn,
+            max_msg=self.limits.max_msg_size,
+        )
+        return guest.owner
+
+    def _reserve(self, address: str) -> None:
+        self.guest_count += 1
+        self._per_address[address] = self._per_address.get(address, 0) + 1
+
+    def _unreserve(self, address: str) -> None:
+        self.guest_count -= 1
+        count = self._per_address.get(address, 0) - 1
+        if count > 0:
+            self._per_address[address] = count
+        else:
+            self._per_address.pop(address, None)
 
     async def _guest_loop(
         self, ws: web.WebSocketResponse, guest: _GuestSocket, hooks: OwnerHooks
@@ -554,28 +720,19 @@ class _Relay:
                 break
         return None
 
-    def _add_guest(self, guest: _GuestSocket, address: str) -> None:
+    def _add_guest(self, guest: _GuestSocket) -> None:
         self.guests.setdefault(guest.room_id, {})[guest.raw_id] = guest
-        self.guest_count += 1
-        self._per_address[address] = self._per_address.get(address, 0) + 1
         owner = self.owners.get(guest.room_id)
-        if self._owner is None and owner is not None:
+        if self._owner is None and owner is not None and guest.owner is None:
             owner.guests[guest.raw_id] = guest
 
-    def _remove_guest(self, guest: _GuestSocket, address: str) -> None:
+    def _remove_guest(self, guest: _GuestSocket) -> None:
         room = self.guests.get(guest.room_id)
-        if room is not None and room.pop(guest.raw_id, None) is not None:
-            self.guest_count -= 1
-            if not room:
-                del self.guests[guest.room_id]
-        count = self._per_address.get(address, 0) - 1
-        if count > 0:
-            self._per_address[address] = count
-        else:
-            self._per_address.pop(address, None)
+        if room is not None and room.pop(guest.raw_id, None) is not None and not room:
+            del self.guests[guest.room_id]
         owner = self.owners.get(guest.room_id)
-        if owner is not None:
-            owner.guests.pop(guest.raw_id, None)
+        if owner is not None and owner.guests.get(guest.raw_id) is guest:
+            del owner.guests[guest.raw_id]
 
     # --- owner WebSocket (standalone) ---
 
@@ -593,30 +750,49 @@ class _Relay:
             await _refuse(ws, *refusal)
             return ws
         owner = _OwnerSocket(ws, room_id, address, self.limits)
-        self.owners[room_id] = owner  # claimed before the first await: first owner wins
+        self._owner_sockets += 1
         self._owners_per_address[address] = self._owners_per_address.get(address, 0) + 1
         self._sockets.add(ws)
         failure: tuple[int, str] | None = None
+        claimed = False
         try:
             failure = await self._owner_hello(ws, owner)
             if failure is None:
+                claimed = True
                 failure = await self._owner_loop(ws, owner)
         finally:
             self._sockets.discard(ws)
-            del self.owners[room_id]
+            self._owner_sockets -= 1
             count = self._owners_per_address[address] - 1
             if count > 0:
                 self._owners_per_address[address] = count
             else:
                 del self._owners_per_address[address]
-            self.registry.discard(room_id)
             owner.stop()
-            notice = json.dumps({"type": "owner_left"})
-            for guest in list(owner.guests.values()):
-                guest.fail(1001, "owner left", notice=notice)
+            if claimed:
+                # The owner said goodbye (or broke the protocol): the room goes with it.
+                # Otherwise it may re-claim the room, here or on another instance.
+                left = failure is not None or ws.close_code == 1000
+                await self._owner_gone(owner, left=left and not self._shutting_down)
         if failure is not None:
             await _refuse(ws, *failure)
         return ws
+
+    async def _owner_gone(self, owner: _OwnerSocket, *, left: bool) -> None:
+        room_id = owner.room_id
+        if self.owners.get(room_id) is owner:
+            del self.owners[room_id]
+        if owner.replaced:  # the newer connection holds the room
+            owner.end_guests(left=False)
+            return
+        try:
+            if left:
+                await self.store.forget(room_id, conn=owner.conn)
+            else:
+                left = not await self.store.release(room_id, conn=owner.conn)
+        except Exception as exc:  # the shared store is down: the lease runs out
+            logger.warning("room store unavailable: %s", type(exc).__name__)
+        owner.end_guests(left=left)
 
     def _token_ok(self, request: web.Request) -> bool:
         assert self._owner_token is not None
@@ -629,9 +805,7 @@ class _Relay:
     def _owner_refusal(self, room_id: str, address: str) -> tuple[int, str] | None:
         if not is_valid_room_id(room_id):
             return CLOSE_LINK_NOT_VALID, "room id not valid"
-        if room_id in self.owners or room_id in self.registry:
-            return CLOSE_ROOM_CLAIMED, "room already claimed"
-        if len(self.owners) >= self.limits.total_owners:
+        if self._owner_sockets >= self.limits.total_owners:
             return 1013, "server busy: try again later"
         if self._owners_per_address.get(address, 0) >= self.limits.owners_per_address:
             return 1008, "too many rooms from your address"
@@ -646,18 +820,68 @@ class _Relay:
             return 1008, "no hello from the owner"
         if msg.type is not aiohttp.WSMsgType.TEXT:
             return (1002, "the first message must be the hello") if _is_data(msg) else None
-        expires_at = _parse_hello(msg.data)
+        hello = _parse_hello(msg.data)
         now = self._clock()
-        if expires_at is None or expires_at <= now:
-            return 1002, 'hello must be {"expires_at": <future unix seconds>}'
-        expires_at = min(expires_at, now + self.limits.max_room_lifetime)
+        if hello is None or hello[0] <= now:
+            return 1002, HELLO_SHAPE
+        expires_at = min(hello[0], now + self.limits.max_room_lifetime)
+        token = hello[1] or secrets.token_bytes(CLAIM_TOKEN_BYTES)  # no token: no re-claim
         try:
-            self.registry.open_room(owner.room_id, expires_at=expires_at, now=now)
-        except RoomLimitError:
+            claim = await self.store.claim(
+                owner.room_id,
+                conn=owner.conn,
+                claim_hash=claim_hash(token),
+                expires_at=expires_at,
+                now=now,
+            )
+        except Exception as exc:
+            logger.warning("room store unavailable: %s", type(exc).__name__)
+            return 1013, "server busy: try again later"
+        if claim.outcome == "claimed":
+            return CLOSE_ROOM_CLAIMED, "room already claimed"
+        if claim.outcome == "expired":
+            return 1002, HELLO_SHAPE
+        if claim.outcome == "busy":
             return 1013, "server busy: too many rooms"
+        previous = self.owners.get(owner.room_id)
+        if previous is not None and previous is not owner:
+            self._replace(previous)
+        self.owners[owner.room_id] = owner
         owner.ready = True
-        owner.send_text(json.dumps({"type": "ready", "expires_at": expires_at}))
+        reply: dict[str, object] = {
+            "type": "ready",
+            "expires_at": claim.expires_at,
+            "reclaimed": bool(claim.previous_owner),
+        }
+        offer = self._ice.for_room(owner.room_id, now) if self._ice else None
+        if offer is not None:
+            reply["ice"] = offer
+            owner.ice_task = asyncio.get_running_loop().create_task(self._push_ice(owner, offer))
+        owner.send_text(json.dumps(reply))
         return None
+
+    def _replace(self, owner: _OwnerSocket) -> None:
+        """A newer connection of this owner took its room: close this one."""
+        owner.replaced = True
+        owner.fail(CLOSE_ROOM_CLAIMED, "room claimed by a newer connection")
+
+    def _on_moved(self, room_id: str, conn: str) -> None:
+        owner = self.owners.get(room_id)
+        if owner is not None and owner.conn == conn:
+            del self.owners[room_id]
+            self._replace(owner)
+
+    async def _push_ice(self, owner: _OwnerSocket, offer: dict[str, object]) -> None:
+        """Fresh ICE credentials for the owner about every half lifetime."""
+        assert self._ice is not None
+        while True:
+            expires_at = offer.get("expires_at")
+            left = float(expires_at) - self._clock() if isinstance(expires_at, int | float) else 0
+            await asyncio.sleep(max(ICE_PUSH_MIN_S, left / 2))
+            next_offer = self._ice.for_room(owner.room_id, self._clock())
+            if next_offer is not None:
+                offer = next_offer
+                owner.send_text(json.dumps({"type": "ice", **offer}))
 
     async def _owner_loop(
         self, ws: web.WebSocketResponse, owner: _OwnerSocket
@@ -673,12 +897,11 @@ class _Relay:
                 return 1008, "too many messages: slow down"
             if msg.type is aiohttp.WSMsgType.TEXT:
                 state = _parse_room_state(msg.data)
-                if state == "used-up":
-                    self.registry.close(owner.room_id)
-                elif state == "revoked":
-                    self.registry.revoke(owner.room_id)
-                else:
+                if state != "used-up" and state != "revoked":
                     return 1002, 'text must be {"room": "used-up" | "revoked"}'
+                new_state: RoomStateName = "used-up" if state == "used-up" else "revoked"
+                with contextlib.suppress(Exception):  # store down: the owner's node still counts
+                    await self.store.set_state(owner.room_id, conn=owner.conn, state=new_state)
                 continue
             data: bytes = msg.data
             if len(data) < OWNER_HEADER_BYTES:
@@ -700,6 +923,115 @@ class _Relay:
                 return 1002, "unknown owner frame type"
         return None
 
+    # --- other instances (shared store) ---
+
+    def _on_bus_frame(self, data: bytes) -> None:
+        try:
+            frame = decode_frame(data, max_payload=self.limits.max_msg_size)
+        except FrameError as exc:
+            now = time.monotonic()
+            if now - self._last_bad_frame_log >= 60.0:
+                self._last_bad_frame_log = now
+                logger.warning("dropping a bad frame from another instance: %s", exc)
+            return
+        if frame.kind in (frames.GUEST_OPENED, frames.GUEST_DATA, frames.GUEST_CLOSED):
+            self._frame_for_owner(frame)
+        else:
+            self._frame_for_guest(frame)
+
+    def _frame_for_owner(self, frame: frames.Frame) -> None:
+        owner = self.owners.get(frame.room_id)
+        bus = self.bus
+        assert bus is not None
+        stray = owner is None or not owner.ready
+        guest = None if owner is None else owner.guests.get(frame.guest_id)
+        if frame.kind == frames.GUEST_OPENED and owner is not None and guest is None:
+            stray = stray or len(owner.guests) >= self.limits.max_guests_per_owner
+        if stray:
+            if frame.kind != frames.GUEST_CLOSED:  # stale news, or one guest too many
+                BusGuest(
+                    bus,
+                    my_iid=self._iid,
+                    from_iid=frame.from_iid,
+                    room_id=frame.room_id,
+                    raw_id=frame.guest_id,
+                    remote="",
+                    max_msg=self.limits.max_msg_size,
+                    on_gone=lambda _: None,
+                ).close(1013, REASON_OWNER_AWAY)
+            return
+        assert owner is not None
+        if frame.kind == frames.GUEST_OPENED:
+            if guest is None:
+                owner.guests[frame.guest_id] = BusGuest(
+                    bus,
+                    my_iid=self._iid,
+                    from_iid=frame.from_iid,
+                    room_id=frame.room_id,
+                    raw_id=frame.guest_id,
+                    remote=frame.payload.decode("utf-8"),
+                    max_msg=self.limits.max_msg_size,
+                    on_gone=lambda gone: self._bus_guest_gone(owner, gone),
+                )
+            return
+        if not isinstance(guest, BusGuest) or guest.from_iid != frame.from_iid:
+            return
+        if frame.kind == frames.GUEST_DATA:
+            owner.on_guest_message(frame.room_id, guest, frame.payload)
+        else:
+            guest.closed = True
+            self._bus_guest_gone(owner, guest)
+
+    def _bus_guest_gone(self, owner: _OwnerSocket, guest: BusGuest) -> None:
+        if owner.guests.get(guest.raw_id) is guest:
+            del owner.guests[guest.raw_id]
+            owner.on_guest_closed(owner.room_id, guest)
+
+    def _frame_for_guest(self, frame: frames.Frame) -> None:
+        guest = self.guests.get(frame.room_id, {}).get(frame.guest_id)
+        if guest is None or guest.owner is None or guest.owner.owner_iid != frame.from_iid:
+            return
+        if frame.kind == frames.OWNER_DATA:
+            guest.send(frame.payload)
+        elif frame.kind == frames.OWNER_CLOSE:
+            guest.close(*frames.parse_close_payload(frame.payload))
+        else:
+            guest.fail(1001, "owner left", notice=json.dumps({"type": "owner_left"}))
+
+    async def _sweep(self) -> None:
+        """Guests whose owner is elsewhere: is it still there? Owners' guests from
+        elsewhere: is their instance still alive?"""
+        remote: dict[str, list[_GuestSocket]] = {}
+        for room_id, room in self.guests.items():
+            for guest in room.values():
+                if guest.owner is not None:
+                    remote.setdefault(room_id, []).append(guest)
+        records = await self.store.owners(list(remote)) if remote else {}
+        grace = self.store.in_restore_grace(time.monotonic())
+        for room_id, guests in remote.items():
+            record = records.get(room_id)
+            for guest in guests:
+                assert guest.owner is not None
+                if record is None:
+                    if not grace:
+                        guest.fail(1001, "owner left", notice=json.dumps({"type": "owner_left"}))
+                elif record.conn != guest.owner.conn:
+                    reason = REASON_OWNER_RECONNECTED
+                    guest.fail(CLOSE_SERVICE_RESTART, reason, notice=_error_notice(reason))
+                elif record.away:
+                    guest.fail(1013, REASON_OWNER_AWAY, notice=_error_notice(REASON_OWNER_AWAY))
+        bus_guests = [
+            peer
+            for owner in self.owners.values()
+            for peer in owner.guests.values()
+            if isinstance(peer, BusGuest)
+        ]
+        if bus_guests:
+            alive = await self.store.live_instances({g.from_iid.hex() for g in bus_guests})
+            for peer in bus_guests:
+                if peer.from_iid.hex() not in alive:
+                    peer.gone()
+
     # --- lifetime ---
 
     def _new_socket(self, max_msg_size: int) -> web.WebSocketResponse:
@@ -710,24 +1042,51 @@ class _Relay:
         )
 
     async def lifetime(self, app: web.Application) -> AsyncIterator[None]:
-        """Purge expired rooms now and then (the registry is pure: it has no timer)."""
+        """Start the store and the bus; purge expired rooms now and then (the registry
+        is pure: it has no timer); with a bus, sweep guests of other instances."""
+        store = self.store
 
         async def purge_forever() -> None:
             while True:
                 await asyncio.sleep(30.0)
-                self.registry.purge(self._clock())
+                if isinstance(store, MemoryRoomStore):
+                    store.registry.purge(self._clock())
 
-        task = asyncio.get_running_loop().create_task(purge_forever())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async def sweep_forever() -> None:
+            while True:
+                await asyncio.sleep(self.limits.guest_sweep)
+                try:
+                    await self._sweep()
+                except Exception as exc:  # the store is down: next round
+                    logger.debug("guest sweep failed: %s", exc)
+
+        await store.async_start()
+        store.set_moved_callback(self._on_moved)
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(purge_forever())]
+        if self.bus is not None:
+            await self.bus.async_start(self._on_bus_frame, store.kick)
+            tasks.append(loop.create_task(sweep_forever()))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self.bus is not None:
+                await self.bus.async_stop()
+            await store.async_stop()
 
     async def on_shutdown(self, app: web.Application) -> None:
+        self._shutting_down = True
+        # Standalone: another instance is (or soon will be) there: reconnect at once.
+        code = 1001 if self._owner is not None else CLOSE_SERVICE_RESTART
         sockets = list(self._sockets)
         for ws in sockets:
             with contextlib.suppress(Exception):
-                await ws.close(code=1001, message=b"server shutting down")
+                await ws.close(code=code, message=b"server shutting down")
 
 
 RELAY_KEY: Final = web.AppKey("signaling_relay", _Relay)
@@ -736,8 +1095,9 @@ RELAY_KEY: Final = web.AppKey("signaling_relay", _Relay)
 class _PageFile:
     """The guest page, re-read when the file changes (stat on every request)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, server_ice: bool = False) -> None:
         self._path = path
+        self._server_ice = server_ice
         self._stamp: tuple[int, int] | None = None
         self._body: bytes | None = None
 
@@ -753,6 +1113,8 @@ class _PageFile:
         if stamp != self._stamp:
             try:
                 self._body = self._path.read_bytes()
+                if self._server_ice:  # the page waits for the socket's ICE servers
+                    self._body = self._body.replace(ICE_META_LAN, ICE_META_SERVER, 1)
             except OSError:
                 self._body = None
             self._stamp = stamp
@@ -783,7 +1145,8 @@ def _parse_json_object(text: str) -> dict[str, object] | None:
     return value if isinstance(value, dict) else None
 
 
-def _parse_hello(text: str) -> float | None:
+def _parse_hello(text: str) -> tuple[float, bytes | None] | None:
+    """(expires_at, claim token or None); None when malformed."""
     hello = _parse_json_object(text)
     if hello is None:
         return None
@@ -791,7 +1154,18 @@ def _parse_hello(text: str) -> float | None:
     if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
         return None
     value = float(expires_at)
-    return value if math.isfinite(value) else None
+    if not math.isfinite(value):
+        return None
+    claim = hello.get("claim")
+    if claim is None:
+        return value, None
+    if not isinstance(claim, str) or not _CLAIM_PATTERN.fullmatch(claim):
+        return None
+    return value, base64.urlsafe_b64decode(claim + "=")
+
+
+# 32 bytes in unpadded base64url: 42 free characters and a last one with 4 bits.
+_CLAIM_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 
 
 def _parse_room_state(text: str) -> str | None:

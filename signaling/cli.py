@@ -11,15 +11,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from p2pchat.cli_args import OneLineParser, port_number
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from signaling.bus import RedisBus
+    from signaling.redis_store import RedisRoomStore
     from signaling.turn_credentials import IceProvider
 
 DEFAULT_PORT = 8443
+DEFAULT_GUESTS_PER_ROOM = 8
+DEFAULT_MAX_GUESTS = 512
 
 
 def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,12 +62,55 @@ def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         help="believe X-Forwarded-For from this proxy address (repeatable)",
     )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share rooms with other instances: redis://[:PASS@]HOST:PORT/N or rediss://"
+        " (default: rooms in this process)",
+    )
+    parser.add_argument(
+        "--guests-per-room",
+        type=_bounded(1, 1024),
+        default=DEFAULT_GUESTS_PER_ROOM,
+        metavar="N",
+        help=f"guest sockets per room, across all instances (default: {DEFAULT_GUESTS_PER_ROOM})",
+    )
+    parser.add_argument(
+        "--max-guests",
+        type=_bounded(1, 1_000_000),
+        default=DEFAULT_MAX_GUESTS,
+        metavar="N",
+        help=f"guest sockets on this instance (default: {DEFAULT_MAX_GUESTS})",
+    )
+    parser.add_argument(
+        "--instance-name",
+        metavar="NAME",
+        help="this instance's name in Redis and logs (default: hostname:pid)",
+    )
     add_ice_arguments(parser)
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low} to {high}, not {value}")
+        return value
+
+    return parse
 
 
 def run_signal_server(args: argparse.Namespace) -> int:
     """Handler of ``p2pchat signal-server``: serve until SIGINT/SIGTERM; exit code."""
+
+    import socket
+    from dataclasses import replace
+
     from signaling import tls
+    from signaling.app import Limits
     from signaling.open_files import raise_open_file_limit
     from signaling.rooms import RoomRegistry
     from signaling.server import SignalingServer
@@ -94,7 +144,6 @@ def run_signal_server(args: argparse.Namespace) -> int:
     except ValueError as exc:  # TurnConfigError: one line that names the flag
         print(f"p2pchat: {exc}", file=sys.stderr)
         return 2
-    args.ice_provider = ice  # for whoever wires it where this server cannot take it yet
 
     raise_open_file_limit()  # before the server sizes its connection cap from it
     context = None
@@ -121,22 +170,42 @@ def run_signal_server(args: argparse.Namespace) -> int:
             print(f"p2pchat: {exc}", file=sys.stderr)
             return 1
 
-    server = SignalingServer(
-        RoomRegistry(),
-        host=list(getattr(args, "host", None) or []),
-        port=port,
-        ssl_context=context,
-        owner_hooks=None,
-        owner_token=token,
-        trusted_proxies=list(getattr(args, "trusted_proxy", None) or []),
-        **_ice_keyword(SignalingServer, ice),
+    limits = replace(
+        Limits(),
+        connections_per_room=int(getattr(args, "guests_per_room", DEFAULT_GUESTS_PER_ROOM)),
+        total_connections=int(getattr(args, "max_guests", DEFAULT_MAX_GUESTS)),
     )
+    redis_url: str | None = getattr(args, "redis", None)
+    name = getattr(args, "instance_name", None) or f"{socket.gethostname()}:{os.getpid()}"
 
     # Here, not at the top: `p2pchat --help` imports this module for its options only.
     import asyncio
     import signal
 
+    from signaling import redis_store
+
     async def serve() -> None:
+        cluster = await _async_cluster(redis_url, name) if redis_url else None
+        server = SignalingServer(
+            RoomRegistry(),
+            host=list(getattr(args, "host", None) or []),
+            port=port,
+            ssl_context=context,
+            owner_hooks=None,
+            owner_token=token,
+            trusted_proxies=list(getattr(args, "trusted_proxy", None) or []),
+            limits=limits,
+            store=cluster[0] if cluster else None,
+            bus=cluster[1] if cluster else None,
+            ice=ice,
+        )
+        try:
+            await _async_serve(server)
+        finally:
+            for client in cluster[2] if cluster else ():
+                await client.aclose()
+
+    async def _async_serve(server: SignalingServer) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -150,6 +219,8 @@ def run_signal_server(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             print(f"signaling server listening on {server.base_url}", flush=True)
+            if redis_url:
+                print(f"instance {name}: rooms shared through Redis", flush=True)
             if fingerprint is not None:
                 print(f"certificate SHA-256 fingerprint: {fingerprint}", flush=True)
             await stop.wait()
@@ -160,6 +231,9 @@ def run_signal_server(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(serve())
+    except redis_store.RedisUnavailableError as exc:
+        print(f"p2pchat: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"p2pchat: cannot listen on port {port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -261,14 +335,23 @@ def ice_provider_from_args(args: argparse.Namespace) -> IceProvider | None:
     return provider
 
 
-def _ice_keyword(server_class: type, ice: IceProvider | None) -> dict[str, Any]:
-    # The server takes `ice=` once it sends IceOffers (contract §5); until then the
-    # provider is checked here and kept on args, and the server runs without it.
-    import inspect
+async def _async_cluster(url: str, name: str) -> tuple[RedisRoomStore, RedisBus, list[Redis]]:
+    """(store, bus, clients) for ``--redis URL``, checked with a PING."""
+    import secrets
 
-    if ice is None or "ice" not in inspect.signature(server_class).parameters:
-        return {}
-    return {"ice": ice}
+    from signaling.bus import RedisBus
+    from signaling.redis_store import RedisRoomStore, async_check, connect
+
+    clients = [connect(url), connect(url, single_connection=True), connect(url)]
+    try:
+        await async_check(clients[0])
+    except BaseException:
+        for client in clients:
+            await client.aclose()
+        raise
+    iid = secrets.token_hex(8)
+    store = RedisRoomStore(clients[0], instance_id=iid, name=name)
+    return store, RedisBus(bytes.fromhex(iid), clients[1], clients[2]), clients
 
 
 def main(argv: list[str] | None = None) -> int:

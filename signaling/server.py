@@ -9,9 +9,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from signaling.app import Limits, OwnerHooks, make_app
+from signaling.app import IceSource, Limits, OwnerHooks, make_app
+from signaling.bus import Bus
 from signaling.connection_caps import CappedSite
 from signaling.http_log import http_server_logger
+from signaling.room_store import RoomStore
 from signaling.rooms import RoomRegistry
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -27,7 +29,8 @@ class SignalingServer:
 
     ``port`` 0 lets the OS choose; :attr:`port` holds the real one after
     :meth:`async_start`. ``ssl_context`` None serves plain HTTP (only behind a
-    TLS-terminating proxy, or in tests).
+    TLS-terminating proxy, or in tests). ``store``/``bus``: rooms shared with other
+    instances (Redis) instead of ``registry``; ``ice``: STUN/TURN for owners and guests.
     """
 
     def __init__(
@@ -42,6 +45,9 @@ class SignalingServer:
         limits: Limits | None = None,
         owner_token: str | None = None,
         trusted_proxies: Collection[str] = (),
+        store: RoomStore | None = None,
+        bus: Bus | None = None,
+        ice: IceSource | None = None,
     ) -> None:
         self.registry = registry
         self.hosts = [host] if isinstance(host, str) else list(host)
@@ -51,12 +57,14 @@ class SignalingServer:
         # A trusted proxy brings many clients' connections from its one address.
         self._caps = replace(limits.tcp, exempt=limits.tcp.exempt | frozenset(trusted_proxies))
         self.app = make_app(
-            registry,
+            store or registry,
             static_dir=static_dir,
             owner=owner_hooks,
             limits=limits,
             owner_token=owner_token,
             trusted_proxies=trusted_proxies,
+            bus=bus,
+            ice=ice,
         )
         self._runner: web.AppRunner | None = None
 

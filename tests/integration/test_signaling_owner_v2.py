@@ -1,0 +1,230 @@
+"""Owner hello v2 on one in-process server (no Redis): the claim token re-claims a room
+from a new connection, shutdown says 1012, and the ICE hook reaches owners, guests and
+the page."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from signaling.app import CLOSE_LINK_NOT_VALID, Limits
+from signaling.rooms import RoomRegistry
+from signaling.server import SignalingServer
+from tests.integration.signaling_fakes import new_room_id
+
+Start = Callable[..., Awaitable[SignalingServer]]
+
+
+class FakeIce:
+    """An IceSource whose offers live ``ttl`` seconds; counts what it minted."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.minted: list[str] = []
+
+    def for_room(self, room_id: str, now: float) -> dict[str, object] | None:
+        self.minted.append(room_id)
+        return {
+            "ice_servers": [{"urls": ["stun:192.0.2.1:3478"]}],
+            "policy": "all",
+            "expires_at": now + self.ttl,
+            "n": len(self.minted),
+        }
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[Start]:
+    servers: list[SignalingServer] = []
+
+    async def start(**kwargs: object) -> SignalingServer:
+        options: dict[str, object] = {
+            "host": "127.0.0.1",
+            "port": 0,
+            "ssl_context": None,
+            "static_dir": None,
+            "owner_hooks": None,
+            "limits": Limits(owner_hello_timeout=2.0),
+        }
+        options.update(kwargs)
+        server = SignalingServer(RoomRegistry(), **options)  # type: ignore[arg-type]
+        await server.async_start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.async_stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def ws_url(server: SignalingServer, path: str) -> str:
+    return server.base_url.replace("http", "ws", 1) + path
+
+
+def claim_token() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+
+
+async def owner_hello(
+    http: aiohttp.ClientSession, server: SignalingServer, room: str, hello: dict[str, object]
+) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, object]]:
+    ws = await http.ws_connect(ws_url(server, f"/owner/{room}"))
+    await ws.send_str(json.dumps(hello))
+    msg = await ws.receive(timeout=10)
+    assert msg.type is aiohttp.WSMsgType.TEXT, msg
+    return ws, json.loads(msg.data)
+
+
+async def close_of(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    async with asyncio.timeout(10):
+        while True:
+            msg = await ws.receive()
+            if msg.type is aiohttp.WSMsgType.CLOSE:
+                return int(msg.data)
+            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                return ws.close_code
+
+
+async def until_not_valid(http: aiohttp.ClientSession, url: str) -> None:
+    """A room whose owner said goodbye is soon "not valid" (4404) everywhere; a moment
+    before, a guest may still be told to retry (1013) or see the owner leave (1001)."""
+    for _ in range(50):
+        async with http.ws_connect(url) as ws:
+            code = await close_of(ws)
+        if code == CLOSE_LINK_NOT_VALID:
+            return
+        assert code in (1001, 1013), code
+        await asyncio.sleep(0.1)
+    raise AssertionError("the room never went")
+
+
+async def test_the_same_claim_token_reclaims_and_the_old_connection_goes(
+    start_server: Start, http: aiohttp.ClientSession
+) -> None:
+    server = await start_server()
+    room, claim = new_room_id(), claim_token()
+    expires = time.time() + 600
+    first, ready = await owner_hello(http, server, room, {"expires_at": expires, "claim": claim})
+    assert ready["type"] == "ready"
+    assert ready["reclaimed"] is False
+    guest = await http.ws_connect(ws_url(server, f"/ws/{room}"))
+    await guest.send_bytes(b"\x01hi")
+    assert (await first.receive_bytes(timeout=5))[0] == 0x10  # GUEST_OPENED
+
+    for hello in ({"expires_at": expires, "claim": claim_token()}, {"expires_at": expires}):
+        rival, refused = await owner_hello(http, server, room, hello)
+        assert refused["type"] == "error"
+        assert await close_of(rival) == 4409
+    bad, refused = await owner_hello(http, server, room, {"expires_at": expires, "claim": "x"})
+    assert await close_of(bad) == 1002
+
+    second, ready = await owner_hello(http, server, room, {"expires_at": expires, "claim": claim})
+    assert ready["reclaimed"] is True
+    assert ready["expires_at"] == pytest.approx(expires)
+    assert await close_of(first) == 4409
+    assert await close_of(guest) == 1012  # reconnect at once, to the new connection
+    async with http.ws_connect(ws_url(server, f"/ws/{room}")) as again:
+        await again.send_bytes(b"\x01back")
+        assert (await second.receive_bytes(timeout=5))[0] == 0x10
+        data = await second.receive_bytes(timeout=5)
+        assert data[:1] + data[9:] == b"\x01back"
+    await second.close()  # a clean goodbye: the room goes
+    await until_not_valid(http, ws_url(server, f"/ws/{room}"))
+
+
+async def test_shutdown_tells_owners_and_guests_to_reconnect_at_once(
+    start_server: Start, http: aiohttp.ClientSession
+) -> None:
+    server = await start_server()
+    room = new_room_id()
+    owner, _ = await owner_hello(
+        http, server, room, {"expires_at": time.time() + 600, "claim": claim_token()}
+    )
+    guest = await http.ws_connect(ws_url(server, f"/ws/{room}"))
+    await guest.send_bytes(b"\x01hi")
+    await owner.receive_bytes(timeout=5)
+    await server.async_stop()
+    assert await close_of(owner) == 1012
+    assert await close_of(guest) == 1012
+
+
+async def check_without_ice(
+    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Without an IceSource nothing changes for pages, owners or guests."""
+    static = tmp_path / "lan-static"
+    static.mkdir()
+    page_bytes = b'<head><meta name="p2pchat-ice" content="lan"></head>'
+    (static / "index.html").write_bytes(page_bytes)
+    server = await start_server(static_dir=static)
+    room = new_room_id()
+    owner, ready = await owner_hello(http, server, room, {"expires_at": time.time() + 600})
+    assert "ice" not in ready
+    async with http.get(f"{server.base_url}/c/{room}") as page:
+        assert await page.read() == page_bytes
+    async with http.ws_connect(ws_url(server, f"/ws/{room}")) as guest:
+        await guest.send_bytes(b"\x01offer")
+        data = await owner.receive_bytes(timeout=5)
+        assert data[0] == 0x10  # the owner hears of the guest; the guest got no notice
+        with pytest.raises(TimeoutError):
+            await guest.receive(timeout=0.2)
+    await owner.close()
+
+
+async def test_ice_reaches_the_owner_every_half_lifetime_and_each_guest_first(
+    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    await check_without_ice(start_server, http, tmp_path)
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "index.html").write_bytes(
+        b'<head><meta name="p2pchat-ice" content="lan"></head><body>page</body>'
+    )
+    ice = FakeIce(ttl=1.0)
+    server = await start_server(ice=ice, static_dir=static)
+    room = new_room_id()
+    owner, ready = await owner_hello(
+        http, server, room, {"expires_at": time.time() + 600, "claim": claim_token()}
+    )
+    offer = ready["ice"]
+    assert isinstance(offer, dict)
+    assert offer["ice_servers"] == [{"urls": ["stun:192.0.2.1:3478"]}]
+    pushed = json.loads(await owner.receive_str(timeout=10))  # a fresh one before expiry
+    assert pushed["type"] == "ice"
+    assert pushed["n"] > offer["n"]
+
+    async with http.get(f"{server.base_url}/c/{room}") as page:
+        body = await page.read()
+    assert body == b'<head><meta name="p2pchat-ice" content="server"></head><body>page</body>'
+    async with http.ws_connect(ws_url(server, f"/ws/{room}")) as guest:
+        first = await guest.receive(timeout=5)
+        assert first.type is aiohttp.WSMsgType.TEXT
+        assert json.loads(first.data)["type"] == "ice"
+    await owner.close()
+
+
+async def test_a_page_without_the_meta_line_is_served_as_it_is(
+    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "index.html").write_bytes(b"<p>old page</p>")
+    server = await start_server(ice=FakeIce(ttl=600.0), static_dir=static)
+    room = new_room_id()
+    owner, _ = await owner_hello(http, server, room, {"expires_at": time.time() + 600})
+    async with http.get(f"{server.base_url}/c/{room}") as page:
+        assert await page.read() == b"<p>old page</p>"
+    await owner.close()
