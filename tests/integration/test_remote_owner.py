@@ -96,10 +96,10 @@ class World:
         except TimeoutError:
             raise AssertionError(f"no {what}; events: {self.events}") from None
 
-    async def async_start_server(self, port: int = 0) -> None:
+    async def async_start_server(self, port: int = 0, token: str = TOKEN) -> None:
         self.server = SignalingServer(
             RoomRegistry(), host="127.0.0.1", port=port, ssl_context=ssl_context(self.files),
-            static_dir=None, owner_hooks=None, owner_token=TOKEN,
+            static_dir=None, owner_hooks=None, owner_token=token,
         )  # fmt: skip
         await self.server.async_start()
 
@@ -316,6 +316,21 @@ def test_invite_on_a_remote_server_chat_and_reconnect_after_a_restart(
     )
     chat_both_ways(world, second, "2")
     world.run(second.async_leave())
+
+
+def test_a_server_that_no_longer_takes_the_token_is_refused_not_retried(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invite(world, capsys, "--server", world.url, "--server-token", TOKEN)
+    port = world.server.port
+    world.run(world.server.async_stop())
+    world.run(world.async_start_server(port, token="another-token-0123456789"))
+    refused = world.wait_event(
+        lambda e: isinstance(e, InviteServerStatus) and e.state == "refused", "refused"
+    )
+    assert isinstance(refused, InviteServerStatus)
+    assert "401" in refused.detail
+    assert world.node.guests.server_state(world.url) == "refused"
 
 
 def test_a_direct_guest_keeps_chatting_when_its_socket_closes(

@@ -93,3 +93,14 @@ def test_the_link_points_at_the_server() -> None:
     link = ServerUrl("chat.example.org", 443).link(secret)
     assert link == f"https://chat.example.org/c/{secret.room_id}#{secret.fragment}"
     assert ServerUrl("::1", 8443).link(secret).startswith("https://[::1]:8443/c/")
+
+
+def test_watch_says_the_server_state_in_one_line() -> None:
+    from p2pchat.commands.node_cmds import describe_event
+    from p2pchat.node.events import InviteServerStatus
+
+    event = InviteServerStatus("https://h:8443", "reconnecting", "connection lost: in 0.2 s")
+    text = describe_event(event.to_json()).split("  ", 1)[1]
+    assert text == "invite server https://h:8443: reconnecting (connection lost: in 0.2 s)"
+    connected = InviteServerStatus("https://h:8443", "connected").to_json()
+    assert describe_event(connected).split("  ", 1)[1] == "invite server https://h:8443: connected"
