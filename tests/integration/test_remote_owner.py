@@ -18,13 +18,15 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+from aiohttp import web
 from yarl import URL
 
 from p2pchat.cli import main
@@ -51,8 +53,6 @@ T = TypeVar("T")
 
 
 def _now_ms() -> int:
-    import time
-
     return int(time.time() * 1000)
 
 
@@ -243,6 +243,15 @@ class PyGuest:
                 self._send(self.session.pong(event.ping_id, _now_ms()))
 
 
+async def async_until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition()`` holds (the timeout only catches a hang)."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+
+
 def _b64url(data: bytes) -> str:
     import base64
 
@@ -412,3 +421,121 @@ def test_server_set_show_clear(
     assert world.cli("server", "clear") == 0
     assert "no server set" in capsys.readouterr().out
     assert world.node.profile.settings.invite_server is None
+
+
+def test_a_revoked_invite_stays_revoked_on_a_restarted_server(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    view = invite(world, capsys, "--server", world.url, "--server-token", TOKEN)
+    room = URL(view["url"]).path.rsplit("/", 1)[-1]
+    assert world.cli("revoke", view["invite_id"]) == 0
+    port = world.server.port
+    world.run(world.server.async_stop())
+    world.run(world.async_start_server(port))
+    lost = world.wait_event(
+        lambda e: isinstance(e, InviteServerStatus) and e.state == "reconnecting", "reconnecting"
+    )
+    world.wait_event(
+        lambda e: isinstance(e, InviteServerStatus) and e.state == "connected",
+        "connected again",
+        after=world.events.index(lost),
+    )
+
+    # The owner says it again after its new claim.
+    world.run(async_until(lambda: not world.server.registry.is_live(room, time.time())))
+    assert room in world.server.registry
+
+
+# -- the owner client against a scripted server: claim token, ICE, close codes -----------
+
+
+class ScriptedServer:
+    """``/owner/{room}`` that records each hello and plays one script per connection."""
+
+    def __init__(self, scripts: list[Callable[[web.WebSocketResponse], Awaitable[None]]]) -> None:
+        self.scripts = scripts
+        self.hellos: list[dict[str, Any]] = []
+        self.app = web.Application()
+        self.app.router.add_get("/owner/{room}", self._owner)
+
+    async def _owner(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.hellos.append(json.loads(await ws.receive_str()))
+        script = self.scripts[min(len(self.hellos), len(self.scripts)) - 1]
+        await script(ws)
+        return ws
+
+
+def ready(ice: dict[str, Any] | None = None) -> str:
+    reply: dict[str, Any] = {"type": "ready", "expires_at": time.time() + 600}
+    if ice is not None:
+        reply["ice"] = ice
+    return json.dumps(reply)
+
+
+def ice_offer(user: str) -> dict[str, Any]:
+    return {
+        "ice_servers": [{"urls": ["turn:192.0.2.1:3478?transport=udp"], "username": user,
+                         "credential": "c"}, {"urls": ["stun:192.0.2.1:3478"]}],
+        "policy": "all", "expires_at": int(time.time()) + 3600,
+    }  # fmt: skip
+
+
+async def test_owner_client_reclaims_with_its_token_keeps_the_ice_and_stops_when_refused() -> None:
+    from signaling.owner_client import OwnerClient
+    from tests.integration.signaling_fakes import FakeOwner, new_room_id
+
+    let_go = asyncio.Event()
+
+    async def first(ws: web.WebSocketResponse) -> None:
+        await ws.send_str(ready(ice_offer("u1")))
+        await ws.send_str(json.dumps({"type": "ice", **ice_offer("u2")}))
+        await ws.close(code=1012, message=b"restarting")
+
+    async def second(ws: web.WebSocketResponse) -> None:
+        await ws.send_str(ready())  # no ICE this time: the last offer stays
+        await let_go.wait()
+        await ws.close(code=4409, message=b"room already claimed")
+
+    scripted = ScriptedServer([first, second])
+    runner = web.AppRunner(scripted.app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    statuses: list[tuple[str, str]] = []
+    changed = asyncio.Event()
+
+    def on_status(state: str, detail: str) -> None:
+        statuses.append((state, detail))
+        changed.set()
+
+    async def until(state: str, count: int) -> None:
+        async with asyncio.timeout(WAIT_S):
+            while [s for s, _ in statuses].count(state) < count:
+                changed.clear()
+                await changed.wait()
+
+    client = OwnerClient(f"http://127.0.0.1:{port}", FakeOwner(), ssl=False, on_status=on_status)
+    room, claim = new_room_id(), os.urandom(32)
+    try:
+        await client.async_open_room(room, expires_at=time.time() + 600, claim=claim)
+        await until("connected", 2)  # after the 1012, by itself
+        assert [h["claim"] for h in scripted.hellos] == [_b64url(claim)] * 2
+        ice = client.ice_for(room)
+        assert ice is not None
+        assert ice["ice_servers"][0]["username"] == "u2"  # type: ignore[index]
+        let_go.set()
+        await until("refused", 1)
+        assert [s for s, _ in statuses] == [
+            "connecting", "connected", "reconnecting", "connected", "refused",
+        ]  # fmt: skip
+        assert "1012" in statuses[2][1]
+        assert "4409" in statuses[4][1]
+        # The loop ends: the room is given up.
+        await async_until(lambda: room not in client.rooms and client.ice_for(room) is None)
+        assert len(scripted.hellos) == 2
+    finally:
+        await client.async_close()
+        await runner.cleanup()
