@@ -6,6 +6,11 @@ server: ``on_guest_message(room_id, guest, data)`` with the whole guest message 
 byte first), ``on_guest_closed(room_id, guest)``, and ``guest.send`` / ``guest.close``.
 So the node code is the same whether its server is embedded or remote.
 
+Each room's hello carries a random 32-byte claim token; a lost socket is claimed again
+with it by itself (:class:`Backoff`), until the room expires or the server refuses it
+for good (4409, 4404, 401). ICE offers from ``ready`` and later ``{"type": "ice"}``
+texts are kept per room (:meth:`OwnerClient.ice_for`).
+
 Everything the server sends is bounded here too: frame sizes (``max_msg_size``), the
 number of guests tracked per room, the outgoing queue per room.
 """
@@ -240,11 +245,14 @@ class OwnerClient:
         if claim is not None and len(claim) != CLAIM_BYTES:
             raise ValueError(f"a claim token is {CLAIM_BYTES} bytes")
         held = _Claim(room_id, expires_at, claim or os.urandom(CLAIM_BYTES))
-        self._status("connecting", "")
+        first = not self._claims  # later rooms do not change how the server is doing
+        if first:
+            self._status("connecting", "")
         try:
             held.socket = await self._async_connect(held)
         except OwnerClientError as exc:
-            self._status("refused" if exc.final else "reconnecting", str(exc))
+            if first:  # nothing is retried: the caller tells the user why
+                self._status("refused", str(exc))
             raise
         self._claims[room_id] = held
         self._status("connected", "")
@@ -258,6 +266,15 @@ class OwnerClient:
     async def async_revoke(self, room_id: str) -> None:
         """No new guests (connected ones stay): the invite is revoked."""
         self.set_room_state(room_id, "revoked")
+
+    def set_room_state(self, room_id: str, state: str) -> None:
+        """``{"room": state}`` now (if connected) and after every re-claim."""
+        held = self._claims.get(room_id)
+        if held is None:
+            raise ValueError("this room is not open")
+        held.room_text = json.dumps({"room": state})
+        if held.socket is not None:
+            held.socket.outbox.push(held.room_text, force=True)
 
     async def async_leave_room(self, room_id: str) -> None:
         """Give the room up: the server forgets it and closes its guests."""
@@ -364,15 +381,6 @@ class OwnerClient:
         raise OwnerClientError(
             f"the server refused the room ({ws.close_code})", kind=_close_kind(ws.close_code)
         )
-
-    def set_room_state(self, room_id: str, state: str) -> None:
-        """``{"room": state}`` now (if connected) and after every re-claim."""
-        held = self._claims.get(room_id)
-        if held is None:
-            raise ValueError("this room is not open")
-        held.room_text = json.dumps({"room": state})
-        if held.socket is not None:
-            held.socket.outbox.push(held.room_text, force=True)
 
     async def _keep(self, held: _Claim) -> None:
         """Relay the room's socket; when it is lost, claim the room again."""
