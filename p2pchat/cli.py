@@ -145,6 +145,7 @@ def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     invite.add_argument(
         "--group", metavar="NAME", help="its guests join this group (you must be its admin)"
     )
+    _add_server_options(invite)
     _add_json(invite)
     _add_json(
         _command(
@@ -158,6 +159,42 @@ def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     admit.add_argument("guest", metavar="GUEST", help="the guest's name or guest:id")
     admit.add_argument("--deny", action="store_true", help="turn the guest away instead")
+    _add_server_command(commands)
+
+
+def _add_server_options(invite: argparse.ArgumentParser) -> None:
+    """``invite --server``: the link points at a remote `p2pchat signal-server`."""
+    invite.add_argument(
+        "--server",
+        metavar="URL",
+        help="serve the link from this signal server (https://HOST[:PORT]) instead of"
+        " this node; default: the one `p2pchat server set` saved, else the LAN",
+    )
+    token = invite.add_mutually_exclusive_group()
+    token.add_argument("--server-token", metavar="TOKEN", help="the server's owner token")
+    token.add_argument(
+        "--server-token-file", metavar="FILE", help="read the owner token from FILE's first line"
+    )
+
+
+def _add_server_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``server [set URL | clear]``: the default remote invite server (profile setting)."""
+    server = _command(
+        commands,
+        "server",
+        "show the default invite server for guests outside your network",
+        "p2pchat.commands.server_cmds:run_server",
+    )
+    _add_json(server)
+    actions = server.add_subparsers(dest="server_action", metavar="{set,clear}")
+    save = actions.add_parser("set", help="save URL as the default invite server")
+    save.add_argument("url", metavar="URL", help="https://HOST[:PORT] of a `p2pchat signal-server`")
+    save.add_argument("--token-file", metavar="FILE", help="its owner token, on FILE's first line")
+    _add_common(save, suppress=True)
+    _add_json(save)
+    clear = actions.add_parser("clear", help="back to invites served by this node on the LAN")
+    _add_common(clear, suppress=True)
+    _add_json(clear)
     _add_json(
         _command(
             commands,

@@ -6,6 +6,11 @@ server: ``on_guest_message(room_id, guest, data)`` with the whole guest message 
 byte first), ``on_guest_closed(room_id, guest)``, and ``guest.send`` / ``guest.close``.
 So the node code is the same whether its server is embedded or remote.
 
+Each room's hello carries a random 32-byte claim token; a lost socket is claimed again
+with it by itself (:class:`Backoff`), until the room expires or the server refuses it
+for good (4409, 4404, 401). ICE offers from ``ready`` and later ``{"type": "ice"}``
+texts are kept per room (:meth:`OwnerClient.ice_for`).
+
 Everything the server sends is bounded here too: frame sizes (``max_msg_size``), the
 number of guests tracked per room, the outgoing queue per room.
 """
@@ -13,12 +18,19 @@ number of guests tracked per room, the outgoing queue per room.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import math
+import os
+import random
 import ssl
+import ssl as _ssl
 import struct
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -39,10 +51,62 @@ from signaling.rooms import is_valid_room_id
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
+CLAIM_BYTES = 32
+# Reconnect back-off (seconds), each step ±20 % jitter; back to the first step once a
+# connection lasted STABLE_AFTER_S (a server that drops us at once is not hammered).
+BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0)
+JITTER = 0.2
+STABLE_AFTER_S = 30.0
+# Closes after which trying again cannot help: the room is someone else's (4409) or
+# not valid here (4404). A bad owner token is a 401 before the upgrade.
+REFUSED_CLOSES = frozenset({4404, 4409})
+MAX_ICE_TEXT = 4096  # the bound of _json_object
 
 
 class OwnerClientError(Exception):
-    """The server refused the room, or could not be reached (one line, for the user)."""
+    """The server refused the room, or could not be reached (one line, for the user).
+
+    ``kind``: "unreachable" (network, timeout), "tls" (certificate not trusted),
+    "token" (401/403 before the upgrade), "refused" (a close that retrying cannot
+    help), "busy" (a close worth retrying: 1008, 1012, 1013...)."""
+
+    def __init__(self, message: str, *, kind: str = "refused") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def final(self) -> bool:
+        """Trying again cannot help (a reconnect loop stops: state ``refused``)."""
+        return self.kind in ("token", "refused")
+
+
+StatusCallback = Callable[[str, str], None]  # (state, detail)
+
+
+def backoff_delay(attempt: int, rng: random.Random) -> float:
+    """The wait before reconnect ``attempt`` (0 = the first after a loss)."""
+    base = BACKOFF_S[min(max(attempt, 0), len(BACKOFF_S) - 1)]
+    return base * rng.uniform(1 - JITTER, 1 + JITTER)
+
+
+class Backoff:
+    """Reconnect waits: one step further per failure, reset after a stable connection."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.SystemRandom()
+        self._attempt = 0
+        self._connected_at: float | None = None
+
+    def connected(self, now: float) -> None:
+        self._connected_at = now
+
+    def next_delay(self, now: float) -> float:
+        if self._connected_at is not None and now - self._connected_at >= STABLE_AFTER_S:
+            self._attempt = 0
+        self._connected_at = None
+        delay = backoff_delay(self._attempt, self._rng)
+        self._attempt += 1
+        return delay
 
 
 class RemoteGuest:
@@ -101,7 +165,20 @@ class _RoomSocket:
     expires_at: float
     guests: dict[bytes, RemoteGuest] = field(default_factory=dict)
     seen: set[bytes] = field(default_factory=set)  # guests handed to the hooks
-    reader: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Claim:
+    """A room we hold, or want back after losing its socket."""
+
+    room_id: str
+    expires_at: float
+    claim: bytes = field(repr=False)  # re-claims the room on any instance
+    socket: _RoomSocket | None = None
+    room_text: str | None = None  # the last {"room": ...} sent: sent again on reconnect
+    ice: dict[str, object] | None = None  # the server's latest ICE offer for this room
+    leaving: bool = False
+    task: asyncio.Task[None] | None = None
 
 
 class OwnerClient:
@@ -109,7 +186,10 @@ class OwnerClient:
 
     ``base_url``: ``https://host:port`` of the server. ``ssl``: an
     :class:`ssl.SSLContext` (e.g. trusting the server's self-signed certificate),
-    ``True`` for the system's trust store, ``False`` only for tests.
+    ``True`` for the system's trust store (``SSL_CERT_FILE`` honoured), ``False`` only
+    for tests. A room whose socket is lost is claimed again with the same claim token
+    (back-off :data:`BACKOFF_S`) until it expires or the server refuses it for good;
+    ``on_status(state, detail)`` hears connecting | connected | reconnecting | refused.
     """
 
     def __init__(
@@ -120,34 +200,115 @@ class OwnerClient:
         ssl: ssl.SSLContext | bool = True,
         owner_token: str | None = None,
         limits: Limits | None = None,
+        on_status: StatusCallback | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._base = base_url.rstrip("/").replace("https://", "wss://").replace("http://", "ws://")
         self._hooks = hooks
-        self._ssl = ssl
+        # aiohttp's own default context is made at import: make ours now, so that
+        # SSL_CERT_FILE set before this client (tests, a private CA) is honoured.
+        self._ssl: _ssl.SSLContext | bool = _ssl.create_default_context() if ssl is True else ssl
         self._token = owner_token
         self._limits = limits or Limits()
+        self._on_status = on_status
+        self._rng = rng or random.SystemRandom()
         self._session: aiohttp.ClientSession | None = None
-        self._rooms: dict[str, _RoomSocket] = {}
+        self._claims: dict[str, _Claim] = {}
+        self.state = "connecting"
+        self.detail = ""
+        self.certificate_sha256 = ""  # the server's leaf certificate, as we saw it
 
     @property
     def rooms(self) -> dict[str, float]:
         """Room id → expiry, for the rooms claimed now."""
-        return {room_id: room.expires_at for room_id, room in self._rooms.items()}
+        return {
+            room_id: claim.socket.expires_at
+            for room_id, claim in self._claims.items()
+            if claim.socket is not None
+        }
 
-    async def async_open_room(self, room_id: str, *, expires_at: float) -> float:
+    def ice_for(self, room_id: str) -> dict[str, object] | None:
+        """The server's latest ICE offer for ``room_id`` (raw JSON object), if any."""
+        claim = self._claims.get(room_id)
+        return claim.ice if claim is not None else None
+
+    async def async_open_room(
+        self, room_id: str, *, expires_at: float, claim: bytes | None = None
+    ) -> float:
         """Claim ``room_id`` until ``expires_at`` (wall-clock seconds); the expiry the
-        server granted (it may clamp it). :class:`OwnerClientError` if refused."""
+        server granted (it may clamp it). :class:`OwnerClientError` if refused: the
+        first claim is never retried (the user is there to read why)."""
         if not is_valid_room_id(room_id):
             raise ValueError("room id must be 22 characters of canonical base64url")
-        if room_id in self._rooms:
+        if room_id in self._claims:
             raise ValueError("this room is open already")
+        if claim is not None and len(claim) != CLAIM_BYTES:
+            raise ValueError(f"a claim token is {CLAIM_BYTES} bytes")
+        held = _Claim(room_id, expires_at, claim or os.urandom(CLAIM_BYTES))
+        first = not self._claims  # later rooms do not change how the server is doing
+        if first:
+            self._status("connecting", "")
+        try:
+            held.socket = await self._async_connect(held)
+        except OwnerClientError as exc:
+            if first:  # nothing is retried: the caller tells the user why
+                self._status("refused", str(exc))
+            raise
+        self._claims[room_id] = held
+        self._status("connected", "")
+        held.task = asyncio.get_running_loop().create_task(self._keep(held))
+        return held.socket.expires_at
+
+    async def async_mark_used_up(self, room_id: str) -> None:
+        """No new guests (connected ones stay): the invite is used up."""
+        self.set_room_state(room_id, "used-up")
+
+    async def async_revoke(self, room_id: str) -> None:
+        """No new guests (connected ones stay): the invite is revoked."""
+        self.set_room_state(room_id, "revoked")
+
+    def set_room_state(self, room_id: str, state: str) -> None:
+        """``{"room": state}`` now (if connected) and after every re-claim."""
+        held = self._claims.get(room_id)
+        if held is None:
+            raise ValueError("this room is not open")
+        held.room_text = json.dumps({"room": state})
+        if held.socket is not None:
+            held.socket.outbox.push(held.room_text, force=True)
+
+    async def async_leave_room(self, room_id: str) -> None:
+        """Give the room up: the server forgets it and closes its guests."""
+        held = self._claims.get(room_id)
+        if held is None:
+            return
+        held.leaving = True
+        if held.socket is not None:
+            await held.socket.ws.close()
+        if held.task is not None:
+            held.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await held.task
+        self._claims.pop(room_id, None)
+
+    async def async_close(self) -> None:
+        for room_id in list(self._claims):
+            await self.async_leave_room(room_id)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # --- private ---
+
+    async def _async_connect(self, held: _Claim) -> _RoomSocket:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT)
+            )
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         limits = self._limits
         try:
             ws = await self._session.ws_connect(
-                f"{self._base}/owner/{room_id}",
+                f"{self._base}/owner/{held.room_id}",
                 ssl=self._ssl,
                 headers=headers,
                 max_msg_size=aiohttp_max_msg_size(limits.max_msg_size + OWNER_HEADER_BYTES),
@@ -156,53 +317,48 @@ class OwnerClient:
                 timeout=aiohttp.ClientWSTimeout(ws_close=CONNECT_TIMEOUT),
             )
         except aiohttp.WSServerHandshakeError as exc:
-            raise OwnerClientError(f"the server refused the room ({exc.status})") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise OwnerClientError(f"cannot reach the signaling server: {exc}") from exc
+            kind = "token" if exc.status in (401, 403) else "busy"
+            raise OwnerClientError(
+                f"the server refused the room ({exc.status})", kind=kind
+            ) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise OwnerClientError(
+                f"the server's certificate is not trusted: {exc.certificate_error}", kind="tls"
+            ) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise OwnerClientError(
+                f"cannot reach the signaling server: {exc or type(exc).__name__}",
+                kind="unreachable",
+            ) from exc
         try:
-            await ws.send_str(json.dumps({"expires_at": expires_at}))
-            granted = await self._await_ready(ws)
+            hello = {"expires_at": held.expires_at, "claim": _b64url(held.claim)}
+            await ws.send_str(json.dumps(hello))
+            granted, ice = await self._await_ready(ws)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await ws.close()
+            raise OwnerClientError(
+                f"the connection to the signaling server broke: {exc or type(exc).__name__}",
+                kind="unreachable",
+            ) from exc
         except BaseException:
             await ws.close()
             raise
+        self.certificate_sha256 = _peer_certificate_sha256(ws) or self.certificate_sha256
+        if ice is not None:
+            held.ice = ice
         room = _RoomSocket(
-            room_id,
+            held.room_id,
             ws,
             Outbox(ws, limits.owner_queue_bytes, limits.owner_queue_messages),
             granted,
         )
-        self._rooms[room_id] = room
-        room.reader = asyncio.get_running_loop().create_task(self._read(room))
-        return granted
+        if held.room_text is not None:  # a new room on a restarted server: same state
+            room.outbox.push(held.room_text, force=True)
+        return room
 
-    async def async_mark_used_up(self, room_id: str) -> None:
-        """No new guests (connected ones stay): the invite is used up."""
-        self._room_text(room_id, {"room": "used-up"})
-
-    async def async_revoke(self, room_id: str) -> None:
-        """No new guests (connected ones stay): the invite is revoked."""
-        self._room_text(room_id, {"room": "revoked"})
-
-    async def async_leave_room(self, room_id: str) -> None:
-        """Give the room up: the server forgets it and closes its guests."""
-        room = self._rooms.get(room_id)
-        if room is None:
-            return
-        await room.ws.close()
-        if room.reader is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await room.reader
-
-    async def async_close(self) -> None:
-        for room_id in list(self._rooms):
-            await self.async_leave_room(room_id)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    # --- private ---
-
-    async def _await_ready(self, ws: aiohttp.ClientWebSocketResponse) -> float:
+    async def _await_ready(
+        self, ws: aiohttp.ClientWebSocketResponse
+    ) -> tuple[float, dict[str, object] | None]:
         msg = await ws.receive(timeout=CONNECT_TIMEOUT)
         if msg.type is aiohttp.WSMsgType.TEXT:
             reply = _json_object(msg.data)
@@ -213,22 +369,70 @@ class OwnerClient:
                 and isinstance(expires_at, int | float)
                 and math.isfinite(expires_at)
             ):
-                return float(expires_at)
+                ice = reply.get("ice")
+                return float(expires_at), ice if isinstance(ice, dict) else None
             message = reply.get("message") if reply else None
             if reply is not None and reply.get("type") == "error" and isinstance(message, str):
                 await ws.receive(timeout=CONNECT_TIMEOUT)  # the close, for its code
                 raise OwnerClientError(
-                    f"the server refused the room ({ws.close_code}): {message[:200]}"
+                    f"the server refused the room ({ws.close_code}): {message[:200]}",
+                    kind=_close_kind(ws.close_code),
                 )
-        raise OwnerClientError(f"the server refused the room ({ws.close_code})")
+        raise OwnerClientError(
+            f"the server refused the room ({ws.close_code})", kind=_close_kind(ws.close_code)
+        )
 
-    def _room_text(self, room_id: str, command: dict[str, str]) -> None:
-        room = self._rooms.get(room_id)
-        if room is None:
-            raise ValueError("this room is not open")
-        room.outbox.push(json.dumps(command), force=True)
+    async def _keep(self, held: _Claim) -> None:
+        """Relay the room's socket; when it is lost, claim the room again."""
+        backoff = Backoff(self._rng)
+        backoff.connected(time.monotonic())
+        try:
+            while held.socket is not None:
+                await self._read(held, held.socket)
+                code = held.socket.ws.close_code
+                held.socket = None
+                if held.leaving or time.time() >= held.expires_at:
+                    return
+                if code in REFUSED_CLOSES:
+                    self._status("refused", f"the server closed the room ({code})")
+                    return
+                why = f"the server closed the connection ({code})" if code else "connection lost"
+                held.socket = await self._async_reclaim(held, backoff, why)
+                if held.socket is not None:
+                    backoff.connected(time.monotonic())
+                    self._status("connected", "")
+        finally:
+            if not held.leaving:
+                self._claims.pop(held.room_id, None)
 
-    async def _read(self, room: _RoomSocket) -> None:
+    async def _async_reclaim(self, held: _Claim, backoff: Backoff, why: str) -> _RoomSocket | None:
+        while not held.leaving:
+            delay = backoff.next_delay(time.monotonic())
+            self._status("reconnecting", f"{why}: trying again in {delay:.1f} s")
+            await asyncio.sleep(delay)
+            if time.time() >= held.expires_at:
+                return None
+            try:
+                return await self._async_connect(held)
+            except OwnerClientError as exc:
+                if exc.final:
+                    self._status("refused", str(exc))
+                    return None
+                why = str(exc)
+        return None
+
+    def _status(self, state: str, detail: str) -> None:
+        if (state, detail) == (self.state, self.detail) and state != "connecting":
+            return
+        self.state, self.detail = state, detail
+        logger.info("signaling server %s: %s %s", self._base, state, detail)
+        if self._on_status is not None:
+            try:
+                self._on_status(state, detail)
+            except Exception:
+                logger.exception("owner status callback failed")
+
+    async def _read(self, held: _Claim, room: _RoomSocket) -> None:
         try:
             async for msg in room.ws:
                 if msg.type is aiohttp.WSMsgType.BINARY:
@@ -237,12 +441,14 @@ class OwnerClient:
                         break
                 elif msg.type is aiohttp.WSMsgType.TEXT:
                     reply = _json_object(msg.data)
-                    logger.info("server says about room %s…: %s", room.room_id[:4], reply)
+                    if reply is not None and reply.get("type") == "ice":
+                        held.ice = {k: v for k, v in reply.items() if k != "type"}
+                    else:
+                        logger.info("server says about room %s…: %s", room.room_id[:4], reply)
                 else:
                     break
         finally:
             room.outbox.cancel()
-            self._rooms.pop(room.room_id, None)
             for raw_id in list(room.seen):
                 self._closed(room, raw_id)
             room.guests.clear()
@@ -285,6 +491,23 @@ class OwnerClient:
                 self._hooks.on_guest_closed(room.room_id, guest)
             except Exception:
                 logger.exception("owner hook on_guest_closed failed")
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _close_kind(code: int | None) -> str:
+    return "refused" if code in REFUSED_CLOSES else "busy"
+
+
+def _peer_certificate_sha256(ws: aiohttp.ClientWebSocketResponse) -> str | None:
+    """The server's leaf certificate as colon hex (as browsers show it), if on TLS."""
+    ssl_object = ws.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if not der:
+        return None
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
 
 
 def _json_object(text: str) -> dict[str, object] | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from p2pchat.commands.node_cmds import _client, _print_json, _print_table, _text
 from p2pchat.commands.profile import print_qr
+from p2pchat.errors import UserError
 
 
 def run_invite(args: argparse.Namespace) -> int:
@@ -20,6 +21,7 @@ def run_invite(args: argparse.Namespace) -> int:
         options["label"] = args.name
     if args.group:
         options["group"] = args.group
+    options.update(server_options(args))
     invite = _client(args).call("invite", **options)
     if args.json:
         _print_json(invite)
@@ -36,10 +38,16 @@ def run_invite(args: argparse.Namespace) -> int:
         + (", each admitted by you (`p2pchat admit GUEST`)" if invite.get("approve") else "")
         + f". Revoke it with `p2pchat revoke {_text(invite, 'invite_id')}`."
     )
-    print(
-        "The browser will warn about the self-signed certificate; its SHA-256 is"
-        f" {_text(invite, 'certificate_sha256')}"
-    )
+    if invite.get("server"):
+        print(
+            f"Served by {_text(invite, 'server')} ({_text(invite, 'server_state')});"
+            f" its certificate's SHA-256 is {_text(invite, 'certificate_sha256')}"
+        )
+    else:
+        print(
+            "The browser will warn about the self-signed certificate; its SHA-256 is"
+            f" {_text(invite, 'certificate_sha256')}"
+        )
     print(
         "Anyone with the link can join until it is used or expires: share it only with your guest."
     )
@@ -83,6 +91,33 @@ def run_admit(args: argparse.Namespace) -> int:
     verb = "let in" if guest.get("state") == "admitted" else "turned away"
     print(f"{_text(guest, 'name')} ({_text(guest, 'peer_id')}) {verb}.")
     return 0
+
+
+def server_options(args: argparse.Namespace) -> dict[str, str]:
+    """``--server``, ``--server-token`` / ``--server-token-file`` as control-call args."""
+    options: dict[str, str] = {}
+    if args.server:
+        options["server"] = args.server
+    token = args.server_token
+    if args.server_token_file:
+        token = read_token_file(args.server_token_file, "--server-token-file")
+    if token:
+        if not args.server:
+            raise UserError("--server-token goes with --server URL")
+        options["server_token"] = token
+    return options
+
+
+def read_token_file(path: str, option: str) -> str:
+    """The first line of ``path``, stripped; a one-line error if there is none."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            token = file.readline(4096).strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{option}: cannot read {path}: {exc}") from None
+    if not token:
+        raise UserError(f"{option}: {path} is empty: put the owner token on its first line")
+    return token
 
 
 def _duration(seconds: int) -> str:

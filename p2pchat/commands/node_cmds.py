@@ -367,6 +367,10 @@ _EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"{_who(e) if e.get('peer_id') else 'a guest'} could not join through invite"
         f" {_text(e, 'invite_id')}: {_text(e, 'reason')}"
     ),
+    "invite_server_status": lambda e: (
+        f"invite server {_text(e, 'url')}: {_text(e, 'state')}"
+        + (f" ({_text(e, 'detail')})" if e.get("detail") else "")
+    ),
 }
 
 

@@ -94,6 +94,17 @@ class InviteView:
     certificate_sha256: str  # the invite server's certificate, for the guest to check
     group: str | None = None  # "group:<id>": its guests join that group; None: a 1:1 link
     group_name: str | None = None
+    server: str | None = None  # the remote invite server (https://HOST[:PORT]); None: LAN
+    server_state: str | None = None  # connecting | connected | reconnecting | refused
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """``p2pchat server``: the saved default invite server and its connection now."""
+
+    url: str | None  # None: invites are served by the node on the LAN
+    token_set: bool  # an owner token is saved (never shown)
+    state: str | None  # None: no invite on it in this run yet
 
 
 @dataclass(frozen=True)
@@ -183,8 +194,14 @@ class NodeApi(Protocol):
         label: str | None,
         approve: bool,
         group: str | None = None,
+        server: str | None = None,
+        server_token: str | None = None,
     ) -> InviteView: ...
     async def async_invites(self) -> list[InviteView]: ...
+    # The default invite server (profile settings): None/clear = the LAN.
+    async def async_server(self) -> ServerView: ...
+    async def async_server_set(self, url: str, token: str | None) -> ServerView: ...
+    async def async_server_clear(self) -> ServerView: ...
     async def async_revoke(self, invite_id: str) -> InviteView: ...
     async def async_admit(self, guest: str, *, admit: bool) -> GuestView: ...
     async def async_guests(self) -> list[KnownGuestView]: ...

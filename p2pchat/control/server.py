@@ -352,7 +352,21 @@ async def _invite(api: NodeApi, args: Mapping[str, Any]) -> Any:
         label=args.get("label") or None,
         approve=bool(args.get("approve")),
         group=args.get("group") or None,
+        server=args.get("server") or None,
+        server_token=args.get("server_token") or None,
     )
+
+
+async def _server(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_server()
+
+
+async def _server_set(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_server_set(args["url"], args.get("token") or None)
+
+
+async def _server_clear(api: NodeApi, args: Mapping[str, Any]) -> Any:
+    return await api.async_server_clear()
 
 
 async def _invites(api: NodeApi, args: Mapping[str, Any]) -> Any:
@@ -428,6 +442,9 @@ _COMMANDS: dict[str, _Command] = {
     "send": _send,
     "invite": _invite,
     "invites": _invites,
+    "server": _server,
+    "server_set": _server_set,
+    "server_clear": _server_clear,
     "revoke": _revoke,
     "admit": _admit,
     "guests": _guests,

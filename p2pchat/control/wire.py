@@ -48,6 +48,7 @@ _PEER = Arg("peer", str)
 _GROUP = Arg("group", str)
 MAX_PATH_BYTES = 4096  # a file or directory path (PATH_MAX)
 _TRANSFER = Arg("transfer", str, max_bytes=64)  # a transfer id (32 hex digits) or its start
+MAX_SERVER_BYTES = 256  # a remote invite server's URL, or its owner token
 MAX_GROUP_MEMBERS_BYTES = 32 * (MAX_PEER_BYTES + 1)  # group_create: members, one a line
 
 COMMANDS: dict[str, tuple[Arg, ...]] = {
@@ -67,7 +68,15 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
         Arg("label", str, required=False, max_bytes=64),
         Arg("approve", bool, required=False),
         Arg("group", str, required=False, max_bytes=128),
+        Arg("server", str, required=False, max_bytes=MAX_SERVER_BYTES),
+        Arg("server_token", str, required=False, max_bytes=MAX_SERVER_BYTES),
     ),
+    "server": (),
+    "server_set": (
+        Arg("url", str, max_bytes=MAX_SERVER_BYTES),
+        Arg("token", str, required=False, max_bytes=MAX_SERVER_BYTES),
+    ),
+    "server_clear": (),
     "invites": (),
     "revoke": (Arg("invite", str, max_bytes=64),),
     "admit": (_PEER, Arg("deny", bool, required=False)),

@@ -29,6 +29,7 @@ from p2pchat.control.api import (
     SafetyView,
     SentFilesView,
     SentView,
+    ServerView,
     StatusView,
 )
 from p2pchat.crypto.envelope import ReplayGuard
@@ -51,6 +52,7 @@ from p2pchat.node.files import LanFiles, takes_file_offer
 from p2pchat.node.group_files import GroupFiles
 from p2pchat.node.groups import LanGroups
 from p2pchat.node.guests import GuestHost
+from p2pchat.node.invite_server import check_server_token, parse_server_url
 from p2pchat.node.links import PeerLink, now_ms
 from p2pchat.node.sending import Sending
 from p2pchat.protocol.errors import ProtocolError
@@ -228,11 +230,34 @@ class Node:
         label: str | None,
         approve: bool,
         group: str | None = None,
+        server: str | None = None,
+        server_token: str | None = None,
     ) -> InviteView:
         group_id = self.groups.guests.invite_group(group) if group else None
+        settings = self.profile.settings
+        if server is None and settings.invite_server is not None:  # the saved default
+            server, server_token = settings.invite_server, settings.invite_server_token
+        url = parse_server_url(server) if server is not None else None
+        token = check_server_token(server_token) if server_token is not None else None
         return await self.guests.async_invite(
-            expires_s=expires_s, uses=uses, label=label, approve=approve, group_id=group_id
-        )
+            expires_s=expires_s, uses=uses, label=label, approve=approve, group_id=group_id,
+            server=url, server_token=token,
+        )  # fmt: skip
+
+    async def async_server(self) -> ServerView:
+        settings = self.profile.settings
+        url = settings.invite_server
+        state = self.guests.server_state(url) if url is not None else None
+        return ServerView(url, settings.invite_server_token is not None, state)
+
+    async def async_server_set(self, url: str, token: str | None) -> ServerView:
+        base = parse_server_url(url).base
+        self.profile.set_invite_server(base, check_server_token(token) if token else None)
+        return await self.async_server()
+
+    async def async_server_clear(self) -> ServerView:
+        self.profile.set_invite_server(None, None)
+        return await self.async_server()
 
     async def async_invites(self) -> list[InviteView]:
         return self.guests.invites()

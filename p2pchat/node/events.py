@@ -222,6 +222,18 @@ class GuestRefused(NodeEvent):
     name: str = ""
 
 
+@dataclass(frozen=True)
+class InviteServerStatus(NodeEvent):
+    """The node's connection to a remote invite server changed. ``reconnecting``:
+    lost, trying again by itself; ``refused``: the server will not take the room back
+    (the invites on it stop working for new guests)."""
+
+    type: ClassVar[str] = "invite_server_status"
+    url: str
+    state: str  # connecting | connected | reconnecting | refused
+    detail: str = ""
+
+
 # -- files (node/files.py) ---------------------------------------------------------
 
 

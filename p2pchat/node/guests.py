@@ -21,9 +21,20 @@ from p2pchat.crypto.envelope import LinkEnvelopes
 from p2pchat.crypto.link import LinkSecret
 from p2pchat.crypto.safety import safety_number
 from p2pchat.errors import UserError
-from p2pchat.node.config import NodeConfig, lan_address
 from p2pchat.node.core_protocol import ConversationRef, NodeCore
-from p2pchat.node.events import GuestJoined, GuestLeft, GuestRefused, GuestWaiting
+from p2pchat.node.events import (
+    GuestJoined,
+    GuestLeft,
+    GuestRefused,
+    GuestWaiting,
+    InviteServerStatus,
+)
+from p2pchat.node.invite_server import (
+    EmbeddedInviteServer,
+    InviteServer,
+    RemoteInviteServer,
+    ServerUrl,
+)
 from p2pchat.node.invites import MAX_INVITES, Admission, Invite
 from p2pchat.node.links import GuestLink, PeerLink, now_ms
 from p2pchat.protocol.errors import ProtocolError
@@ -32,6 +43,7 @@ from p2pchat.protocol.session import Role, Session
 from p2pchat.store import guest_conversation_id
 from p2pchat.store.conversation_id import group_conversation_id
 from p2pchat.transport.errors import LinkFailedError, NoCandidatesError, TransportError
+from p2pchat.transport.ice_config import IceConfig, RemoteIceConfigError, parse_ice_offer
 from p2pchat.transport.webrtc import DataChannelLink
 
 
@@ -49,8 +61,6 @@ if TYPE_CHECKING:
     from p2pchat.control.api import FileView
     from p2pchat.node.files import LanFiles
     from signaling.app import GuestConnection
-    from signaling.rooms import RoomRegistry
-    from signaling.server import SignalingServer
 
 logger = logging.getLogger(__name__)
 
@@ -153,10 +163,8 @@ class GuestHost:
         self._offered: set[str] = set()  # guest sockets that sent their offer
         self._probed: set[str] = set()  # guest sockets kept open after their probe
         self._waiting: dict[str, _Waiting] = {}  # by guest id
-        self._server: SignalingServer | None = None
-        self._registry: RoomRegistry | None = None
-        self._host = ""
-        self._fingerprint = ""
+        # None: the node's own server (LAN); else one per remote server URL.
+        self._servers: dict[str | None, InviteServer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.groups: GuestGroups | None = None  # set by the core once groups exist
         self.files: LanFiles | None = None  # set by the core: a 1:1 guest's files
@@ -171,22 +179,34 @@ class GuestHost:
         label: str | None,
         approve: bool,
         group_id: bytes | None = None,
+        server: ServerUrl | None = None,
+        server_token: str | None = None,
     ) -> InviteView:
         now = time.time()
         live = [i for i in self._invites.values() if i.accepts_connections(now)]
         if len(live) >= MAX_INVITES:
             raise UserError(f"{MAX_INVITES} invites are open already: revoke some first")
-        await self._async_ensure_server()
-        assert self._server is not None
-        assert self._registry is not None
+        invite_server = self._invite_server(server, server_token)
         invite = Invite(
-            LinkSecret.generate(), label, now, now + expires_s, uses, approve, group_id=group_id
-        )
-        # A used-up room stays live until it expires, so a guest already in can
-        # reconnect; the node refuses new guests on it (close code 4403).
-        self._registry.open_room(invite.room_id, expires_at=invite.expires_at, now=now)
+            LinkSecret.generate(), label, now, now + expires_s, uses, approve, group_id=group_id,
+            server=invite_server.server,
+        )  # fmt: skip
+        try:
+            await invite_server.async_open_room(
+                invite.room_id, expires_at=invite.expires_at, claim=invite.claim
+            )
+        except UserError:
+            if not any(i.server == invite.server for i in self._invites.values()):
+                self._servers.pop(invite.server, None)  # nothing half-made stays
+                await invite_server.async_stop()
+            raise
         self._invites[invite.room_id] = invite
         return self._view(invite, now)
+
+    def server_state(self, url: str) -> str | None:
+        """The connection state of the remote invite server ``url`` (None: not used yet)."""
+        server = self._servers.get(url)
+        return server.state if server is not None else None
 
     def invites(self) -> list[InviteView]:
         now = time.time()
@@ -200,8 +220,8 @@ class GuestHost:
             raise UserError(f"no invite {invite_id!r}; invites: {known}")
         invite = matches[0]
         invite.revoked = True
-        if self._registry is not None:
-            self._registry.revoke(invite.room_id)
+        if invite.server in self._servers:
+            self._servers[invite.server].revoke(invite.room_id)
         for guest in self._guests.values():
             if guest.invite is invite and guest.link is not None:
                 guest.link.close("the invite was revoked")
@@ -313,8 +333,8 @@ class GuestHost:
                 guest.link.close("node stopping")
         for task in list(self._tasks):
             task.cancel()
-        if self._server is not None:
-            await self._server.async_stop()
+        for server in self._servers.values():
+            await server.async_stop()
 
     # -- OwnerHooks (called by the signaling server) --------------------------------
 
@@ -343,7 +363,9 @@ class GuestHost:
         self._offered.discard(guest.id)
         self._probed.discard(guest.id)
         link = self._by_connection.pop(guest.id, None)
-        if link is not None:
+        # A direct session does not need the socket (the signaling server may restart
+        # under it): it ends by its own keep-alive. On the relay path the socket is it.
+        if link is not None and link.path != "direct":
             link.close("the guest left")
         for guest_id, waiting in list(self._waiting.items()):
             if waiting.connection is guest:
@@ -445,6 +467,7 @@ class GuestHost:
             channel, answer_sdp = await DataChannelLink.async_accept_offer(
                 waiting.offer.sdp, on_message=link.feed_direct, on_closed=link.direct_closed,
                 interfaces=self._node.config.interfaces, files_channel=guest.invite.group_id is None,
+                ice=self._link_ice(guest.invite),
             )  # fmt: skip
         except TransportError as exc:
             # No direct path from this offer: the chat still goes over the relay
@@ -543,34 +566,45 @@ class GuestHost:
                 return invite
         return None
 
-    async def _async_ensure_server(self) -> None:
-        if self._server is not None:
-            return
-        from signaling.rooms import RoomRegistry
-        from signaling.server import SignalingServer
-        from signaling.tls import load_or_create_certificate, sha256_fingerprint, ssl_context
+    def _invite_server(self, url: ServerUrl | None, token: str | None) -> InviteServer:
+        key = url.base if url is not None else None
+        server = self._servers.get(key)
+        if server is None:
+            if url is None:
+                server = EmbeddedInviteServer(self._node.config, self)
+            else:
+                server = RemoteInviteServer(
+                    url, self, token=token,
+                    on_status=lambda u, state, detail: self._node.emit(
+                        InviteServerStatus(u, state, detail)
+                    ),
+                )  # fmt: skip
+            self._servers[key] = server
+        return server
 
-        self._host = lan_address(self._node.config)
-        files = load_or_create_certificate(self._node.config.data_dir)
-        self._fingerprint = sha256_fingerprint(files)
-        self._registry = RoomRegistry()
-        # Guests are on the LAN: without --interface, every IPv4 address serves them.
-        host = bind_host(self._node.config) or "0.0.0.0"  # noqa: S104
-        server = SignalingServer(
-            self._registry, host=host, port=self._node.config.invite_port,
-            ssl_context=ssl_context(files), owner_hooks=self,
-        )  # fmt: skip
+    def server_ice(self, invite: Invite) -> dict[str, object] | None:
+        """The remote server's ICE offer for this invite's room (raw JSON), or None on
+        the LAN (or a server with no STUN/TURN)."""
+        server = self._servers.get(invite.server)
+        return server.ice_for(invite.room_id) if server is not None else None
+
+    def _link_ice(self, invite: Invite) -> IceConfig | None:
+        """The STUN/TURN a guest's link uses: the server's offer, checked; None (host
+        candidates only, as on the LAN) when there is none or it is malformed."""
+        offer = self.server_ice(invite)
+        if offer is None:
+            return None
         try:
-            await server.async_start()
-        except OSError as exc:
-            raise UserError(f"cannot start the invite server: {exc}") from None
-        self._server = server
+            return parse_ice_offer(offer)
+        except RemoteIceConfigError as exc:
+            logger.warning("the server's ICE offer is not usable (%s): host candidates only", exc)
+            return None
 
     def _view(self, invite: Invite, now: float) -> InviteView:
-        assert self._server is not None
+        server = self._servers[invite.server]
         return InviteView(
             invite_id=invite.invite_id,
-            url=invite.secret.url(self._host, self._server.port),
+            url=server.link(invite.secret),
             label=invite.label,
             expires_at=int(invite.expires_at),
             seconds_left=max(0, int(invite.expires_at - now)),
@@ -578,24 +612,21 @@ class GuestHost:
             approve=invite.approve,
             guests=len(invite.admitted),
             revoked=invite.revoked,
-            certificate_sha256=self._fingerprint,
+            certificate_sha256=server.certificate_sha256,
             group=group_conversation_id(invite.group_id) if invite.group_id else None,
             group_name=(
                 self.groups.group_name(invite.group_id)
                 if invite.group_id and self.groups is not None
                 else None
             ),
+            server=server.server,
+            server_state=server.state,
         )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def bind_host(config: NodeConfig) -> str | None:
-    """Where the invite server listens: the chosen interfaces' address, else everywhere."""
-    return lan_address(config) if config.interfaces else None
 
 
 def _relay_reason(exc: TransportError) -> str:

@@ -11,6 +11,7 @@ only holds the use until the attempt times out.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -24,6 +25,7 @@ MAX_USES = 100
 MAX_INVITES = 64
 MAX_GUESTS_PER_INVITE = 100
 INVITE_ID_CHARS = 8
+CLAIM_BYTES = 32
 
 
 class Admission(Enum):
@@ -51,6 +53,9 @@ class Invite:
     # use the other still holds.
     reserved: dict[str, int] = field(default_factory=dict)
     guard: ReplayGuard = field(default_factory=ReplayGuard)
+    server: str | None = None  # the remote invite server's base URL; None: the LAN
+    # Re-claims the room on the remote server after a lost connection (never shown).
+    claim: bytes = field(default_factory=lambda: os.urandom(CLAIM_BYTES), repr=False)
 
     @property
     def room_id(self) -> str:

@@ -81,6 +81,7 @@ Connection = Any  # sqlcipher3 has no stubs
 # A bound on the queue for one offline contact (every queue has a bound).
 MAX_OUTBOX_PER_CONVERSATION = 1000
 MAX_AUTO_ACCEPT_BYTES = 2**40  # the largest file the protocol carries
+MAX_INVITE_SERVER_CHARS = 256  # the URL and the owner token, each
 
 _MESSAGE_COLUMNS = (
     "m.message_id, m.conversation_id, m.direction, m.sender, m.timestamp_ms, m.body, m.delivery,"
@@ -304,6 +305,17 @@ class Profile:
                 raise ValueError(f"downloads directory must be at most {MAX_PATH_BYTES} bytes")
         self._write_setting("downloads_dir", None if directory is None else str(directory))
         self._settings = replace(self._settings, downloads_dir=directory)
+
+    def set_invite_server(self, url: str | None, token: str | None) -> None:
+        """The default remote invite server and its owner token (None, None: the LAN).
+        The caller checks the URL's form; here only the bounds."""
+        for value in (url, token):
+            if value is not None and not 0 < len(value) <= MAX_INVITE_SERVER_CHARS:
+                raise ValueError(f"invite server settings are 1..{MAX_INVITE_SERVER_CHARS} chars")
+        with self._transaction():
+            self._write_setting("invite_server", url)
+            self._write_setting("invite_server_token", token)
+        self._settings = replace(self._settings, invite_server=url, invite_server_token=token)
 
     # -- contacts ------------------------------------------------------------
 
@@ -763,7 +775,10 @@ class Profile:
         if not (isinstance(auto_accept, int) and 0 <= auto_accept <= MAX_AUTO_ACCEPT_BYTES):
             auto_accept = DEFAULT_AUTO_ACCEPT_BYTES
         downloads = values.get("downloads_dir")
+        server, token = values.get("invite_server"), values.get("invite_server_token")
         return Settings(
+            invite_server=server if isinstance(server, str) and server else None,
+            invite_server_token=token if isinstance(token, str) and token else None,
             keep_history=bool(values.get("keep_history", True)),
             auto_accept_bytes=int(auto_accept),
             downloads_dir=Path(downloads) if isinstance(downloads, str) else None,

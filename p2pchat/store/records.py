@@ -73,6 +73,9 @@ class Settings:
     # Files from an accepted contact up to this size are accepted without asking.
     auto_accept_bytes: int = DEFAULT_AUTO_ACCEPT_BYTES
     downloads_dir: Path | None = None  # None: the platform's downloads folder
+    # The default remote invite server (https://HOST[:PORT]); None: invites on the LAN.
+    invite_server: str | None = None
+    invite_server_token: str | None = field(default=None, repr=False)  # never shown
 
 
 @dataclass(frozen=True)

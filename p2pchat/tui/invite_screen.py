@@ -295,6 +295,13 @@ class InviteScreen(ModalScreen[None]):
         status.append(f"  ·  {invite.uses_left} {uses} left")
         if invite.guests:
             status.append(f"  ·  {came}")
+        if invite.server is not None:  # a remote invite server: its state is what matters
+            host = invite.server.removeprefix("https://")
+            state = invite.server_state or "connecting"
+            status.append(
+                f"\nvia {host}: {state}", style="dim" if state == "connected" else "bold yellow"
+            )
+            return status
         status.append(
             f"\nSelf-signed page: the browser warns once. "
             f"SHA-256 {invite.certificate_sha256[:23]}…",

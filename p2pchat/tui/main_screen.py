@@ -45,6 +45,7 @@ from p2pchat.node.events import (
     GuestLeft,
     GuestRefused,
     GuestWaiting,
+    InviteServerStatus,
     KeyChangeWarning,
     MessageEvent,
     NodeEvent,
@@ -210,7 +211,15 @@ class MainScreen(Screen[None]):
         elif isinstance(event, GuestRefused):
             who = f"Guest {one_line(event.name, 30)}" if event.name else "A guest"
             self.notify(f"{who} could not join: {one_line(event.reason, 120)}", severity="warning")
-        if isinstance(event, GuestWaiting | GuestJoined | GuestLeft | GuestRefused):
+        elif isinstance(event, InviteServerStatus) and event.state in ("reconnecting", "refused"):
+            self.notify(
+                f"Invite server {one_line(event.url, 60)}: {event.state}"
+                + (f" ({one_line(event.detail, 80)})" if event.detail else ""),
+                severity="warning",
+            )
+        if isinstance(
+            event, GuestWaiting | GuestJoined | GuestLeft | GuestRefused | InviteServerStatus
+        ):
             for screen in self.app.screen_stack:  # its uses left changed
                 if isinstance(screen, InviteScreen):
                     screen.refresh_invites()
