@@ -10,6 +10,7 @@ owner. The ISK is mixed into the ``crypto_kx`` session keys (docs/protocol.md).
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 
 from p2pchat.crypto import purposes, ristretto
@@ -25,6 +26,7 @@ SHARE_BYTES = ristretto.POINT_BYTES
 ISK_BYTES = 64
 _SHA512_BLOCK = 128
 _MIXED_KEY_BYTES = 32
+MAX_PASSWORD_BYTES = 128
 
 
 class PakeError(RemoteProtocolError):
@@ -67,6 +69,15 @@ def mix_session_keys(keys: SessionKeys, isk: bytes) -> SessionKeys:
         rx=purposes.derive(purposes.PAKE_SESSION, keys.rx + isk, _MIXED_KEY_BYTES),
         tx=purposes.derive(purposes.PAKE_SESSION, keys.tx + isk, _MIXED_KEY_BYTES),
     )
+
+
+def normalize_password(text: str) -> bytes:
+    """The bytes both sides feed CPace: NFKC, surrounding whitespace stripped, UTF-8,
+    1..128 bytes (``ValueError`` otherwise), so a phone keyboard and a terminal agree."""
+    data = unicodedata.normalize("NFKC", text).strip().encode("utf-8")
+    if not 0 < len(data) <= MAX_PASSWORD_BYTES:
+        raise ValueError(f"a link password is 1 to {MAX_PASSWORD_BYTES} bytes (UTF-8)")
+    return data
 
 
 # -- the draft's building blocks (public for the test vectors) ---------------
