@@ -94,6 +94,7 @@ class InviteView:
     certificate_sha256: str  # the invite server's certificate, for the guest to check
     group: str | None = None  # "group:<id>": its guests join that group; None: a 1:1 link
     group_name: str | None = None
+    password: bool = False  # the guest also needs a password (the link ends in ".pw")
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class NodeApi(Protocol):
         label: str | None,
         approve: bool,
         group: str | None = None,
+        password: bytes | None = None,  # normalised (crypto/cpace.py); the link gets ".pw"
     ) -> InviteView: ...
     async def async_invites(self) -> list[InviteView]: ...
     async def async_revoke(self, invite_id: str) -> InviteView: ...

@@ -67,6 +67,7 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
         Arg("label", str, required=False, max_bytes=64),
         Arg("approve", bool, required=False),
         Arg("group", str, required=False, max_bytes=128),
+        Arg("password", str, required=False, max_bytes=512),  # never logged nor stored
     ),
     "invites": (),
     "revoke": (Arg("invite", str, max_bytes=64),),

@@ -228,11 +228,13 @@ class Node:
         label: str | None,
         approve: bool,
         group: str | None = None,
+        password: bytes | None = None,
     ) -> InviteView:
         group_id = self.groups.guests.invite_group(group) if group else None
         return await self.guests.async_invite(
-            expires_s=expires_s, uses=uses, label=label, approve=approve, group_id=group_id
-        )
+            expires_s=expires_s, uses=uses, label=label, approve=approve, group_id=group_id,
+            password=password,
+        )  # fmt: skip
 
     async def async_invites(self) -> list[InviteView]:
         return self.guests.invites()

@@ -17,6 +17,7 @@ from enum import Enum
 from p2pchat.crypto.encoding import b32_encode, b64url_decode
 from p2pchat.crypto.envelope import ReplayGuard
 from p2pchat.crypto.link import LinkSecret
+from p2pchat.node.password_gate import PasswordGate
 
 DEFAULT_EXPIRES_S = 15 * 60
 MAX_EXPIRES_S = 7 * 24 * 3600
@@ -51,6 +52,10 @@ class Invite:
     # use the other still holds.
     reserved: dict[str, int] = field(default_factory=dict)
     guard: ReplayGuard = field(default_factory=ReplayGuard)
+    # ``invite --password``: the normalised password (memory only, never logged or
+    # stored) and its tries; None = a link alone lets a guest in.
+    password: bytes | None = field(default=None, repr=False)
+    gate: PasswordGate = field(default_factory=PasswordGate)
 
     @property
     def room_id(self) -> str:

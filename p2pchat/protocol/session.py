@@ -8,9 +8,10 @@ After both headers are in, chat frames flow.
 
 A password link (``password=``) adds CPace: the OFFER and ANSWER also carry a
 share, and both sides mix the resulting ISK into their rx/tx keys, so a wrong
-password gives keys that open nothing. The responder then reports
-``SessionOpened`` only once the initiator's first sealed frame authenticated
-(the initiator sends a ping right after its header: :meth:`Session.confirmation`).
+password gives keys that open nothing. Each side then reports ``SessionOpened``
+only once the peer's first sealed frame authenticated: the initiator sends a
+ping right after its header (:meth:`Session.confirmation`); the responder's
+pong confirms back.
 
 The adapter owns the I/O: it feeds envelopes and channel data in with the
 current time and sends what comes back. See docs/protocol.md.
@@ -157,11 +158,11 @@ class Session:
         self._pake_scalar = pake_scalar
         self._pake: CpaceStart | None = None
         self.password_missing = False  # responder: a password link's offer came without a share
-        self._confirmed = password is None or role is Role.INITIATOR
+        self._confirmed = password is None
 
     @property
     def awaiting_confirmation(self) -> bool:
-        """Responder on a password link: keys set, the peer's first sealed frame not in yet."""
+        """A password link whose peer's first sealed frame has not authenticated yet."""
         return not self._confirmed
 
     @property

@@ -52,6 +52,9 @@ def test_right_password_opens_after_the_confirmation() -> None:
     assert events[0] == SessionOpened()
     assert isinstance(events[1], PingReceived)
     assert owner.state is SessionState.OPEN
+    assert guest.awaiting_confirmation  # the guest too waits for an authenticated frame
+    pong = encode_batch([owner.pong(events[1].ping_id, NOW)])
+    assert guest.receive_data(pong, NOW)[0] == SessionOpened()
     mid, data = owner.send_text("welcome", NOW)
     # Both announced batches: every message after the header is one.
     assert guest.receive_data(encode_batch([data]), NOW) == [MessageReceived(mid, NOW, "welcome")]
