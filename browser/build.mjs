@@ -56,6 +56,7 @@ const files = new Map([
   ["fragment.js", read(path.join(here, "src", "fragment.js"))],
   ["crypto.js", read(path.join(here, "src", "crypto.js"))],
   ["session.js", read(path.join(here, "src", "session.js"))],
+  ["cpace.js", read(path.join(here, "src", "cpace.js"))],
   ["group.js", read(path.join(here, "src", "group.js"))],
   ["warmup.js", read(path.join(here, "src", "warmup.js"))],
   ["files.js", read(path.join(here, "src", "files.js"))],

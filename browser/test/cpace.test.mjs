@@ -97,3 +97,40 @@ test("password normalisation and bounds", () => {
   for (const bad of ["", "   ", "x".repeat(129), "é".repeat(65)]) assert.throws(() => normalizePassword(bad), RangeError);
   assert.equal(normalizePassword("x".repeat(128)).length, 128);
 });
+
+test("sessions: a password link opens on the confirmation; the vectors' keys are reached", async () => {
+  const { Role, Session } = await import("../src/session.js");
+  const { LinkEnvelopes, ReplayGuard } = await import("../src/crypto.js");
+  const link = linkFromFragment(ours.fragment);
+  const make = (role, kxSeed, scalar, password) =>
+    new Session(role, new LinkEnvelopes(link.envelopeKey, new ReplayGuard()), {
+      sessionId: hex(ours.sid), kx: new KxKeyPair(hex(kxSeed)), password, linkRoom: link.roomIdRaw,
+      pakeScalar: hex(scalar),
+    });
+  const password = hex(ours.password);
+  const guest = make(Role.INITIATOR, ours.guest_kx_seed, ours.guest_scalar, password);
+  const owner = make(Role.RESPONDER, ours.owner_kx_seed, ours.owner_scalar, password);
+  owner.receiveOffer(guest.makeOffer("v=0\r\n", { name: "Guest" }));
+  guest.receiveAnswer(owner.makeAnswer("v=0\r\n", { name: "Owner" }));
+  assert.equal(toHex(guest._keys.rx), ours.guest_rx);
+  assert.equal(toHex(owner._keys.tx), ours.owner_tx);
+  assert.deepEqual(guest.receiveData(owner.streamHeader()), []);
+  assert.deepEqual(owner.receiveData(guest.streamHeader()), []); // a header alone: not yet
+  const events = owner.receiveData(guest.confirmation());
+  assert.deepEqual(events.map((e) => e.type), ["opened", "ping"]);
+  assert.deepEqual(guest.receiveData(owner.pong(events[1].pingId)).map((e) => e.type), ["opened", "pong"]);
+
+  const wrong = make(Role.INITIATOR, ours.guest_kx_seed, ours.guest_scalar, normalizePassword("not it"));
+  const owner2 = make(Role.RESPONDER, ours.owner_kx_seed, ours.owner_scalar, password);
+  owner2.receiveOffer(wrong.makeOffer("v=0\r\n"));
+  wrong.receiveAnswer(owner2.makeAnswer("v=0\r\n"));
+  wrong.receiveData(owner2.streamHeader());
+  owner2.receiveData(wrong.streamHeader());
+  assert.throws(() => owner2.receiveData(wrong.confirmation()), (exc) => exc.code === "bad-stream");
+
+  const plain = make(Role.INITIATOR, ours.guest_kx_seed, ours.guest_scalar, null);
+  const owner3 = make(Role.RESPONDER, ours.owner_kx_seed, ours.owner_scalar, password);
+  owner3.receiveOffer(plain.makeOffer("v=0\r\n"));
+  assert.equal(owner3.passwordMissing, true);
+  assert.equal(plain.confirmation(), null);
+});
