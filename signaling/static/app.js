@@ -449,9 +449,7 @@ class Attempt {
     if (ws.readyState === WebSocket.OPEN) mark("ws-open");
     else ws.addEventListener("open", () => mark("ws-open"), { once: true });
     dc.addEventListener("message", (event) => this.onChannelMessage(event));
-    dc.addEventListener("close", () => {
-      if (this.path === "direct") this.drop("the direct connection closed");
-    });
+    dc.addEventListener("close", () => this.onDirectClosed());
     pc.addEventListener("connectionstatechange", () => {
       if (this.path === "direct" && pc.connectionState === "failed") {
         this.drop("the direct connection failed");
@@ -532,8 +530,9 @@ class Attempt {
       this.hooks.stop();
       return;
     }
-    // On the direct path the signaling socket is no longer needed.
-    if (this.path !== "direct") this.drop("lost the connection to the server");
+    // On the direct path the signaling socket is no longer needed (unless the channel
+    // went first, on a password link that waited for this close: onDirectClosed).
+    if (this.path !== "direct" || this.dc.readyState !== "open") this.drop("lost the connection to the server");
   }
 
   async onAnswer(envelope) {
@@ -580,6 +579,14 @@ class Attempt {
       if (this.session.state !== SessionState.OPEN) this.drop("the owner did not start the session");
     }, OPEN_LIMIT_MS);
     this.hooks.status("connecting", `connecting (${this.path}): waiting for the owner…`);
+  }
+
+  onDirectClosed() {
+    if (this.path !== "direct") return;
+    // A password link not confirmed yet: a wrong password closes the channel and the
+    // socket (4401), in either order; wait for the socket's word (or the open timer).
+    if (this.session.awaitingConfirmation && this.ws.readyState !== WebSocket.CLOSED) return;
+    this.drop("the direct connection closed");
   }
 
   // A password link: a ping right behind our header, so the owner learns at once whether
