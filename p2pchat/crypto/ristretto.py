@@ -23,6 +23,11 @@ class InvalidPoint(ValueError):
     """Remote bad data: not a ristretto255 encoding, or a product that is the identity."""
 
 
+def ensure_available() -> None:
+    """:class:`RistrettoUnavailable` (one line saying what to install) if libsodium is not here."""
+    _sodium()
+
+
 def from_hash(digest: bytes) -> bytes:
     """The ristretto255 element for a 64-byte uniform hash (RFC 9496 one-way map)."""
     if len(digest) != HASH_BYTES:

@@ -124,3 +124,10 @@ def test_mixing_changes_both_keys_and_is_symmetric() -> None:
     peer = cpace.mix_session_keys(SessionKeys(rx=keys.tx, tx=keys.rx), b"\x01" * 64)
     assert (peer.rx, peer.tx) == (mixed.tx, mixed.rx)
     assert cpace.mix_session_keys(keys, b"\x02" * 64) != mixed
+
+
+def test_missing_libsodium_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ristretto, "_module", None)
+    monkeypatch.setitem(__import__("sys").modules, "pysodium", None)  # import fails
+    with pytest.raises(ristretto.RistrettoUnavailable, match="apt install libsodium23"):
+        ristretto.ensure_available()
