@@ -96,6 +96,22 @@ class World:
         except TimeoutError:
             raise AssertionError(f"no {what}; events: {self.events}") from None
 
+    def restart_server(self) -> None:
+        """Stop the server, start it again on its port, and wait until the owner has
+        lost it and re-claimed (its status goes reconnecting, then connected)."""
+        port = self.server.port
+        self.run(self.server.async_stop())
+        self.run(self.async_start_server(port))
+        lost = self.wait_event(
+            lambda e: isinstance(e, InviteServerStatus) and e.state == "reconnecting",
+            "reconnecting",
+        )
+        self.wait_event(
+            lambda e: isinstance(e, InviteServerStatus) and e.state == "connected",
+            "connected again",
+            after=self.events.index(lost),
+        )
+
     async def async_start_server(self, port: int = 0, token: str = TOKEN) -> None:
         self.server = SignalingServer(
             RoomRegistry(), host="127.0.0.1", port=port, ssl_context=ssl_context(self.files),
@@ -307,17 +323,7 @@ def test_invite_on_a_remote_server_chat_and_reconnect_after_a_restart(
     world.run(guest.async_leave())
 
     # The server restarts: the owner re-claims its room by itself.
-    port = world.server.port
-    world.run(world.server.async_stop())
-    world.run(world.async_start_server(port))
-    lost = world.wait_event(
-        lambda e: isinstance(e, InviteServerStatus) and e.state == "reconnecting", "reconnecting"
-    )
-    world.wait_event(
-        lambda e: isinstance(e, InviteServerStatus) and e.state == "connected",
-        "connected again",
-        after=world.events.index(lost),
-    )
+    world.restart_server()
     second = PyGuest(view["url"], world.cert)
     world.run(second.async_join("bea"))
     world.wait_event(
@@ -429,17 +435,7 @@ def test_a_revoked_invite_stays_revoked_on_a_restarted_server(
     view = invite(world, capsys, "--server", world.url, "--server-token", TOKEN)
     room = URL(view["url"]).path.rsplit("/", 1)[-1]
     assert world.cli("revoke", view["invite_id"]) == 0
-    port = world.server.port
-    world.run(world.server.async_stop())
-    world.run(world.async_start_server(port))
-    lost = world.wait_event(
-        lambda e: isinstance(e, InviteServerStatus) and e.state == "reconnecting", "reconnecting"
-    )
-    world.wait_event(
-        lambda e: isinstance(e, InviteServerStatus) and e.state == "connected",
-        "connected again",
-        after=world.events.index(lost),
-    )
+    world.restart_server()
 
     # The owner says it again after its new claim.
     world.run(async_until(lambda: not world.server.registry.is_live(room, time.time())))
