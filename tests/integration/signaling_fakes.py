@@ -8,6 +8,7 @@ import base64
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 
@@ -16,6 +17,16 @@ from signaling.app import CLOSE_LINK_NOT_VALID, GuestConnection
 
 def new_room_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+
+
+class HasBaseUrl(Protocol):
+    @property
+    def base_url(self) -> str: ...
+
+
+def ws_url(server: HasBaseUrl, path: str) -> str:
+    """The ``ws(s)://`` URL of ``path`` on a server (or a cluster instance)."""
+    return server.base_url.replace("http", "ws", 1) + path
 
 
 def claim_token() -> str:

@@ -15,7 +15,13 @@ import pytest
 from signaling.app import Limits
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
-from tests.integration.signaling_fakes import claim_token, close_of, new_room_id, until_not_valid
+from tests.integration.signaling_fakes import (
+    claim_token,
+    close_of,
+    new_room_id,
+    until_not_valid,
+    ws_url,
+)
 
 Start = Callable[..., Awaitable[SignalingServer]]
 
@@ -59,16 +65,6 @@ async def start_server() -> AsyncIterator[Start]:
     yield start
     for server in servers:
         await server.async_stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def ws_url(server: SignalingServer, path: str) -> str:
-    return server.base_url.replace("http", "ws", 1) + path
 
 
 async def owner_hello(

@@ -30,6 +30,7 @@ from tests.integration.signaling_fakes import (
     close_of,
     new_room_id,
     until_not_valid,
+    ws_url,
 )
 
 # Many test guests share 127.0.0.1: the per-address bound is not what is tested here.
@@ -50,16 +51,6 @@ async def cluster(redis_process: RedisProcess) -> AsyncIterator[list[Instance]]:
     yield instances
     for instance in instances:
         await stop_instance(instance)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def ws_url(instance: Instance, path: str) -> str:
-    return instance.base_url.replace("http", "ws", 1) + path
 
 
 async def settled(predicate: Callable[[], bool]) -> None:
