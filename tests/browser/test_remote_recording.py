@@ -221,7 +221,9 @@ async def test_the_remote_server_sees_only_ciphertext_and_no_secret(
         assert needle not in everything, f"the server saw {needle!r} (seed {seed})"
     for source in (up, down):
         for piece in file_windows(source.read_bytes(), random.Random(seed)):
-            assert piece not in everything, f"the server saw plaintext of {source.name}"
+            assert piece not in everything, (
+                f"the server saw plaintext of {source.name} (seed {seed})"
+            )
     for head in heads:  # no fragment in a request line (a Referer, a careless URL)
         assert b"#" not in head.split(b"\r\n", 1)[0], head
 
