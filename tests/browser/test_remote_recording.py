@@ -6,7 +6,7 @@ The Internet harness (tests/lan/wan.py): the owner in lanA, the guest in lanB be
 NAT that forwards no UDP (so chat and files run through the server: the relay path),
 the server, the proxy and coturn in srv. After chat both ways and a file each way,
 nothing the clients sent or got (both sockets, both ways, HTTP heads) holds a message
-text, a 48-byte piece of either file, or the link secret; and the TURN shared secret is
+text, a 48-byte piece of either file, the link secret or the link's password; and the TURN shared secret is
 neither in anything the page loaded nor in any server→guest or server→owner message.
 
 No timing thresholds: the timeouts only catch hangs.
@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, Response, expect
 
+from p2pchat.crypto.link import PASSWORD_SUFFIX
 from tests.browser.chromium import new_context
 from tests.browser.conftest import LaunchBrowser
 from tests.browser.relay_proxy import FILE, RELAY, SIGNAL, ProxyProcess
@@ -132,8 +133,15 @@ async def test_the_remote_server_sees_only_ciphertext_and_no_secret(
     print(f"random seed: {seed}")
     rng = random.Random(seed)
     w = remote_world
-    invite = w.owner.cli_json("invite", "--server", w.proxy_url, "--server-token", OWNER_TOKEN)
+    password = seeded_text(rng, "password")
+    password_file = w.tmp / "link-password"
+    password_file.write_text(password + "\n")
+    invite = w.owner.cli_json(
+        "invite", "--server", w.proxy_url, "--server-token", OWNER_TOKEN,
+        "--password-file", str(password_file),
+    )  # fmt: skip
     assert invite["url"].startswith(w.proxy_url + "/c/"), invite
+    assert invite["url"].endswith(PASSWORD_SUFFIX), invite
 
     browser = await launch_browser(w.net.lan_b.name, extra_args=w.ca.chromium_args(w.proxy_leaf))
     context = await new_context(browser, ignore_https_errors=False)
@@ -141,6 +149,7 @@ async def test_the_remote_server_sees_only_ciphertext_and_no_secret(
     loaded: list[Response] = []
     page.on("response", lambda response: loaded.append(response))
     await page.goto(invite["url"], timeout=UI_MS)
+    await page.get_by_label("Password").fill(password)
     await join(page, "gina")
     await wait_connected(page)
     await expect(page.locator("#path")).to_contain_text("relay")
@@ -216,7 +225,10 @@ async def test_the_remote_server_sees_only_ciphertext_and_no_secret(
     assert any(b"/static/" in url.encode() for url in assets), list(assets)
 
     everything = b"\n".join(data for _, data in records)
-    forbidden = [to_owner.encode(), to_guest.encode(), *secret_forms(invite["url"])]
+    link = invite["url"].removesuffix(PASSWORD_SUFFIX)
+    forbidden = [to_owner.encode(), to_guest.encode(), *secret_forms(link)]
+    forbidden += [password.encode(), password.encode().hex().encode()]
+    forbidden += [base64.b64encode(password.encode()), base64.urlsafe_b64encode(password.encode())]
     for needle in forbidden:
         assert needle not in everything, f"the server saw {needle!r} (seed {seed})"
     for source in (up, down):
