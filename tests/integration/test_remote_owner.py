@@ -120,6 +120,25 @@ class World:
         await self.server.async_start()
 
 
+async def async_new_world(loop: asyncio.AbstractEventLoop, data: Path, files: Any) -> World:
+    """A new profile and its node (every event kept in ``events``), with its control
+    socket; no signal server yet."""
+    profile = create_profile(data, "pw", name="owner", identity_seed=os.urandom(32),
+                             kdf_limits=FAST)  # fmt: skip
+    node = Node(profile, NodeConfig(data_dir=data, interfaces=["lo"]))
+    w = World(loop, data, node, files.cert, files, None)  # type: ignore[arg-type]
+    emit = node.emit
+
+    def record(event: NodeEvent) -> None:
+        w.events.append(event)
+        emit(event)
+
+    node.emit = record  # type: ignore[method-assign]
+    w.control = ControlServer(node, control_socket_path(data))  # type: ignore[attr-defined]
+    await w.control.async_start()  # type: ignore[attr-defined]
+    return w
+
+
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     files = load_or_create_certificate(tmp_path / "server", addresses=["127.0.0.1"])
@@ -130,20 +149,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     data = tmp_path / "me"
 
     async def start() -> World:
-        profile = create_profile(data, "pw", name="owner", identity_seed=os.urandom(32),
-                                 kdf_limits=FAST)  # fmt: skip
-        node = Node(profile, NodeConfig(data_dir=data, interfaces=["lo"]))
-        w = World(loop, data, node, files.cert, files, None)  # type: ignore[arg-type]
-        emit = node.emit
-
-        def record(event: NodeEvent) -> None:
-            w.events.append(event)
-            emit(event)
-
-        node.emit = record  # type: ignore[method-assign]
+        w = await async_new_world(loop, data, files)
         await w.async_start_server()
-        w.control = ControlServer(node, control_socket_path(data))  # type: ignore[attr-defined]
-        await w.control.async_start()  # type: ignore[attr-defined]
         return w
 
     w = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
