@@ -76,6 +76,6 @@ def test_quick_cluster_bench_prints_one_object_of_the_documented_shape() -> None
         "cluster.idle_sockets_per_gib_3_instances",
         "cluster.relay_rtt_same_instance_p50", "cluster.relay_rtt_same_instance_p99",
         "cluster.relay_rtt_cross_instance_p50", "cluster.relay_rtt_cross_instance_p99",
-        "cluster.relay_rtt_cross_over_same_p99", "cluster.reconnect_after_kill",
+        "cluster.relay_rtt_cross_vs_same_p99", "cluster.reconnect_after_kill",
     } <= names  # fmt: skip
     assert set(result["run"]) >= {"loadavg_start", "loadavg_end", "commit"}
