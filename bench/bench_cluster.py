@@ -12,11 +12,11 @@ Each server runs in its own subprocess on 127.0.0.1 (so its RSS is its own):
 Parts:
 
 ``idle_sockets`` / ``idle_sockets_per_gib``
-    One instance: rooms claimed by one ``OwnerClient`` (N/8 of them, before the
-    baseline), then N idle guest WebSockets (default 10,000) spread over them; RSS
+    One instance: rooms claimed by ``OwnerClient``s (N/8 of them, 64 a client, before
+    the baseline), then N idle guest WebSockets (default 10,000) spread over them; RSS
     before and after → KiB per socket and sockets per GiB (goal ≥ 50,000). The same N
     idle sockets to the plain server. Then 3 instances on one ``redis-server`` (each
-    its own process, as ``signal-server --redis``), 3 × 5,000 idle guest sockets, a
+    its own process, as ``signal-server --redis``), 3 x 5,000 idle guest sockets, a
     room's guests spread over the instances: the RSS growth of all four processes,
     Redis included (same goal).
 ``relay_rtt_ms``
@@ -36,7 +36,7 @@ Parts:
     (bench/_cluster_turn.py; root, coturn and Chromium, else ``{"skipped": why}``).
 
 The load average is printed (stderr) at the start and the end, and is in ``run``.
-``--quick`` (tests/load): 200 sockets (3 × 100 on the cluster), 200 round trips, 2
+``--quick`` (tests/load): 200 sockets (3 x 100 on the cluster), 200 round trips, 2
 kills, no browser. Prints one JSON object.
 """
 
@@ -70,6 +70,9 @@ BATCH = 200
 # (MaxConnectionsError; its default max_connections is 100).
 REDIS_BATCH = 64
 GUESTS_PER_ROOM = 8  # Limits.connections_per_room, the default
+# OwnerClient's aiohttp session keeps aiohttp's default of 100 connections: a 101st
+# room would wait for one of them to close. So one client per this many rooms.
+ROOMS_PER_OWNER = 64
 FRAME = 200  # bytes of each RELAY message, type byte included
 MAX_MSG_SIZE = 128 * 1024
 GOAL_SOCKETS_PER_GIB = 50_000
@@ -205,11 +208,18 @@ def room_ids(count: int) -> list[str]:
     ]
 
 
-async def claim_rooms(owner: Any, rooms: list[str]) -> None:
+async def claim_rooms(base: str, rooms: list[str]) -> list[Any]:
+    """The owners of ``rooms``, ``ROOMS_PER_OWNER`` rooms each, claimed."""
+    from signaling.owner_client import OwnerClient
+
     expires = time.time() + 3600
-    for start in range(0, len(rooms), BATCH):
-        batch = rooms[start : start + BATCH]
+    owners: list[Any] = []
+    for start in range(0, len(rooms), ROOMS_PER_OWNER):
+        owner = OwnerClient(base, EchoOwner(), ssl=False)
+        owners.append(owner)
+        batch = rooms[start : start + ROOMS_PER_OWNER]
         await asyncio.gather(*(owner.async_open_room(r, expires_at=expires) for r in batch))
+    return owners
 
 
 def ws_base(base: str) -> str:
@@ -241,17 +251,15 @@ async def close_all(sockets: list[aiohttp.ClientWebSocketResponse], chunk: int =
 
 async def idle_on(kind: str, n: int) -> dict[str, Any]:
     """N idle guest sockets on a fresh server of ``kind``: RSS per socket."""
-    from signaling.owner_client import OwnerClient
-
     rooms = room_ids(max(1, math.ceil(n / GUESTS_PER_ROOM)))
+    owners: list[Any] = []
     async with (
         ServerProcess(kind) as server,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
     ):
-        owner = OwnerClient(server.base, EchoOwner(), ssl=False) if kind == "signaling" else None
         try:
-            if owner is not None:
-                await claim_rooms(owner, rooms)
+            if kind == "signaling":
+                owners = await claim_rooms(server.base, rooms)
             warm = await open_idle(http, server.base, rooms, 1)  # every code path once
             await warm[0].send_bytes(b"\x02warm")
             await warm[0].receive_bytes(timeout=HANG)
@@ -264,8 +272,7 @@ async def idle_on(kind: str, n: int) -> dict[str, Any]:
             alive = sum(1 for ws in sockets if not ws.closed)
             await close_all(sockets)
         finally:
-            if owner is not None:
-                await owner.async_close()
+            await asyncio.gather(*(owner.async_close() for owner in owners))
     per_socket = (after - before) / n
     return {
         "sockets": n,
@@ -280,11 +287,10 @@ async def idle_on(kind: str, n: int) -> dict[str, Any]:
 
 async def idle_cluster(per_instance: int) -> dict[str, Any]:
     """3 instances + Redis, ``per_instance`` idle guest sockets on each: the RSS of all
-    four processes (Redis included) per socket. Room r is owned on instance r % 3 (one
-    ``OwnerClient`` per instance); a room's 8 guests are spread over the 3 instances,
-    so most joins cross instances (GUEST_OPENED over the bus, counts in Redis)."""
-    from signaling.owner_client import OwnerClient
-
+    four processes (Redis included) per socket. Room r is owned on instance r % 3 (by
+    ``OwnerClient``s of 64 rooms each, in this process); a room's 8 guests are spread
+    over the 3 instances, so most joins cross instances (GUEST_OPENED over the bus,
+    counts in Redis)."""
     total = INSTANCES * per_instance
     rooms = room_ids(max(1, math.ceil(total / GUESTS_PER_ROOM)))
     async with (
@@ -295,10 +301,10 @@ async def idle_cluster(per_instance: int) -> dict[str, Any]:
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
     ):
         servers = [a, b, c]
-        owners = [OwnerClient(s.base, EchoOwner(), ssl=False) for s in servers]
+        owners: list[Any] = []
         try:
-            for i, owner in enumerate(owners):
-                await claim_rooms(owner, rooms[i::INSTANCES])
+            for i, server in enumerate(servers):
+                owners += await claim_rooms(server.base, rooms[i::INSTANCES])
             for server in servers:  # every code path once, cross-instance included
                 warm = await open_idle(http, server.base, rooms[1:2], 1)
                 await warm[0].send_bytes(b"\x02warm")
@@ -325,8 +331,7 @@ async def idle_cluster(per_instance: int) -> dict[str, Any]:
             for group in opened:
                 await close_all(group, chunk=REDIS_BATCH)
         finally:
-            for owner in owners:
-                await owner.async_close()
+            await asyncio.gather(*(owner.async_close() for owner in owners))
     grown = sum(after.values()) - sum(before.values())
     per_socket = grown / total
     return {
