@@ -170,10 +170,10 @@ class ServerProcess:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.proc.returncode is not None:  # killed by the bench
-            return
         assert self.proc.stdin is not None
         self.proc.stdin.close()
+        if self.proc.returncode is not None:  # killed by the bench
+            return
         try:
             await asyncio.wait_for(self.proc.wait(), 30)
         except TimeoutError:
@@ -457,7 +457,7 @@ async def reconnect_part(runs: int) -> dict[str, Any]:
     ``BACKOFF_MS[0]``, without the page's ±20 % jitter), joins instance C (where the
     load balancer sends it once V is gone) and sends; the clock stops at the echo.
     A Python guest over the WebSocket relay: it measures the cluster, not a browser's
-    new handshake (one more round trip through the owner, ~1 ms here)."""
+    new handshake (one more round trip through the owner before the message)."""
     from signaling.owner_client import OwnerClient
 
     room = room_ids(1)[0]
