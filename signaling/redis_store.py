@@ -42,9 +42,19 @@ INSTANCE_TTL_MS: Final = 15000
 OWNER_LEASE_MS: Final = 15000
 TICK_S: Final = 5.0  # heartbeat and lease refresh
 RESTORE_GRACE_S: Final = 15.0
+POOL_CONNECTIONS: Final = 64  # per client; Redis itself allows 10,000
+POOL_WAIT_S: Final = 5.0  # a command waits this long for a free connection, then fails
+ERROR_LOG_EVERY_S: Final = 10.0  # a flood of failed leaves is one line per period
 INSTALL_HINT: Final = "--redis needs the redis package: pip install 'p2pchat[server]'"
 
 _NOW = "local t=redis.call('TIME'); local now=t[1]*1000+math.floor(t[2]/1000)\n"
+
+# room:<id>:q, iid -> the number of the latest join/leave of that instance that Redis
+# applied (numbers grow per instance): what keeps a tick's re-write from undoing a
+# join or leave sent after it took its count.
+_SEEN = """local q=tonumber(redis.call('HGET',KEYS[3],ARGV[1]) or '0')
+if tonumber(ARGV[5])>q then redis.call('HSET',KEYS[3],ARGV[1],ARGV[5]) end
+"""
 
 CLAIM: Final = (
     _NOW
@@ -94,12 +104,37 @@ for i=1,#counts,2 do
 end
 if total>=tonumber(ARGV[2]) then return {'room-full'} end
 redis.call('HINCRBY',KEYS[2],ARGV[1],1); redis.call('PEXPIREAT',KEYS[2],tonumber(r[2]))
+"""
+    + _SEEN
+    + """redis.call('PEXPIREAT',KEYS[3],tonumber(r[2]))
 return {'ok',r[4],r[5]}
 """
 )
-LEAVE: Final = """
-local n=redis.call('HINCRBY',KEYS[1],ARGV[1],-1)
-if n<=0 then redis.call('HDEL',KEYS[1],ARGV[1]) end
+LEAVE: Final = (
+    """
+local n=redis.call('HINCRBY',KEYS[2],ARGV[1],-1)
+if n<=0 then redis.call('HDEL',KEYS[2],ARGV[1]) end
+"""
+    + _SEEN
+    + """if redis.call('PTTL',KEYS[3])<0 then redis.call('PEXPIRE',KEYS[3],tonumber(ARGV[6])) end
+return n
+"""
+)
+# This instance's guest count of a room as it knows it after its join/leave number
+# ARGV[5] (0 guests: the field goes) -- unless Redis has seen a later one, sent after
+# the count was taken: then the next tick writes. The keys live as long as the room,
+# or a while when the room is not (yet) back after a restart.
+GUESTS: Final = """
+local seen=tonumber(redis.call('HGET',KEYS[3],ARGV[1]) or '0')
+if seen>tonumber(ARGV[5]) then return -1 end
+local n=tonumber(ARGV[2])
+if n<=0 then redis.call('HDEL',KEYS[2],ARGV[1]) else redis.call('HSET',KEYS[2],ARGV[1],n) end
+redis.call('HSET',KEYS[3],ARGV[1],ARGV[5])
+local exp=redis.call('HGET',KEYS[1],'exp')
+for i=2,3 do
+  if exp then redis.call('PEXPIREAT',KEYS[i],tonumber(exp))
+  else redis.call('PEXPIRE',KEYS[i],tonumber(ARGV[6])) end
+end
 return n
 """
 SET_STATE: Final = """
@@ -113,7 +148,7 @@ if redis.call('HGET',KEYS[1],'conn')==ARGV[1] then redis.call('HSET',KEYS[1],'le
 return 0
 """
 FORGET: Final = """
-if redis.call('HGET',KEYS[1],'conn')==ARGV[1] then redis.call('DEL',KEYS[1],KEYS[2]) return 1 end
+if redis.call('HGET',KEYS[1],'conn')==ARGV[1] then redis.call('DEL',KEYS[1],KEYS[2],KEYS[3]) return 1 end
 return 0
 """
 OWNER: Final = (
@@ -144,23 +179,31 @@ class RedisTimings:
 
 def connect(url: str, *, single_connection: bool = False) -> Redis:
     """A client with short timeouts and retries: a command while Redis is down fails
-    in about a second instead of redis-py's ~4.5 s (the relay path waits on it)."""
+    in about a second instead of redis-py's ~4.5 s (the relay path waits on it).
+
+    Its pool is bounded and *blocking*: redis-py's default pool refuses the 101st
+    concurrent command outright, which is what thousands of guests closing at once
+    (an instance shutting down) ask for; here they queue for a connection instead."""
     try:
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import ExponentialBackoff
     except ImportError:
         raise RedisUnavailableError(INSTALL_HINT) from None
     try:
-        return Redis.from_url(
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=POOL_CONNECTIONS,
+            timeout=POOL_WAIT_S,
             socket_connect_timeout=1,
             socket_timeout=2,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-            single_connection_client=single_connection,
         )
     except ValueError as exc:
         raise RedisUnavailableError(f"bad --redis URL: {exc}") from None
+    client = Redis(connection_pool=pool, single_connection_client=single_connection)
+    client.auto_close_connection_pool = True  # aclose() closes the pool too
+    return client
 
 
 async def async_check(client: Redis) -> None:
@@ -204,6 +247,14 @@ class RedisRoomStore:
         self._task: asyncio.Task[None] | None = None
         self.restores = 0  # times this instance saw Redis lose its state
         self.errors = 0
+        # Guest sockets of each room on this instance: the truth that every tick
+        # re-writes into room:<id>:g, so a failed leave (or join whose answer was
+        # lost, or a Redis restart) cannot leave a count behind.
+        self._guests: dict[str, int] = {}
+        self._unsure: set[str] = set()  # rooms whose count in Redis may be wrong
+        self._busy: dict[str, int] = {}  # rooms with a join or leave under way
+        self._seq = 0  # joins and leaves sent so far (room:<id>:q)
+        self._error_log = _RateLimitedLog(ERROR_LOG_EVERY_S)
         self._claim = client.register_script(CLAIM)
         self._refresh = client.register_script(REFRESH)
         self._join = client.register_script(JOIN)
@@ -212,6 +263,7 @@ class RedisRoomStore:
         self._forget = client.register_script(FORGET)
         self._release = client.register_script(RELEASE)
         self._owner = client.register_script(OWNER)
+        self._write_guests = client.register_script(GUESTS)
 
     @property
     def instance_id(self) -> str:
@@ -272,7 +324,7 @@ class RedisRoomStore:
 
     async def forget(self, room_id: str, *, conn: str) -> None:
         self._drop(room_id, conn)
-        await self._forget(keys=[_room(room_id), _guests(room_id)], args=[conn])
+        await self._forget(keys=_keys(room_id), args=[conn])
 
     async def release(self, room_id: str, *, conn: str) -> bool:
         # The room stays for its owner to re-claim, anywhere; until then guests hear
@@ -282,12 +334,20 @@ class RedisRoomStore:
         return True
 
     async def join(self, room_id: str, *, cap: int, now: float) -> Join:
-        reply = await self._join(
-            keys=[_room(room_id), _guests(room_id)],
-            args=[self._iid, cap, INSTANCE_PREFIX, EPOCH_KEY],
-        )
+        seq = self._begin(room_id)
+        try:
+            reply = await self._join(
+                keys=_keys(room_id),
+                args=[self._iid, cap, INSTANCE_PREFIX, EPOCH_KEY, seq],
+            )
+        except BaseException:
+            self._unsure.add(room_id)  # Redis may have counted the guest: the tick knows
+            raise
+        finally:
+            self._end(room_id)
         outcome = _text(reply[0])
         if outcome == "ok":
+            self._guests[room_id] = self._guests.get(room_id, 0) + 1
             return Join("ok", _text(reply[1]), _text(reply[2]))
         if outcome == "not-valid" and _text(reply[1]) != self._epoch:
             # Redis lost its state and this instance has not noticed yet: the owners'
@@ -302,7 +362,26 @@ class RedisRoomStore:
         return Join("not-valid")
 
     async def leave(self, room_id: str) -> None:
-        await self._leave(keys=[_guests(room_id)], args=[self._iid])
+        """Never raises: it runs as a guest's socket closes, maybe thousands at once."""
+        count = self._guests.get(room_id, 0) - 1
+        if count > 0:
+            self._guests[room_id] = count
+        else:
+            self._guests.pop(room_id, None)
+        seq = self._begin(room_id)
+        try:
+            args: list[str | int] = [self._iid, "", "", "", seq, self.timings.instance_ttl_ms]
+            await self._leave(keys=_keys(room_id), args=args)
+        except Exception as exc:  # the tick writes the right count once Redis answers
+            self._unsure.add(room_id)
+            self.errors += 1
+            self._error_log.warning("redis: a guest's leave failed (repaired later): %s", exc)
+        finally:
+            self._end(room_id)
+
+    def guest_counts(self) -> dict[str, int]:
+        """This instance's guest sockets per room (what the tick writes to Redis)."""
+        return dict(self._guests)
 
     async def owners(self, room_ids: Iterable[str]) -> dict[str, OwnerRecord | None]:
         rooms = list(room_ids)
@@ -340,6 +419,7 @@ class RedisRoomStore:
                 await self._heartbeat()
                 await self._check_epoch(first=False)
                 await self._refresh_leases()
+                await self._write_guest_counts()
             except (RedisError, OSError) as exc:
                 self.errors += 1
                 logger.warning("redis: %s", exc)
@@ -387,10 +467,62 @@ class RedisRoomStore:
             elif outcome == "expired":
                 self._drop(room_id, owned.conn)
 
+    async def _write_guest_counts(self) -> None:
+        """Re-write this instance's count of every room it has guests in or is unsure
+        of. Rooms with a join or leave under way wait for the next tick, and one that
+        starts while the writes are on their way is checked again next tick: a write
+        never undoes a newer count for longer than one tick."""
+        rooms = [r for r in self._guests.keys() | self._unsure if not self._busy.get(r)]
+        if not rooms:
+            return
+        seq = self._seq  # every join or leave of these rooms up to it is over
+        pipe = self._redis.pipeline(transaction=False)
+        for room_id in rooms:
+            count = self._guests.get(room_id, 0)
+            args: list[str | int] = [self._iid, count, "", "", seq, self.timings.instance_ttl_ms]
+            await self._write_guests(keys=_keys(room_id), args=args, client=pipe)
+        replies = await pipe.execute()
+        for room_id, reply in zip(rooms, replies, strict=True):
+            if int(reply) < 0:  # a newer join or leave got there first: next tick
+                self._unsure.add(room_id)
+            else:
+                self._unsure.discard(room_id)
+
+    def _begin(self, room_id: str) -> int:
+        """The number of a join or leave about to be sent."""
+        self._busy[room_id] = self._busy.get(room_id, 0) + 1
+        self._seq += 1
+        return self._seq
+
+    def _end(self, room_id: str) -> None:
+        left = self._busy[room_id] - 1
+        if left:
+            self._busy[room_id] = left
+        else:
+            del self._busy[room_id]
+
     def _drop(self, room_id: str, conn: str) -> None:
         owned = self._owned.get(room_id)
         if owned is not None and owned.conn == conn:
             del self._owned[room_id]
+
+
+class _RateLimitedLog:
+    """One warning per period, saying how many were held back meanwhile."""
+
+    def __init__(self, period_s: float) -> None:
+        self._period = period_s
+        self._next = -math.inf
+        self._held = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._held += 1
+            return
+        held, self._held, self._next = self._held, 0, now + self._period
+        suffix = f" (and {held} more like it)" if held else ""
+        logger.warning(message + suffix, *args)
 
 
 def _room(room_id: str) -> str:
@@ -399,6 +531,11 @@ def _room(room_id: str) -> str:
 
 def _guests(room_id: str) -> str:
     return f"{PREFIX}room:{room_id}:g"
+
+
+def _keys(room_id: str) -> list[str]:
+    """The room, its guest counts and the join/leave numbers they reflect."""
+    return [_room(room_id), _guests(room_id), f"{PREFIX}room:{room_id}:q"]
 
 
 def _text(value: object) -> str:
