@@ -75,7 +75,11 @@ class WanWorld:
 
     def invite(self) -> dict[str, Any]:
         invite: dict[str, Any] = self.owner.cli_json(
-            "invite", "--server", self.server.url, "--server-token", self.token
+            # "=": a random token may start with "-" (token_urlsafe)
+            "invite",
+            "--server",
+            self.server.url,
+            f"--server-token={self.token}",
         )
         return invite
 
