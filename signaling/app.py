@@ -21,6 +21,9 @@ Routes
     A room that is not live: close 4404 ``link not valid``.
 ``GET /owner/{room_id}`` (standalone mode only, ``owner=None``)
     The owner WebSocket, see below.
+``GET /healthz``, ``GET /metrics``
+    For operators (signaling/ops.py): ``ok`` or 503 with a reason; the Prometheus
+    text (standalone mode only, to loopback and ``metrics_allow`` addresses).
 
 Every response carries the security headers of docs/guest-protocol.md (set in an
 ``on_response_prepare`` hook, so WebSocket upgrades and aiohttp's own error pages get
@@ -81,6 +84,8 @@ from yarl import URL
 
 from signaling.bounds import AddressBuckets, ByteBudget, Outbox, TokenBucket
 from signaling.connection_caps import ConnectionCaps
+from signaling.metrics import Metrics
+from signaling.ops import HealthHook, Ops
 from signaling.rooms import RoomLimitError, RoomRegistry, is_valid_room_id
 
 logger = logging.getLogger(__name__)
@@ -244,6 +249,9 @@ def make_app(
     owner_token: str | None = None,
     trusted_proxies: Collection[str] = (),
     clock: Callable[[], float] = time.time,
+    metrics: Metrics | None = None,
+    metrics_allow: Collection[str] = (),
+    health: HealthHook | None = None,
 ) -> web.Application:
     """The aiohttp application.
 
@@ -251,7 +259,9 @@ def make_app(
     ``/owner/{room_id}`` route). ``owner_token``: standalone owners must present it as
     a bearer token. ``trusted_proxies``: peer addresses whose ``X-Forwarded-For`` is
     believed (the TLS proxy in front of a standalone server), so per-address bounds
-    apply to the real clients. ``clock``: wall-clock seconds (tests).
+    apply to the real clients. ``clock``: wall-clock seconds (tests). ``metrics``:
+    the counters (a new :class:`Metrics` by default); ``metrics_allow``: addresses
+    besides loopback that may read ``/metrics``; ``health``: what ``/healthz`` asks.
     """
     relay = _Relay(
         registry,
@@ -261,7 +271,13 @@ def make_app(
         owner_token=owner_token,
         trusted_proxies=frozenset(trusted_proxies),
         clock=clock,
+        metrics=metrics or Metrics(),
     )
+    ops = Ops(
+        relay.metrics, health=health, allowed=metrics_allow, serve_metrics=owner is None,
+        client_address=relay.client_address, trusted_proxies=trusted_proxies,
+    )  # fmt: skip
+    relay.ops = ops
     app = web.Application(middlewares=[relay.rate_limit_middleware], client_max_size=4096)
     app[RELAY_KEY] = relay
     app.on_response_prepare.append(_add_security_headers)
@@ -270,6 +286,9 @@ def make_app(
     # Anything under /c/ gets the page or the one 404 page: nothing to probe.
     app.router.add_get("/c/{room_id:.*}", relay.guest_page)
     app.router.add_get("/ws/{room_id}", relay.guest_socket)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/metrics", ops.metrics)
+    app.on_shutdown.insert(0, ops.on_shutdown)
     if owner is None:
         app.router.add_get("/owner/{room_id}", relay.owner_socket)
     if static_dir is not None and static_dir.is_dir():
@@ -301,10 +320,17 @@ async def _add_security_headers(request: web.Request, response: web.StreamRespon
 class _GuestSocket:
     """A guest WebSocket: the :class:`GuestConnection` handed to the owner."""
 
-    __slots__ = ("_closing", "_max_msg", "_outbox", "id", "raw_id", "remote", "room_id", "seen")
+    __slots__ = (
+        "_closing", "_max_msg", "_metrics", "_outbox", "id", "raw_id", "remote", "room_id", "seen",
+    )  # fmt: skip
 
     def __init__(
-        self, ws: web.WebSocketResponse, room_id: str, remote: str, limits: Limits
+        self,
+        ws: web.WebSocketResponse,
+        room_id: str,
+        remote: str,
+        limits: Limits,
+        metrics: Metrics | None = None,
     ) -> None:
         self.raw_id = secrets.token_bytes(GUEST_ID_BYTES)
         self.id = self.raw_id.hex()
@@ -314,6 +340,7 @@ class _GuestSocket:
         self._max_msg = limits.max_msg_size
         self._outbox = Outbox(ws, limits.send_queue_bytes, limits.send_queue_messages)
         self._closing = False
+        self._metrics = metrics
 
     def send(self, data: bytes) -> None:
         if not data or len(data) > self._max_msg:
@@ -323,6 +350,8 @@ class _GuestSocket:
         if not self._outbox.push(bytes(data)):
             logger.info("guest %s is too far behind: disconnecting it", self.id)
             reason = "too far behind: reconnect"
+            if self._metrics is not None:
+                self._metrics.refused("too-slow")
             self.fail(1013, reason, notice=_error_notice(reason))
 
     async def async_wait_queue_below(self, limit: int) -> None:
@@ -356,9 +385,15 @@ class _OwnerSocket:
     """A standalone owner's WebSocket; it is the :class:`OwnerHooks` of its guests."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, room_id: str, remote: str, limits: Limits
+        self,
+        ws: web.WebSocketResponse,
+        room_id: str,
+        remote: str,
+        limits: Limits,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ws = ws
+        self._metrics = metrics
         self.room_id = room_id
         self.remote = remote
         self.ready = False
@@ -374,6 +409,8 @@ class _OwnerSocket:
             self._outbox.push(opened, force=True)
             self._opened.add(guest.raw_id)
         if not self._outbox.push(data[:1] + guest.raw_id + data[1:]):
+            if self._metrics is not None:
+                self._metrics.refused("too-slow")
             guest.fail(1013, "the owner is too far behind: reconnect")
 
     def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
@@ -405,8 +442,11 @@ class _Relay:
         owner_token: str | None,
         trusted_proxies: frozenset[str],
         clock: Callable[[], float],
+        metrics: Metrics,
     ) -> None:
         self.registry = registry
+        self.metrics = metrics
+        self.ops: Ops | None = None  # set by make_app: /healthz and /metrics
         self.limits = limits
         self._owner = owner
         self._owner_token = owner_token.encode() if owner_token else None
@@ -422,6 +462,9 @@ class _Relay:
         self._per_address: dict[str, int] = {}
         self._owners_per_address: dict[str, int] = {}
         self._sockets: set[web.WebSocketResponse] = set()
+        metrics.gauge("guest_connections", "Guest WebSockets open here.", lambda: self.guest_count)
+        metrics.gauge("owner_connections", "Owner WebSockets open here.", lambda: len(self.owners))
+        metrics.gauge("rooms", "Rooms held by this instance.", lambda: len(self.registry))
 
     # --- HTTP ---
 
@@ -431,7 +474,11 @@ class _Relay:
         request: web.Request,
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
-        if not self._requests.allow(self.client_address(request), time.monotonic()):
+        unlimited = self.ops is not None and self.ops.unlimited(request)
+        if not unlimited and not self._requests.allow(
+            self.client_address(request), time.monotonic()
+        ):
+            self.metrics.refused("rate-limit")
             return web.Response(status=429, text="too many requests: slow down")
         return await handler(request)
 
@@ -480,6 +527,7 @@ class _Relay:
         room_id = request.match_info["room_id"]
         address = self.client_address(request)
         if not self._same_origin(request):
+            self.metrics.refused("origin")
             return web.Response(status=403, text="cross-origin WebSocket refused")
         ws = self._new_socket(self.limits.max_msg_size)
         refusal = self._guest_refusal(room_id, address)
@@ -489,9 +537,10 @@ class _Relay:
             return ws
         hooks: OwnerHooks | None = self._owner or self.owners.get(room_id)
         if hooks is None:  # standalone room whose owner is not (or no longer) there
+            self.metrics.refused("link-not-valid")
             await _refuse(ws, CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID)
             return ws
-        guest = _GuestSocket(ws, room_id, address, self.limits)
+        guest = _GuestSocket(ws, room_id, address, self.limits, self.metrics)
         self._add_guest(guest, address)
         self._sockets.add(ws)
         failure: tuple[int, str] | None = None
@@ -512,12 +561,16 @@ class _Relay:
 
     def _guest_refusal(self, room_id: str, address: str) -> tuple[int, str] | None:
         if not is_valid_room_id(room_id) or not self.registry.is_live(room_id, self._clock()):
+            self.metrics.refused("link-not-valid")
             return CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID
         if self.guest_count >= self.limits.total_connections:
+            self.metrics.refused("server-busy")
             return 1013, "server busy: try again later"
         if self._per_address.get(address, 0) >= self.limits.connections_per_address:
+            self.metrics.refused("address-limit")
             return 1008, "too many connections from your address"
         if len(self.guests.get(room_id, ())) >= self.limits.connections_per_room:
+            self.metrics.refused("room-full")
             return 1008, "too many connections to this room"
         return None
 
@@ -539,6 +592,7 @@ class _Relay:
                     if wait > 0:
                         await asyncio.sleep(wait)  # read on later: the page's sender waits
                 elif not bucket.take(time.monotonic()):
+                    self.metrics.refused("rate-limit")
                     return 1008, "too many messages: slow down"
                 if not data or data[0] not in GUEST_TYPES:
                     return 1003, "unsupported message type"
@@ -548,6 +602,7 @@ class _Relay:
                 except Exception as exc:
                     logger.error("owner hook on_guest_message failed: %s", type(exc).__name__)
                     return 1011, "internal error"
+                self.metrics.relayed("to_owner", len(data))
             elif msg.type is aiohttp.WSMsgType.TEXT:
                 return 1003, "binary messages only"
             else:  # ERROR: aiohttp has closed it (1009 for an oversized message)
@@ -583,8 +638,10 @@ class _Relay:
         room_id = request.match_info["room_id"]
         address = self.client_address(request)
         if not self._same_origin(request):
+            self.metrics.refused("origin")
             return web.Response(status=403, text="cross-origin WebSocket refused")
         if self._owner_token is not None and not self._token_ok(request):
+            self.metrics.refused("owner-token")
             return web.Response(status=401, text="owner token required")
         ws = self._new_socket(self.limits.max_msg_size + OWNER_HEADER_BYTES)
         await ws.prepare(request)
@@ -592,7 +649,7 @@ class _Relay:
         if refusal is not None:
             await _refuse(ws, *refusal)
             return ws
-        owner = _OwnerSocket(ws, room_id, address, self.limits)
+        owner = _OwnerSocket(ws, room_id, address, self.limits, self.metrics)
         self.owners[room_id] = owner  # claimed before the first await: first owner wins
         self._owners_per_address[address] = self._owners_per_address.get(address, 0) + 1
         self._sockets.add(ws)
@@ -628,12 +685,16 @@ class _Relay:
 
     def _owner_refusal(self, room_id: str, address: str) -> tuple[int, str] | None:
         if not is_valid_room_id(room_id):
+            self.metrics.refused("link-not-valid")
             return CLOSE_LINK_NOT_VALID, "room id not valid"
         if room_id in self.owners or room_id in self.registry:
+            self.metrics.refused("claimed")
             return CLOSE_ROOM_CLAIMED, "room already claimed"
         if len(self.owners) >= self.limits.total_owners:
+            self.metrics.refused("server-busy")
             return 1013, "server busy: try again later"
         if self._owners_per_address.get(address, 0) >= self.limits.owners_per_address:
+            self.metrics.refused("address-limit")
             return 1008, "too many rooms from your address"
         return None
 
@@ -654,6 +715,7 @@ class _Relay:
         try:
             self.registry.open_room(owner.room_id, expires_at=expires_at, now=now)
         except RoomLimitError:
+            self.metrics.refused("server-busy")
             return 1013, "server busy: too many rooms"
         owner.ready = True
         owner.send_text(json.dumps({"type": "ready", "expires_at": expires_at}))
@@ -670,6 +732,7 @@ class _Relay:
             if not _is_data(msg):
                 break
             if not bucket.take(time.monotonic()):
+                self.metrics.refused("rate-limit")
                 return 1008, "too many messages: slow down"
             if msg.type is aiohttp.WSMsgType.TEXT:
                 state = _parse_room_state(msg.data)
@@ -690,6 +753,7 @@ class _Relay:
                     return 1002, "empty message for a guest"
                 if guest is not None:
                     guest.send(data[:1] + data[OWNER_HEADER_BYTES:])
+                    self.metrics.relayed("to_guest", len(data) - GUEST_ID_BYTES)
             elif kind == OWNER_CLOSE_GUEST:
                 parsed = _parse_close_guest(data[OWNER_HEADER_BYTES:])
                 if parsed is None:

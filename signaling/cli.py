@@ -50,12 +50,24 @@ def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         help="believe X-Forwarded-For from this proxy address (repeatable)",
     )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the address and port with other instances (SO_REUSEPORT)",
+    )
+    parser.add_argument(
+        "--metrics-allow",
+        action="append",
+        metavar="ADDR",
+        help="besides loopback, this address or network may read /metrics (repeatable)",
+    )
 
 
 def run_signal_server(args: argparse.Namespace) -> int:
     """Handler of ``p2pchat signal-server``: serve until SIGINT/SIGTERM; exit code."""
     from signaling import tls
     from signaling.open_files import raise_open_file_limit
+    from signaling.ops import parse_allowed
     from signaling.rooms import RoomRegistry
     from signaling.server import SignalingServer
 
@@ -81,6 +93,14 @@ def run_signal_server(args: argparse.Namespace) -> int:
             return 1
         if len(token) < 16:
             print("p2pchat: the owner token must be at least 16 characters", file=sys.stderr)
+            return 2
+
+    metrics_allow = list(getattr(args, "metrics_allow", None) or [])
+    for text in metrics_allow:
+        try:
+            parse_allowed(text)
+        except ValueError as exc:
+            print(f"p2pchat: --metrics-allow: {exc}", file=sys.stderr)
             return 2
 
     raise_open_file_limit()  # before the server sizes its connection cap from it
@@ -116,6 +136,8 @@ def run_signal_server(args: argparse.Namespace) -> int:
         owner_hooks=None,
         owner_token=token,
         trusted_proxies=list(getattr(args, "trusted_proxy", None) or []),
+        reuse_port=bool(getattr(args, "reuse_port", False)),
+        metrics_allow=metrics_allow,
     )
 
     # Here, not at the top: `p2pchat --help` imports this module for its options only.

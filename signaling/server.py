@@ -12,6 +12,8 @@ from aiohttp import web
 from signaling.app import Limits, OwnerHooks, make_app
 from signaling.connection_caps import CappedSite
 from signaling.http_log import http_server_logger
+from signaling.metrics import Metrics
+from signaling.ops import HealthHook
 from signaling.rooms import RoomRegistry
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -27,7 +29,9 @@ class SignalingServer:
 
     ``port`` 0 lets the OS choose; :attr:`port` holds the real one after
     :meth:`async_start`. ``ssl_context`` None serves plain HTTP (only behind a
-    TLS-terminating proxy, or in tests).
+    TLS-terminating proxy, or in tests). ``reuse_port``: ``SO_REUSEPORT``, so several
+    processes can listen on one address and port (the kernel spreads connections).
+    ``metrics``, ``metrics_allow``, ``health``: see :func:`signaling.app.make_app`.
     """
 
     def __init__(
@@ -42,11 +46,16 @@ class SignalingServer:
         limits: Limits | None = None,
         owner_token: str | None = None,
         trusted_proxies: Collection[str] = (),
+        reuse_port: bool = False,
+        metrics: Metrics | None = None,
+        metrics_allow: Collection[str] = (),
+        health: HealthHook | None = None,
     ) -> None:
         self.registry = registry
         self.hosts = [host] if isinstance(host, str) else list(host)
         self.port = port
         self.ssl_context = ssl_context
+        self.reuse_port = reuse_port
         limits = limits or Limits()
         # A trusted proxy brings many clients' connections from its one address.
         self._caps = replace(limits.tcp, exempt=limits.tcp.exempt | frozenset(trusted_proxies))
@@ -57,6 +66,9 @@ class SignalingServer:
             limits=limits,
             owner_token=owner_token,
             trusted_proxies=trusted_proxies,
+            metrics=metrics,
+            metrics_allow=metrics_allow,
+            health=health,
         )
         self._runner: web.AppRunner | None = None
 
@@ -87,7 +99,7 @@ class SignalingServer:
         try:
             site = CappedSite(
                 runner, [host or None for host in self.hosts], self.port,
-                caps=self._caps, ssl_context=self.ssl_context,
+                caps=self._caps, ssl_context=self.ssl_context, reuse_port=self.reuse_port,
             )  # fmt: skip
             await site.start()
             self.port = site.port
