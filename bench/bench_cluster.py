@@ -12,7 +12,7 @@ Each server runs in its own subprocess on 127.0.0.1 (so its RSS is its own):
 Parts:
 
 ``idle_sockets``
-    Rooms claimed by one ``OwnerClient`` (N/8 of them, before the baseline), then N
+    Rooms claimed by ``OwnerClient``s (N/8 of them, before the baseline), then N
     idle guest WebSockets (default 10,000) spread over them; RSS before and after →
     KiB per socket and sockets per GiB (goal ≥ 50,000). The same N idle sockets to
     the plain server.
@@ -52,6 +52,9 @@ from bench.bench_load import bench_limits, log, raise_fd_limit, rss_kib
 HANG = 120.0
 BATCH = 200
 GUESTS_PER_ROOM = 8  # Limits.connections_per_room, the default
+# OwnerClient's aiohttp session keeps aiohttp's default of 100 connections: a 101st
+# room would wait for one of them to close. So one client per this many rooms.
+ROOMS_PER_OWNER = 64
 FRAME = 200  # bytes of each RELAY message, type byte included
 MAX_MSG_SIZE = 128 * 1024
 GOAL_SOCKETS_PER_GIB = 50_000
@@ -167,11 +170,18 @@ def room_ids(count: int) -> list[str]:
     ]
 
 
-async def claim_rooms(owner: Any, rooms: list[str]) -> None:
+async def claim_rooms(base: str, rooms: list[str]) -> list[Any]:
+    """The owners of ``rooms``, ``ROOMS_PER_OWNER`` rooms each, claimed."""
+    from signaling.owner_client import OwnerClient
+
     expires = time.time() + 3600
-    for start in range(0, len(rooms), BATCH):
-        batch = rooms[start : start + BATCH]
+    owners: list[Any] = []
+    for start in range(0, len(rooms), ROOMS_PER_OWNER):
+        owner = OwnerClient(base, EchoOwner(), ssl=False)
+        owners.append(owner)
+        batch = rooms[start : start + ROOMS_PER_OWNER]
         await asyncio.gather(*(owner.async_open_room(r, expires_at=expires) for r in batch))
+    return owners
 
 
 def ws_base(base: str) -> str:
@@ -203,17 +213,15 @@ async def close_all(sockets: list[aiohttp.ClientWebSocketResponse]) -> None:
 
 async def idle_on(kind: str, n: int) -> dict[str, Any]:
     """N idle guest sockets on a fresh server of ``kind``: RSS per socket."""
-    from signaling.owner_client import OwnerClient
-
     rooms = room_ids(max(1, math.ceil(n / GUESTS_PER_ROOM)))
+    owners: list[Any] = []
     async with (
         ServerProcess(kind) as server,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
     ):
-        owner = OwnerClient(server.base, EchoOwner(), ssl=False) if kind == "signaling" else None
         try:
-            if owner is not None:
-                await claim_rooms(owner, rooms)
+            if kind == "signaling":
+                owners = await claim_rooms(server.base, rooms)
             warm = await open_idle(http, server.base, rooms, 1)  # every code path once
             await warm[0].send_bytes(b"\x02warm")
             await warm[0].receive_bytes(timeout=HANG)
@@ -226,8 +234,7 @@ async def idle_on(kind: str, n: int) -> dict[str, Any]:
             alive = sum(1 for ws in sockets if not ws.closed)
             await close_all(sockets)
         finally:
-            if owner is not None:
-                await owner.async_close()
+            await asyncio.gather(*(owner.async_close() for owner in owners))
     per_socket = (after - before) / n
     return {
         "sockets": n,
