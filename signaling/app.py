@@ -200,6 +200,10 @@ _NEVER_A_ROOM: Final = "A" * 22
 # about 6 at once beside its WebSocket, and up to Limits.connections_per_address guests
 # may share an address.
 INVITE_CONNECTION_CAPS: Final = ConnectionCaps(per_address=64)
+# Owner sockets per address by default (Limits.owners_per_address): each live remote
+# invite of a node holds one, and a home NAT puts a few nodes behind one address.
+OWNERS_PER_ADDRESS_WITH_TOKEN: Final = 32
+OWNERS_PER_ADDRESS_OPEN: Final = 4
 
 
 @dataclass(frozen=True)
@@ -225,7 +229,10 @@ class Limits:
     requests_per_second: float = 20.0  # HTTP requests per client address (bucket)
     request_burst: int = 100
     addresses_tracked: int = 4096  # rate-limit buckets kept (least recent dropped)
-    owners_per_address: int = 4  # standalone: owner WebSockets per address
+    # Standalone: owner WebSockets per address; None: OWNERS_PER_ADDRESS_WITH_TOKEN when
+    # owners need a token (nodes behind one home NAT share it, one socket per live
+    # invite), else OWNERS_PER_ADDRESS_OPEN (anyone may claim: keep squatters small).
+    owners_per_address: int | None = None
     total_owners: int = 256
     owner_messages_per_second: float = 800.0
     owner_message_burst: int = 1600
@@ -588,6 +595,9 @@ class _Relay:
         self.limits = limits
         self._owner = owner
         self._owner_token = owner_token.encode() if owner_token else None
+        self._owner_cap = limits.owners_per_address or (
+            OWNERS_PER_ADDRESS_WITH_TOKEN if owner_token else OWNERS_PER_ADDRESS_OPEN
+        )
         self._trusted_proxies = trusted_proxies
         self._clock = clock
         self._page = _PageFile(
@@ -928,7 +938,7 @@ class _Relay:
             return CLOSE_LINK_NOT_VALID, "room id not valid"
         if self._owner_sockets >= self.limits.total_owners:
             return 1013, "server busy: try again later"
-        if self._owners_per_address.get(address, 0) >= self.limits.owners_per_address:
+        if self._owners_per_address.get(address, 0) >= self._owner_cap:
             return 1008, "too many rooms from your address"
         return None
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8443
 DEFAULT_GUESTS_PER_ROOM = 8
 DEFAULT_MAX_GUESTS = 512
+MAX_OWNERS_PER_ADDRESS = 1024
 
 
 def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +84,14 @@ def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_GUESTS,
         metavar="N",
         help=f"guest sockets on this instance (default: {DEFAULT_MAX_GUESTS})",
+    )
+    parser.add_argument(
+        "--owners-per-address",
+        type=_bounded(1, MAX_OWNERS_PER_ADDRESS),
+        default=None,
+        metavar="N",
+        help="owner sockets (live remote invites) per client address (default: 32 with"
+        " --owner-token-file, else 4)",
     )
     parser.add_argument(
         "--instance-name",
@@ -197,6 +206,15 @@ def run_signal_server(args: argparse.Namespace) -> int:
         connections_per_room=int(getattr(args, "guests_per_room", DEFAULT_GUESTS_PER_ROOM)),
         total_connections=int(getattr(args, "max_guests", DEFAULT_MAX_GUESTS)),
     )
+    owners = getattr(args, "owners_per_address", None)
+    if owners is not None:
+        # Each owner socket is a TCP connection too: room beside them for a browser.
+        per_address = max(limits.tcp.per_address, int(owners) + 32)
+        limits = replace(
+            limits,
+            owners_per_address=int(owners),
+            tcp=replace(limits.tcp, per_address=per_address),
+        )
     redis_url: str | None = getattr(args, "redis", None)
     name = getattr(args, "instance_name", None) or f"{socket.gethostname()}:{os.getpid()}"
 

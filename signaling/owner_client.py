@@ -62,6 +62,9 @@ STABLE_AFTER_S = 30.0
 # Closes after which trying again cannot help: the room is someone else's (4409) or
 # not valid here (4404). A bad owner token is a 401 before the upgrade.
 REFUSED_CLOSES = frozenset({4404, 4409})
+# An expired room whose guests are still connected (the relay path) is given up
+# when the last one has gone: checked this often.
+EXPIRED_CHECK_S = 5.0
 MAX_ICE_TEXT = 4096  # the bound of _json_object
 
 
@@ -219,6 +222,7 @@ class _Claim:
     ice: dict[str, object] | None = None  # the server's latest ICE offer for this room
     leaving: bool = False
     task: asyncio.Task[None] | None = None
+    expiry: asyncio.Task[None] | None = None  # gives the room up once it has expired
 
 
 class OwnerClient:
@@ -296,7 +300,9 @@ class OwnerClient:
             raise
         self._claims[room_id] = held
         self._status("connected", "")
-        held.task = asyncio.get_running_loop().create_task(self._keep(held))
+        loop = asyncio.get_running_loop()
+        held.task = loop.create_task(self._keep(held))
+        held.expiry = loop.create_task(self._give_up_when_expired(held))
         return held.socket.expires_at
 
     async def async_mark_used_up(self, room_id: str) -> None:
@@ -322,8 +328,10 @@ class OwnerClient:
         if held is None:
             return
         held.leaving = True
+        if held.expiry is not None and held.expiry is not asyncio.current_task():
+            held.expiry.cancel()
         if held.socket is not None:
-            await held.socket.ws.close()
+            await held.socket.ws.close()  # 1000: the server forgets the room
         if held.task is not None:
             held.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -447,6 +455,21 @@ class OwnerClient:
         finally:
             if not held.leaving:
                 self._claims.pop(held.room_id, None)
+                if held.expiry is not None:
+                    held.expiry.cancel()
+
+    async def _give_up_when_expired(self, held: _Claim) -> None:
+        """An expired room takes nobody new: its socket would only hold one of the
+        server's owner sockets per address. Guests still connected keep it open."""
+        while True:
+            socket = held.socket
+            expires_at = min(held.expires_at, socket.expires_at) if socket else held.expires_at
+            left = expires_at - time.time()
+            if left <= 0 and (socket is None or not socket.guests):
+                break
+            await asyncio.sleep(left if left > 0 else EXPIRED_CHECK_S)
+        logger.info("room %s… expired: giving it up", held.room_id[:4])
+        await self.async_leave_room(held.room_id)
 
     async def _async_reclaim(self, held: _Claim, backoff: Backoff, why: str) -> _RoomSocket | None:
         while not held.leaving:

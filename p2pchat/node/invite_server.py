@@ -9,6 +9,7 @@ claims each invite's room on a ``p2pchat signal-server`` through one
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -192,6 +193,7 @@ class RemoteInviteServer:
         self._token = token
         self._on_status = on_status
         self._client: OwnerClient | None = None
+        self._leaving: set[asyncio.Task[None]] = set()
 
     @property
     def state(self) -> str | None:
@@ -222,11 +224,18 @@ class RemoteInviteServer:
         # A room gone already (refused or expired) takes nobody new anyway.
         with contextlib.suppress(ValueError):
             self._client.set_room_state(room_id, "revoked")
+        # Then give the room up (the server forgets it: "link not valid"): its socket
+        # would hold one of the few owner sockets the server allows per address.
+        task = asyncio.get_running_loop().create_task(self._client.async_leave_room(room_id))
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
 
     def ice_for(self, room_id: str) -> dict[str, object] | None:
         return self._client.ice_for(room_id) if self._client is not None else None
 
     async def async_stop(self) -> None:
+        if self._leaving:
+            await asyncio.gather(*self._leaving, return_exceptions=True)
         if self._client is not None:
             await self._client.async_close()
 

@@ -41,6 +41,7 @@ from p2pchat.protocol.batch import encode_batch
 from p2pchat.protocol.session import Role, Session
 from p2pchat.store import KdfLimits, create_profile
 from p2pchat.transport.webrtc import DataChannelLink
+from signaling.app import relay_of
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
 from signaling.tls import load_or_create_certificate, sha256_fingerprint, ssl_context
@@ -95,6 +96,12 @@ class World:
             return self.run(wait())
         except TimeoutError:
             raise AssertionError(f"no {what}; events: {self.events}") from None
+
+    def restart_server_and_wait(self) -> None:
+        """Stop the server and start it again on its port (no owner needs to come back)."""
+        port = self.server.port
+        self.run(self.server.async_stop())
+        self.run(self.async_start_server(port))
 
     def restart_server(self) -> None:
         """Stop the server, start it again on its port, and wait until the owner has
@@ -436,17 +443,74 @@ def test_server_set_show_clear(
     assert world.node.profile.settings.invite_server is None
 
 
-def test_a_revoked_invite_stays_revoked_on_a_restarted_server(
+def test_a_revoked_invite_is_given_up_and_stays_gone_after_a_restart(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     view = invite(world, capsys, "--server", world.url, "--server-token", TOKEN)
     room = URL(view["url"]).path.rsplit("/", 1)[-1]
+    relay = relay_of(world.server.app)
+    assert room in relay.owners
     assert world.cli("revoke", view["invite_id"]) == 0
-    world.restart_server()
 
-    # The owner says it again after its new claim.
-    world.run(async_until(lambda: not world.server.registry.is_live(room, time.time())))
-    assert room in world.server.registry
+    # The node closes the room's owner socket: the server forgets the room.
+    world.run(async_until(lambda: room not in relay.owners and room not in world.server.registry))
+    assert world.run(guest_close_code(world, room)) == 4404
+    world.restart_server_and_wait()
+    assert world.run(guest_close_code(world, room)) == 4404
+
+
+def test_six_live_invites_on_one_server(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each live invite holds one owner socket: the server's default with an owner
+    token allows a few nodes' worth from one address (4 refused the 5th before)."""
+    views = [
+        invite(world, capsys, "--server", world.url, "--server-token", TOKEN) for _ in range(6)
+    ]
+    rooms = [URL(v["url"]).path.rsplit("/", 1)[-1] for v in views]
+    assert all(world.server.registry.is_live(room, time.time()) for room in rooms)
+    guest = PyGuest(views[-1]["url"], world.cert)
+    world.run(guest.async_join("fay"))
+    world.wait_event(lambda e: isinstance(e, GuestJoined), "the guest of the 6th invite")
+    chat_both_ways(world, guest, "6")
+    world.run(guest.async_leave())
+
+
+async def guest_close_code(world: World, room: str) -> int | None:
+    """How the server closes a guest socket for ``room`` before any message."""
+    from tests.integration.signaling_fakes import close_of
+
+    context = ssl.create_default_context(cafile=str(world.cert))
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http,
+        http.ws_connect(world.url.replace("https", "wss", 1) + f"/ws/{room}") as ws,
+    ):
+        return await close_of(ws)
+
+
+async def test_an_expired_room_is_given_up_once_its_guests_have_gone() -> None:
+    from signaling.owner_client import OwnerClient
+    from tests.integration.signaling_fakes import FakeOwner, close_of, new_room_id
+
+    server = SignalingServer(
+        RoomRegistry(), host="127.0.0.1", port=0, ssl_context=None, static_dir=None,
+        owner_hooks=None,
+    )  # fmt: skip
+    await server.async_start()
+    relay = relay_of(server.app)
+    client = OwnerClient(server.base_url, FakeOwner(), ssl=False)
+    room = new_room_id()
+    try:
+        await client.async_open_room(room, expires_at=time.time() + 1.0)
+        # An idle room: its socket goes when it expires, and the server forgets it.
+        await async_until(lambda: room not in relay.owners and room not in server.registry)
+        assert room not in client.rooms
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(server.base_url.replace("http", "ws", 1) + f"/ws/{room}") as ws,
+        ):
+            assert await close_of(ws) == 4404
+    finally:
+        await client.async_close()
+        await server.async_stop()
 
 
 # -- the owner client against a scripted server: claim token, ICE, close codes -----------
