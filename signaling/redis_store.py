@@ -44,6 +44,7 @@ TICK_S: Final = 5.0  # heartbeat and lease refresh
 RESTORE_GRACE_S: Final = 15.0
 POOL_CONNECTIONS: Final = 64  # per client; Redis itself allows 10,000
 POOL_WAIT_S: Final = 5.0  # a command waits this long for a free connection, then fails
+MAX_TO_FORGET: Final = 4096  # failed FORGETs kept to retry (rooms expire anyway)
 ERROR_LOG_EVERY_S: Final = 10.0  # a flood of failed leaves is one line per period
 INSTALL_HINT: Final = "--redis needs the redis package: pip install 'p2pchat[server]'"
 
@@ -81,7 +82,7 @@ if not redis.call('HGET',KEYS[1],'owner') then
   return 'restored'
 end
 if redis.call('HGET',KEYS[1],'conn')~=ARGV[2] then return 'moved' end
-redis.call('HSET',KEYS[1],'owner',ARGV[1],'lease',now+tonumber(ARGV[6]))
+redis.call('HSET',KEYS[1],'owner',ARGV[1],'lease',now+tonumber(ARGV[6]),'state',ARGV[5])
 return 'ok'
 """
 )
@@ -254,6 +255,7 @@ class RedisRoomStore:
         self._unsure: set[str] = set()  # rooms whose count in Redis may be wrong
         self._busy: dict[str, int] = {}  # rooms with a join or leave under way
         self._seq = 0  # joins and leaves sent so far (room:<id>:q)
+        self._to_forget: dict[str, str] = {}  # room → conn whose FORGET failed
         self._error_log = _RateLimitedLog(ERROR_LOG_EVERY_S)
         self._claim = client.register_script(CLAIM)
         self._refresh = client.register_script(REFRESH)
@@ -320,11 +322,19 @@ class RedisRoomStore:
         owned = self._owned.get(room_id)
         if owned is not None and owned.conn == conn:
             owned.state = state  # what a restore re-writes
+        # If this fails, the tick's lease refresh writes the state (it always does).
         await self._set_state(keys=[_room(room_id)], args=[conn, state])
 
     async def forget(self, room_id: str, *, conn: str) -> None:
         self._drop(room_id, conn)
-        await self._forget(keys=_keys(room_id), args=[conn])
+        try:
+            await self._forget(keys=_keys(room_id), args=[conn])
+        except BaseException:
+            # Else the room would stay until it expires ("owner away", not "not
+            # valid"): the tick tries again (FORGET is a no-op once re-claimed).
+            if len(self._to_forget) < MAX_TO_FORGET:
+                self._to_forget[room_id] = conn
+            raise
 
     async def release(self, room_id: str, *, conn: str) -> bool:
         # The room stays for its owner to re-claim, anywhere; until then guests hear
@@ -419,6 +429,7 @@ class RedisRoomStore:
                 await self._heartbeat()
                 await self._check_epoch(first=False)
                 await self._refresh_leases()
+                await self._forget_again()
                 await self._write_guest_counts()
             except (RedisError, OSError) as exc:
                 self.errors += 1
@@ -466,6 +477,18 @@ class RedisRoomStore:
                 self._moved(room_id, owned.conn)
             elif outcome == "expired":
                 self._drop(room_id, owned.conn)
+
+    async def _forget_again(self) -> None:
+        rooms = list(self._to_forget.items())
+        if not rooms:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for room_id, conn in rooms:
+            await self._forget(keys=_keys(room_id), args=[conn], client=pipe)
+        await pipe.execute()
+        for room_id, conn in rooms:
+            if self._to_forget.get(room_id) == conn:
+                del self._to_forget[room_id]
 
     async def _write_guest_counts(self) -> None:
         """Re-write this instance's count of every room it has guests in or is unsure

@@ -1,6 +1,7 @@
 """Guest counts in a real ``redis-server`` cannot drift: hundreds of guests closing at
 once, a leave that fails while Redis hangs, and a Redis restart all end with each
-instance's count in Redis equal to its guest sockets (the room cap holds)."""
+instance's count in Redis equal to its guest sockets (the room cap holds). A room
+state change or a FORGET that failed reaches Redis once it answers again."""
 
 from __future__ import annotations
 
@@ -16,12 +17,19 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from redis.exceptions import RedisError
 
 from signaling.app import Limits, relay_of
 from signaling.connection_caps import ConnectionCaps
 from signaling.owner_client import OwnerClient
-from signaling.redis_store import connect
-from tests.integration.redis_fixtures import Instance, RedisProcess, start_instance, stop_instance
+from signaling.redis_store import RedisRoomStore, connect
+from tests.integration.redis_fixtures import (
+    TIMINGS,
+    Instance,
+    RedisProcess,
+    start_instance,
+    stop_instance,
+)
 from tests.integration.signaling_fakes import FakeOwner, close_of, new_room_id, ws_url
 
 # Every test guest and owner is on 127.0.0.1: the per-address bounds are not tested here.
@@ -198,3 +206,69 @@ async def test_after_a_redis_restart_a_full_room_stays_full(
     for ws in guests:
         await ws.close()
     await owner.async_close()
+
+
+@contextlib.asynccontextmanager
+async def redis_refusing(url: str) -> AsyncIterator[None]:
+    """Redis keeps its keys but refuses every other client's commands (a password
+    they do not have): a command fails at once and is surely not applied."""
+    admin = connect(url, single_connection=True)
+    try:
+        await admin.config_set("requirepass", "not-theirs-0123456789")
+        await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        yield
+    finally:
+        await admin.config_set("requirepass", "")
+        await admin.aclose()
+
+
+@pytest.fixture
+async def store(redis_process: RedisProcess) -> AsyncIterator[RedisRoomStore]:
+    client = connect(redis_process.url)
+    room_store = RedisRoomStore(client, timings=TIMINGS)
+    await room_store.async_start()
+    yield room_store
+    await room_store.async_stop()
+    await client.aclose()
+
+
+async def test_a_state_change_that_failed_reaches_redis_later(
+    store: RedisRoomStore, redis_process: RedisProcess
+) -> None:
+    room, conn = new_room_id(), "c1"
+    now = time.time()
+    claim = await store.claim(room, conn=conn, claim_hash="h", expires_at=now + 600, now=now)
+    assert claim.outcome == "ready"
+    async with redis_refusing(redis_process.url):
+        with pytest.raises(RedisError):
+            await store.set_state(room, conn=conn, state="used-up")
+    admin = connect(redis_process.url)
+
+    async def used_up() -> bool:
+        return await admin.hget(f"p2pchat:room:{room}", "state") == b"used-up"
+
+    try:
+        await eventually(used_up)
+    finally:
+        await admin.aclose()
+
+
+async def test_a_room_whose_forget_failed_is_forgotten_later(
+    store: RedisRoomStore, redis_process: RedisProcess
+) -> None:
+    room, conn = new_room_id(), "c1"
+    now = time.time()
+    claim = await store.claim(room, conn=conn, claim_hash="h", expires_at=now + 600, now=now)
+    assert claim.outcome == "ready"
+    async with redis_refusing(redis_process.url):
+        with pytest.raises(RedisError):
+            await store.forget(room, conn=conn)
+    admin = connect(redis_process.url)
+
+    async def gone() -> bool:
+        return not await admin.exists(f"p2pchat:room:{room}")
+
+    try:
+        await eventually(gone)
+    finally:
+        await admin.aclose()
