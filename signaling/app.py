@@ -58,6 +58,15 @@ same bytes as :attr:`GuestConnection.id` in hex)::
                        (sent once, before that guest's first message)
     0x11 GUEST_CLOSED  server→owner  [0x11][id]
     0x12 CLOSE_GUEST   owner→server  [0x12][id][close code, u16 big-endian][reason, UTF-8]
+    0x13 GUEST_DRAINED server→owner  [0x13][id][u64 big-endian: bytes of FILE messages
+                       written to that guest's socket so far] (only to an owner whose
+                       hello had ``"flow": 1``; its ready says ``"flow": true``)
+
+Flow control for files: an owner that asked for it counts the FILE bytes it sent to a
+guest and waits while more than its bound is not yet written to the guest's socket
+(:meth:`GuestConnection.async_wait_queue_below`), so a guest slower than its owner
+slows the owner's file down instead of overflowing its queue here. Reports go out when
+the guest's queue holds no FILE message any more, or every FLOW_REPORT_BYTES.
 
 A message for a guest that has gone is dropped (the GUEST_CLOSED is on its way).
 Malformed owner frames close the owner socket with 1002.
@@ -110,6 +119,11 @@ GUEST_TYPES: Final = frozenset({TYPE_SIGNAL, TYPE_RELAY, TYPE_FILE})
 OWNER_GUEST_OPENED: Final = 0x10
 OWNER_GUEST_CLOSED: Final = 0x11
 OWNER_CLOSE_GUEST: Final = 0x12
+OWNER_GUEST_DRAINED: Final = 0x13
+DRAINED_FRAME_BYTES: Final = 1 + 8 + 8
+# A guest's FILE bytes written to its socket are reported at least this often (and
+# whenever its queue holds no FILE message): one small frame per chunk at most.
+FLOW_REPORT_BYTES: Final = 64 * 1024
 GUEST_ID_BYTES: Final = 8
 OWNER_HEADER_BYTES: Final = 1 + GUEST_ID_BYTES
 
@@ -350,9 +364,13 @@ class _GuestSocket:
 
     __slots__ = (
         "_closing",
+        "_file_reported",
+        "_files_queued",
         "_max_msg",
         "_outbox",
+        "file_written",
         "id",
+        "on_drained",
         "owner",
         "raw_id",
         "remote",
@@ -370,8 +388,15 @@ class _GuestSocket:
         self.seen = False  # handed to the owner at least once
         self.owner: BusOwner | None = None  # set when the owner is on another instance
         self._max_msg = limits.max_msg_size
-        self._outbox = Outbox(ws, limits.send_queue_bytes, limits.send_queue_messages)
+        self._outbox = Outbox(
+            ws, limits.send_queue_bytes, limits.send_queue_messages, on_sent=self._sent
+        )
         self._closing = False
+        # Flow control (standalone): FILE bytes written to the socket, told to the owner.
+        self.on_drained: Callable[[int], None] | None = None
+        self.file_written = 0
+        self._file_reported = 0
+        self._files_queued = 0
 
     def send(self, data: bytes) -> None:
         if not data or len(data) > self._max_msg:
@@ -382,6 +407,25 @@ class _GuestSocket:
             logger.info("guest %s is too far behind: disconnecting it", self.id)
             reason = "too far behind: reconnect"
             self.fail(1013, reason, notice=_error_notice(reason))
+        elif data[0] == TYPE_FILE:
+            self._files_queued += 1
+
+    def _sent(self, item: bytes | str) -> None:
+        if isinstance(item, str) or item[0] != TYPE_FILE:
+            return
+        self._files_queued -= 1
+        self.file_written += len(item)
+        due = self._files_queued <= 0 or (
+            self.file_written - self._file_reported >= FLOW_REPORT_BYTES
+        )
+        if due and self.on_drained is not None and not self._closing:
+            self._file_reported = self.file_written
+            # Not from inside the drain task: a report that cannot go out fails us.
+            asyncio.get_running_loop().call_soon(self._report, self.file_written)
+
+    def _report(self, total: int) -> None:
+        if self.on_drained is not None and not self._closing:
+            self.on_drained(total)
 
     async def async_wait_queue_below(self, limit: int) -> None:
         await self._outbox.async_wait_below(limit)
@@ -427,6 +471,7 @@ class _OwnerSocket:
         self.ready = False
         self.conn = new_connection_id()
         self.replaced = False  # a newer connection of the same owner took the room
+        self.flow = False  # its hello asked for GUEST_DRAINED frames
         self.guests: dict[bytes, _GuestSocket | BusGuest] = {}
         self._outbox = Outbox(ws, limits.owner_queue_bytes, limits.owner_queue_messages)
         self._opened: set[bytes] = set()
@@ -447,6 +492,14 @@ class _OwnerSocket:
         if guest.raw_id in self._opened:
             self._opened.discard(guest.raw_id)
             self._outbox.push(bytes([OWNER_GUEST_CLOSED]) + guest.raw_id, force=True)
+
+    def on_guest_drained(self, guest: _GuestSocket | BusGuest, total: int) -> None:
+        """``total`` FILE bytes have reached ``guest``'s socket: tell a flow owner."""
+        if not self.flow or guest.raw_id not in self._opened:
+            return
+        frame = bytes([OWNER_GUEST_DRAINED]) + guest.raw_id + struct.pack(">Q", total)
+        if not self._outbox.push(frame):  # bounded like any frame: an owner that far
+            guest.fail(1013, "the owner is too far behind: reconnect")  # behind waits no more
 
     def send_text(self, text: str) -> None:
         self._outbox.push(text, force=True)
@@ -615,6 +668,12 @@ class _Relay:
                 return
             self._add_guest(guest)
             self._sockets.add(ws)
+            if isinstance(hooks, _OwnerSocket):
+                owner_socket = hooks
+                guest.on_drained = lambda total: owner_socket.on_guest_drained(guest, total)
+            elif isinstance(hooks, BusOwner):
+                bus_owner = hooks
+                guest.on_drained = lambda total: bus_owner.on_guest_drained(room_id, total)
             failure: tuple[int, str] | None = None
             try:
                 offer = self._ice.for_room(room_id, self._clock()) if self._ice else None
@@ -826,6 +885,7 @@ class _Relay:
         if hello is None or hello[0] <= now:
             return 1002, HELLO_SHAPE
         expires_at = min(hello[0], now + self.limits.max_room_lifetime)
+        owner.flow = hello[2]
         token = hello[1] or secrets.token_bytes(CLAIM_TOKEN_BYTES)  # no token: no re-claim
         try:
             claim = await self.store.claim(
@@ -854,6 +914,8 @@ class _Relay:
             "expires_at": claim.expires_at,
             "reclaimed": bool(claim.previous_owner),
         }
+        if owner.flow:
+            reply["flow"] = True
         offer = self._ice.for_room(owner.room_id, now) if self._ice else None
         if offer is not None:
             reply["ice"] = offer
@@ -935,7 +997,7 @@ class _Relay:
                 self._last_bad_frame_log = now
                 logger.warning("dropping a bad frame from another instance: %s", exc)
             return
-        if frame.kind in (frames.GUEST_OPENED, frames.GUEST_DATA, frames.GUEST_CLOSED):
+        if frame.kind in _TO_OWNER:
             self._frame_for_owner(frame)
         else:
             self._frame_for_guest(frame)
@@ -986,6 +1048,8 @@ class _Relay:
             return
         if frame.kind == frames.GUEST_DATA:
             owner.on_guest_message(frame.room_id, guest, frame.payload)
+        elif frame.kind == frames.GUEST_DRAINED:
+            owner.on_guest_drained(guest, struct.unpack(">Q", frame.payload)[0])
         else:
             guest.closed = True
             self._bus_guest_gone(owner, guest)
@@ -1098,6 +1162,9 @@ class _Relay:
 
 
 RELAY_KEY: Final = web.AppKey("signaling_relay", _Relay)
+_TO_OWNER: Final = frozenset(
+    {frames.GUEST_OPENED, frames.GUEST_DATA, frames.GUEST_CLOSED, frames.GUEST_DRAINED}
+)
 
 
 class _PageFile:
@@ -1153,8 +1220,8 @@ def _parse_json_object(text: str) -> dict[str, object] | None:
     return value if isinstance(value, dict) else None
 
 
-def _parse_hello(text: str) -> tuple[float, bytes | None] | None:
-    """(expires_at, claim token or None); None when malformed."""
+def _parse_hello(text: str) -> tuple[float, bytes | None, bool] | None:
+    """(expires_at, claim token or None, flow control asked); None when malformed."""
     hello = _parse_json_object(text)
     if hello is None:
         return None
@@ -1164,12 +1231,13 @@ def _parse_hello(text: str) -> tuple[float, bytes | None] | None:
     value = float(expires_at)
     if not math.isfinite(value):
         return None
+    flow = hello.get("flow") == 1
     claim = hello.get("claim")
     if claim is None:
-        return value, None
+        return value, None, flow
     if not isinstance(claim, str) or not _CLAIM_PATTERN.fullmatch(claim):
         return None
-    return value, base64.urlsafe_b64decode(claim + "=")
+    return value, base64.urlsafe_b64decode(claim + "="), flow
 
 
 # 32 bytes in unpadded base64url: 42 free characters and a last one with 4 bits.

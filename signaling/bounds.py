@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -91,10 +92,28 @@ class Outbox:
     socket costs no task. :meth:`close` queues a close after what is queued.
     """
 
-    __slots__ = ("_bytes", "_items", "_max_bytes", "_max_items", "_task", "_waiters", "_ws")
+    __slots__ = (
+        "_bytes",
+        "_items",
+        "_max_bytes",
+        "_max_items",
+        "_on_sent",
+        "_task",
+        "_waiters",
+        "_ws",
+    )
 
-    def __init__(self, ws: Socket, max_bytes: int, max_items: int) -> None:
+    def __init__(
+        self,
+        ws: Socket,
+        max_bytes: int,
+        max_items: int,
+        *,
+        on_sent: Callable[[bytes | str], None] | None = None,
+    ) -> None:
+        """``on_sent(item)``: an item was written to the socket (flow control)."""
         self._ws = ws
+        self._on_sent = on_sent
         self._max_bytes, self._max_items = max_bytes, max_items
         self._items: deque[bytes | str | _Close] = deque()
         self._bytes = 0
@@ -166,6 +185,8 @@ class Outbox:
                     await self._ws.send_bytes(item)
                 else:
                     await self._ws.send_str(item)
+                if self._on_sent is not None:
+                    self._on_sent(item)
                 self._wake()
         except (ConnectionError, RuntimeError):
             self.clear()  # the socket is going away; its reader cleans up

@@ -40,12 +40,16 @@ HEADER_BYTES: Final = 2 + ROOM_ID_CHARS + ID_BYTES + ID_BYTES  # 40
 GUEST_OPENED: Final = 0x21  # payload: the guest's address, UTF-8, ≤ 64 bytes
 GUEST_DATA: Final = 0x22  # payload: the whole guest message, type byte first
 GUEST_CLOSED: Final = 0x23  # no payload
+# payload: u64 BE, bytes of FILE messages written to the guest's socket so far (flow
+# control for an owner that asked for it: docs/guest-protocol.md "Standalone")
+GUEST_DRAINED: Final = 0x24
 OWNER_DATA: Final = 0x31  # payload: the whole message for the guest, type byte first
 OWNER_CLOSE: Final = 0x32  # payload: code u16 BE + reason ≤ 123 bytes
 OWNER_LEFT: Final = 0x33  # no payload
 KINDS: Final = frozenset(
-    {GUEST_OPENED, GUEST_DATA, GUEST_CLOSED, OWNER_DATA, OWNER_CLOSE, OWNER_LEFT}
+    {GUEST_OPENED, GUEST_DATA, GUEST_CLOSED, GUEST_DRAINED, OWNER_DATA, OWNER_CLOSE, OWNER_LEFT}
 )
+DRAINED_BYTES: Final = 8
 MAX_ADDRESS_BYTES: Final = 64
 # OWNER_CLOSE codes: the owner's own (1000, 3000-4999) and the server's refusals.
 SERVER_CLOSE_CODES: Final = frozenset({1000, 1001, 1008, 1011, 1012, 1013})
@@ -129,6 +133,9 @@ def _check(frame: Frame, max_payload: int) -> None:
     if kind in (GUEST_CLOSED, OWNER_LEFT):
         if payload:
             raise ValueError("this bus frame has no payload")
+    elif kind == GUEST_DRAINED:
+        if len(payload) != DRAINED_BYTES:
+            raise ValueError("drained payload is a u64")
     elif kind == GUEST_OPENED:
         if len(payload) > MAX_ADDRESS_BYTES:
             raise ValueError("guest address over 64 bytes")

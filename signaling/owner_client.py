@@ -39,8 +39,10 @@ from signaling.app import (
     GUEST_TYPES,
     OWNER_CLOSE_GUEST,
     OWNER_GUEST_CLOSED,
+    OWNER_GUEST_DRAINED,
     OWNER_GUEST_OPENED,
     OWNER_HEADER_BYTES,
+    TYPE_FILE,
     Limits,
     OwnerHooks,
     aiohttp_max_msg_size,
@@ -113,9 +115,23 @@ class Backoff:
 
 
 class RemoteGuest:
-    """A guest of a remote server: the :class:`~signaling.app.GuestConnection`."""
+    """A guest of a remote server: the :class:`~signaling.app.GuestConnection`.
 
-    __slots__ = ("_closed", "_max_msg", "_room", "id", "raw_id", "remote")
+    With a server that does flow control (its ready said ``"flow": true``), the FILE
+    bytes sent to this guest and not yet written to its socket over there count as
+    queued too: they are what fills the server's queue towards a slow guest."""
+
+    __slots__ = (
+        "_closed",
+        "_drained",
+        "_file_sent",
+        "_file_written",
+        "_max_msg",
+        "_room",
+        "id",
+        "raw_id",
+        "remote",
+    )
 
     def __init__(self, room: _RoomSocket, raw_id: bytes, remote: str, max_msg: int) -> None:
         self._room = room
@@ -124,6 +140,9 @@ class RemoteGuest:
         self.remote = remote
         self._max_msg = max_msg
         self._closed = False
+        self._file_sent = 0  # FILE message bytes handed to send()
+        self._file_written = 0  # ...that the server wrote to the guest's socket
+        self._drained = asyncio.Event()
 
     def send(self, data: bytes) -> None:
         if not data or len(data) > self._max_msg:
@@ -135,15 +154,34 @@ class RemoteGuest:
         if not self._room.outbox.push(data[:1] + self.raw_id + data[1:]):
             logger.info("guest %s: the server is too far behind, closing the guest", self.id)
             self.close(1013, "too far behind: reconnect")
+        elif data[0] == TYPE_FILE:
+            self._file_sent += len(data)
+
+    @property
+    def file_in_flight(self) -> int:
+        """FILE bytes sent to this guest that the server has not yet written to it."""
+        return self._file_sent - self._file_written if self._room.flow else 0
 
     async def async_wait_queue_below(self, limit: int) -> None:
-        # One queue towards the server for all guests of the room: it is what fills up.
-        await self._room.outbox.async_wait_below(limit)
+        # One queue towards the server for all guests of the room, and (flow control)
+        # what the server holds for this guest: both must be below ``limit``.
+        while True:
+            await self._room.outbox.async_wait_below(limit)
+            if self._closed or self.file_in_flight <= limit:
+                return
+            self._drained.clear()
+            await self._drained.wait()
+
+    def drained(self, total: int) -> None:
+        """The server wrote ``total`` FILE bytes to this guest's socket so far."""
+        if total > self._file_written:
+            self._file_written = min(total, self._file_sent)  # a server's bug: no credit
+            self._drained.set()
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._closed:
             return
-        self._closed = True
+        self.mark_closed()
         frame = (
             bytes([OWNER_CLOSE_GUEST])
             + self.raw_id
@@ -155,6 +193,7 @@ class RemoteGuest:
     def mark_closed(self) -> None:
         """The server says this guest has gone: later sends are dropped."""
         self._closed = True
+        self._drained.set()  # nobody waits for a guest that has gone
 
     def __repr__(self) -> str:
         return f"<remote guest {self.id} from {self.remote}>"
@@ -166,6 +205,7 @@ class _RoomSocket:
     ws: aiohttp.ClientWebSocketResponse
     outbox: Outbox
     expires_at: float
+    flow: bool = False  # the server reports FILE bytes written to each guest
     guests: dict[bytes, RemoteGuest] = field(default_factory=dict)
     seen: set[bytes] = field(default_factory=set)  # guests handed to the hooks
 
@@ -334,9 +374,9 @@ class OwnerClient:
                 kind="unreachable",
             ) from exc
         try:
-            hello = {"expires_at": held.expires_at, "claim": _b64url(held.claim)}
+            hello = {"expires_at": held.expires_at, "claim": _b64url(held.claim), "flow": 1}
             await ws.send_str(json.dumps(hello))
-            granted, ice = await self._await_ready(ws)
+            granted, ice, flow = await self._await_ready(ws)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             await ws.close()
             raise OwnerClientError(
@@ -354,6 +394,7 @@ class OwnerClient:
             ws,
             Outbox(ws, limits.owner_queue_bytes, limits.owner_queue_messages),
             granted,
+            flow,
         )
         if held.room_text is not None:  # a new room on a restarted server: same state
             room.outbox.push(held.room_text, force=True)
@@ -361,7 +402,8 @@ class OwnerClient:
 
     async def _await_ready(
         self, ws: aiohttp.ClientWebSocketResponse
-    ) -> tuple[float, dict[str, object] | None]:
+    ) -> tuple[float, dict[str, object] | None, bool]:
+        """(granted expiry, ICE offer, flow control); an old server says no flow."""
         msg = await ws.receive(timeout=CONNECT_TIMEOUT)
         if msg.type is aiohttp.WSMsgType.TEXT:
             reply = _json_object(msg.data)
@@ -373,7 +415,8 @@ class OwnerClient:
                 and math.isfinite(expires_at)
             ):
                 ice = reply.get("ice")
-                return float(expires_at), ice if isinstance(ice, dict) else None
+                flow = reply.get("flow") is True
+                return float(expires_at), ice if isinstance(ice, dict) else None, flow
             message = reply.get("message") if reply else None
             if reply is not None and reply.get("type") == "error" and isinstance(message, str):
                 await ws.receive(timeout=CONNECT_TIMEOUT)  # the close, for its code
@@ -454,6 +497,8 @@ class OwnerClient:
             room.outbox.cancel()
             for raw_id in list(room.seen):
                 self._closed(room, raw_id)
+            for guest in room.guests.values():
+                guest.mark_closed()
             room.guests.clear()
             logger.info("room %s… closed by the server (%s)", room.room_id[:4], room.ws.close_code)
 
@@ -478,6 +523,13 @@ class OwnerClient:
         if kind == OWNER_GUEST_CLOSED:
             self._closed(room, raw_id)
             room.guests.pop(raw_id, None)
+            return True
+        if kind == OWNER_GUEST_DRAINED:
+            if not room.flow or len(rest) != 8:
+                return False
+            guest = room.guests.get(raw_id)
+            if guest is not None:  # else it has gone meanwhile
+                guest.drained(struct.unpack(">Q", rest)[0])
             return True
         if kind in GUEST_TYPES and rest:
             guest = room.guests.get(raw_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
 from collections.abc import Callable
 from typing import Final, Protocol
 
@@ -147,6 +148,10 @@ class BusOwner:
     def on_guest_closed(self, room_id: str, guest: object) -> None:
         frame = Frame(frames.GUEST_CLOSED, room_id, self._guest.raw_id, self._my_iid)
         self._bus.publish(self.owner_iid, encode_frame(frame, max_payload=self._max_msg))
+
+    def on_guest_drained(self, room_id: str, total: int) -> None:
+        """``total`` bytes of FILE messages reached the guest's socket (flow control)."""
+        self._send(room_id, frames.GUEST_DRAINED, struct.pack(">Q", total))
 
     def _send(self, room_id: str, kind: int, payload: bytes) -> None:
         guest = self._guest

@@ -33,6 +33,8 @@ def frames(draw: st.DrawFn) -> Frame:
     elif kind == bus.OWNER_CLOSE:
         reason = draw(st.text(max_size=40).filter(lambda t: len(t.encode()) <= 123))
         payload = struct.pack(">H", draw(close_codes)) + reason.encode()
+    elif kind == bus.GUEST_DRAINED:
+        payload = struct.pack(">Q", draw(st.integers(0, 2**64 - 1)))
     else:
         payload = b""
     return Frame(kind, draw(room_ids), draw(ids), draw(ids), payload)
