@@ -1,7 +1,8 @@
 // npm run build: write the deployable guest page to signaling/static/.
 //
-// No bundler: the page is plain ES modules. libsodium-wrappers ships an ESM build
-// (dist/modules-esm) whose only import is the bare specifier "libsodium"; browsers
+// No bundler: the page is plain ES modules. libsodium-wrappers-sumo (the sumo build: it
+// has ristretto255 for the password PAKE) ships an ESM build (dist/modules-sumo-esm)
+// whose only import is the bare specifier "libsodium-sumo"; browsers
 // cannot resolve bare specifiers without an import map (and an inline import map
 // would need 'unsafe-inline' in the CSP), so the build copies both files and
 // rewrites that one specifier, and the same for src/sodium.js. The wasm is embedded
@@ -44,8 +45,9 @@ function licenseBanner(dir) {
   return `/*! ${pkg.name} ${pkg.version} (${pkg.license}), copied unchanged except for the import path.\n${license}\n*/\n`;
 }
 
-const wrappersDir = packageDir("libsodium-wrappers");
-const sodiumDir = path.join(path.dirname(wrappersDir), "libsodium");
+// The output keeps the names libsodium-wrappers.js / libsodium.js (the page's preloads).
+const wrappersDir = packageDir("libsodium-wrappers-sumo");
+const sodiumDir = path.join(path.dirname(wrappersDir), "libsodium-sumo");
 
 const files = new Map([
   ["index.html", read(path.join(here, "src", "index.html"))],
@@ -54,6 +56,7 @@ const files = new Map([
   ["fragment.js", read(path.join(here, "src", "fragment.js"))],
   ["crypto.js", read(path.join(here, "src", "crypto.js"))],
   ["session.js", read(path.join(here, "src", "session.js"))],
+  ["cpace.js", read(path.join(here, "src", "cpace.js"))],
   ["group.js", read(path.join(here, "src", "group.js"))],
   ["warmup.js", read(path.join(here, "src", "warmup.js"))],
   ["ice.js", read(path.join(here, "src", "ice.js"))],
@@ -67,7 +70,7 @@ const files = new Map([
     "sodium.js",
     replaceOnce(
       read(path.join(here, "src", "sodium.js")),
-      'from "libsodium-wrappers"',
+      'from "libsodium-wrappers-sumo"',
       'from "./libsodium-wrappers.js"',
       "src/sodium.js",
     ),
@@ -76,15 +79,15 @@ const files = new Map([
     "libsodium-wrappers.js",
     licenseBanner(wrappersDir) +
       replaceOnce(
-        read(path.join(wrappersDir, "dist", "modules-esm", "libsodium-wrappers.mjs")),
-        'from"libsodium"',
+        read(path.join(wrappersDir, "dist", "modules-sumo-esm", "libsodium-wrappers.mjs")),
+        'from"libsodium-sumo"',
         'from"./libsodium.js"',
         "libsodium-wrappers.mjs",
       ),
   ],
   [
     "libsodium.js",
-    licenseBanner(sodiumDir) + read(path.join(sodiumDir, "dist", "modules-esm", "libsodium.mjs")),
+    licenseBanner(sodiumDir) + read(path.join(sodiumDir, "dist", "modules-sumo-esm", "libsodium-sumo.mjs")),
   ],
 ]);
 

@@ -146,6 +146,14 @@ def _add_invite_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         "--group", metavar="NAME", help="its guests join this group (you must be its admin)"
     )
     _add_server_options(invite)
+    # Password links (a second factor beside the link: docs/protocol.md "Password (CPace)").
+    password = invite.add_mutually_exclusive_group()
+    password.add_argument(
+        "--password", action="store_true", help="the guest also needs a password (asked twice)"
+    )
+    password.add_argument(
+        "--password-file", metavar="FILE", help="as --password, read from FILE's first line"
+    )
     _add_json(invite)
     _add_json(
         _command(

@@ -41,6 +41,7 @@ import {
   toHex,
   utf8Encode,
 } from "./crypto.js";
+import { normalizePassword } from "./cpace.js";
 import { Role, Session, SessionState } from "./session.js";
 import {
   MAX_TEXT_BYTES as MAX_GROUP_TEXT_BYTES,
@@ -75,6 +76,7 @@ const SEND_BUFFER_LIMIT = 8 * 1024 * 1024;
 const LINK_NOT_VALID = 4404;
 const REFUSED = 4403; // the owner refused: link used up, expired, revoked, or not let in
 const HANDSHAKE_FAILED = 4400; // the owner could not verify our offer (reason names the code)
+const WRONG_PASSWORD = 4401; // a password link: wrong password (N tries left), or none given
 const ANSWER_LIMIT_MS = 20000; // an answer that never comes: start over
 const LINK_USABLE = 4100; // the owner's answer to our probe: the link takes a new guest
 const PROBE_LIMIT_MS = 15000; // a probe that gets no answer: show the Join form anyway
@@ -122,6 +124,8 @@ const ui = {
   join: $("join"),
   joinForm: $("join-form"),
   name: $("name"),
+  passwordRow: $("password-row"),
+  password: $("password"),
   peer: $("peer"),
   peerName: $("peer-name"),
   peerLabel: $("peer-label"),
@@ -400,15 +404,18 @@ function probeLink(link, guard, guestId) {
 // -- one connection attempt: WebSocket + RTCPeerConnection + Session -----------------
 
 class Attempt {
-  constructor(link, guard, info, hooks, groupKey) {
+  constructor(link, guard, info, hooks, groupKey, password = null) {
     this.link = link;
     this.info = info;
     this.hooks = hooks;
     // Always groups=1 and our group key: an owner hosting us in a group lists that key.
+    // A password link adds CPace (password: normalised bytes, memory only).
     this.session = new Session(Role.INITIATOR, new LinkEnvelopes(link.envelopeKey, guard), {
       groups: true,
       groupKey,
       files: true,
+      password,
+      linkRoom: link.roomIdRaw,
     });
     // Whether we know how to send: at once with a 1:1 owner; with an owner that announced
     // groups, once its first frame came (a member list first, if we are in a group).
@@ -443,9 +450,7 @@ class Attempt {
     if (ws.readyState === WebSocket.OPEN) mark("ws-open");
     else ws.addEventListener("open", () => mark("ws-open"), { once: true });
     dc.addEventListener("message", (event) => this.onChannelMessage(event));
-    dc.addEventListener("close", () => {
-      if (this.path === "direct") this.drop("the direct connection closed");
-    });
+    dc.addEventListener("close", () => this.onDirectClosed());
     pc.addEventListener("connectionstatechange", () => {
       if (this.path === "direct" && pc.connectionState === "failed") {
         this.drop("the direct connection failed");
@@ -514,6 +519,11 @@ class Attempt {
       this.hooks.linkInvalid(event.code === REFUSED ? event.reason : "");
       return;
     }
+    if (event.code === WRONG_PASSWORD) {
+      this.end();
+      this.hooks.wrongPassword(event.reason);
+      return;
+    }
     if (event.code === HANDSHAKE_FAILED) {
       // The owner refused our offer as tampered, replayed, reflected or stale: someone
       // between us changed it. Say so and stop; a reload tries again.
@@ -523,8 +533,9 @@ class Attempt {
       this.hooks.stop();
       return;
     }
-    // On the direct path the signaling socket is no longer needed.
-    if (this.path !== "direct") this.drop("lost the connection to the server");
+    // On the direct path the signaling socket is no longer needed (unless the channel
+    // went first, on a password link that waited for this close: onDirectClosed).
+    if (this.path !== "direct" || this.dc.readyState !== "open") this.drop("lost the connection to the server");
   }
 
   async onAnswer(envelope) {
@@ -565,11 +576,27 @@ class Attempt {
       this.closePeerConnection(); // the whole session stays on the relay
       this.ws.send(concatBytes(Uint8Array.of(RELAY), header));
     }
+    this.sendConfirmation();
     this.lastHeard = Date.now();
     this.openTimer = setTimeout(() => {
       if (this.session.state !== SessionState.OPEN) this.drop("the owner did not start the session");
     }, OPEN_LIMIT_MS);
     this.hooks.status("connecting", `connecting (${this.path}): waiting for the owner…`);
+  }
+
+  onDirectClosed() {
+    if (this.path !== "direct") return;
+    // A password link not confirmed yet: a wrong password closes the channel and the
+    // socket (4401), in either order; wait for the socket's word (or the open timer).
+    if (this.session.awaitingConfirmation && this.ws.readyState !== WebSocket.CLOSED) return;
+    this.drop("the direct connection closed");
+  }
+
+  // A password link: a ping right behind our header, so the owner learns at once whether
+  // our keys match (its pong, the first frame we can open, opens the session here).
+  sendConfirmation() {
+    const confirmation = this.session.confirmation();
+    if (confirmation !== null) this.transmit(confirmation);
   }
 
   onChannelMessage(event) {
@@ -795,6 +822,7 @@ class GuestPage {
     this.failures = 0;
     this.retryTimer = null;
     this.stopped = false;
+    this.password = null; // a password link's, normalised: this tab's reconnects reuse it
     this.attention = new Attention();
     this.files = new FileTransfers({
       onUpdate: (view) => this.fileViews.show(view),
@@ -818,7 +846,8 @@ class GuestPage {
     });
     const name = storage("p2pchat:name") ?? "";
     ui.name.value = name;
-    if (storage(`p2pchat:${this.link.roomId}:joined`)) {
+    // A password link after a reload: the password was in memory only, so ask again.
+    if (storage(`p2pchat:${this.link.roomId}:joined`) && !this.link.password) {
       this.join(name);
       return;
     }
@@ -844,13 +873,55 @@ class GuestPage {
     ui.join.hidden = false;
     setStatus("connecting", "ready to join");
     mark("join-shown");
+    this.showPasswordField();
     ui.joinForm.addEventListener("submit", (event) => {
       event.preventDefault();
       mark("join-submit");
       this.attention.askPermission(); // a user gesture: the one moment to ask
-      this.join(ui.name.value);
+      if (this.takePassword()) this.join(ui.name.value);
     });
     ui.name.focus();
+  }
+
+  // -- password links ("<secret>.pw"): the password lives in this object only ----------
+
+  showPasswordField() {
+    if (!this.link.password) return;
+    ui.passwordRow.hidden = false;
+    ui.password.required = true;
+    ui.password.value = "";
+  }
+
+  /** The Join form's password, normalised; false (and a line why) if it is unusable. */
+  takePassword() {
+    if (!this.link.password) return true;
+    try {
+      this.password = normalizePassword(ui.password.value);
+    } catch {
+      showError("Type the password the owner gave you (1 to 128 bytes).");
+      ui.password.focus();
+      return false;
+    }
+    ui.password.value = "";
+    return true;
+  }
+
+  /** 4401: wrong password (N tries left), or none: stop, ask again; Join tries once more. */
+  wrongPassword(reason) {
+    this.password = null;
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.attempt = null;
+    takeGroundwork(null)?.close();
+    const why = typeof reason === "string" && reason ? reason.slice(0, 120) : "wrong password";
+    showError(`The owner refused: ${why}.`);
+    setStatus("failed", why);
+    ui.message.disabled = true;
+    ui.send.disabled = true;
+    ui.join.hidden = false;
+    this.showPasswordField();
+    ui.password.focus();
   }
 
   join(rawName) {
@@ -858,6 +929,8 @@ class GuestPage {
     storage("p2pchat:name", name || null);
     storage(`p2pchat:${this.link.roomId}:joined`, "1");
     this.name = name;
+    this.stopped = false; // a Join after a wrong password starts again
+    this.failures = 0;
     ui.join.hidden = true;
     ui.message.disabled = false;
     ui.send.disabled = false;
@@ -871,7 +944,9 @@ class GuestPage {
     setStatus(this.failures ? "reconnecting" : "connecting", this.failures ? "reconnecting…" : "connecting…");
     const info = { guest: this.guestId };
     if (this.name) info.name = this.name;
-    const attempt = new Attempt(this.link, this.guard, info, this.hooks(), this.groupKeys.publicKey);
+    const attempt = new Attempt(
+      this.link, this.guard, info, this.hooks(), this.groupKeys.publicKey, this.password,
+    );
     this.attempt = attempt;
     attempt.start().catch((err) => {
       console.error("p2pchat: could not start a connection:", err);
@@ -909,6 +984,7 @@ class GuestPage {
         ui.message.disabled = true;
         ui.send.disabled = true;
       },
+      wrongPassword: (reason) => this.wrongPassword(reason),
       opened: (attempt) => this.opened(attempt),
       message: (ev) => this.received(ev),
       group: (ev) => this.receivedGroup(ev),

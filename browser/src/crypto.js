@@ -156,26 +156,34 @@ const ENVELOPE_KEY_BYTES = 32;
  * by, and the key of the link envelopes. Throws "the link is damaged" otherwise.
  */
 export function linkFromFragment(fragment) {
+  let text = fragment.startsWith("#") ? fragment.slice(1) : fragment;
+  // "<secret>.pw": the link also needs a password ("." is outside base64url).
+  const password = text.endsWith(PASSWORD_SUFFIX);
+  if (password) text = text.slice(0, -PASSWORD_SUFFIX.length);
   let secret;
   try {
-    secret = b64urlDecode(fragment.startsWith("#") ? fragment.slice(1) : fragment);
+    secret = b64urlDecode(text);
   } catch {
     secret = null;
   }
   if (secret === null || secret.length !== LINK_SECRET_BYTES) {
     throw new Error("the link is damaged: ask for a new one");
   }
-  return linkFromSecret(secret);
+  return { ...linkFromSecret(secret), password };
 }
+
+export const PASSWORD_SUFFIX = ".pw";
 
 export function linkFromSecret(secret) {
   if (secret.length !== LINK_SECRET_BYTES) {
     throw new RangeError(`link secret must be ${LINK_SECRET_BYTES} bytes`);
   }
+  const roomIdRaw = derive(PURPOSES.LINK_ROOM, secret, ROOM_ID_BYTES);
   return {
     secret,
     fragment: b64urlEncode(secret),
-    roomId: b64urlEncode(derive(PURPOSES.LINK_ROOM, secret, ROOM_ID_BYTES)),
+    roomId: b64urlEncode(roomIdRaw),
+    roomIdRaw,
     envelopeKey: derive(PURPOSES.LINK_ENVELOPE, secret, ENVELOPE_KEY_BYTES),
   };
 }
@@ -576,10 +584,13 @@ export const MAX_INFO_ENTRIES = 16;
 export const MAX_INFO_CHARS = 256;
 
 /** UTF-8 JSON, compact, non-ASCII kept as is (same bytes as Python's json.dumps). */
-export function encodeHandshake({ sdp, kxPublic, info = {} }) {
+export function encodeHandshake({ sdp, kxPublic, info = {}, pake = null }) {
   const doc = { v: HANDSHAKE_VERSION, sdp, kx: b64urlEncode(kxPublic), info: { ...info } };
+  if (pake !== null) doc.pake = b64urlEncode(pake); // a password link's CPace share only
   return utf8Encode(JSON.stringify(doc));
 }
+
+export const PAKE_SHARE_BYTES = 32;
 
 /** Decode an OFFER/ANSWER body; RemoteProtocolError code "bad-handshake" on anything else. */
 export function decodeHandshake(data) {
@@ -620,7 +631,19 @@ export function decodeHandshake(data) {
     }
     infoObject[key] = value;
   }
-  return { sdp, kxPublic, info: infoObject };
+  let pake = null;
+  if (doc.has("pake")) {
+    const value = doc.get("pake");
+    try {
+      pake = typeof value === "string" ? b64urlDecode(value) : null;
+    } catch {
+      pake = null;
+    }
+    if (pake === null || pake.length !== PAKE_SHARE_BYTES) {
+      throw fail("handshake password share is not 32 bytes of base64url");
+    }
+  }
+  return { sdp, kxPublic, info: infoObject, pake };
 }
 
 /** Length in Unicode code points, as Python's len(str) counts. */

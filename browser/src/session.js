@@ -18,6 +18,11 @@
 //                                                      a FILE_OFFER (8) or FILE_CONTROL (9)
 //                                                      frame; payload unchecked (file_wire.js)
 //   {type: "closed"}                                   the peer ended its stream cleanly
+//
+// A password link (option `password`) adds CPace (cpace.js): the OFFER and ANSWER carry
+// a share, the ISK is mixed into the rx/tx keys, and each side reports "opened" only
+// once the peer's first sealed frame authenticated: the guest sends a ping right after
+// its header (confirmation()), the owner's pong confirms back.
 
 import {
   BATCH_CAPABILITY,
@@ -49,6 +54,7 @@ import {
   randomBytes,
   utf8Encode,
 } from "./crypto.js";
+import { PakeError, cpaceIsk, cpaceStart, mixSessionKeys } from "./cpace.js";
 
 // The handshake info entries for groups: we take frames 6 and 7; our group key.
 export const GROUPS_CAPABILITY = Object.freeze(["groups", "1"]);
@@ -99,7 +105,10 @@ export class Session {
   constructor(
     role,
     envelopes,
-    { sessionId, kx, batch = true, groups = false, groupKey = null, files = false } = {},
+    {
+      sessionId, kx, batch = true, groups = false, groupKey = null, files = false,
+      password = null, linkRoom = null, pakeScalar = null,
+    } = {},
   ) {
     if (role !== Role.INITIATOR && role !== Role.RESPONDER) throw new TypeError("unknown role");
     this.role = role;
@@ -116,6 +125,19 @@ export class Session {
     this._groups = groups;
     this._groupKey = groupKey;
     this._files = files;
+    // Password links: the normalised password (cpace.js normalizePassword) and the raw
+    // room id (CPace's channel id); pakeScalar only for test vectors.
+    this._password = password;
+    this._linkRoom = linkRoom;
+    this._pakeScalar = pakeScalar;
+    this._pake = null;
+    this._confirmed = password === null;
+    this.passwordMissing = false; // responder: a password link's offer came without a share
+  }
+
+  /** A password link whose peer's first sealed frame has not authenticated yet. */
+  get awaitingConfirmation() {
+    return !this._confirmed;
   }
 
   /** Both ends announced file frames: only then may FILE_* frames (and chunks) flow. */
@@ -147,6 +169,7 @@ export class Session {
   /** Initiator: the sealed OFFER envelope to send. */
   makeOffer(sdp, info = {}, nowMs = Date.now()) {
     this._advance(Input.SEND_OFFER);
+    if (this._password !== null) this._pake = this._startPake();
     return this._seal(EnvelopeKind.OFFER, sdp, info, nowMs);
   }
 
@@ -157,9 +180,18 @@ export class Session {
     }
     const opened = this._openEnvelope(data, nowMs);
     const body = this._handshakeBody(opened, EnvelopeKind.OFFER);
-    const keys = this._deriveKeys(() => this._kx.serverKeys(body.kxPublic));
-    this._advance(Input.RECEIVE_OFFER);
+    let keys = this._deriveKeys(() => this._kx.serverKeys(body.kxPublic));
+    if (body.pake !== null && this._password === null) {
+      throw new RemoteProtocolError("a password share on a link without a password", "bad-handshake");
+    }
     this.sessionId = opened.sessionId;
+    if (this._password !== null && body.pake === null) {
+      this.passwordMissing = true;
+    } else if (body.pake !== null) {
+      this._pake = this._startPake();
+      keys = mixSessionKeys(keys, cpaceIsk(this._pake, body.pake, { sid: this.sessionId, initiator: false }));
+    }
+    this._advance(Input.RECEIVE_OFFER);
     this._pendingKeys = keys;
     this.peerInfo = body.info;
     return { sessionId: opened.sessionId, sdp: body.sdp, info: body.info, kxPublic: body.kxPublic };
@@ -167,6 +199,7 @@ export class Session {
 
   /** Responder: the sealed ANSWER envelope to send. */
   makeAnswer(sdp, info = {}, nowMs = Date.now()) {
+    if (this.passwordMissing) throw new LocalProtocolError("this link needs a password: the offer had no share");
     this._advance(Input.SEND_ANSWER);
     this._keys = this._pendingKeys;
     return this._seal(EnvelopeKind.ANSWER, sdp, info, nowMs);
@@ -182,7 +215,17 @@ export class Session {
     if (!bytesEqual(opened.sessionId, this.sessionId)) {
       throw new RemoteProtocolError("answer belongs to another session", "wrong-session");
     }
-    this._keys = this._deriveKeys(() => this._kx.clientKeys(body.kxPublic));
+    let keys = this._deriveKeys(() => this._kx.clientKeys(body.kxPublic));
+    if (this._pake === null) {
+      if (body.pake !== null) {
+        throw new RemoteProtocolError("a password share on a link without a password", "bad-handshake");
+      }
+    } else if (body.pake === null) {
+      throw new PakeError("the answer has no password share");
+    } else {
+      keys = mixSessionKeys(keys, cpaceIsk(this._pake, body.pake, { sid: this.sessionId, initiator: true }));
+    }
+    this._keys = keys;
     this._advance(Input.RECEIVE_ANSWER);
     this.peerInfo = body.info;
     return { sdp: body.sdp, info: body.info, kxPublic: body.kxPublic };
@@ -254,6 +297,13 @@ export class Session {
     return this._send({ type: FrameType.RECEIPT, messageId, timestampMs: nowMs });
   }
 
+  /** Initiator on a password link: a ping to send right after the stream header, so the
+   * owner learns at once whether our keys (our password) match; null otherwise. */
+  confirmation(nowMs = Date.now()) {
+    if (this.role !== Role.INITIATOR || this._pake === null) return null;
+    return this.ping(nowMs).data;
+  }
+
   /** Returns {pingId, data}. */
   ping(nowMs = Date.now()) {
     const pingId = newMessageId();
@@ -305,12 +355,24 @@ export class Session {
         "bad-frame",
       );
     }
+    const confirmed = this._confirm();
     if (opened.final) {
       if (!last) throw new RemoteProtocolError("messages after the close frame in a batch", "bad-batch");
       this.state = SessionState.CLOSED;
-      return [{ type: "closed" }];
+      return [...confirmed, { type: "closed" }];
     }
-    return [frameEvent(frame)];
+    return [...confirmed, frameEvent(frame)];
+  }
+
+  // A sealed frame authenticated: on a password link, the password matched.
+  _confirm() {
+    if (this._confirmed) return [];
+    this._confirmed = true;
+    return this._maybeOpen();
+  }
+
+  _startPake() {
+    return cpaceStart(this._password, this._linkRoom, this.sessionId, this._pakeScalar);
   }
 
   _sendGroup(type, payload, nowMs, messageId) {
@@ -330,7 +392,7 @@ export class Session {
   }
 
   _maybeOpen() {
-    if (this._sender !== null && this._receiver !== null) {
+    if (this._sender !== null && this._receiver !== null && this._confirmed) {
       this._advance(Input.STREAMS_READY);
       return [{ type: "opened" }];
     }
@@ -356,7 +418,8 @@ export class Session {
     if (this._groups) info = { ...info, [GROUPS_CAPABILITY[0]]: GROUPS_CAPABILITY[1] };
     if (this._files) info = { ...info, [FILES_CAPABILITY[0]]: FILES_CAPABILITY[1] };
     if (this._groupKey) info = { ...info, [GROUP_KEY_INFO]: b64urlEncode(this._groupKey) };
-    const body = encodeHandshake({ sdp, kxPublic: this._kx.publicKey, info });
+    const pake = this._pake === null ? null : this._pake.share;
+    const body = encodeHandshake({ sdp, kxPublic: this._kx.publicKey, info, pake });
     return this._envelopes.seal(kind, this.direction, this.sessionId, body, nowMs);
   }
 

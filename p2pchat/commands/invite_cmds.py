@@ -22,6 +22,10 @@ def run_invite(args: argparse.Namespace) -> int:
     if args.group:
         options["group"] = args.group
     options.update(server_options(args))
+    if args.password or args.password_file:
+        from p2pchat.link_password import read_link_password
+
+        options["password"] = read_link_password(args.password_file)
     invite = _client(args).call("invite", **options)
     if args.json:
         _print_json(invite)
@@ -48,9 +52,16 @@ def run_invite(args: argparse.Namespace) -> int:
             "The browser will warn about the self-signed certificate; its SHA-256 is"
             f" {_text(invite, 'certificate_sha256')}"
         )
-    print(
-        "Anyone with the link can join until it is used or expires: share it only with your guest."
-    )
+    if invite.get("password"):
+        print(
+            "The guest also needs the password: tell it another way than the link."
+            " 5 wrong tries revoke the invite."
+        )
+    else:
+        print(
+            "Anyone with the link can join until it is used or expires:"
+            " share it only with your guest."
+        )
     return 0
 
 

@@ -96,6 +96,7 @@ class InviteView:
     group_name: str | None = None
     server: str | None = None  # the remote invite server (https://HOST[:PORT]); None: LAN
     server_state: str | None = None  # connecting | connected | reconnecting | refused
+    password: bool = False  # the guest also needs a password (the link ends in ".pw")
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class NodeApi(Protocol):
         group: str | None = None,
         server: str | None = None,
         server_token: str | None = None,
+        password: bytes | None = None,  # normalised (crypto/cpace.py); the link gets ".pw"
     ) -> InviteView: ...
     async def async_invites(self) -> list[InviteView]: ...
     # The default invite server (profile settings): None/clear = the LAN.

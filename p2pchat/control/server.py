@@ -346,6 +346,17 @@ async def _invite(api: NodeApi, args: Mapping[str, Any]) -> Any:
     uses_text = args.get("uses") or "1"
     if not uses_text.isdigit() or not 1 <= int(uses_text) <= MAX_USES:
         raise UserError(f"--uses must be a whole number from 1 to {MAX_USES}")
+    password = None
+    if args.get("password"):
+        from p2pchat.crypto import ristretto
+        from p2pchat.crypto.cpace import normalize_password
+        from p2pchat.link_password import checked_link_password
+
+        password = normalize_password(checked_link_password(args["password"], "--password"))
+        try:
+            ristretto.ensure_available()
+        except ristretto.RistrettoUnavailable as exc:
+            raise UserError(str(exc)) from None
     return await api.async_invite(
         expires_s=expires_s,
         uses=int(uses_text),
@@ -354,6 +365,7 @@ async def _invite(api: NodeApi, args: Mapping[str, Any]) -> Any:
         group=args.get("group") or None,
         server=args.get("server") or None,
         server_token=args.get("server_token") or None,
+        password=password,
     )
 
 

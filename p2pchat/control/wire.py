@@ -70,6 +70,7 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
         Arg("group", str, required=False, max_bytes=128),
         Arg("server", str, required=False, max_bytes=MAX_SERVER_BYTES),
         Arg("server_token", str, required=False, max_bytes=MAX_SERVER_BYTES),
+        Arg("password", str, required=False, max_bytes=512),  # never logged nor stored
     ),
     "server": (),
     "server_set": (

@@ -19,6 +19,8 @@ LINK_ENVELOPE = b"p2pchat/v1/link-envelope"
 GROUP_MESSAGE_ID = b"p2pchat/v1/group-message-id"
 GROUP_COPY_ID = b"p2pchat/v1/group-copy-id"
 GROUP_CHAIN = b"p2pchat/v1/group-chain"
+# Password links: the CPace ISK mixed into each session key (crypto/cpace.py).
+PAKE_SESSION = b"p2pchat/v1/pake-session"
 
 
 def derive(purpose: bytes, data: bytes, length: int) -> bytes:

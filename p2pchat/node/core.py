@@ -232,6 +232,7 @@ class Node:
         group: str | None = None,
         server: str | None = None,
         server_token: str | None = None,
+        password: bytes | None = None,
     ) -> InviteView:
         group_id = self.groups.guests.invite_group(group) if group else None
         settings = self.profile.settings
@@ -242,6 +243,7 @@ class Node:
         return await self.guests.async_invite(
             expires_s=expires_s, uses=uses, label=label, approve=approve, group_id=group_id,
             server=url, server_token=token,
+            password=password,
         )  # fmt: skip
 
     async def async_server(self) -> ServerView:

@@ -37,6 +37,7 @@ from p2pchat.node.invite_server import (
 )
 from p2pchat.node.invites import MAX_INVITES, Admission, Invite
 from p2pchat.node.links import GuestLink, PeerLink, now_ms
+from p2pchat.node.password_gate import PAKE_CONFIRM_TIMEOUT_S
 from p2pchat.protocol.errors import ProtocolError
 from p2pchat.protocol.events import Event, OfferReceived, SessionOpened
 from p2pchat.protocol.session import Role, Session
@@ -89,6 +90,12 @@ DIRECT_LATE = "the direct connection did not open in time"
 GUEST_LEFT = "the guest left"
 # Ends of a session that never opened which are no failure to tell the owner about.
 _QUIET_ENDS = frozenset({"the guest reconnected", "node stopping", "the invite was revoked"})
+
+# Password links (invite --password; docs/guest-protocol.md "Password links").
+WRONG_PASSWORD = 4401
+NEEDS_PASSWORD = "this link needs a password"  # noqa: S105 - close reasons, not secrets
+PASSWORD_BUSY = "busy: try again"  # noqa: S105 - close 1013: another attempt is pending
+PASSWORD_EXHAUSTED = "5 wrong passwords: the invite is revoked"  # noqa: S105
 
 _REFUSALS = {
     Admission.REFUSE_USED_UP: "this link was already used: ask for a new one",
@@ -165,6 +172,7 @@ class GuestHost:
         self._waiting: dict[str, _Waiting] = {}  # by guest id
         # None: the node's own server (LAN); else one per remote server URL.
         self._servers: dict[str | None, InviteServer] = {}
+        self._password_attempts: set[PeerLink] = set()  # answered with a share, not confirmed
         self._tasks: set[asyncio.Task[Any]] = set()
         self.groups: GuestGroups | None = None  # set by the core once groups exist
         self.files: LanFiles | None = None  # set by the core: a 1:1 guest's files
@@ -181,6 +189,7 @@ class GuestHost:
         group_id: bytes | None = None,
         server: ServerUrl | None = None,
         server_token: str | None = None,
+        password: bytes | None = None,
     ) -> InviteView:
         now = time.time()
         live = [i for i in self._invites.values() if i.accepts_connections(now)]
@@ -190,6 +199,7 @@ class GuestHost:
         invite = Invite(
             LinkSecret.generate(), label, now, now + expires_s, uses, approve, group_id=group_id,
             server=invite_server.server,
+            password=password,
         )  # fmt: skip
         try:
             await invite_server.async_open_room(
@@ -328,7 +338,7 @@ class GuestHost:
 
     async def async_stop(self) -> None:
         self.fail_files()
-        for guest in self._guests.values():
+        for guest in list(self._guests.values()):  # a link closing may forget its guest
             if guest.link is not None:
                 guest.link.close("node stopping")
         for task in list(self._tasks):
@@ -385,6 +395,8 @@ class GuestHost:
             LinkEnvelopes(invite.secret.envelope_key, invite.guard),
             groups=invite.group_id is not None,
             files=invite.group_id is None,
+            password=invite.password,
+            link_room=invite.secret.room_id_raw,
         )
         try:
             offer = session.receive_offer(data, now_ms())
@@ -395,6 +407,10 @@ class GuestHost:
             connection.close(4400, f"handshake failed ({exc.code})")
             return
         name = _guest_name(offer.info.get("name")) or f"guest-{guest_id[:4]}"
+        if invite.gate.pending and offer.info.get("probe") is None and not session.password_missing:
+            # Another password attempt is out (it holds the use, if it is the last one).
+            connection.close(1013, PASSWORD_BUSY)
+            return
         admission = invite.admission(guest_id, time.time())
         if admission in _REFUSALS:
             self._refused(_Guest(guest_id, name, invite), _REFUSALS[admission])
@@ -427,6 +443,10 @@ class GuestHost:
             else:
                 connection.close(LINK_USABLE, "this link can take you: join when ready")
             return
+        if session.password_missing:  # a Join without the password: told so, not a try
+            self._refused(_Guest(guest_id, name, invite), NEEDS_PASSWORD)
+            connection.close(WRONG_PASSWORD, NEEDS_PASSWORD)
+            return
         group_key = _group_key(offer.info.get("gk")) if invite.group_id else None
         if invite.group_id is not None and self.groups is not None:
             refusal = self.groups.guest_refusal(invite.group_id, group_key)
@@ -455,6 +475,8 @@ class GuestHost:
 
     async def _async_complete(self, waiting: _Waiting) -> None:
         guest, connection, session = waiting.guest, waiting.connection, waiting.session
+        if not self._begin_password_attempt(guest, connection):
+            return
         key = guest.group_key  # this attempt's (a reload brings a new one)
         link = GuestLink(
             b64url_decode(guest.guest_id), session, RelayChannel(connection),
@@ -476,6 +498,7 @@ class GuestHost:
             answer_sdp, info["path"] = RELAY_ONLY_SDP, "relay"
         if guest.invite.revoked:  # revoked while we made the answer: nothing may open
             guest.invite.release(guest.guest_id)
+            guest.invite.gate.abandon()
             self._refused(guest, _REFUSALS[Admission.REFUSE_REVOKED])
             connection.close(4403, _REFUSALS[Admission.REFUSE_REVOKED])
             if channel is not None:
@@ -489,10 +512,16 @@ class GuestHost:
         self._by_connection[connection.id] = link
         connection.send(bytes([SIGNAL]) + answer)
         link.start(channel)
+        if guest.invite.password is not None:
+            self._password_attempts.add(link)
+            self._spawn(self._async_password_deadline(link))
 
     def _on_event(self, guest: _Guest, link: PeerLink, event: Event, key: bytes | None) -> None:
         guest.last_seen_ms = now_ms()
         if isinstance(event, SessionOpened):
+            if link in self._password_attempts:  # its first frame authenticated: right password
+                self._password_attempts.discard(link)
+                guest.invite.gate.confirmed()
             guest.joined = True
             guest.invite.admit(guest.guest_id)
             kx = link.session.peer_kx_public
@@ -525,6 +554,9 @@ class GuestHost:
         group_key: bytes | None,
     ) -> None:
         self._by_connection.pop(connection.id, None)
+        if link in self._password_attempts:
+            self._password_attempts.discard(link)
+            reason = self._password_failed(guest, connection, reason)
         if not link.opened:
             guest.invite.release(guest.guest_id)
             if reason not in _QUIET_ENDS:
@@ -543,6 +575,37 @@ class GuestHost:
             # Its session was its membership (no "keep" for guests yet): off the list.
             # A newer attempt of the same page (same key) keeps it listed.
             self.groups.guest_left(group_key, link)
+
+    # -- password links (the gate is pure: node/password_gate.py) ------------------------
+
+    def _begin_password_attempt(self, guest: _Guest, connection: GuestConnection) -> bool:
+        """Our answer will carry a share: one such attempt per invite at a time."""
+        invite = guest.invite
+        if invite.password is None or invite.gate.begin(time.monotonic()):
+            return True
+        invite.release(guest.guest_id)
+        connection.close(1013, PASSWORD_BUSY)
+        return False
+
+    def _password_failed(self, guest: _Guest, connection: GuestConnection, reason: str) -> str:
+        """The attempt ended before its first authenticated frame: one try spent."""
+        invite = guest.invite
+        if reason in _QUIET_ENDS:  # the node or the owner ended it: no try spent
+            invite.gate.abandon()
+            return reason
+        left = invite.gate.failed()
+        if invite.gate.exhausted and not invite.revoked:
+            connection.close(4403, PASSWORD_EXHAUSTED)
+            self.revoke(invite.invite_id)
+            return PASSWORD_EXHAUSTED
+        text = f"wrong password ({left} {'try' if left == 1 else 'tries'} left)"
+        connection.close(WRONG_PASSWORD, text)
+        return text
+
+    async def _async_password_deadline(self, link: PeerLink) -> None:
+        await asyncio.sleep(PAKE_CONFIRM_TIMEOUT_S)
+        if link in self._password_attempts:
+            link.close("the password was not confirmed in time")
 
     # -- private --------------------------------------------------------------------------
 
@@ -604,7 +667,7 @@ class GuestHost:
         server = self._servers[invite.server]
         return InviteView(
             invite_id=invite.invite_id,
-            url=server.link(invite.secret),
+            url=server.link(invite.secret, password=invite.password is not None),
             label=invite.label,
             expires_at=int(invite.expires_at),
             seconds_left=max(0, int(invite.expires_at - now)),
@@ -621,6 +684,7 @@ class GuestHost:
             ),
             server=server.server,
             server_state=server.state,
+            password=invite.password is not None,
         )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

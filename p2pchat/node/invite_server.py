@@ -46,9 +46,10 @@ class ServerUrl:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"https://{host}" + ("" if self.port == DEFAULT_HTTPS_PORT else f":{self.port}")
 
-    def link(self, secret: LinkSecret) -> str:
-        """The invite link on this server (the guest page's path, the secret as fragment)."""
-        return f"{self.base}/c/{secret.room_id}#{secret.fragment}"
+    def link(self, secret: LinkSecret, *, password: bool = False) -> str:
+        """The invite link on this server (the guest page's path, the secret as fragment;
+        ``password``: it ends in ``.pw``)."""
+        return secret.url_at(self.base, password=password)
 
 
 def parse_server_url(text: str) -> ServerUrl:
@@ -97,7 +98,7 @@ class InviteServer(Protocol):
     def state(self) -> str | None: ...  # remote: connecting|connected|reconnecting|refused
     @property
     def certificate_sha256(self) -> str: ...
-    def link(self, secret: LinkSecret) -> str: ...
+    def link(self, secret: LinkSecret, *, password: bool = False) -> str: ...
     async def async_open_room(self, room_id: str, *, expires_at: float, claim: bytes) -> None: ...
     def revoke(self, room_id: str) -> None: ...
     def ice_for(self, room_id: str) -> dict[str, object] | None: ...
@@ -148,9 +149,9 @@ class EmbeddedInviteServer:
             raise UserError(f"cannot start the invite server: {exc}") from None
         self._server = server
 
-    def link(self, secret: LinkSecret) -> str:
+    def link(self, secret: LinkSecret, *, password: bool = False) -> str:
         assert self._server is not None
-        return secret.url(self._host, self._server.port)
+        return secret.url(self._host, self._server.port, password=password)
 
     async def async_open_room(self, room_id: str, *, expires_at: float, claim: bytes) -> None:
         import time
@@ -200,8 +201,8 @@ class RemoteInviteServer:
     def certificate_sha256(self) -> str:
         return self._client.certificate_sha256 if self._client is not None else ""
 
-    def link(self, secret: LinkSecret) -> str:
-        return self.url.link(secret)
+    def link(self, secret: LinkSecret, *, password: bool = False) -> str:
+        return self.url.link(secret, password=password)
 
     async def async_open_room(self, room_id: str, *, expires_at: float, claim: bytes) -> None:
         from signaling.owner_client import OwnerClient, OwnerClientError

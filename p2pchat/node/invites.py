@@ -18,6 +18,7 @@ from enum import Enum
 from p2pchat.crypto.encoding import b32_encode, b64url_decode
 from p2pchat.crypto.envelope import ReplayGuard
 from p2pchat.crypto.link import LinkSecret
+from p2pchat.node.password_gate import PasswordGate
 
 DEFAULT_EXPIRES_S = 15 * 60
 MAX_EXPIRES_S = 7 * 24 * 3600
@@ -56,6 +57,10 @@ class Invite:
     server: str | None = None  # the remote invite server's base URL; None: the LAN
     # Re-claims the room on the remote server after a lost connection (never shown).
     claim: bytes = field(default_factory=lambda: os.urandom(CLAIM_BYTES), repr=False)
+    # ``invite --password``: the normalised password (memory only, never logged or
+    # stored) and its tries; None = a link alone lets a guest in.
+    password: bytes | None = field(default=None, repr=False)
+    gate: PasswordGate = field(default_factory=PasswordGate)
 
     @property
     def room_id(self) -> str:

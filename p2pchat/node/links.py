@@ -325,6 +325,10 @@ class GuestLink(PeerLink):
             if self.session.state is SessionState.OPEN:
                 self._mark_open()
                 self._spawn(self._async_keep_alive())
+            elif self.session.awaiting_confirmation:
+                # A password link opens on the guest's first authenticated frame
+                # (feed reports it); till then a silent guest ends by the keep-alive.
+                self._spawn(self._async_keep_alive())
             if path == "relay" and self.direct is not None:
                 # ICE may still be trying (it waits for the browser's checks as long
                 # as it lives): the session stays on the relay, so let its sockets go.

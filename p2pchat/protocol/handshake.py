@@ -1,7 +1,8 @@
 """Bodies of the signaling envelopes: what an offer or an answer carries.
 
 JSON, so the browser client reads it natively: ``{"v": 1, "sdp": "...",
-"kx": "<base64url>", "info": {"name": "..."}}``.
+"kx": "<base64url>", "info": {"name": "..."}}``, plus ``"pake": "<base64url>"``
+(a CPace share, 32 bytes) on a password link's OFFER and ANSWER only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ HANDSHAKE_VERSION = 1
 MAX_SDP_CHARS = 32 * 1024
 MAX_INFO_ENTRIES = 16
 MAX_INFO_CHARS = 256
+PAKE_SHARE_BYTES = 32  # a ristretto255 element (crypto/cpace.py)
 
 
 class EnvelopeKind(IntEnum):
@@ -39,6 +41,7 @@ class HandshakeBody:
     sdp: str
     kx_public: bytes
     info: Mapping[str, str] = field(default_factory=dict)
+    pake: bytes | None = None  # the CPace share (password links only)
 
     def encode(self) -> bytes:
         doc = {
@@ -47,6 +50,8 @@ class HandshakeBody:
             "kx": b64url_encode(self.kx_public),
             "info": dict(self.info),
         }
+        if self.pake is not None:  # absent otherwise: a password-less body keeps its bytes
+            doc["pake"] = b64url_encode(self.pake)
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -71,7 +76,22 @@ def decode_handshake(data: bytes) -> HandshakeBody:
         raise HandshakeError("handshake key share is not base64url") from None
     if len(kx_public) != KX_PUBLIC_KEY_BYTES:
         raise HandshakeError("handshake key share has the wrong size")
-    return HandshakeBody(sdp=sdp, kx_public=kx_public, info=_decode_info(info))
+    return HandshakeBody(
+        sdp=sdp, kx_public=kx_public, info=_decode_info(info), pake=_decode_pake(doc)
+    )
+
+
+def _decode_pake(doc: dict[str, Any]) -> bytes | None:
+    if "pake" not in doc:
+        return None
+    value = doc["pake"]
+    try:
+        share = b64url_decode(value) if isinstance(value, str) else b""
+    except ValueError:
+        share = b""
+    if len(share) != PAKE_SHARE_BYTES:
+        raise HandshakeError("handshake password share is not 32 bytes of base64url")
+    return share
 
 
 def _decode_info(info: object) -> dict[str, str]:

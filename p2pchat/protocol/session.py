@@ -6,6 +6,13 @@ carrying its own SDP and key share. Each side then derives rx/tx keys and, once
 the data channel is up, sends its secret-stream header as the first message.
 After both headers are in, chat frames flow.
 
+A password link (``password=``) adds CPace: the OFFER and ANSWER also carry a
+share, and both sides mix the resulting ISK into their rx/tx keys, so a wrong
+password gives keys that open nothing. Each side then reports ``SessionOpened``
+only once the peer's first sealed frame authenticated: the initiator sends a
+ping right after its header (:meth:`Session.confirmation`); the responder's
+pong confirms back.
+
 The adapter owns the I/O: it feeds envelopes and channel data in with the
 current time and sends what comes back. See docs/protocol.md.
 """
@@ -17,6 +24,7 @@ from collections.abc import Mapping
 from enum import Enum, auto
 from typing import Protocol
 
+from p2pchat.crypto.cpace import CpaceStart, PakeError, cpace_isk, cpace_start, mix_session_keys
 from p2pchat.crypto.envelope import SESSION_ID_BYTES, Direction, EnvelopeError, OpenedEnvelope
 from p2pchat.crypto.stream import (
     HEADER_BYTES,
@@ -26,7 +34,7 @@ from p2pchat.crypto.stream import (
     StreamReceiver,
     StreamSender,
 )
-from p2pchat.protocol.batch import CAPABILITY, BatchError, decode_batch
+from p2pchat.protocol.batch import CAPABILITY, BatchError, decode_batch, encode_batch
 from p2pchat.protocol.errors import LocalProtocolError, RemoteProtocolError
 from p2pchat.protocol.events import (
     AnswerReceived,
@@ -51,7 +59,12 @@ from p2pchat.protocol.frames import (
     decode_frame,
     new_message_id,
 )
-from p2pchat.protocol.handshake import EnvelopeKind, HandshakeBody, decode_handshake
+from p2pchat.protocol.handshake import (
+    EnvelopeKind,
+    HandshakeBody,
+    HandshakeError,
+    decode_handshake,
+)
 
 GROUPS_CAPABILITY = ("groups", "1")  # the handshake info entry: frames 6 and 7 understood
 FILES_CAPABILITY = ("files", "1")  # frames 8 and 9 understood (and the files channel)
@@ -115,6 +128,9 @@ class Session:
         batch: bool = True,
         groups: bool = False,
         files: bool = False,
+        password: bytes | None = None,
+        link_room: bytes = b"",
+        pake_scalar: bytes | None = None,
     ) -> None:
         self.role = role
         self.state = SessionState.NEW
@@ -135,6 +151,19 @@ class Session:
         # We announce file frames (types 8, 9): as groups, only a node that handles
         # FileFrameReceived may; without it we refuse them as a peer from before files.
         self._files = files
+        # Password links: the normalised password and the raw room id (CPace's CI);
+        # ``pake_scalar`` only for test vectors.
+        self._password = password
+        self._link_room = link_room
+        self._pake_scalar = pake_scalar
+        self._pake: CpaceStart | None = None
+        self.password_missing = False  # responder: a password link's offer came without a share
+        self._confirmed = password is None
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        """A password link whose peer's first sealed frame has not authenticated yet."""
+        return not self._confirmed
 
     @property
     def batching(self) -> bool:
@@ -158,6 +187,8 @@ class Session:
 
     def make_offer(self, sdp: str, now_ms: int, info: Mapping[str, str] | None = None) -> bytes:
         self._advance(_Input.SEND_OFFER)
+        if self._password is not None:
+            self._pake = self._start_pake()
         return self._seal(EnvelopeKind.OFFER, sdp, now_ms, info)
 
     def receive_offer(self, data: bytes, now_ms: int) -> OfferReceived:
@@ -174,14 +205,24 @@ class Session:
             keys = self._kx.server_keys(body.kx_public)
         except StreamError as exc:
             raise RemoteProtocolError(str(exc), code="bad-handshake") from exc
-        self._advance(_Input.RECEIVE_OFFER)
+        if body.pake is not None and self._password is None:
+            raise HandshakeError("a password share on a link without a password")
         self.session_id = opened.session_id
+        if self._password is not None and body.pake is None:
+            self.password_missing = True  # a probe may do this; an answer may not
+        elif body.pake is not None:
+            self._pake = self._start_pake()
+            isk = cpace_isk(self._pake, body.pake, sid=self.session_id, initiator=False)
+            keys = mix_session_keys(keys, isk)
+        self._advance(_Input.RECEIVE_OFFER)
         self._pending_keys = keys
         self.peer_kx_public = body.kx_public
         self.peer_info = body.info
         return OfferReceived(opened.session_id, body.sdp, body.info)
 
     def make_answer(self, sdp: str, now_ms: int, info: Mapping[str, str] | None = None) -> bytes:
+        if self.password_missing:
+            raise LocalProtocolError("this link needs a password: the offer had no share")
         self._advance(_Input.SEND_ANSWER)
         self._keys = self._pending_keys
         return self._seal(EnvelopeKind.ANSWER, sdp, now_ms, info)
@@ -194,10 +235,19 @@ class Session:
         if opened.session_id != self.session_id:
             raise RemoteProtocolError("answer belongs to another session", code="wrong-session")
         try:
-            self._keys = self._kx.client_keys(body.kx_public)
-            self.peer_kx_public = body.kx_public
+            keys = self._kx.client_keys(body.kx_public)
         except StreamError as exc:
             raise RemoteProtocolError(str(exc), code="bad-handshake") from exc
+        if self._pake is None:
+            if body.pake is not None:
+                raise HandshakeError("a password share on a link without a password")
+        elif body.pake is None:
+            raise PakeError("the answer has no password share")
+        else:
+            isk = cpace_isk(self._pake, body.pake, sid=self.session_id, initiator=True)
+            keys = mix_session_keys(keys, isk)
+        self._keys = keys
+        self.peer_kx_public = body.kx_public
         self._advance(_Input.RECEIVE_ANSWER)
         self.peer_info = body.info
         return AnswerReceived(body.sdp, body.info)
@@ -264,6 +314,15 @@ class Session:
     def send_receipt(self, message_id: bytes, now_ms: int) -> bytes:
         return self._send(ChatFrame(FrameType.RECEIPT, message_id, now_ms))
 
+    def confirmation(self, now_ms: int) -> bytes | None:
+        """Initiator on a password link: a ping to send right after the stream header,
+        so the responder learns at once whether our keys (our password) match. One
+        channel message (a batch of one when both announced batches)."""
+        if self.role is not Role.INITIATOR or self._pake is None:
+            return None
+        ping = self.send_ping(now_ms)[1]
+        return encode_batch([ping]) if self.batching else ping
+
     def send_ping(self, now_ms: int) -> tuple[bytes, bytes]:
         ping_id = new_message_id()
         return ping_id, self._send(ChatFrame(FrameType.PING, ping_id, now_ms))
@@ -301,12 +360,20 @@ class Session:
             raise FrameError(f"unknown frame type {int(frame.type)}")  # as a peer before files
         if final != (frame.type is FrameType.CLOSE):
             raise FrameError("only a close frame may end the stream, and it must end it")
+        opened = self._confirm()
         if final:
             if not last:
                 raise BatchError("messages after the close frame in a batch")
             self.state = SessionState.CLOSED
-            return [SessionClosed()]
-        return [self._frame_event(frame, now_ms)]
+            return [*opened, SessionClosed()]
+        return [*opened, self._frame_event(frame, now_ms)]
+
+    def _confirm(self) -> list[Event]:
+        """A sealed frame authenticated: on a password link, the password matched."""
+        if self._confirmed:
+            return []
+        self._confirmed = True
+        return self._maybe_open()
 
     def _send_group(self, kind: FrameType, payload: bytes, now_ms: int, message_id: bytes) -> bytes:
         if not self.groups:
@@ -323,7 +390,7 @@ class Session:
         return self._send(ChatFrame(kind, message_id, now_ms, payload))
 
     def _maybe_open(self) -> list[Event]:
-        if self._sender is not None and self._receiver is not None:
+        if self._sender is not None and self._receiver is not None and self._confirmed:
             self._advance(_Input.STREAMS_READY)
             return [SessionOpened()]
         return []
@@ -360,9 +427,16 @@ class Session:
             info[GROUPS_CAPABILITY[0]] = GROUPS_CAPABILITY[1]
         if self._files:
             info[FILES_CAPABILITY[0]] = FILES_CAPABILITY[1]
-        body = HandshakeBody(sdp=sdp, kx_public=self._kx.public, info=info)
+        pake = self._pake.share if self._pake is not None else None
+        body = HandshakeBody(sdp=sdp, kx_public=self._kx.public, info=info, pake=pake)
         return self._envelopes.seal(
             kind, self.role.direction, self.session_id, body.encode(), now_ms
+        )
+
+    def _start_pake(self) -> CpaceStart:
+        assert self._password is not None
+        return cpace_start(
+            self._password, self._link_room, self.session_id, scalar=self._pake_scalar
         )
 
     def _open_envelope(self, data: bytes, now_ms: int) -> OpenedEnvelope:

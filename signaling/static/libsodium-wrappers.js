@@ -1,4 +1,4 @@
-/*! libsodium-wrappers 0.8.4 (ISC), copied unchanged except for the import path.
+/*! libsodium-wrappers-sumo 0.8.4 (ISC), copied unchanged except for the import path.
 Copyright (c) 2015-2026
 Ahmad Ben Mrad <batikhsouri at gmail dot org>
 Frank Denis <j at pureftpd dot org>
