@@ -3,13 +3,13 @@
 
 The Internet of tests/lan/wan.py with natB ``udp-blocked``: no WebRTC for the page, so
 every message goes over the WebSocket relay and the instances matter. In srv a real
-``redis-server`` and three ``p2pchat signal-server --redis`` instances, each on its own
-address (.11/.12/.13, where the test reads its ``/metrics``) and all on the shared
-.10:8443 (``--reuse-port``: the kernel spreads connections, and a dead instance's share
-goes to the others at once). The owner's node (lanA) makes its invite with
-``--server https://.10:8443``; Chromium (lanB) opens it, so the page reconnects to .10.
-The test finds each one's instance from the instances' gauges and reloads the page
-until the two are on different instances (each reload lands at random).
+``redis-server`` and three ``p2pchat signal-server --redis`` instances (.11/.12/.13),
+behind a TCP balancer on .10:8443 (tests/lan/tcp_balancer.py) that sends the owner's
+NAT to instance 1 (then 2, 3) and the guest's NAT to instance 2 (then 3, 1): the owner
+and the page start on different instances, so their messages cross Redis, and a client
+of a dead instance lands on the next live one when it reconnects. The owner's node
+(lanA) makes its invite with ``--server https://.10:8443``; Chromium (lanB) opens it,
+so the page reconnects through the balancer too.
 
 Every message is checked to arrive exactly once and in order on both sides, over the
 whole test. Nothing is timed: the timeouts only catch hangs.
@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
+from yarl import URL
 
 from tests.browser.chromium import new_context
 from tests.browser.conftest import LaunchBrowser
@@ -36,7 +37,8 @@ from tests.lan.cert_authority import CertAuthority, LeafCertificate
 from tests.lan.chat_nodes import ChatNode, Event
 from tests.lan.conftest import MakeInternet
 from tests.lan.netns import PYTHON
-from tests.lan.services import RedisServer, SignalInstance
+from tests.lan.services import SIGNAL_PORT, RedisServer, SignalInstance
+from tests.lan.tcp_balancer import TcpBalancer
 from tests.lan.wan import Internet
 
 pytestmark = [pytest.mark.browser, pytest.mark.lan]
@@ -45,9 +47,6 @@ OWNER_NAME = "olivia"
 CONNECT_MS = 90_000
 UI_MS = 60_000
 EVENT_S = 90.0
-#: Reloads until page and owner sit on different instances: each lands on one of three
-#: at random, so ten same-instance draws in a row happen once in ~59,000 runs.
-MAX_PLACEMENT_TRIES = 10
 MESSAGES = 20
 
 # argv: URL...; prints one JSON list of {"status", "body"} (or {"error"}) per URL.
@@ -75,55 +74,43 @@ class ClusterWorld:
     ca: CertAuthority
     leaf: LeafCertificate
     redis: RedisServer
-    instances: list[SignalInstance]
+    instances: list[Instance]
+    balancer: TcpBalancer
     owner: ChatNode
 
     @property
     def shared_url(self) -> str:
-        return f"https://{self.net.shared_address}:{self.instances[0].port}"
+        return f"https://{self.net.shared_address}:{SIGNAL_PORT}"
 
     def invite(self, *args: str) -> dict[str, Any]:
         view: dict[str, Any] = self.owner.cli_json("invite", "--server", self.shared_url, *args)
         return view
 
-    def get(self, path: str, alive: list[int]) -> list[dict[str, Any]]:
-        """``GET path`` of each instance in ``alive`` (by its own address), from srv."""
-        urls = [self.instances[i].url_for(self.net.instance_addresses[i]) + path for i in alive]
+    def instance_of(self, nat: str) -> int:
+        """The instance the last connection from ``nat`` went to (0-based)."""
+        backends = self.balancer.backends_of(nat)
+        assert backends, f"no connection from {nat} yet"
+        return self.net.instance_addresses.index(backends[-1])
+
+    def get(self, path: str) -> list[dict[str, Any]]:
+        """``GET path`` of each live instance (by its own address), from srv."""
+        urls = [inst.url for inst in self.instances if inst.alive]
+        urls = [url + path for url in urls]
         done = self.net.srv.run([PYTHON, "-c", HTTPS_GET, *urls], env=self.ca.client_env())
         assert done.returncode == 0, done.stderr
         results: list[dict[str, Any]] = json.loads(done.stdout)
         return results
 
-    def alive(self) -> list[int]:
-        return [
-            i for i, inst in enumerate(self.instances) if inst.proc and inst.proc.poll() is None
-        ]
-
-    def placement(self) -> tuple[int, int]:
-        """(the guest's instance, the owner's instance), once the gauges show exactly one
-        guest socket and one owner socket in the whole cluster."""
+    def wait_status(self, path: str, status: int) -> None:
+        """Until every live instance answers ``GET path`` with ``status``."""
         deadline = time.monotonic() + EVENT_S
         while True:
-            alive = self.alive()
-            gauges = [_gauges(r.get("body", "")) for r in self.get("/metrics", alive)]
-            guests = [i for i, g in zip(alive, gauges, strict=True) for _ in range(g["guest"])]
-            owners = [i for i, g in zip(alive, gauges, strict=True) for _ in range(g["owner"])]
-            if len(guests) == 1 and len(owners) == 1:
-                return guests[0], owners[0]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no single guest and owner: {gauges}")
-            time.sleep(0.2)
-
-    def wait_health(self, status: int) -> None:
-        """Until every live instance's ``/healthz`` answers ``status``."""
-        deadline = time.monotonic() + EVENT_S
-        while True:
-            answers = self.get("/healthz", self.alive())
+            answers = self.get(path)
             if all(a.get("status") == status for a in answers):
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"/healthz never all {status}: {answers}")
-            time.sleep(0.1)
+                raise AssertionError(f"{path} never all {status}: {answers}")
+            time.sleep(0.2)
 
     def wait_event(self, type_: str, after: int = 0, **fields: Any) -> Event:
         def match(e: Event) -> bool:
@@ -138,15 +125,10 @@ class ClusterWorld:
         return len(self.owner.events)
 
 
-def _gauges(text: str) -> dict[str, int]:
-    values = {"guest": 0, "owner": 0}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name == "p2pchat_signal_guest_connections":
-            values["guest"] = int(float(value))
-        elif name == "p2pchat_signal_owner_connections":
-            values["owner"] = int(float(value))
-    return values
+class Instance(SignalInstance):
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
 
 @pytest.fixture
@@ -158,20 +140,24 @@ def cluster_world(make_internet: MakeInternet, tmp_path: Path) -> Iterator[Clust
     leaf = ca.issue("signal", [net.shared_address, *net.instance_addresses])
     redis = RedisServer(net.srv, net.redis_address)
     instances = [
-        SignalInstance(
+        Instance(
             net.srv,
-            [address, net.shared_address],
+            [address],
             certificate=leaf,
             redis_url=redis.url,
-            reuse_port=True,
-            extra_args=["--metrics-allow", f"{net.net}.0.0/24", "--instance-name", f"inst{i}"],
+            extra_args=["--instance-name", f"inst{i}"],
         )
         for i, address in enumerate(net.instance_addresses, start=1)
     ]
+    one, two, three = net.instance_addresses
+    balancer = TcpBalancer(
+        net.srv, net.shared_address, SIGNAL_PORT,
+        {net.nat_a.ip: [one, two, three], net.nat_b.ip: [two, three, one]}, [one, two, three],
+    )  # fmt: skip
     owner = ChatNode(net.lan_a, tmp_path / "owner", OWNER_NAME)
     owner.start(env=ca.client_env())  # the node trusts the test CA (SSL_CERT_FILE)
     try:
-        yield ClusterWorld(net, ca, leaf, redis, instances, owner)
+        yield ClusterWorld(net, ca, leaf, redis, instances, balancer, owner)
     finally:
         owner.stop()
 
@@ -207,23 +193,6 @@ async def wait_connected(page: Page) -> None:
 async def page_texts(page: Page, direction: str) -> list[str]:
     texts: list[str] = await page.locator(f".msg.{direction} .text").all_inner_texts()
     return texts
-
-
-async def place_apart(world: ClusterWorld, page: Page, invite_id: str) -> tuple[int, int, str]:
-    """Reload until the page and the owner are on different instances: (guest's
-    instance, owner's instance, the guest's label)."""
-    for _ in range(MAX_PLACEMENT_TRIES):
-        mark = world.mark()
-        joined = await asyncio.to_thread(world.wait_event, "guest_joined", 0, invite_id=invite_id)
-        guest_at, owner_at = await asyncio.to_thread(world.placement)
-        if guest_at != owner_at:
-            return guest_at, owner_at, str(joined["peer_id"])
-        await page.reload(timeout=UI_MS)
-        await wait_connected(page)
-        await asyncio.to_thread(
-            world.wait_event, "guest_joined", mark, invite_id=invite_id, peer_id=joined["peer_id"]
-        )
-    raise AssertionError(f"page and owner on one instance after {MAX_PLACEMENT_TRIES} tries")
 
 
 class Chat:
@@ -289,22 +258,28 @@ async def test_chat_survives_the_guests_instance_and_then_the_owners_dying(
     world = cluster_world
     invite = world.invite("--uses", "1")
     page = await open_guest(launch_browser, world, invite["url"])
-    guest_at, owner_at, label = await place_apart(world, page, invite["invite_id"])
+    joined = await asyncio.to_thread(world.wait_event, "guest_joined", 0)
+    label = str(joined["peer_id"])
+    nat_a, nat_b = world.net.nat_a.ip, world.net.nat_b.ip
+    # The balancer's routes: owner on instance 1, page on 2, talking across Redis.
+    assert (world.instance_of(nat_a), world.instance_of(nat_b)) == (0, 1)
     chat = Chat(world, page, label)
     await chat.exchange("before")
 
     mark = world.mark()
-    world.instances[guest_at].kill()
+    world.instances[1].kill()  # the guest's
     await rejoined(world, page, label, mark)
+    assert world.instance_of(nat_b) == 2
     await chat.exchange("after-guest-kill")
 
     mark = world.mark()
-    world.instances[owner_at].kill()
+    world.instances[0].kill()  # the owner's
     # The node re-claims its room through .10 (another instance) by itself...
     await asyncio.to_thread(world.wait_event, "invite_server_status", mark, state="reconnecting")
     await asyncio.to_thread(world.wait_event, "invite_server_status", mark, state="connected")
     # ...and the page finds it again (its socket died, or its instance closed it 1012).
     await rejoined(world, page, label, mark)
+    assert world.instance_of(nat_a) == 2  # the one instance left
     await chat.exchange("after-owner-kill")
     view = {i["invite_id"]: i for i in world.owner.cli_json("invites")}[invite["invite_id"]]
     assert (view["uses_left"], view["guests"]) == (0, 1), view  # reconnects use nothing
@@ -315,16 +290,20 @@ async def test_chat_resumes_after_a_redis_restart_and_a_new_guest_joins(
 ) -> None:
     world = cluster_world
     invite = world.invite("--uses", "2")
+    room_page = URL(invite["url"]).path
     page = await open_guest(launch_browser, world, invite["url"])
-    _, _, label = await place_apart(world, page, invite["invite_id"])
+    joined = await asyncio.to_thread(world.wait_event, "guest_joined", 0)
+    label = str(joined["peer_id"])
     chat = Chat(world, page, label)
     await chat.exchange("before", 5)
 
     world.redis.kill()  # SIGKILL: no persistence, every room is gone from Redis
-    await asyncio.to_thread(world.wait_health, 503)
+    # Every instance says it cannot tell now (503), none that the link is not valid.
+    await asyncio.to_thread(world.wait_status, room_page, 503)
     await asyncio.sleep(1.0)  # the outage the contract names (not a threshold)
     world.redis.start()
-    await asyncio.to_thread(world.wait_health, 200)
+    # The owner's instance writes its room back: every instance serves the page again.
+    await asyncio.to_thread(world.wait_status, room_page, 200)
     await chat.exchange("after-redis")
 
     # The owner's instance restored the room: a new guest (a fresh tab) joins the link.
