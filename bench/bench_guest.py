@@ -86,8 +86,9 @@ TIMELINE_JS = """() => {
 }"""
 
 
-async def guest_run(owner: ChatNode, browser: Any) -> dict[str, Any]:
-    invite = owner.cli_json("invite")
+async def guest_run(owner: ChatNode, browser: Any, *invite_args: str) -> dict[str, Any]:
+    """One guest, fresh invite (``invite_args``: e.g. ``--server URL``) and context."""
+    invite = owner.cli_json("invite", *invite_args)
     context = await new_context(browser)
     page = await context.new_page()
     text = f"first message {time.monotonic_ns()}"
@@ -122,6 +123,9 @@ async def guest_run(owner: ChatNode, browser: Any) -> dict[str, Any]:
     delivered = arrived[0]
     at["delivered"] = time.time() * 1000 - (time.perf_counter() - delivered) * 1000
     path = await page.inner_text("#path")
+    # <html data-path>: direct | turn | websocket, set from getStats once the session is open
+    await page.wait_for_function("() => document.documentElement.dataset.path", timeout=10_000)
+    ice_path = await page.evaluate("() => document.documentElement.dataset.path")
     timeline = await page.evaluate(TIMELINE_JS)
     await context.close()
     owner.cli("revoke", invite["invite_id"])
@@ -130,6 +134,7 @@ async def guest_run(owner: ChatNode, browser: Any) -> dict[str, Any]:
         "connected_ms": (connected - start) * 1000,
         "first_message_ms": (delivered - start) * 1000,
         "path": path,
+        "ice_path": ice_path,
         "steps": steps(at, timeline),
     }
 

@@ -10,8 +10,9 @@
 # --no-docs       print the table, leave docs/ alone
 # --cut-detection add bench_raw_aiortc's ~40 s cut test
 # The LAN and browser benches (bench_discovery, bench_files, bench_group, bench_guest,
-# bench_lan, the LAN part of bench_load) need root: they make their own network
-# namespaces. About 10-14 min in all on a 2-core machine.
+# bench_lan, the LAN part of bench_load, bench_cluster's TURN part) need root: they make
+# their own network namespaces. bench_cluster (~2 min) also needs redis-server and
+# coturn. About 10-14 min in all on a 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}

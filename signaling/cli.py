@@ -245,7 +245,7 @@ def run_signal_server(args: argparse.Namespace) -> int:
 
 
 def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
-    """The STUN/TURN options (docs/deploy-coturn.md)."""
+    """The STUN/TURN options (docs/deploy.md "coturn (TURN)")."""
     parser.add_argument(
         "--turn-url",
         action="append",

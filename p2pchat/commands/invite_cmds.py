@@ -108,6 +108,9 @@ def server_options(args: argparse.Namespace) -> dict[str, str]:
     """``--server``, ``--server-token`` / ``--server-token-file`` as control-call args."""
     options: dict[str, str] = {}
     if args.server:
+        from p2pchat.node.invite_server import parse_server_url
+
+        parse_server_url(args.server)  # a bad URL is told before any node is asked
         options["server"] = args.server
     token = args.server_token
     if args.server_token_file:

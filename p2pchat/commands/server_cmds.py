@@ -10,10 +10,13 @@ import argparse
 
 from p2pchat.commands.invite_cmds import read_token_file
 from p2pchat.commands.node_cmds import _client, _print_json, _text
+from p2pchat.node.invite_server import parse_server_url
 
 
 def run_server(args: argparse.Namespace) -> int:
     action = getattr(args, "server_action", None)
+    if action == "set":
+        parse_server_url(args.url)  # a bad URL is told before any node is asked
     client = _client(args)
     if action == "set":
         options = {"url": args.url}

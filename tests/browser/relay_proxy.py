@@ -1,4 +1,5 @@
-"""A recording (and optionally tampering) reverse proxy in front of a node's invite server.
+"""A recording (and optionally tampering) reverse proxy in front of a node's invite server,
+or of a standalone ``p2pchat signal-server`` (then for the owner node too).
 
 It plays the untrusted signaling relay of DESIGN.md section 3: the guest's browser talks
 to it as if it were the node (same ``/c/<room>`` path and fragment, the proxy's own
@@ -7,11 +8,19 @@ WebSocket ``/ws/<room>`` to the node over TLS (no verification). On the upstream
 WebSocket request it sets ``Origin`` and ``Host`` to the upstream's ``host:port``, since
 the server refuses WebSockets whose Origin is not its own Host.
 
+In front of a standalone server it also forwards the owner's WebSocket
+``/owner/<room>``, with its ``Authorization`` header (the owner token) if any: the owner
+node is then given the proxy's URL (``invite --server``), so the proxy sees everything
+the server sees. ``--cert``/``--key`` make it serve a given chain (a test CA's leaf that
+the node and Chromium trust) instead of its own self-signed one.
+
 Recording (``--record FILE``): every HTTP request the clients send (request line,
 headers as received, body) and every WebSocket message in either direction, as records
 ``[tag: 1 byte][length: u32 big-endian][data]``; :func:`read_recording` reads them back.
 Tags: ``H`` request head, ``B`` request body, ``g`` guest→server WebSocket binary,
-``t`` guest→server WebSocket text, ``G`` server→guest binary, ``T`` server→guest text.
+``t`` guest→server WebSocket text, ``G`` server→guest binary, ``T`` server→guest text;
+on the owner socket ``o`` owner→server binary, ``q`` owner→server text, ``O``
+server→owner binary, ``Q`` server→owner text.
 HTTP response bodies (the page and its scripts) are not recorded: they are the node's
 public assets, not what the clients say.
 
@@ -45,10 +54,11 @@ OFFER and ANSWER envelopes.
 
 Events go to stdout as JSON lines (``{"event": "ready", "port": N}`` first, then e.g.
 ``{"event": "attacker_closed", "code": 4400, "reason": "..."}`` for the sockets the
-proxy opened itself).
+proxy opened itself). The tampering modes touch guest sockets only; owner sockets are
+always forwarded untouched.
 
     python tests/browser/relay_proxy.py --upstream 10.0.0.1:8443 --record rec.bin \\
-        --cert-dir /tmp/x [--mode flip] [--port 0]
+        --cert-dir /tmp/x [--mode flip] [--port 0] [--cert chain.pem --key key.pem]
 """
 
 from __future__ import annotations
@@ -58,9 +68,16 @@ import asyncio
 import json
 import ssl
 import struct
+import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.lan.netns import Host
 
 SIGNAL = 0x01
 RELAY = 0x02
@@ -70,6 +87,8 @@ USABLE = bytes([SIGNAL]) + b"usable"  # the owner's answer to a probe kept open
 #: SIGNAL type byte + envelope version + scheme + 24-byte nonce: the ciphertext follows.
 CIPHERTEXT_OFFSET = 1 + 2 + 24
 MODES = ("pass", "flip", "reflect", "replay", "damage-file")
+#: Recording tags per socket kind: (client binary, client text, server binary, server text).
+WS_TAGS = {"guest": ("g", "t", "G", "T"), "owner": ("o", "q", "O", "Q")}
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -91,6 +110,59 @@ def read_recording(path: Path) -> list[tuple[str, bytes]]:
         records.append((tag, raw[pos + 5 : pos + 5 + size]))
         pos += 5 + size
     return records
+
+
+class ProxyProcess:
+    """This script running in ``host`` (tests drive it): ``args`` are its flags besides
+    ``--record``; its JSON events are kept, :meth:`wait_for` waits for one."""
+
+    def __init__(self, host: Host, workdir: Path, args: Sequence[str]) -> None:
+        from tests.lan.netns import PYTHON
+
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.recording = self.dir / "recording.bin"
+        self.host = host
+        self.events: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self.proc = host.popen(
+            [PYTHON, __file__, "--record", str(self.recording), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        threading.Thread(target=self._read, daemon=True).start()
+        self.port = int(self.wait_for(lambda e: e["event"] == "ready", timeout=30)["port"])
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.events.append(json.loads(line))
+                self._cond.notify_all()
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 45.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    err = b""
+                    if self.proc.poll() is not None and self.proc.stderr is not None:
+                        err = self.proc.stderr.read()
+                    raise AssertionError(f"proxy: timed out; events {self.events} {err!r}")
+                self._cond.wait(min(left, 0.5))
+
+    def records(self) -> list[tuple[str, bytes]]:
+        return read_recording(self.recording)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
 
 
 def emit(**fields: Any) -> None:
@@ -139,7 +211,9 @@ class Proxy:
         if body:
             self.recorder.record("B", body)
         if request.path.startswith("/ws/"):
-            return await self.websocket(request)
+            return await self.websocket(request, "guest")
+        if request.path.startswith("/owner/"):
+            return await self.websocket(request, "owner")
         if not (request.path.startswith("/c/") or request.path.startswith("/static/")):
             return web.Response(status=404, text="not proxied")
         async with self.session.get(
@@ -154,18 +228,30 @@ class Proxy:
 
     # -- WebSocket -------------------------------------------------------------------
 
-    async def websocket(self, request: Any) -> Any:
+    async def websocket(self, request: Any, kind: str) -> Any:
         import aiohttp
         from aiohttp import web
 
-        self.connections += 1
+        owner = kind == "owner"
+        up_binary, up_text, down_binary, down_text = WS_TAGS[kind]
+        if not owner:  # attacks are on the guest's handshake only
+            self.connections += 1
         index = self.connections
-        downstream = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        # An owner socket carries every guest's frames plus an 8-byte header each.
+        downstream = web.WebSocketResponse(autoping=True, max_msg_size=4 << 20)
         await downstream.prepare(request)
         url = f"wss://{self.upstream}{request.raw_path}"
+        headers = {}
+        if owner and "Authorization" in request.headers:
+            headers["Authorization"] = request.headers["Authorization"]
         try:
             upstream = await self.session.ws_connect(
-                url, ssl=self.client_ssl, origin=f"https://{self.upstream}", autoping=True
+                url,
+                ssl=self.client_ssl,
+                origin=None if owner else f"https://{self.upstream}",
+                headers=headers,
+                autoping=True,
+                max_msg_size=4 << 20,
             )
         except aiohttp.ClientError as exc:
             emit(event="upstream_failed", error=str(exc))
@@ -178,12 +264,14 @@ class Proxy:
             async for msg in downstream:
                 if msg.type is aiohttp.WSMsgType.BINARY:
                     data = bytes(msg.data)
-                    self.recorder.record("g", data)
-                    data = await self.tamper_up(index, data, state, request.raw_path)
-                    if data is not None:
-                        await upstream.send_bytes(data)
+                    self.recorder.record(up_binary, data)
+                    sent: bytes | None = data
+                    if not owner:
+                        sent = await self.tamper_up(index, data, state, request.raw_path)
+                    if sent is not None:
+                        await upstream.send_bytes(sent)
                 elif msg.type is aiohttp.WSMsgType.TEXT:
-                    self.recorder.record("t", msg.data.encode())
+                    self.recorder.record(up_text, msg.data.encode())
                     await upstream.send_str(msg.data)
                 else:
                     break
@@ -194,12 +282,14 @@ class Proxy:
                 msg = await upstream.receive()
                 if msg.type is aiohttp.WSMsgType.BINARY:
                     data = bytes(msg.data)
-                    self.recorder.record("G", data)
-                    data = await self.tamper_down(index, data, state, request.raw_path)
-                    if data is not None:
-                        await downstream.send_bytes(data)
+                    self.recorder.record(down_binary, data)
+                    sent: bytes | None = data
+                    if not owner:
+                        sent = await self.tamper_down(index, data, state, request.raw_path)
+                    if sent is not None:
+                        await downstream.send_bytes(sent)
                 elif msg.type is aiohttp.WSMsgType.TEXT:
-                    self.recorder.record("T", msg.data.encode())
+                    self.recorder.record(down_text, msg.data.encode())
                     await downstream.send_str(msg.data)
                 else:
                     if msg.type is aiohttp.WSMsgType.CLOSE:
@@ -213,7 +303,7 @@ class Proxy:
         # The owner's close code and reason (4403 used up, 4400 handshake failed…) reach
         # the guest unchanged.
         code, reason = state.get("close") or (upstream.close_code or 1000, "")
-        emit(event="ws_closed", index=index, code=code, reason=reason)
+        emit(event="ws_closed", index=index, kind=kind, code=code, reason=reason)
         if not downstream.closed:
             await downstream.close(code=code, message=reason.encode())
         if not upstream.closed:
@@ -307,21 +397,29 @@ async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--upstream", required=True, help="HOST:PORT of the node's invite server")
     parser.add_argument("--record", required=True, type=Path)
-    parser.add_argument("--cert-dir", required=True, type=Path)
+    parser.add_argument("--cert-dir", type=Path, help="its own self-signed certificate's home")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mode", choices=MODES, default="pass")
+    parser.add_argument("--cert", type=Path, help="PEM chain to serve (with --key)")
+    parser.add_argument("--key", type=Path)
     args = parser.parse_args(argv)
 
-    args.cert_dir.mkdir(parents=True, exist_ok=True)
-    files = load_or_create_certificate(args.cert_dir)
+    if (args.cert is None) != (args.key is None) or (args.cert is None and args.cert_dir is None):
+        parser.error("give --cert and --key, or --cert-dir")
+    if args.cert is not None:
+        server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ssl.load_cert_chain(args.cert, args.key)
+    else:
+        args.cert_dir.mkdir(parents=True, exist_ok=True)
+        server_ssl = ssl_context(load_or_create_certificate(args.cert_dir))
     proxy = Proxy(args.upstream, Recorder(args.record), args.mode)
     proxy.session = aiohttp.ClientSession()
     app = web.Application(client_max_size=1 << 20)
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port, ssl_context=ssl_context(files))
+    site = web.TCPSite(runner, args.host, args.port, ssl_context=server_ssl)
     await site.start()
     server = site._server
     assert server is not None

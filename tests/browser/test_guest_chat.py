@@ -14,9 +14,6 @@ import asyncio
 import base64
 import contextlib
 import itertools
-import json
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +35,7 @@ from tests.browser.firefox import (
     guest_wait_delivered,
     guest_wait_in_log,
 )
-from tests.browser.relay_proxy import RELAY, SIGNAL, read_recording
+from tests.browser.relay_proxy import RELAY, SIGNAL, ProxyProcess
 from tests.conftest import require_chromium, require_netns
 from tests.lan.chat_nodes import ChatNode, Event
 from tests.lan.netns import PYTHON, Host, Lan
@@ -50,7 +47,6 @@ OWNER_NAME = "olivia"
 CONNECT_MS = 45_000
 UI_MS = 20_000
 EVENT_S = 45.0
-PROXY_SCRIPT = Path(__file__).with_name("relay_proxy.py")
 
 _counter = itertools.count(1)
 
@@ -719,57 +715,15 @@ async def test_relay_fallback_without_udp(
 # -- 6. an untrusted relay in between -----------------------------------------------------------
 
 
-class RelayProxy:
+class RelayProxy(ProxyProcess):
     """tests/browser/relay_proxy.py running in host 1 in front of the node's server."""
 
     def __init__(self, gl: GuestLan, invite_url: str, mode: str) -> None:
-        self.dir = gl.tmp / unique(f"proxy-{mode}")
-        self.dir.mkdir()
-        self.recording = self.dir / "recording.bin"
+        workdir = gl.tmp / unique(f"proxy-{mode}")
         upstream = urlsplit(invite_url).netloc
-        self.host = gl.owner_host
-        self.events: list[dict[str, Any]] = []
-        self._cond = threading.Condition()
-        self.proc = self.host.popen(
-            [PYTHON, str(PROXY_SCRIPT), "--upstream", upstream, "--record", str(self.recording),
-             "--cert-dir", str(self.dir / "tls"), "--mode", mode],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        threading.Thread(target=self._read, daemon=True).start()
-        ready = self.wait_for(lambda e: e["event"] == "ready", timeout=30)
-        self.url = with_authority(invite_url, self.host.ip, int(ready["port"]))
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._cond:
-                self.events.append(json.loads(line))
-                self._cond.notify_all()
-
-    def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = EVENT_S
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for event in self.events:
-                    if predicate(event):
-                        return event
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    err = b""
-                    if self.proc.poll() is not None and self.proc.stderr is not None:
-                        err = self.proc.stderr.read()
-                    raise AssertionError(f"proxy: timed out; events {self.events} {err!r}")
-                self._cond.wait(min(left, 0.5))
-
-    def records(self) -> list[tuple[str, bytes]]:
-        return read_recording(self.recording)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+        args = ["--upstream", upstream, "--cert-dir", str(workdir / "tls"), "--mode", mode]
+        super().__init__(gl.owner_host, workdir, args)
+        self.url = with_authority(invite_url, self.host.ip, self.port)
 
 
 @pytest.fixture

@@ -601,7 +601,11 @@ def test_owner_text_messages(text: str) -> None:
     with default_recursion_limit():
         hello = _parse_hello(text)
         state = _parse_room_state(text)
-    assert hello is None or math.isfinite(hello)
+    if hello is not None:
+        expires_at, claim, flow = hello
+        assert math.isfinite(expires_at)
+        assert claim is None or len(claim) == 32
+        assert isinstance(flow, bool)
     assert state is None or isinstance(state, str)
 
 

@@ -1,4 +1,5 @@
-"""Fixtures shared by the integration tests: a fresh profile store on real SQLCipher.
+"""Fixtures shared by the integration tests: a fresh profile store on real SQLCipher, an
+aiohttp client session (``http``).
 
 A test module that wants another kind of profile defines its own ``profile`` fixture,
 which takes precedence over this one.
@@ -6,9 +7,10 @@ which takes precedence over this one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from p2pchat.store import Profile, create_profile
@@ -26,3 +28,9 @@ def profile(data_dir: Path) -> Iterator[Profile]:
         data_dir, PASSPHRASE, name="me", identity_seed=SEED, kdf_limits=FAST
     ) as opened:
         yield opened
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

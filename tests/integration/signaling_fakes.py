@@ -1,4 +1,5 @@
-"""Fakes shared by the signaling tests: the node's side of the relay."""
+"""Fakes and small helpers shared by the signaling tests: the node's side of the relay,
+room ids and claim tokens, how a WebSocket closed."""
 
 from __future__ import annotations
 
@@ -7,12 +8,53 @@ import base64
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from signaling.app import GuestConnection
+import aiohttp
+
+from signaling.app import CLOSE_LINK_NOT_VALID, GuestConnection
 
 
 def new_room_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+
+
+class HasBaseUrl(Protocol):
+    @property
+    def base_url(self) -> str: ...
+
+
+def ws_url(server: HasBaseUrl, path: str) -> str:
+    """The ``ws(s)://`` URL of ``path`` on a server (or a cluster instance)."""
+    return server.base_url.replace("http", "ws", 1) + path
+
+
+def claim_token() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+
+
+async def close_of(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    """Read until the close; its code."""
+    async with asyncio.timeout(10):
+        while True:
+            msg = await ws.receive()
+            if msg.type is aiohttp.WSMsgType.CLOSE:
+                return int(msg.data)
+            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                return ws.close_code
+
+
+async def until_not_valid(http: aiohttp.ClientSession, url: str) -> None:
+    """A room whose owner said goodbye is soon "not valid" (4404) everywhere; a moment
+    before, a guest may still be told to retry (1013) or see the owner leave (1001)."""
+    for _ in range(50):
+        async with http.ws_connect(url) as ws:
+            code = await close_of(ws)
+        if code == CLOSE_LINK_NOT_VALID:
+            return
+        assert code in (1001, 1013), code
+        await asyncio.sleep(0.1)
+    raise AssertionError("the room never went")
 
 
 @dataclass

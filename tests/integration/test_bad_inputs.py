@@ -178,6 +178,17 @@ SPECIFIC = [
     Case("history", ("history", "--data-dir", "{ro}/profile"), read_only=True, expect=RO),
     Case("history", ("history", "nobody", "--data-dir", "{profile}"), expect="nobody"),
     # invite
+    Case("invite", ("invite", "--server", "http://chat.example"), expect="https"),
+    Case("invite", ("invite", "--password-file", "{missing}"), expect="does not exist"),
+    Case("invite", ("invite", "--server-token", "x" * 20), expect="--server URL"),
+    # server
+    Case("server", ("server", "--data-dir", "{profile}"), expect=NO_NODE),
+    Case("server", ("server", "set", "https://a.example/path"), expect="--server"),
+    Case(
+        "server",
+        ("server", "set", "https://a.example", "--token-file", "{missing}"),
+        expect="cannot read",
+    ),
     Case("invite", ("invite", "--expires", "0"), expect="1 second"),
     Case("invite", ("invite", "--expires", "8d"), expect="7 days"),
     Case("invite", ("invite", "--expires", "soon"), expect="not a duration"),

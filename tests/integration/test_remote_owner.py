@@ -96,12 +96,47 @@ class World:
         except TimeoutError:
             raise AssertionError(f"no {what}; events: {self.events}") from None
 
+    def restart_server(self) -> None:
+        """Stop the server, start it again on its port, and wait until the owner has
+        lost it and re-claimed (its status goes reconnecting, then connected)."""
+        port = self.server.port
+        self.run(self.server.async_stop())
+        self.run(self.async_start_server(port))
+        lost = self.wait_event(
+            lambda e: isinstance(e, InviteServerStatus) and e.state == "reconnecting",
+            "reconnecting",
+        )
+        self.wait_event(
+            lambda e: isinstance(e, InviteServerStatus) and e.state == "connected",
+            "connected again",
+            after=self.events.index(lost),
+        )
+
     async def async_start_server(self, port: int = 0, token: str = TOKEN) -> None:
         self.server = SignalingServer(
             RoomRegistry(), host="127.0.0.1", port=port, ssl_context=ssl_context(self.files),
             static_dir=None, owner_hooks=None, owner_token=token,
         )  # fmt: skip
         await self.server.async_start()
+
+
+async def async_new_world(loop: asyncio.AbstractEventLoop, data: Path, files: Any) -> World:
+    """A new profile and its node (every event kept in ``events``), with its control
+    socket; no signal server yet."""
+    profile = create_profile(data, "pw", name="owner", identity_seed=os.urandom(32),
+                             kdf_limits=FAST)  # fmt: skip
+    node = Node(profile, NodeConfig(data_dir=data, interfaces=["lo"]))
+    w = World(loop, data, node, files.cert, files, None)  # type: ignore[arg-type]
+    emit = node.emit
+
+    def record(event: NodeEvent) -> None:
+        w.events.append(event)
+        emit(event)
+
+    node.emit = record  # type: ignore[method-assign]
+    w.control = ControlServer(node, control_socket_path(data))  # type: ignore[attr-defined]
+    await w.control.async_start()  # type: ignore[attr-defined]
+    return w
 
 
 @pytest.fixture
@@ -114,20 +149,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     data = tmp_path / "me"
 
     async def start() -> World:
-        profile = create_profile(data, "pw", name="owner", identity_seed=os.urandom(32),
-                                 kdf_limits=FAST)  # fmt: skip
-        node = Node(profile, NodeConfig(data_dir=data, interfaces=["lo"]))
-        w = World(loop, data, node, files.cert, files, None)  # type: ignore[arg-type]
-        emit = node.emit
-
-        def record(event: NodeEvent) -> None:
-            w.events.append(event)
-            emit(event)
-
-        node.emit = record  # type: ignore[method-assign]
+        w = await async_new_world(loop, data, files)
         await w.async_start_server()
-        w.control = ControlServer(node, control_socket_path(data))  # type: ignore[attr-defined]
-        await w.control.async_start()  # type: ignore[attr-defined]
         return w
 
     w = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
@@ -307,17 +330,7 @@ def test_invite_on_a_remote_server_chat_and_reconnect_after_a_restart(
     world.run(guest.async_leave())
 
     # The server restarts: the owner re-claims its room by itself.
-    port = world.server.port
-    world.run(world.server.async_stop())
-    world.run(world.async_start_server(port))
-    lost = world.wait_event(
-        lambda e: isinstance(e, InviteServerStatus) and e.state == "reconnecting", "reconnecting"
-    )
-    world.wait_event(
-        lambda e: isinstance(e, InviteServerStatus) and e.state == "connected",
-        "connected again",
-        after=world.events.index(lost),
-    )
+    world.restart_server()
     second = PyGuest(view["url"], world.cert)
     world.run(second.async_join("bea"))
     world.wait_event(
@@ -429,17 +442,7 @@ def test_a_revoked_invite_stays_revoked_on_a_restarted_server(
     view = invite(world, capsys, "--server", world.url, "--server-token", TOKEN)
     room = URL(view["url"]).path.rsplit("/", 1)[-1]
     assert world.cli("revoke", view["invite_id"]) == 0
-    port = world.server.port
-    world.run(world.server.async_stop())
-    world.run(world.async_start_server(port))
-    lost = world.wait_event(
-        lambda e: isinstance(e, InviteServerStatus) and e.state == "reconnecting", "reconnecting"
-    )
-    world.wait_event(
-        lambda e: isinstance(e, InviteServerStatus) and e.state == "connected",
-        "connected again",
-        after=world.events.index(lost),
-    )
+    world.restart_server()
 
     # The owner says it again after its new claim.
     world.run(async_until(lambda: not world.server.registry.is_live(room, time.time())))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import random
 import socket
 import ssl
@@ -28,11 +27,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from p2pchat.control.server import ControlServer
-from p2pchat.control.socket_path import control_socket_path
 from p2pchat.crypto.envelope import LinkEnvelopes, ReplayGuard
-from p2pchat.node import Node, NodeConfig
-from p2pchat.node.events import FileDone, GuestJoined, NodeEvent
+from p2pchat.node.events import FileDone, GuestJoined
 from p2pchat.protocol import events
 from p2pchat.protocol.file_crypto import blake2b_256
 from p2pchat.protocol.file_transfer import BlockReady, IncomingTransfer
@@ -44,7 +40,6 @@ from p2pchat.protocol.file_wire import (
 )
 from p2pchat.protocol.frames import FrameType
 from p2pchat.protocol.session import Role, Session
-from p2pchat.store import create_profile
 from p2pchat.transport.webrtc import DataChannelLink
 from signaling.app import Limits, relay_of
 from signaling.bus import RedisBus
@@ -54,12 +49,12 @@ from signaling.server import SignalingServer
 from signaling.tls import load_or_create_certificate, ssl_context
 from tests.integration.redis_fixtures import TIMINGS, RedisProcess
 from tests.integration.test_remote_owner import (
-    FAST,
     TOKEN,
     WAIT_S,
     PyGuest,
     World,
     _now_ms,
+    async_new_world,
     invite,
 )
 
@@ -231,20 +226,7 @@ def setup(
 
     async def start() -> tuple[World, Servers]:
         servers = await request.param(files, tmp_path)
-        profile = create_profile(data, "pw", name="owner", identity_seed=os.urandom(32),
-                                 kdf_limits=FAST)  # fmt: skip
-        node = Node(profile, NodeConfig(data_dir=data, interfaces=["lo"]))
-        w = World(loop, data, node, files.cert, files, None)  # type: ignore[arg-type]
-        emit = node.emit
-
-        def record(event: NodeEvent) -> None:
-            w.events.append(event)
-            emit(event)
-
-        node.emit = record  # type: ignore[method-assign]
-        w.control = ControlServer(node, control_socket_path(data))  # type: ignore[attr-defined]
-        await w.control.async_start()  # type: ignore[attr-defined]
-        return w, servers
+        return await async_new_world(loop, data, files), servers
 
     w, servers = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
     yield w, servers

@@ -85,12 +85,6 @@ async def start_server(static_dir: Path) -> AsyncIterator[Start]:
         await server.async_stop()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def open_room(server: SignalingServer, *, ttl: float = NOW_SLACK) -> str:
     import time
 

@@ -4,10 +4,7 @@ the page."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,10 +12,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from signaling.app import CLOSE_LINK_NOT_VALID, Limits
+from signaling.app import Limits
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
-from tests.integration.signaling_fakes import new_room_id
+from tests.integration.signaling_fakes import (
+    claim_token,
+    close_of,
+    new_room_id,
+    until_not_valid,
+    ws_url,
+)
 
 Start = Callable[..., Awaitable[SignalingServer]]
 
@@ -64,20 +67,6 @@ async def start_server() -> AsyncIterator[Start]:
         await server.async_stop()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def ws_url(server: SignalingServer, path: str) -> str:
-    return server.base_url.replace("http", "ws", 1) + path
-
-
-def claim_token() -> str:
-    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-
-
 async def owner_hello(
     http: aiohttp.ClientSession, server: SignalingServer, room: str, hello: dict[str, object]
 ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, object]]:
@@ -86,29 +75,6 @@ async def owner_hello(
     msg = await ws.receive(timeout=10)
     assert msg.type is aiohttp.WSMsgType.TEXT, msg
     return ws, json.loads(msg.data)
-
-
-async def close_of(ws: aiohttp.ClientWebSocketResponse) -> int | None:
-    async with asyncio.timeout(10):
-        while True:
-            msg = await ws.receive()
-            if msg.type is aiohttp.WSMsgType.CLOSE:
-                return int(msg.data)
-            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                return ws.close_code
-
-
-async def until_not_valid(http: aiohttp.ClientSession, url: str) -> None:
-    """A room whose owner said goodbye is soon "not valid" (4404) everywhere; a moment
-    before, a guest may still be told to retry (1013) or see the owner leave (1001)."""
-    for _ in range(50):
-        async with http.ws_connect(url) as ws:
-            code = await close_of(ws)
-        if code == CLOSE_LINK_NOT_VALID:
-            return
-        assert code in (1001, 1013), code
-        await asyncio.sleep(0.1)
-    raise AssertionError("the room never went")
 
 
 async def test_the_same_claim_token_reclaims_and_the_old_connection_goes(

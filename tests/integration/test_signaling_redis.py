@@ -5,9 +5,7 @@ Redis restart and an instance that dies."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import random
 import subprocess
 import sys
@@ -18,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from signaling.app import CLOSE_LINK_NOT_VALID, Limits, relay_of
+from signaling.app import Limits, relay_of
 from signaling.owner_client import OwnerClient
 from tests.integration.redis_fixtures import (
     Instance,
@@ -26,7 +24,14 @@ from tests.integration.redis_fixtures import (
     start_instance,
     stop_instance,
 )
-from tests.integration.signaling_fakes import FakeOwner, new_room_id
+from tests.integration.signaling_fakes import (
+    FakeOwner,
+    claim_token,
+    close_of,
+    new_room_id,
+    until_not_valid,
+    ws_url,
+)
 
 # Many test guests share 127.0.0.1: the per-address bound is not what is tested here.
 LIMITS = Limits(connections_per_address=256, guest_sweep=0.2, owner_hello_timeout=2.0)
@@ -46,44 +51,6 @@ async def cluster(redis_process: RedisProcess) -> AsyncIterator[list[Instance]]:
     yield instances
     for instance in instances:
         await stop_instance(instance)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def ws_url(instance: Instance, path: str) -> str:
-    return instance.base_url.replace("http", "ws", 1) + path
-
-
-def claim_token() -> str:
-    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-
-
-async def close_of(ws: aiohttp.ClientWebSocketResponse) -> int | None:
-    """Read until the close; its code."""
-    async with asyncio.timeout(10):
-        while True:
-            msg = await ws.receive()
-            if msg.type is aiohttp.WSMsgType.CLOSE:
-                return int(msg.data)
-            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                return ws.close_code
-
-
-async def until_not_valid(http: aiohttp.ClientSession, url: str) -> None:
-    """A room whose owner said goodbye is soon "not valid" (4404) everywhere; a moment
-    before, a guest may still be told to retry (1013) or see the owner leave (1001)."""
-    for _ in range(50):
-        async with http.ws_connect(url) as ws:
-            code = await close_of(ws)
-        if code == CLOSE_LINK_NOT_VALID:
-            return
-        assert code in (1001, 1013), code
-        await asyncio.sleep(0.1)
-    raise AssertionError("the room never went")
 
 
 async def settled(predicate: Callable[[], bool]) -> None:

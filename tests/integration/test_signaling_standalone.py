@@ -21,7 +21,7 @@ from signaling.app import Limits, relay_of
 from signaling.owner_client import OwnerClient, OwnerClientError
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
-from tests.integration.signaling_fakes import FakeOwner, new_room_id
+from tests.integration.signaling_fakes import FakeOwner, new_room_id, ws_url
 
 TOKEN = "owner-token-0123456789"
 
@@ -44,21 +44,11 @@ async def server() -> AsyncIterator[SignalingServer]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def owner(server: SignalingServer) -> AsyncIterator[tuple[OwnerClient, FakeOwner]]:
     hooks = FakeOwner()
     client = OwnerClient(server.base_url, hooks, owner_token=TOKEN)
     yield client, hooks
     await client.async_close()
-
-
-def ws_url(server: SignalingServer, path: str) -> str:
-    return server.base_url.replace("http", "ws", 1) + path
 
 
 async def expect_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, list[str]]:

@@ -6,7 +6,8 @@
     inst = SignalInstance(net.srv, [net.instance_addresses[0]], 8443, certificate=leaf)
     inst.url                                                 # https://10.X.0.11:8443
     turn = Coturn(net.srv, net.turn_address)                 # REST-API secret in a file
-    username, password = turn.mint(ttl=600)                  # coturn's REST credential
+    username, password = turn.mint(ttl=600)                  # as signal-server mints it
+    ice = turn.ice_config(policy="relay")                    # for a DataChannelLink
 
 Each service is started at construction and waits until it is ready (a line it prints
 once it listens), or raises :class:`ServiceError` with what it printed. ``kill()`` is
@@ -17,9 +18,6 @@ SIGKILL (a crash, nothing flushed); ``restart()`` starts the same command line a
 from __future__ import annotations
 
 import atexit
-import base64
-import hashlib
-import hmac
 import os
 import secrets
 import shutil
@@ -31,6 +29,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from p2pchat.transport.ice_config import IceConfig
+from signaling.turn_credentials import mint
 from tests.lan.cert_authority import LeafCertificate
 from tests.lan.netns import PYTHON, Host
 
@@ -267,13 +267,25 @@ class Coturn(Service):
         super().start()
         self._wait_listening()
 
-    def mint(self, ttl: int, user: str = "test", *, now: float | None = None) -> tuple[str, str]:
-        """A REST-API credential valid for ``ttl`` seconds (negative: already expired):
-        ``<expiry unix s>:<user>`` and base64(HMAC-SHA1(secret, username))."""
-        expiry = int(time.time() if now is None else now) + ttl
-        username = f"{expiry}:{user}"
-        digest = hmac.new(self.secret.encode(), username.encode(), hashlib.sha1).digest()
-        return username, base64.b64encode(digest).decode("ascii")
+    def mint(
+        self, ttl: int, *, room_id: str = "testroom00", now: float | None = None
+    ) -> tuple[str, str]:
+        """A REST-API credential as ``signal-server`` mints it (the product's own
+        :func:`signaling.turn_credentials.mint`), valid for ``ttl`` seconds (negative:
+        already expired): ``<expiry unix s>:r<room>`` and base64(HMAC-SHA1)."""
+        return mint(self.secret.encode(), room_id, time.time() if now is None else now, ttl)
+
+    def ice_config(self, *, policy: str = "all", ttl: int = 600) -> IceConfig:
+        """What a node's DataChannelLink takes: this server's TURN (UDP) and STUN URLs
+        with a fresh credential."""
+        username, password = self.mint(ttl)
+        return IceConfig(
+            turn_url=self.url(),
+            turn_username=username,
+            turn_credential=password,
+            stun_url=self.url("stun"),
+            policy=policy,
+        )
 
     def url(self, scheme: str = "turn", transport: str = "udp") -> str:
         """``turn:ADDR:PORT?transport=udp`` (or tcp), or ``stun:ADDR:PORT``."""

@@ -9,14 +9,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from signaling.turn_credentials import mint
 from tests.conftest import require_command
 from tests.lan.conftest import MakeLan
-from tests.lan.coturn import Coturn
 from tests.lan.netns import PYTHON, Host
+from tests.lan.services import Coturn
 
 pytestmark = pytest.mark.lan
 
@@ -92,8 +94,7 @@ asyncio.run(main())
 def coturn_lan(make_lan: MakeLan) -> Iterator[tuple[Coturn, Host, Host]]:
     require_command("turnserver")
     lan = make_lan(3, ipv6=False)
-    coturn = Coturn(lan.hosts[0], lan.hosts[0].ip, secret=Coturn.new_secret())
-    coturn.start()
+    coturn = Coturn(lan.hosts[0], lan.hosts[0].ip)  # started: it answers on UDP and TCP
     try:
         yield coturn, lan.hosts[1], lan.hosts[2]
     finally:
@@ -108,11 +109,11 @@ def test_minted_credentials_open_allocations_only_while_valid(
     expired = coturn.mint(-5)
     username, _ = coturn.mint(600)
     wrong = (username, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-    other_secret = Coturn(coturn.host, coturn.addr, secret=b"not-the-secret-0000").mint(600)
+    other_secret = mint(b"not-the-secret-0000", "testroom00", time.time(), 600)
     creds = [valid, expired, wrong, other_secret]
     result = client.run([PYTHON, "-c", _ALLOCATE, coturn.addr, str(coturn.port), json.dumps(creds)])
-    assert result.returncode == 0, result.stderr + coturn.log
-    assert json.loads(result.stdout) == ["ok", "401", "401", "401"], coturn.log
+    assert result.returncode == 0, result.stderr + coturn.output
+    assert json.loads(result.stdout) == ["ok", "401", "401", "401"], coturn.output
 
 
 def test_an_allocation_outlives_its_credential_a_new_one_does_not(
@@ -120,10 +121,10 @@ def test_an_allocation_outlives_its_credential_a_new_one_does_not(
 ) -> None:
     # The TTL bounds joining, not chatting: coturn caches the key of a live allocation.
     coturn, client, _ = coturn_lan
-    argv = [PYTHON, "-c", _OUTLIVE, coturn.addr, str(coturn.port), coturn.secret.decode()]
+    argv = [PYTHON, "-c", _OUTLIVE, coturn.addr, str(coturn.port), coturn.secret]
     result = client.run(argv)
-    assert result.returncode == 0, result.stderr + coturn.log
-    assert json.loads(result.stdout) == ["ok", "401"], coturn.log
+    assert result.returncode == 0, result.stderr + coturn.output
+    assert json.loads(result.stdout) == ["ok", "401"], coturn.output
 
 
 def test_two_links_talk_through_turn_with_relay_policy(
@@ -148,7 +149,7 @@ def test_two_links_talk_through_turn_with_relay_policy(
         line = proc.stdout.readline()
         if not line:
             assert proc.stderr is not None
-            pytest.fail(f"peer ended: {proc.stderr.read().decode()[-3000:]}\n{coturn.log}")
+            pytest.fail(f"peer ended: {proc.stderr.read().decode()[-3000:]}\n{coturn.output}")
         value: dict[str, object] = json.loads(line)
         return value
 
