@@ -48,6 +48,7 @@ CONNECT_MS = 90_000
 UI_MS = 60_000
 EVENT_S = 90.0
 MESSAGES = 20
+MAX_PLACEMENT_TRIES = 10
 
 # argv: URL...; prints one JSON list of {"status", "body"} (or {"error"}) per URL.
 HTTPS_GET = textwrap.dedent(
@@ -75,7 +76,7 @@ class ClusterWorld:
     leaf: LeafCertificate
     redis: RedisServer
     instances: list[Instance]
-    balancer: TcpBalancer
+    balancer: TcpBalancer | None  # None: the instances share .10 with --reuse-port
     owner: ChatNode
 
     @property
@@ -88,6 +89,7 @@ class ClusterWorld:
 
     def instance_of(self, nat: str) -> int:
         """The instance the last connection from ``nat`` went to (0-based)."""
+        assert self.balancer is not None
         backends = self.balancer.backends_of(nat)
         assert backends, f"no connection from {nat} yet"
         return self.net.instance_addresses.index(backends[-1])
@@ -124,6 +126,32 @@ class ClusterWorld:
     def mark(self) -> int:
         return len(self.owner.events)
 
+    def placement(self) -> tuple[int, int]:
+        """(the guest's instance, the owner's instance) from the instances' gauges, once
+        they show one guest socket and one owner socket in the whole cluster."""
+        deadline = time.monotonic() + EVENT_S
+        while True:
+            alive = [i for i, inst in enumerate(self.instances) if inst.alive]
+            gauges = [_gauges(r.get("body", "")) for r in self.get("/metrics")]
+            guests = [i for i, g in zip(alive, gauges, strict=True) for _ in range(g["guest"])]
+            owners = [i for i, g in zip(alive, gauges, strict=True) for _ in range(g["owner"])]
+            if len(guests) == 1 and len(owners) == 1:
+                return guests[0], owners[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not one guest and one owner: {gauges}")
+            time.sleep(0.2)
+
+
+def _gauges(text: str) -> dict[str, int]:
+    values = {"guest": 0, "owner": 0}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "p2pchat_signal_guest_connections":
+            values["guest"] = int(float(value))
+        elif name == "p2pchat_signal_owner_connections":
+            values["owner"] = int(float(value))
+    return values
+
 
 class Instance(SignalInstance):
     @property
@@ -133,27 +161,46 @@ class Instance(SignalInstance):
 
 @pytest.fixture
 def cluster_world(make_internet: MakeInternet, tmp_path: Path) -> Iterator[ClusterWorld]:
+    """The instances behind the TCP balancer (deterministic placement)."""
+    yield from make_world(make_internet, tmp_path, reuse_port=False)
+
+
+@pytest.fixture
+def reuse_port_world(make_internet: MakeInternet, tmp_path: Path) -> Iterator[ClusterWorld]:
+    """The instances sharing .10:8443 with SO_REUSEPORT (the kernel places clients)."""
+    yield from make_world(make_internet, tmp_path, reuse_port=True)
+
+
+def make_world(
+    make_internet: MakeInternet, tmp_path: Path, *, reuse_port: bool
+) -> Iterator[ClusterWorld]:
     require_chromium()
     require_command("redis-server")
     net = make_internet("udp-blocked")
     ca = CertAuthority(tmp_path / "ca")
     leaf = ca.issue("signal", [net.shared_address, *net.instance_addresses])
     redis = RedisServer(net.srv, net.redis_address)
+    shared = [net.shared_address] if reuse_port else []
+    allow = f"{net.net}.0.0/24"  # srv reads every instance's /metrics
     instances = [
         Instance(
             net.srv,
-            [address],
+            [address, *shared],
             certificate=leaf,
             redis_url=redis.url,
-            extra_args=["--instance-name", f"inst{i}"],
+            reuse_port=reuse_port,
+            extra_args=["--instance-name", f"inst{i}", "--metrics-allow", allow],
         )
         for i, address in enumerate(net.instance_addresses, start=1)
     ]
     one, two, three = net.instance_addresses
-    balancer = TcpBalancer(
-        net.srv, net.shared_address, SIGNAL_PORT,
-        {net.nat_a.ip: [one, two, three], net.nat_b.ip: [two, three, one]}, [one, two, three],
-    )  # fmt: skip
+    balancer = None
+    if not reuse_port:
+        balancer = TcpBalancer(
+            net.srv, net.shared_address, SIGNAL_PORT,
+            {net.nat_a.ip: [one, two, three], net.nat_b.ip: [two, three, one]},
+            [one, two, three],
+        )  # fmt: skip
     owner = ChatNode(net.lan_a, tmp_path / "owner", OWNER_NAME)
     owner.start(env=ca.client_env())  # the node trusts the test CA (SSL_CERT_FILE)
     try:
@@ -252,6 +299,31 @@ async def rejoined(world: ClusterWorld, page: Page, label: str, mark: int) -> No
 # -- tests ------------------------------------------------------------------------------
 
 
+async def kill_guests_then_owners_instance(
+    world: ClusterWorld, page: Page, label: str, guest_at: int, owner_at: int
+) -> Chat:
+    """20+20 messages, SIGKILL the guest's instance, 20+20, SIGKILL the owner's, 20+20:
+    each message once and in order on both sides."""
+    assert guest_at != owner_at  # their messages cross Redis
+    chat = Chat(world, page, label)
+    await chat.exchange("before")
+
+    mark = world.mark()
+    world.instances[guest_at].kill()
+    await rejoined(world, page, label, mark)
+    await chat.exchange("after-guest-kill")
+
+    mark = world.mark()
+    world.instances[owner_at].kill()
+    # The node re-claims its room through .10 (another instance) by itself...
+    await asyncio.to_thread(world.wait_event, "invite_server_status", mark, state="reconnecting")
+    await asyncio.to_thread(world.wait_event, "invite_server_status", mark, state="connected")
+    # ...and the page finds it again (its socket died, or its instance closed it 1012).
+    await rejoined(world, page, label, mark)
+    await chat.exchange("after-owner-kill")
+    return chat
+
+
 async def test_chat_survives_the_guests_instance_and_then_the_owners_dying(
     cluster_world: ClusterWorld, launch_browser: LaunchBrowser
 ) -> None:
@@ -259,30 +331,40 @@ async def test_chat_survives_the_guests_instance_and_then_the_owners_dying(
     invite = world.invite("--uses", "1")
     page = await open_guest(launch_browser, world, invite["url"])
     joined = await asyncio.to_thread(world.wait_event, "guest_joined", 0)
-    label = str(joined["peer_id"])
     nat_a, nat_b = world.net.nat_a.ip, world.net.nat_b.ip
-    # The balancer's routes: owner on instance 1, page on 2, talking across Redis.
-    assert (world.instance_of(nat_a), world.instance_of(nat_b)) == (0, 1)
-    chat = Chat(world, page, label)
-    await chat.exchange("before")
-
-    mark = world.mark()
-    world.instances[1].kill()  # the guest's
-    await rejoined(world, page, label, mark)
-    assert world.instance_of(nat_b) == 2
-    await chat.exchange("after-guest-kill")
-
-    mark = world.mark()
-    world.instances[0].kill()  # the owner's
-    # The node re-claims its room through .10 (another instance) by itself...
-    await asyncio.to_thread(world.wait_event, "invite_server_status", mark, state="reconnecting")
-    await asyncio.to_thread(world.wait_event, "invite_server_status", mark, state="connected")
-    # ...and the page finds it again (its socket died, or its instance closed it 1012).
-    await rejoined(world, page, label, mark)
-    assert world.instance_of(nat_a) == 2  # the one instance left
-    await chat.exchange("after-owner-kill")
+    # The balancer's routes: owner on instance 1, page on 2 (the gauges agree).
+    assert (world.instance_of(nat_b), world.instance_of(nat_a)) == (1, 0)
+    assert await asyncio.to_thread(world.placement) == (1, 0)
+    await kill_guests_then_owners_instance(world, page, str(joined["peer_id"]), 1, 0)
+    # After the first kill the page went on to instance 3, and so did the owner after
+    # the second.
+    assert world.balancer is not None
+    assert world.net.instance_addresses[2] in world.balancer.backends_of(nat_b)
+    assert world.instance_of(nat_a) == 2
     view = {i["invite_id"]: i for i in world.owner.cli_json("invites")}[invite["invite_id"]]
     assert (view["uses_left"], view["guests"]) == (0, 1), view  # reconnects use nothing
+
+
+async def test_the_same_over_reuse_port_placed_by_the_kernel(
+    reuse_port_world: ClusterWorld, launch_browser: LaunchBrowser
+) -> None:
+    world = reuse_port_world
+    invite = world.invite("--uses", "1")
+    page = await open_guest(launch_browser, world, invite["url"])
+    joined = await asyncio.to_thread(world.wait_event, "guest_joined", 0)
+    label = str(joined["peer_id"])
+    # Each reload's socket lands on one of three instances at random: reload until
+    # the page is not on the owner's (ten misses in a row: once in ~59,000 runs).
+    for _ in range(MAX_PLACEMENT_TRIES):
+        guest_at, owner_at = await asyncio.to_thread(world.placement)
+        if guest_at != owner_at:
+            break
+        mark = world.mark()
+        await page.reload(timeout=UI_MS)
+        await rejoined(world, page, label, mark)
+    else:
+        raise AssertionError(f"page and owner on one instance {MAX_PLACEMENT_TRIES} times")
+    await kill_guests_then_owners_instance(world, page, label, guest_at, owner_at)
 
 
 async def test_chat_resumes_after_a_redis_restart_and_a_new_guest_joins(
@@ -300,9 +382,11 @@ async def test_chat_resumes_after_a_redis_restart_and_a_new_guest_joins(
     world.redis.kill()  # SIGKILL: no persistence, every room is gone from Redis
     # Every instance says it cannot tell now (503), none that the link is not valid.
     await asyncio.to_thread(world.wait_status, room_page, 503)
+    await asyncio.to_thread(world.wait_status, "/healthz", 503)
     await asyncio.sleep(1.0)  # the outage the contract names (not a threshold)
     world.redis.start()
     # The owner's instance writes its room back: every instance serves the page again.
+    await asyncio.to_thread(world.wait_status, "/healthz", 200)
     await asyncio.to_thread(world.wait_status, room_page, 200)
     await chat.exchange("after-redis")
 
