@@ -135,6 +135,7 @@ CLOSE_SERVICE_RESTART: Final = 1012  # standalone: reconnect at once (another in
 REASON_LINK_NOT_VALID: Final = "link not valid"
 REASON_OWNER_AWAY: Final = "the owner is reconnecting: try again"
 REASON_OWNER_RECONNECTED: Final = "the owner reconnected"
+REASON_TOO_MANY_GUESTS: Final = "too many guests in this room: try again later"
 HELLO_SHAPE: Final = (
     'hello must be {"expires_at": <future unix seconds>, "claim": <b64url 32 bytes>}'
 )
@@ -1082,8 +1083,15 @@ class _Relay:
         assert bus is not None
         stray = owner is None or not owner.ready
         guest = None if owner is None else owner.guests.get(frame.guest_id)
-        if frame.kind == frames.GUEST_OPENED and owner is not None and guest is None:
-            stray = stray or len(owner.guests) >= self.limits.max_guests_per_owner
+        reason = REASON_OWNER_AWAY
+        if (
+            frame.kind == frames.GUEST_OPENED
+            and owner is not None
+            and guest is None
+            and not stray
+            and len(owner.guests) >= self.limits.max_guests_per_owner
+        ):
+            stray, reason = True, REASON_TOO_MANY_GUESTS  # not "reconnecting": it is here
         if stray:
             if frame.kind != frames.GUEST_CLOSED:  # stale news, or one guest too many
                 BusGuest(
@@ -1095,7 +1103,7 @@ class _Relay:
                     remote="",
                     max_msg=self.limits.max_msg_size,
                     on_gone=lambda _: None,
-                ).close(1013, REASON_OWNER_AWAY)
+                ).close(1013, reason)
             return
         assert owner is not None
         if frame.kind == frames.GUEST_OPENED:

@@ -66,6 +66,9 @@ REFUSED_CLOSES = frozenset({4404, 4409})
 # when the last one has gone: checked this often.
 EXPIRED_CHECK_S = 5.0
 MAX_ICE_TEXT = 4096  # the bound of _json_object
+# A guest over Limits.max_guests_per_owner: refused, the room and its guests stay.
+CLOSE_TOO_MANY_GUESTS = 4429
+REASON_TOO_MANY_GUESTS = "too many guests in this room: try again later"
 
 
 class OwnerClientError(Exception):
@@ -528,8 +531,15 @@ class OwnerClient:
             return False
         kind, raw_id, rest = data[0], data[1:OWNER_HEADER_BYTES], data[OWNER_HEADER_BYTES:]
         if kind == OWNER_GUEST_OPENED:
-            if raw_id in room.guests or len(room.guests) >= self._limits.max_guests_per_owner:
-                return raw_id in room.guests
+            if raw_id in room.guests:
+                return True
+            if len(room.guests) >= self._limits.max_guests_per_owner:
+                # One guest too many for our bound, not a bad server (a room may take
+                # more sockets, --guests-per-room): refuse that guest, keep the room.
+                RemoteGuest(room, raw_id, "", self._limits.max_msg_size).close(
+                    CLOSE_TOO_MANY_GUESTS, REASON_TOO_MANY_GUESTS
+                )
+                return True
             remote = rest[:64].decode("utf-8", "replace")
             room.guests[raw_id] = RemoteGuest(room, raw_id, remote, self._limits.max_msg_size)
             return True
