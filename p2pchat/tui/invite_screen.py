@@ -246,6 +246,8 @@ class InviteScreen(ModalScreen[None]):
             link = Text("Guests who open this join the group ")
             link.append(made_for.short_name, style="bold")
             link.append(". Let them scan the code, or give them this link:\n")
+        elif invite.server is not None:  # any browser that reaches the server
+            link = Text("Let your guest scan the code, or give them this link:\n")
         else:
             link = Text("Let your guest scan the code, or give them this link (any browser "
                         "on this network):\n")  # fmt: skip

@@ -348,6 +348,7 @@ class FakeNode:
                 raise UserError(f"only {admin} can invite guests to {view.name}: ask them")
         n = len(self.invites) + 1
         url = self.invite_url if n == 1 else f"{self.invite_url[:-2]}{n:02d}"
+        url += ".pw" if password is not None else ""  # as the node's links
         view = InviteView(
             invite_id=f"inv{n}", url=url, label=label, expires_at=int(self.now() + expires_s),
             seconds_left=expires_s, uses_left=uses, approve=approve, guests=0, revoked=False,
