@@ -96,8 +96,10 @@ from yarl import URL
 
 from signaling import bus as frames
 from signaling.bounds import AddressBuckets, ByteBudget, Outbox, TokenBucket
-from signaling.bus import Bus, FrameError, decode_frame
+from signaling.bus import Bus, FrameError, OnFrame, OnResult, decode_frame
 from signaling.connection_caps import ConnectionCaps
+from signaling.metrics import Metrics
+from signaling.ops import HealthHook, Ops
 from signaling.remote_peers import BusGuest, BusOwner
 from signaling.room_store import (
     CLAIM_TOKEN_BYTES,
@@ -298,6 +300,9 @@ def make_app(
     clock: Callable[[], float] = time.time,
     bus: Bus | None = None,
     ice: IceSource | None = None,
+    metrics: Metrics | None = None,
+    metrics_allow: Collection[str] = (),
+    health: HealthHook | None = None,
 ) -> web.Application:
     """The aiohttp application.
 
@@ -308,7 +313,9 @@ def make_app(
     must present it as a bearer token. ``trusted_proxies``: peer addresses whose
     ``X-Forwarded-For`` is believed (the TLS proxy in front of a standalone server), so
     per-address bounds apply to the real clients. ``clock``: wall-clock seconds (tests).
-    ``ice``: ICE servers for owners and guests (a server with STUN/TURN).
+    ``ice``: ICE servers for owners and guests (a server with STUN/TURN). ``metrics``:
+    the counters (a new :class:`Metrics` by default); ``metrics_allow``: addresses
+    besides loopback that may read ``/metrics``; ``health``: what ``/healthz`` asks.
     """
     store = MemoryRoomStore(registry) if isinstance(registry, RoomRegistry) else registry
     relay = _Relay(
@@ -321,7 +328,13 @@ def make_app(
         owner_token=owner_token,
         trusted_proxies=frozenset(trusted_proxies),
         clock=clock,
+        metrics=metrics or Metrics(),
     )
+    ops = Ops(
+        relay.metrics, health=health, allowed=metrics_allow, serve_metrics=owner is None,
+        client_address=relay.client_address, trusted_proxies=trusted_proxies,
+    )  # fmt: skip
+    relay.ops = ops
     app = web.Application(middlewares=[relay.rate_limit_middleware], client_max_size=4096)
     app[RELAY_KEY] = relay
     app.on_response_prepare.append(_add_security_headers)
@@ -330,6 +343,9 @@ def make_app(
     # Anything under /c/ gets the page or the one 404 page: nothing to probe.
     app.router.add_get("/c/{room_id:.*}", relay.guest_page)
     app.router.add_get("/ws/{room_id}", relay.guest_socket)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/metrics", ops.metrics)
+    app.on_shutdown.insert(0, ops.on_shutdown)
     if owner is None:
         app.router.add_get("/owner/{room_id}", relay.owner_socket)
     if static_dir is not None and static_dir.is_dir():
@@ -366,6 +382,7 @@ class _GuestSocket:
         "_file_reported",
         "_files_queued",
         "_max_msg",
+        "_metrics",
         "_outbox",
         "file_written",
         "id",
@@ -378,7 +395,12 @@ class _GuestSocket:
     )
 
     def __init__(
-        self, ws: web.WebSocketResponse, room_id: str, remote: str, limits: Limits
+        self,
+        ws: web.WebSocketResponse,
+        room_id: str,
+        remote: str,
+        limits: Limits,
+        metrics: Metrics | None = None,
     ) -> None:
         self.raw_id = secrets.token_bytes(GUEST_ID_BYTES)
         self.id = self.raw_id.hex()
@@ -391,6 +413,7 @@ class _GuestSocket:
             ws, limits.send_queue_bytes, limits.send_queue_messages, on_sent=self._sent
         )
         self._closing = False
+        self._metrics = metrics
         # Flow control (standalone): FILE bytes written to the socket, told to the owner.
         self.on_drained: Callable[[int], None] | None = None
         self.file_written = 0
@@ -405,6 +428,8 @@ class _GuestSocket:
         if not self._outbox.push(bytes(data)):
             logger.info("guest %s is too far behind: disconnecting it", self.id)
             reason = "too far behind: reconnect"
+            if self._metrics is not None:
+                self._metrics.refused("too-slow")
             self.fail(1013, reason, notice=_error_notice(reason))
         elif data[0] == TYPE_FILE:
             self._files_queued += 1
@@ -462,9 +487,15 @@ class _OwnerSocket:
     """A standalone owner's WebSocket; it is the :class:`OwnerHooks` of its guests."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, room_id: str, remote: str, limits: Limits
+        self,
+        ws: web.WebSocketResponse,
+        room_id: str,
+        remote: str,
+        limits: Limits,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ws = ws
+        self._metrics = metrics
         self.room_id = room_id
         self.remote = remote
         self.ready = False
@@ -484,6 +515,8 @@ class _OwnerSocket:
             self._outbox.push(opened, force=True)
             self._opened.add(guest.raw_id)
         if not self._outbox.push(data[:1] + guest.raw_id + data[1:]):
+            if self._metrics is not None:
+                self._metrics.refused("too-slow")
             guest.fail(1013, "the owner is too far behind: reconnect")
 
     def on_guest_closed(self, room_id: str, guest: GuestConnection) -> None:
@@ -543,8 +576,12 @@ class _Relay:
         owner_token: str | None,
         trusted_proxies: frozenset[str],
         clock: Callable[[], float],
+        metrics: Metrics,
     ) -> None:
         self.store = store
+        self.metrics = metrics
+        bus = _CountingBus(bus, metrics) if bus is not None else None
+        self.ops: Ops | None = None  # set by make_app: /healthz and /metrics
         self.bus = bus
         self._iid = bytes.fromhex(store.instance_id)
         self._ice = ice
@@ -568,6 +605,23 @@ class _Relay:
         self._owner_sockets = 0
         self._shutting_down = False
         self._last_bad_frame_log = 0.0
+        metrics.gauge("guest_connections", "Guest WebSockets open here.", lambda: self.guest_count)
+        metrics.gauge("owner_connections", "Owner WebSockets open here.", lambda: len(self.owners))
+        metrics.gauge("rooms", "Rooms whose owner is connected here.", lambda: len(self.owners))
+
+    def _ice_offer(self, room_id: str, now: float) -> dict[str, object] | None:
+        """A fresh ICE offer for ``room_id`` (TURN credentials minted: counted)."""
+        offer = self._ice.for_room(room_id, now) if self._ice is not None else None
+        if offer is not None:
+            self.metrics.turn_credentials.inc()
+        return offer
+
+    async def _refuse(self, ws: web.WebSocketResponse, code: int, reason: str) -> None:
+        """Close ``ws`` with ``code``; a refusal of a known kind is counted."""
+        label = _refusal_label(code, reason)
+        if label is not None:
+            self.metrics.refused(label)
+        await _refuse(ws, code, reason)
 
     # --- HTTP ---
 
@@ -577,7 +631,11 @@ class _Relay:
         request: web.Request,
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
-        if not self._requests.allow(self.client_address(request), time.monotonic()):
+        unlimited = self.ops is not None and self.ops.unlimited(request)
+        if not unlimited and not self._requests.allow(
+            self.client_address(request), time.monotonic()
+        ):
+            self.metrics.refused("rate-limit")
             return web.Response(status=429, text="too many requests: slow down")
         return await handler(request)
 
@@ -632,6 +690,7 @@ class _Relay:
         room_id = request.match_info["room_id"]
         address = self.client_address(request)
         if not self._same_origin(request):
+            self.metrics.refused("origin")
             return web.Response(status=403, text="cross-origin WebSocket refused")
         ws = self._new_socket(self.limits.max_msg_size)
         refusal = self._guest_refusal(room_id, address)
@@ -644,7 +703,7 @@ class _Relay:
             if refusal is None:
                 joined, refusal = await self._join(room_id)
             if joined is None or refusal is not None:
-                await _refuse(ws, *(refusal or (1011, "internal error")))
+                await self._refuse(ws, *(refusal or (1011, "internal error")))
                 return ws
             await self._guest_session(ws, room_id, address, joined)
         finally:
@@ -656,14 +715,14 @@ class _Relay:
         self, ws: web.WebSocketResponse, room_id: str, address: str, joined: Join
     ) -> None:
         """A joined guest (counted in the store), until its socket closes."""
-        guest = _GuestSocket(ws, room_id, address, self.limits)
+        guest = _GuestSocket(ws, room_id, address, self.limits, self.metrics)
         try:
             hooks = self._hooks_for(guest, joined)
             if hooks is None and self.bus is not None:  # it left a moment ago: it may be back
-                await _refuse(ws, 1013, REASON_OWNER_AWAY)
+                await self._refuse(ws, 1013, REASON_OWNER_AWAY)
                 return
             if hooks is None:  # the owner is not (or no longer) here
-                await _refuse(ws, CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID)
+                await self._refuse(ws, CLOSE_LINK_NOT_VALID, REASON_LINK_NOT_VALID)
                 return
             self._add_guest(guest)
             self._sockets.add(ws)
@@ -675,7 +734,7 @@ class _Relay:
                 guest.on_drained = lambda total: bus_owner.on_guest_drained(room_id, total)
             failure: tuple[int, str] | None = None
             try:
-                offer = self._ice.for_room(room_id, self._clock()) if self._ice else None
+                offer = self._ice_offer(room_id, self._clock())
                 if offer is not None:  # before anything else: the page waits for it
                     guest.send_text(json.dumps({"type": "ice", **offer}))
                 failure = await self._guest_loop(ws, guest, hooks)
@@ -689,7 +748,7 @@ class _Relay:
                     except Exception:
                         logger.exception("owner hook on_guest_closed failed")
             if failure is not None:
-                await _refuse(ws, *failure)
+                await self._refuse(ws, *failure)
         finally:
             await self.store.leave(room_id)
 
@@ -773,6 +832,7 @@ class _Relay:
                 except Exception as exc:
                     logger.error("owner hook on_guest_message failed: %s", type(exc).__name__)
                     return 1011, "internal error"
+                self.metrics.relayed("to_owner", len(data))
             elif msg.type is aiohttp.WSMsgType.TEXT:
                 return 1003, "binary messages only"
             else:  # ERROR: aiohttp has closed it (1009 for an oversized message)
@@ -799,16 +859,18 @@ class _Relay:
         room_id = request.match_info["room_id"]
         address = self.client_address(request)
         if not self._same_origin(request):
+            self.metrics.refused("origin")
             return web.Response(status=403, text="cross-origin WebSocket refused")
         if self._owner_token is not None and not self._token_ok(request):
+            self.metrics.refused("owner-token")
             return web.Response(status=401, text="owner token required")
         ws = self._new_socket(self.limits.max_msg_size + OWNER_HEADER_BYTES)
         await ws.prepare(request)
         refusal = self._owner_refusal(room_id, address)
         if refusal is not None:
-            await _refuse(ws, *refusal)
+            await self._refuse(ws, *refusal)
             return ws
-        owner = _OwnerSocket(ws, room_id, address, self.limits)
+        owner = _OwnerSocket(ws, room_id, address, self.limits, self.metrics)
         self._owner_sockets += 1
         self._owners_per_address[address] = self._owners_per_address.get(address, 0) + 1
         self._sockets.add(ws)
@@ -834,7 +896,7 @@ class _Relay:
                 left = failure is not None or ws.close_code == 1000
                 await self._owner_gone(owner, left=left and not self._shutting_down)
         if failure is not None:
-            await _refuse(ws, *failure)
+            await self._refuse(ws, *failure)
         return ws
 
     async def _owner_gone(self, owner: _OwnerSocket, *, left: bool) -> None:
@@ -915,7 +977,7 @@ class _Relay:
         }
         if owner.flow:
             reply["flow"] = True
-        offer = self._ice.for_room(owner.room_id, now) if self._ice else None
+        offer = self._ice_offer(owner.room_id, now)
         if offer is not None:
             reply["ice"] = offer
             owner.ice_task = asyncio.get_running_loop().create_task(self._push_ice(owner, offer))
@@ -940,7 +1002,7 @@ class _Relay:
             expires_at = offer.get("expires_at")
             left = float(expires_at) - self._clock() if isinstance(expires_at, int | float) else 0
             await asyncio.sleep(max(ICE_PUSH_MIN_S, left / 2))
-            next_offer = self._ice.for_room(owner.room_id, self._clock())
+            next_offer = self._ice_offer(owner.room_id, self._clock())
             if next_offer is not None:
                 offer = next_offer
                 owner.send_text(json.dumps({"type": "ice", **offer}))
@@ -975,6 +1037,7 @@ class _Relay:
                     return 1002, "empty message for a guest"
                 if guest is not None:
                     guest.send(data[:1] + data[OWNER_HEADER_BYTES:])
+                    self.metrics.relayed("to_guest", len(data) - GUEST_ID_BYTES)
             elif kind == OWNER_CLOSE_GUEST:
                 parsed = _parse_close_guest(data[OWNER_HEADER_BYTES:])
                 if parsed is None:
@@ -995,7 +1058,9 @@ class _Relay:
             if now - self._last_bad_frame_log >= 60.0:
                 self._last_bad_frame_log = now
                 logger.warning("dropping a bad frame from another instance: %s", exc)
+            self.metrics.bus_dropped.inc()
             return
+        self.metrics.bus_frames.inc("in")
         if frame.kind in _TO_OWNER:
             self._frame_for_owner(frame)
         else:
@@ -1186,6 +1251,45 @@ class _PageFile:
                 self._body = None
             self._stamp = stamp
         return self._body
+
+
+class _CountingBus:
+    """The instance's bus, counting the frames it takes (``bus_frames_total{out}``)."""
+
+    def __init__(self, bus: Bus, metrics: Metrics) -> None:
+        self._bus = bus
+        self._metrics = metrics
+
+    def publish(self, to_iid: bytes, data: bytes, on_result: OnResult | None = None) -> bool:
+        taken = self._bus.publish(to_iid, data, on_result)
+        if taken:
+            self._metrics.bus_frames.inc("out")
+        return taken
+
+    async def async_start(self, on_frame: OnFrame, on_reconnect: Callable[[], None]) -> None:
+        await self._bus.async_start(on_frame, on_reconnect)
+
+    async def async_stop(self) -> None:
+        await self._bus.async_stop()
+
+
+def _refusal_label(code: int, reason: str) -> str | None:
+    """The ``refusals_total`` reason of a close (metrics.REFUSAL_REASONS), if any."""
+    if code == CLOSE_LINK_NOT_VALID:
+        return "link-not-valid"
+    if code == CLOSE_ROOM_CLAIMED:
+        return "claimed"
+    if reason == REASON_OWNER_AWAY:
+        return "owner-away"
+    if reason.startswith("server busy"):
+        return "server-busy"
+    if reason == "too many connections to this room":
+        return "room-full"
+    if reason.endswith("from your address"):
+        return "address-limit"
+    if reason.startswith("too many messages"):
+        return "rate-limit"
+    return None
 
 
 async def _refuse(ws: web.WebSocketResponse, code: int, reason: str) -> None:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from signaling.bus import RedisBus
+    from signaling.metrics import Metrics
+    from signaling.ops import HealthHook
     from signaling.redis_store import RedisRoomStore
     from signaling.turn_credentials import IceProvider
 
@@ -87,6 +89,17 @@ def add_signal_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="this instance's name in Redis and logs (default: hostname:pid)",
     )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the address and port with other instances (SO_REUSEPORT)",
+    )
+    parser.add_argument(
+        "--metrics-allow",
+        action="append",
+        metavar="ADDR",
+        help="besides loopback, this address or network may read /metrics (repeatable)",
+    )
     add_ice_arguments(parser)
 
 
@@ -111,7 +124,9 @@ def run_signal_server(args: argparse.Namespace) -> int:
 
     from signaling import tls
     from signaling.app import Limits
+    from signaling.metrics import Metrics
     from signaling.open_files import raise_open_file_limit
+    from signaling.ops import parse_allowed
     from signaling.rooms import RoomRegistry
     from signaling.server import SignalingServer
 
@@ -144,6 +159,13 @@ def run_signal_server(args: argparse.Namespace) -> int:
     except ValueError as exc:  # TurnConfigError: one line that names the flag
         print(f"p2pchat: {exc}", file=sys.stderr)
         return 2
+    metrics_allow = list(getattr(args, "metrics_allow", None) or [])
+    for text in metrics_allow:
+        try:
+            parse_allowed(text)
+        except ValueError as exc:
+            print(f"p2pchat: --metrics-allow: {exc}", file=sys.stderr)
+            return 2
 
     raise_open_file_limit()  # before the server sizes its connection cap from it
     context = None
@@ -186,6 +208,13 @@ def run_signal_server(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         cluster = await _async_cluster(redis_url, name) if redis_url else None
+        metrics = Metrics()
+        health = None
+        if cluster is not None:
+            store, redis_client = cluster[0], cluster[2][0]
+            metrics.redis_errors.follow(lambda: store.errors)
+            metrics.redis_restores.follow(lambda: store.restores)
+            health = _redis_health(redis_client, metrics)
         server = SignalingServer(
             RoomRegistry(),
             host=list(getattr(args, "host", None) or []),
@@ -198,6 +227,10 @@ def run_signal_server(args: argparse.Namespace) -> int:
             store=cluster[0] if cluster else None,
             bus=cluster[1] if cluster else None,
             ice=ice,
+            reuse_port=bool(getattr(args, "reuse_port", False)),
+            metrics=metrics,
+            metrics_allow=metrics_allow,
+            health=health,
         )
         try:
             await _async_serve(server)
@@ -245,7 +278,7 @@ def run_signal_server(args: argparse.Namespace) -> int:
 
 
 def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
-    """The STUN/TURN options (docs/deploy-coturn.md)."""
+    """The STUN/TURN options (docs/deploy.md "coturn (TURN)")."""
     parser.add_argument(
         "--turn-url",
         action="append",
@@ -333,6 +366,27 @@ def ice_provider_from_args(args: argparse.Namespace) -> IceProvider | None:
     if mode & 0o077:  # after the checks: a bad value is the one line the user sees
         print(f"WARNING: {secret_file} is readable by others: chmod 600 it", file=sys.stderr)
     return provider
+
+
+def _redis_health(client: Redis, metrics: Metrics) -> HealthHook:
+    """``/healthz`` with Redis: a PING within a second, else 503 with why; the
+    ``redis_up`` gauge follows the last answer."""
+    import asyncio
+
+    up = [1.0]
+    metrics.gauge("redis_up", "1 when the last health check reached Redis.", lambda: up[0])
+
+    async def check() -> str | None:
+        try:
+            async with asyncio.timeout(1.0):
+                await client.ping()
+        except Exception as exc:  # any failure is the answer: unhealthy, and why
+            up[0] = 0.0
+            return f"redis unreachable ({type(exc).__name__})"
+        up[0] = 1.0
+        return None
+
+    return check
 
 
 async def _async_cluster(url: str, name: str) -> tuple[RedisRoomStore, RedisBus, list[Redis]]:

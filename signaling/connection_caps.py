@@ -82,11 +82,13 @@ class CappedSite(web.BaseSite):
         caps: ConnectionCaps,
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 128,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._hosts = list(hosts) or [None]
         self._port = port
         self._caps = caps
+        self._reuse_port = reuse_port
         self._counts = _AddressCounts(caps.per_address, caps.total_now(), caps.exempt)
         self._listeners: list[socket.socket] = []
         self._paused: dict[int, asyncio.TimerHandle] = {}
@@ -113,7 +115,8 @@ class CappedSite(web.BaseSite):
         loop = asyncio.get_running_loop()
         try:
             for host in self._hosts:
-                for sock in await _bind(loop, host, self._port, self._backlog):
+                bound = await _bind(loop, host, self._port, self._backlog, self._reuse_port)
+                for sock in bound:
                     self._listeners.append(sock)
                     self._port = sock.getsockname()[1]
         except BaseException:
@@ -315,13 +318,18 @@ def _address_of(peer: Any) -> str:
 
 
 async def _bind(
-    loop: asyncio.AbstractEventLoop, host: str | None, port: int, backlog: int
+    loop: asyncio.AbstractEventLoop,
+    host: str | None,
+    port: int,
+    backlog: int,
+    reuse_port: bool = False,
 ) -> list[socket.socket]:
     """Listening sockets for ``host`` on ``port`` (each address it resolves to; once a
     port is chosen for the first, the others take the same). No host: IPv4 and IPv6
-    on one port (IPv4 alone where there is no IPv6)."""
+    on one port (IPv4 alone where there is no IPv6). ``reuse_port``: SO_REUSEPORT, so
+    other processes of the same user may listen there too (the kernel load-balances)."""
     if not host:
-        every = bind_every_family(port)
+        every = bind_every_family(port, reuse_port=reuse_port)
         try:
             for sock in every:
                 sock.listen(backlog)
@@ -345,6 +353,8 @@ async def _bind(
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             if sockets[0] is not sock:

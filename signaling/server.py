@@ -13,6 +13,8 @@ from signaling.app import IceSource, Limits, OwnerHooks, make_app
 from signaling.bus import Bus
 from signaling.connection_caps import CappedSite
 from signaling.http_log import http_server_logger
+from signaling.metrics import Metrics
+from signaling.ops import HealthHook
 from signaling.room_store import RoomStore
 from signaling.rooms import RoomRegistry
 
@@ -31,6 +33,9 @@ class SignalingServer:
     :meth:`async_start`. ``ssl_context`` None serves plain HTTP (only behind a
     TLS-terminating proxy, or in tests). ``store``/``bus``: rooms shared with other
     instances (Redis) instead of ``registry``; ``ice``: STUN/TURN for owners and guests.
+    ``reuse_port``: ``SO_REUSEPORT``, so several processes can listen on one address
+    and port (the kernel spreads connections).
+    ``metrics``, ``metrics_allow``, ``health``: see :func:`signaling.app.make_app`.
     """
 
     def __init__(
@@ -48,11 +53,16 @@ class SignalingServer:
         store: RoomStore | None = None,
         bus: Bus | None = None,
         ice: IceSource | None = None,
+        reuse_port: bool = False,
+        metrics: Metrics | None = None,
+        metrics_allow: Collection[str] = (),
+        health: HealthHook | None = None,
     ) -> None:
         self.registry = registry
         self.hosts = [host] if isinstance(host, str) else list(host)
         self.port = port
         self.ssl_context = ssl_context
+        self.reuse_port = reuse_port
         limits = limits or Limits()
         # A trusted proxy brings many clients' connections from its one address.
         self._caps = replace(limits.tcp, exempt=limits.tcp.exempt | frozenset(trusted_proxies))
@@ -65,6 +75,9 @@ class SignalingServer:
             trusted_proxies=trusted_proxies,
             bus=bus,
             ice=ice,
+            metrics=metrics,
+            metrics_allow=metrics_allow,
+            health=health,
         )
         self._runner: web.AppRunner | None = None
 
@@ -95,7 +108,7 @@ class SignalingServer:
         try:
             site = CappedSite(
                 runner, [host or None for host in self.hosts], self.port,
-                caps=self._caps, ssl_context=self.ssl_context,
+                caps=self._caps, ssl_context=self.ssl_context, reuse_port=self.reuse_port,
             )  # fmt: skip
             await site.start()
             self.port = site.port

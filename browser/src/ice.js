@@ -122,9 +122,12 @@ export function pathOfStats(report) {
 }
 
 /**
- * Marks the page with the path its session took: <html data-path="direct|turn">
+ * Marks the page with the path its session takes: <html data-path="direct|turn">
  * from the peer connection's selected pair, or "websocket" when the session runs on
- * the server's relay (`sessionPath` "relay"). Tests and the curious read it.
+ * the server's relay (`sessionPath` "relay"). ICE may select another pair after the
+ * open (Chromium starts on the first pair that answers, often the TURN one, and moves
+ * to a direct one a moment later): the mark follows the ICE transport's
+ * selectedcandidatepairchange. Tests and the curious read it.
  */
 export async function reportPath(pc, sessionPath, doc = globalThis.document) {
   const root = doc?.documentElement;
@@ -133,10 +136,18 @@ export async function reportPath(pc, sessionPath, doc = globalThis.document) {
     root.dataset.path = "websocket";
     return;
   }
-  try {
-    const path = pathOfStats(await pc.getStats());
-    if (path !== null) root.dataset.path = path;
-  } catch (err) {
-    console.warn("p2pchat: could not read the connection's path:", err);
-  }
+  let asked = 0;
+  const mark = async () => {
+    const mine = ++asked;
+    try {
+      const path = pathOfStats(await pc.getStats());
+      // getStats answers may cross: only the latest question may mark.
+      if (path !== null && mine === asked) root.dataset.path = path;
+    } catch (err) {
+      console.warn("p2pchat: could not read the connection's path:", err);
+    }
+  };
+  // Listen before the first look, so a change in between is not missed.
+  pc.sctp?.transport?.iceTransport?.addEventListener?.("selectedcandidatepairchange", mark);
+  await mark();
 }

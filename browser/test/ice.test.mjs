@@ -127,3 +127,17 @@ test("reportPath marks the page: direct, turn, or websocket on the relay", async
   await reportPath(null, "relay", c);
   assert.equal(c.documentElement.dataset.path, "websocket");
 });
+
+test("reportPath follows the ICE transport when it selects another pair", async () => {
+  const doc = { documentElement: { dataset: {} } };
+  const listeners = [];
+  const iceTransport = { addEventListener: (type, fn) => type === "selectedcandidatepairchange" && listeners.push(fn) };
+  let report = stats("relay", "host");
+  const pc = { getStats: async () => report, sctp: { transport: { iceTransport } } };
+  await reportPath(pc, "direct", doc);
+  assert.equal(doc.documentElement.dataset.path, "turn");
+  assert.equal(listeners.length, 1);
+  report = stats("srflx", "srflx");
+  await listeners[0]();
+  assert.equal(doc.documentElement.dataset.path, "direct");
+});

@@ -362,6 +362,7 @@ _EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
         + (f": {_text(e, 'relay_reason')}" if e.get("relay_reason") else "")
         + f"); safety number {_text(e, 'safety_number')}"
     ),
+    "guest_path": lambda e: f"{_who(e)} is now on the {_text(e, 'path')} path",
     "guest_left": lambda e: f"{_who(e)} left ({_text(e, 'reason')})",
     "guest_refused": lambda e: (
         f"{_who(e) if e.get('peer_id') else 'a guest'} could not join through invite"

@@ -196,8 +196,22 @@ class GuestJoined(NodeEvent):
     name: str
     invite_id: str
     safety_number: str
-    path: str  # "direct" (WebRTC) | "relay" (through the signaling server, still end to end)
+    # "direct" (WebRTC) | "turn" (WebRTC through a TURN server) | "relay" (through the
+    # signaling server); all three end to end encrypted
+    path: str
     relay_reason: str = ""  # on the relay path: why not direct, as far as the node knows
+
+
+@dataclass(frozen=True)
+class GuestPath(NodeEvent):
+    """A joined guest's WebRTC session moved to another path ("direct" | "turn"): ICE
+    may select a better candidate pair after the session opened (Chromium starts on the
+    first pair that answers, often the TURN one, and moves to a direct one)."""
+
+    type: ClassVar[str] = "guest_path"
+    peer_id: str
+    name: str
+    path: str
 
 
 @dataclass(frozen=True)

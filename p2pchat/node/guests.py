@@ -25,6 +25,7 @@ from p2pchat.node.core_protocol import ConversationRef, NodeCore
 from p2pchat.node.events import (
     GuestJoined,
     GuestLeft,
+    GuestPath,
     GuestRefused,
     GuestWaiting,
     InviteServerStatus,
@@ -86,6 +87,9 @@ USABLE_ANSWER = b"usable"
 # does the same). The handshake needs a non-empty SDP.
 RELAY_ONLY_SDP = "v=0\r\n"
 DIRECT_LATE = "the direct connection did not open in time"
+# How often a direct session's candidate pair is looked at (``GuestPath``): ICE moves
+# within seconds of the open; a look is a few attribute reads.
+PATH_CHECK_S = 1.0
 # A guest's transfers live as long as its page does: past the node's run, nothing resumes them.
 GUEST_LEFT = "the guest left"
 # Ends of a session that never opened which are no failure to tell the owner about.
@@ -528,11 +532,13 @@ class GuestHost:
             number = safety_number(self._node.identity.public_key, kx).digits if kx else ""
             path, why = "", ""
             if isinstance(link, GuestLink) and link.path is not None:
-                path = link.path
+                path = joined_path(link)
                 why = (link.relay_reason or DIRECT_LATE) if path == "relay" else ""
             self._node.emit(
                 GuestJoined(guest.label, guest.name, guest.invite.invite_id, number, path, why)
             )
+            if isinstance(link, GuestLink) and link.direct is not None and path != "relay":
+                self._spawn(self._async_follow_path(guest, link, path))
             group_id = guest.invite.group_id
             # Listed, and sent the list, before anything else on this session.
             if (
@@ -544,6 +550,18 @@ class GuestHost:
                 return
         ref = ConversationRef(guest.conversation_id, guest.label, guest.name)
         self._node.on_session_event(link, event, ref)
+
+    async def _async_follow_path(self, guest: _Guest, link: GuestLink, path: str) -> None:
+        """Tell the owner when ICE moves a direct session to another pair (direct/turn):
+        aioice has no event for it, so look at the nominated pair now and then."""
+        while link.state != "closed" and guest.link is link:
+            await asyncio.sleep(PATH_CHECK_S)
+            if link.direct is not None:
+                link.direct.take_late_nomination()
+            now = joined_path(link)
+            if now != path and now in ("direct", "turn") and link.state != "closed":
+                path = now
+                self._node.emit(GuestPath(guest.label, guest.name, path))
 
     def _on_closed(
         self,
@@ -691,6 +709,18 @@ class GuestHost:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def joined_path(link: GuestLink) -> str:
+    """What carries a guest's opened session: "direct", "turn" (WebRTC through a TURN
+    relay: still end to end, but not peer to peer) or "relay" (the signaling server).
+
+    Known when the session opens: the guest's header came over the data channel, so
+    ICE has nominated its pair by then (aioice nominates before the channel opens).
+    """
+    if link.path == "direct" and link.direct is not None and link.direct.selected_path == "turn":
+        return "turn"
+    return link.path or ""
 
 
 def _relay_reason(exc: TransportError) -> str:

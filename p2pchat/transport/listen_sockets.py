@@ -20,17 +20,18 @@ BIND_ATTEMPTS = 16
 _NO_IPV6 = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT})
 
 
-def bind_every_family(port: int) -> list[socket.socket]:
+def bind_every_family(port: int, *, reuse_port: bool = False) -> list[socket.socket]:
     """Bound (not yet listening) TCP sockets for ``0.0.0.0`` and ``::`` on one port.
 
     ``port`` 0 lets the OS choose; both sockets then share its choice. Raises
     ``OSError`` if the port (or, for 0, any port after a few tries) is taken.
+    ``reuse_port``: SO_REUSEPORT (several server processes on one port).
     """
     for _ in range(BIND_ATTEMPTS):
-        ipv4 = _bound(socket.AF_INET, "0.0.0.0", port)  # noqa: S104
+        ipv4 = _bound(socket.AF_INET, "0.0.0.0", port, reuse_port)  # noqa: S104
         chosen = int(ipv4.getsockname()[1])
         try:
-            ipv6 = _bound(socket.AF_INET6, "::", chosen)
+            ipv6 = _bound(socket.AF_INET6, "::", chosen, reuse_port)
         except OSError as exc:
             if exc.errno in _NO_IPV6:
                 return [ipv4]
@@ -42,10 +43,14 @@ def bind_every_family(port: int) -> list[socket.socket]:
     raise OSError(errno.EADDRINUSE, "no port is free on both IPv4 and IPv6")
 
 
-def _bound(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+def _bound(
+    family: socket.AddressFamily, host: str, port: int, reuse_port: bool = False
+) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, port))

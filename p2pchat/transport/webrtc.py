@@ -58,6 +58,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from aioice.ice import CandidatePair
 from aiortc import (
     RTCDataChannel,
     RTCPeerConnection,
@@ -92,6 +93,8 @@ __all__ = [
 ]
 
 _bound_stun_parser()  # aioice's STUN parser: a cut attribute is junk, not a traceback
+_IN_PROGRESS: Final = CandidatePair.State.IN_PROGRESS
+_WAITING: Final = CandidatePair.State.WAITING
 logger = logging.getLogger(__name__)
 
 #: Label of the chat data channel, the one channel a peer opens in-band (DCEP); a peer
@@ -308,6 +311,29 @@ class DataChannelLink:
             return None
         relayed = "relay" in (pair.local_candidate.type, pair.remote_candidate.type)
         return "turn" if relayed else "direct"
+
+    def take_late_nomination(self) -> None:
+        """Re-check the pairs the remote peer nominated after ICE completed.
+
+        aioice 0.13 cancels every check still running when ICE completes (``connect``)
+        and leaves those pairs in progress for good, so a pair the browser nominates
+        later (Chromium starts on the first pair that answers, often a TURN one, and
+        moves to a better one a moment after) is never checked again and aioice keeps
+        sending on the first pair. A fresh check of such a pair succeeds, and its
+        success takes the browser's nomination (RFC 8445 7.3.1.5): both ends then use
+        the same pair. Cheap; call it now and then on an open link.
+        """
+        try:
+            connection = self._pc.sctp.transport.transport._connection  # type: ignore[union-attr]
+            pairs = list(connection._check_list)
+        except AttributeError:
+            return
+        for pair in pairs:
+            stalled = pair.task is None or pair.task.done()
+            if pair.remote_nominated and pair.state is _IN_PROGRESS and stalled:
+                pair.task = None
+                connection.check_state(pair, _WAITING)
+                connection.check_start_task(pair)
 
     @property
     def buffered_amount(self) -> int:

@@ -20,6 +20,7 @@ from p2pchat.node.events import (
     GroupChanged,
     GuestJoined,
     GuestLeft,
+    GuestPath,
     GuestWaiting,
     MessageEvent,
     NodeEvent,
@@ -50,7 +51,7 @@ class Guest:
     state: str  # "waiting" | "joined" | "left"
     invite_id: str
     safety_number: str | None = None
-    path: str | None = None  # "direct" | "relay"
+    path: str | None = None  # "direct" | "turn" | "relay"
 
 
 @dataclass
@@ -153,6 +154,11 @@ class Roster:
                 event.peer_id, event.name, "joined", event.invite_id,
                 event.safety_number, event.path,
             )  # fmt: skip
+            return Change.SIDEBAR
+        if isinstance(event, GuestPath):
+            guest = self.guests.get(event.peer_id)
+            if guest is not None:
+                self.guests[event.peer_id] = replace(guest, path=event.path)
             return Change.SIDEBAR
         if isinstance(event, GuestLeft):
             guest = self.guests.get(event.peer_id)

@@ -272,5 +272,13 @@ def nat_rules(kind: NatKind) -> str:
         # No port forwarding: from the wan, only answers to what the LAN sent get in.
         '    iifname "wan0" ct state != { established, related } counter drop\n'
         "  }\n"
+        # Nor to the router itself: accepted, a stray packet (the far peer's ICE check
+        # arriving before ours went out) is confirmed as a conntrack entry holding our
+        # public port, and masquerade then maps our own packet to another port: the hole
+        # never opens. A home router drops it, so no entry is made.
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy accept;\n"
+        '    iifname "wan0" ct state != { established, related } counter drop\n'
+        "  }\n"
         "}\n"
     )

@@ -9,6 +9,7 @@ from p2pchat.node.events import (
     ContactRequestReceived,
     GuestJoined,
     GuestLeft,
+    GuestPath,
     PeerFound,
     PeerLost,
     SessionChanged,
@@ -57,6 +58,15 @@ def test_roster_guests_and_requests() -> None:
     assert roster.total_unread() == 2
     assert roster.mark_read("guest:b")
     assert not roster.mark_read("guest:b")
+
+
+def test_roster_follows_a_guest_moving_path() -> None:
+    roster = Roster()
+    roster.apply(GuestJoined("guest:c", "Cy", "inv", "789", "turn"))
+    assert roster.apply(GuestPath("guest:c", "Cy", "direct")) is Change.SIDEBAR
+    assert [(g.name, g.path) for g in roster.guest_list()] == [("Cy", "direct")]
+    assert roster.apply(GuestPath("guest:unknown", "Nobody", "turn")) is Change.SIDEBAR
+    assert [g.name for g in roster.guest_list()] == ["Cy"]
 
 
 def test_log_seeds_history_and_moves_states_forward_only() -> None:
