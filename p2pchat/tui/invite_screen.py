@@ -342,7 +342,7 @@ class InviteScreen(ModalScreen[None]):
             line.append(": new guests cannot come in through this link.", style="bold red")
         elif state == "reconnecting":
             line.stylize("bold yellow")
-            line.append(": new guests wait until it is back.", style="bold yellow")
+            line.append(": new guests cannot reach you until it is back.", style="bold yellow")
         else:
             line.stylize("bold yellow")
         return line

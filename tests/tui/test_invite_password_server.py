@@ -110,7 +110,11 @@ async def test_the_server_line_follows_the_status_events() -> None:
         assert "LAN" not in status()
         steps = [
             ("connected", "", "via chat.example.org: connected"),
-            ("reconnecting", "connection lost", "reconnecting (connection lost): new guests wait"),
+            (
+                "reconnecting",
+                "connection lost",
+                "reconnecting (connection lost): new guests cannot reach",
+            ),
             ("refused", "the room is taken", "refused (the room is taken): new guests cannot"),
             ("connected", "", "via chat.example.org: connected"),
         ]
