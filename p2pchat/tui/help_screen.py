@@ -41,6 +41,8 @@ KEYS = [
     ("f", "the QR code alone, as big as the terminal allows"),
     ("w", "save the QR code as a PNG file in the data folder"),
     ("n", "a new link (the others stay valid until used, expired or revoked)"),
+    ("p", "a new link that also needs a password (asked twice)"),
+    ("v", "the invite server new links go through: set or clear (LAN)"),
     ("← →", "the other live links, with their uses left"),
     ("x", "revoke the link: it stops working at once"),
     ("Group members dialog (m)", ""),

@@ -13,6 +13,12 @@ the dialog was opened for (``InviteTarget``). What the
 dialog says about a link (uses left, guests in) is the node's answer, asked
 again whenever a guest event comes (``refresh_invites``).
 
+``p`` makes a link that also needs a password (asked twice on a screen of its
+own, handed to the node and forgotten); ``v`` sets the invite server new links
+go through (``p2pchat server``). The dialog says which server serves the link
+(this node on the LAN, or via HOST) and, for a remote one, its state as the
+node's ``InviteServerStatus`` events tell it (``server_status``).
+
 The QR code sits beside the text when both fit (80x24 does, at error level L);
 when not, the dialog says so and ``f`` shows the code on a screen of its own.
 """
@@ -38,10 +44,14 @@ from textual.widgets.button import ButtonVariant
 
 from p2pchat.control.api import InviteView, NodeApi
 from p2pchat.errors import UserError
+from p2pchat.node.events import InviteServerStatus
 from p2pchat.tui.invite_target import ONE_TO_ONE, InvitesMade, InviteTarget
 from p2pchat.tui.link_screen import LinkScreen
+from p2pchat.tui.password_screen import PasswordScreen
 from p2pchat.tui.qr_screen import QrScreen
 from p2pchat.tui.qr_text import fit_qr, smallest_qr_size
+from p2pchat.tui.server_screen import ServerScreen
+from p2pchat.tui.text_format import one_line
 
 INVITE_SECONDS = 15 * 60
 INVITE_USES = 1
@@ -75,6 +85,8 @@ class InviteScreen(ModalScreen[None]):
         Binding("f", "qr_full", "QR full screen"),
         Binding("w", "save_qr", "Save QR as PNG"),
         Binding("n", "new_link", "New link"),
+        Binding("p", "password_link", "New link with password"),
+        Binding("v", "server", "Invite server"),
         Binding("x", "revoke", "Revoke"),
         # Priority: the scrolling text column would take ← → for itself.
         Binding("left", "other(-1)", "Previous link", priority=True),
@@ -101,6 +113,7 @@ class InviteScreen(ModalScreen[None]):
         self.index = 0  # the one shown
         self._gone: set[str] = set()  # ids the node no longer lists (used up, expired)
         self._saved: dict[str, Path] = {}  # invite id → its PNG
+        self._servers: dict[str, InviteServerStatus] = {}  # server URL → its last event
 
     @property
     def invite(self) -> InviteView | None:
@@ -123,6 +136,10 @@ class InviteScreen(ModalScreen[None]):
                 with Horizontal(classes="buttons"):
                     yield _button("New link (n)", "new", disabled=False)
                     yield _button("Revoke (x)", "revoke", variant="error")
+                with Horizontal(classes="buttons"):
+                    yield _button("New link with password (p)", "password", disabled=False)
+                with Horizontal(classes="buttons"):
+                    yield _button("Invite server (v)", "server", disabled=False)
                 yield _button("Close (Esc)", "close", disabled=False)
 
     def on_mount(self) -> None:
@@ -155,7 +172,7 @@ class InviteScreen(ModalScreen[None]):
         else:
             await self._async_new()
 
-    async def _async_new(self) -> None:
+    async def _async_new(self, password: bytes | None = None) -> None:
         try:
             invite = await self._api.async_invite(
                 expires_s=INVITE_SECONDS,
@@ -163,6 +180,7 @@ class InviteScreen(ModalScreen[None]):
                 label=None,
                 approve=False,
                 group=self.target.group,
+                password=password,
             )
         except UserError as exc:
             self._error(f"Could not make an invite: {exc}")
@@ -228,6 +246,8 @@ class InviteScreen(ModalScreen[None]):
             link = Text("Guests who open this join the group ")
             link.append(made_for.short_name, style="bold")
             link.append(". Let them scan the code, or give them this link:\n")
+        elif invite.server is not None:  # any browser that reaches the server
+            link = Text("Let your guest scan the code, or give them this link:\n")
         else:
             link = Text("Let your guest scan the code, or give them this link (any browser "
                         "on this network):\n")  # fmt: skip
@@ -295,19 +315,42 @@ class InviteScreen(ModalScreen[None]):
         status.append(f"  ·  {invite.uses_left} {uses} left")
         if invite.guests:
             status.append(f"  ·  {came}")
+        if invite.password:
+            status.append("\nNeeds a password: tell it another way than the link.",
+                          style="bold")  # fmt: skip
         if invite.server is not None:  # a remote invite server: its state is what matters
-            host = invite.server.removeprefix("https://")
-            state = invite.server_state or "connecting"
-            status.append(
-                f"\nvia {host}: {state}", style="dim" if state == "connected" else "bold yellow"
-            )
+            status.append_text(self._server_line(invite.server, invite.server_state))
             return status
         status.append(
-            f"\nSelf-signed page: the browser warns once. "
+            f"\nLAN (this node). Self-signed page: the browser warns once. "
             f"SHA-256 {invite.certificate_sha256[:23]}…",
             style="dim",
         )
         return status
+
+    def _server_line(self, url: str, node_state: str | None) -> Text:
+        """``via HOST: state``; the newest event's state and detail over the node's
+        last answer; reconnecting or refused is a warning (new guests cannot come)."""
+        event = self._servers.get(url)
+        state = event.state if event is not None else node_state or "connecting"
+        detail = f" ({one_line(event.detail, 80)})" if event is not None and event.detail else ""
+        line = Text(f"\nvia {url.removeprefix('https://')}: {state}{detail}")
+        if state == "connected":
+            line.stylize("dim")
+        elif state == "refused":
+            line.stylize("bold red")
+            line.append(": new guests cannot come in through this link.", style="bold red")
+        elif state == "reconnecting":
+            line.stylize("bold yellow")
+            line.append(": new guests cannot reach you until it is back.", style="bold yellow")
+        else:
+            line.stylize("bold yellow")
+        return line
+
+    def server_status(self, event: InviteServerStatus) -> None:
+        """The node's connection to a remote invite server changed: show it now."""
+        self._servers[event.url] = event
+        self._tick()
 
     def _error(self, message: str) -> None:
         self.query_one("#invite-link", Static).update(Text(message, style="red"))
@@ -320,6 +363,7 @@ class InviteScreen(ModalScreen[None]):
             "copy": self.action_copy, "link": self.action_link_alone, "full": self.action_qr_full,
             "save": self.action_save_qr, "new": self.action_new_link,
             "revoke": self.action_revoke, "close": self.action_close,
+            "password": self.action_password_link, "server": self.action_server,
         }  # fmt: skip
         actions.get(event.button.id or "close", self.action_close)()
 
@@ -334,6 +378,21 @@ class InviteScreen(ModalScreen[None]):
     @work(group="invite-new")
     async def _new_link(self) -> None:
         await self._async_new()
+
+    def action_password_link(self) -> None:
+        self.app.push_screen(PasswordScreen(), self._password_entered)
+
+    def _password_entered(self, password: bytes | None) -> None:
+        if password is not None:  # None: cancelled
+            self._new_password_link(password)
+
+    @work(group="invite-new")
+    async def _new_password_link(self, password: bytes) -> None:
+        # The password lives only in this call's frame: the node keeps it with the invite.
+        await self._async_new(password)
+
+    def action_server(self) -> None:
+        self.app.push_screen(ServerScreen(self._api))
 
     def action_revoke(self) -> None:
         if self.invite is not None and not self.invite.revoked:

@@ -222,6 +222,8 @@ class MainScreen(Screen[None]):
         ):
             for screen in self.app.screen_stack:  # its uses left changed
                 if isinstance(screen, InviteScreen):
+                    if isinstance(event, InviteServerStatus):
+                        screen.server_status(event)
                     screen.refresh_invites()
         if change is Change.CONTACTS:
             await self._refresh_contacts()

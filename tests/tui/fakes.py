@@ -26,6 +26,7 @@ from p2pchat.control.api import (
     SafetyView,
     SentFilesView,
     SentView,
+    ServerView,
     StatusView,
 )
 from p2pchat.errors import UserError
@@ -37,6 +38,7 @@ from p2pchat.node.events import (
     MessageEvent,
     NodeEvent,
 )
+from p2pchat.node.invite_server import parse_server_url
 from p2pchat.store import ConversationSummary, SearchHit, StoredMessage
 from p2pchat.store.records import DeliveryState, Direction, MessageKind
 from p2pchat.tui.history import MARK_END, MARK_START
@@ -80,6 +82,7 @@ class FakeNode:
     groups: dict[str, GroupView] = field(default_factory=dict)  # by conversation
     refuse_keep: str | None = None  # the node's line for a keep it refuses (a guest gone)
     files: dict[str, FileView] = field(default_factory=dict)  # by transfer id
+    server: ServerView = field(default_factory=lambda: ServerView(None, False, None))
     _sent: int = 0
 
     async def async_status(self) -> StatusView:
@@ -329,8 +332,15 @@ class FakeNode:
         label: str | None,
         approve: bool,
         group: str | None = None,
+        server: str | None = None,
+        server_token: str | None = None,
+        password: bytes | None = None,
     ) -> InviteView:
         self.calls.append(("invite", (expires_s, uses, group)))
+        if password is not None:
+            self.calls.append(("invite password", (password,)))
+        if server is None and self.server.url is not None:  # the saved default, as the node
+            server = self.server.url
         if group is not None:  # the node's rule (groups.invite_group)
             view = self._group(group)
             if not view.am_admin:
@@ -338,13 +348,28 @@ class FakeNode:
                 raise UserError(f"only {admin} can invite guests to {view.name}: ask them")
         n = len(self.invites) + 1
         url = self.invite_url if n == 1 else f"{self.invite_url[:-2]}{n:02d}"
+        url += ".pw" if password is not None else ""  # as the node's links
         view = InviteView(
             invite_id=f"inv{n}", url=url, label=label, expires_at=int(self.now() + expires_s),
             seconds_left=expires_s, uses_left=uses, approve=approve, guests=0, revoked=False,
-            certificate_sha256="ab:cd:ef:01:23:45:67:89:" * 4,
+            certificate_sha256="ab:cd:ef:01:23:45:67:89:" * 4, server=server,
+            server_state="connecting" if server else None, password=password is not None,
         )  # fmt: skip
         self.invites[view.invite_id] = view
         return view
+
+    async def async_server(self) -> ServerView:
+        return self.server
+
+    async def async_server_set(self, url: str, token: str | None) -> ServerView:
+        self.calls.append(("server set", (url, token)))
+        self.server = ServerView(parse_server_url(url).base, token is not None, None)
+        return self.server
+
+    async def async_server_clear(self) -> ServerView:
+        self.calls.append(("server clear", ()))
+        self.server = ServerView(None, False, None)
+        return self.server
 
     async def async_invites(self) -> list[InviteView]:
         """As the node: the links that still take connections (new or returning guests)."""

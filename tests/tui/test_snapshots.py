@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
-from p2pchat.control.api import FileView
+from p2pchat.control.api import FileView, ServerView
 from p2pchat.node.events import (
     FileOffered,
     FileProgress,
     GuestJoined,
+    InviteServerStatus,
     KeyChangeWarning,
     MessageEvent,
     PeerFound,
@@ -35,6 +36,7 @@ from p2pchat.tui.qr_screen import QrScreen
 from p2pchat.tui.request_screen import RequestScreen
 from p2pchat.tui.safety_screen import SafetyScreen
 from p2pchat.tui.search_screen import SearchScreen
+from p2pchat.tui.server_screen import ServerScreen
 from p2pchat.tui.unlock_screen import UnlockScreen
 from tests.tui.fakes import (
     BOB,
@@ -196,6 +198,33 @@ async def test_start_chat_without_room_for_the_code(tmp_path: Path) -> None:
         await pilot.pause(0.1)
         assert isinstance(app.screen, QrScreen)
         await assert_snapshot(pilot, app, "start-chat-qr-80x24", tmp_path)
+
+
+async def test_start_chat_through_a_server(tmp_path: Path) -> None:
+    """A password link on a remote invite server that is reconnecting (issue 14),
+    and the invite server screen (v)."""
+    node = lively_node()
+    node.server = ServerView("https://chat.example.org", True, "reconnecting")
+    node.invite_url = INVITE_URL.replace("192.168.1.20:43117", "chat.example.org")
+    app = MainScreenApp(node, bob_history())
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause(0.2)
+        screen = InviteScreen(app.node, clock=lambda: NOW_S + 75)
+        await app.push_screen(screen)
+        await until(pilot, lambda: screen.invite is not None, "the link")
+        await pilot.press("p")
+        await pilot.press(*"zebra7", "enter", *"zebra7", "enter")
+        await until(pilot, lambda: app.screen is screen and len(screen.invites) == 2, "made")
+        node.queue.put_nowait(
+            InviteServerStatus("https://chat.example.org", "reconnecting", "connection lost")
+        )
+        await until(pilot, lambda: "lost" in str(screen.query_one("#invite-status").content),
+                    "the state")  # fmt: skip
+        await assert_snapshot(pilot, app, "start-chat-remote-80x24", tmp_path)
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, ServerScreen)
+                    and app.screen.view is not None, "the server screen")  # fmt: skip
+        await assert_snapshot(pilot, app, "invite-server-80x24", tmp_path)
 
 
 async def test_link_alone(tmp_path: Path) -> None:

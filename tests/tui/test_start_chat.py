@@ -23,7 +23,7 @@ from tests.tui.fakes import INVITE_URL, FakeNode, MainScreenApp, bob_history, un
 
 # Link-local IPv6: the longest links there are, too big a code for 80x24.
 IPV6_URL = INVITE_URL.replace("192.168.1.20", "[fe80::1234:5678:9abc:def0]")
-BUTTONS = ("copy", "link", "full", "save", "new", "revoke", "close")
+BUTTONS = ("copy", "link", "full", "save", "new", "revoke", "password", "server", "close")
 
 
 async def open_start_chat(pilot: Pilot[None], app: MainScreenApp) -> InviteScreen:
