@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+import unicodedata
 from pathlib import Path
 
 from p2pchat.crypto.cpace import MAX_PASSWORD_BYTES, normalize_password
@@ -35,6 +36,10 @@ def checked_link_password(text: str, source: str) -> str:
         data = normalize_password(text)
     except ValueError:
         data = b""
+    if len(unicodedata.normalize("NFKC", text).strip().encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise UserError(
+            f"the password from {source} is too long: at most {MAX_PASSWORD_BYTES} bytes"
+        )
     if len(data.decode("utf-8")) < MIN_PASSWORD_CHARS:
         raise UserError(
             f"the password from {source} is too short: use {MIN_PASSWORD_CHARS} characters"

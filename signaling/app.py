@@ -794,6 +794,8 @@ class _Relay:
             return self._owner
         if joined.owner_iid == self.store.instance_id or self.bus is None:
             return self.owners.get(guest.room_id)
+        if not _is_instance_id(joined.owner_iid):  # a damaged Redis reply: "try again"
+            return None
         guest.owner = BusOwner(
             self.bus,
             guest,
@@ -1046,6 +1048,8 @@ class _Relay:
             if kind in GUEST_TYPES:
                 if len(data) == OWNER_HEADER_BYTES:
                     return 1002, "empty message for a guest"
+                if len(data) - GUEST_ID_BYTES > self.limits.max_msg_size:
+                    return 1009, "message for a guest too big"
                 if guest is not None:
                     guest.send(data[:1] + data[OWNER_HEADER_BYTES:])
                     self.metrics.relayed("to_guest", len(data) - GUEST_ID_BYTES)
@@ -1289,6 +1293,11 @@ class _CountingBus:
 
     async def async_stop(self) -> None:
         await self._bus.async_stop()
+
+
+def _is_instance_id(text: str) -> bool:
+    """16 lowercase hex digits: what every instance writes as its id."""
+    return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
 
 
 def _refusal_label(code: int, reason: str) -> str | None:

@@ -513,7 +513,7 @@ class OwnerClient:
                     if reply is not None and reply.get("type") == "ice":
                         held.ice = {k: v for k, v in reply.items() if k != "type"}
                     else:
-                        logger.info("server says about room %s…: %s", room.room_id[:4], reply)
+                        logger.info("server says about room %s…: %.200r", room.room_id[:4], reply)
                 else:
                     break
         finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
@@ -121,10 +122,17 @@ class RoomStore(Protocol):
         ...
 
 
+# Without Redis, a room whose owner dropped (not a clean goodbye) is kept this long for
+# its re-claim (the owner client retries within ~30 s); guests meanwhile get 1013
+# "the owner is reconnecting". Bounded so dropped rooms cannot fill the registry.
+AWAY_KEEP_S = 300.0
+
+
 @dataclass
 class _Claimed:
     claim_hash: str
-    conn: str
+    conn: str  # "": the owner dropped; kept for a re-claim until away_until
+    away_until: float = 0.0  # time.monotonic()
 
 
 @dataclass
@@ -157,6 +165,7 @@ class MemoryRoomStore:
     ) -> Claim:
         if expires_at <= now:
             return Claim("expired")
+        self._drop_away_rooms()
         held = self._claims.get(room_id)
         if held is None and room_id in self.registry:  # the node's own room
             return Claim("claimed")
@@ -187,16 +196,31 @@ class MemoryRoomStore:
             self.registry.discard(room_id)
 
     async def release(self, room_id: str, *, conn: str) -> bool:
-        # Kept, a dropped room would count against max_rooms until it expires.
-        await self.forget(room_id, conn=conn)
-        return False
+        """The owner dropped: its room waits AWAY_KEEP_S for a re-claim with the same
+        token (guests: 1013; another token: 4409)."""
+        if not self._holds(room_id, conn):
+            return False
+        held = self._claims[room_id]
+        held.conn, held.away_until = "", time.monotonic() + AWAY_KEEP_S
+        return True
+
+    def _drop_away_rooms(self) -> None:
+        now = time.monotonic()
+        gone = [r for r, held in self._claims.items() if not held.conn and held.away_until <= now]
+        for room_id in gone:
+            del self._claims[room_id]
+            self.registry.discard(room_id)
 
     def kick(self) -> None:
         pass
 
     async def join(self, room_id: str, *, cap: int, now: float) -> Join:
+        self._drop_away_rooms()
         if not self.registry.is_live(room_id, now):
             return Join("not-valid")
+        away = self._claims.get(room_id)
+        if away is not None and not away.conn:
+            return Join("owner-away")
         count = self.guests_per_room.get(room_id, 0)
         if count >= cap:
             return Join("room-full")

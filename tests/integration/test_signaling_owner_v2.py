@@ -111,6 +111,31 @@ async def test_the_same_claim_token_reclaims_and_the_old_connection_goes(
     await until_not_valid(http, ws_url(server, f"/ws/{room}"))
 
 
+async def test_a_dropped_owner_keeps_its_room_for_its_own_re_claim_without_redis(
+    start_server: Start, http: aiohttp.ClientSession
+) -> None:
+    """Not a clean goodbye (a network blip): guests hear "reconnecting" (1013), not
+    "link not valid"; another claim token cannot take the room; the same one can."""
+    server = await start_server()
+    room, claim = new_room_id(), claim_token()
+    expires = time.time() + 600
+    first, _ = await owner_hello(http, server, room, {"expires_at": expires, "claim": claim})
+    await first.close(code=1001)  # going away, not goodbye
+    guest = await http.ws_connect(ws_url(server, f"/ws/{room}"))
+    assert await close_of(guest) == 1013
+    rival, refused = await owner_hello(
+        http, server, room, {"expires_at": expires, "claim": claim_token()}
+    )
+    assert refused["type"] == "error"
+    assert await close_of(rival) == 4409
+    back, ready = await owner_hello(http, server, room, {"expires_at": expires, "claim": claim})
+    assert ready["type"] == "ready"
+    async with http.ws_connect(ws_url(server, f"/ws/{room}")) as again:
+        await again.send_bytes(b"\x01back")
+        assert (await back.receive_bytes(timeout=5))[0] == 0x10  # GUEST_OPENED
+    await back.close()
+
+
 async def test_shutdown_tells_owners_and_guests_to_reconnect_at_once(
     start_server: Start, http: aiohttp.ClientSession
 ) -> None:

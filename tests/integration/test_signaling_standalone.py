@@ -211,6 +211,28 @@ async def test_owner_frames_for_unknown_guests_are_dropped_bad_ones_close(
         assert code == 1002
 
 
+async def test_an_owner_frame_too_big_for_a_guest_closes_the_owner_in_one_line(
+    server: SignalingServer, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The owner socket takes a guest id more than a guest message: a frame whose guest
+    message is one byte over the bound is refused (1009), not a traceback."""
+    room = new_room_id()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with http.ws_connect(ws_url(server, f"/owner/{room}"), headers=auth) as ws:
+        await ws.send_str(json.dumps({"expires_at": time.time() + 60}))
+        await ws.receive_str(timeout=5)
+        async with http.ws_connect(ws_url(server, f"/ws/{room}")) as guest_ws:
+            await guest_ws.send_bytes(b"\x02hi")
+            raw_id = (await ws.receive_bytes(timeout=5))[1:9]
+            await ws.receive_bytes(timeout=5)
+            too_big = b"\x02" * (relay_of(server.app).limits.max_msg_size + 1)
+            await ws.send_bytes(too_big[:1] + raw_id + too_big[1:])
+            code, _ = await expect_close(ws)
+            assert code == 1009
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+
+
 def test_signal_server_command_serves_https_and_warns_on_plain_http(tmp_path: Path) -> None:
     def run(*args: str) -> str:
         proc = subprocess.Popen(

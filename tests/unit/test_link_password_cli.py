@@ -23,11 +23,20 @@ def test_a_file_gives_its_first_line(tmp_path: Path) -> None:
     assert link_password.read_link_password(str(path)) == "  open sesame "
 
 
-@pytest.mark.parametrize("text", ["", "abc", " ab \n", "\n\n", "é" * 129])
-def test_short_or_long_passwords_are_refused(tmp_path: Path, text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", "too short: use 4 characters or more"),
+        ("abc", "too short: use 4 characters or more"),
+        (" ab \n", "too short: use 4 characters or more"),
+        ("\n\n", "too short: use 4 characters or more"),
+        ("é" * 129, "too long: at most 128 bytes"),
+    ],
+)
+def test_short_or_long_passwords_are_refused(tmp_path: Path, text: str, why: str) -> None:
     path = tmp_path / "pw"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(UserError, match="too short: use 4 characters or more"):
+    with pytest.raises(UserError, match=why):
         link_password.read_link_password(str(path))
 
 
