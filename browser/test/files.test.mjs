@@ -380,3 +380,14 @@ test("frames: file frames are chat frames 8 and 9 with a body", () => {
   assert.throws(() => decodeFrame(frame), (err) => err.code === "bad-frame");
   assert.equal(decodeFrame(concatBytes(frame, Uint8Array.of(1))).type, 8);
 });
+
+test("sender: an ACK sent before a restart counts and moves the window on", () => {
+  const out = new OutgoingTransfer(randomBytes(16), randomBytes(32), 10 * 131072, 131072);
+  out.onAccept(0);
+  assert.deepEqual(out.blocksToSend(), [0, 1, 2, 3]);
+  out.onAccept(1); // the receiver asks again from block 1 (a chunk damaged on the relay)
+  out.onAck(3); // blocks 1 and 2 completed from chunks already on the way
+  assert.equal(out.acked, 3);
+  assert.deepEqual(out.blocksToSend(), [3, 4, 5, 6]);
+  assert.throws(() => out.onAck(8), (err) => err.code === "file-bad-control");
+});

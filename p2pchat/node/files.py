@@ -455,6 +455,8 @@ class LanFiles:
         if transfer.file_hash == _NOT_HASHED:
             return  # never offered: an ACCEPT for it is not the peer's to give
         outgoing = OutgoingTransfer(tid, transfer.file_key, transfer.size, transfer.block_bytes)
+        if old is not None:  # ACKs of the earlier window may still come: they count
+            outgoing.sent_high = old.transfer.sent_high
         try:
             outgoing.on_accept(first)
         except FileWireError as exc:

@@ -60,6 +60,10 @@ class OutgoingTransfer(_Layout):
         super().__init__(transfer_id, file_key, size, block_bytes)
         self.acked = 0  # blocks the receiver has verified
         self.next_to_send = 0
+        # The end of the furthest window ever sent, over restarts: after an ACCEPT from
+        # an earlier block, the receiver may still ACK blocks of the window before it
+        # (their chunks were on the way), and such an ACK must count, not be refused.
+        self.sent_high = 0
 
     @property
     def done_sending(self) -> bool:
@@ -73,16 +77,19 @@ class OutgoingTransfer(_Layout):
         self.acked = self.next_to_send = first_block
 
     def on_ack(self, verified: int) -> None:
-        """ACK(verified), cumulative. One for a block never sent is refused."""
-        if verified > self.next_to_send:
+        """ACK(verified), cumulative. One for a block never sent is refused; one past
+        the restarted window but sent before the restart moves it on."""
+        if verified > max(self.next_to_send, self.sent_high):
             raise FileWireError(f"ack of unsent block {verified - 1}", code="file-bad-control")
         self.acked = max(self.acked, verified)  # an older ACK says nothing new
+        self.next_to_send = max(self.next_to_send, self.acked)
 
     def blocks_to_send(self) -> list[int]:
         """The blocks the window allows now; they count as sent from this call on."""
         end = min(self.acked + WINDOW_BLOCKS, self.blocks)
         indexes = list(range(self.next_to_send, end))
         self.next_to_send = max(self.next_to_send, end)
+        self.sent_high = max(self.sent_high, self.next_to_send)
         return indexes
 
     def chunks_of(self, block_index: int, plaintext_block: bytes) -> list[bytes]:

@@ -56,6 +56,10 @@ export class OutgoingTransfer extends Layout {
     super(transferId, fileKey, size, blockBytes);
     this.acked = 0; // blocks the receiver has verified
     this.nextToSend = 0;
+    // The end of the furthest window ever sent, over restarts: after an ACCEPT from an
+    // earlier block, the receiver may still ACK blocks of the window before it (their
+    // chunks were on the way), and such an ACK must count, not be refused.
+    this.sentHigh = 0;
   }
 
   /** Every block acknowledged (the page then waits for DONE). */
@@ -71,12 +75,14 @@ export class OutgoingTransfer extends Layout {
     this.acked = this.nextToSend = Number(firstBlock);
   }
 
-  /** ACK(verified), cumulative. One for a block never sent is refused. */
+  /** ACK(verified), cumulative. One for a block never sent is refused; one past the
+   * restarted window but sent before the restart moves it on. */
   onAck(verified) {
-    if (verified > this.nextToSend) {
+    if (verified > Math.max(this.nextToSend, this.sentHigh)) {
       throw new FileWireError(`ack of unsent block ${verified - 1}`, "file-bad-control");
     }
     this.acked = Math.max(this.acked, Number(verified)); // an older ACK says nothing new
+    this.nextToSend = Math.max(this.nextToSend, this.acked);
   }
 
   /** The blocks the window allows now; they count as sent from this call on. */
@@ -85,6 +91,7 @@ export class OutgoingTransfer extends Layout {
     const indexes = [];
     for (let i = this.nextToSend; i < end; i++) indexes.push(i);
     this.nextToSend = Math.max(this.nextToSend, end);
+    this.sentHigh = Math.max(this.sentHigh, this.nextToSend);
     return indexes;
   }
 

@@ -10,7 +10,13 @@ import asyncio
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import LaunchBrowser
+from tests.browser.conftest import LaunchBrowser, LaunchFirefox
+from tests.browser.firefox import (
+    guest_send,
+    guest_state,
+    guest_wait_connected,
+    guest_wait_delivered,
+)
 from tests.browser.test_guest_chat import (
     UI_MS,
     GuestLan,
@@ -60,3 +66,45 @@ async def test_password_link_asks_refuses_a_wrong_one_then_joins(
     view = gl.invite_view(invite["invite_id"])
     assert view["uses_left"] == 0
     await context.close()
+
+
+_JOIN_WITH_PASSWORD = """([name, password]) => {
+  if (document.querySelector("#join").hidden) return false;
+  if (document.querySelector("#password-row").hidden) return false;
+  document.querySelector("#name").value = name;
+  document.querySelector("#password").value = password;
+  document.querySelector("#join-form").requestSubmit();
+  return true;
+}"""
+_PASSWORD_ASKED_AGAIN = """() => !document.querySelector("#password-row").hidden
+  && document.querySelector("#password").value === ""
+  && !document.querySelector("#join").hidden"""
+
+
+async def test_firefox_password_link_refuses_a_wrong_one_then_joins(
+    guest_lan: GuestLan, launch_firefox: LaunchFirefox
+) -> None:
+    """The same in Firefox ESR (the page's CPace runs on libsodium's sumo build there too)."""
+    gl = guest_lan
+    secret_file = gl.tmp / "link-password-firefox"
+    secret_file.write_text(PASSWORD + "\n", encoding="utf-8")
+    invite = gl.invite("--password-file", str(secret_file))
+    fox = await launch_firefox(gl.guest_host)
+    loaded = await fox.goto(invite["url"])
+    assert loaded["status"] == 200, loaded
+    await fox.wait_for(_JOIN_WITH_PASSWORD, ["fox", "not it"], timeout=20.0)
+    refused = await asyncio.to_thread(gl.wait_event, "guest_refused", invite_id=invite["invite_id"])
+    assert "wrong password" in refused["reason"], refused
+    await fox.wait_for(_PASSWORD_ASKED_AGAIN, None, timeout=20.0)
+    assert "wrong password (4 tries left)" in (await guest_state(fox))["error"]
+    await fox.wait_for(_JOIN_WITH_PASSWORD, ["fox", PASSWORD], timeout=20.0)
+    await guest_wait_connected(fox)
+    joined = await asyncio.to_thread(gl.wait_event, "guest_joined", invite_id=invite["invite_id"])
+    assert joined["name"] == "fox", joined
+    to_owner = f"hi from firefox {invite['invite_id']}"
+    await guest_send(fox, to_owner)
+    got = await asyncio.to_thread(
+        gl.wait_event, "message", direction="in", peer_id=joined["peer_id"], text=to_owner
+    )
+    assert got["text"] == to_owner
+    await guest_wait_delivered(fox, to_owner)

@@ -200,3 +200,20 @@ def test_wire_bytes_is_what_the_chunks_of_a_file_weigh(size: int) -> None:
     blocks = [data[i : i + BLOCK] for i in range(0, size, BLOCK)]
     sent = sum(len(c) for n, block in enumerate(blocks) for c in out.chunks_of(n, block))
     assert sent == wire_bytes(size, BLOCK), f"seed {SEED}"
+
+
+def test_an_ack_sent_before_a_restart_counts_and_moves_the_window_on() -> None:
+    """The receiver ACCEPTs again from block 1 (a chunk damaged on the relay) while
+    chunks of blocks 1 and 2 are still on their way: its ACK(3) for them must count,
+    not be refused as "unsent" (the transfer would stall: ACKs are not repeated)."""
+    _, tid, offer = make(10 * BLOCK)
+    out = OutgoingTransfer(tid, offer.file_key, offer.size, offer.block_bytes)
+    out.on_accept(0)
+    assert out.blocks_to_send() == list(range(WINDOW_BLOCKS))
+    out.on_accept(1)
+    out.on_ack(3)
+    assert out.acked == 3
+    assert out.blocks_to_send() == list(range(3, 3 + WINDOW_BLOCKS))
+    with pytest.raises(FileWireError) as refused:
+        out.on_ack(3 + WINDOW_BLOCKS + 1)  # never sent, before or after the restart
+    assert refused.value.code == "file-bad-control"
