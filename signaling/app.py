@@ -88,7 +88,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -890,10 +890,12 @@ class _Relay:
         failure: tuple[int, str] | None = None
         claimed = False
         try:
-            failure = await self._owner_hello(ws, owner)
-            if failure is None:
+            hello = await self._owner_hello(ws, owner)
+            if hello == "ready":
                 claimed = True
                 failure = await self._owner_loop(ws, owner)
+            elif hello != "closed":  # closed before its hello: it never held the room
+                failure = hello
         finally:
             self._sockets.discard(ws)
             self._owner_sockets -= 1
@@ -947,13 +949,13 @@ class _Relay:
 
     async def _owner_hello(
         self, ws: web.WebSocketResponse, owner: _OwnerSocket
-    ) -> tuple[int, str] | None:
+    ) -> tuple[int, str] | Literal["ready", "closed"]:
         try:
             msg = await ws.receive(timeout=self.limits.owner_hello_timeout)
         except TimeoutError:
             return 1008, "no hello from the owner"
         if msg.type is not aiohttp.WSMsgType.TEXT:
-            return (1002, "the first message must be the hello") if _is_data(msg) else None
+            return (1002, "the first message must be the hello") if _is_data(msg) else "closed"
         hello = _parse_hello(msg.data)
         now = self._clock()
         if hello is None or hello[0] <= now:
@@ -995,7 +997,7 @@ class _Relay:
             reply["ice"] = offer
             owner.ice_task = asyncio.get_running_loop().create_task(self._push_ice(owner, offer))
         owner.send_text(json.dumps(reply))
-        return None
+        return "ready"
 
     def _replace(self, owner: _OwnerSocket) -> None:
         """A newer connection of this owner took its room: close this one."""

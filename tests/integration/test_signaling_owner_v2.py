@@ -4,6 +4,7 @@ the page."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,7 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from signaling.app import Limits
+from signaling.app import Limits, relay_of
+from signaling.room_store import MemoryRoomStore
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
 from tests.integration.signaling_fakes import (
@@ -219,3 +221,45 @@ async def test_a_page_without_the_meta_line_is_served_as_it_is(
     async with http.get(f"{server.base_url}/c/{room}") as page:
         assert await page.read() == b"<p>old page</p>"
     await owner.close()
+
+
+class _SpyStore(MemoryRoomStore):
+    """Records which connections the app let go of (forget or release)."""
+
+    def __init__(self, registry: RoomRegistry) -> None:
+        super().__init__(registry)
+        self.let_go: list[str] = []
+
+    async def forget(self, room_id: str, *, conn: str) -> None:
+        self.let_go.append(conn)
+        await super().forget(room_id, conn=conn)
+
+    async def release(self, room_id: str, *, conn: str) -> bool:
+        self.let_go.append(conn)
+        return await super().release(room_id, conn=conn)
+
+
+async def test_a_socket_closed_before_its_hello_never_held_the_room(
+    start_server: Start, http: aiohttp.ClientSession
+) -> None:
+    """It must not run the owner loop nor let go of a room it never claimed."""
+    store = _SpyStore(RoomRegistry())
+    server = await start_server(store=store)
+    relay = relay_of(server.app)
+    room, claim = new_room_id(), claim_token()
+    owner, _ = await owner_hello(
+        http, server, room, {"expires_at": time.time() + 600, "claim": claim}
+    )
+    for code in (1000, 1001):
+        silent = await http.ws_connect(ws_url(server, f"/owner/{room}"))
+        await silent.close(code=code)
+        async with asyncio.timeout(10):
+            while relay._owner_sockets > 1:  # noqa: ASYNC110 - its handler has ended
+                await asyncio.sleep(0.01)
+    assert store.let_go == []
+    async with http.ws_connect(ws_url(server, f"/ws/{room}")) as guest:
+        await guest.send_bytes(b"\x01hi")
+        assert (await owner.receive_bytes(timeout=5))[0] == 0x10  # GUEST_OPENED
+    await owner.close()
+    await until_not_valid(http, ws_url(server, f"/ws/{room}"))
+    assert len(store.let_go) == 1  # the owner's own goodbye
