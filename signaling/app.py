@@ -133,6 +133,7 @@ CLOSE_LINK_NOT_VALID: Final = 4404
 CLOSE_ROOM_CLAIMED: Final = 4409
 CLOSE_SERVICE_RESTART: Final = 1012  # standalone: reconnect at once (another instance)
 REASON_LINK_NOT_VALID: Final = "link not valid"
+REASON_ROOM_EXPIRED: Final = "room expired"
 REASON_OWNER_AWAY: Final = "the owner is reconnecting: try again"
 REASON_OWNER_RECONNECTED: Final = "the owner reconnected"
 REASON_TOO_MANY_GUESTS: Final = "too many guests in this room: try again later"
@@ -958,8 +959,10 @@ class _Relay:
             return (1002, "the first message must be the hello") if _is_data(msg) else "closed"
         hello = _parse_hello(msg.data)
         now = self._clock()
-        if hello is None or hello[0] <= now:
+        if hello is None:
             return 1002, HELLO_SHAPE
+        if hello[0] <= now:  # a re-claim after the room's (granted) expiry: final
+            return CLOSE_LINK_NOT_VALID, REASON_ROOM_EXPIRED
         expires_at = min(hello[0], now + self.limits.max_room_lifetime)
         owner.flow = hello[2]
         token = hello[1] or secrets.token_bytes(CLAIM_TOKEN_BYTES)  # no token: no re-claim
@@ -977,7 +980,7 @@ class _Relay:
         if claim.outcome == "claimed":
             return CLOSE_ROOM_CLAIMED, "room already claimed"
         if claim.outcome == "expired":
-            return 1002, HELLO_SHAPE
+            return CLOSE_LINK_NOT_VALID, REASON_ROOM_EXPIRED
         if claim.outcome == "busy":
             return 1013, "server busy: too many rooms"
         previous = self.owners.get(owner.room_id)

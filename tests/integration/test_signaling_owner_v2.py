@@ -14,10 +14,12 @@ import aiohttp
 import pytest
 
 from signaling.app import Limits, relay_of
-from signaling.room_store import MemoryRoomStore
+from signaling.owner_client import OwnerClient
+from signaling.room_store import Claim, MemoryRoomStore
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
 from tests.integration.signaling_fakes import (
+    FakeOwner,
     claim_token,
     close_of,
     new_room_id,
@@ -263,3 +265,52 @@ async def test_a_socket_closed_before_its_hello_never_held_the_room(
     await owner.close()
     await until_not_valid(http, ws_url(server, f"/ws/{room}"))
     assert len(store.let_go) == 1  # the owner's own goodbye
+
+
+async def test_a_hello_for_an_expired_room_is_refused_as_expired(
+    start_server: Start, http: aiohttp.ClientSession
+) -> None:
+    """Final (4404 "room expired"), not a bad hello (1002) that the owner would retry."""
+    server = await start_server()
+    hello = {"expires_at": time.time() - 1, "claim": claim_token()}
+    ws, refused = await owner_hello(http, server, new_room_id(), hello)
+    assert refused == {"type": "error", "message": "room expired"}
+    assert await close_of(ws) == 4404
+
+
+class _ClaimSpy(MemoryRoomStore):
+    """Records the expiry of every claim the app asks for."""
+
+    def __init__(self, registry: RoomRegistry) -> None:
+        super().__init__(registry)
+        self.asked: list[float] = []
+        self.claimed = asyncio.Event()
+
+    async def claim(
+        self, room_id: str, *, conn: str, claim_hash: str, expires_at: float, now: float
+    ) -> Claim:
+        self.asked.append(expires_at)
+        self.claimed.set()
+        return await super().claim(
+            room_id, conn=conn, claim_hash=claim_hash, expires_at=expires_at, now=now
+        )
+
+
+async def test_an_owner_keeps_the_expiry_the_server_granted(start_server: Start) -> None:
+    """The server caps a room's life; a re-claim asks for no more than was granted
+    (else, once the granted expiry has passed, it would be refused)."""
+    store = _ClaimSpy(RoomRegistry())
+    server = await start_server(store=store, limits=Limits(max_room_lifetime=60.0))
+    owner = OwnerClient(server.base_url, FakeOwner())
+    room = new_room_id()
+    try:
+        granted = await owner.async_open_room(room, expires_at=time.time() + 600)
+        assert granted < time.time() + 600
+        store.claimed.clear()
+        relay = relay_of(server.app)
+        await relay.owners[room].ws.close(code=1001)  # a blip: the owner re-claims
+        async with asyncio.timeout(10):
+            await store.claimed.wait()
+        assert store.asked[-1] == granted  # exact: JSON round-trips a float
+    finally:
+        await owner.async_close()

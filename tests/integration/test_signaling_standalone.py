@@ -168,11 +168,16 @@ async def test_owner_needs_the_token_a_valid_room_and_a_hello(
         code, texts = await expect_close(ws)  # no hello within the (test's) 0.5 s
         assert code == 1008
         assert "no hello" in texts[0]
-    for hello in ('{"expires_at": 1}', '{"expires_at": "soon"}', "[]", '{"expires_at": NaN}'):
+    for hello in ('{"expires_at": "soon"}', "[]", '{"expires_at": NaN}'):
         async with http.ws_connect(ws_url(server, f"/owner/{room}"), headers=auth) as ws:
             await ws.send_str(hello)
             code, _ = await expect_close(ws)
             assert code == 1002, hello
+    async with http.ws_connect(ws_url(server, f"/owner/{room}"), headers=auth) as ws:
+        await ws.send_str('{"expires_at": 1}')  # in the past: final, not a bad hello
+        code, texts = await expect_close(ws)
+        assert code == 4404
+        assert "room expired" in texts[0]
     async with http.ws_connect(ws_url(server, f"/owner/{room}"), headers=auth) as ws:
         await ws.send_str(json.dumps({"expires_at": time.time() + 10 * 86400}))
         ready = json.loads(await ws.receive_str(timeout=5))
