@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from signaling.interval_log import IntervalLog
 from signaling.room_store import Claim, Join, OwnerRecord, RoomStateName
 
 if TYPE_CHECKING:
@@ -262,7 +263,7 @@ class RedisRoomStore:
         self._busy: dict[str, int] = {}  # rooms with a join or leave under way
         self._seq = 0  # joins and leaves sent so far (room:<id>:q)
         self._to_forget: dict[str, str] = {}  # room → conn whose FORGET failed
-        self._error_log = _RateLimitedLog(ERROR_LOG_EVERY_S)
+        self._error_log = IntervalLog(ERROR_LOG_EVERY_S, logger)
         self._claim = client.register_script(CLAIM)
         self._refresh = client.register_script(REFRESH)
         self._join = client.register_script(JOIN)
@@ -537,24 +538,6 @@ class RedisRoomStore:
         owned = self._owned.get(room_id)
         if owned is not None and owned.conn == conn:
             del self._owned[room_id]
-
-
-class _RateLimitedLog:
-    """One warning per period, saying how many were held back meanwhile."""
-
-    def __init__(self, period_s: float) -> None:
-        self._period = period_s
-        self._next = -math.inf
-        self._held = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            self._held += 1
-            return
-        held, self._held, self._next = self._held, 0, now + self._period
-        suffix = f" (and {held} more like it)" if held else ""
-        logger.warning(message + suffix, *args)
 
 
 def _room(room_id: str) -> str:
