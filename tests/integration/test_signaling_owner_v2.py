@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +17,7 @@ from signaling.owner_client import OwnerClient
 from signaling.room_store import Claim, MemoryRoomStore
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
+from tests.integration.conftest import StartStandalone
 from tests.integration.signaling_fakes import (
     FakeOwner,
     claim_token,
@@ -26,8 +26,6 @@ from tests.integration.signaling_fakes import (
     until_not_valid,
     ws_url,
 )
-
-Start = Callable[..., Awaitable[SignalingServer]]
 
 
 class FakeIce:
@@ -47,30 +45,6 @@ class FakeIce:
         }
 
 
-@pytest.fixture
-async def start_server() -> AsyncIterator[Start]:
-    servers: list[SignalingServer] = []
-
-    async def start(**kwargs: object) -> SignalingServer:
-        options: dict[str, object] = {
-            "host": "127.0.0.1",
-            "port": 0,
-            "ssl_context": None,
-            "static_dir": None,
-            "owner_hooks": None,
-            "limits": Limits(owner_hello_timeout=2.0),
-        }
-        options.update(kwargs)
-        server = SignalingServer(RoomRegistry(), **options)  # type: ignore[arg-type]
-        await server.async_start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.async_stop()
-
-
 async def owner_hello(
     http: aiohttp.ClientSession, server: SignalingServer, room: str, hello: dict[str, object]
 ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, object]]:
@@ -82,9 +56,9 @@ async def owner_hello(
 
 
 async def test_the_same_claim_token_reclaims_and_the_old_connection_goes(
-    start_server: Start, http: aiohttp.ClientSession
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
 ) -> None:
-    server = await start_server()
+    server = await start_standalone()
     room, claim = new_room_id(), claim_token()
     expires = time.time() + 600
     first, ready = await owner_hello(http, server, room, {"expires_at": expires, "claim": claim})
@@ -116,11 +90,11 @@ async def test_the_same_claim_token_reclaims_and_the_old_connection_goes(
 
 
 async def test_a_dropped_owner_keeps_its_room_for_its_own_re_claim_without_redis(
-    start_server: Start, http: aiohttp.ClientSession
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
 ) -> None:
     """Not a clean goodbye (a network blip): guests hear "reconnecting" (1013), not
     "link not valid"; another claim token cannot take the room; the same one can."""
-    server = await start_server()
+    server = await start_standalone()
     room, claim = new_room_id(), claim_token()
     expires = time.time() + 600
     first, _ = await owner_hello(http, server, room, {"expires_at": expires, "claim": claim})
@@ -141,9 +115,9 @@ async def test_a_dropped_owner_keeps_its_room_for_its_own_re_claim_without_redis
 
 
 async def test_shutdown_tells_owners_and_guests_to_reconnect_at_once(
-    start_server: Start, http: aiohttp.ClientSession
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
 ) -> None:
-    server = await start_server()
+    server = await start_standalone()
     room = new_room_id()
     owner, _ = await owner_hello(
         http, server, room, {"expires_at": time.time() + 600, "claim": claim_token()}
@@ -157,14 +131,14 @@ async def test_shutdown_tells_owners_and_guests_to_reconnect_at_once(
 
 
 async def check_without_ice(
-    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+    start_standalone: StartStandalone, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     """Without an IceSource nothing changes for pages, owners or guests."""
     static = tmp_path / "lan-static"
     static.mkdir()
     page_bytes = b'<head><meta name="p2pchat-ice" content="lan"></head>'
     (static / "index.html").write_bytes(page_bytes)
-    server = await start_server(static_dir=static)
+    server = await start_standalone(static_dir=static)
     room = new_room_id()
     owner, ready = await owner_hello(http, server, room, {"expires_at": time.time() + 600})
     assert "ice" not in ready
@@ -180,16 +154,16 @@ async def check_without_ice(
 
 
 async def test_ice_reaches_the_owner_every_half_lifetime_and_each_guest_first(
-    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+    start_standalone: StartStandalone, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    await check_without_ice(start_server, http, tmp_path)
+    await check_without_ice(start_standalone, http, tmp_path)
     static = tmp_path / "static"
     static.mkdir()
     (static / "index.html").write_bytes(
         b'<head><meta name="p2pchat-ice" content="lan"></head><body>page</body>'
     )
     ice = FakeIce(ttl=1.0)
-    server = await start_server(ice=ice, static_dir=static)
+    server = await start_standalone(ice=ice, static_dir=static)
     room = new_room_id()
     owner, ready = await owner_hello(
         http, server, room, {"expires_at": time.time() + 600, "claim": claim_token()}
@@ -212,12 +186,12 @@ async def test_ice_reaches_the_owner_every_half_lifetime_and_each_guest_first(
 
 
 async def test_a_page_without_the_meta_line_is_served_as_it_is(
-    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+    start_standalone: StartStandalone, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     static = tmp_path / "static"
     static.mkdir()
     (static / "index.html").write_bytes(b"<p>old page</p>")
-    server = await start_server(ice=FakeIce(ttl=600.0), static_dir=static)
+    server = await start_standalone(ice=FakeIce(ttl=600.0), static_dir=static)
     room = new_room_id()
     owner, _ = await owner_hello(http, server, room, {"expires_at": time.time() + 600})
     async with http.get(f"{server.base_url}/c/{room}") as page:
@@ -242,11 +216,11 @@ class _SpyStore(MemoryRoomStore):
 
 
 async def test_a_socket_closed_before_its_hello_never_held_the_room(
-    start_server: Start, http: aiohttp.ClientSession
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
 ) -> None:
     """It must not run the owner loop nor let go of a room it never claimed."""
     store = _SpyStore(RoomRegistry())
-    server = await start_server(store=store)
+    server = await start_standalone(store=store)
     relay = relay_of(server.app)
     room, claim = new_room_id(), claim_token()
     owner, _ = await owner_hello(
@@ -268,10 +242,10 @@ async def test_a_socket_closed_before_its_hello_never_held_the_room(
 
 
 async def test_a_hello_for_an_expired_room_is_refused_as_expired(
-    start_server: Start, http: aiohttp.ClientSession
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
 ) -> None:
     """Final (4404 "room expired"), not a bad hello (1002) that the owner would retry."""
-    server = await start_server()
+    server = await start_standalone()
     hello = {"expires_at": time.time() - 1, "claim": claim_token()}
     ws, refused = await owner_hello(http, server, new_room_id(), hello)
     assert refused == {"type": "error", "message": "room expired"}
@@ -296,11 +270,13 @@ class _ClaimSpy(MemoryRoomStore):
         )
 
 
-async def test_an_owner_keeps_the_expiry_the_server_granted(start_server: Start) -> None:
+async def test_an_owner_keeps_the_expiry_the_server_granted(
+    start_standalone: StartStandalone,
+) -> None:
     """The server caps a room's life; a re-claim asks for no more than was granted
     (else, once the granted expiry has passed, it would be refused)."""
     store = _ClaimSpy(RoomRegistry())
-    server = await start_server(store=store, limits=Limits(max_room_lifetime=60.0))
+    server = await start_standalone(store=store, limits=Limits(max_room_lifetime=60.0))
     owner = OwnerClient(server.base_url, FakeOwner())
     room = new_room_id()
     try:

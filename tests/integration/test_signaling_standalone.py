@@ -19,28 +19,16 @@ import pytest
 
 from signaling.app import Limits, relay_of
 from signaling.owner_client import OwnerClient, OwnerClientError
-from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
+from tests.integration.conftest import StartStandalone
 from tests.integration.signaling_fakes import FakeOwner, new_room_id, ws_url
 
 TOKEN = "owner-token-0123456789"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[SignalingServer]:
-    server = SignalingServer(
-        RoomRegistry(),
-        host="127.0.0.1",
-        port=0,
-        ssl_context=None,
-        static_dir=None,
-        owner_hooks=None,
-        owner_token=TOKEN,
-        limits=Limits(owner_hello_timeout=0.5),
-    )
-    await server.async_start()
-    yield server
-    await server.async_stop()
+async def server(start_standalone: StartStandalone) -> SignalingServer:
+    return await start_standalone(owner_token=TOKEN, limits=Limits(owner_hello_timeout=0.5))
 
 
 @pytest.fixture
