@@ -61,6 +61,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._figures import Goal, emit, figure, loadavg
 from bench._redis_process import RedisProcess
+from bench._serve_child import (
+    serve_app_until_stdin_closes,
+    serve_until_stdin_closes,
+    stop_child,
+)
 from bench.bench_load import bench_limits, log, raise_fd_limit, rss_kib
 
 HANG = 120.0
@@ -112,7 +117,7 @@ async def serve_signaling(redis_url: str | None = None) -> int:
         store=cluster[0] if cluster else None, bus=cluster[1] if cluster else None,
     )  # fmt: skip
     await server.async_start()
-    await _serve_until_stdin_closes(server.port)
+    await serve_until_stdin_closes(server.port)
     await server.async_stop()
     for client in cluster[2] if cluster else ():
         await client.aclose()
@@ -135,17 +140,8 @@ async def serve_plain() -> int:
 
     app = web.Application()
     app.router.add_get("/ws/{room_id}", handler)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    await _serve_until_stdin_closes(int(runner.addresses[0][1]))
-    await runner.cleanup()
+    await serve_app_until_stdin_closes(app)
     return 0
-
-
-async def _serve_until_stdin_closes(port: int) -> None:
-    print(port, flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
 # --- driver -----------------------------------------------------------------------------
@@ -170,15 +166,7 @@ class ServerProcess:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        if self.proc.returncode is not None:  # killed by the bench
-            return
-        try:
-            await asyncio.wait_for(self.proc.wait(), 30)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        await stop_child(self.proc, 30)
 
     def rss_kib(self) -> int:
         return rss_kib(self.proc.pid)

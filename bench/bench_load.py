@@ -51,6 +51,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench._figures import emit, figure  # noqa: E402
+from bench._serve_child import serve_until_stdin_closes, stop_child  # noqa: E402
 
 HANG = 120.0
 SIZE = 100
@@ -104,8 +105,7 @@ async def serve_signaling() -> int:
         owner_hooks=EchoOwner(), limits=bench_limits(),
     )  # fmt: skip
     await server.async_start()
-    print(server.port, flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await serve_until_stdin_closes(server.port)
     await server.async_stop()
     return 0
 
@@ -123,13 +123,7 @@ class ServerProcess:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            await asyncio.wait_for(self.proc.wait(), 30)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        await stop_child(self.proc, 30)
 
     def rss_kib(self) -> int:
         return rss_kib(self.proc.pid)

@@ -34,6 +34,11 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._figures import emit, figure
+from bench._serve_child import (
+    serve_app_until_stdin_closes,
+    serve_until_stdin_closes,
+    stop_child,
+)
 
 HANG = 60.0
 WINDOW = 256
@@ -94,7 +99,7 @@ async def serve_signaling() -> int:
         limits=limits,
     )
     await server.async_start()
-    await _serve_until_stdin_closes(server.port)
+    await serve_until_stdin_closes(server.port)
     await server.async_stop()
     return 0
 
@@ -121,17 +126,8 @@ async def serve_plain() -> int:
 
     app = web.Application()
     app.router.add_get("/ws/{room_id}", handler)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    await _serve_until_stdin_closes(int(runner.addresses[0][1]))
-    await runner.cleanup()
+    await serve_app_until_stdin_closes(app)
     return 0
-
-
-async def _serve_until_stdin_closes(port: int) -> None:
-    print(port, flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
 # --- driver ---------------------------------------------------------------------------
@@ -186,12 +182,7 @@ async def measure(
                 one_way = await one_way_rate(ws, messages)
                 echo = await echo_rate(ws, echo_seconds)
     finally:
-        proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await stop_child(proc, 10)
     return {
         "idle_connections": {
             "opened": connections,

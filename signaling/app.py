@@ -88,7 +88,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -133,6 +133,7 @@ CLOSE_LINK_NOT_VALID: Final = 4404
 CLOSE_ROOM_CLAIMED: Final = 4409
 CLOSE_SERVICE_RESTART: Final = 1012  # standalone: reconnect at once (another instance)
 REASON_LINK_NOT_VALID: Final = "link not valid"
+REASON_ROOM_EXPIRED: Final = "room expired"
 REASON_OWNER_AWAY: Final = "the owner is reconnecting: try again"
 REASON_OWNER_RECONNECTED: Final = "the owner reconnected"
 REASON_TOO_MANY_GUESTS: Final = "too many guests in this room: try again later"
@@ -890,10 +891,12 @@ class _Relay:
         failure: tuple[int, str] | None = None
         claimed = False
         try:
-            failure = await self._owner_hello(ws, owner)
-            if failure is None:
+            hello = await self._owner_hello(ws, owner)
+            if hello == "ready":
                 claimed = True
                 failure = await self._owner_loop(ws, owner)
+            elif hello != "closed":  # closed before its hello: it never held the room
+                failure = hello
         finally:
             self._sockets.discard(ws)
             self._owner_sockets -= 1
@@ -947,17 +950,19 @@ class _Relay:
 
     async def _owner_hello(
         self, ws: web.WebSocketResponse, owner: _OwnerSocket
-    ) -> tuple[int, str] | None:
+    ) -> tuple[int, str] | Literal["ready", "closed"]:
         try:
             msg = await ws.receive(timeout=self.limits.owner_hello_timeout)
         except TimeoutError:
             return 1008, "no hello from the owner"
         if msg.type is not aiohttp.WSMsgType.TEXT:
-            return (1002, "the first message must be the hello") if _is_data(msg) else None
+            return (1002, "the first message must be the hello") if _is_data(msg) else "closed"
         hello = _parse_hello(msg.data)
         now = self._clock()
-        if hello is None or hello[0] <= now:
+        if hello is None:
             return 1002, HELLO_SHAPE
+        if hello[0] <= now:  # a re-claim after the room's (granted) expiry: final
+            return CLOSE_LINK_NOT_VALID, REASON_ROOM_EXPIRED
         expires_at = min(hello[0], now + self.limits.max_room_lifetime)
         owner.flow = hello[2]
         token = hello[1] or secrets.token_bytes(CLAIM_TOKEN_BYTES)  # no token: no re-claim
@@ -975,7 +980,7 @@ class _Relay:
         if claim.outcome == "claimed":
             return CLOSE_ROOM_CLAIMED, "room already claimed"
         if claim.outcome == "expired":
-            return 1002, HELLO_SHAPE
+            return CLOSE_LINK_NOT_VALID, REASON_ROOM_EXPIRED
         if claim.outcome == "busy":
             return 1013, "server busy: too many rooms"
         previous = self.owners.get(owner.room_id)
@@ -995,7 +1000,7 @@ class _Relay:
             reply["ice"] = offer
             owner.ice_task = asyncio.get_running_loop().create_task(self._push_ice(owner, offer))
         owner.send_text(json.dumps(reply))
-        return None
+        return "ready"
 
     def _replace(self, owner: _OwnerSocket) -> None:
         """A newer connection of this owner took its room: close this one."""

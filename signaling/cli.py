@@ -153,9 +153,11 @@ def run_signal_server(args: argparse.Namespace) -> int:
         return 2
     token = None
     token_file = getattr(args, "owner_token_file", None)
+    token_mode = 0
     if token_file:
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip()
+            token_mode = os.stat(token_file).st_mode
         except OSError as exc:
             print(f"p2pchat: cannot read the owner token: {exc}", file=sys.stderr)
             return 1
@@ -176,6 +178,8 @@ def run_signal_server(args: argparse.Namespace) -> int:
             print(f"p2pchat: --metrics-allow: {exc}", file=sys.stderr)
             return 2
 
+    if token_file:  # after the checks: a bad value is the one line the user sees
+        warn_if_readable(token_file, token_mode)
     raise_open_file_limit()  # before the server sizes its connection cap from it
     context = None
     fingerprint = None
@@ -381,9 +385,16 @@ def ice_provider_from_args(args: argparse.Namespace) -> IceProvider | None:
             policy="all" if policy is None else policy,
         )
     )
-    if mode & 0o077:  # after the checks: a bad value is the one line the user sees
-        print(f"WARNING: {secret_file} is readable by others: chmod 600 it", file=sys.stderr)
+    if secret_file is not None:  # after the checks: a bad value is the one line the user sees
+        warn_if_readable(secret_file, mode)
     return provider
+
+
+def warn_if_readable(path: str, mode: int) -> None:
+    """One line on stderr when a secret file (``mode``: its st_mode) is readable by
+    group or others."""
+    if mode & 0o077:
+        print(f"WARNING: {path} is readable by others: chmod 600 it", file=sys.stderr)
 
 
 def _redis_health(client: Redis, metrics: Metrics) -> HealthHook:

@@ -20,7 +20,6 @@ import errno
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from p2pchat.transport.listen_sockets import bind_every_family
+from signaling.interval_log import IntervalLog
 from signaling.open_files import open_file_limit
 
 logger = logging.getLogger(__name__)
@@ -93,8 +93,8 @@ class CappedSite(web.BaseSite):
         self._listeners: list[socket.socket] = []
         self._paused: dict[int, asyncio.TimerHandle] = {}
         self._pending: set[asyncio.Task[None]] = set()  # accepted, not yet handed over
-        self._refusals = _IntervalLog(LOG_INTERVAL)
-        self._accept_errors = _IntervalLog(LOG_INTERVAL)
+        self._refusals = IntervalLog(LOG_INTERVAL, logger)
+        self._accept_errors = IntervalLog(LOG_INTERVAL, logger)
 
     @property
     def name(self) -> str:
@@ -288,27 +288,6 @@ class _CountedProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._on_lost()
         self._inner.connection_lost(exc)
-
-
-class _IntervalLog:
-    """A warning logged at most once per ``interval`` seconds; the ones held back are
-    counted into the next."""
-
-    def __init__(self, interval: float) -> None:
-        self._interval = interval
-        self._next = 0.0
-        self._held_back = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            self._held_back += 1
-            return
-        if self._held_back:
-            message += f" ({self._held_back} more in the last {self._interval:g} s)"
-        logger.warning(message, *args)
-        self._held_back = 0
-        self._next = now + self._interval
 
 
 def _address_of(peer: Any) -> str:

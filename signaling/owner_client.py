@@ -394,6 +394,9 @@ class OwnerClient:
         except BaseException:
             await ws.close()
             raise
+        # The server may grant less than asked (its 24 h cap): the room ends then, and
+        # a re-claim asks for no more (a later one would be refused as expired).
+        held.expires_at = min(held.expires_at, granted)
         self.certificate_sha256 = _peer_certificate_sha256(ws) or self.certificate_sha256
         if ice is not None:
             held.ice = ice

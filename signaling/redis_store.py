@@ -10,7 +10,8 @@ Keys (prefix ``p2pchat:``; docs/deploy.md)::
 Every decision that must hold across instances (claim, join under the cap) is one Lua
 script, with ``now`` from Redis' own clock. Every tick this instance refreshes its
 heartbeat and the lease of each room whose owner is connected here, and that refresh
-re-writes a room Redis has lost (after a restart): owners need not reconnect.
+re-writes a room Redis has lost (after a restart, seen as a new epoch): owners need not
+reconnect. A room gone while the epoch stayed was forgotten: it stays gone.
 
 ``redis`` is imported lazily: it is the ``server`` extra (``pip install
 'p2pchat[server]'``).
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from signaling.interval_log import IntervalLog
 from signaling.room_store import Claim, Join, OwnerRecord, RoomStateName
 
 if TYPE_CHECKING:
@@ -71,11 +73,15 @@ redis.call('PEXPIREAT',KEYS[1],exp)
 return {'ready',tostring(exp),redis.call('HGET',KEYS[1],'state'),prev}
 """
 )
+# A missing room is re-written only when Redis lost its state since this instance
+# last wrote it (the epoch ARGV[7] it knew then differs): else the room was forgotten
+# (its owner's goodbye through a newer connection, maybe elsewhere) and stays gone.
 REFRESH: Final = (
     _NOW
     + """
 if not redis.call('HGET',KEYS[1],'owner') then
   if tonumber(ARGV[4])<=now then return 'expired' end
+  if redis.call('GET',KEYS[2])==ARGV[7] then return 'gone' end
   redis.call('HSET',KEYS[1],'owner',ARGV[1],'conn',ARGV[2],'claim',ARGV[3],'exp',ARGV[4],
     'state',ARGV[5],'lease',now+tonumber(ARGV[6]))
   redis.call('PEXPIREAT',KEYS[1],tonumber(ARGV[4]))
@@ -223,6 +229,7 @@ class _Owned:
     claim_hash: str
     exp_ms: int
     state: RoomStateName
+    epoch: str  # Redis' epoch when this instance last wrote the room
 
 
 class RedisRoomStore:
@@ -256,7 +263,7 @@ class RedisRoomStore:
         self._busy: dict[str, int] = {}  # rooms with a join or leave under way
         self._seq = 0  # joins and leaves sent so far (room:<id>:q)
         self._to_forget: dict[str, str] = {}  # room → conn whose FORGET failed
-        self._error_log = _RateLimitedLog(ERROR_LOG_EVERY_S)
+        self._error_log = IntervalLog(ERROR_LOG_EVERY_S, logger)
         self._claim = client.register_script(CLAIM)
         self._refresh = client.register_script(REFRESH)
         self._join = client.register_script(JOIN)
@@ -315,7 +322,7 @@ class RedisRoomStore:
         if outcome != "ready":
             return Claim("claimed" if outcome == "claimed" else "expired")
         granted_ms, state = int(_text(reply[1])), _state(_text(reply[2]))
-        self._owned[room_id] = _Owned(conn, claim_hash, granted_ms, state)
+        self._owned[room_id] = _Owned(conn, claim_hash, granted_ms, state, self._epoch or "")
         return Claim("ready", granted_ms / 1000, state, _text(reply[3]))
 
     async def set_state(self, room_id: str, *, conn: str, state: RoomStateName) -> None:
@@ -467,16 +474,19 @@ class RedisRoomStore:
                 owned.exp_ms,
                 owned.state,
                 self.timings.lease_ms,
+                owned.epoch,
             ]
-            await self._refresh(keys=[_room(room_id)], args=args, client=pipe)
+            await self._refresh(keys=[_room(room_id), EPOCH_KEY], args=args, client=pipe)
         replies = await pipe.execute()
         for (room_id, owned), reply in zip(rooms, replies, strict=True):
             outcome = _text(reply)
-            if outcome == "moved":  # a newer connection of this owner, elsewhere
+            if outcome in ("moved", "gone"):  # a newer connection of this owner took it
                 self._drop(room_id, owned.conn)
                 self._moved(room_id, owned.conn)
             elif outcome == "expired":
                 self._drop(room_id, owned.conn)
+            elif outcome == "restored":
+                owned.epoch = self._epoch or ""
 
     async def _forget_again(self) -> None:
         rooms = list(self._to_forget.items())
@@ -528,24 +538,6 @@ class RedisRoomStore:
         owned = self._owned.get(room_id)
         if owned is not None and owned.conn == conn:
             del self._owned[room_id]
-
-
-class _RateLimitedLog:
-    """One warning per period, saying how many were held back meanwhile."""
-
-    def __init__(self, period_s: float) -> None:
-        self._period = period_s
-        self._next = -math.inf
-        self._held = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            self._held += 1
-            return
-        held, self._held, self._next = self._held, 0, now + self._period
-        suffix = f" (and {held} more like it)" if held else ""
-        logger.warning(message + suffix, *args)
 
 
 def _room(room_id: str) -> str:

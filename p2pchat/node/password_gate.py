@@ -5,7 +5,8 @@ at most one pending at a time (another offer meanwhile is told "busy"), and
 ``MAX_PASSWORD_FAILURES`` failures exhaust the invite (the caller revokes it).
 An attempt opens when the owner answers with its share; it is confirmed when
 the guest's first sealed frame authenticates, and fails on a bad frame, on the
-link closing first, or after ``PAKE_CONFIRM_TIMEOUT_S``.
+link closing first, or after ``PAKE_CONFIRM_TIMEOUT_S`` (the caller's timer closes
+the link: node/guests.py).
 """
 
 from __future__ import annotations
@@ -54,7 +55,3 @@ class PasswordGate:
     def abandon(self) -> None:
         """The attempt ended before any share went out (revoked meanwhile): not a try."""
         self.pending_since = None
-
-    def expired(self, now: float) -> bool:
-        """The pending attempt is older than the confirmation timeout."""
-        return self.pending_since is not None and now - self.pending_since >= PAKE_CONFIRM_TIMEOUT_S

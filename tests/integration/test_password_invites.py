@@ -6,27 +6,13 @@ pending → 1013; the 5th wrong password revokes the invite."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from p2pchat.crypto.cpace import normalize_password
-from p2pchat.node import Node, NodeConfig
+from p2pchat.node import Node
 from p2pchat.node.events import GuestRefused
-from p2pchat.store import Profile
 from tests.integration.password_guest import Attempt, async_attempt
 
 PASSWORD = "hunter22"
-
-
-@pytest.fixture
-async def node(profile: Profile, tmp_path: Path) -> AsyncIterator[Node]:
-    node = Node(profile, NodeConfig(data_dir=tmp_path / "profile", interfaces=["lo"]))
-    try:
-        yield node
-    finally:
-        await node.guests.async_stop()
 
 
 async def _invite(node: Node, password: str | None = PASSWORD) -> str:

@@ -8,39 +8,21 @@ from __future__ import annotations
 import json
 import struct
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
-from signaling.app import Limits
-from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
-from tests.integration.signaling_fakes import new_room_id
+from tests.integration.conftest import StartStandalone
+from tests.integration.signaling_fakes import new_room_id, ws_url
 
 TOKEN = "owner-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[SignalingServer]:
-    server = SignalingServer(
-        RoomRegistry(), host="127.0.0.1", port=0, ssl_context=None, static_dir=None,
-        owner_hooks=None, owner_token=TOKEN, limits=Limits(owner_hello_timeout=2.0),
-    )  # fmt: skip
-    await server.async_start()
-    yield server
-    await server.async_stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def ws_url(server: SignalingServer, path: str) -> str:
-    return server.base_url.replace("http", "ws", 1) + path
+async def server(start_standalone: StartStandalone) -> SignalingServer:
+    return await start_standalone(owner_token=TOKEN)
 
 
 @pytest.mark.parametrize("flow", [True, False], ids=["flow-owner", "older-owner"])

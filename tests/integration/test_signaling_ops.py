@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -19,6 +19,7 @@ from signaling.app import Limits
 from signaling.owner_client import OwnerClient
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
+from tests.integration.conftest import StartStandalone
 from tests.integration.signaling_fakes import FakeOwner, new_room_id
 from tests.metrics_text import parse, value
 
@@ -49,28 +50,13 @@ def health() -> Health:
 
 
 @pytest.fixture
-async def server(health: Health) -> AsyncIterator[SignalingServer]:
-    server = SignalingServer(
-        RoomRegistry(),
-        host="127.0.0.1",
-        port=0,
-        ssl_context=None,
-        static_dir=None,
-        owner_hooks=None,
+async def server(health: Health, start_standalone: StartStandalone) -> SignalingServer:
+    return await start_standalone(
         trusted_proxies=[PROXY],
         metrics_allow=["198.51.100.7", "2001:db8::/32"],
         health=health,
         limits=Limits(request_burst=3, requests_per_second=0.01),
     )
-    await server.async_start()
-    yield server
-    await server.async_stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def from_address(address: str) -> dict[str, str]:

@@ -4,26 +4,28 @@ the page."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from signaling.app import Limits
+from signaling.app import Limits, relay_of
+from signaling.owner_client import OwnerClient
+from signaling.room_store import Claim, MemoryRoomStore
 from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
+from tests.integration.conftest import StartStandalone
 from tests.integration.signaling_fakes import (
+    FakeOwner,
     claim_token,
     close_of,
     new_room_id,
     until_not_valid,
     ws_url,
 )
-
-Start = Callable[..., Awaitable[SignalingServer]]
 
 
 class FakeIce:
@@ -43,30 +45,6 @@ class FakeIce:
         }
 
 
-@pytest.fixture
-async def start_server() -> AsyncIterator[Start]:
-    servers: list[SignalingServer] = []
-
-    async def start(**kwargs: object) -> SignalingServer:
-        options: dict[str, object] = {
-            "host": "127.0.0.1",
-            "port": 0,
-            "ssl_context": None,
-            "static_dir": None,
-            "owner_hooks": None,
-            "limits": Limits(owner_hello_timeout=2.0),
-        }
-        options.update(kwargs)
-        server = SignalingServer(RoomRegistry(), **options)  # type: ignore[arg-type]
-        await server.async_start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.async_stop()
-
-
 async def owner_hello(
     http: aiohttp.ClientSession, server: SignalingServer, room: str, hello: dict[str, object]
 ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, object]]:
@@ -78,9 +56,9 @@ async def owner_hello(
 
 
 async def test_the_same_claim_token_reclaims_and_the_old_connection_goes(
-    start_server: Start, http: aiohttp.ClientSession
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
 ) -> None:
-    server = await start_server()
+    server = await start_standalone()
     room, claim = new_room_id(), claim_token()
     expires = time.time() + 600
     first, ready = await owner_hello(http, server, room, {"expires_at": expires, "claim": claim})
@@ -112,11 +90,11 @@ async def test_the_same_claim_token_reclaims_and_the_old_connection_goes(
 
 
 async def test_a_dropped_owner_keeps_its_room_for_its_own_re_claim_without_redis(
-    start_server: Start, http: aiohttp.ClientSession
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
 ) -> None:
     """Not a clean goodbye (a network blip): guests hear "reconnecting" (1013), not
     "link not valid"; another claim token cannot take the room; the same one can."""
-    server = await start_server()
+    server = await start_standalone()
     room, claim = new_room_id(), claim_token()
     expires = time.time() + 600
     first, _ = await owner_hello(http, server, room, {"expires_at": expires, "claim": claim})
@@ -137,9 +115,9 @@ async def test_a_dropped_owner_keeps_its_room_for_its_own_re_claim_without_redis
 
 
 async def test_shutdown_tells_owners_and_guests_to_reconnect_at_once(
-    start_server: Start, http: aiohttp.ClientSession
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
 ) -> None:
-    server = await start_server()
+    server = await start_standalone()
     room = new_room_id()
     owner, _ = await owner_hello(
         http, server, room, {"expires_at": time.time() + 600, "claim": claim_token()}
@@ -153,14 +131,14 @@ async def test_shutdown_tells_owners_and_guests_to_reconnect_at_once(
 
 
 async def check_without_ice(
-    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+    start_standalone: StartStandalone, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     """Without an IceSource nothing changes for pages, owners or guests."""
     static = tmp_path / "lan-static"
     static.mkdir()
     page_bytes = b'<head><meta name="p2pchat-ice" content="lan"></head>'
     (static / "index.html").write_bytes(page_bytes)
-    server = await start_server(static_dir=static)
+    server = await start_standalone(static_dir=static)
     room = new_room_id()
     owner, ready = await owner_hello(http, server, room, {"expires_at": time.time() + 600})
     assert "ice" not in ready
@@ -176,16 +154,16 @@ async def check_without_ice(
 
 
 async def test_ice_reaches_the_owner_every_half_lifetime_and_each_guest_first(
-    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+    start_standalone: StartStandalone, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    await check_without_ice(start_server, http, tmp_path)
+    await check_without_ice(start_standalone, http, tmp_path)
     static = tmp_path / "static"
     static.mkdir()
     (static / "index.html").write_bytes(
         b'<head><meta name="p2pchat-ice" content="lan"></head><body>page</body>'
     )
     ice = FakeIce(ttl=1.0)
-    server = await start_server(ice=ice, static_dir=static)
+    server = await start_standalone(ice=ice, static_dir=static)
     room = new_room_id()
     owner, ready = await owner_hello(
         http, server, room, {"expires_at": time.time() + 600, "claim": claim_token()}
@@ -208,14 +186,107 @@ async def test_ice_reaches_the_owner_every_half_lifetime_and_each_guest_first(
 
 
 async def test_a_page_without_the_meta_line_is_served_as_it_is(
-    start_server: Start, http: aiohttp.ClientSession, tmp_path: Path
+    start_standalone: StartStandalone, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     static = tmp_path / "static"
     static.mkdir()
     (static / "index.html").write_bytes(b"<p>old page</p>")
-    server = await start_server(ice=FakeIce(ttl=600.0), static_dir=static)
+    server = await start_standalone(ice=FakeIce(ttl=600.0), static_dir=static)
     room = new_room_id()
     owner, _ = await owner_hello(http, server, room, {"expires_at": time.time() + 600})
     async with http.get(f"{server.base_url}/c/{room}") as page:
         assert await page.read() == b"<p>old page</p>"
     await owner.close()
+
+
+class _SpyStore(MemoryRoomStore):
+    """Records which connections the app let go of (forget or release)."""
+
+    def __init__(self, registry: RoomRegistry) -> None:
+        super().__init__(registry)
+        self.let_go: list[str] = []
+
+    async def forget(self, room_id: str, *, conn: str) -> None:
+        self.let_go.append(conn)
+        await super().forget(room_id, conn=conn)
+
+    async def release(self, room_id: str, *, conn: str) -> bool:
+        self.let_go.append(conn)
+        return await super().release(room_id, conn=conn)
+
+
+async def test_a_socket_closed_before_its_hello_never_held_the_room(
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
+) -> None:
+    """It must not run the owner loop nor let go of a room it never claimed."""
+    store = _SpyStore(RoomRegistry())
+    server = await start_standalone(store=store)
+    relay = relay_of(server.app)
+    room, claim = new_room_id(), claim_token()
+    owner, _ = await owner_hello(
+        http, server, room, {"expires_at": time.time() + 600, "claim": claim}
+    )
+    for code in (1000, 1001):
+        silent = await http.ws_connect(ws_url(server, f"/owner/{room}"))
+        await silent.close(code=code)
+        async with asyncio.timeout(10):
+            while relay._owner_sockets > 1:  # noqa: ASYNC110 - its handler has ended
+                await asyncio.sleep(0.01)
+    assert store.let_go == []
+    async with http.ws_connect(ws_url(server, f"/ws/{room}")) as guest:
+        await guest.send_bytes(b"\x01hi")
+        assert (await owner.receive_bytes(timeout=5))[0] == 0x10  # GUEST_OPENED
+    await owner.close()
+    await until_not_valid(http, ws_url(server, f"/ws/{room}"))
+    assert len(store.let_go) == 1  # the owner's own goodbye
+
+
+async def test_a_hello_for_an_expired_room_is_refused_as_expired(
+    start_standalone: StartStandalone, http: aiohttp.ClientSession
+) -> None:
+    """Final (4404 "room expired"), not a bad hello (1002) that the owner would retry."""
+    server = await start_standalone()
+    hello = {"expires_at": time.time() - 1, "claim": claim_token()}
+    ws, refused = await owner_hello(http, server, new_room_id(), hello)
+    assert refused == {"type": "error", "message": "room expired"}
+    assert await close_of(ws) == 4404
+
+
+class _ClaimSpy(MemoryRoomStore):
+    """Records the expiry of every claim the app asks for."""
+
+    def __init__(self, registry: RoomRegistry) -> None:
+        super().__init__(registry)
+        self.asked: list[float] = []
+        self.claimed = asyncio.Event()
+
+    async def claim(
+        self, room_id: str, *, conn: str, claim_hash: str, expires_at: float, now: float
+    ) -> Claim:
+        self.asked.append(expires_at)
+        self.claimed.set()
+        return await super().claim(
+            room_id, conn=conn, claim_hash=claim_hash, expires_at=expires_at, now=now
+        )
+
+
+async def test_an_owner_keeps_the_expiry_the_server_granted(
+    start_standalone: StartStandalone,
+) -> None:
+    """The server caps a room's life; a re-claim asks for no more than was granted
+    (else, once the granted expiry has passed, it would be refused)."""
+    store = _ClaimSpy(RoomRegistry())
+    server = await start_standalone(store=store, limits=Limits(max_room_lifetime=60.0))
+    owner = OwnerClient(server.base_url, FakeOwner())
+    room = new_room_id()
+    try:
+        granted = await owner.async_open_room(room, expires_at=time.time() + 600)
+        assert granted < time.time() + 600
+        store.claimed.clear()
+        relay = relay_of(server.app)
+        await relay.owners[room].ws.close(code=1001)  # a blip: the owner re-claims
+        async with asyncio.timeout(10):
+            await store.claimed.wait()
+        assert store.asked[-1] == granted  # exact: JSON round-trips a float
+    finally:
+        await owner.async_close()

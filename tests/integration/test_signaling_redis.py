@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +19,9 @@ import pytest
 
 from signaling.app import Limits, relay_of
 from signaling.owner_client import OwnerClient
+from signaling.redis_store import RedisRoomStore, connect
 from tests.integration.redis_fixtures import (
+    TIMINGS,
     Instance,
     RedisProcess,
     start_instance,
@@ -320,3 +323,36 @@ async def test_an_owner_that_drops_off_finds_its_room_kept_for_it(
         assert (await second.receive_bytes(timeout=10))[0] == 0x10  # GUEST_OPENED
     await second.close()  # goodbye: the room goes
     await until_not_valid(http, ws_url(b, f"/ws/{room}"))
+
+
+async def test_a_room_forgotten_through_a_newer_connection_stays_gone(
+    redis_process: RedisProcess,
+) -> None:
+    """The owner re-claims on B and says goodbye before A's next tick: A's refresh must
+    not bring the room back for its stale connection (guests would hear 1013 until
+    expiry instead of "not valid")."""
+    clients = [connect(redis_process.url) for _ in range(2)]
+    slow = replace(TIMINGS, tick_s=3600.0)  # A ticks only when kicked
+    a, b = (RedisRoomStore(client, timings=slow) for client in clients)
+    moved: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    a.set_moved_callback(lambda room_id, conn: moved.put_nowait((room_id, conn)))
+    try:
+        for store in (a, b):
+            await store.async_start()
+        room, now = new_room_id(), time.time()
+        for store, conn in ((a, "a1"), (b, "b1")):
+            claim = await store.claim(
+                room, conn=conn, claim_hash="h", expires_at=now + 600, now=now
+            )
+            assert claim.outcome == "ready"
+        await b.forget(room, conn="b1")
+        a.kick()
+        async with asyncio.timeout(10):
+            assert await moved.get() == (room, "a1")
+        assert not await clients[0].exists(f"p2pchat:room:{room}")
+        assert (await a.join(room, cap=8, now=time.time())).outcome == "not-valid"
+    finally:
+        for store in (a, b):
+            await store.async_stop()
+        for client in clients:
+            await client.aclose()

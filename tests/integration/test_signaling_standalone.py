@@ -19,28 +19,16 @@ import pytest
 
 from signaling.app import Limits, relay_of
 from signaling.owner_client import OwnerClient, OwnerClientError
-from signaling.rooms import RoomRegistry
 from signaling.server import SignalingServer
+from tests.integration.conftest import StartStandalone
 from tests.integration.signaling_fakes import FakeOwner, new_room_id, ws_url
 
 TOKEN = "owner-token-0123456789"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[SignalingServer]:
-    server = SignalingServer(
-        RoomRegistry(),
-        host="127.0.0.1",
-        port=0,
-        ssl_context=None,
-        static_dir=None,
-        owner_hooks=None,
-        owner_token=TOKEN,
-        limits=Limits(owner_hello_timeout=0.5),
-    )
-    await server.async_start()
-    yield server
-    await server.async_stop()
+async def server(start_standalone: StartStandalone) -> SignalingServer:
+    return await start_standalone(owner_token=TOKEN, limits=Limits(owner_hello_timeout=0.5))
 
 
 @pytest.fixture
@@ -168,11 +156,16 @@ async def test_owner_needs_the_token_a_valid_room_and_a_hello(
         code, texts = await expect_close(ws)  # no hello within the (test's) 0.5 s
         assert code == 1008
         assert "no hello" in texts[0]
-    for hello in ('{"expires_at": 1}', '{"expires_at": "soon"}', "[]", '{"expires_at": NaN}'):
+    for hello in ('{"expires_at": "soon"}', "[]", '{"expires_at": NaN}'):
         async with http.ws_connect(ws_url(server, f"/owner/{room}"), headers=auth) as ws:
             await ws.send_str(hello)
             code, _ = await expect_close(ws)
             assert code == 1002, hello
+    async with http.ws_connect(ws_url(server, f"/owner/{room}"), headers=auth) as ws:
+        await ws.send_str('{"expires_at": 1}')  # in the past: final, not a bad hello
+        code, texts = await expect_close(ws)
+        assert code == 4404
+        assert "room expired" in texts[0]
     async with http.ws_connect(ws_url(server, f"/owner/{room}"), headers=auth) as ws:
         await ws.send_str(json.dumps({"expires_at": time.time() + 10 * 86400}))
         ready = json.loads(await ws.receive_str(timeout=5))

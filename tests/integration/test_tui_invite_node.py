@@ -5,15 +5,12 @@ invite server in the real profile. (Over a scripted node: tests/tui/.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from textual.app import App
 from textual.widgets import Button, Input
 
-from p2pchat.node import Node, NodeConfig
-from p2pchat.store import Profile
+from p2pchat.node import Node
 from p2pchat.tui.invite_screen import InviteScreen
 from p2pchat.tui.password_screen import PasswordScreen
 from p2pchat.tui.server_screen import ServerScreen
@@ -29,15 +26,6 @@ class InviteApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.invite_screen)
-
-
-@pytest.fixture
-async def node(profile: Profile, tmp_path: Path) -> AsyncIterator[Node]:
-    node = Node(profile, NodeConfig(data_dir=tmp_path / "profile", interfaces=["lo"]))
-    try:
-        yield node
-    finally:
-        await node.guests.async_stop()
 
 
 async def test_a_password_link_from_the_tui_lets_in_a_guest_with_the_password(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from p2pchat.node.password_gate import MAX_PASSWORD_FAILURES, PAKE_CONFIRM_TIMEOUT_S, PasswordGate
+from p2pchat.node.password_gate import MAX_PASSWORD_FAILURES, PasswordGate
 
 
 def test_one_pending_attempt_at_a_time() -> None:
@@ -34,14 +34,6 @@ def test_failed_without_a_pending_attempt_counts_nothing() -> None:
     assert gate.begin(0.0)
     gate.confirmed()
     assert gate.failed() == MAX_PASSWORD_FAILURES
-
-
-def test_expiry() -> None:
-    gate = PasswordGate()
-    assert not gate.expired(1e9)
-    gate.begin(10.0)
-    assert not gate.expired(10.0 + PAKE_CONFIRM_TIMEOUT_S - 0.001)
-    assert gate.expired(10.0 + PAKE_CONFIRM_TIMEOUT_S)
 
 
 def test_random_sequences_keep_the_bounds() -> None:

@@ -4,6 +4,7 @@ IceProvider, every bad one is one line and exit code 2, before any socket opens.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,23 @@ def test_bad_values_are_one_line_and_exit_2(
     assert code == 2
     assert err.count("\n") == 1, err
     assert message.split(".")[0] in err
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o600, False), (0o640, True), (0o604, True)])
+def test_a_readable_owner_token_file_warns_in_one_line(
+    mode: int, warned: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As --turn-secret-file does. The port is taken, so the server stops right after
+    its checks (with one line of its own) and nothing listens."""
+    token = tmp_path / "owner-token"
+    token.write_text("an-owner-token-of-32-characters!\n", encoding="utf-8")
+    os.chmod(token, mode)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        argv = ["--insecure-http", "--host", "127.0.0.1", "--port", port]
+        assert main([*argv, "--owner-token-file", str(token)]) == 1
+    err = capsys.readouterr().err
+    assert ("readable by others" in err) is warned
+    assert err.count("WARNING") == int(warned)
